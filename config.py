@@ -1,0 +1,103 @@
+"""The one configuration object shared by the command line, the trainer and the window.
+
+`Config` is frozen: it describes a run. `main.py` builds its argparse parser from the
+fields below (help text, choices and validation live in each field's metadata), the
+trainer reads the hyperparameters from it, the window shows them, and a saved model
+file stores it as JSON.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "cosine", "step")
+DATASETS = ("mnist", "fashion")
+DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # used when --lr is not given
+
+
+def _opt(help, **kw):
+    """Field metadata: help text plus argparse extras (choices, nargs, flag, bounds)."""
+    return dict(help=help, **kw)
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- model and optimisation -------------------------------------------------
+    hidden: tuple = field(default=(1024, 512), metadata=_opt(
+        "hidden layer sizes", nargs="+", type=int, min=1, metavar="N"))
+    activation: str = field(default="relu", metadata=_opt(
+        "hidden-layer activation", choices=ACTIVATIONS))
+    optimizer: str = field(default="adam", metadata=_opt(
+        "optimizer", choices=OPTIMIZERS))
+    lr: float | None = field(default=None, metadata=_opt(
+        "learning rate (default: 0.001 adam, 0.05 momentum, 0.1 sgd)", type=float, min_excl=0.0, metavar="X"))
+    lr_schedule: str = field(default="cosine", metadata=_opt(
+        "learning-rate schedule over the run: cosine decays to 0 by the last epoch, step divides by 10 at 50%% and 75%%",
+        choices=SCHEDULES))
+    momentum: float = field(default=0.9, metadata=_opt(
+        "momentum for --optimizer momentum (beta1 for adam)", type=float, min=0.0, max_excl=1.0, metavar="X"))
+    nesterov: bool = field(default=False, metadata=_opt("Nesterov momentum (with --optimizer momentum)"))
+    weight_decay: float = field(default=0.0, metadata=_opt(
+        "L2 weight decay on the weights (not biases)", type=float, min=0.0, metavar="X"))
+    dropout: float = field(default=0.0, metadata=_opt(
+        "dropout probability on hidden layers while training", type=float, min=0.0, max_excl=1.0, metavar="P"))
+    augment: bool = field(default=False, metadata=_opt("random shifts of up to 2 px while training"))
+    epochs: int = field(default=10, metadata=_opt("training epochs", type=int, min=1, metavar="N"))
+    batch_size: int = field(default=128, metadata=_opt("mini-batch size", type=int, min=1, metavar="N"))
+    seed: int = field(default=0, metadata=_opt("random seed: the same seed reproduces a run exactly", type=int, min=0, metavar="N"))
+    # --- data -------------------------------------------------------------------
+    dataset: str = field(default="mnist", metadata=_opt("data set", choices=DATASETS))
+    data_dir: str | None = field(default=None, metadata=_opt(
+        "read the four original IDX files from DIR instead of OpenML", metavar="DIR"))
+    data_home: str | None = field(default=None, metadata=_opt(
+        "OpenML download and cache folder (default: scikit-learn's, ~/scikit_learn_data)", metavar="DIR"))
+    offline: bool = field(default=False, metadata=_opt("use the bundled 5,000/1,000-digit sample, no download"))
+    train_size: int | None = field(default=None, metadata=_opt(
+        "use only the first N training images", type=int, min=1, metavar="N"))
+    test_size: int | None = field(default=None, metadata=_opt(
+        "use only the first N test images", type=int, min=1, metavar="N"))
+    # --- model files and output -------------------------------------------------
+    load: str | None = field(default=None, metadata=_opt("resume from (or explore) a saved model .npz", metavar="FILE"))
+    save: str | None = field(default=None, metadata=_opt(
+        "save the model .npz at the end of training and on quit", metavar="FILE"))
+    no_train: bool = field(default=False, metadata=_opt("do not train: explore the (loaded) model"))
+    headless: bool = field(default=False, metadata=_opt("no window: train in the terminal with a progress bar"))
+    metrics: str | None = field(default=None, metadata=_opt("write run metrics as JSON to FILE", metavar="FILE"))
+    # --- window -----------------------------------------------------------------
+    connections: int = field(default=60, metadata=_opt(
+        "strongest connections drawn per layer pair (keys + / -)", type=int, min=0, metavar="K"))
+    width: int = field(default=1600, metadata=_opt("window width", type=int, min=640, metavar="PX"))
+    height: int = field(default=900, metadata=_opt("window height", type=int, min=480, metavar="PX"))
+    frames: int | None = field(default=None, metadata=_opt(
+        "exit after N frames (benchmarks; with --metrics records frame times)", type=int, min=1, metavar="N"))
+    screenshot: str | None = field(default=None, metadata=_opt(
+        "render the view to a PNG after loading/training and exit", metavar="FILE"))
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def sizes(self) -> tuple:
+        """Layer sizes including input and output, e.g. (784, 1024, 512, 10)."""
+        return (784, *self.hidden, 10)
+
+    def hyperparameters(self) -> dict:
+        """The fields that define the learning problem (stored in model files and metrics)."""
+        keys = ("hidden", "activation", "optimizer", "lr_schedule", "momentum", "nesterov",
+                "weight_decay", "dropout", "augment", "epochs", "batch_size", "seed", "dataset")
+        out = {k: getattr(self, k) for k in keys}
+        out["hidden"] = list(self.hidden)
+        out["lr"] = self.learning_rate
+        return out
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d["hidden"] = list(self.hidden)
+        return json.dumps(d, sort_keys=True)

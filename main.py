@@ -1,0 +1,206 @@
+"""Live MNIST network visualizer: command line and wiring.
+
+    python main.py                      # open the window and watch the network learn
+    python main.py --headless           # train in the terminal
+    python main.py --help               # every option
+
+Bad input ends with a one-line `error: ...` and a non-zero exit status, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+
+from config import Config
+
+
+# ------------------------------------------------------------------------ parsing
+def _checked(kind, meta, flag):
+    """An argparse `type=` that converts and checks the bounds given in field metadata."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+        if kind is float and value != value:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        if "min" in meta and value < meta["min"]:
+            raise argparse.ArgumentTypeError(f"must be >= {meta['min']}, got {text}")
+        if "min_excl" in meta and value <= meta["min_excl"]:
+            raise argparse.ArgumentTypeError(f"must be > {meta['min_excl']}, got {text}")
+        if "max_excl" in meta and value >= meta["max_excl"]:
+            raise argparse.ArgumentTypeError(f"must be < {meta['max_excl']}, got {text}")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def build_parser():
+    """The parser is generated from `Config`, so the CLI and the config never disagree.
+    Options the user does not give are absent from the namespace (SUPPRESS), which tells
+    explicit choices apart from defaults (needed when a model file brings its own)."""
+    parser = argparse.ArgumentParser(
+        prog="main.py", argument_default=argparse.SUPPRESS,
+        description="Watch a NumPy multilayer perceptron learn MNIST, live, in a Pygame window.",
+        epilog="Keys in the window: H or F1 lists them all.")
+    for f in dataclasses.fields(Config):
+        meta = dict(f.metadata)
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default
+        help_text = meta["help"]
+        if f.type == "bool" or isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=help_text)
+            continue
+        kw = {}
+        if "choices" in meta:
+            kw["choices"] = meta["choices"]
+        if "type" in meta:
+            kw["type"] = _checked(meta["type"], meta, flag)
+        if "nargs" in meta:
+            kw["nargs"] = meta["nargs"]
+        if "metavar" in meta:
+            kw["metavar"] = meta["metavar"]
+        if default is not None:
+            shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
+            help_text += f" (default: {shown})"
+        parser.add_argument(flag, help=help_text, **kw)
+    return parser
+
+
+def parse_config(argv=None):
+    """(Config, set of option names given explicitly). Exits 2 on bad input."""
+    parser = build_parser()
+    ns = vars(parser.parse_args(argv))
+    if "hidden" in ns:
+        ns["hidden"] = tuple(ns["hidden"])
+    config = Config(**ns)
+    if config.no_train and config.screenshot is None and config.headless and config.load is None:
+        parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
+    return config, set(ns)
+
+
+# ------------------------------------------------------------------------ wiring
+def fail(message, status=1):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(status)
+
+
+def load_data(config, log=print):
+    """The data set named by the config, cut to --train-size / --test-size."""
+    import data_loader
+    try:
+        data = data_loader.load_dataset(config.dataset, data_dir=config.data_dir, data_home=config.data_home,
+                                        offline=config.offline, log=log)
+    except data_loader.DataError as e:
+        fail(str(e))
+    if config.train_size or config.test_size:
+        data = dataclasses.replace(
+            data,
+            x_train=data.x_train[:config.train_size], y_train=data.y_train[:config.train_size],
+            x_test=data.x_test[:config.test_size], y_test=data.y_test[:config.test_size])
+    return data
+
+
+def resolve_model_file(config, given):
+    """Read --load; adopt the file's architecture unless the user set it explicitly.
+    Returns (config, arrays, meta) or (config, None, None)."""
+    if not config.load:
+        return config, None, None
+    from trainer import ModelFileError, check_model_fits, read_model
+    try:
+        arrays, meta = read_model(config.load)
+        saved = meta.get("config", {})
+        adopt = {k: v for k, v in saved.items()
+                 if k in ("hidden", "activation", "optimizer", "lr", "lr_schedule", "momentum", "nesterov",
+                          "weight_decay", "dropout", "augment", "batch_size", "seed", "dataset", "epochs")
+                 and k not in given}
+        if "hidden" in adopt:
+            adopt["hidden"] = tuple(adopt["hidden"])
+        config = config.replace(**adopt)
+        check_model_fits(config.load, arrays, meta, config)
+    except ModelFileError as e:
+        fail(str(e))
+    return config, arrays, meta
+
+
+def run_headless(config, data, arrays=None, meta=None):
+    """Train in the terminal: a progress bar per epoch, test results per epoch, and a
+    per-class table and confusion matrix at the end. Returns the metrics dict."""
+    from trainer import Trainer, TrainingDiverged, evaluate
+    from utils import format_confusion, format_per_class, progress_bar
+    trainer = Trainer(config, data.x_train, data.y_train)
+    if arrays is not None:
+        trainer.restore(arrays, meta)
+        print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
+    history, speeds = [], []
+    tty = sys.stdout.isatty()
+    t_start = time.perf_counter()
+    status = "finished"
+    try:
+        while not config.no_train and not trainer.finished:
+            stats = trainer.train_batch()
+            end_of_epoch = stats.batch == stats.n_batches
+            if tty and (stats.batch % 20 == 0 or end_of_epoch):
+                print(f"\repoch {stats.epoch + 1}/{config.epochs} {progress_bar(stats.batch, stats.n_batches)} "
+                      f"{stats.samples_per_s:7.0f} samples/s  loss {stats.loss:.4f}  acc {100 * stats.accuracy:5.2f} %",
+                      end="", flush=True)
+            if end_of_epoch:
+                speeds.append(stats.samples_per_s)
+                ev = evaluate(trainer.net, data.x_test, data.y_test)
+                history.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
+                                "train_accuracy": stats.accuracy, "loss": stats.loss,
+                                "seconds": time.perf_counter() - t_start})
+                print(("\r" if tty else "") +
+                      f"epoch {trainer.epoch}/{config.epochs}  train acc {100 * stats.accuracy:6.2f} %  "
+                      f"test acc {100 * ev.accuracy:6.2f} %  {stats.samples_per_s:7.0f} samples/s  "
+                      f"{time.perf_counter() - t_start:6.1f} s" + " " * 10, flush=True)
+    except TrainingDiverged as e:
+        print()
+        print(f"error: {e}", file=sys.stderr)
+        status = "diverged"
+    except KeyboardInterrupt:
+        print("\ninterrupted")
+        status = "interrupted"
+    ev = evaluate(trainer.net, data.x_test, data.y_test)
+    print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
+    print(format_per_class(ev.per_class, data.class_names))
+    print(format_confusion(ev.confusion, data.class_names))
+    if config.save and status != "diverged":
+        trainer.save(config.save)
+        print(f"Saved model to {config.save}")
+    return {
+        "status": status,
+        "test_accuracy": ev.accuracy,
+        "per_class_accuracy": [float(v) for v in ev.per_class],
+        "confusion_matrix": ev.confusion.tolist(),
+        "epochs_completed": trainer.epoch,
+        "train_samples_per_s": float(sum(speeds) / len(speeds)) if speeds else trainer.samples_per_s,
+        "history": history,
+        "hyperparameters": config.hyperparameters(),
+        "dataset": {"name": data.name, "source": data.source,
+                    "train": int(len(data.y_train)), "test": int(len(data.y_test))},
+    }
+
+
+def main(argv=None):
+    config, given = parse_config(argv)
+    from utils import atomic_write_json
+    config, arrays, meta = resolve_model_file(config, given)
+    data = load_data(config)
+    if config.headless:
+        metrics = run_headless(config, data, arrays, meta)
+    else:
+        import visualization
+        metrics = visualization.run_app(config, data)
+    if config.metrics and metrics is not None:
+        try:
+            atomic_write_json(config.metrics, metrics)
+        except OSError as e:
+            fail(f"could not write metrics to {config.metrics}: {e.strerror or e}")
+    return 0 if metrics is None or metrics.get("status") != "diverged" else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

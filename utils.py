@@ -1,0 +1,89 @@
+"""Metrics and small helpers shared by the trainer, the command line and the window.
+
+NumPy and the standard library only, so importing it costs nothing at start-up.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+
+def confusion_matrix(y_true, y_pred, n_classes=10):
+    """(n_classes, n_classes) int64 counts: rows are true classes, columns predictions."""
+    idx = y_true.astype(np.int64) * n_classes + y_pred.astype(np.int64)
+    return np.bincount(idx, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def per_class_accuracy(confusion):
+    """Recall of each class (n_classes,) from a confusion matrix; NaN for absent classes."""
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)
+
+
+def accuracy(confusion):
+    total = confusion.sum()
+    return float(np.trace(confusion) / total) if total else float("nan")
+
+
+def percentile(values, q):
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
+
+
+def atomic_write_bytes(path, data: bytes):
+    """Write a file so that readers see the old or the new content, never half of it."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def atomic_write_json(path, obj):
+    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def progress_bar(done, total, width=30):
+    """'[#########.........]' for a fraction done/total."""
+    filled = int(round(width * done / max(total, 1)))
+    return "[" + "#" * filled + "." * (width - filled) + "]"
+
+
+def format_confusion(confusion, class_names):
+    """The confusion matrix as an aligned text table (rows: true, columns: predicted)."""
+    short = [name[:5] for name in class_names]
+    w = max(6, max(len(str(int(v))) for v in confusion.ravel()) + 1)
+    lines = ["true\\pred " + "".join(f"{s:>{w}}" for s in short)]
+    for name, row in zip(short, confusion):
+        lines.append(f"{name:>9} " + "".join(f"{int(v):>{w}}" for v in row))
+    return "\n".join(lines)
+
+
+def format_per_class(per_class, class_names, previous=None):
+    """One line per class: name, accuracy and (optionally) the change since `previous`."""
+    lines = []
+    for i, (name, acc) in enumerate(zip(class_names, per_class)):
+        line = f"{name:>12}  {100 * acc:6.2f} %"
+        if previous is not None:
+            line += f"  ({100 * (acc - previous[i]):+.2f})"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def grid_shape(n):
+    """(rows, cols) of a near-square grid holding n cells: 1024 -> (32, 32), 512 -> (16, 32)."""
+    cols = int(2 ** np.ceil(np.log2(np.sqrt(n)))) if n > 1 else 1
+    rows = int(np.ceil(n / cols))
+    return rows, cols
