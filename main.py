@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import time
 
@@ -185,7 +186,14 @@ def run_headless(config, data, arrays=None, meta=None):
 
 
 def main(argv=None):
+    start = time.perf_counter()
     config, given = parse_config(argv)
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    if not config.headless:
+        # The window and the training process get one core each: a second BLAS thread in
+        # either would only fight the other (must be set before NumPy is imported).
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
     from utils import atomic_write_json
     config, arrays, meta = resolve_model_file(config, given)
     data = load_data(config)
@@ -193,7 +201,7 @@ def main(argv=None):
         metrics = run_headless(config, data, arrays, meta)
     else:
         import visualization
-        metrics = visualization.run_app(config, data)
+        metrics = visualization.run_app(config, data, start)
     if config.metrics and metrics is not None:
         try:
             atomic_write_json(config.metrics, metrics)

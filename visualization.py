@@ -1,0 +1,1129 @@
+"""The live Pygame view: every neuron, the strongest connections for the digit on
+screen, activations, per-digit accuracy and a stats panel, while the network trains in a
+background process.
+
+Controls
+    Left / Right        previous / next test digit
+    PgUp / PgDn         100 digits back / forward
+    Home / End          first / last test digit
+    0 - 9               next test digit of that true class
+    M / Shift+M         next / previous misclassified digit
+    F                   browse mistakes only (on / off)
+    R                   random test digit
+    Space               pause / resume training
+    N                   one training batch (while paused)
+    [ / ]               slower / faster training (slow motion)
+    C                   rank connections by contribution |a*w| or by weight |w|
+    + / -               more / fewer connections drawn
+    X                   confusion matrix (click a cell to browse that pair)
+    G                   saliency overlay on the input digit
+    D                   draw your own digit (left button draws, right erases, Backspace clears)
+    S                   save a screenshot PNG
+    W                   save the model (to --save, or mnist_model.npz)
+    H / F1              help
+    Esc / Q             quit
+Mouse: hover a hidden neuron to see its receptive field and strongest connections.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pygame
+
+from data_loader import mnist_style
+from neural_network import MLP
+from trainer import TrainingProcess
+from utils import accuracy, confusion_matrix, grid_shape, per_class_accuracy, percentile
+
+FPS = 60
+BG = (16, 18, 26)                 # window background
+PANEL_BG = (24, 27, 38)           # side panel and overlays
+GRID_BG = (30, 34, 46)            # an inactive neuron
+TEXT = (225, 230, 240)
+DIM = (140, 148, 165)             # secondary text
+ACCENT = (90, 180, 235)           # neutral data (bars, curves)
+POSITIVE = (255, 150, 40)         # warm: excitatory weight / contribution / saliency
+NEGATIVE = (70, 150, 255)         # cool: inhibitory
+RIGHT = (80, 205, 120)            # correct prediction
+WRONG = (240, 80, 80)             # wrong prediction
+DEAD = (105, 40, 85)              # a neuron never active on the test-set sweep
+LOSS_COLOR = (240, 190, 80)       # training-loss curve
+HEADER_H = 34                     # title bar height
+LEGEND_H = 40                     # legend strip under the network
+SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
+K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
+SWEEP_CHUNK = 64                  # test digits re-predicted per frame (keeps M and X current)
+CANVAS = 280                      # drawing canvas resolution (10x MNIST)
+
+# activation colour ramp: inactive -> teal -> near white (brightness = activation)
+_RAMP = np.array([GRID_BG, (20, 110, 150), (60, 200, 220), (235, 250, 255)], np.float32)
+
+
+def ramp(values):
+    """values (...,) in [0, 1] -> uint8 RGB (..., 3) along the activation ramp."""
+    v = np.clip(values, 0, 1) * (len(_RAMP) - 1)
+    i = np.minimum(v.astype(np.int32), len(_RAMP) - 2)
+    t = (v - i)[..., None]
+    return (_RAMP[i] * (1 - t) + _RAMP[i + 1] * t).astype(np.uint8)
+
+
+def diverging(values):
+    """values (...,) in [-1, 1] -> RGB: cool for negative, warm for positive, dark at 0."""
+    v = np.clip(values, -1, 1)[..., None]
+    base = np.array(GRID_BG, np.float32)
+    pos, neg = np.array(POSITIVE, np.float32), np.array(NEGATIVE, np.float32)
+    out = np.where(v >= 0, base + (pos - base) * v, base + (neg - base) * -v)
+    return out.astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------- layout
+@dataclass
+class Grid:
+    """Where a layer's neurons sit on screen: a rows x cols block of square cells."""
+    rect: pygame.Rect
+    rows: int
+    cols: int
+    cell: int
+    n: int
+
+    def centers(self):
+        """(n, 2) float32 pixel centres of the cells, in neuron order (row-major)."""
+        k = np.arange(self.n)
+        r, c = k // self.cols, k % self.cols
+        return np.stack([self.rect.x + (c + 0.5) * self.cell, self.rect.y + (r + 0.5) * self.cell], 1).astype(np.float32)
+
+    def index_at(self, pos):
+        if not self.rect.collidepoint(pos):
+            return None
+        c = (pos[0] - self.rect.x) // self.cell
+        r = (pos[1] - self.rect.y) // self.cell
+        k = r * self.cols + c
+        return int(k) if k < self.n else None
+
+
+@dataclass
+class Layout:
+    size: tuple
+    header: pygame.Rect
+    network: pygame.Rect
+    legend: pygame.Rect
+    panel: pygame.Rect
+    input: Grid
+    hidden: list
+    output: pygame.Rect
+    output_rows: list          # one Rect per class
+    output_centers: np.ndarray # (10, 2)
+    font_size: int
+
+
+def hidden_grid_shape(n):
+    """Tall grid for a hidden layer of n neurons: 1024 -> 32x32, 512 -> 32 rows x 16 cols."""
+    rows, cols = grid_shape(n)
+    return max(rows, cols), min(rows, cols)
+
+
+def compute_layout(width, height, hidden_sizes):
+    """All rectangles for a window of this size; pure, so tests can check for overlap."""
+    font_size = 15 if height < 800 or width < 1400 else 17
+    panel_w = int(np.clip(width * 0.25, 300, 420))
+    header = pygame.Rect(0, 0, width, HEADER_H)
+    panel = pygame.Rect(width - panel_w, HEADER_H, panel_w, height - HEADER_H)
+    net = pygame.Rect(0, HEADER_H, width - panel_w, height - HEADER_H - LEGEND_H)
+    legend = pygame.Rect(0, height - LEGEND_H, width - panel_w, LEGEND_H)
+    shapes = [hidden_grid_shape(n) for n in hidden_sizes]
+    label_h = font_size + 10
+    usable_h = net.height - label_h - 12
+    out_w = 150 if width >= 1400 else 130
+    n_gaps = len(shapes) + 1
+    for cell in range(24, 1, -1):
+        in_cell = max(2, min(10, int(cell * 0.75)))
+        widths = [28 * in_cell] + [c * cell for _, c in shapes] + [out_w]
+        heights = [28 * in_cell] + [r * cell for r, _ in shapes]
+        gap = (net.width - 40 - sum(widths)) / n_gaps
+        if max(heights) <= usable_h and gap >= 36:
+            break
+    column_h = max(heights)
+    top = net.y + label_h + max(0, (usable_h - column_h) // 2)
+    x = net.x + 12 + gap / 2
+    rects = []
+    for w, h in zip(widths, heights + [column_h]):
+        rects.append(pygame.Rect(int(x), int(top + (column_h - h) / 2), int(w), int(h)))
+        x += w + gap
+    input_grid = Grid(rects[0], 28, 28, in_cell, 784)
+    hidden = [Grid(r, rows, cols, cell, n) for r, (rows, cols), n in zip(rects[1:-1], shapes, hidden_sizes)]
+    out = rects[-1]
+    row_h = min(out.height // 10, 44)
+    out = pygame.Rect(out.x, out.y + (out.height - 10 * row_h) // 2, out.width, 10 * row_h)
+    rows = [pygame.Rect(out.x, out.y + i * row_h, out.width, row_h) for i in range(10)]
+    centers = np.array([[r.x + 10, r.centery] for r in rows], np.float32)
+    return Layout((width, height), header, net, legend, panel, input_grid, hidden, out, rows, centers, font_size)
+
+
+# ------------------------------------------------------------------------- analysis
+def strongest_connections(weights, acts, k, mode="contribution"):
+    """For each layer pair, the k strongest connections as (src, dst, signed value),
+    weakest first (so the strongest are drawn on top).
+
+    contribution: |a_src * w| for the sample on screen (what drives *this* prediction);
+    weight: |w| alone. weights[i] is (fan_in, fan_out), acts[i] is (fan_in,)."""
+    out = []
+    for W, a in zip(weights, acts):
+        if k <= 0:
+            out.append((np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32)))
+            continue
+        if mode == "contribution":
+            src_pool = np.flatnonzero(a)                       # inactive sources contribute 0
+            values = a[src_pool, None] * W[src_pool]          # (n_active, fan_out)
+        else:
+            src_pool = np.arange(W.shape[0])
+            values = W
+        flat = np.abs(values).ravel()
+        kk = min(k, flat.size)
+        if kk == 0:
+            out.append((np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32)))
+            continue
+        top = np.argpartition(flat, flat.size - kk)[flat.size - kk:]
+        top = top[np.argsort(flat[top], kind="stable")]
+        rows, cols = np.divmod(top, values.shape[1])
+        out.append((src_pool[rows], cols, values.ravel()[top].astype(np.float32)))
+    return out
+
+
+def receptive_field(weights, layer, j):
+    """Input-space picture (28, 28) of hidden neuron j of hidden layer `layer` (0-based):
+    its input weights for the first layer, weights projected back (W1 @ W2[:, j]) deeper."""
+    v = weights[layer][:, j]
+    for W in reversed(weights[:layer]):
+        v = W @ v                                              # (fan_in, fan_out) @ (fan_out,)
+    return v.reshape(28, 28)
+
+
+@dataclass
+class Sweep:
+    """Re-predicts the whole test set a chunk per frame, so 'misclassified' and the
+    confusion matrix follow the current weights without freezing the window. Also
+    records which hidden neurons were ever active (the rest are drawn as dead)."""
+    n: int
+    hidden: tuple
+    pos: int = 0
+    work: np.ndarray = None
+    predictions: np.ndarray = None       # last complete pass (N,), None until one exists
+    ever_active: list = None
+    dead: list = None                    # last complete pass: bool (n_hidden,) per layer
+    dirty: bool = True                   # weights changed since this pass began
+
+    def __post_init__(self):
+        self.work = np.zeros(self.n, np.int16)
+        self.ever_active = [np.zeros(h, bool) for h in self.hidden]
+
+    def step(self, net, x_test, chunk):
+        if not self.dirty and self.predictions is not None:
+            return
+        end = min(self.pos + chunk, self.n)
+        xb = x_test[self.pos:end].astype(np.float32) * np.float32(1 / 255)
+        acts = net.forward(xb, return_all=True)
+        self.work[self.pos:end] = acts[-1].argmax(axis=1)
+        for seen, a in zip(self.ever_active, acts[1:-1]):
+            seen |= (a > 0).any(axis=0)
+        self.pos = end
+        if self.pos >= self.n:
+            self.predictions = self.work.copy()
+            self.dead = [~seen for seen in self.ever_active]
+            self.ever_active = [np.zeros(h, bool) for h in self.hidden]
+            self.pos = 0
+            self.dirty = False
+
+    def finish(self, net, x_test):
+        """Complete the current pass now (used once if a key needs it before the first pass)."""
+        while self.predictions is None:
+            self.step(net, x_test, 2000)
+
+
+# ---------------------------------------------------------------------------- state
+@dataclass
+class AppState:
+    """Everything that changes while the app runs (the Config never does)."""
+    index: int = 0                   # test digit on screen
+    running: bool = True
+    paused: bool = False
+    finished: bool = False
+    diverged: str = ""
+    speed: int = 0                   # index into SPEEDS
+    k: int = 60
+    rank_mode: str = "contribution"
+    mistakes_only: bool = False
+    pair_filter: tuple = None        # (true, predicted) chosen in the confusion matrix
+    show_help: bool = False
+    show_confusion: bool = False
+    show_saliency: bool = False
+    drawing: bool = False
+    canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
+    hover: tuple = None              # (hidden layer, neuron) under the mouse
+    toast: str = ""
+    toast_until: float = 0.0
+    # training progress, from the worker
+    epoch: int = 0
+    batch: int = 0
+    n_batches: int = 1
+    samples_per_s: float = 0.0
+    speeds: list = field(default_factory=list)
+    lr: float = 0.0
+    train_acc: float = 0.0
+    loss_curve: list = field(default_factory=list)       # (epochs as float, loss)
+    acc_curve: list = field(default_factory=list)        # (epochs as float, test accuracy) full set
+    subset_curve: list = field(default_factory=list)     # same on the fixed subset
+    per_class: np.ndarray = None
+    prev_per_class: np.ndarray = None
+    per_class_source: str = ""
+    test_accuracy: float = float("nan")
+    confusion: np.ndarray = None
+    dirty: bool = True               # the digit or weights changed: recompute the view
+
+
+def say(state, text, seconds=3.0):
+    state.toast, state.toast_until = text, time.monotonic() + seconds
+
+
+class TextCache:
+    """Rendered text surfaces, re-rendered only when the string changes."""
+
+    def __init__(self):
+        self.fonts, self.surfs = {}, {}
+
+    def font(self, size, bold=False):
+        key = (size, bold)
+        if key not in self.fonts:
+            f = pygame.font.Font(None, int(size * 1.3))
+            f.set_bold(bold)
+            self.fonts[key] = f
+        return self.fonts[key]
+
+    def render(self, text, size, color=TEXT, bold=False):
+        key = (text, size, color, bold)
+        surf = self.surfs.get(key)
+        if surf is None:
+            if len(self.surfs) > 3000:
+                self.surfs.clear()
+            surf = self.surfs[key] = self.font(size, bold).render(text, True, color)
+        return surf
+
+    def blit(self, target, text, pos, size, color=TEXT, bold=False, anchor="topleft"):
+        surf = self.render(text, size, color, bold)
+        rect = surf.get_rect(**{anchor: pos})
+        target.blit(surf, rect)
+        return rect
+
+
+# ------------------------------------------------------------------------------ app
+class App:
+    """The window: events -> update -> draw, 60 times a second."""
+
+    def __init__(self, config, data, screen=None, worker=True):
+        self.config = config
+        self.data = data
+        self.names = data.class_names
+        self.fashion = data.name == "fashion"
+        self.state = AppState(k=config.connections, paused=config.no_train)
+        self.net = MLP(config.sizes, config.activation, seed=config.seed)
+        self.worker = None
+        if worker:
+            self.worker = TrainingProcess(config, data, model_file=config.load)
+            # the window's network shares the arrays the worker's snapshots are copied into
+            self.net.weights, self.net.biases = self.worker.weights, self.worker.biases
+        self.x_test = data.x_test
+        self.y_test = data.y_test.astype(np.int64)
+        self.sweep = Sweep(len(self.y_test), tuple(config.hidden))
+        self.screen = screen
+        self.text = TextCache()
+        self.layout = None
+        self.frame_ms = []
+        self.frame_interval_ms = []
+        self.weights_seen = False
+        self.view = None
+        self.rng = np.random.default_rng()
+        self._surf_cache = {}
+        self.last_frame = time.perf_counter()
+
+    # -------------------------------------------------------------- current digit
+    def sample(self):
+        """The input on screen as float32 (784,) in [0, 1]."""
+        if self.state.drawing:
+            return mnist_style(self.state.canvas).reshape(784)
+        return self.x_test[self.state.index].astype(np.float32) * np.float32(1 / 255)
+
+    def compute_view(self):
+        """Activations, prediction and connections for the digit on screen."""
+        x = self.sample()
+        acts = self.net.forward(x, return_all=True)
+        probs = acts[-1]
+        conns = strongest_connections(self.net.weights, acts[:-1], self.state.k, self.state.rank_mode)
+        saliency = None
+        if self.state.show_saliency:
+            saliency = self.net.input_gradient(x, int(probs.argmax()))
+        self.view = dict(x=x, acts=acts, probs=probs, pred=int(probs.argmax()), conns=conns, saliency=saliency)
+        self.state.dirty = False
+
+    # ------------------------------------------------------------------ navigation
+    def candidates(self):
+        """Indices that browsing may land on under the current filter (None = all)."""
+        st = self.state
+        if st.pair_filter is None and not st.mistakes_only:
+            return None
+        preds = self.predictions()
+        if st.pair_filter is not None:
+            t, p = st.pair_filter
+            return np.flatnonzero((self.y_test == t) & (preds == p))
+        return np.flatnonzero(preds != self.y_test)
+
+    def predictions(self):
+        if self.sweep.predictions is None:
+            self.sweep.finish(self.net, self.x_test)
+        return self.sweep.predictions
+
+    def go(self, index):
+        st = self.state
+        st.index = int(np.clip(index, 0, len(self.y_test) - 1))
+        st.drawing = False
+        st.dirty = True
+
+    def step(self, delta):
+        """Move by delta digits, within the active filter if there is one."""
+        cand = self.candidates()
+        if cand is None:
+            self.go(self.state.index + delta)
+            return
+        if len(cand) == 0:
+            say(self.state, "no test digits match the filter")
+            return
+        pos = np.searchsorted(cand, self.state.index)
+        if delta > 0:
+            pos = pos + (delta - 1) + (1 if pos < len(cand) and cand[pos] == self.state.index else 0)
+        else:
+            pos = pos + delta
+        self.go(cand[int(np.clip(pos, 0, len(cand) - 1))])
+
+    def next_where(self, mask, direction=1):
+        """Next (or previous) index after the current one where mask is True, wrapping."""
+        idx = np.flatnonzero(mask)
+        if len(idx) == 0:
+            return False
+        cur = self.state.index
+        if direction > 0:
+            after = idx[idx > cur]
+            self.go(after[0] if len(after) else idx[0])
+        else:
+            before = idx[idx < cur]
+            self.go(before[-1] if len(before) else idx[-1])
+        return True
+
+    # ---------------------------------------------------------------------- events
+    def handle_event(self, event):
+        st = self.state
+        if event.type == pygame.QUIT:
+            st.running = False
+        elif event.type == pygame.KEYDOWN:
+            self.handle_key(event)
+        elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN):
+            self.handle_mouse(event)
+        elif event.type in (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE):
+            self.layout = None
+
+    def handle_key(self, event):
+        st, key, shift = self.state, event.key, bool(event.mod & pygame.KMOD_SHIFT)
+        n = len(self.y_test)
+        if key in (pygame.K_ESCAPE, pygame.K_q):
+            if st.show_help or st.show_confusion:
+                st.show_help = st.show_confusion = False
+                if key == pygame.K_ESCAPE:
+                    return
+            st.running = False
+        elif key in (pygame.K_h, pygame.K_F1):
+            st.show_help = not st.show_help
+        elif key == pygame.K_RIGHT:
+            self.step(1)
+        elif key == pygame.K_LEFT:
+            self.step(-1)
+        elif key == pygame.K_PAGEDOWN:
+            self.step(100)
+        elif key == pygame.K_PAGEUP:
+            self.step(-100)
+        elif key == pygame.K_HOME:
+            cand = self.candidates()
+            self.go(0 if cand is None or not len(cand) else cand[0])
+        elif key == pygame.K_END:
+            cand = self.candidates()
+            self.go(n - 1 if cand is None or not len(cand) else cand[-1])
+        elif pygame.K_0 <= key <= pygame.K_9 or pygame.K_KP0 <= key <= pygame.K_KP9:
+            digit = key - pygame.K_0 if key <= pygame.K_9 else key - pygame.K_KP0
+            if not self.next_where(self.y_test == digit):
+                say(st, f"no test digit of class {self.names[digit]}")
+        elif key == pygame.K_m:
+            if not self.next_where(self.predictions() != self.y_test, -1 if shift else 1):
+                say(st, "no misclassified test digits")
+        elif key == pygame.K_f:
+            st.mistakes_only = not st.mistakes_only
+            st.pair_filter = None
+            say(st, "browsing mistakes only" if st.mistakes_only else "browsing all test digits")
+            if st.mistakes_only:
+                self.next_where(self.predictions() != self.y_test)
+        elif key == pygame.K_r:
+            cand = self.candidates()
+            self.go(self.rng.integers(n) if cand is None or not len(cand) else self.rng.choice(cand))
+        elif key == pygame.K_SPACE:
+            if st.finished or self.config.no_train:
+                say(st, "training has finished" if st.finished else "training is off (--no-train)")
+            else:
+                st.paused = not st.paused
+                self.send("pause" if st.paused else "resume")
+        elif key == pygame.K_n:
+            if not st.paused:
+                say(st, "N trains one batch while paused (Space pauses)")
+            elif st.finished or self.config.no_train:
+                say(st, "training has finished" if st.finished else "training is off (--no-train)")
+            else:
+                self.send("step")
+        elif key in (pygame.K_LEFTBRACKET, pygame.K_RIGHTBRACKET):
+            st.speed = int(np.clip(st.speed + (1 if key == pygame.K_LEFTBRACKET else -1), 0, len(SPEEDS) - 1))
+            self.send("delay", seconds=SPEEDS[st.speed])
+            say(st, "full speed" if st.speed == 0 else f"slow motion: {SPEEDS[st.speed] * 1000:g} ms pause per batch")
+        elif key == pygame.K_c:
+            st.rank_mode = "weight" if st.rank_mode == "contribution" else "contribution"
+            st.dirty = True
+            say(st, f"connections ranked by {'|activation x weight|' if st.rank_mode == 'contribution' else '|weight|'}")
+        elif key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS, pygame.K_MINUS, pygame.K_KP_MINUS):
+            up = key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS)
+            i = int(np.searchsorted(K_STEPS, st.k))
+            if up:
+                st.k = K_STEPS[min(i + (1 if i < len(K_STEPS) and K_STEPS[i] == st.k else 0), len(K_STEPS) - 1)]
+            else:
+                st.k = K_STEPS[max(i - 1, 0)]
+            st.dirty = True
+            say(st, f"{st.k} connections per layer pair")
+        elif key == pygame.K_x:
+            st.show_confusion = not st.show_confusion
+        elif key == pygame.K_g:
+            st.show_saliency = not st.show_saliency
+            st.dirty = True
+        elif key == pygame.K_d:
+            st.drawing = not st.drawing
+            st.dirty = True
+            say(st, "draw a digit: left button draws, right erases, Backspace clears" if st.drawing else "back to test digits")
+        elif key == pygame.K_BACKSPACE and st.drawing:
+            st.canvas[...] = 0
+            st.dirty = True
+        elif key == pygame.K_s:
+            self.save_screenshot()
+        elif key == pygame.K_w:
+            path = self.config.save or "mnist_model.npz"
+            if self.worker is None:
+                say(st, "no model to save")
+            else:
+                self.send("save", path=path)
+                say(st, f"saving model to {path} ...")
+
+    def handle_mouse(self, event):
+        st, lay = self.state, self.layout
+        if lay is None:
+            return
+        pos = event.pos
+        if st.show_confusion and event.type == pygame.MOUSEBUTTONDOWN and event.button == 1:
+            cell = self.confusion_cell_at(pos)
+            if cell is not None:
+                st.pair_filter = cell
+                st.mistakes_only = False
+                st.show_confusion = False
+                t, p = cell
+                cand = self.candidates()
+                if len(cand):
+                    self.go(cand[0])
+                say(st, f"browsing {len(cand)} digits: true {self.names[t]}, predicted {self.names[p]} "
+                        f"(Left/Right; F or X to leave)")
+            return
+        if st.drawing and lay.input.rect.collidepoint(pos):
+            buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
+                (event.button == 1, event.button == 2, event.button == 3)
+            if buttons[0] or buttons[2]:
+                self.paint(pos, erase=bool(buttons[2]) and not buttons[0])
+        st.hover = None
+        for layer, grid in enumerate(lay.hidden):
+            j = grid.index_at(pos)
+            if j is not None:
+                st.hover = (layer, j)
+
+    def paint(self, pos, erase=False):
+        """Anti-aliased round brush on the high-resolution canvas."""
+        r = self.layout.input.rect
+        cx = (pos[0] - r.x) / r.width * CANVAS
+        cy = (pos[1] - r.y) / r.height * CANVAS
+        radius = CANVAS / 28 * 1.3
+        ys, xs = np.ogrid[0:CANVAS, 0:CANVAS]
+        d = np.sqrt((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2)
+        ink = np.clip(radius - d + 0.5, 0, 1).astype(np.float32)     # 1 inside, soft 1-px edge
+        if erase:
+            np.minimum(self.state.canvas, 1 - ink, out=self.state.canvas)
+        else:
+            np.maximum(self.state.canvas, ink, out=self.state.canvas)
+        self.state.dirty = True
+
+    def confusion_rect(self):
+        net = self.layout.network
+        side = min(net.width - 160, net.height - 100)
+        return pygame.Rect(net.x + 110, net.y + 60, side, side)
+
+    def confusion_cell_at(self, pos):
+        r = self.confusion_rect()
+        if not r.collidepoint(pos):
+            return None
+        cell = r.width / 10
+        return int((pos[1] - r.y) // cell), int((pos[0] - r.x) // cell)
+
+    def send(self, command, **kw):
+        if self.worker is not None:
+            self.worker.send(command, **kw)
+
+    # ---------------------------------------------------------------------- update
+    def update(self):
+        """Read the worker's messages and weight snapshots; advance the test-set sweep."""
+        st = self.state
+        if self.worker is not None:
+            messages, changed = self.worker.poll()
+            for msg in messages:
+                self.on_message(msg)
+            if changed:
+                self.weights_seen = True
+                st.dirty = True
+                self.sweep.dirty = True
+        self.sweep.step(self.net, self.x_test, SWEEP_CHUNK)
+        if st.dirty or self.view is None:
+            self.compute_view()
+
+    def on_message(self, msg):
+        st, kind = self.state, msg["type"]
+        if kind == "batch":
+            st.epoch, st.batch, st.n_batches = msg["epoch"], msg["batch"], msg["n_batches"]
+            st.samples_per_s, st.lr, st.train_acc = msg["samples_per_s"], msg["lr"], msg["accuracy"]
+            if msg["samples_per_s"] > 0 and st.speed == 0:
+                st.speeds.append(msg["samples_per_s"])
+            st.loss_curve.append((msg["epoch"] + msg["batch"] / msg["n_batches"], msg["loss"]))
+        elif kind in ("eval", "subset"):
+            per_class = np.array(msg["per_class"], np.float64)
+            if st.per_class is not None:
+                st.prev_per_class = st.per_class
+            st.per_class = per_class
+            st.per_class_source = "full test set" if kind == "eval" else f"{int(np.sum(msg['confusion']))}-digit subset"
+            (st.acc_curve if kind == "eval" else st.subset_curve).append((msg["progress"], msg["accuracy"]))
+            if kind == "eval":
+                st.test_accuracy = msg["accuracy"]
+                st.confusion = np.array(msg["confusion"])
+        elif kind == "finished":
+            st.finished = True
+            say(st, f"training finished after {msg['epoch']} epochs", 5)
+        elif kind == "saved":
+            say(st, f"model saved to {msg['path']}", 5)
+        elif kind in ("error", "diverged"):
+            st.paused = True
+            if kind == "diverged":
+                st.diverged = msg["text"]
+            say(st, msg["text"], 10)
+
+    # ------------------------------------------------------------------------ draw
+    def draw(self, surface):
+        if self.layout is None or self.layout.size != surface.get_size():
+            self.layout = compute_layout(*surface.get_size(), self.config.hidden)
+        lay, st, v = self.layout, self.state, self.view
+        surface.fill(BG)
+        self.draw_header(surface)
+        if st.show_confusion:
+            self.draw_confusion(surface)
+        else:
+            self.draw_input(surface)
+            for layer, grid in enumerate(lay.hidden):
+                self.draw_hidden(surface, layer, grid)
+            self.draw_output(surface)
+            self.draw_connections(surface)
+            if st.hover is not None:
+                self.draw_hover(surface)
+        self.draw_legend(surface)
+        self.draw_panel(surface)
+        if st.show_help:
+            self.draw_help(surface)
+        if st.toast and time.monotonic() < st.toast_until:
+            self.draw_toast(surface)
+
+    def draw_header(self, surface):
+        lay, st = self.layout, self.state
+        pygame.draw.rect(surface, PANEL_BG, lay.header)
+        title = "Fashion-MNIST" if self.fashion else "MNIST"
+        self.text.blit(surface, f"Neural network learning {title} - live", (12, lay.header.centery), 18, TEXT, True, "midleft")
+        mode = []
+        if st.drawing:
+            mode.append("DRAWING")
+        if st.mistakes_only:
+            mode.append("MISTAKES ONLY")
+        if st.pair_filter is not None:
+            mode.append(f"TRUE {self.names[st.pair_filter[0]]} / PRED {self.names[st.pair_filter[1]]}")
+        hint = "   ".join(mode + ["H: help"])
+        self.text.blit(surface, hint, (lay.size[0] - 12, lay.header.centery), 15, DIM, False, "midright")
+
+    def column_label(self, surface, rect, text):
+        self.text.blit(surface, text, (rect.centerx, rect.y - 8), self.layout.font_size, DIM, False, "midbottom")
+
+    def grid_surface(self, key, rgb, rows, cols, cell, gaps=True):
+        """Blit-ready surface of a rows x cols grid of colours rgb (rows*cols, 3), one
+        colour per cell, scaled up crisply (nearest neighbour) with 1-px gaps."""
+        small = self._surf_cache.get((key, "small"))
+        if small is None or small.get_size() != (cols, rows):
+            small = self._surf_cache[(key, "small")] = pygame.Surface((cols, rows))
+        pygame.surfarray.blit_array(small, rgb.reshape(rows, cols, 3).transpose(1, 0, 2))
+        size = (cols * cell, rows * cell)
+        big = self._surf_cache.get(key)
+        if big is None or big.get_size() != size:
+            big = self._surf_cache[key] = pygame.Surface(size)
+        pygame.transform.scale(small, size, big)
+        if gaps and cell >= 5:
+            big.blit(self.gap_mask(size, cell), (0, 0))
+        return big
+
+    def gap_mask(self, size, cell):
+        """Transparent surface with background-coloured lines between cells."""
+        key = ("gaps", size, cell)
+        mask = self._surf_cache.get(key)
+        if mask is None:
+            mask = pygame.Surface(size)
+            mask.fill((255, 0, 255))
+            mask.set_colorkey((255, 0, 255))
+            for x in range(cell - 1, size[0], cell):
+                pygame.draw.line(mask, BG, (x, 0), (x, size[1]))
+            for y in range(cell - 1, size[1], cell):
+                pygame.draw.line(mask, BG, (0, y), (size[0], y))
+            self._surf_cache[key] = mask
+        return mask
+
+    def draw_input(self, surface):
+        lay, st, v = self.layout, self.state, self.view
+        g = lay.input
+        grey = (v["x"] * 255).astype(np.uint8)
+        rgb = np.repeat(grey[:, None], 3, 1)                      # true greyscale (784, 3)
+        if v["saliency"] is not None:
+            s = v["saliency"] / (np.abs(v["saliency"]).max() + 1e-12)
+            overlay = diverging(s).astype(np.float32)
+            alpha = np.abs(s)[:, None] ** 0.7
+            rgb = (rgb * (1 - alpha) + overlay * alpha).astype(np.uint8)
+        surface.blit(self.grid_surface("input", rgb, 28, 28, g.cell, gaps=False), g.rect)
+        pygame.draw.rect(surface, WRONG if st.drawing else DIM, g.rect.inflate(4, 4), 1)
+        label = "Your drawing (28x28, MNIST-style)" if st.drawing else f"Input: test #{st.index}"
+        self.column_label(surface, g.rect, label)
+        if st.show_saliency:
+            self.text.blit(surface, "saliency: d score / d pixel", (g.rect.centerx, g.rect.bottom + 6),
+                           self.layout.font_size - 2, DIM, False, "midtop")
+
+    def draw_hidden(self, surface, layer, grid):
+        a = self.view["acts"][layer + 1]
+        peak = a.max()
+        norm = np.sqrt(a / peak) if peak > 0 else np.zeros_like(a)   # sqrt: faint activity stays visible
+        rgb = ramp(norm)
+        dead = self.sweep.dead[layer] if self.sweep.dead is not None else None
+        if dead is not None:
+            rgb[dead] = DEAD
+        surf = self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell)
+        surface.blit(surf, grid.rect)
+        active = int((a > 0).sum())
+        self.column_label(surface, grid.rect, f"Hidden {layer + 1}: {grid.n} neurons, {active} active")
+
+    def draw_output(self, surface):
+        lay, v, st = self.layout, self.view, self.state
+        probs, pred = v["probs"], v["pred"]
+        true = None if st.drawing else int(self.y_test[st.index])
+        fs = lay.font_size
+        self.column_label(surface, lay.output, "Output")
+        for c, row in enumerate(lay.output_rows):
+            cx, cy = int(lay.output_centers[c][0]), int(lay.output_centers[c][1])
+            radius = max(5, min(10, row.height // 2 - 3))
+            fill = tuple(int(x) for x in ramp(np.array([np.sqrt(probs[c])]))[0])
+            pygame.draw.circle(surface, fill, (cx, cy), radius)
+            if c == pred:
+                color = RIGHT if true is None or pred == true else WRONG
+                pygame.draw.circle(surface, color, (cx, cy), radius + 3, 2)
+            name = self.names[c] if not self.fashion else self.names[c][:11]
+            self.text.blit(surface, name, (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
+                           c == pred, "midleft")
+            bar_x = cx + radius + 6 + (86 if self.fashion else 18)
+            bar_w = max(10, row.right - bar_x - 44)
+            pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
+            color = ACCENT
+            if c == pred:
+                color = RIGHT if true is None or pred == true else WRONG
+            pygame.draw.rect(surface, color, (bar_x, cy - 5, max(1, int(bar_w * probs[c])), 10))
+            self.text.blit(surface, f"{100 * probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
+            if c == true:
+                pygame.draw.rect(surface, RIGHT, (bar_x - 2, cy - 7, bar_w + 4, 14), 1)
+
+    def neuron_centers(self):
+        lay = self.layout
+        key = ("centers", lay.size)
+        c = self._surf_cache.get(key)
+        if c is None:
+            c = self._surf_cache[key] = [lay.input.centers()] + [g.centers() for g in lay.hidden] + [lay.output_centers]
+        return c
+
+    def draw_connections(self, surface, conns=None, width_scale=1.0):
+        """Lines between the exact cells of each pair, on a translucent layer so the
+        digit and the grids stay readable underneath; strongest drawn last."""
+        centers = self.neuron_centers()
+        conns = self.view["conns"] if conns is None else conns
+        net = self.layout.network
+        layer = self._surf_cache.get(("conn_layer", net.size))
+        if layer is None:
+            layer = self._surf_cache[("conn_layer", net.size)] = pygame.Surface(net.size, pygame.SRCALPHA)
+        layer.fill((0, 0, 0, 0))
+        offset = np.array(net.topleft, np.float32)
+        drawn = 0
+        for pair, (src, dst, val) in enumerate(conns):
+            if len(val) == 0:
+                continue
+            mag = np.abs(val) / max(float(np.abs(val).max()), 1e-12)
+            a, b = centers[pair][src] - offset, centers[pair + 1][dst] - offset
+            rgb = np.where(val[:, None] >= 0, np.array(POSITIVE), np.array(NEGATIVE))
+            alpha = (70 + 185 * mag).astype(int)
+            widths = ((1 + (mag > 0.5) + (mag > 0.85)) * width_scale).astype(int)
+            for (x0, y0), (x1, y1), (r, g, b_), al, w in zip(a.tolist(), b.tolist(), rgb.tolist(), alpha.tolist(), widths.tolist()):
+                col = (r, g, b_, al)
+                pygame.draw.line(layer, col, (x0, y0), (x1, y1), w)
+                if pair > 0:
+                    pygame.draw.circle(layer, col, (x0, y0), 2)
+                if pair < len(conns) - 1:
+                    pygame.draw.circle(layer, col, (x1, y1), 2)
+                drawn += 1
+        surface.blit(layer, net.topleft)
+        return drawn
+
+    def draw_hover(self, surface):
+        st, lay = self.state, self.layout
+        layer, j = st.hover
+        grid = lay.hidden[layer]
+        W = self.net.weights
+        acts = self.view["acts"]
+        # strongest incoming and outgoing weights of this neuron, drawn bold
+        k = 12
+        w_in = W[layer][:, j]
+        src = np.argsort(np.abs(w_in))[-k:]
+        w_out = W[layer + 1][j]
+        dst = np.argsort(np.abs(w_out))[-k:]
+        conns = [(np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))] * (len(lay.hidden) + 1)
+        conns[layer] = (src, np.full(k, j)[:len(src)], w_in[src])
+        conns[layer + 1] = (np.full(len(dst), j), dst, w_out[dst])
+        self.draw_connections(surface, conns, width_scale=1.5)
+        c = grid.centers()[j]
+        pygame.draw.rect(surface, TEXT, (c[0] - grid.cell / 2 - 1, c[1] - grid.cell / 2 - 1, grid.cell + 2, grid.cell + 2), 2)
+        # tooltip with the receptive field
+        rf = receptive_field(W, layer, j)
+        scale = np.abs(rf).max() + 1e-12
+        img = diverging(rf / scale)                                # (28, 28, 3)
+        size = 5
+        big = np.repeat(np.repeat(img, size, 0), size, 1)
+        box = pygame.Rect(0, 0, 28 * size + 20, 28 * size + 82)
+        box.topleft = (int(c[0]) + 16, int(c[1]) + 16)
+        box.clamp_ip(lay.network)
+        pygame.draw.rect(surface, PANEL_BG, box)
+        pygame.draw.rect(surface, DIM, box, 1)
+        fs = lay.font_size - 1
+        dead = self.sweep.dead is not None and self.sweep.dead[layer][j]
+        self.text.blit(surface, f"Hidden {layer + 1}, neuron {j}" + (" (dead)" if dead else ""), (box.x + 10, box.y + 8), fs, TEXT, True)
+        self.text.blit(surface, f"activation {acts[layer + 1][j]:.3f}", (box.x + 10, box.y + 8 + fs + 4), fs, DIM)
+        surf = pygame.surfarray.make_surface(big.transpose(1, 0, 2))
+        surface.blit(surf, (box.x + 10, box.y + 2 * fs + 20))
+        what = "input weights" if layer == 0 else "weights projected to input"
+        self.text.blit(surface, f"receptive field: {what}", (box.x + 10, box.bottom - fs - 6), fs - 2, DIM)
+
+    def draw_legend(self, surface):
+        lay = self.layout
+        r = lay.legend
+        x, y = r.x + 14, r.centery
+        fs = lay.font_size - 1
+
+        def swatch(color, label, line=False):
+            nonlocal x
+            if line:
+                pygame.draw.line(surface, color, (x, y), (x + 22, y), 3)
+                x += 28
+            else:
+                pygame.draw.rect(surface, color, (x, y - 6, 12, 12))
+                x += 17
+            x = self.text.blit(surface, label, (x, y), fs, DIM, False, "midleft").right + 16
+
+        swatch(POSITIVE, "positive (excites)", True)
+        swatch(NEGATIVE, "negative (inhibits)", True)
+        for i, t in enumerate((0.0, 0.5, 1.0)):
+            pygame.draw.rect(surface, tuple(int(c) for c in ramp(np.array([t]))[0]), (x + i * 12, y - 6, 12, 12))
+        x += 40
+        x = self.text.blit(surface, "activation", (x, y), fs, DIM, False, "midleft").right + 16
+        swatch(DEAD, "dead neuron")
+        swatch(RIGHT, "correct")
+        swatch(WRONG, "wrong")
+        mode = "|activation x weight|" if self.state.rank_mode == "contribution" else "|weight|"
+        self.text.blit(surface, f"{self.state.k} strongest by {mode} (C)", (r.right - 10, y), fs, DIM, False, "midright")
+
+    def draw_panel(self, surface):
+        lay, st, cfg = self.layout, self.state, self.config
+        p = lay.panel
+        pygame.draw.rect(surface, PANEL_BG, p)
+        fs = lay.font_size
+        lh = fs + 5
+        x, y, w = p.x + 16, p.y + 12, p.width - 32
+
+        def line(text, color=TEXT, bold=False, size=fs):
+            nonlocal y
+            self.text.blit(surface, text, (x, y), size, color, bold)
+            y += lh
+
+        def heading(text):
+            nonlocal y
+            y += 6
+            line(text, ACCENT, True)
+
+        if st.diverged:
+            status, color = "DIVERGED", WRONG
+        elif st.finished:
+            status, color = "FINISHED", RIGHT
+        elif cfg.no_train:
+            status, color = "EXPLORING (no training)", ACCENT
+        elif st.paused:
+            status, color = "PAUSED", LOSS_COLOR
+        else:
+            status, color = "TRAINING" + ("" if st.speed == 0 else f" (slow motion {SPEEDS[st.speed] * 1000:g} ms/batch)"), RIGHT
+        line(status, color, True, fs + 2)
+        line(f"epoch {min(st.epoch + 1, cfg.epochs)}/{cfg.epochs}   batch {st.batch}/{st.n_batches}   "
+             f"{st.samples_per_s / 1000:.1f}k samples/s")
+        acc = "-" if np.isnan(st.test_accuracy) else f"{100 * st.test_accuracy:.2f} %"
+        line(f"test accuracy {acc}   train {100 * st.train_acc:.1f} %   lr {st.lr:.2g}", DIM)
+        heading("Hyperparameters")
+        line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer} lr {cfg.learning_rate:g} ({cfg.lr_schedule})", DIM)
+        extras = f"batch {cfg.batch_size}, wd {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
+        line(extras + f", seed {cfg.seed}", DIM)
+        heading("Loss and test accuracy")
+        plot_h = int(np.clip(p.bottom - y - 17 * lh - 20, 50, 130))
+        self.draw_curves(surface, pygame.Rect(x, y, w, plot_h))
+        y += plot_h + 6
+        heading(f"Per-class test accuracy ({st.per_class_source or 'waiting'})")
+        bar_h = max(8, lh - 5)
+        for c in range(10):
+            name = self.names[c] if not self.fashion else self.names[c][:8]
+            self.text.blit(surface, name, (x, y), fs - 1, TEXT)
+            bx, bw = x + (70 if self.fashion else 20), w - (70 if self.fashion else 20) - 110
+            pygame.draw.rect(surface, GRID_BG, (bx, y + 2, bw, bar_h))
+            if st.per_class is not None and not np.isnan(st.per_class[c]):
+                a = st.per_class[c]
+                pygame.draw.rect(surface, ACCENT, (bx, y + 2, int(bw * a), bar_h))
+                self.text.blit(surface, f"{100 * a:5.1f}%", (bx + bw + 6, y), fs - 1, TEXT)
+                if st.prev_per_class is not None and not np.isnan(st.prev_per_class[c]):
+                    d = 100 * (a - st.prev_per_class[c])
+                    col = RIGHT if d > 0.05 else WRONG if d < -0.05 else DIM
+                    self.text.blit(surface, f"{d:+.1f}", (p.right - 16, y), fs - 2, col, False, "topright")
+            y += lh - 1
+        heading("Digit on screen")
+        v = self.view
+        pred, conf = v["pred"], 100 * float(v["probs"][v["pred"]])
+        if st.drawing:
+            line(f"your drawing: predicted {self.names[pred]} ({conf:.0f}%)", TEXT)
+        else:
+            true = int(self.y_test[st.index])
+            ok = pred == true
+            line(f"test #{st.index}: true {self.names[true]}, predicted {self.names[pred]} ({conf:.0f}%)", RIGHT if ok else WRONG)
+        heading("Active neurons")
+        acts = v["acts"][1:-1]
+        parts = []
+        for i, a in enumerate(acts):
+            dead = "" if self.sweep.dead is None else f" ({int(self.sweep.dead[i].sum())} dead)"
+            parts.append(f"H{i + 1} {int((a > 0).sum())}/{len(a)}{dead}")
+        line("   ".join(parts), DIM)
+        fps = 1000 / np.mean(self.frame_interval_ms[-30:]) if self.frame_interval_ms else 0
+        work = np.mean(self.frame_ms[-30:]) if self.frame_ms else 0
+        line(f"{fps:.0f} FPS   frame {work:.1f} ms", DIM, size=fs - 2)
+
+    def draw_curves(self, surface, r):
+        st = self.state
+        pygame.draw.rect(surface, BG, r)
+        span = max(self.config.epochs, 1e-9)
+        fs = self.layout.font_size - 3
+
+        def poly(points, lo, hi, color):
+            if len(points) < 2:
+                return
+            pts = np.asarray(points, np.float64)
+            if len(pts) > 400:
+                pts = pts[np.linspace(0, len(pts) - 1, 400).astype(int)]
+            xs = r.x + np.clip(pts[:, 0] / span, 0, 1) * (r.width - 1)
+            ys = r.bottom - 1 - np.clip((pts[:, 1] - lo) / (hi - lo), 0, 1) * (r.height - 1)
+            pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), 2)
+
+        if st.loss_curve:
+            losses = np.array([l for _, l in st.loss_curve])
+            smooth = np.empty_like(losses)                 # exponential moving average
+            acc_ = losses[0]
+            for i, l in enumerate(losses):
+                acc_ = 0.9 * acc_ + 0.1 * l
+                smooth[i] = acc_
+            top = max(0.3, float(smooth.max()))
+            poly([(p, l) for (p, _), l in zip(st.loss_curve, smooth)], 0.0, top, LOSS_COLOR)
+            self.text.blit(surface, f"loss max {top:.2g}", (r.x + 4, r.y + 4 + fs), fs, LOSS_COLOR)
+        # accuracy on a zoomed axis: the interesting part is the last few per cent
+        accs = [a for _, a in st.acc_curve[1:] + st.subset_curve]
+        lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
+        lo = min(lo, 0.9)
+        for frac in (lo, (1 + lo) / 2, 1.0):
+            yy = r.bottom - 1 - (frac - lo) / (1 - lo) * (r.height - 1)
+            pygame.draw.line(surface, GRID_BG, (r.x, yy), (r.right, yy))
+            self.text.blit(surface, f"{100 * frac:.0f}%", (r.right - 4, yy + 1), fs, ACCENT, False, "topright" if frac < 1 else "topright")
+        poly(st.subset_curve, lo, 1.0, (60, 120, 160))
+        poly(st.acc_curve, lo, 1.0, ACCENT)
+        self.text.blit(surface, "loss (smoothed)", (r.x + 4, r.y + 2), fs, LOSS_COLOR)
+        self.text.blit(surface, "test acc: full / subset", (r.x + 110, r.y + 2), fs, ACCENT)
+        self.text.blit(surface, f"epoch 0-{self.config.epochs}", (r.x + 4, r.bottom - 2), fs, DIM, False, "bottomleft")
+
+    def draw_confusion(self, surface):
+        lay = self.layout
+        r = self.confusion_rect()
+        preds = self.sweep.predictions
+        self.text.blit(surface, "Confusion matrix on the test set, current weights (rows: true, columns: predicted)",
+                       (lay.network.x + 20, lay.network.y + 14), lay.font_size, TEXT, True)
+        self.text.blit(surface, "click a cell to browse its digits with Left/Right;  X closes",
+                       (lay.network.x + 20, lay.network.y + 16 + lay.font_size + 4), lay.font_size - 1, DIM)
+        if preds is None:
+            self.text.blit(surface, "computing...", r.center, lay.font_size, DIM, False, "center")
+            return
+        conf = confusion_matrix(self.y_test, preds)
+        cell = r.width / 10
+        fs = max(10, min(lay.font_size, int(cell / 3)))
+        row_max = conf.max(axis=1, keepdims=True).clip(1)
+        for t in range(10):
+            self.text.blit(surface, self.names[t][:10], (r.x - 8, r.y + (t + 0.5) * cell), fs, DIM, False, "midright")
+            self.text.blit(surface, self.names[t][:5], (r.x + (t + 0.5) * cell, r.bottom + 6), fs, DIM, False, "midtop")
+            for p in range(10):
+                n = int(conf[t, p])
+                cr = pygame.Rect(int(r.x + p * cell), int(r.y + t * cell), int(cell) - 2, int(cell) - 2)
+                frac = n / row_max[t, 0]
+                base = np.array(RIGHT if t == p else WRONG, np.float32)
+                col = (np.array(GRID_BG) * (1 - frac ** 0.5) + base * frac ** 0.5).astype(int)
+                pygame.draw.rect(surface, tuple(col), cr)
+                if n:
+                    self.text.blit(surface, str(n), cr.center, fs, TEXT, False, "center")
+        self.text.blit(surface, f"accuracy {100 * accuracy(conf):.2f} %", (r.right, r.y - 6), lay.font_size - 1, TEXT, False, "bottomright")
+
+    def draw_help(self, surface):
+        lines = [l.strip() for l in __doc__.split("Controls")[1].strip().splitlines() if l.strip()]
+        fs = self.layout.font_size
+        lh = fs + 6
+        box = pygame.Rect(0, 0, 760, lh * len(lines) + 60)
+        box.center = self.layout.network.center
+        box.clamp_ip(pygame.Rect((0, 0), self.layout.size))
+        pygame.draw.rect(surface, PANEL_BG, box)
+        pygame.draw.rect(surface, ACCENT, box, 2)
+        self.text.blit(surface, "Keys and mouse (H or F1 closes)", (box.x + 20, box.y + 14), fs + 2, ACCENT, True)
+        y = box.y + 20 + lh + 6
+        for l in lines:
+            parts = l.split("  ", 1)
+            key, what = (parts[0], parts[1].strip()) if len(parts) == 2 else ("", l)
+            self.text.blit(surface, key, (box.x + 24, y), fs, TEXT, True)
+            self.text.blit(surface, what, (box.x + 200, y), fs, DIM)
+            y += lh
+
+    def draw_toast(self, surface):
+        st, lay = self.state, self.layout
+        surf = self.text.render(st.toast, lay.font_size, TEXT)
+        r = surf.get_rect(midbottom=(lay.network.centerx, lay.legend.y - 8))
+        pygame.draw.rect(surface, PANEL_BG, r.inflate(20, 10))
+        pygame.draw.rect(surface, ACCENT, r.inflate(20, 10), 1)
+        surface.blit(surf, r)
+
+    def save_screenshot(self, path=None):
+        path = path or time.strftime("screenshot-%Y%m%d-%H%M%S.png")
+        try:
+            tmp = path + ".tmp.png"
+            pygame.image.save(self.screen, tmp)
+            os.replace(tmp, path)
+            say(self.state, f"screenshot saved to {os.path.abspath(path)}", 5)
+        except (pygame.error, OSError) as e:
+            say(self.state, f"could not save screenshot: {e}", 5)
+        return path
+
+    # ------------------------------------------------------------------------ loop
+    def frame(self):
+        """One iteration: events -> update -> draw -> flip. Returns work time in ms."""
+        t0 = time.perf_counter()
+        for event in pygame.event.get():
+            self.handle_event(event)
+        self.update()
+        self.draw(self.screen)
+        pygame.display.flip()
+        t1 = time.perf_counter()
+        self.frame_ms.append((t1 - t0) * 1000)
+        self.frame_interval_ms.append((t1 - self.last_frame) * 1000)
+        self.last_frame = t1
+        return self.frame_ms[-1]
+
+    def metrics(self, first_frame_s):
+        st = self.state
+        ms = self.frame_ms[1:] or self.frame_ms
+        per_class = st.per_class if st.per_class is not None else np.full(10, np.nan)
+        return {
+            "status": "diverged" if st.diverged else "finished" if st.finished else "stopped",
+            "test_accuracy": st.test_accuracy,
+            "per_class_accuracy": [float(v) for v in per_class],
+            "confusion_matrix": st.confusion.tolist() if st.confusion is not None else None,
+            "epochs_completed": st.epoch + (1 if st.finished else 0) if st.batch == st.n_batches else st.epoch,
+            "train_samples_per_s": float(np.median(st.speeds)) if st.speeds else 0.0,
+            "frame_ms_p50": percentile(ms, 50), "frame_ms_p95": percentile(ms, 95), "frame_ms_p99": percentile(ms, 99),
+            "frames": len(self.frame_ms), "first_frame_s": first_frame_s,
+            "window": list(self.screen.get_size()), "connections": st.k,
+            "hyperparameters": self.config.hyperparameters(),
+            "dataset": {"name": self.data.name, "source": self.data.source},
+        }
+
+    def close(self):
+        if self.worker is not None:
+            for msg in self.worker.stop(save_path=None if self.config.no_train else self.config.save):
+                if msg.get("type") == "saved":
+                    print(f"Saved model to {msg['path']}")
+                elif msg.get("type") == "error":
+                    print(f"error: {msg['text']}")
+            self.worker = None
+
+
+def run_app(config, data, start_time=None):
+    """Open the window and run until the user quits (or --frames / --screenshot are done).
+    Returns the metrics dict."""
+    start_time = start_time or time.perf_counter()
+    pygame.display.init()
+    pygame.font.init()
+    pygame.display.set_caption("MNIST network - live")
+    screen = pygame.display.set_mode((config.width, config.height), pygame.RESIZABLE)
+    pygame.key.set_repeat(300, 35)
+    app = App(config, data, screen)
+    first_frame_s = None
+    try:
+        while app.state.running:
+            app.frame()
+            if first_frame_s is None:
+                first_frame_s = time.perf_counter() - start_time
+            if config.frames and len(app.frame_ms) >= config.frames:
+                break
+            if config.screenshot and app.weights_seen and (app.state.finished or config.no_train or app.state.diverged) \
+                    and app.sweep.predictions is not None and app.state.per_class is not None:
+                app.state.toast = ""
+                app.draw(app.screen)
+                app.save_screenshot(config.screenshot)
+                print(f"Saved screenshot to {config.screenshot}")
+                break
+            elapsed = time.perf_counter() - app.last_frame
+            if elapsed < 1 / FPS:
+                time.sleep(1 / FPS - elapsed)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        app.close()
+        metrics = app.metrics(first_frame_s)
+        pygame.quit()
+    return metrics
