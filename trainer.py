@@ -402,6 +402,8 @@ def _worker_main(config, specs, model_file, start_paused, version, lock, command
                 break
             if cmd == "pause":
                 paused = True
+                messages.put({"type": "paused", "epoch": trainer.epoch, "batch": trainer.batch})
+                publish()
                 full_eval()
             elif cmd == "resume":
                 paused = False

@@ -345,6 +345,8 @@ class App:
         self.view = None
         self.rng = np.random.default_rng()
         self._surf_cache = {}
+        self.worker_paused = False       # the worker acknowledged the last pause
+        self.panel_bars = []             # (10) bar rectangles of the per-class panel, for tests
         self.last_frame = time.perf_counter()
 
     # -------------------------------------------------------------- current digit
@@ -477,6 +479,7 @@ class App:
                 say(st, "training has finished" if st.finished else "training is off (--no-train)")
             else:
                 st.paused = not st.paused
+                self.worker_paused = False
                 self.send("pause" if st.paused else "resume")
         elif key == pygame.K_n:
             if not st.paused:
@@ -517,7 +520,7 @@ class App:
         elif key == pygame.K_s:
             self.save_screenshot()
         elif key == pygame.K_w:
-            path = self.config.save or "mnist_model.npz"
+            path = os.path.abspath(self.config.save or "mnist_model.npz")   # the worker's cwd may differ
             if self.worker is None:
                 say(st, "no model to save")
             else:
@@ -618,6 +621,9 @@ class App:
             if kind == "eval":
                 st.test_accuracy = msg["accuracy"]
                 st.confusion = np.array(msg["confusion"])
+        elif kind == "paused":                     # exact position where training stopped
+            st.epoch, st.batch = msg["epoch"], msg["batch"]
+            self.worker_paused = True
         elif kind == "finished":
             st.finished = True
             say(st, f"training finished after {msg['epoch']} epochs", 5)
@@ -816,8 +822,8 @@ class App:
         conns[layer] = (src, np.full(k, j)[:len(src)], w_in[src])
         conns[layer + 1] = (np.full(len(dst), j), dst, w_out[dst])
         self.draw_connections(surface, conns, width_scale=1.5)
-        c = grid.centers()[j]
-        pygame.draw.rect(surface, TEXT, (c[0] - grid.cell / 2 - 1, c[1] - grid.cell / 2 - 1, grid.cell + 2, grid.cell + 2), 2)
+        c = [int(v) for v in grid.centers()[j]]
+        pygame.draw.rect(surface, TEXT, (c[0] - grid.cell // 2 - 2, c[1] - grid.cell // 2 - 2, grid.cell + 4, grid.cell + 4), 2)
         # tooltip with the receptive field
         rf = receptive_field(W, layer, j)
         scale = np.abs(rf).max() + 1e-12
@@ -909,11 +915,13 @@ class App:
         y += plot_h + 6
         heading(f"Per-class test accuracy ({st.per_class_source or 'waiting'})")
         bar_h = max(8, lh - 5)
+        self.panel_bars = []
         for c in range(10):
             name = self.names[c] if not self.fashion else self.names[c][:8]
             self.text.blit(surface, name, (x, y), fs - 1, TEXT)
             bx, bw = x + (70 if self.fashion else 20), w - (70 if self.fashion else 20) - 110
             pygame.draw.rect(surface, GRID_BG, (bx, y + 2, bw, bar_h))
+            self.panel_bars.append(pygame.Rect(bx, y + 2, bw, bar_h))
             if st.per_class is not None and not np.isnan(st.per_class[c]):
                 a = st.per_class[c]
                 pygame.draw.rect(surface, ACCENT, (bx, y + 2, int(bw * a), bar_h))

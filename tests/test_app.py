@@ -1,0 +1,447 @@
+"""The window, driven like a user would: real pygame events posted into the running
+app loop (dummy video driver), then assertions on the app state and on pixels."""
+import os
+import time
+
+import numpy as np
+import pygame
+import pytest
+
+import data_loader
+from config import Config
+from neural_network import MLP
+from visualization import (ACCENT, App, K_STEPS, compute_layout, receptive_field,
+                           strongest_connections)
+
+
+def key(k, mod=0, unicode=""):
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=k, mod=mod, unicode=unicode, scancode=0))
+
+
+def run_until(app, condition, timeout=20.0):
+    """Run frames until condition() holds; fail if it never does."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        app.frame()
+        if condition():
+            return
+        time.sleep(0.005)
+    raise AssertionError("condition not reached within %.0f s" % timeout)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+
+
+def open_app(config, data, size=(1600, 900)):
+    pygame.display.init()
+    pygame.font.init()
+    screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+    app = App(config, data, screen)
+    run_until(app, lambda: app.weights_seen and app.state.per_class is not None)
+    return app
+
+
+@pytest.fixture(scope="module")
+def explore(sample):
+    """An untrained network explored with --no-train: it makes plenty of mistakes."""
+    app = open_app(Config(no_train=True, seed=1), sample)
+    run_until(app, lambda: app.sweep.predictions is not None)
+    yield app
+    app.close()
+    pygame.quit()
+
+
+def test_input_digit_is_true_greyscale_and_upright(explore):
+    app = explore
+    app.state.k = 0                      # no lines over the digit
+    app.go(0)
+    app.frame()
+    g = app.layout.input
+    img = app.data.x_test[0].reshape(28, 28)
+    # every pixel of the 28x28 image appears at its own (row, column) cell, grey = value
+    for r in range(0, 28, 3):
+        for c in range(0, 28, 3):
+            x = g.rect.x + int((c + 0.5) * g.cell)
+            y = g.rect.y + int((r + 0.5) * g.cell)
+            assert tuple(app.screen.get_at((x, y)))[:3] == (img[r, c],) * 3
+    # an asymmetric check a transposed or flipped picture would fail
+    assert img.T.tolist() != img.tolist()
+
+
+def test_arrow_keys_page_home_end(explore):
+    app = explore
+    app.go(10)
+    key(pygame.K_RIGHT)
+    app.frame()
+    assert app.state.index == 11
+    key(pygame.K_LEFT)
+    key(pygame.K_LEFT)
+    app.frame()
+    assert app.state.index == 9
+    key(pygame.K_PAGEDOWN)
+    app.frame()
+    assert app.state.index == 109
+    key(pygame.K_PAGEUP)
+    key(pygame.K_PAGEUP)
+    app.frame()
+    assert app.state.index == 0
+    key(pygame.K_END)
+    app.frame()
+    assert app.state.index == len(app.y_test) - 1
+    key(pygame.K_HOME)
+    app.frame()
+    assert app.state.index == 0
+
+
+def test_digit_keys_jump_to_next_of_that_class(explore):
+    app = explore
+    app.go(0)
+    seen = set()
+    for d in range(10):
+        before = app.state.index
+        key(pygame.K_0 + d)
+        app.frame()
+        assert app.y_test[app.state.index] == d
+        seen.add(app.state.index)
+    key(pygame.K_3)
+    app.frame()
+    first = app.state.index
+    key(pygame.K_3)
+    app.frame()
+    assert app.y_test[app.state.index] == 3 and app.state.index != first
+
+
+def test_m_lands_on_misclassified_and_shift_m_goes_back(explore):
+    app = explore
+    app.go(0)
+    key(pygame.K_m)
+    app.frame()
+    i = app.state.index
+    truth = app.y_test[i]
+    pred = app.net.forward(app.sample()).argmax()
+    assert pred != truth                                   # wrong under the current weights
+    key(pygame.K_m)
+    app.frame()
+    j = app.state.index
+    assert j > i
+    key(pygame.K_m, mod=pygame.KMOD_SHIFT)
+    app.frame()
+    assert app.state.index == i
+
+
+def test_mistakes_only_browsing(explore):
+    app = explore
+    key(pygame.K_f)
+    app.frame()
+    assert app.state.mistakes_only
+    preds = app.sweep.predictions
+    for _ in range(5):
+        key(pygame.K_RIGHT)
+        app.frame()
+        assert preds[app.state.index] != app.y_test[app.state.index]
+    key(pygame.K_f)
+    app.frame()
+    assert not app.state.mistakes_only
+
+
+def test_random_digit(explore):
+    app = explore
+    seen = set()
+    for _ in range(5):
+        key(pygame.K_r)
+        app.frame()
+        seen.add(app.state.index)
+    assert len(seen) > 1
+
+
+def test_connection_count_equals_k_per_pair_and_keys_change_k(explore):
+    app = explore
+    app.go(0)
+    app.state.k = 60
+    app.state.dirty = True
+    app.frame()
+    conns = app.view["conns"]
+    assert [len(v) for _, _, v in conns] == [60, 60, 60]
+    assert app.draw_connections(app.screen) == 180
+    key(pygame.K_EQUALS)
+    app.frame()
+    assert app.state.k == K_STEPS[K_STEPS.index(60) + 1]
+    assert [len(v) for _, _, v in app.view["conns"]] == [app.state.k] * 3
+    key(pygame.K_MINUS)
+    key(pygame.K_MINUS)
+    app.frame()
+    assert app.state.k == K_STEPS[K_STEPS.index(60) - 1]
+
+
+def test_c_switches_ranking_between_contribution_and_weight(explore):
+    app = explore
+    app.state.k = 20
+    app.state.rank_mode = "contribution"
+    app.state.dirty = True
+    app.frame()
+    src, dst, val = app.view["conns"][0]
+    x = app.view["x"]
+    W1 = app.net.weights[0]
+    contrib = np.abs(x[:, None] * W1)
+    assert np.allclose(np.sort(np.abs(val)), np.sort(contrib.ravel())[-20:])
+    key(pygame.K_c)
+    app.frame()
+    assert app.state.rank_mode == "weight"
+    src, dst, val = app.view["conns"][0]
+    assert np.allclose(np.sort(np.abs(val)), np.sort(np.abs(W1).ravel())[-20:])
+    key(pygame.K_c)
+    app.frame()
+    assert app.state.rank_mode == "contribution"
+
+
+def test_panel_shows_ten_accuracy_bars(explore):
+    app = explore
+    app.frame()
+    bars = app.panel_bars
+    assert len(bars) == 10
+    for rect, acc in zip(bars, app.state.per_class):
+        if acc > 0.05:
+            x = rect.x + max(1, int(rect.width * acc) // 2)
+            assert tuple(app.screen.get_at((x, rect.centery)))[:3] == ACCENT
+
+
+def test_help_overlay_lists_every_key(explore):
+    app = explore
+    key(pygame.K_h)
+    app.frame()
+    assert app.state.show_help
+    import visualization
+    for k in ("Left / Right", "PgUp / PgDn", "Home / End", "0 - 9", "M / Shift+M", "Space", "[ / ]",
+              "+ / -", "Esc / Q", "H / F1", "D", "S", "W", "X", "G", "F", "R", "N", "C"):
+        assert any(s[0] == k for s in app.text.surfs), k
+    key(pygame.K_F1)
+    app.frame()
+    assert not app.state.show_help
+
+
+def test_hover_shows_receptive_field_of_the_right_neuron(explore):
+    app = explore
+    app.frame()
+    grid = app.layout.hidden[0]
+    j = 37
+    cx, cy = grid.centers()[j]
+    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(int(cx), int(cy)), rel=(0, 0), buttons=(0, 0, 0)))
+    app.frame()
+    assert app.state.hover == (0, j)
+    assert any(s[0].startswith(f"Hidden 1, neuron {j}") for s in app.text.surfs)
+    grid2 = app.layout.hidden[1]
+    cx, cy = grid2.centers()[5]
+    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(int(cx), int(cy)), rel=(0, 0), buttons=(0, 0, 0)))
+    app.frame()
+    assert app.state.hover == (1, 5)
+    rf = receptive_field(app.net.weights, 1, 5)
+    assert np.allclose(rf.ravel(), app.net.weights[0] @ app.net.weights[1][:, 5], atol=1e-4)
+    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(5, 5), rel=(0, 0), buttons=(0, 0, 0)))
+    app.frame()
+    assert app.state.hover is None
+
+
+def test_confusion_matrix_click_filters_to_that_pair(explore):
+    app = explore
+    key(pygame.K_x)
+    app.frame()
+    assert app.state.show_confusion
+    preds = app.sweep.predictions
+    conf = np.zeros((10, 10), int)
+    np.add.at(conf, (app.y_test, preds), 1)
+    off = np.argwhere((conf > 1) & ~np.eye(10, dtype=bool))
+    t, p = off[0]
+    r = app.confusion_rect()
+    cell = r.width / 10
+    pos = (int(r.x + (p + 0.5) * cell), int(r.y + (t + 0.5) * cell))
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1))
+    app.frame()
+    assert app.state.pair_filter == (t, p)
+    for _ in range(min(conf[t, p], 4)):
+        i = app.state.index
+        assert app.y_test[i] == t and preds[i] == p
+        key(pygame.K_RIGHT)
+        app.frame()
+    key(pygame.K_f)        # leave the filter
+    key(pygame.K_f)
+    app.frame()
+    assert app.state.pair_filter is None
+
+
+def test_saliency_toggle(explore):
+    app = explore
+    app.go(0)
+    app.state.k = 0
+    app.frame()
+    before = pygame.surfarray.array3d(app.screen.subsurface(app.layout.input.rect)).copy()
+    key(pygame.K_g)
+    app.frame()
+    assert app.state.show_saliency and app.view["saliency"] is not None
+    after = pygame.surfarray.array3d(app.screen.subsurface(app.layout.input.rect))
+    assert (before != after).any()
+    key(pygame.K_g)
+    app.frame()
+    assert app.view["saliency"] is None
+
+
+def test_drawing_mode_updates_prediction_live_and_survives_the_edge(explore):
+    app = explore
+    key(pygame.K_d)
+    app.frame()
+    assert app.state.drawing
+    r = app.layout.input.rect
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(r.centerx, r.y + 20), button=1))
+    for y in range(r.y + 20, r.bottom + 40, 6):          # a vertical stroke, off the bottom edge
+        pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(r.centerx, y), rel=(0, 6), buttons=(1, 0, 0)))
+    app.frame()
+    assert app.state.canvas.sum() > 0
+    x = app.view["x"]
+    assert x.sum() > 0
+    assert app.view["acts"][1].any()
+    # right button erases
+    inked = app.state.canvas.sum()
+    for y in range(r.y, r.bottom, 3):
+        pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(r.centerx, y), rel=(0, 3), buttons=(0, 0, 1)))
+    app.frame()
+    assert app.state.canvas.sum() < 0.5 * inked
+    key(pygame.K_BACKSPACE)
+    app.frame()
+    assert app.state.canvas.sum() == 0
+    key(pygame.K_d)
+    app.frame()
+    assert not app.state.drawing
+
+
+def test_screenshot_key_writes_timestamped_png(explore, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    key(pygame.K_s)
+    explore.frame()
+    files = list(tmp_path.glob("screenshot-*.png"))
+    assert len(files) == 1
+    assert str(files[0].resolve()) in explore.state.toast
+    assert pygame.image.load(str(files[0])).get_size() == (1600, 900)
+
+
+def test_w_saves_the_model(explore, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    key(pygame.K_w)
+    run_until(explore, lambda: (tmp_path / "mnist_model.npz").exists() and "saved" in explore.state.toast)
+    with np.load(tmp_path / "mnist_model.npz", allow_pickle=False) as f:
+        assert f["W1"].shape == (784, 1024)
+        np.testing.assert_array_equal(f["W1"], explore.net.weights[0])
+
+
+def test_rapid_keys_and_resize_do_not_crash(explore):
+    app = explore
+    rng = np.random.default_rng(0)
+    keys = [pygame.K_RIGHT, pygame.K_LEFT, pygame.K_PAGEUP, pygame.K_PAGEDOWN, pygame.K_m, pygame.K_r,
+            pygame.K_c, pygame.K_EQUALS, pygame.K_MINUS, pygame.K_x, pygame.K_g, pygame.K_d, pygame.K_f,
+            pygame.K_h, pygame.K_HOME, pygame.K_END, pygame.K_5, pygame.K_BACKSPACE, pygame.K_LEFTBRACKET]
+    for _ in range(300):
+        key(int(rng.choice(keys)), mod=int(rng.choice([0, pygame.KMOD_SHIFT])))
+    app.frame()
+    for size in ((1280, 720), (900, 600), (1600, 900)):
+        app.screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=size, w=size[0], h=size[1]))
+        app.frame()
+        assert app.layout.size == size
+    assert app.state.running
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 900), (1920, 1080)])
+def test_layout_fits_without_overlap(size):
+    lay = compute_layout(*size, (1024, 512))
+    window = pygame.Rect((0, 0), size)
+    rects = {"header": lay.header, "legend": lay.legend, "panel": lay.panel, "input": lay.input.rect,
+             "h1": lay.hidden[0].rect, "h2": lay.hidden[1].rect, "output": lay.output}
+    for name, r in rects.items():
+        assert window.contains(r), name
+    names = list(rects)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not rects[a].colliderect(rects[b]), (a, b)
+    for name in ("input", "h1", "h2", "output"):
+        assert lay.network.contains(rects[name]), name
+    assert lay.hidden[0].rows * lay.hidden[0].cols == 1024 and lay.hidden[1].cols == 16
+
+
+def test_layout_for_other_hidden_sizes():
+    lay = compute_layout(1280, 720, (300, 100, 50))
+    assert [g.n for g in lay.hidden] == [300, 100, 50]
+    for a, b in zip(lay.hidden, lay.hidden[1:]):
+        assert a.rect.right < b.rect.x
+
+
+def test_strongest_connections_ranks_by_contribution():
+    rng = np.random.default_rng(0)
+    W = rng.standard_normal((5, 4)).astype(np.float32)
+    a = np.array([0, 2, 0, 1, 0.5], np.float32)
+    (src, dst, val), = strongest_connections([W], [a], 3)
+    c = a[:, None] * W
+    order = np.argsort(np.abs(c).ravel())[-3:]
+    assert list(zip(src, dst)) == [divmod(int(i), 4) for i in order]
+    assert np.allclose(val, c.ravel()[order])
+
+
+@pytest.fixture(scope="module")
+def training(sample):
+    app = open_app(Config(epochs=50, batch_size=64, seed=2), sample)
+    yield app
+    app.close()
+
+
+def test_training_changes_the_picture_and_space_n_brackets_control_it(training):
+    app = training
+    app.go(0)
+    app.state.k = 0
+    app.frame()
+    grid = app.layout.hidden[0].rect
+    first = pygame.surfarray.array3d(app.screen.subsurface(grid)).copy()
+    w_first = app.net.weights[0].copy()
+    run_until(app, lambda: app.state.batch > 20 and not np.array_equal(w_first, app.net.weights[0]))
+    app.state.dirty = True
+    app.frame()
+    now = pygame.surfarray.array3d(app.screen.subsurface(grid))
+    assert (first != now).any(), "hidden-layer picture did not change while training"
+    # Space pauses: the batch counter stops
+    key(pygame.K_SPACE)
+    app.frame()
+    assert app.state.paused
+    run_until(app, lambda: app.worker_paused)
+    frozen = (app.state.epoch, app.state.batch)
+    time.sleep(0.5)
+    app.frame()
+    assert (app.state.epoch, app.state.batch) == frozen
+    # N trains exactly one batch
+    w = app.net.weights[1].copy()
+    key(pygame.K_n)
+    run_until(app, lambda: not np.array_equal(w, app.net.weights[1]))
+    time.sleep(0.3)
+    app.frame()
+    assert app.state.batch == frozen[1] + 1 or app.state.epoch == frozen[0] + 1
+    # [ slows down, ] speeds up again
+    key(pygame.K_LEFTBRACKET)
+    app.frame()
+    assert app.state.speed == 1
+    key(pygame.K_RIGHTBRACKET)
+    app.frame()
+    assert app.state.speed == 0
+    key(pygame.K_SPACE)
+    app.frame()
+    assert not app.state.paused
+    b = app.state.batch
+    run_until(app, lambda: app.state.batch != b)
+
+
+def test_escape_quits_and_stops_the_worker(sample):
+    app = open_app(Config(epochs=50, seed=3), sample)
+    proc = app.worker.process
+    key(pygame.K_ESCAPE)
+    app.frame()
+    assert not app.state.running
+    app.close()
+    assert not proc.is_alive()
+    import multiprocessing
+    assert proc not in multiprocessing.active_children()
