@@ -1,0 +1,187 @@
+"""The command line as a user meets it: bad input, headless runs, model files, metrics."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import NO_SHARED, ROOT, SHARED_MNIST
+from config import Config
+from trainer import Trainer, read_model
+
+MAIN = str(ROOT / "main.py")
+
+
+def run(*args, timeout=300, cwd=None):
+    env = {"SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1", "PATH": "/usr/bin:/bin"}
+    import os
+    env = {**os.environ, **env}
+    return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=env)
+
+
+def assert_one_line_error(proc, status, *fragments):
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert lines and "error:" in lines[-1]
+    for frag in fragments:
+        assert frag in lines[-1], lines[-1]
+
+
+def test_help_documents_every_option():
+    proc = run("--help")
+    assert proc.returncode == 0
+    import dataclasses
+    for f in dataclasses.fields(Config):
+        assert "--" + f.name.replace("_", "-") in proc.stdout
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--epochs", "-1"], "--epochs"),
+    (["--epochs", "0"], "--epochs"),
+    (["--lr", "abc"], "--lr"),
+    (["--lr", "0"], "--lr"),
+    (["--lr", "nan"], "--lr"),
+    (["--hidden", "0"], "--hidden"),
+    (["--hidden", "64", "-3"], "--hidden"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--dropout", "1.5"], "--dropout"),
+    (["--dropout", "1"], "--dropout"),
+    (["--momentum", "1"], "--momentum"),
+    (["--optimizer", "rmsprop"], "--optimizer"),
+    (["--activation", "gelu"], "--activation"),
+    (["--dataset", "cifar"], "--dataset"),
+    (["--frobnicate"], "unrecognized arguments"),
+])
+def test_invalid_values_exit_2_with_one_line(args, fragment):
+    proc = run(*args, "--headless")
+    assert_one_line_error(proc, 2, fragment)
+
+
+def test_missing_data_dir_is_one_line_error(tmp_path):
+    proc = run("--headless", "--data-dir", str(tmp_path / "nope"))
+    assert_one_line_error(proc, 1, "nope")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (None, "does not exist"),
+    (b"this is not a zip file", "not a readable model"),
+    (b"PK\x03\x04truncated", "not a readable model"),
+])
+def test_bad_model_files_are_one_line_errors(tmp_path, content, fragment):
+    path = tmp_path / "model.npz"
+    if content is not None:
+        path.write_bytes(content)
+    proc = run("--headless", "--offline", "--load", str(path))
+    assert_one_line_error(proc, 1, fragment)
+
+
+def test_npz_without_model_entries_is_refused(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, a=np.zeros(3))
+    proc = run("--headless", "--offline", "--load", str(path))
+    assert_one_line_error(proc, 1, "not a model file")
+
+
+def test_headless_run_saves_loads_and_writes_metrics(tmp_path):
+    model, metrics = tmp_path / "m.npz", tmp_path / "m.json"
+    proc = run("--headless", "--offline", "--hidden", "64", "--epochs", "2", "--train-size", "2000", "--batch-size", "32",
+               "--save", str(model), "--metrics", str(metrics))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "epoch 2/2" in out and "test acc" in out and "true\\pred" in out
+    m = json.loads(metrics.read_text())
+    assert 0.75 < m["test_accuracy"] <= 1              # chance is 0.1; measured 0.78
+    assert len(m["per_class_accuracy"]) == 10 and np.array(m["confusion_matrix"]).shape == (10, 10)
+    assert m["epochs_completed"] == 2 and m["train_samples_per_s"] > 0
+    assert m["hyperparameters"]["hidden"] == [64] and m["hyperparameters"]["epochs"] == 2
+    # the plain W/b arrays alone reproduce the accuracy (any NumPy code can use them)
+    import data_loader
+    data = data_loader.load_dataset(offline=True, log=lambda *a: None)
+    with np.load(model, allow_pickle=False) as f:
+        a = data.x_test.astype(np.float32) / 255
+        a = np.maximum(a @ f["W1"] + f["b1"], 0)
+        pred = (a @ f["W2"] + f["b2"]).argmax(1)
+    assert abs((pred == data.y_test).mean() - m["test_accuracy"]) < 1e-9
+    # --load adopts the file's architecture; a conflicting --hidden is a clear error
+    proc = run("--headless", "--offline", "--load", str(model), "--no-train", "--metrics", str(metrics))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(metrics.read_text())["test_accuracy"] == m["test_accuracy"]
+    proc = run("--headless", "--offline", "--load", str(model), "--hidden", "128")
+    assert_one_line_error(proc, 1, "784-64-10", "--hidden 64")
+
+
+def test_diverging_run_stops_with_a_clear_message(tmp_path):
+    proc = run("--headless", "--offline", "--hidden", "64", "--optimizer", "sgd", "--lr", "50",
+               "--lr-schedule", "constant", "--train-size", "2000", "--epochs", "1")
+    assert proc.returncode == 3
+    assert "Traceback" not in proc.stderr
+    assert "diverged" in proc.stderr and "learning rate 50" in proc.stderr
+
+
+def _small_data():
+    import data_loader
+    return data_loader.load_dataset(offline=True, log=lambda *a: None)
+
+
+def test_same_seed_same_run_and_resume_is_exact(tmp_path):
+    data = _small_data()
+    cfg = Config(hidden=(32,), epochs=2, batch_size=100, seed=5, dropout=0.2, augment=True)
+    x, y = data.x_train[:1000], data.y_train[:1000]
+    straight = Trainer(cfg, x, y)
+    losses = [straight.train_batch().loss for _ in range(15)]
+    again = Trainer(cfg, x, y)
+    assert losses == [again.train_batch().loss for _ in range(15)]
+    # stop mid-epoch after 7 batches, save, load into a fresh trainer, continue 8 more
+    first = Trainer(cfg, x, y)
+    for _ in range(7):
+        first.train_batch()
+    first.save(tmp_path / "half.npz")
+    arrays, meta = read_model(tmp_path / "half.npz")
+    resumed = Trainer(cfg, x, y)
+    resumed.restore(arrays, meta)
+    assert [resumed.train_batch().loss for _ in range(8)] == losses[7:]
+    for a, b in zip(resumed.net.params, straight.net.params):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
+    data = _small_data()
+    cfg = Config(hidden=(16,), epochs=1, seed=1)
+    t = Trainer(cfg, data.x_train[:200], data.y_train[:200])
+    path = tmp_path / "m.npz"
+    t.save(path)
+    before = path.read_bytes()
+    import utils
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(utils.os, "fsync", boom)
+    with pytest.raises(OSError):
+        t.save(path)
+    assert path.read_bytes() == before                         # old file intact
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]   # no temp file left behind
+    loads = []
+    real = np.load
+    monkeypatch.setattr(np, "load", lambda *a, **k: loads.append(k) or real(*a, **k))
+    read_model(path)
+    assert loads and all(k.get("allow_pickle") is False for k in loads)
+
+
+@pytest.mark.skipif(not SHARED_MNIST.exists(), reason=NO_SHARED)
+def test_window_mode_frames_and_metrics(tmp_path):
+    metrics = tmp_path / "w.json"
+    shot = tmp_path / "shot.png"
+    proc = run("--data-dir", str(SHARED_MNIST), "--train-size", "3000", "--test-size", "1000",
+               "--frames", "40", "--metrics", str(metrics), "--width", "1280", "--height", "720")
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads(metrics.read_text())
+    for k in ("frame_ms_p50", "frame_ms_p95", "frame_ms_p99", "first_frame_s", "train_samples_per_s"):
+        assert k in m
+    assert m["frames"] == 40 and m["window"] == [1280, 720]
+    proc = run("--offline", "--hidden", "64", "--epochs", "1", "--train-size", "1000", "--screenshot", str(shot))
+    assert proc.returncode == 0, proc.stderr
+    import pygame
+    assert pygame.image.load(str(shot)).get_size() == (1600, 900)
