@@ -381,6 +381,7 @@ def _worker_main(config, specs, model_file, start_paused, version, lock, command
 
     paused = start_paused or config.no_train
     delay = 0.0
+    messages.put({"type": "paused" if paused else "state", "epoch": trainer.epoch, "batch": trainer.batch})
     publish()
     full_eval()
     last_publish = last_report = time.perf_counter()

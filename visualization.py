@@ -236,6 +236,12 @@ class Sweep:
             self.pos = 0
             self.dirty = False
 
+    def restart(self):
+        """Begin a fresh pass (the weights changed and will stay as they are)."""
+        self.pos = 0
+        self.ever_active = [np.zeros(h, bool) for h in self.hidden]
+        self.dirty = True
+
     def finish(self, net, x_test):
         """Complete the current pass now (used once if a key needs it before the first pass)."""
         while self.predictions is None:
@@ -381,7 +387,7 @@ class App:
         return np.flatnonzero(preds != self.y_test)
 
     def predictions(self):
-        if self.sweep.predictions is None:
+        if self.sweep.predictions is None and (self.weights_seen or self.worker is None):
             self.sweep.finish(self.net, self.x_test)
         return self.sweep.predictions
 
@@ -598,8 +604,15 @@ class App:
             if changed:
                 self.weights_seen = True
                 st.dirty = True
-                self.sweep.dirty = True
-        self.sweep.step(self.net, self.x_test, SWEEP_CHUNK)
+                if st.paused or st.finished or self.config.no_train:
+                    self.sweep.restart()          # exact predictions for weights that stay
+                else:
+                    self.sweep.dirty = True       # while training: a rolling, seconds-old pass
+            if not self.worker.process.is_alive() and not st.diverged and st.running:
+                st.diverged = "the training process stopped unexpectedly"
+                say(st, st.diverged, 10)
+        if self.weights_seen or self.worker is None:
+            self.sweep.step(self.net, self.x_test, SWEEP_CHUNK)
         if st.dirty or self.view is None:
             self.compute_view()
 
@@ -621,9 +634,9 @@ class App:
             if kind == "eval":
                 st.test_accuracy = msg["accuracy"]
                 st.confusion = np.array(msg["confusion"])
-        elif kind == "paused":                     # exact position where training stopped
+        elif kind in ("paused", "state"):         # exact position where training stands
             st.epoch, st.batch = msg["epoch"], msg["batch"]
-            self.worker_paused = True
+            self.worker_paused = kind == "paused"
         elif kind == "finished":
             st.finished = True
             say(st, f"training finished after {msg['epoch']} epochs", 5)
@@ -828,9 +841,9 @@ class App:
         rf = receptive_field(W, layer, j)
         scale = np.abs(rf).max() + 1e-12
         img = diverging(rf / scale)                                # (28, 28, 3)
-        size = 5
+        size = 6
         big = np.repeat(np.repeat(img, size, 0), size, 1)
-        box = pygame.Rect(0, 0, 28 * size + 20, 28 * size + 82)
+        box = pygame.Rect(0, 0, 28 * size + 60, 28 * size + 84)
         box.topleft = (int(c[0]) + 16, int(c[1]) + 16)
         box.clamp_ip(lay.network)
         pygame.draw.rect(surface, PANEL_BG, box)
@@ -841,8 +854,8 @@ class App:
         self.text.blit(surface, f"activation {acts[layer + 1][j]:.3f}", (box.x + 10, box.y + 8 + fs + 4), fs, DIM)
         surf = pygame.surfarray.make_surface(big.transpose(1, 0, 2))
         surface.blit(surf, (box.x + 10, box.y + 2 * fs + 20))
-        what = "input weights" if layer == 0 else "weights projected to input"
-        self.text.blit(surface, f"receptive field: {what}", (box.x + 10, box.bottom - fs - 6), fs - 2, DIM)
+        what = "its input weights" if layer == 0 else "weights projected to the input"
+        self.text.blit(surface, f"receptive field: {what}", (box.x + 10, box.bottom - fs - 4), fs - 3, DIM)
 
     def draw_legend(self, surface):
         lay = self.layout
@@ -870,7 +883,10 @@ class App:
         swatch(RIGHT, "correct")
         swatch(WRONG, "wrong")
         mode = "|activation x weight|" if self.state.rank_mode == "contribution" else "|weight|"
-        self.text.blit(surface, f"{self.state.k} strongest by {mode} (C)", (r.right - 10, y), fs, DIM, False, "midright")
+        for label in (f"{self.state.k} strongest by {mode} (C)", f"top {self.state.k}: {mode}"):
+            if x + self.text.render(label, fs, DIM).get_width() < r.right - 10:
+                self.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
+                break
 
     def draw_panel(self, surface):
         lay, st, cfg = self.layout, self.state, self.config
@@ -901,10 +917,14 @@ class App:
         else:
             status, color = "TRAINING" + ("" if st.speed == 0 else f" (slow motion {SPEEDS[st.speed] * 1000:g} ms/batch)"), RIGHT
         line(status, color, True, fs + 2)
-        line(f"epoch {min(st.epoch + 1, cfg.epochs)}/{cfg.epochs}   batch {st.batch}/{st.n_batches}   "
-             f"{st.samples_per_s / 1000:.1f}k samples/s")
         acc = "-" if np.isnan(st.test_accuracy) else f"{100 * st.test_accuracy:.2f} %"
-        line(f"test accuracy {acc}   train {100 * st.train_acc:.1f} %   lr {st.lr:.2g}", DIM)
+        if cfg.no_train:
+            line(f"model: {os.path.basename(cfg.load) if cfg.load else 'untrained'}, {st.epoch} epoch(s) trained")
+            line(f"test accuracy {acc} on {len(self.y_test):,} test images", DIM)
+        else:
+            line(f"epoch {min(st.epoch + 1, cfg.epochs)}/{cfg.epochs}   batch {st.batch}/{st.n_batches}   "
+                 f"{st.samples_per_s / 1000:.1f}k samples/s")
+            line(f"test accuracy {acc}   train {100 * st.train_acc:.1f} %   lr {st.lr:.2g}", DIM)
         heading("Hyperparameters")
         line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer} lr {cfg.learning_rate:g} ({cfg.lr_schedule})", DIM)
         extras = f"batch {cfg.batch_size}, wd {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
@@ -1024,7 +1044,8 @@ class App:
         lines = [l.strip() for l in __doc__.split("Controls")[1].strip().splitlines() if l.strip()]
         fs = self.layout.font_size
         lh = fs + 6
-        box = pygame.Rect(0, 0, 760, lh * len(lines) + 60)
+        widest = max(self.text.render(l, fs).get_width() for l in lines)
+        box = pygame.Rect(0, 0, min(self.layout.size[0] - 20, max(760, widest + 60)), lh * len(lines) + 60)
         box.center = self.layout.network.center
         box.clamp_ip(pygame.Rect((0, 0), self.layout.size))
         pygame.draw.rect(surface, PANEL_BG, box)
@@ -1033,9 +1054,11 @@ class App:
         y = box.y + 20 + lh + 6
         for l in lines:
             parts = l.split("  ", 1)
-            key, what = (parts[0], parts[1].strip()) if len(parts) == 2 else ("", l)
-            self.text.blit(surface, key, (box.x + 24, y), fs, TEXT, True)
-            self.text.blit(surface, what, (box.x + 200, y), fs, DIM)
+            if len(parts) == 2:
+                self.text.blit(surface, parts[0], (box.x + 24, y), fs, TEXT, True)
+                self.text.blit(surface, parts[1].strip(), (box.x + 200, y), fs, DIM)
+            else:
+                self.text.blit(surface, l, (box.x + 24, y), fs, DIM)
             y += lh
 
     def draw_toast(self, surface):

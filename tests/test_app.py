@@ -113,6 +113,14 @@ def test_digit_keys_jump_to_next_of_that_class(explore):
     assert app.y_test[app.state.index] == 3 and app.state.index != first
 
 
+def test_sweep_predictions_match_the_workers_evaluation(explore):
+    # the confusion matrix, M and the filters use these; they must be the current weights'
+    app = explore
+    preds = app.predictions()
+    np.testing.assert_array_equal(preds, app.net.predict(app.x_test))
+    assert abs((preds == app.y_test).mean() - app.state.test_accuracy) < 1e-9
+
+
 def test_m_lands_on_misclassified_and_shift_m_goes_back(explore):
     app = explore
     app.go(0)
