@@ -87,3 +87,15 @@ def grid_shape(n):
     cols = int(2 ** np.ceil(np.log2(np.sqrt(n)))) if n > 1 else 1
     rows = int(np.ceil(n / cols))
     return rows, cols
+
+
+def process_age():
+    """Seconds since this process started (Linux: from /proc; elsewhere None)."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None

@@ -36,7 +36,7 @@ import pygame
 from data_loader import mnist_style
 from neural_network import MLP
 from trainer import TrainingProcess
-from utils import accuracy, confusion_matrix, grid_shape, per_class_accuracy, percentile
+from utils import accuracy, confusion_matrix, grid_shape, percentile, process_age
 
 FPS = 60
 BG = (16, 18, 26)                 # window background
@@ -55,19 +55,26 @@ HEADER_H = 34                     # title bar height
 LEGEND_H = 40                     # legend strip under the network
 SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
 K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
-SWEEP_CHUNK = 64                  # test digits re-predicted per frame (keeps M and X current)
+SWEEP_CHUNK = (32, 200)           # test digits re-predicted per frame while training / idle
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 
 # activation colour ramp: inactive -> teal -> near white (brightness = activation)
 _RAMP = np.array([GRID_BG, (20, 110, 150), (60, 200, 220), (235, 250, 255)], np.float32)
 
 
+def _ramp_table(n=256):
+    v = np.linspace(0, 1, n) * (len(_RAMP) - 1)
+    i = np.minimum(v.astype(np.int32), len(_RAMP) - 2)
+    t = (v - i)[:, None]
+    return (_RAMP[i] * (1 - t) + _RAMP[i + 1] * t).astype(np.uint8)
+
+
+_RAMP_LUT = _ramp_table()          # (256, 3): a table lookup per frame instead of maths
+
+
 def ramp(values):
     """values (...,) in [0, 1] -> uint8 RGB (..., 3) along the activation ramp."""
-    v = np.clip(values, 0, 1) * (len(_RAMP) - 1)
-    i = np.minimum(v.astype(np.int32), len(_RAMP) - 2)
-    t = (v - i)[..., None]
-    return (_RAMP[i] * (1 - t) + _RAMP[i + 1] * t).astype(np.uint8)
+    return _RAMP_LUT[(np.clip(values, 0, 1) * 255).astype(np.uint8)]
 
 
 def diverging(values):
@@ -612,7 +619,8 @@ class App:
                 st.diverged = "the training process stopped unexpectedly"
                 say(st, st.diverged, 10)
         if self.weights_seen or self.worker is None:
-            self.sweep.step(self.net, self.x_test, SWEEP_CHUNK)
+            training = not (st.paused or st.finished or self.config.no_train or st.diverged)
+            self.sweep.step(self.net, self.x_test, SWEEP_CHUNK[0] if training else SWEEP_CHUNK[1])
         if st.dirty or self.view is None:
             self.compute_view()
 
@@ -761,7 +769,7 @@ class App:
         for c, row in enumerate(lay.output_rows):
             cx, cy = int(lay.output_centers[c][0]), int(lay.output_centers[c][1])
             radius = max(5, min(10, row.height // 2 - 3))
-            fill = tuple(int(x) for x in ramp(np.array([np.sqrt(probs[c])]))[0])
+            fill = tuple(int(x) for x in _RAMP_LUT[int(255 * np.sqrt(probs[c]))])
             pygame.draw.circle(surface, fill, (cx, cy), radius)
             if c == pred:
                 color = RIGHT if true is None or pred == true else WRONG
@@ -1125,8 +1133,9 @@ class App:
 
 def run_app(config, data, start_time=None):
     """Open the window and run until the user quits (or --frames / --screenshot are done).
-    Returns the metrics dict."""
-    start_time = start_time or time.perf_counter()
+    Returns the metrics dict; first_frame_s counts from the launch of the process."""
+    age = process_age()
+    start_time = time.perf_counter() - age if age is not None else (start_time or time.perf_counter())
     pygame.display.init()
     pygame.font.init()
     pygame.display.set_caption("MNIST network - live")
