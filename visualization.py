@@ -132,8 +132,9 @@ def hidden_grid_shape(n):
     return max(rows, cols), min(rows, cols)
 
 
-def compute_layout(width, height, hidden_sizes):
-    """All rectangles for a window of this size; pure, so tests can check for overlap."""
+def compute_layout(width, height, hidden_sizes, label_w=20):
+    """All rectangles for a window of this size; pure, so tests can check for overlap.
+    label_w is the pixel width of the longest output class name."""
     font_size = 15 if height < 800 or width < 1400 else 17
     panel_w = int(np.clip(width * 0.25, 300, 420))
     header = pygame.Rect(0, 0, width, HEADER_H)
@@ -143,7 +144,7 @@ def compute_layout(width, height, hidden_sizes):
     shapes = [hidden_grid_shape(n) for n in hidden_sizes]
     label_h = font_size + 10
     usable_h = net.height - label_h - 12
-    out_w = 150 if width >= 1400 else 130
+    out_w = (150 if width >= 1400 else 130) + max(0, int(1.4 * (label_w - 20)))
     n_gaps = len(shapes) + 1
     for cell in range(24, 1, -1):
         in_cell = max(2, min(10, int(cell * 0.75)))
@@ -322,6 +323,24 @@ class TextCache:
                 self.surfs.clear()
             surf = self.surfs[key] = self.font(size, bold).render(text, True, color)
         return surf
+
+    def fit(self, text, size, width, bold=False):
+        """text, shortened with '...' so it renders within width pixels."""
+        key = ("fit", text, size, width, bold)
+        out = self.surfs.get(key)
+        if out is None:
+            font, out = self.font(size, bold), text
+            if font.size(text)[0] > width:
+                lo, hi = 0, len(text)
+                while lo < hi:                       # longest prefix that fits with '...'
+                    mid = (lo + hi + 1) // 2
+                    if font.size(text[:mid] + "...")[0] <= width:
+                        lo = mid
+                    else:
+                        hi = mid - 1
+                out = text[:lo] + "..."
+            self.surfs[key] = out
+        return out
 
     def blit(self, target, text, pos, size, color=TEXT, bold=False, anchor="topleft"):
         surf = self.render(text, size, color, bold)
@@ -659,7 +678,9 @@ class App:
     # ------------------------------------------------------------------------ draw
     def draw(self, surface):
         if self.layout is None or self.layout.size != surface.get_size():
-            self.layout = compute_layout(*surface.get_size(), self.config.hidden)
+            fs = 15 if surface.get_height() < 800 or surface.get_width() < 1400 else 17
+            label_w = max(self.text.render(n, fs).get_width() for n in self.names)
+            self.layout = compute_layout(*surface.get_size(), self.config.hidden, label_w)
         lay, st, v = self.layout, self.state, self.view
         surface.fill(BG)
         self.draw_header(surface)
@@ -695,12 +716,21 @@ class App:
         hint = "   ".join(mode + ["H: help"])
         self.text.blit(surface, hint, (lay.size[0] - 12, lay.header.centery), 15, DIM, False, "midright")
 
-    def column_label(self, surface, rect, text):
-        self.text.blit(surface, text, (rect.centerx, rect.y - 8), self.layout.font_size, DIM, False, "midbottom")
+    def column_label(self, surface, rect, text, short=None):
+        """Label above a column, all on one line at the top; the short form when the
+        long one would run into the neighbouring column."""
+        lay = self.layout
+        y = min([lay.input.rect.y] + [g.rect.y for g in lay.hidden] + [lay.output.y]) - 8
+        room = rect.width + 30
+        if short and self.text.render(text, lay.font_size).get_width() > room:
+            text = short
+        self.text.blit(surface, text, (rect.centerx, y), lay.font_size, DIM, False, "midbottom")
 
     def grid_surface(self, key, rgb, rows, cols, cell, gaps=True):
         """Blit-ready surface of a rows x cols grid of colours rgb (rows*cols, 3), one
         colour per cell, scaled up crisply (nearest neighbour) with 1-px gaps."""
+        if len(rgb) < rows * cols:                               # last grid row not full
+            rgb = np.concatenate([rgb, np.tile(np.array(BG, np.uint8), (rows * cols - len(rgb), 1))])
         small = self._surf_cache.get((key, "small"))
         if small is None or small.get_size() != (cols, rows):
             small = self._surf_cache[(key, "small")] = pygame.Surface((cols, rows))
@@ -758,7 +788,8 @@ class App:
         surf = self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell)
         surface.blit(surf, grid.rect)
         active = int((a > 0).sum())
-        self.column_label(surface, grid.rect, f"Hidden {layer + 1}: {grid.n} neurons, {active} active")
+        self.column_label(surface, grid.rect, f"Hidden {layer + 1}: {grid.n} neurons, {active} active",
+                          f"H{layer + 1}: {active}/{grid.n} on")
 
     def draw_output(self, surface):
         lay, v, st = self.layout, self.view, self.state
@@ -774,10 +805,9 @@ class App:
             if c == pred:
                 color = RIGHT if true is None or pred == true else WRONG
                 pygame.draw.circle(surface, color, (cx, cy), radius + 3, 2)
-            name = self.names[c] if not self.fashion else self.names[c][:11]
-            self.text.blit(surface, name, (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
+            self.text.blit(surface, self.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
-            bar_x = cx + radius + 6 + (86 if self.fashion else 18)
+            bar_x = cx + radius + 12 + max(self.text.render(n, fs, TEXT, True).get_width() for n in self.names)
             bar_w = max(10, row.right - bar_x - 44)
             pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
             color = ACCENT
@@ -906,7 +936,7 @@ class App:
 
         def line(text, color=TEXT, bold=False, size=fs):
             nonlocal y
-            self.text.blit(surface, text, (x, y), size, color, bold)
+            self.text.blit(surface, self.text.fit(text, size, w, bold), (x, y), size, color, bold)
             y += lh
 
         def heading(text):
@@ -944,10 +974,10 @@ class App:
         heading(f"Per-class test accuracy ({st.per_class_source or 'waiting'})")
         bar_h = max(8, lh - 5)
         self.panel_bars = []
+        name_w = min(w // 3, max(self.text.render(n, fs - 1).get_width() for n in self.names) + 8)
         for c in range(10):
-            name = self.names[c] if not self.fashion else self.names[c][:8]
-            self.text.blit(surface, name, (x, y), fs - 1, TEXT)
-            bx, bw = x + (70 if self.fashion else 20), w - (70 if self.fashion else 20) - 110
+            self.text.blit(surface, self.text.fit(self.names[c], fs - 1, name_w - 6), (x, y), fs - 1, TEXT)
+            bx, bw = x + name_w, w - name_w - 100
             pygame.draw.rect(surface, GRID_BG, (bx, y + 2, bw, bar_h))
             self.panel_bars.append(pygame.Rect(bx, y + 2, bw, bar_h))
             if st.per_class is not None and not np.isnan(st.per_class[c]):
@@ -992,7 +1022,7 @@ class App:
             if len(pts) > 400:
                 pts = pts[np.linspace(0, len(pts) - 1, 400).astype(int)]
             xs = r.x + np.clip(pts[:, 0] / span, 0, 1) * (r.width - 1)
-            ys = r.bottom - 1 - np.clip((pts[:, 1] - lo) / (hi - lo), 0, 1) * (r.height - 1)
+            ys = r.bottom - 1 - np.clip((pts[:, 1] - lo) / (hi - lo), 0, 1) * (r.height - fs - 8)
             pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), 2)
 
         if st.loss_curve:
@@ -1004,20 +1034,23 @@ class App:
                 smooth[i] = acc_
             top = max(0.3, float(smooth.max()))
             poly([(p, l) for (p, _), l in zip(st.loss_curve, smooth)], 0.0, top, LOSS_COLOR)
-            self.text.blit(surface, f"loss max {top:.2g}", (r.x + 4, r.y + 4 + fs), fs, LOSS_COLOR)
+            self.text.blit(surface, f"max {top:.2g}", (r.x + 4, r.y + 6 + fs), fs, LOSS_COLOR)
         # accuracy on a zoomed axis: the interesting part is the last few per cent
         accs = [a for _, a in st.acc_curve[1:] + st.subset_curve]
         lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
         lo = min(lo, 0.9)
         for frac in (lo, (1 + lo) / 2, 1.0):
-            yy = r.bottom - 1 - (frac - lo) / (1 - lo) * (r.height - 1)
+            yy = r.bottom - 1 - (frac - lo) / (1 - lo) * (r.height - fs - 8)
             pygame.draw.line(surface, GRID_BG, (r.x, yy), (r.right, yy))
             self.text.blit(surface, f"{100 * frac:.0f}%", (r.right - 4, yy + 1), fs, ACCENT, False, "topright" if frac < 1 else "topright")
         poly(st.subset_curve, lo, 1.0, (60, 120, 160))
         poly(st.acc_curve, lo, 1.0, ACCENT)
-        self.text.blit(surface, "loss (smoothed)", (r.x + 4, r.y + 2), fs, LOSS_COLOR)
-        self.text.blit(surface, "test acc: full / subset", (r.x + 110, r.y + 2), fs, ACCENT)
+        x = self.text.blit(surface, "loss (smoothed)", (r.x + 4, r.y + 2), fs, LOSS_COLOR).right + 10
+        x = self.text.blit(surface, "test acc", (x, r.y + 2), fs, ACCENT).right + 8
+        self.text.blit(surface, "subset", (x, r.y + 2), fs, (60, 120, 160))
         self.text.blit(surface, f"epoch 0-{self.config.epochs}", (r.x + 4, r.bottom - 2), fs, DIM, False, "bottomleft")
+        if not st.loss_curve and self.config.no_train:
+            self.text.blit(surface, "no training in this session", r.center, fs + 2, DIM, False, "center")
 
     def draw_confusion(self, surface):
         lay = self.layout
