@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from utils import atomic_save_npz
+
 MNIST_CLASSES = tuple("0123456789")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -254,7 +256,7 @@ def load_openml(name, data_home=None, log=print) -> Dataset:
                         f"(try --offline, or --data-dir with the IDX files)") from None
     fetched = time.perf_counter()
     arrays = _split_openml(x, y, pretty)
-    _atomic_save_npz(path, arrays)
+    atomic_save_npz(path, arrays)
     log(f"{pretty} ready in {time.perf_counter() - start:.1f} s (download+parse {fetched - start:.1f} s, "
         f"cache {time.perf_counter() - fetched:.1f} s); cached at {_pretty(path)}")
     return _make_dataset(name, f"OpenML ({_pretty(path)})", arrays)
@@ -333,20 +335,6 @@ def _check_writable(directory: Path):
     except OSError as exc:
         raise DataError(f"cannot write to data folder {_pretty(directory)} ({_reason(exc)}); "
                         f"choose another with --data-home") from None
-
-
-def _atomic_save_npz(path: Path, arrays: dict):
-    """Uncompressed .npz (fast to load) written to a temp file, then os.replace'd into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------- helpers

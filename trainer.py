@@ -22,7 +22,7 @@ import numpy as np
 
 from config import Config
 from neural_network import MLP, Optimizer, Shifter, lr_at
-from utils import accuracy, atomic_write_bytes, confusion_matrix, per_class_accuracy
+from utils import accuracy, atomic_save_npz, confusion_matrix, per_class_accuracy
 
 FORMAT_VERSION = 1
 DIVERGED_LOSS = 50.0          # chance level is ln(10) = 2.3; far above it the run has blown up
@@ -162,7 +162,7 @@ class Trainer:
 
     def save(self, path):
         """Write the model atomically as .npz (W1, b1, ... usable from any NumPy code)."""
-        save_arrays(path, self.state_arrays())
+        atomic_save_npz(path, self.state_arrays())
 
     def restore(self, arrays, meta):
         """Load weights, optimizer state and data position read by `read_model`."""
@@ -178,13 +178,6 @@ class Trainer:
             self.batch = int(arrays["batch"])
             self._epoch_seen, self._epoch_correct = (int(v) for v in arrays["progress"])
         self.rng.bit_generator.state = meta["rng_state"]
-
-
-def save_arrays(path, arrays):
-    import io
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def read_model(path):

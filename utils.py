@@ -4,6 +4,7 @@ NumPy and the standard library only, so importing it costs nothing at start-up.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -33,13 +34,16 @@ def percentile(values, q):
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
 
 
-def atomic_write_bytes(path, data: bytes):
-    """Write a file so that readers see the old or the new content, never half of it."""
+@contextlib.contextmanager
+def atomic_file(path):
+    """Open a temp file beside `path` for binary writing; on success it is synced and
+    renamed over `path`, so readers see the old or the new file, never half of one.
+    On any error the temp file is removed and `path` is untouched."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -52,7 +56,14 @@ def atomic_write_bytes(path, data: bytes):
 
 
 def atomic_write_json(path, obj):
-    atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode())
+    with atomic_file(path) as f:
+        f.write((json.dumps(obj, indent=2) + "\n").encode())
+
+
+def atomic_save_npz(path, arrays):
+    """Uncompressed .npz (fast to load), written atomically."""
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)
 
 
 def progress_bar(done, total, width=30):

@@ -79,7 +79,7 @@ def prepare_cache(data_home):
     data = data_loader.load_dataset("mnist", data_dir=str(SHARED), log=lambda *a: None)
     path = data_loader.cache_path("mnist", data_home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data_loader._atomic_save_npz(path, {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")})
+    data_loader.atomic_save_npz(path, {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")})
 
 
 def main():

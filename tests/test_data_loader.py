@@ -177,7 +177,7 @@ def test_cached_full_size_load_is_fast(tmp_path, monkeypatch):
               "y_test": (np.arange(n_test) % 10).astype(np.uint8)}
     path = dl.cache_path("mnist", tmp_path)
     path.parent.mkdir(parents=True)
-    dl._atomic_save_npz(path, arrays)
+    dl.atomic_save_npz(path, arrays)
     best = float("inf")
     for _ in range(3):
         t = time.perf_counter()
