@@ -45,7 +45,8 @@ class Config:
     dropout: float = field(default=0.0, metadata=_opt(
         "dropout probability on hidden layers while training", type=float, min=0.0, max_excl=1.0, metavar="P"))
     augment: bool = field(default=False, metadata=_opt("random shifts of up to 2 px while training"))
-    epochs: int = field(default=10, metadata=_opt("training epochs", type=int, min=1, metavar="N"))
+    epochs: int = field(default=10, metadata=_opt(
+        "training epochs in total (a loaded model trains on up to N)", type=int, min=1, metavar="N"))
     batch_size: int = field(default=128, metadata=_opt("mini-batch size", type=int, min=1, metavar="N"))
     seed: int = field(default=0, metadata=_opt("random seed: the same seed reproduces a run exactly", type=int, min=0, metavar="N"))
     # --- data -------------------------------------------------------------------

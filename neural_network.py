@@ -3,9 +3,13 @@
 No I/O and no pygame here. Arrays are batch-first; weights are shaped (fan_in, fan_out)
 so `a @ W` maps a batch of activations to the next layer. Everything is float32 unless a
 caller asks for float64 (the gradient check does). Training buffers are allocated once
-per batch size and reused, so a step is almost pure BLAS time.
+per batch size and reused, so a step is mostly BLAS time; `bench/bench_train.py`
+measures it against the machine's matmul peak and PyTorch.
 """
 from __future__ import annotations
+
+import math
+import os
 
 import numpy as np
 
@@ -50,6 +54,15 @@ def softmax(z):
     return z
 
 
+def _add_scaled(y, a, x, scratch):
+    """y += a*x in place, in chunks of len(scratch): no parameter-sized temporary."""
+    yf, xf, n = y.reshape(-1), x.reshape(-1), len(scratch)
+    for s in range(0, yf.size, n):
+        t = scratch[:min(n, yf.size - s)]
+        np.multiply(xf[s:s + n], a, out=t)
+        yf[s:s + n] += t
+
+
 def init_params(sizes, activation, rng, dtype=np.float32):
     """He (ReLU) or Glorot (sigmoid/tanh) normal initialisation; zero biases."""
     weights, biases = [], []
@@ -73,6 +86,7 @@ class MLP:
         self.activation = activation
         self.weights, self.biases = init_params(self.sizes, activation, np.random.default_rng(seed), dtype)
         self._buffers = {}  # batch size -> preallocated training buffers
+        self._wT = None     # layer -> contiguous transposed weights (see _get_buffers)
 
     @property
     def n_layers(self):
@@ -141,15 +155,16 @@ class MLP:
         readable reference for `train_step`."""
         B = len(x)
         act, grad = ACTIVATE[self.activation], ACTIVATE_GRAD[self.activation]
-        acts, masks = [x], []
+        acts, hidden, masks = [x], [None], []  # layer inputs; activations before dropout
         a = x
         for i, (W, b) in enumerate(zip(self.weights, self.biases)):
             z = a @ W + b
             if i < self.n_layers - 1:
                 act(z)
+                hidden.append(z)
                 if dropout > 0:
                     m = (rng.random(z.shape) >= dropout) / (1 - dropout)
-                    z *= m
+                    z = z * m
                     masks.append(m)
             a = z
             acts.append(a)
@@ -169,7 +184,7 @@ class MLP:
                 delta = delta @ self.weights[i].T
                 if dropout > 0:
                     delta *= masks[i - 1]
-                grad(acts[i], delta)
+                grad(hidden[i], delta)   # the derivative needs the activation before dropout
         return float(loss), grads
 
     def _get_buffers(self, B):
@@ -179,14 +194,25 @@ class MLP:
                 acts=[np.empty((B, n), dt) for n in self.sizes[1:]],   # h1..logits
                 deltas=[np.empty((B, n), dt) for n in self.sizes[1:]],
                 masks=[np.empty((B, n), dt) for n in self.sizes[1:-1]],
+                dropped=[np.empty((B, n), dt) for n in self.sizes[1:-1]],  # acts * masks
                 rows=np.arange(B),
             )
+        if self._wT is None:
+            # C-contiguous W.T for narrow layers (fan_out <= 64, i.e. the output layer):
+            # OpenBLAS with 2 threads sometimes takes a very slow path for
+            # (B, 10) @ W.T (10, 512) with the transposed operand; refreshing the small
+            # copy each step costs microseconds.
+            self._wT = {i: np.empty(W.shape[::-1], W.dtype) for i, W in enumerate(self.weights)
+                        if i > 0 and W.shape[1] <= 64}
+            self._wd_scratch = np.empty(min(65536, max(W.size for W in self.weights)),
+                                        self.weights[0].dtype)
         return self._buffers[B]
 
     def train_step(self, x, y, grads, weight_decay=0.0, dropout=0.0, rng=None):
         """Forward + backward on x (B, 784) float32, y (B,) int into preallocated `grads`
         ([dW1, db1, ...], same shapes as params). Returns (mean loss, n correct)."""
         B = len(x)
+        weight_decay, dropout = float(weight_decay), float(dropout)  # no float64 scalars
         buf = self._get_buffers(B)
         acts, deltas, rows = buf["acts"], buf["deltas"], buf["rows"]
         act, act_grad = ACTIVATE[self.activation], ACTIVATE_GRAD[self.activation]
@@ -198,12 +224,12 @@ class MLP:
             z += self.biases[i]
             if i < L - 1:
                 act(z)
-                if dropout > 0:
+                if dropout > 0:     # the next layer sees z * mask; z is kept for act_grad
                     m = buf["masks"][i]
                     rng.random(out=m, dtype=m.dtype)
                     np.greater_equal(m, dropout, out=m)
                     m *= 1.0 / (1.0 - dropout)
-                    z *= m
+                    z = np.multiply(z, m, out=buf["dropped"][i])
             a = z
         logits = acts[-1]                              # (B, 10)
         correct = int((logits.argmax(axis=1) == y).sum())
@@ -214,15 +240,20 @@ class MLP:
         delta[rows, y] -= 1
         delta *= 1.0 / B                               # d loss / d logits (B, 10)
         for i in range(L - 1, -1, -1):
-            a_prev = x if i == 0 else acts[i - 1]
+            a_prev = x if i == 0 else (buf["dropped"] if dropout > 0 else acts)[i - 1]
             dW, db = grads[2 * i], grads[2 * i + 1]
             np.matmul(a_prev.T, delta, out=dW)         # (fan_in, B) @ (B, fan_out)
             if weight_decay:
-                dW += weight_decay * self.weights[i]
+                _add_scaled(dW, weight_decay, self.weights[i], self._wd_scratch)
             delta.sum(axis=0, out=db)
             if i > 0:
                 d_prev = deltas[i - 1]
-                np.matmul(delta, self.weights[i].T, out=d_prev)  # (B, fan_out) @ (fan_out, fan_in)
+                WT = self._wT.get(i)
+                if WT is None:
+                    WT = self.weights[i].T
+                else:
+                    np.copyto(WT, self.weights[i].T)
+                np.matmul(delta, WT, out=d_prev)       # (B, fan_out) @ (fan_out, fan_in)
                 if dropout > 0:
                     d_prev *= buf["masks"][i - 1]
                 act_grad(acts[i - 1], d_prev)
@@ -230,12 +261,81 @@ class MLP:
         return loss, correct
 
 
+def default_threads():
+    """Threads for the optimizer's elementwise work when `Optimizer(threads=None)`.
+
+    Measured on a 2-CPU machine: a second thread only pays off (Adam -11 % step time)
+    when OpenBLAS's idle workers stop spinning soon after each matmul, i.e. when
+    OPENBLAS_THREAD_TIMEOUT (<= 10) was exported before NumPy was loaded; with the
+    default busy-waiting worker the second thread competes with it and gains nothing.
+    So: 1 thread unless that variable is set low and the BLAS itself may use more
+    than one thread (the window's training child runs with OPENBLAS_NUM_THREADS=1)."""
+    blas = None
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        try:
+            blas = int(os.environ[var])
+            break
+        except (KeyError, ValueError):
+            continue
+    try:
+        timeout = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", ""))
+    except ValueError:
+        timeout = None
+    if timeout is None or timeout > 10 or (blas is not None and blas <= 1):
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(blas or cpus, cpus, 4))
+
+
+_POOLS = {}  # worker count -> ThreadPoolExecutor shared by all optimizers
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has no pool threads
+
+
+def _pool(workers):
+    pool = _POOLS.get(workers)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor  # only when threads > 1 (~20 ms import)
+        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nn-optimizer")
+    return pool
+
+
+def _flat(a):
+    if not a.flags.c_contiguous:
+        raise ValueError("optimizer arrays must be C-contiguous")
+    return a.reshape(-1)
+
+
 class Optimizer:
     """SGD, momentum (optionally Nesterov) and Adam over a list of parameter arrays,
-    updating them in place. State arrays are allocated once."""
+    updating them in place. State arrays are allocated once.
+
+    Update rules (lr may change every step; t counts steps from 1):
+      sgd       p -= lr*g
+      momentum  m = mu*m - lr*g;  p += m            (Nesterov: p += mu*m - lr*g)
+      adam      m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
+                p -= lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)
+
+    Speed: the update is a handful of elementwise passes over every parameter, as
+    expensive as all the matrix products of a step if done naively. So the work is cut
+    into cache-sized chunks (each chunk goes through all passes while it sits in L2,
+    with a small scratch buffer instead of parameter-sized temporaries), and the chunks
+    can be shared among `threads` threads (NumPy ufuncs release the GIL; default
+    `default_threads()`, usually 1). The result does not depend on the number of
+    threads. Adam keeps M = m/(1-b1) and V = v/(1-b2), the plain decayed sums of g and
+    g^2, which saves two passes; the constant factors are folded into the scalar step
+    size and eps. `grads` are read, never modified.
+    """
+
+    CHUNK = 65536  # elements per work item: all arrays of one chunk fit in L2 together
 
     def __init__(self, params, kind="adam", momentum=0.9, nesterov=False,
-                 beta2=0.999, eps=1e-8):
+                 beta2=0.999, eps=1e-8, threads=None):
+        if kind not in ("sgd", "momentum", "adam"):
+            raise ValueError(f"unknown optimizer {kind!r}")
         self.params = params
         self.kind = kind
         self.momentum = momentum
@@ -243,50 +343,96 @@ class Optimizer:
         self.beta2, self.eps = beta2, eps
         self.t = 0
         self.state = {}
-        if kind in ("momentum", "adam"):
+        if kind == "momentum":
             self.state["m"] = [np.zeros_like(p) for p in params]
-        if kind == "adam":
-            self.state["v"] = [np.zeros_like(p) for p in params]
-        self._tmp = [np.empty_like(p) for p in params]
+        elif kind == "adam":   # decayed sums: m = (1-b1)*M, v = (1-b2)*V
+            self.state["M"] = [np.zeros_like(p) for p in params]
+            self.state["V"] = [np.zeros_like(p) for p in params]
+        self._flat_params = [_flat(p) for p in params]
+        self._flat_state = {k: [_flat(a) for a in arrays] for k, arrays in self.state.items()}
+        self.threads = default_threads() if threads is None else max(1, int(threads))
+        # Work items (param index, start, stop); no thread gets less than 2 chunks' worth.
+        items = [(i, s, min(s + self.CHUNK, p.size))
+                 for i, p in enumerate(params) for s in range(0, p.size, self.CHUNK)]
+        total = sum(p.size for p in params)
+        n = max(1, min(self.threads, total // (2 * self.CHUNK)))
+        loads, shares = [0] * n, [[] for _ in range(n)]
+        for item in sorted(items, key=lambda it: it[1] - it[2]):   # largest first
+            k = loads.index(min(loads))
+            shares[k].append(item)
+            loads[k] += item[2] - item[1]
+        self._shares = [sorted(s) for s in shares]
+        dtype = np.result_type(*params) if params else np.float32
+        self._scratch = [np.empty(min(self.CHUNK, max(total, 1)), dtype) for _ in range(n)]
 
     def step(self, grads, lr):
         self.t += 1
+        # Python floats, not np.float64: with NumPy 2 a float64 scalar would make every
+        # float32 pass compute in float64 through a slow casting loop.
+        lr = float(lr)
+        flat_grads = [g.reshape(-1) for g in grads]
         if self.kind == "sgd":
-            for p, g in zip(self.params, grads):
-                g *= lr
-                p -= g
+            update, args = self._sgd, (lr,)
         elif self.kind == "momentum":
-            mu = self.momentum
-            for p, g, m in zip(self.params, grads, self.state["m"]):
-                m *= mu                       # m = mu*m - lr*g
-                g *= lr
-                m -= g
-                if self.nesterov:             # p += mu*m - lr*g
-                    p -= g
-                    g[...] = m
-                    g *= mu
-                    p += g
-                else:
-                    p += m
-        else:  # adam
+            update, args = self._momentum, (float(self.momentum), lr)
+        else:
             b1, b2 = self.momentum, self.beta2
-            step = lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-            for p, g, m, v, tmp in zip(self.params, grads, self.state["m"], self.state["v"], self._tmp):
-                m *= b1                       # m = b1*m + (1-b1)*g
-                np.multiply(g, 1 - b1, out=tmp)
-                m += tmp
-                np.multiply(g, g, out=tmp)    # v = b2*v + (1-b2)*g^2
-                tmp *= 1 - b2
-                v *= b2
-                v += tmp
-                np.sqrt(v, out=tmp)
-                tmp += self.eps
-                np.divide(m, tmp, out=tmp)
-                tmp *= step
-                p -= tmp
+            # step*m/(sqrt(v)+eps) with m=(1-b1)M, v=(1-b2)V:
+            #   = step*(1-b1)/sqrt(1-b2) * M/(sqrt(V) + eps/sqrt(1-b2))
+            step = lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+            update = self._adam
+            args = (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2),
+                    float(self.eps) / math.sqrt(1 - b2))
+        if len(self._shares) == 1:
+            update(self._shares[0], self._scratch[0], flat_grads, *args)
+            return
+        pool = _pool(len(self._shares) - 1)
+        futures = [pool.submit(update, share, scratch, flat_grads, *args)
+                   for share, scratch in zip(self._shares[1:], self._scratch[1:])]
+        update(self._shares[0], self._scratch[0], flat_grads, *args)
+        for f in futures:
+            f.result()
+
+    # Each update runs over one thread's chunks; t is the scratch buffer.
+    def _sgd(self, share, scratch, grads, lr):
+        P = self._flat_params
+        for i, s, e in share:
+            t = scratch[:e - s]
+            np.multiply(grads[i][s:e], lr, out=t)
+            P[i][s:e] -= t
+
+    def _momentum(self, share, scratch, grads, mu, lr):
+        P, Ms = self._flat_params, self._flat_state["m"]
+        for i, s, e in share:
+            p, m, t = P[i][s:e], Ms[i][s:e], scratch[:e - s]
+            np.multiply(grads[i][s:e], lr, out=t)
+            m *= mu
+            m -= t
+            if self.nesterov:            # p += mu*m - lr*g
+                p -= t
+                np.multiply(m, mu, out=t)
+                p += t
+            else:
+                p += m
+
+    def _adam(self, share, scratch, grads, b1, b2, step, eps):
+        P, Ms, Vs = self._flat_params, self._flat_state["M"], self._flat_state["V"]
+        for i, s, e in share:
+            p, g, M, V, t = P[i][s:e], grads[i][s:e], Ms[i][s:e], Vs[i][s:e], scratch[:e - s]
+            M *= b1
+            M += g
+            np.multiply(g, g, out=t)
+            V *= b2
+            V += t
+            np.sqrt(V, out=t)
+            t += eps
+            np.divide(M, t, out=t)
+            t *= step
+            p -= t
 
     def state_arrays(self):
-        """{name: array} of the optimizer state, for model files."""
+        """{name: array} of the optimizer state, for model files (Adam: opt_M*, opt_V*,
+        the decayed sums; opt_m*/opt_v* from older files are still read)."""
         out = {"opt_t": np.array(self.t, dtype=np.int64)}
         for key, arrays in self.state.items():
             for i, a in enumerate(arrays):
@@ -295,6 +441,12 @@ class Optimizer:
 
     def load_state(self, arrays):
         self.t = int(arrays["opt_t"])
+        if self.kind == "adam" and "opt_M0" not in arrays and "opt_m0" in arrays:
+            b1, b2 = self.momentum, self.beta2   # older files: textbook m, v
+            for i, (M, V) in enumerate(zip(self.state["M"], self.state["V"])):
+                np.divide(arrays[f"opt_m{i}"], 1 - b1, out=M)
+                np.divide(arrays[f"opt_v{i}"], 1 - b2, out=V)
+            return
         for key, dst in self.state.items():
             for i, a in enumerate(dst):
                 a[...] = arrays[f"opt_{key}{i}"]
