@@ -49,6 +49,9 @@ ACTIVATE_GRAD = {"relu": _relu_grad, "sigmoid": _sigmoid_grad, "tanh": _tanh_gra
 def softmax(z):
     """Row-wise softmax of logits z (B, C), in place; returns z."""
     z -= z.max(axis=1, keepdims=True)
+    # exp(-87) is float32's smallest normal number; below it exp() returns denormals,
+    # which cost ~100x on x86 in every later product. exp(-80) is 1.8e-35: no change.
+    np.maximum(z, -80.0, out=z)
     np.exp(z, out=z)
     z /= z.sum(axis=1, keepdims=True)
     return z
@@ -331,6 +334,10 @@ class Optimizer:
     """
 
     CHUNK = 65536  # elements per work item: all arrays of one chunk fit in L2 together
+    G_SCALE = 2.0 ** 32   # Adam squares g*G_SCALE: squares of tiny gradients stay normal floats
+    FLUSH_EVERY = 64      # steps between flushing decayed-to-nothing state to exact zeros
+    FLUSH_BELOW = 1e-30   # (state of parameters whose gradient is 0, e.g. into dead neurons,
+                          #  decays geometrically into denormals, which are ~100x slower)
 
     def __init__(self, params, kind="adam", momentum=0.9, nesterov=False,
                  beta2=0.999, eps=1e-8, threads=None):
@@ -379,10 +386,16 @@ class Optimizer:
             b1, b2 = self.momentum, self.beta2
             # step*m/(sqrt(v)+eps) with m=(1-b1)M, v=(1-b2)V:
             #   = step*(1-b1)/sqrt(1-b2) * M/(sqrt(V) + eps/sqrt(1-b2))
+            # V holds sums of (g*G_SCALE)^2, so sqrt(V) is G_SCALE times too large:
+            # scale eps and the step by the same factor.
             step = lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
             update = self._adam
-            args = (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2),
-                    float(self.eps) / math.sqrt(1 - b2))
+            args = (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2) * self.G_SCALE,
+                    float(self.eps) / math.sqrt(1 - b2) * self.G_SCALE)
+        if self.t % self.FLUSH_EVERY == 0:
+            for arrays in self.state.values():
+                for a in arrays:
+                    np.copyto(a, 0, where=np.abs(a) < self.FLUSH_BELOW)
         if len(self._shares) == 1:
             update(self._shares[0], self._scratch[0], flat_grads, *args)
             return
@@ -421,7 +434,8 @@ class Optimizer:
             p, g, M, V, t = P[i][s:e], grads[i][s:e], Ms[i][s:e], Vs[i][s:e], scratch[:e - s]
             M *= b1
             M += g
-            np.multiply(g, g, out=t)
+            np.multiply(g, self.G_SCALE, out=t)
+            np.multiply(t, t, out=t)
             V *= b2
             V += t
             np.sqrt(V, out=t)
@@ -432,7 +446,7 @@ class Optimizer:
 
     def state_arrays(self):
         """{name: array} of the optimizer state, for model files (Adam: opt_M*, opt_V*,
-        the decayed sums; opt_m*/opt_v* from older files are still read)."""
+        the decayed sums M = m/(1-b1) and V = v/(1-b2) * G_SCALE^2)."""
         out = {"opt_t": np.array(self.t, dtype=np.int64)}
         for key, arrays in self.state.items():
             for i, a in enumerate(arrays):
@@ -441,12 +455,6 @@ class Optimizer:
 
     def load_state(self, arrays):
         self.t = int(arrays["opt_t"])
-        if self.kind == "adam" and "opt_M0" not in arrays and "opt_m0" in arrays:
-            b1, b2 = self.momentum, self.beta2   # older files: textbook m, v
-            for i, (M, V) in enumerate(zip(self.state["M"], self.state["V"])):
-                np.divide(arrays[f"opt_m{i}"], 1 - b1, out=M)
-                np.divide(arrays[f"opt_v{i}"], 1 - b2, out=V)
-            return
         for key, dst in self.state.items():
             for i, a in enumerate(dst):
                 a[...] = arrays[f"opt_{key}{i}"]

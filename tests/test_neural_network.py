@@ -205,20 +205,6 @@ def test_optimizer_state_round_trip_is_exact(kind):
     np.testing.assert_array_equal(p, q)
 
 
-def test_adam_reads_textbook_moments_of_older_files():
-    g = np.array([0.5, -1.0, 2.0])
-    a = np.zeros(3)
-    opt = Optimizer([a], "adam")
-    opt.step([g.copy()], 0.1)
-    old_file = {"opt_t": np.array(1), "opt_m0": 0.1 * g, "opt_v0": 0.001 * g * g}
-    b = a.copy()
-    other = Optimizer([b], "adam")
-    other.load_state(old_file)
-    opt.step([g.copy()], 0.1)
-    other.step([g.copy()], 0.1)
-    np.testing.assert_allclose(a, b, rtol=1e-12)
-
-
 # ---------------------------------------------------------------- augmentation
 class _FixedShifts:
     """Stands in for the rng: Shifter draws one table index per image."""
