@@ -55,7 +55,7 @@ HEADER_H = 34                     # title bar height
 LEGEND_H = 40                     # legend strip under the network
 SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
 K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
-SWEEP_CHUNK = (32, 200)           # test digits re-predicted per frame while training / idle
+SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 
 # activation colour ramp: inactive -> teal -> near white (brightness = activation)
@@ -378,6 +378,11 @@ class App:
         self.rng = np.random.default_rng()
         self._surf_cache = {}
         self.worker_paused = False       # the worker acknowledged the last pause
+        self.sweep_cost = 0.0            # seconds one sweep slice takes (decaying maximum)
+        self.view_version = 0            # bumped whenever the view is recomputed
+        self.view_cost = 0.0             # seconds to recompute the view and redraw its lines
+        self.weights_pending = False     # new weights not yet shown
+        self.last_weight_view = 0.0
         self.panel_bars = []             # (10) bar rectangles of the per-class panel, for tests
         self.last_frame = time.perf_counter()
 
@@ -398,6 +403,7 @@ class App:
         if self.state.show_saliency:
             saliency = self.net.input_gradient(x, int(probs.argmax()))
         self.view = dict(x=x, acts=acts, probs=probs, pred=int(probs.argmax()), conns=conns, saliency=saliency)
+        self.view_version += 1
         self.state.dirty = False
 
     # ------------------------------------------------------------------ navigation
@@ -629,7 +635,7 @@ class App:
                 self.on_message(msg)
             if changed:
                 self.weights_seen = True
-                st.dirty = True
+                self.weights_pending = True
                 if st.paused or st.finished or self.config.no_train:
                     self.sweep.restart()          # exact predictions for weights that stay
                 else:
@@ -637,11 +643,16 @@ class App:
             if not self.worker.process.is_alive() and not st.diverged and st.running:
                 st.diverged = "the training process stopped unexpectedly"
                 say(st, st.diverged, 10)
-        if self.weights_seen or self.worker is None:
-            training = not (st.paused or st.finished or self.config.no_train or st.diverged)
-            self.sweep.step(self.net, self.x_test, SWEEP_CHUNK[0] if training else SWEEP_CHUNK[1])
+        # New weights refresh the picture at most every few view-costs, so thousands of
+        # connections (K = 5000) cannot eat every frame; user actions refresh at once.
+        now = time.perf_counter()
+        if self.weights_pending and now - self.last_weight_view >= max(0.05, 6 * self.view_cost):
+            st.dirty = True
         if st.dirty or self.view is None:
+            if self.weights_pending:
+                self.weights_pending, self.last_weight_view = False, now
             self.compute_view()
+            self.view_cost = time.perf_counter() - now      # + the connection redraw, added there
 
     def on_message(self, msg):
         st, kind = self.state, msg["type"]
@@ -828,13 +839,23 @@ class App:
 
     def draw_connections(self, surface, conns=None, width_scale=1.0):
         """Lines between the exact cells of each pair, on a translucent layer so the
-        digit and the grids stay readable underneath; strongest drawn last."""
+        digit and the grids stay readable underneath; strongest drawn last. The layer of
+        the view's connections is redrawn only when the view changes."""
+        net = self.layout.network
+        key = ("conn_layer", net.size, conns is None)
+        layer = self._surf_cache.get(key)
+        if layer is None:
+            layer = self._surf_cache[key] = pygame.Surface(net.size, pygame.SRCALPHA)
+        view = conns is None
+        if view:
+            stamp = (self.view_version, self.layout.size)
+            if self._surf_cache.get("conn_stamp") == stamp:
+                surface.blit(layer, net.topleft)
+                return self._surf_cache["conn_count"]
+            self._surf_cache["conn_stamp"] = stamp
+        t0 = time.perf_counter()
         centers = self.neuron_centers()
         conns = self.view["conns"] if conns is None else conns
-        net = self.layout.network
-        layer = self._surf_cache.get(("conn_layer", net.size))
-        if layer is None:
-            layer = self._surf_cache[("conn_layer", net.size)] = pygame.Surface(net.size, pygame.SRCALPHA)
         layer.fill((0, 0, 0, 0))
         offset = np.array(net.topleft, np.float32)
         drawn = 0
@@ -849,12 +870,11 @@ class App:
             for (x0, y0), (x1, y1), (r, g, b_), al, w in zip(a.tolist(), b.tolist(), rgb.tolist(), alpha.tolist(), widths.tolist()):
                 col = (r, g, b_, al)
                 pygame.draw.line(layer, col, (x0, y0), (x1, y1), w)
-                if pair > 0:
-                    pygame.draw.circle(layer, col, (x0, y0), 2)
-                if pair < len(conns) - 1:
-                    pygame.draw.circle(layer, col, (x1, y1), 2)
                 drawn += 1
         surface.blit(layer, net.topleft)
+        if view:
+            self._surf_cache["conn_count"] = drawn
+            self.view_cost += time.perf_counter() - t0
         return drawn
 
     def draw_hover(self, surface):
@@ -1123,7 +1143,8 @@ class App:
 
     # ------------------------------------------------------------------------ loop
     def frame(self):
-        """One iteration: events -> update -> draw -> flip. Returns work time in ms."""
+        """One iteration: events -> update -> draw -> flip, then background work in the
+        time left before the next frame is due. Returns the frame's work time in ms."""
         t0 = time.perf_counter()
         for event in pygame.event.get():
             self.handle_event(event)
@@ -1134,7 +1155,21 @@ class App:
         self.frame_ms.append((t1 - t0) * 1000)
         self.frame_interval_ms.append((t1 - self.last_frame) * 1000)
         self.last_frame = t1
+        self.idle_work(t0 + 1 / FPS - 0.002)
         return self.frame_ms[-1]
+
+    def idle_work(self, deadline):
+        """Advance the test-set sweep in slices while they fit before `deadline`
+        (at least one slice per frame, so it always progresses)."""
+        if not (self.weights_seen or self.worker is None):
+            return
+        while True:
+            t = time.perf_counter()
+            self.sweep.step(self.net, self.x_test, SWEEP_CHUNK)
+            spent = time.perf_counter() - t
+            self.sweep_cost = max(spent, 0.9 * self.sweep_cost)
+            if not self.sweep.dirty or time.perf_counter() + self.sweep_cost > deadline:
+                break
 
     def metrics(self, first_frame_s):
         st = self.state
