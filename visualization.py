@@ -142,7 +142,7 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
     net = pygame.Rect(0, HEADER_H, width - panel_w, height - HEADER_H - LEGEND_H)
     legend = pygame.Rect(0, height - LEGEND_H, width - panel_w, LEGEND_H)
     shapes = [hidden_grid_shape(n) for n in hidden_sizes]
-    label_h = font_size + 10
+    label_h = 2 * font_size + 14            # two label lines above the columns
     usable_h = net.height - label_h - 12
     out_w = (150 if width >= 1400 else 130) + max(0, int(1.4 * (label_w - 20)))
     n_gaps = len(shapes) + 1
@@ -727,15 +727,15 @@ class App:
         hint = "   ".join(mode + ["H: help"])
         self.text.blit(surface, hint, (lay.size[0] - 12, lay.header.centery), 15, DIM, False, "midright")
 
-    def column_label(self, surface, rect, text, short=None):
-        """Label above a column, all on one line at the top; the short form when the
-        long one would run into the neighbouring column."""
+    def column_label(self, surface, rect, text, second=""):
+        """Label above a column (all columns share one row), with an optional second,
+        smaller line under it."""
         lay = self.layout
         y = min([lay.input.rect.y] + [g.rect.y for g in lay.hidden] + [lay.output.y]) - 8
-        room = rect.width + 30
-        if short and self.text.render(text, lay.font_size).get_width() > room:
-            text = short
-        self.text.blit(surface, text, (rect.centerx, y), lay.font_size, DIM, False, "midbottom")
+        if second:
+            self.text.blit(surface, second, (rect.centerx, y), lay.font_size - 2, DIM, False, "midbottom")
+            y -= lay.font_size + 2
+        self.text.blit(surface, text, (rect.centerx, y), lay.font_size, TEXT, False, "midbottom")
 
     def grid_surface(self, key, rgb, rows, cols, cell, gaps=True):
         """Blit-ready surface of a rows x cols grid of colours rgb (rows*cols, 3), one
@@ -782,8 +782,10 @@ class App:
             rgb = (rgb * (1 - alpha) + overlay * alpha).astype(np.uint8)
         surface.blit(self.grid_surface("input", rgb, 28, 28, g.cell, gaps=False), g.rect)
         pygame.draw.rect(surface, WRONG if st.drawing else DIM, g.rect.inflate(4, 4), 1)
-        label = "Your drawing (28x28, MNIST-style)" if st.drawing else f"Input: test #{st.index}"
-        self.column_label(surface, g.rect, label)
+        if st.drawing:
+            self.column_label(surface, g.rect, "Your drawing", "shown as the network sees it")
+        else:
+            self.column_label(surface, g.rect, "Input (784)", f"test digit #{st.index}")
         if st.show_saliency:
             self.text.blit(surface, "saliency: d score / d pixel", (g.rect.centerx, g.rect.bottom + 6),
                            self.layout.font_size - 2, DIM, False, "midtop")
@@ -799,15 +801,14 @@ class App:
         surf = self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell)
         surface.blit(surf, grid.rect)
         active = int((a > 0).sum())
-        self.column_label(surface, grid.rect, f"Hidden {layer + 1}: {grid.n} neurons, {active} active",
-                          f"H{layer + 1}: {active}/{grid.n} on")
+        self.column_label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", f"{active} active")
 
     def draw_output(self, surface):
         lay, v, st = self.layout, self.view, self.state
         probs, pred = v["probs"], v["pred"]
         true = None if st.drawing else int(self.y_test[st.index])
         fs = lay.font_size
-        self.column_label(surface, lay.output, "Output")
+        self.column_label(surface, lay.output, "Output (10)", "softmax probability")
         for c, row in enumerate(lay.output_rows):
             cx, cy = int(lay.output_centers[c][0]), int(lay.output_centers[c][1])
             radius = max(5, min(10, row.height // 2 - 3))
@@ -1056,7 +1057,7 @@ class App:
             poly([(p, l) for (p, _), l in zip(st.loss_curve, smooth)], 0.0, top, LOSS_COLOR)
             self.text.blit(surface, f"max {top:.2g}", (r.x + 4, r.y + 6 + fs), fs, LOSS_COLOR)
         # accuracy on a zoomed axis: the interesting part is the last few per cent
-        accs = [a for _, a in st.acc_curve[1:] + st.subset_curve]
+        accs = [a for p, a in st.acc_curve + st.subset_curve if p > 0]
         lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
         lo = min(lo, 0.9)
         for frac in (lo, (1 + lo) / 2, 1.0):
@@ -1064,7 +1065,7 @@ class App:
             pygame.draw.line(surface, GRID_BG, (r.x, yy), (r.right, yy))
             self.text.blit(surface, f"{100 * frac:.0f}%", (r.right - 4, yy + 1), fs, ACCENT, False, "topright" if frac < 1 else "topright")
         poly(st.subset_curve, lo, 1.0, (60, 120, 160))
-        poly(st.acc_curve, lo, 1.0, ACCENT)
+        poly([p for p in st.acc_curve if p[0] > 0], lo, 1.0, ACCENT)   # skip the untrained start
         x = self.text.blit(surface, "loss (smoothed)", (r.x + 4, r.y + 2), fs, LOSS_COLOR).right + 10
         x = self.text.blit(surface, "test acc", (x, r.y + 2), fs, ACCENT).right + 8
         self.text.blit(surface, "subset", (x, r.y + 2), fs, (60, 120, 160))
@@ -1184,6 +1185,7 @@ class App:
             "train_samples_per_s": float(np.median(st.speeds)) if st.speeds else 0.0,
             "frame_ms_p50": percentile(ms, 50), "frame_ms_p95": percentile(ms, 95), "frame_ms_p99": percentile(ms, 99),
             "frames": len(self.frame_ms), "first_frame_s": first_frame_s,
+            "fps": 1000 / float(np.mean(self.frame_interval_ms[1:])) if len(self.frame_interval_ms) > 1 else None,
             "window": list(self.screen.get_size()), "connections": st.k,
             "hyperparameters": self.config.hyperparameters(),
             "dataset": {"name": self.data.name, "source": self.data.source},

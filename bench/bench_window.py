@@ -115,12 +115,12 @@ def main():
             m, _, _ = run_app(["--frames", "2", "--no-train"], data_args, env)
             starts.append(m["first_frame_s"])
 
-    print("| connections K | frame p50 ms | frame p95 ms | frame p99 ms | train samples/s (window) | vs headless |")
-    print("|---|---|---|---|---|---|")
+    print("| connections K | frame p50 ms | frame p95 ms | frame p99 ms | FPS | train samples/s (window) | vs headless |")
+    print("|---|---|---|---|---|---|---|")
     hs = headless["train_samples_per_s"]
     for k, m, _ in rows:
         ratio = m["train_samples_per_s"] / hs if hs else float("nan")
-        print(f"| {k} | {m['frame_ms_p50']:.1f} | {m['frame_ms_p95']:.1f} | {m['frame_ms_p99']:.1f} | "
+        print(f"| {k} | {m['frame_ms_p50']:.1f} | {m['frame_ms_p95']:.1f} | {m['frame_ms_p99']:.1f} | {m['fps']:.1f} | "
               f"{m['train_samples_per_s']:,.0f} | {100 * ratio:.0f} % |")
     print(f"\nheadless training: {hs:,.0f} samples/s (1 epoch, default network, batch 128)")
     starts.sort()
