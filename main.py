@@ -77,6 +77,12 @@ def parse_config(argv=None):
     if "hidden" in ns:
         ns["hidden"] = tuple(ns["hidden"])
     config = Config(**ns)
+    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            parser.error(f"argument {flag}: folder {folder} does not exist")
+        if folder and not os.access(folder, os.W_OK):
+            parser.error(f"argument {flag}: folder {folder} is not writable")
     if config.no_train and config.screenshot is None and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     return config, set(ns)
@@ -169,7 +175,10 @@ def run_headless(config, data, arrays=None, meta=None):
     print(format_per_class(ev.per_class, data.class_names))
     print(format_confusion(ev.confusion, data.class_names))
     if config.save and status != "diverged":
-        trainer.save(config.save)
+        try:
+            trainer.save(config.save)
+        except OSError as e:
+            fail(f"could not save the model to {config.save}: {e.strerror or e}")
         print(f"Saved model to {config.save}")
     return {
         "status": status,
@@ -211,4 +220,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)

@@ -279,7 +279,8 @@ class AppState:
     toast: str = ""
     toast_until: float = 0.0
     # training progress, from the worker
-    epoch: int = 0
+    epoch: int = 0                   # epoch being trained (0-based)
+    epochs_done: int = 0             # completed epochs at the last full evaluation
     batch: int = 0
     n_batches: int = 1
     samples_per_s: float = 0.0
@@ -670,6 +671,7 @@ class App:
             st.per_class_source = "full test set" if kind == "eval" else f"{int(np.sum(msg['confusion']))}-digit subset"
             (st.acc_curve if kind == "eval" else st.subset_curve).append((msg["progress"], msg["accuracy"]))
             if kind == "eval":
+                st.epochs_done = msg["epoch"]
                 st.test_accuracy = msg["accuracy"]
                 st.confusion = np.array(msg["confusion"])
         elif kind in ("paused", "state"):         # exact position where training stands
@@ -1181,7 +1183,7 @@ class App:
             "test_accuracy": st.test_accuracy,
             "per_class_accuracy": [float(v) for v in per_class],
             "confusion_matrix": st.confusion.tolist() if st.confusion is not None else None,
-            "epochs_completed": st.epoch + (1 if st.finished else 0) if st.batch == st.n_batches else st.epoch,
+            "epochs_completed": st.epochs_done,
             "train_samples_per_s": float(np.median(st.speeds)) if st.speeds else 0.0,
             "frame_ms_p50": percentile(ms, 50), "frame_ms_p95": percentile(ms, 95), "frame_ms_p99": percentile(ms, 99),
             "frames": len(self.frame_ms), "first_frame_s": first_frame_s,

@@ -28,7 +28,7 @@ def main():
     if quick:
         data = ["--offline", "--epochs", "2", "--hidden", "128"]
     elif SHARED.exists():
-        data = ["--data-dir", str(SHARED)]
+        data = ["--data-dir", os.path.relpath(SHARED)]
     else:
         raise SystemExit("error: ../shared/data/mnist not found (use --quick for the bundled sample)")
     with tempfile.TemporaryDirectory() as tmp:

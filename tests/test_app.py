@@ -443,13 +443,21 @@ def test_training_changes_the_picture_and_space_n_brackets_control_it(training):
     run_until(app, lambda: app.state.batch != b)
 
 
-def test_escape_quits_and_stops_the_worker(sample):
-    app = open_app(Config(epochs=50, seed=3), sample)
+@pytest.mark.parametrize("how", ["escape", "q", "window close"])
+def test_quit_is_immediate_and_stops_the_worker(sample, how, tmp_path):
+    app = open_app(Config(epochs=50, seed=3, save=str(tmp_path / "quit.npz")), sample)
     proc = app.worker.process
-    key(pygame.K_ESCAPE)
+    if how == "window close":
+        pygame.event.post(pygame.event.Event(pygame.QUIT))
+    else:
+        key(pygame.K_ESCAPE if how == "escape" else pygame.K_q)
     app.frame()
     assert not app.state.running
+    t = time.monotonic()
     app.close()
+    assert time.monotonic() - t < 5
     assert not proc.is_alive()
     import multiprocessing
     assert proc not in multiprocessing.active_children()
+    with np.load(tmp_path / "quit.npz", allow_pickle=False) as f:      # --save honoured on quit
+        assert f["W1"].shape == (784, 1024)

@@ -60,6 +60,12 @@ def test_invalid_values_exit_2_with_one_line(args, fragment):
     assert_one_line_error(proc, 2, fragment)
 
 
+@pytest.mark.parametrize("flag", ["--save", "--metrics", "--screenshot"])
+def test_output_in_missing_folder_is_refused_before_any_work(tmp_path, flag):
+    proc = run("--headless", "--offline", flag, str(tmp_path / "no" / "such" / "file"))
+    assert_one_line_error(proc, 2, flag, "does not exist")
+
+
 def test_missing_data_dir_is_one_line_error(tmp_path):
     proc = run("--headless", "--data-dir", str(tmp_path / "nope"))
     assert_one_line_error(proc, 1, "nope")
@@ -181,7 +187,10 @@ def test_window_mode_frames_and_metrics(tmp_path):
     for k in ("frame_ms_p50", "frame_ms_p95", "frame_ms_p99", "first_frame_s", "train_samples_per_s"):
         assert k in m
     assert m["frames"] == 40 and m["window"] == [1280, 720]
-    proc = run("--offline", "--hidden", "64", "--epochs", "1", "--train-size", "1000", "--screenshot", str(shot))
+    proc = run("--offline", "--hidden", "64", "--epochs", "1", "--train-size", "1000", "--screenshot", str(shot),
+               "--metrics", str(metrics))
     assert proc.returncode == 0, proc.stderr
+    m = json.loads(metrics.read_text())
+    assert m["status"] == "finished" and m["epochs_completed"] == 1 and len(m["per_class_accuracy"]) == 10
     import pygame
     assert pygame.image.load(str(shot)).get_size() == (1600, 900)
