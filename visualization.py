@@ -383,9 +383,10 @@ class App:
         self.view_version = 0            # bumped whenever the view is recomputed
         self.view_cost = 0.0             # seconds to recompute the view and redraw its lines
         self.weights_pending = False     # new weights not yet shown
+        self.defer_lines = False         # show the previous lines for one more frame
         self.last_weight_view = 0.0
         self.panel_bars = []             # (10) bar rectangles of the per-class panel, for tests
-        self.last_frame = time.perf_counter()
+        self.last_frame = self.frame_start = time.perf_counter()
 
     # -------------------------------------------------------------- current digit
     def sample(self):
@@ -647,8 +648,11 @@ class App:
         # New weights refresh the picture at most every few view-costs, so thousands of
         # connections (K = 5000) cannot eat every frame; user actions refresh at once.
         now = time.perf_counter()
+        user_changed = st.dirty
         if self.weights_pending and now - self.last_weight_view >= max(0.05, 6 * self.view_cost):
             st.dirty = True
+            # new weights alone: redraw their lines next frame, so no frame does both jobs
+            self.defer_lines = not user_changed
         if st.dirty or self.view is None:
             if self.weights_pending:
                 self.weights_pending, self.last_weight_view = False, now
@@ -852,7 +856,9 @@ class App:
         view = conns is None
         if view:
             stamp = (self.view_version, self.layout.size)
-            if self._surf_cache.get("conn_stamp") == stamp:
+            old = self._surf_cache.get("conn_stamp")
+            if old == stamp or (self.defer_lines and old is not None and old[1] == stamp[1]):
+                self.defer_lines = False
                 surface.blit(layer, net.topleft)
                 return self._surf_cache["conn_count"]
             self._surf_cache["conn_stamp"] = stamp
@@ -1148,7 +1154,7 @@ class App:
     def frame(self):
         """One iteration: events -> update -> draw -> flip, then background work in the
         time left before the next frame is due. Returns the frame's work time in ms."""
-        t0 = time.perf_counter()
+        t0 = self.frame_start = time.perf_counter()
         for event in pygame.event.get():
             self.handle_event(event)
         self.update()
@@ -1229,9 +1235,9 @@ def run_app(config, data, start_time=None):
                 app.save_screenshot(config.screenshot)
                 print(f"Saved screenshot to {config.screenshot}")
                 break
-            elapsed = time.perf_counter() - app.last_frame
-            if elapsed < 1 / FPS:
-                time.sleep(1 / FPS - elapsed)
+            wait = app.frame_start + 1 / FPS - time.perf_counter()   # frames start 1/60 s apart
+            if wait > 0:
+                time.sleep(wait)
     except KeyboardInterrupt:
         pass
     finally:
