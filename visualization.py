@@ -22,7 +22,8 @@ Controls
     W                   save the model (to --save, or mnist_model.npz)
     H / F1              help
     Esc / Q             quit
-Mouse: hover a hidden neuron to see its receptive field and strongest connections.
+Mouse: hover a hidden neuron to see its receptive field and strongest connections;
+click a digit in the film strip under the network to open it.
 """
 from __future__ import annotations
 
@@ -124,6 +125,7 @@ class Layout:
     output_rows: list          # one Rect per class
     output_centers: np.ndarray # (10, 2)
     font_size: int
+    strip: pygame.Rect = None  # film strip of neighbouring test digits (None if no room)
 
 
 def hidden_grid_shape(n):
@@ -154,7 +156,14 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
         if max(heights) <= usable_h and gap >= 36:
             break
     column_h = max(heights)
-    top = net.y + label_h + max(0, (usable_h - column_h) // 2)
+    slack = usable_h - column_h
+    strip = None
+    if slack >= 2 * font_size + 60:        # room under the columns for the film strip
+        strip_h = min(2 * font_size + 76, slack - 16)
+        top = net.y + label_h + (slack - strip_h - 16) // 2
+        strip = pygame.Rect(net.x + 20, top + column_h + 16 + 6, net.width - 40, strip_h - 6)
+    else:
+        top = net.y + label_h + max(0, slack // 2)
     x = net.x + 12 + gap / 2
     rects = []
     for w, h in zip(widths, heights + [column_h]):
@@ -167,7 +176,8 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
     out = pygame.Rect(out.x, out.y + (out.height - 10 * row_h) // 2, out.width, 10 * row_h)
     rows = [pygame.Rect(out.x, out.y + i * row_h, out.width, row_h) for i in range(10)]
     centers = np.array([[r.x + 10, r.centery] for r in rows], np.float32)
-    return Layout((width, height), header, net, legend, panel, input_grid, hidden, out, rows, centers, font_size)
+    return Layout((width, height), header, net, legend, panel, input_grid, hidden, out, rows, centers, font_size,
+                  strip)
 
 
 # ------------------------------------------------------------------------- analysis
@@ -386,6 +396,7 @@ class App:
         self.defer_lines = False         # show the previous lines for one more frame
         self.last_weight_view = 0.0
         self.panel_bars = []             # (10) bar rectangles of the per-class panel, for tests
+        self.strip_hits = []             # (rect, test index) of the film strip's thumbnails
         self.last_frame = self.frame_start = time.perf_counter()
 
     # -------------------------------------------------------------- current digit
@@ -585,6 +596,11 @@ class App:
                 say(st, f"browsing {len(cand)} digits: true {self.names[t]}, predicted {self.names[p]} "
                         f"(Left/Right; F or X to leave)")
             return
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and not st.show_help:
+            for box, idx in self.strip_hits:
+                if box.collidepoint(pos):
+                    self.go(idx)
+                    return
         if st.drawing and lay.input.rect.collidepoint(pos):
             buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
                 (event.button == 1, event.button == 2, event.button == 3)
@@ -709,8 +725,9 @@ class App:
                 self.draw_hidden(surface, layer, grid)
             self.draw_output(surface)
             self.draw_connections(surface)
+            self.draw_strip(surface)
             if st.hover is not None:
-                self.draw_hover(surface)
+                self.draw_hover(surface)          # last: the tooltip covers the rest
         self.draw_legend(surface)
         self.draw_panel(surface)
         if st.show_help:
@@ -835,6 +852,57 @@ class App:
             self.text.blit(surface, f"{100 * probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
             if c == true:
                 pygame.draw.rect(surface, RIGHT, (bar_x - 2, cy - 7, bar_w + 4, 14), 1)
+
+    def draw_strip(self, surface):
+        """Film strip of the test digits around the current one (under the active filter),
+        each framed green/red by whether the network gets it right; click to open."""
+        lay, st = self.layout, self.state
+        self.strip_hits = []
+        r = lay.strip
+        if r is None:
+            return
+        fs = lay.font_size - 2
+        cand = self.candidates()
+        n_all = len(self.y_test) if cand is None else len(cand)
+        what = ("all test digits" if st.pair_filter is None and not st.mistakes_only else
+                "mistakes only" if st.pair_filter is None else
+                f"true {self.names[st.pair_filter[0]]}, predicted {self.names[st.pair_filter[1]]}")
+        self.text.blit(surface, f"Browsing {what} ({n_all:,}): click a digit to open it; frame = right / wrong now",
+                       (r.x, r.y), fs, DIM)
+        thumb = r.height - 2 * fs - 16
+        if thumb < 16 or n_all == 0:
+            return
+        step = thumb + 10
+        count = max(1, (r.width + 10) // step)
+        order = np.arange(len(self.y_test)) if cand is None else cand
+        pos = int(np.searchsorted(order, st.index))
+        start = int(np.clip(pos - count // 3, 0, max(0, len(order) - count)))
+        shown = order[start:start + count]
+        preds = self.sweep.predictions
+        if preds is None:
+            preds_shown = self.net.predict(self.x_test[shown])
+        else:
+            preds_shown = preds[shown]
+        y = r.y + fs + 8
+        for i, (idx, pred) in enumerate(zip(shown.tolist(), preds_shown.tolist())):
+            box = pygame.Rect(r.x + i * step, y, thumb, thumb)
+            surf = self._surf_cache.get(("thumb", idx, thumb))
+            if surf is None:
+                if len(self._surf_cache) > 2000:
+                    self._surf_cache = {k: v for k, v in self._surf_cache.items() if k[0] != "thumb"}
+                grey = self.x_test[idx].reshape(28, 28)
+                small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
+                surf = self._surf_cache[("thumb", idx, thumb)] = pygame.transform.smoothscale(small, box.size)
+            surface.blit(surf, box)
+            true = int(self.y_test[idx])
+            color = RIGHT if pred == true else WRONG
+            pygame.draw.rect(surface, color, box.inflate(4, 4), 2)
+            if idx == st.index and not st.drawing:
+                pygame.draw.rect(surface, TEXT, box.inflate(10, 10), 2)
+            label = self.names[true] if self.fashion else f"{self.names[true]}>{self.names[pred]}" if pred != true else self.names[true]
+            self.text.blit(surface, self.text.fit(label, fs, thumb + 8), (box.centerx, box.bottom + 4), fs,
+                           color if pred != true else DIM, False, "midtop")
+            self.strip_hits.append((box, idx))
 
     def neuron_centers(self):
         lay = self.layout

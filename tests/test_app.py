@@ -278,6 +278,25 @@ def test_confusion_matrix_click_filters_to_that_pair(explore):
     assert app.state.pair_filter is None
 
 
+def test_film_strip_click_opens_that_digit_and_follows_the_filter(explore):
+    app = explore
+    app.go(50)
+    app.frame()
+    hits = app.strip_hits
+    assert len(hits) >= 8 and any(idx == 50 for _, idx in hits)
+    box, idx = hits[-1]
+    assert idx != 50
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=box.center, button=1))
+    app.frame()
+    assert app.state.index == idx
+    key(pygame.K_f)                                       # mistakes only: the strip shows mistakes
+    app.frame()
+    preds = app.sweep.predictions
+    assert all(preds[i] != app.y_test[i] for _, i in app.strip_hits)
+    key(pygame.K_f)
+    app.frame()
+
+
 def test_saliency_toggle(explore):
     app = explore
     app.go(0)
@@ -363,7 +382,8 @@ def test_layout_fits_without_overlap(size):
     lay = compute_layout(*size, (1024, 512))
     window = pygame.Rect((0, 0), size)
     rects = {"header": lay.header, "legend": lay.legend, "panel": lay.panel, "input": lay.input.rect,
-             "h1": lay.hidden[0].rect, "h2": lay.hidden[1].rect, "output": lay.output}
+             "h1": lay.hidden[0].rect, "h2": lay.hidden[1].rect, "output": lay.output, "strip": lay.strip}
+    assert lay.strip is not None, "no room for the film strip"
     for name, r in rects.items():
         assert window.contains(r), name
     names = list(rects)
