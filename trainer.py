@@ -372,72 +372,78 @@ def _worker_main(config, specs, model_file, start_paused, version, lock, command
         except OSError as e:
             messages.put({"type": "error", "text": f"could not save {path}: {e.strerror or e}"})
 
-    paused = start_paused or config.no_train
-    delay = 0.0
-    messages.put({"type": "paused" if paused else "state", "epoch": trainer.epoch, "batch": trainer.batch})
+    state = {"paused": start_paused or config.no_train, "delay": 0.0, "running": True}
+
+    def subset_eval():
+        ev = evaluate(trainer.net, x_test[subset], y_test[subset])
+        messages.put(_eval_message("subset", ev, trainer, 0.0))
+
+    def train_one():
+        """One batch; None (and paused) when the run diverged."""
+        try:
+            return trainer.train_batch()
+        except TrainingDiverged as e:
+            messages.put({"type": "diverged", "text": str(e)})
+            state["paused"] = True
+            return None
+
+    def handle(cmd, kw):
+        if cmd == "stop":
+            if kw.get("save"):
+                save(kw["save"], "quit")
+            state["running"] = False
+        elif cmd == "pause":
+            state["paused"] = True
+            messages.put({"type": "paused", "epoch": trainer.epoch, "batch": trainer.batch})
+            publish()
+            full_eval()
+        elif cmd == "resume":
+            state["paused"] = False
+        elif cmd == "delay":
+            state["delay"] = float(kw["seconds"])
+        elif cmd == "save":
+            save(kw["path"], "key")
+        elif cmd == "step" and not trainer.finished:
+            stats = train_one()
+            if stats is not None:
+                messages.put({"type": "batch", **stats.__dict__})
+                publish()
+                subset_eval()
+
+    messages.put({"type": "paused" if state["paused"] else "state", "epoch": trainer.epoch, "batch": trainer.batch})
     publish()
     full_eval()
     last_publish = last_report = time.perf_counter()
-    running = True
     losses = []
-    while running:
-        # commands first, so keys feel instant even mid-epoch
-        while True:
+    while state["running"]:
+        # Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
+        # wait for them (instead of sleeping) so Space still answers at once.
+        idle = state["paused"] or trainer.finished
+        end = time.perf_counter() + (0.05 if idle else state["delay"])
+        while state["running"]:
+            remaining = end - time.perf_counter()
             try:
-                cmd, kw = commands.get_nowait() if not (paused or trainer.finished) else commands.get(timeout=0.05)
+                cmd, kw = commands.get(timeout=remaining) if remaining > 0 else commands.get_nowait()
             except queue.Empty:
                 break
-            except (EOFError, OSError):
+            except (EOFError, OSError):           # the window is gone
                 cmd, kw = "stop", {}
-            if cmd == "stop":
-                if kw.get("save"):
-                    save(kw["save"], "quit")
-                running = False
-                break
-            if cmd == "pause":
-                paused = True
-                messages.put({"type": "paused", "epoch": trainer.epoch, "batch": trainer.batch})
-                publish()
-                full_eval()
-            elif cmd == "resume":
-                paused = False
-            elif cmd == "delay":
-                delay = float(kw["seconds"])
-            elif cmd == "save":
-                save(kw["path"], "key")
-            elif cmd == "step" and not trainer.finished:
-                try:
-                    stats = trainer.train_batch()
-                    messages.put({"type": "batch", **stats.__dict__})
-                    publish()
-                    ev = evaluate(trainer.net, x_test[subset], y_test[subset])
-                    messages.put(_eval_message("subset", ev, trainer, 0.0))
-                    full_eval()
-                except TrainingDiverged as e:
-                    messages.put({"type": "diverged", "text": str(e)})
-                    paused = True
-            if not paused and not trainer.finished:
-                break
-        if not running:
-            break
-        if paused or trainer.finished:
+            handle(cmd, kw)
+        if not state["running"] or state["paused"] or trainer.finished:
             continue
-        try:
-            epoch_before = trainer.epoch
-            stats = trainer.train_batch()
-        except TrainingDiverged as e:
-            messages.put({"type": "diverged", "text": str(e)})
-            paused = True
+        epoch_before = trainer.epoch
+        stats = train_one()
+        if stats is None:
             continue
         losses.append(stats.loss)
         now = time.perf_counter()
-        if delay or now - last_report > 0.1 or trainer.epoch != epoch_before:
+        slow = state["delay"] > 0
+        if slow or now - last_report > 0.1 or trainer.epoch != epoch_before:
             messages.put({"type": "batch", **stats.__dict__, "loss": float(np.mean(losses))})
             losses = []
             last_report = now
         if trainer.batch % SUBSET_EVERY == 0 and trainer.epoch == epoch_before:
-            ev = evaluate(trainer.net, x_test[subset], y_test[subset])
-            messages.put(_eval_message("subset", ev, trainer, 0.0))
+            subset_eval()
         if trainer.epoch != epoch_before:
             publish()
             full_eval()
@@ -445,10 +451,8 @@ def _worker_main(config, specs, model_file, start_paused, version, lock, command
                 if config.save:
                     save(config.save, "finished")
                 messages.put({"type": "finished", "epoch": trainer.epoch})
-        elif delay or now - last_publish > PUBLISH_SECONDS:
+        elif slow or now - last_publish > PUBLISH_SECONDS:
             publish()
             last_publish = now
-        if delay:
-            time.sleep(delay)
     for shm in shms:
         shm.close()

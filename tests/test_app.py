@@ -10,12 +10,17 @@ import pytest
 import data_loader
 from config import Config
 from neural_network import MLP
-from visualization import (ACCENT, App, K_STEPS, compute_layout, receptive_field,
+from visualization import (ACCENT, App, K_STEPS, SPEEDS, compute_layout, receptive_field,
                            strongest_connections)
 
 
 def key(k, mod=0, unicode=""):
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=k, mod=mod, unicode=unicode, scancode=0))
+
+
+def pixels(app, rect):
+    """A copy of the screen's pixels in rect, (w, h, 3)."""
+    return pygame.surfarray.array3d(app.screen.subsurface(rect)).copy()
 
 
 def run_until(app, condition, timeout=20.0):
@@ -302,11 +307,11 @@ def test_saliency_toggle(explore):
     app.go(0)
     app.state.k = 0
     app.frame()
-    before = pygame.surfarray.array3d(app.screen.subsurface(app.layout.input.rect)).copy()
+    before = pixels(app, app.layout.input.rect)
     key(pygame.K_g)
     app.frame()
     assert app.state.show_saliency and app.view["saliency"] is not None
-    after = pygame.surfarray.array3d(app.screen.subsurface(app.layout.input.rect))
+    after = pixels(app, app.layout.input.rect)
     assert (before != after).any()
     key(pygame.K_g)
     app.frame()
@@ -426,12 +431,12 @@ def test_training_changes_the_picture_and_space_n_brackets_control_it(training):
     app.state.k = 0
     app.frame()
     grid = app.layout.hidden[0].rect
-    first = pygame.surfarray.array3d(app.screen.subsurface(grid)).copy()
+    first = pixels(app, grid)
     w_first = app.net.weights[0].copy()
     run_until(app, lambda: app.state.batch > 20 and not np.array_equal(w_first, app.net.weights[0]))
     app.state.dirty = True
     app.frame()
-    now = pygame.surfarray.array3d(app.screen.subsurface(grid))
+    now = pixels(app, grid)
     assert (first != now).any(), "hidden-layer picture did not change while training"
     # Space pauses: the batch counter stops
     key(pygame.K_SPACE)
@@ -461,6 +466,20 @@ def test_training_changes_the_picture_and_space_n_brackets_control_it(training):
     assert not app.state.paused
     b = app.state.batch
     run_until(app, lambda: app.state.batch != b)
+    # slowest motion (1 s per batch) still pauses at once: the worker waits on its commands
+    for _ in range(len(SPEEDS)):
+        key(pygame.K_LEFTBRACKET)
+    app.frame()
+    assert SPEEDS[app.state.speed] == 1.0
+    time.sleep(0.3)
+    key(pygame.K_SPACE)
+    t = time.monotonic()
+    run_until(app, lambda: app.worker_paused, timeout=5)
+    assert time.monotonic() - t < 0.5
+    for _ in range(len(SPEEDS)):
+        key(pygame.K_RIGHTBRACKET)
+    key(pygame.K_SPACE)
+    app.frame()
 
 
 @pytest.mark.parametrize("how", ["escape", "q", "window close"])
