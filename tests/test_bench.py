@@ -1,0 +1,24 @@
+"""Smoke runs of the benchmark scripts with tiny sizes, so they keep working; the real
+figures come from running them in full (see the README's Performance section)."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("script, header", [
+    ("bench_train.py", "| optimizer | batch | samples/s"),
+    ("bench_data.py", "cached load"),
+    ("bench_accuracy.py", "| epoch | test accuracy"),
+    ("bench_window.py", "| connections K | frame p50 ms"),
+])
+def test_benchmark_quick_run_prints_its_table(script, header):
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick"], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert header in proc.stdout
+    assert "Traceback" not in proc.stderr
