@@ -145,6 +145,7 @@ def run_headless(config, data, arrays=None, meta=None):
     tty = sys.stdout.isatty()
     t_start = time.perf_counter()
     status = "finished"
+    ev = None                                      # the latest test evaluation
     try:
         while not config.no_train and not trainer.finished:
             stats = trainer.train_batch()
@@ -170,7 +171,8 @@ def run_headless(config, data, arrays=None, meta=None):
     except KeyboardInterrupt:
         print("\ninterrupted")
         status = "interrupted"
-    ev = evaluate(trainer.net, data.x_test, data.y_test)
+    if ev is None or status != "finished":
+        ev = evaluate(trainer.net, data.x_test, data.y_test)
     print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
     print(format_per_class(ev.per_class, data.class_names))
     print(format_confusion(ev.confusion, data.class_names))
