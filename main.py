@@ -24,7 +24,8 @@ def _checked(kind, meta, flag):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}")
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
         if kind is float and value != value:
             raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
         if "min" in meta and value < meta["min"]:

@@ -188,13 +188,13 @@ def read_model(path):
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ModelFileError(f"{path} is not a readable model .npz file ({type(e).__name__}: {e})".splitlines()[0])
+        raise ModelFileError(f"{path} is not a readable model .npz file ({type(e).__name__}: {e})".splitlines()[0]) from None
     if "meta" not in arrays or "W1" not in arrays:
         raise ModelFileError(f"{path} is not a model file of this app (no W1/meta entries)")
     try:
         meta = json.loads(str(arrays["meta"]))
     except ValueError:
-        raise ModelFileError(f"{path} has an unreadable meta entry")
+        raise ModelFileError(f"{path} has an unreadable meta entry") from None
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path} has model format {meta.get('format_version')}, expected {FORMAT_VERSION}")
     return arrays, meta

@@ -714,7 +714,7 @@ class App:
             fs = 15 if surface.get_height() < 800 or surface.get_width() < 1400 else 17
             label_w = max(self.text.render(n, fs).get_width() for n in self.names)
             self.layout = compute_layout(*surface.get_size(), self.config.hidden, label_w)
-        lay, st, v = self.layout, self.state, self.view
+        lay, st = self.layout, self.state
         surface.fill(BG)
         self.draw_header(surface)
         if st.show_confusion:

@@ -1,6 +1,5 @@
 """The window, driven like a user would: real pygame events posted into the running
 app loop (dummy video driver), then assertions on the app state and on pixels."""
-import os
 import time
 
 import numpy as np
@@ -9,7 +8,6 @@ import pytest
 
 import data_loader
 from config import Config
-from neural_network import MLP
 from visualization import (ACCENT, App, K_STEPS, SPEEDS, compute_layout, receptive_field,
                            strongest_connections)
 
@@ -105,7 +103,6 @@ def test_digit_keys_jump_to_next_of_that_class(explore):
     app.go(0)
     seen = set()
     for d in range(10):
-        before = app.state.index
         key(pygame.K_0 + d)
         app.frame()
         assert app.y_test[app.state.index] == d
@@ -225,7 +222,6 @@ def test_help_overlay_lists_every_key(explore):
     key(pygame.K_h)
     app.frame()
     assert app.state.show_help
-    import visualization
     for k in ("Left / Right", "PgUp / PgDn", "Home / End", "0 - 9", "M / Shift+M", "Space", "[ / ]",
               "+ / -", "Esc / Q", "H / F1", "D", "S", "W", "X", "G", "F", "R", "N", "C"):
         assert any(s[0] == k for s in app.text.surfs), k
