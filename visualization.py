@@ -58,6 +58,7 @@ SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per bat
 K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
+EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
 
 # activation colour ramp: inactive -> teal -> near white (brightness = activation)
 _RAMP = np.array([GRID_BG, (20, 110, 150), (60, 200, 220), (235, 250, 255)], np.float32)
@@ -394,6 +395,8 @@ class App:
         self.view_cost = 0.0             # seconds to recompute the view and redraw its lines
         self.weights_pending = False     # new weights not yet shown
         self.defer_lines = False         # show the previous lines for one more frame
+        self.snap = True                 # next frame shows the view as is (no easing)
+        self.shown = {}                  # eased brightness / bar values on screen, per key
         self.last_weight_view = 0.0
         self.panel_bars = []             # (10) bar rectangles of the per-class panel, for tests
         self.strip_hits = []             # (rect, test index) of the film strip's thumbnails
@@ -672,6 +675,7 @@ class App:
         if st.dirty or self.view is None:
             if self.weights_pending:
                 self.weights_pending, self.last_weight_view = False, now
+            self.snap = self.snap or user_changed    # a new digit jumps; new weights glide
             self.compute_view()
             self.view_cost = time.perf_counter() - now      # + the connection redraw, added there
 
@@ -730,6 +734,7 @@ class App:
                 self.draw_hover(surface)          # last: the tooltip covers the rest
         self.draw_legend(surface)
         self.draw_panel(surface)
+        self.snap = False
         if st.show_help:
             self.draw_help(surface)
         if st.toast and time.monotonic() < st.toast_until:
@@ -813,11 +818,22 @@ class App:
             self.text.blit(surface, "saliency: d score / d pixel", (g.rect.centerx, g.rect.bottom + 6),
                            self.layout.font_size - 2, DIM, False, "midtop")
 
+    def eased(self, key, target):
+        """What to show for `target` this frame: it glides there in a few frames while the
+        weights change under training (20 snapshots a second would flicker), and jumps
+        when the user changes the digit."""
+        shown = self.shown.get(key)
+        if self.snap or shown is None or shown.shape != target.shape:
+            shown = self.shown[key] = target.astype(np.float32)
+        else:
+            shown += (target - shown) * EASE
+        return shown
+
     def draw_hidden(self, surface, layer, grid):
         a = self.view["acts"][layer + 1]
         peak = a.max()
         norm = np.sqrt(a / peak) if peak > 0 else np.zeros_like(a)   # sqrt: faint activity stays visible
-        rgb = ramp(norm)
+        rgb = ramp(self.eased(("hidden", layer), norm))
         dead = self.sweep.dead[layer] if self.sweep.dead is not None else None
         if dead is not None:
             rgb[dead] = DEAD
@@ -828,7 +844,7 @@ class App:
 
     def draw_output(self, surface):
         lay, v, st = self.layout, self.view, self.state
-        probs, pred = v["probs"], v["pred"]
+        probs, pred = self.eased("probs", v["probs"]), v["pred"]
         true = None if st.drawing else int(self.y_test[st.index])
         fs = lay.font_size
         self.column_label(surface, lay.output, "Output (10)", "softmax probability")
