@@ -167,7 +167,7 @@ def main(argv=None):
             torch.set_num_threads(threads)
             torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
         except ImportError:
-            torch_note = "torch not installed (pip install torch to compare)"
+            torch_note = "torch not installed (install a CPU build of PyTorch to compare; a plain `pip install torch` may fetch a multi-GB CUDA build)"
 
     with threadpool_limits(limits=threads, user_api="blas"):
         print(f"# Training throughput, {'x'.join(map(str, SIZES))} ReLU float32, synthetic data")
