@@ -58,6 +58,7 @@ SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per bat
 K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
+HOVER_PX = 6                      # receptive-field pixels per input pixel in the tooltip
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
 
 # activation colour ramp: inactive -> teal -> near white (brightness = activation)
@@ -928,27 +929,26 @@ class App:
             c = self._surf_cache[key] = [lay.input.centers()] + [g.centers() for g in lay.hidden] + [lay.output_centers]
         return c
 
-    def draw_connections(self, surface, conns=None, width_scale=1.0):
+    def draw_connections(self, surface, conns=None, width_scale=1.0, name="view", stamp=None):
         """Lines between the exact cells of each pair, on a translucent layer so the
-        digit and the grids stay readable underneath; strongest drawn last. The layer of
-        the view's connections is redrawn only when the view changes."""
+        digit and the grids stay readable underneath; strongest drawn last. Each layer
+        (the view's, the hovered neuron's) is redrawn only when its stamp changes."""
         net = self.layout.network
-        key = ("conn_layer", net.size, conns is None)
-        layer = self._surf_cache.get(key)
+        layer = self._surf_cache.get(("conn_layer", name, net.size))
         if layer is None:
-            layer = self._surf_cache[key] = pygame.Surface(net.size, pygame.SRCALPHA)
-        view = conns is None
+            layer = self._surf_cache[("conn_layer", name, net.size)] = pygame.Surface(net.size, pygame.SRCALPHA)
+        view = name == "view"
         if view:
-            stamp = (self.view_version, self.layout.size)
-            old = self._surf_cache.get("conn_stamp")
-            if old == stamp or (self.defer_lines and old is not None and old[1] == stamp[1]):
+            stamp, conns = (self.view_version, self.layout.size), self.view["conns"]
+        old = self._surf_cache.get(("conn_stamp", name))
+        if old == stamp or (view and self.defer_lines and old is not None and old[1] == stamp[1]):
+            if view:
                 self.defer_lines = False
-                surface.blit(layer, net.topleft)
-                return self._surf_cache["conn_count"]
-            self._surf_cache["conn_stamp"] = stamp
+            surface.blit(layer, net.topleft)
+            return self._surf_cache[("conn_count", name)]
+        self._surf_cache[("conn_stamp", name)] = stamp
         t0 = time.perf_counter()
         centers = self.neuron_centers()
-        conns = self.view["conns"] if conns is None else conns
         layer.fill((0, 0, 0, 0))
         offset = np.array(net.topleft, np.float32)
         drawn = 0
@@ -965,36 +965,43 @@ class App:
                 pygame.draw.line(layer, col, (x0, y0), (x1, y1), w)
                 drawn += 1
         surface.blit(layer, net.topleft)
+        self._surf_cache[("conn_count", name)] = drawn
         if view:
-            self._surf_cache["conn_count"] = drawn
             self.view_cost += time.perf_counter() - t0
         return drawn
+
+    def hover_details(self):
+        """(stamp, connections, receptive-field surface) of the hovered neuron, computed
+        once per neuron and weights."""
+        st, lay = self.state, self.layout
+        layer, j = st.hover
+        stamp = (st.hover, self.view_version, lay.size)
+        cached = self._surf_cache.get("hover")
+        if cached is not None and cached[0] == stamp:
+            return cached
+        W, k = self.net.weights, 12
+        w_in, w_out = W[layer][:, j], W[layer + 1][j]
+        src = np.argsort(np.abs(w_in))[-k:]                     # strongest incoming weights
+        dst = np.argsort(np.abs(w_out))[-k:]                    # strongest outgoing weights
+        conns = [(np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))] * (len(lay.hidden) + 1)
+        conns[layer] = (src, np.full(len(src), j), w_in[src])
+        conns[layer + 1] = (np.full(len(dst), j), dst, w_out[dst])
+        rf = receptive_field(W, layer, j)
+        img = diverging(rf / (np.abs(rf).max() + 1e-12))         # (28, 28, 3)
+        big = np.repeat(np.repeat(img, HOVER_PX, 0), HOVER_PX, 1)
+        cached = self._surf_cache["hover"] = (stamp, conns, pygame.surfarray.make_surface(big.transpose(1, 0, 2)))
+        return cached
 
     def draw_hover(self, surface):
         st, lay = self.state, self.layout
         layer, j = st.hover
         grid = lay.hidden[layer]
-        W = self.net.weights
-        acts = self.view["acts"]
-        # strongest incoming and outgoing weights of this neuron, drawn bold
-        k = 12
-        w_in = W[layer][:, j]
-        src = np.argsort(np.abs(w_in))[-k:]
-        w_out = W[layer + 1][j]
-        dst = np.argsort(np.abs(w_out))[-k:]
-        conns = [(np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))] * (len(lay.hidden) + 1)
-        conns[layer] = (src, np.full(k, j)[:len(src)], w_in[src])
-        conns[layer + 1] = (np.full(len(dst), j), dst, w_out[dst])
-        self.draw_connections(surface, conns, width_scale=1.5)
+        stamp, conns, rf_surf = self.hover_details()
+        self.draw_connections(surface, conns, width_scale=1.5, name="hover", stamp=stamp)
         c = [int(v) for v in grid.centers()[j]]
         pygame.draw.rect(surface, TEXT, (c[0] - grid.cell // 2 - 2, c[1] - grid.cell // 2 - 2, grid.cell + 4, grid.cell + 4), 2)
         # tooltip with the receptive field
-        rf = receptive_field(W, layer, j)
-        scale = np.abs(rf).max() + 1e-12
-        img = diverging(rf / scale)                                # (28, 28, 3)
-        size = 6
-        big = np.repeat(np.repeat(img, size, 0), size, 1)
-        box = pygame.Rect(0, 0, 28 * size + 60, 28 * size + 84)
+        box = pygame.Rect(0, 0, 28 * HOVER_PX + 60, 28 * HOVER_PX + 84)
         box.topleft = (int(c[0]) + 16, int(c[1]) + 16)
         box.clamp_ip(lay.network)
         pygame.draw.rect(surface, PANEL_BG, box)
@@ -1002,9 +1009,8 @@ class App:
         fs = lay.font_size - 1
         dead = self.sweep.dead is not None and self.sweep.dead[layer][j]
         self.text.blit(surface, f"Hidden {layer + 1}, neuron {j}" + (" (dead)" if dead else ""), (box.x + 10, box.y + 8), fs, TEXT, True)
-        self.text.blit(surface, f"activation {acts[layer + 1][j]:.3f}", (box.x + 10, box.y + 8 + fs + 4), fs, DIM)
-        surf = pygame.surfarray.make_surface(big.transpose(1, 0, 2))
-        surface.blit(surf, (box.x + 10, box.y + 2 * fs + 20))
+        self.text.blit(surface, f"activation {self.view['acts'][layer + 1][j]:.3f}", (box.x + 10, box.y + 8 + fs + 4), fs, DIM)
+        surface.blit(rf_surf, (box.x + 10, box.y + 2 * fs + 20))
         what = "its input weights" if layer == 0 else "weights projected to the input"
         self.text.blit(surface, f"receptive field: {what}", (box.x + 10, box.bottom - fs - 4), fs - 3, DIM)
 
