@@ -729,7 +729,8 @@ class App:
             for layer, grid in enumerate(lay.hidden):
                 self.draw_hidden(surface, layer, grid)
             self.draw_output(surface)
-            self.draw_connections(surface)
+            if st.hover is None:                  # a hovered neuron shows only its own lines
+                self.draw_connections(surface)
             self.draw_strip(surface)
             if st.hover is not None:
                 self.draw_hover(surface)          # last: the tooltip covers the rest
