@@ -27,7 +27,7 @@ def _opt(help, **kw):
 class Config:
     # --- model and optimisation -------------------------------------------------
     hidden: tuple = field(default=(1024, 512), metadata=_opt(
-        "hidden layer sizes", nargs="+", type=int, min=1, metavar="N"))
+        "hidden layer sizes", nargs="+", type=int, min=1, max=16384, metavar="N"))
     activation: str = field(default="relu", metadata=_opt(
         "hidden-layer activation", choices=ACTIVATIONS))
     optimizer: str = field(default="adam", metadata=_opt(

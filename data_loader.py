@@ -27,6 +27,7 @@ import os
 import tempfile
 import time
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def read_idx(path, magic=None) -> np.ndarray:
             raw = f.read()
     except FileNotFoundError:
         raise DataError(f"IDX file {path} not found") from None
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:  # truncated / not gzip
+    except (OSError, EOFError, zlib.error) as exc:  # truncated, not gzip, corrupt deflate data
         raise DataError(f"cannot read IDX file {path}: {_reason(exc)}") from None
     return _parse_idx(raw, path, magic)
 

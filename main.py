@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 import time
@@ -26,12 +27,14 @@ def _checked(kind, meta, flag):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if kind is float and value != value:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
         if "min" in meta and value < meta["min"]:
             raise argparse.ArgumentTypeError(f"must be >= {meta['min']}, got {text}")
         if "min_excl" in meta and value <= meta["min_excl"]:
             raise argparse.ArgumentTypeError(f"must be > {meta['min_excl']}, got {text}")
+        if "max" in meta and value > meta["max"]:
+            raise argparse.ArgumentTypeError(f"must be <= {meta['max']}, got {text}")
         if "max_excl" in meta and value >= meta["max_excl"]:
             raise argparse.ArgumentTypeError(f"must be < {meta['max_excl']}, got {text}")
         return value
@@ -80,6 +83,8 @@ def parse_config(argv=None):
     config = Config(**ns)
     for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
         folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if path and os.path.isdir(path):
+            parser.error(f"argument {flag}: {path} is a folder, not a file name")
         if folder and not os.path.isdir(folder):
             parser.error(f"argument {flag}: folder {folder} does not exist")
         if folder and not os.access(folder, os.W_OK):
@@ -116,6 +121,7 @@ def resolve_model_file(config, given):
     Returns (config, arrays, meta) or (config, None, None)."""
     if not config.load:
         return config, None, None
+    import numpy as np
     from trainer import ModelFileError, check_model_fits, read_model
     try:
         arrays, meta = read_model(config.load)
@@ -124,10 +130,17 @@ def resolve_model_file(config, given):
                  if k in ("hidden", "activation", "optimizer", "lr", "lr_schedule", "momentum", "nesterov",
                           "weight_decay", "dropout", "augment", "batch_size", "seed", "dataset", "epochs")
                  and k not in given}
+        if "optimizer" in given:                 # another optimizer: its own default lr
+            adopt.pop("lr", None)
         if "hidden" in adopt:
             adopt["hidden"] = tuple(adopt["hidden"])
         config = config.replace(**adopt)
         check_model_fits(config.load, arrays, meta, config)
+        try:                                      # a dry run of the restore catches odd files
+            from trainer import Trainer
+            Trainer(config, np.zeros((1, 784), np.uint8), np.zeros(1, np.uint8)).restore(arrays, meta)
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise ModelFileError(f"{config.load} has incomplete or inconsistent training state ({e!r})") from None
     except ModelFileError as e:
         fail(str(e))
     return config, arrays, meta

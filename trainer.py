@@ -13,6 +13,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 import zipfile
 from dataclasses import dataclass
@@ -165,19 +166,26 @@ class Trainer:
         atomic_save_npz(path, self.state_arrays())
 
     def restore(self, arrays, meta):
-        """Load weights, optimizer state and data position read by `read_model`."""
+        """Load weights, optimizer state and data position read by `read_model`.
+
+        The run resumes exactly when the data and batch size are the same; otherwise the
+        interrupted epoch starts again (its position means nothing for other batches),
+        and another optimizer starts with fresh state."""
         for i in range(self.net.n_layers):
             self.net.weights[i][...] = arrays[f"W{i + 1}"]
             self.net.biases[i][...] = arrays[f"b{i + 1}"]
-        if meta["config"].get("optimizer") == self.config.optimizer:
+        saved = meta["config"]
+        if saved.get("optimizer") == self.config.optimizer and "opt_t" in arrays:
             self.opt.load_state(arrays)
-        self.epoch = int(arrays["epoch"])
-        perm = arrays["perm"]
-        if len(perm) == len(self.x_train):
+        self.epoch = int(arrays.get("epoch", 0))
+        perm = arrays.get("perm", np.zeros(0))
+        same_batches = saved.get("batch_size") == self.config.batch_size
+        if len(perm) == len(self.x_train) and same_batches and 0 < int(arrays["batch"]) < self.n_batches:
             self.perm = perm.astype(np.int64)
             self.batch = int(arrays["batch"])
             self._epoch_seen, self._epoch_correct = (int(v) for v in arrays["progress"])
-        self.rng.bit_generator.state = meta["rng_state"]
+        if "rng_state" in meta:
+            self.rng.bit_generator.state = meta["rng_state"]
 
 
 def read_model(path):
@@ -195,8 +203,14 @@ def read_model(path):
         meta = json.loads(str(arrays["meta"]))
     except ValueError:
         raise ModelFileError(f"{path} has an unreadable meta entry") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict) \
+            or not isinstance(meta.get("sizes"), list):
+        raise ModelFileError(f"{path} has a meta entry without the expected config and sizes")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path} has model format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+    hidden = meta["config"].get("hidden")
+    if not (isinstance(hidden, list) and all(isinstance(h, int) and h > 0 for h in hidden)):
+        raise ModelFileError(f"{path} has an invalid hidden-layer list in its meta entry")
     return arrays, meta
 
 
@@ -342,6 +356,8 @@ def _eval_message(kind, ev, trainer, elapsed):
 
 def _worker_main(config, specs, model_file, start_paused, version, lock, commands, messages):
     """Body of the training process: train, publish, obey commands, never block the UI."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the window's to handle (and save)
+    parent = os.getppid()
     shms, arr = [], {}
     for key, spec in specs.items():
         shm, arr[key] = _attach(spec)
@@ -411,11 +427,15 @@ def _worker_main(config, specs, model_file, start_paused, version, lock, command
                 subset_eval()
 
     messages.put({"type": "paused" if state["paused"] else "state", "epoch": trainer.epoch, "batch": trainer.batch})
+    if trainer.finished:                          # a loaded run that is already complete
+        messages.put({"type": "finished", "epoch": trainer.epoch})
     publish()
     full_eval()
     last_publish = last_report = time.perf_counter()
     losses = []
     while state["running"]:
+        if os.getppid() != parent:                # the window was killed: do not linger
+            break
         # Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
         # wait for them (instead of sleeping) so Space still answers at once.
         idle = state["paused"] or trainer.finished

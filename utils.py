@@ -41,6 +41,9 @@ def atomic_file(path):
     On any error the temp file is removed and `path` is untouched."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)                 # mkstemp makes 0600; give a normal file's mode
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

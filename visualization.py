@@ -8,7 +8,7 @@ Controls
     Home / End          first / last test digit
     0 - 9               next test digit of that true class
     M / Shift+M         next / previous misclassified digit
-    F                   browse mistakes only (on / off)
+    F                   browse mistakes only (on / off); leaves a confusion-cell filter
     R                   random test digit
     Space               pause / resume training
     N                   one training batch (while paused)
@@ -52,6 +52,7 @@ RIGHT = (80, 205, 120)            # correct prediction
 WRONG = (240, 80, 80)             # wrong prediction
 DEAD = (105, 40, 85)              # a neuron never active on the test-set sweep
 LOSS_COLOR = (240, 190, 80)       # training-loss curve
+MIN_SIZE = (640, 400)             # smaller windows show a notice instead of the network
 HEADER_H = 34                     # title bar height
 LEGEND_H = 40                     # legend strip under the network
 SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
@@ -73,6 +74,10 @@ def _ramp_table(n=256):
 
 
 _RAMP_LUT = _ramp_table()          # (256, 3): a table lookup per frame instead of maths
+
+
+DIGIT_KEYS = {**{pygame.K_0 + d: d for d in range(10)},       # keypad codes are not in order
+              **{getattr(pygame, f"K_KP{d}"): d for d in range(10)}}
 
 
 def ramp(values):
@@ -304,6 +309,7 @@ class AppState:
     subset_curve: list = field(default_factory=list)     # same on the fixed subset
     per_class: np.ndarray = None
     prev_per_class: np.ndarray = None
+    last_per_class: dict = field(default_factory=dict)   # latest per-class accuracy per evaluation kind
     per_class_source: str = ""
     test_accuracy: float = float("nan")
     confusion: np.ndarray = None
@@ -413,7 +419,9 @@ class App:
     def compute_view(self):
         """Activations, prediction and connections for the digit on screen."""
         x = self.sample()
-        acts = self.net.forward(x, return_all=True)
+        with np.errstate(all="ignore"):            # a diverged model may overflow: draw it anyway
+            acts = [np.nan_to_num(a, nan=0.0, posinf=1e30, neginf=-1e30)
+                    for a in self.net.forward(x, return_all=True)]
         probs = acts[-1]
         conns = strongest_connections(self.net.weights, acts[:-1], self.state.k, self.state.rank_mode)
         saliency = None
@@ -513,15 +521,15 @@ class App:
         elif key == pygame.K_END:
             cand = self.candidates()
             self.go(n - 1 if cand is None or not len(cand) else cand[-1])
-        elif pygame.K_0 <= key <= pygame.K_9 or pygame.K_KP0 <= key <= pygame.K_KP9:
-            digit = key - pygame.K_0 if key <= pygame.K_9 else key - pygame.K_KP0
+        elif key in DIGIT_KEYS:
+            digit = DIGIT_KEYS[key]
             if not self.next_where(self.y_test == digit):
                 say(st, f"no test digit of class {self.names[digit]}")
         elif key == pygame.K_m:
             if not self.next_where(self.predictions() != self.y_test, -1 if shift else 1):
                 say(st, "no misclassified test digits")
         elif key == pygame.K_f:
-            st.mistakes_only = not st.mistakes_only
+            st.mistakes_only = not st.mistakes_only and st.pair_filter is None   # F also leaves a pair filter
             st.pair_filter = None
             say(st, "browsing mistakes only" if st.mistakes_only else "browsing all test digits")
             if st.mistakes_only:
@@ -555,7 +563,8 @@ class App:
             up = key in (pygame.K_PLUS, pygame.K_EQUALS, pygame.K_KP_PLUS)
             i = int(np.searchsorted(K_STEPS, st.k))
             if up:
-                st.k = K_STEPS[min(i + (1 if i < len(K_STEPS) and K_STEPS[i] == st.k else 0), len(K_STEPS) - 1)]
+                larger = [k for k in K_STEPS if k > st.k]
+                st.k = larger[0] if larger else st.k
             else:
                 st.k = K_STEPS[max(i - 1, 0)]
             st.dirty = True
@@ -598,7 +607,7 @@ class App:
                 if len(cand):
                     self.go(cand[0])
                 say(st, f"browsing {len(cand)} digits: true {self.names[t]}, predicted {self.names[p]} "
-                        f"(Left/Right; F or X to leave)")
+                        f"(Left/Right; F leaves the filter)")
             return
         if event.type == pygame.MOUSEBUTTONDOWN and event.button == 1 and not st.show_help:
             for box, idx in self.strip_hits:
@@ -690,8 +699,8 @@ class App:
             st.loss_curve.append((msg["epoch"] + msg["batch"] / msg["n_batches"], msg["loss"]))
         elif kind in ("eval", "subset"):
             per_class = np.array(msg["per_class"], np.float64)
-            if st.per_class is not None:
-                st.prev_per_class = st.per_class
+            st.prev_per_class = st.last_per_class.get(kind)        # compare like with like
+            st.last_per_class[kind] = per_class
             st.per_class = per_class
             st.per_class_source = "full test set" if kind == "eval" else f"{int(np.sum(msg['confusion']))}-digit subset"
             (st.acc_curve if kind == "eval" else st.subset_curve).append((msg["progress"], msg["accuracy"]))
@@ -708,13 +717,19 @@ class App:
         elif kind == "saved":
             say(st, f"model saved to {msg['path']}", 5)
         elif kind in ("error", "diverged"):
-            st.paused = True
-            if kind == "diverged":
-                st.diverged = msg["text"]
+            if kind == "diverged":                 # the worker paused itself
+                st.paused, st.diverged = True, msg["text"]
             say(st, msg["text"], 10)
 
     # ------------------------------------------------------------------------ draw
     def draw(self, surface):
+        w, h = surface.get_size()
+        if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
+            self.layout = None
+            surface.fill(BG)
+            self.text.blit(surface, f"window too small: at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", (w // 2, h // 2),
+                           13, TEXT, False, "center")
+            return
         if self.layout is None or self.layout.size != surface.get_size():
             fs = 15 if surface.get_height() < 800 or surface.get_width() < 1400 else 17
             label_w = max(self.text.render(n, fs).get_width() for n in self.names)
@@ -834,7 +849,8 @@ class App:
     def draw_hidden(self, surface, layer, grid):
         a = self.view["acts"][layer + 1]
         peak = a.max()
-        norm = np.sqrt(a / peak) if peak > 0 else np.zeros_like(a)   # sqrt: faint activity stays visible
+        # brightness = positive activation (tanh can go negative); sqrt keeps faint activity visible
+        norm = np.sqrt(np.clip(a, 0, None) / peak) if peak > 0 else np.zeros_like(a)
         rgb = ramp(self.eased(("hidden", layer), norm))
         dead = self.sweep.dead[layer] if self.sweep.dead is not None else None
         if dead is not None:
@@ -1292,7 +1308,8 @@ class App:
 
     def close(self):
         if self.worker is not None:
-            for msg in self.worker.stop(save_path=None if self.config.no_train else self.config.save):
+            keep = self.config.no_train or self.state.diverged      # never overwrite with a blown-up model
+            for msg in self.worker.stop(save_path=None if keep else self.config.save):
                 if msg.get("type") == "saved":
                     print(f"Saved model to {msg['path']}")
                 elif msg.get("type") == "error":

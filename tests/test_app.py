@@ -107,6 +107,9 @@ def test_digit_keys_jump_to_next_of_that_class(explore):
         app.frame()
         assert app.y_test[app.state.index] == d
         seen.add(app.state.index)
+    key(pygame.K_KP7)                                    # the keypad's digits work too
+    app.frame()
+    assert app.y_test[app.state.index] == 7
     key(pygame.K_3)
     app.frame()
     first = app.state.index
@@ -273,10 +276,9 @@ def test_confusion_matrix_click_filters_to_that_pair(explore):
         assert app.y_test[i] == t and preds[i] == p
         key(pygame.K_RIGHT)
         app.frame()
-    key(pygame.K_f)        # leave the filter
-    key(pygame.K_f)
+    key(pygame.K_f)        # F leaves the filter: back to all digits
     app.frame()
-    assert app.state.pair_filter is None
+    assert app.state.pair_filter is None and not app.state.mistakes_only
 
 
 def test_film_strip_click_opens_that_digit_and_follows_the_filter(explore):
@@ -370,11 +372,11 @@ def test_rapid_keys_and_resize_do_not_crash(explore):
     for _ in range(300):
         key(int(rng.choice(keys)), mod=int(rng.choice([0, pygame.KMOD_SHIFT])))
     app.frame()
-    for size in ((1280, 720), (900, 600), (1600, 900)):
+    for size in ((1280, 720), (900, 600), (200, 150), (1600, 900)):
         app.screen = pygame.display.set_mode(size, pygame.RESIZABLE)
         pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=size, w=size[0], h=size[1]))
         app.frame()
-        assert app.layout.size == size
+        assert app.layout is None if size[0] < 640 else app.layout.size == size
     assert app.state.running
 
 
@@ -496,3 +498,15 @@ def test_quit_is_immediate_and_stops_the_worker(sample, how, tmp_path):
     assert proc not in multiprocessing.active_children()
     with np.load(tmp_path / "quit.npz", allow_pickle=False) as f:      # --save honoured on quit
         assert f["W1"].shape == (784, 1024)
+
+
+def test_a_diverged_run_is_not_saved_over_the_model_on_quit(sample, tmp_path):
+    path = tmp_path / "keep.npz"
+    path.write_bytes(b"the user's good model")
+    app = open_app(Config(hidden=(32,), optimizer="sgd", lr=1e6, lr_schedule="constant", seed=4,
+                          save=str(path)), sample)
+    run_until(app, lambda: bool(app.state.diverged))
+    assert app.state.paused and "learning rate" in app.state.diverged
+    app.frame()                                   # the blown-up weights still draw
+    app.close()
+    assert path.read_bytes() == b"the user's good model"

@@ -84,6 +84,74 @@ def test_bad_model_files_are_one_line_errors(tmp_path, content, fragment):
     assert_one_line_error(proc, 1, fragment)
 
 
+def test_malformed_meta_is_a_one_line_error(tmp_path):
+    path = tmp_path / "odd.npz"
+    np.savez(path, W1=np.zeros((784, 10), np.float32), b1=np.zeros(10, np.float32), meta=np.array(json.dumps([1, 2])))
+    proc = run("--headless", "--offline", "--load", str(path))
+    assert_one_line_error(proc, 1, "meta")
+
+
+def test_output_that_is_a_folder_is_refused(tmp_path):
+    proc = run("--headless", "--offline", "--save", str(tmp_path))
+    assert_one_line_error(proc, 2, "--save", "is a folder")
+
+
+def test_corrupt_gzip_idx_is_a_one_line_error(tmp_path):
+    import gzip
+    header = {"train-images-idx3-ubyte": (2051, (20, 28, 28)), "train-labels-idx1-ubyte": (2049, (20,)),
+              "t10k-images-idx3-ubyte": (2051, (10, 28, 28)), "t10k-labels-idx1-ubyte": (2049, (10,))}
+    rng = np.random.default_rng(0)
+    for name, (magic, shape) in header.items():
+        body = magic.to_bytes(4, "big") + b"".join(n.to_bytes(4, "big") for n in shape)
+        body += rng.integers(0, 10 if magic == 2049 else 256, int(np.prod(shape)), dtype=np.uint8).tobytes()
+        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(body))
+    blob = bytearray((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes())
+    blob[30:60] = bytes(255 - b for b in blob[30:60])
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(bytes(blob))
+    proc = run("--headless", "--data-dir", str(tmp_path), "--hidden", "8", "--epochs", "1")
+    assert_one_line_error(proc, 1, "t10k-images-idx3-ubyte.gz")
+
+
+def test_resume_with_another_batch_size_restarts_the_epoch(tmp_path):
+    data = _small_data()
+    x, y = data.x_train[:500], data.y_train[:500]
+    t = Trainer(Config(hidden=(32,), batch_size=16, epochs=2), x, y)
+    for _ in range(20):
+        t.train_batch()
+    t.save(tmp_path / "mid.npz")
+    arrays, meta = read_model(tmp_path / "mid.npz")
+    other = Trainer(Config(hidden=(32,), batch_size=128, epochs=2), x, y)
+    other.restore(arrays, meta)
+    assert other.perm is None and other.epoch == 0
+    while not other.finished:
+        assert np.isfinite(other.train_batch().loss)
+
+
+def test_window_on_a_finished_model_renders_and_exits(tmp_path):
+    model, shot = tmp_path / "done.npz", tmp_path / "done.png"
+    assert run("--headless", "--offline", "--hidden", "32", "--epochs", "1", "--train-size", "500",
+               "--save", str(model)).returncode == 0
+    proc = run("--offline", "--load", str(model), "--screenshot", str(shot), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert shot.exists()
+
+
+def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
+    import os
+    import signal
+    import time
+    model = tmp_path / "ctrlc.npz"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    proc = subprocess.Popen([sys.executable, MAIN, "--offline", "--hidden", "64", "--epochs", "500",
+                             "--save", str(model)], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)          # like Ctrl+C: the whole process group
+    out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert model.exists(), err
+
+
 def test_npz_without_model_entries_is_refused(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, a=np.zeros(3))
@@ -194,3 +262,14 @@ def test_window_mode_frames_and_metrics(tmp_path):
     assert m["status"] == "finished" and m["epochs_completed"] == 1 and len(m["per_class_accuracy"]) == 10
     import pygame
     assert pygame.image.load(str(shot)).get_size() == (1600, 900)
+
+
+def test_atomic_files_get_a_normal_mode(tmp_path):
+    import os
+    from utils import atomic_write_json
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "m.json").st_mode & 0o777) == 0o644
