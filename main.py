@@ -241,3 +241,6 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
+    except MemoryError:
+        print("error: not enough memory for this network and data (try smaller --hidden sizes)", file=sys.stderr)
+        sys.exit(1)
