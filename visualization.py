@@ -711,14 +711,18 @@ class App:
         elif kind in ("paused", "state"):         # exact position where training stands
             st.epoch, st.batch = msg["epoch"], msg["batch"]
             self.worker_paused = kind == "paused"
+            if self.worker_paused:
+                self.sweep.restart()
         elif kind == "finished":
             st.finished = True
+            self.sweep.restart()                   # the weights are final: one exact pass
             say(st, f"training finished after {msg['epoch']} epochs", 5)
         elif kind == "saved":
             say(st, f"model saved to {msg['path']}", 5)
         elif kind in ("error", "diverged"):
             if kind == "diverged":                 # the worker paused itself
                 st.paused, st.diverged = True, msg["text"]
+                self.sweep.restart()
             say(st, msg["text"], 10)
 
     # ------------------------------------------------------------------------ draw
@@ -933,7 +937,10 @@ class App:
             pygame.draw.rect(surface, color, box.inflate(4, 4), 2)
             if idx == st.index and not st.drawing:
                 pygame.draw.rect(surface, TEXT, box.inflate(10, 10), 2)
-            label = self.names[true] if self.fashion else f"{self.names[true]}>{self.names[pred]}" if pred != true else self.names[true]
+            if pred == true:
+                label = self.names[true]
+            else:                                  # what the network says instead
+                label = f"as {self.names[pred]}" if self.fashion else f"{self.names[true]}>{self.names[pred]}"
             self.text.blit(surface, self.text.fit(label, fs, thumb + 8), (box.centerx, box.bottom + 4), fs,
                            color if pred != true else DIM, False, "midtop")
             self.strip_hits.append((box, idx))
@@ -1337,7 +1344,7 @@ def run_app(config, data, start_time=None):
             if config.frames and len(app.frame_ms) >= config.frames:
                 break
             if config.screenshot and app.weights_seen and (app.state.finished or config.no_train or app.state.diverged) \
-                    and app.sweep.predictions is not None and app.state.per_class is not None:
+                    and app.sweep.predictions is not None and not app.sweep.dirty and app.state.per_class is not None:
                 app.state.toast = ""
                 app.draw(app.screen)
                 app.save_screenshot(config.screenshot)

@@ -8,7 +8,7 @@ import pytest
 
 import data_loader
 from config import Config
-from visualization import (ACCENT, App, K_STEPS, SPEEDS, compute_layout, receptive_field,
+from visualization import (ACCENT, RIGHT, WRONG, App, K_STEPS, SPEEDS, compute_layout, receptive_field,
                            strongest_connections)
 
 
@@ -510,3 +510,14 @@ def test_a_diverged_run_is_not_saved_over_the_model_on_quit(sample, tmp_path):
     app.frame()                                   # the blown-up weights still draw
     app.close()
     assert path.read_bytes() == b"the user's good model"
+
+
+def test_after_training_finishes_the_strip_and_filters_use_the_final_weights(sample):
+    app = open_app(Config(hidden=(32,), epochs=1, batch_size=256, seed=5), sample)
+    run_until(app, lambda: app.state.finished and not app.sweep.dirty and app.sweep.predictions is not None)
+    np.testing.assert_array_equal(app.sweep.predictions, app.net.predict(app.x_test))
+    app.frame()
+    for box, idx in app.strip_hits:             # frames say right/wrong for the final weights
+        want = RIGHT if app.sweep.predictions[idx] == app.y_test[idx] else WRONG
+        assert tuple(app.screen.get_at((box.x - 1, box.centery)))[:3] == want
+    app.close()
