@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pygame
 
-from data_loader import mnist_style
+from data_loader import mnist_style, to_float
 from neural_network import MLP
 from trainer import TrainingProcess
 from utils import accuracy, confusion_matrix, grid_shape, percentile, process_age
@@ -248,7 +248,7 @@ class Sweep:
         if not self.dirty and self.predictions is not None:
             return
         end = min(self.pos + chunk, self.n)
-        xb = x_test[self.pos:end].astype(np.float32) * np.float32(1 / 255)
+        xb = to_float(x_test[self.pos:end])
         acts = net.forward(xb, return_all=True)
         self.work[self.pos:end] = acts[-1].argmax(axis=1)
         for seen, a in zip(self.ever_active, acts[1:-1]):
@@ -414,7 +414,7 @@ class App:
         """The input on screen as float32 (784,) in [0, 1]."""
         if self.state.drawing:
             return mnist_style(self.state.canvas).reshape(784)
-        return self.x_test[self.state.index].astype(np.float32) * np.float32(1 / 255)
+        return to_float(self.x_test[self.state.index])
 
     def compute_view(self):
         """Activations, prediction and connections for the digit on screen."""
