@@ -231,10 +231,11 @@ def check_model_fits(path, arrays, meta, config):
 
 # ------------------------------------------------------------------ background process
 def _shared_copy(arr):
+    """(shared memory block, array view on it holding a copy of arr, spec for _attach)."""
     shm = shared_memory.SharedMemory(create=True, size=max(arr.nbytes, 1))
     view = np.ndarray(arr.shape, arr.dtype, buffer=shm.buf)
     view[...] = arr
-    return shm, (shm.name, arr.shape, arr.dtype.str)
+    return shm, view, (shm.name, arr.shape, arr.dtype.str)
 
 
 def _attach(spec):
@@ -249,18 +250,17 @@ class TrainingProcess:
     The parent calls `poll()` once per frame: it returns new messages (dicts) and copies
     the newest weight snapshot into `self.weights` / `self.biases` when there is one."""
 
-    def __init__(self, config: Config, data, model_file=None, start_paused=False):
+    def __init__(self, config: Config, data, model_file=None):
         ctx = mp.get_context("spawn")
         self._shms = []
         specs = {}
         for key in ("x_train", "y_train", "x_test", "y_test"):
-            shm, specs[key] = _shared_copy(getattr(data, key))
+            shm, _, specs[key] = _shared_copy(getattr(data, key))
             self._shms.append(shm)
         sizes = config.sizes
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-        shm, specs["params"] = _shared_copy(np.zeros(n_params, np.float32))
+        shm, self.params_flat, specs["params"] = _shared_copy(np.zeros(n_params, np.float32))
         self._shms.append(shm)
-        self.params_flat = np.ndarray((n_params,), np.float32, buffer=shm.buf)
         self._flat_local = np.zeros(n_params, np.float32)
         self.weights, self.biases = _split_params(self._flat_local, sizes)
         self.version = ctx.Value("q", 0, lock=False)
@@ -273,7 +273,7 @@ class TrainingProcess:
         try:
             self.process = ctx.Process(
                 target=_worker_main, daemon=True, name="trainer",
-                args=(config, specs, model_file, start_paused, self.version, self.lock,
+                args=(config, specs, model_file, self.version, self.lock,
                       self.commands, self.messages))
             self.process.start()
         finally:
@@ -354,7 +354,7 @@ def _eval_message(kind, ev, trainer, elapsed):
             "seconds": elapsed}
 
 
-def _worker_main(config, specs, model_file, start_paused, version, lock, commands, messages):
+def _worker_main(config, specs, model_file, version, lock, commands, messages):
     """Body of the training process: train, publish, obey commands, never block the UI."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the window's to handle (and save)
     parent = os.getppid()
@@ -388,7 +388,7 @@ def _worker_main(config, specs, model_file, start_paused, version, lock, command
         except OSError as e:
             messages.put({"type": "error", "text": f"could not save {path}: {e.strerror or e}"})
 
-    state = {"paused": start_paused or config.no_train, "delay": 0.0, "running": True}
+    state = {"paused": config.no_train, "delay": 0.0, "running": True}
 
     def subset_eval():
         ev = evaluate(trainer.net, x_test[subset], y_test[subset])
