@@ -361,6 +361,10 @@ class TextCache:
             self.surfs[key] = out
         return out
 
+    def widest(self, texts, size, bold=False):
+        """Pixel width of the widest of texts."""
+        return max(self.render(t, size, TEXT, bold).get_width() for t in texts)
+
     def blit(self, target, text, pos, size, color=TEXT, bold=False, anchor="topleft"):
         surf = self.render(text, size, color, bold)
         rect = surf.get_rect(**{anchor: pos})
@@ -736,7 +740,7 @@ class App:
             return
         if self.layout is None or self.layout.size != surface.get_size():
             fs = 15 if surface.get_height() < 800 or surface.get_width() < 1400 else 17
-            label_w = max(self.text.render(n, fs).get_width() for n in self.names)
+            label_w = self.text.widest(self.names, fs)
             self.layout = compute_layout(*surface.get_size(), self.config.hidden, label_w)
         lay, st = self.layout, self.state
         surface.fill(BG)
@@ -869,6 +873,8 @@ class App:
         probs, pred = self.eased("probs", v["probs"]), v["pred"]
         true = None if st.drawing else int(self.y_test[st.index])
         fs = lay.font_size
+        pred_color = RIGHT if true is None or pred == true else WRONG
+        name_w = self.text.widest(self.names, fs, bold=True)
         self.column_label(surface, lay.output, "Output (10)", "softmax probability")
         for c, row in enumerate(lay.output_rows):
             cx, cy = int(lay.output_centers[c][0]), int(lay.output_centers[c][1])
@@ -876,16 +882,13 @@ class App:
             fill = tuple(int(x) for x in _RAMP_LUT[int(255 * np.sqrt(probs[c]))])
             pygame.draw.circle(surface, fill, (cx, cy), radius)
             if c == pred:
-                color = RIGHT if true is None or pred == true else WRONG
-                pygame.draw.circle(surface, color, (cx, cy), radius + 3, 2)
+                pygame.draw.circle(surface, pred_color, (cx, cy), radius + 3, 2)
             self.text.blit(surface, self.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
-            bar_x = cx + radius + 12 + max(self.text.render(n, fs, TEXT, True).get_width() for n in self.names)
+            bar_x = cx + radius + 12 + name_w
             bar_w = max(10, row.right - bar_x - 44)
             pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
-            color = ACCENT
-            if c == pred:
-                color = RIGHT if true is None or pred == true else WRONG
+            color = pred_color if c == pred else ACCENT
             pygame.draw.rect(surface, color, (bar_x, cy - 5, max(1, int(bar_w * probs[c])), 10))
             self.text.blit(surface, f"{100 * probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
             if c == true:
@@ -1117,7 +1120,7 @@ class App:
         heading(f"Per-class test accuracy ({st.per_class_source or 'waiting'})")
         bar_h = max(8, lh - 5)
         self.panel_bars = []
-        name_w = min(w // 3, max(self.text.render(n, fs - 1).get_width() for n in self.names) + 8)
+        name_w = min(w // 3, self.text.widest(self.names, fs - 1) + 8)
         for c in range(10):
             self.text.blit(surface, self.text.fit(self.names[c], fs - 1, name_w - 6), (x, y), fs - 1, TEXT)
             bx, bw = x + name_w, w - name_w - 100
