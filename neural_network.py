@@ -57,6 +57,95 @@ def softmax(z):
     return z
 
 
+# ---------------------------------------------------------------- BLAS gemm
+# np.matmul computes C = A @ B only. BLAS's gemm computes C = alpha*A@B + beta*C, which
+# lets a training step fold a weight update into the product that computes its
+# gradient (SGD: W = (1 - lr*wd)*W - lr*(a.T @ delta)) instead of writing a gradient
+# array and passing over it again. We call the BLAS NumPy itself ships and uses, so
+# there is one thread pool and threadpoolctl limits apply; elsewhere (a NumPy on
+# Accelerate or MKL, say) `gemm` computes the same thing with np.matmul.
+_CBLAS = (("scipy_cblas_{}gemm64_", 64), ("cblas_{}gemm64_", 64),   # NumPy >= 2 / 1.22+ wheels
+          ("scipy_cblas_{}gemm", 32), ("cblas_{}gemm", 32))
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _load_cblas():
+    """{dtype: ctypes gemm} from the OpenBLAS in NumPy's wheel, or {} when not found."""
+    import ctypes
+    import glob
+    root = os.path.dirname(os.path.abspath(np.__file__))
+    paths = sorted(glob.glob(os.path.join(root + ".libs", "*openblas*"))
+                   + glob.glob(os.path.join(root, ".dylibs", "*openblas*")))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pattern, bits in _CBLAS:
+            try:
+                fns = {np.dtype(np.float32): getattr(lib, pattern.format("s")),
+                       np.dtype(np.float64): getattr(lib, pattern.format("d"))}
+            except AttributeError:
+                continue
+            i, p, e = (ctypes.c_int64 if bits == 64 else ctypes.c_int), ctypes.c_void_p, ctypes.c_int
+            for dt, fn in fns.items():
+                f = ctypes.c_float if dt == np.float32 else ctypes.c_double
+                fn.argtypes = [e, e, e, i, i, i, f, p, i, p, i, f, p, i]
+                fn.restype = None
+            return fns
+    return {}
+
+
+def _trans(a):
+    """(BLAS transpose flag, leading dimension, data pointer) of a 2-D array that is
+    C-contiguous or the transpose of one, else None."""
+    if a.flags.c_contiguous:
+        return _NO_TRANS, max(a.shape[1], 1), a.ctypes.data
+    if a.T.flags.c_contiguous:
+        return _TRANS, max(a.shape[0], 1), a.ctypes.data
+    return None
+
+
+def gemm(a, b, out, alpha=1.0, beta=0.0):
+    """out = alpha * a @ b + beta * out, in place, for 2-D a (m, k), b (k, n), out (m, n).
+    `a` and `b` may be transposed views (x.T) of C-contiguous arrays. Returns out."""
+    blas = _GEMM if _GEMM is not None else _checked_cblas()
+    fn = blas.get(out.dtype) if out.dtype == a.dtype == b.dtype else None
+    ta, tb = _trans(a), _trans(b)
+    if fn is None or ta is None or tb is None or not out.flags.c_contiguous or 0 in a.shape:
+        if beta == 0.0:
+            np.matmul(a, b, out=out)
+            if alpha != 1.0:
+                out *= alpha
+        else:
+            if beta != 1.0:
+                out *= beta
+            out += alpha * (a @ b)
+        return out
+    (m, n), k = out.shape, a.shape[1]
+    fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, ta[2], ta[1], tb[2], tb[1], beta,
+       out.ctypes.data, max(n, 1))
+    return out
+
+
+def _checked_cblas():
+    """Sets and returns _GEMM: _load_cblas() if it agrees with np.matmul on a small case
+    (transposes, alpha, beta) for both dtypes, else {}: a wrong guess about the library
+    costs speed, never correctness. MLP_NUMPY_GEMM=1 in the environment skips it."""
+    global _GEMM
+    _GEMM = {} if os.environ.get("MLP_NUMPY_GEMM") == "1" else _load_cblas()
+    rng = np.random.default_rng(0)
+    for dt in list(_GEMM):
+        a, b, c = (rng.standard_normal(s).astype(dt) for s in ((5, 3), (4, 5), (3, 4)))
+        want = 0.5 * c + 2.0 * (a.T @ b.T)
+        if not np.allclose(gemm(a.T, b.T, c.copy(), 2.0, 0.5), want, rtol=1e-4, atol=1e-5):
+            _GEMM = {}
+    return _GEMM
+
+
+_GEMM = None   # {dtype: BLAS gemm}, loaded on first use (the window's UI process never trains)
+
+
 def _add_scaled(y, a, x, scratch):
     """y += a*x in place, in chunks of len(scratch): no parameter-sized temporary."""
     yf, xf, n = y.reshape(-1), x.reshape(-1), len(scratch)
@@ -211,11 +300,18 @@ class MLP:
                                         self.weights[0].dtype)
         return self._buffers[B]
 
-    def train_step(self, x, y, grads, weight_decay=0.0, dropout=0.0, rng=None):
-        """Forward + backward on x (B, 784) float32, y (B,) int into preallocated `grads`
-        ([dW1, db1, ...], same shapes as params). Returns (mean loss, n correct)."""
+    def train_step(self, x, y, grads, weight_decay=0.0, dropout=0.0, rng=None,
+                   opt=None, lr=0.0, max_loss=math.inf):
+        """Forward + backward on x (B, 784) float32, y (B,) int. Returns (mean loss, n correct).
+
+        Without `opt`: writes the gradients into preallocated `grads` ([dW1, db1, ...],
+        same shapes as params). With `opt` (an Optimizer over self.params): a whole
+        training step at learning rate `lr`; when the loss is not <= max_loss (NaN,
+        diverging) nothing is updated. SGD and momentum then update each weight matrix
+        inside the product that computes its gradient (Optimizer.fused_weight_update), so
+        dW arrays are neither written nor read; other optimizers go through `grads`."""
         B = len(x)
-        weight_decay, dropout = float(weight_decay), float(dropout)  # no float64 scalars
+        weight_decay, dropout, lr = float(weight_decay), float(dropout), float(lr)  # no float64 scalars
         buf = self._get_buffers(B)
         acts, deltas, rows = buf["acts"], buf["deltas"], buf["rows"]
         act, act_grad = ACTIVATE[self.activation], ACTIVATE_GRAD[self.activation]
@@ -238,18 +334,16 @@ class MLP:
         correct = int((logits.argmax(axis=1) == y).sum())
         softmax(logits)                                # now probabilities
         loss = -float(np.log(np.maximum(logits[rows, y], 1e-30)).mean())
+        if opt is not None and not loss <= max_loss:
+            return loss, correct
+        fused = opt is not None and opt.fuses
         delta = deltas[-1]
         np.copyto(delta, logits)
         delta[rows, y] -= 1
         delta *= 1.0 / B                               # d loss / d logits (B, 10)
         for i in range(L - 1, -1, -1):
             a_prev = x if i == 0 else (buf["dropped"] if dropout > 0 else acts)[i - 1]
-            dW, db = grads[2 * i], grads[2 * i + 1]
-            np.matmul(a_prev.T, delta, out=dW)         # (fan_in, B) @ (B, fan_out)
-            if weight_decay:
-                _add_scaled(dW, weight_decay, self.weights[i], self._wd_scratch)
-            delta.sum(axis=0, out=db)
-            if i > 0:
+            if i > 0:    # before W changes: d_prev = delta @ W.T
                 d_prev = deltas[i - 1]
                 WT = self._wT.get(i)
                 if WT is None:
@@ -257,10 +351,21 @@ class MLP:
                 else:
                     np.copyto(WT, self.weights[i].T)
                 np.matmul(delta, WT, out=d_prev)       # (B, fan_out) @ (fan_out, fan_in)
+            if fused:
+                opt.fused_weight_update(2 * i, a_prev.T, delta, lr, weight_decay)
+            else:
+                dW = grads[2 * i]
+                gemm(a_prev.T, delta, dW)              # (fan_in, B) @ (B, fan_out)
+                if weight_decay:
+                    _add_scaled(dW, weight_decay, self.weights[i], self._wd_scratch)
+            delta.sum(axis=0, out=grads[2 * i + 1])    # db (fan_out,)
+            if i > 0:
                 if dropout > 0:
                     d_prev *= buf["masks"][i - 1]
                 act_grad(acts[i - 1], d_prev)
                 delta = d_prev
+        if opt is not None:
+            opt.step(grads, lr, done=range(0, 2 * L, 2) if fused else ())
         return loss, correct
 
 
@@ -372,7 +477,33 @@ class Optimizer:
         dtype = np.result_type(*params) if params else np.float32
         self._scratch = [np.empty(min(self.CHUNK, max(total, 1)), dtype) for _ in range(n)]
 
-    def step(self, grads, lr):
+    @property
+    def fuses(self):
+        """Whether weight updates can be folded into the gradient product (see
+        fused_weight_update): plain SGD and momentum, not Nesterov or Adam."""
+        return self.kind == "sgd" or (self.kind == "momentum" and not self.nesterov)
+
+    def fused_weight_update(self, k, a_t, delta, lr, weight_decay=0.0):
+        """Update params[k], a weight matrix whose gradient is a_t @ delta + weight_decay*W
+        ((fan_in, B) @ (B, fan_out)), without materialising that gradient:
+          sgd       W = (1 - lr*wd)*W - lr*(a_t @ delta)          one gemm
+          momentum  m = mu*m - lr*(a_t @ delta);  m -= lr*wd*W;  W += m
+        The caller then runs step(..., done=[k, ...]) for the rest and the step count."""
+        W = self.params[k]
+        if self.kind == "sgd":
+            gemm(a_t, delta, W, -lr, 1.0 - lr * weight_decay)
+        elif self.fuses:
+            m = self.state["m"][k]
+            gemm(a_t, delta, m, -lr, float(self.momentum))
+            if weight_decay:
+                _add_scaled(m, -lr * weight_decay, W, self._scratch[0])
+            W += m
+        else:
+            raise ValueError(f"{self.kind} (nesterov={self.nesterov}) updates cannot be fused")
+
+    def step(self, grads, lr, done=()):
+        """One update of every parameter from `grads` (same shapes as params), except
+        the indices in `done`, already updated by fused_weight_update this step."""
         self.t += 1
         # Python floats, not np.float64: with NumPy 2 a float64 scalar would make every
         # float32 pass compute in float64 through a slow casting loop.
@@ -396,13 +527,17 @@ class Optimizer:
             for arrays in self.state.values():
                 for a in arrays:
                     np.copyto(a, 0, where=np.abs(a) < self.FLUSH_BELOW)
-        if len(self._shares) == 1:
-            update(self._shares[0], self._scratch[0], flat_grads, *args)
+        shares = self._shares
+        if done:
+            done = set(done)
+            shares = [[it for it in share if it[0] not in done] for share in shares]
+        if len(shares) == 1:
+            update(shares[0], self._scratch[0], flat_grads, *args)
             return
-        pool = _pool(len(self._shares) - 1)
+        pool = _pool(len(shares) - 1)
         futures = [pool.submit(update, share, scratch, flat_grads, *args)
-                   for share, scratch in zip(self._shares[1:], self._scratch[1:])]
-        update(self._shares[0], self._scratch[0], flat_grads, *args)
+                   for share, scratch in zip(shares[1:], self._scratch[1:])]
+        update(shares[0], self._scratch[0], flat_grads, *args)
         for f in futures:
             f.result()
 

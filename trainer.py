@@ -123,10 +123,10 @@ class Trainer:
         yb = self.y_train[idx]
         lr = self.current_lr()
         loss, correct = self.net.train_step(xb, yb, self.grads, self.config.weight_decay,
-                                            self.config.dropout, self.rng)
+                                            self.config.dropout, self.rng, self.opt, lr,
+                                            max_loss=DIVERGED_LOSS)  # no update past it
         if not np.isfinite(loss) or loss > DIVERGED_LOSS:
             raise TrainingDiverged(self._divergence_message(loss))
-        self.opt.step(self.grads, lr)
         self.batch += 1
         self._epoch_seen += len(idx)
         self._epoch_correct += correct

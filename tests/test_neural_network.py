@@ -11,7 +11,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from neural_network import MLP, Optimizer, Shifter  # noqa: E402
+import neural_network  # noqa: E402
+from neural_network import MLP, Optimizer, Shifter, gemm  # noqa: E402
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/mnist"
 
@@ -73,6 +74,83 @@ def test_train_step_matches_reference(activation, weight_decay):
             assert g.dtype == np.float32
             np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-6)
     assert correct == int((net.predict(x) == y).sum())
+
+
+# ---------------------------------------------------------------- gemm and fused steps
+
+@pytest.fixture(params=["blas", "numpy"])
+def gemm_path(request, monkeypatch):
+    """Run a test through NumPy's BLAS called directly, then through the np.matmul
+    fallback that other NumPy builds get."""
+    if request.param == "numpy":
+        monkeypatch.setattr(neural_network, "_GEMM", {})
+    elif not neural_network._checked_cblas():
+        pytest.skip("this NumPy's BLAS was not found; only the np.matmul path runs")
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.3, 1.0), (2.0, 0.5)])
+def test_gemm_matches_matmul(gemm_path, dtype, ta, tb, alpha, beta):
+    rng = np.random.default_rng(0)
+    m, k, n = 7, 5, 3
+    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    a, b = (a.T if ta else a), (b.T if tb else b)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    want = alpha * (a.astype(np.float64) @ b) + beta * c
+    out = gemm(a, b, c, alpha, beta)
+    assert out is c and c.dtype == dtype
+    np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-5)
+
+
+def test_gemm_handles_views_it_cannot_pass_to_blas(gemm_path):
+    a = np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2]      # (4, 3), strided
+    b = np.ones((3, 2), np.float32)
+    np.testing.assert_array_equal(gemm(a, b, np.zeros((4, 2), np.float32)), a @ b)
+
+
+@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
+                                     ("adam", {})])
+@pytest.mark.parametrize("weight_decay,dropout", [(0.0, 0.0), (1e-2, 0.3)])
+def test_whole_step_matches_gradients_then_update(gemm_path, kind, kw, weight_decay, dropout):
+    """train_step(opt=...) (SGD and momentum fold the weight update into the gradient
+    product) gives the same parameters as gradients first, then Optimizer.step."""
+    x, y = _batch(784, 10, 40, seed=7)
+    fused, plain = MLP((784, 48, 24, 10), "relu", seed=2), MLP((784, 48, 24, 10), "relu", seed=2)
+    opt_f, opt_p = Optimizer(fused.params, kind, **kw), Optimizer(plain.params, kind, **kw)
+    grads_f, grads_p = ([np.empty_like(p) for p in net.params] for net in (fused, plain))
+    rng_f, rng_p = np.random.default_rng(1), np.random.default_rng(1)
+    for step in range(4):
+        loss_f, _ = fused.train_step(x, y, grads_f, weight_decay, dropout, rng_f, opt_f, lr=0.05)
+        loss_p, _ = plain.train_step(x, y, grads_p, weight_decay, dropout, rng_p)
+        opt_p.step(grads_p, 0.05)
+        assert loss_f == pytest.approx(loss_p, rel=1e-5)
+    assert opt_f.t == opt_p.t == 4
+    for a, b in zip(fused.params, plain.params):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key in opt_p.state:
+        for a, b in zip(opt_f.state[key], opt_p.state[key]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.array_equal(fused.weights[0], MLP((784, 48, 24, 10), "relu", seed=2).weights[0])
+
+
+@pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
+def test_whole_step_leaves_parameters_alone_past_max_loss(kind):
+    net = MLP((784, 16, 10), "relu", seed=0)
+    before = [p.copy() for p in net.params]
+    opt = Optimizer(net.params, kind)
+    x, y = _batch(784, 10, 8, seed=1)
+    grads = [np.empty_like(p) for p in net.params]
+    loss, _ = net.train_step(x, y, grads, opt=opt, lr=0.1, max_loss=0.0)   # any loss is > 0
+    assert loss > 0 and opt.t == 0
+    for a, b in zip(net.params, before):
+        np.testing.assert_array_equal(a, b)
+    net.weights[0][0, 0] = np.nan
+    x[:, 0] = 1.0
+    loss, _ = net.train_step(x, y, grads, opt=opt, lr=0.1)                 # NaN is not <= inf
+    assert np.isnan(loss) and opt.t == 0 and np.isfinite(net.weights[1]).all()
 
 
 @pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh"])
