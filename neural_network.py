@@ -3,8 +3,9 @@
 No I/O and no pygame here. Arrays are batch-first; weights are shaped (fan_in, fan_out)
 so `a @ W` maps a batch of activations to the next layer. Everything is float32 unless a
 caller asks for float64 (the gradient check does). Training buffers are allocated once
-per batch size and reused, so a step is mostly BLAS time; `bench/bench_train.py`
-measures it against the machine's matmul peak and PyTorch.
+per batch size and reused, and SGD/momentum update each weight matrix inside the product
+that computes its gradient (`gemm`), so a step is mostly BLAS time; `bench/bench_train.py`
+measures it against the machine's matmul peak, its own products alone, and PyTorch.
 """
 from __future__ import annotations
 

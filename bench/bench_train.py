@@ -1,18 +1,27 @@
 """Training throughput of the NumPy engine (headless), optionally against PyTorch CPU.
 
-    python bench/bench_train.py                 # batches 64/128/256, sgd and adam
+    python bench/bench_train.py                 # batches 64/128/256; sgd, momentum, adam
     python bench/bench_train.py --quick         # a couple of seconds: CI smoke test
     python bench/bench_train.py --threads 1 --batch-sizes 128 --batches 50
 
-What is timed: one engine step = `MLP.train_step` + `Optimizer.step` for the default
-784-1024-512-10 ReLU network in float32, on synthetic data (uniform [0, 1) pixels and
-random labels, a few pre-made batches cycled), so data loading, augmentation and the
-window are not included. Throughput does not depend on the values.
+What is timed: one engine step, `MLP.train_step(..., opt=...)` as the app calls it, for
+the default 784-1024-512-10 ReLU network in float32, on synthetic data (uniform [0, 1)
+pixels and random labels, a few pre-made batches cycled), so data loading, augmentation
+and the window are not included. Throughput does not depend on the values.
 
 "% of GEMM peak": the useful matrix-multiply FLOPs of a step (forward 2*B*sum(fan_in*fan_out),
 the weight gradients the same again, the input gradients the same without the first
 layer) divided by the step time and by the FLOP/s of a large (2048^2) float32 matmul
 measured in the same run with the same thread count.
+
+"its products alone": the same eight products run back to back with np.matmul and
+nothing else (GemmsOnly), timed alternately with the step. Their % of peak is the
+ceiling of any engine on this BLAS at these shapes; "step / products alone" is how close
+the step comes to it (it can pass 100 %: SGD folds its update into the products).
+
+SGD and momentum use the fused path (the weight update inside the gradient product,
+through NumPy's own BLAS gemm); MLP_NUMPY_GEMM=1 in the environment measures the plain
+np.matmul path instead.
 
 PyTorch (only when `import torch` works; never a dependency of the app): the same
 architecture, He-normal weights and zero biases, the same batch, optimizer, learning
@@ -45,7 +54,7 @@ from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 from neural_network import MLP, Optimizer, default_threads  # noqa: E402
 
 SIZES = (784, 1024, 512, 10)
-LR = {"sgd": 0.01, "adam": 1e-3}   # small enough that random labels never diverge
+LR = {"sgd": 0.01, "momentum": 0.01, "adam": 1e-3}   # small enough that random labels never diverge
 N_DATA_BATCHES = 4
 COOL_DOWN = 0.3    # s between alternating runs (OpenBLAS workers spin ~0.1 s after a call)
 
@@ -90,6 +99,33 @@ class Ours:
         return time.perf_counter() - t
 
 
+class GemmsOnly:
+    """The matrix products of one step and nothing else: forward a @ W, weight gradients
+    a.T @ delta and input gradients delta @ W.T (not for the first layer), back to back on
+    preallocated arrays with np.matmul. What a step would cost if all its other work were
+    free: the ceiling for an engine built on this BLAS at these shapes."""
+
+    def __init__(self, B):
+        rng = np.random.default_rng(0)
+        self.ops = []
+        for i, (fan_in, fan_out) in enumerate(zip(SIZES[:-1], SIZES[1:])):
+            a = rng.random((B, fan_in), dtype=np.float32)
+            W = rng.random((fan_in, fan_out), dtype=np.float32)
+            d = rng.random((B, fan_out), dtype=np.float32)
+            self.ops.append((a, W, np.empty((B, fan_out), np.float32)))          # forward
+            self.ops.append((a.T, d, np.empty((fan_in, fan_out), np.float32)))   # dW
+            if i > 0:
+                self.ops.append((d, W.T, np.empty((B, fan_in), np.float32)))     # d input
+
+    def run(self, steps):
+        ops = self.ops
+        t = time.perf_counter()
+        for _ in range(steps):
+            for a, b, out in ops:
+                np.matmul(a, b, out=out)
+        return time.perf_counter() - t
+
+
 class Torch:
     def __init__(self, torch, kind, B):
         nn = torch.nn
@@ -104,8 +140,9 @@ class Torch:
             if i < len(SIZES) - 2:
                 layers.append(nn.ReLU())
         self.torch, self.model = torch, nn.Sequential(*layers)
-        if kind == "sgd":
-            self.opt = torch.optim.SGD(self.model.parameters(), lr=LR[kind])
+        if kind in ("sgd", "momentum"):   # torch's momentum form is the same update at a fixed lr
+            self.opt = torch.optim.SGD(self.model.parameters(), lr=LR[kind],
+                                       momentum=0.9 if kind == "momentum" else 0.0)
         else:
             self.opt = torch.optim.Adam(self.model.parameters(), lr=LR[kind], betas=(0.9, 0.999), eps=1e-8)
         self.data = [(torch.from_numpy(x), torch.from_numpy(y)) for x, y in make_data(B)]
@@ -147,7 +184,7 @@ def main(argv=None):
     ap.add_argument("--opt-threads", type=int, default=None, metavar="N",
                     help="optimizer threads (default: neural_network.default_threads())")
     ap.add_argument("--batch-sizes", default="64,128,256", metavar="B,B,..")
-    ap.add_argument("--optimizers", default="sgd,adam", metavar="K,K")
+    ap.add_argument("--optimizers", default="sgd,momentum,adam", metavar="K,K")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     args = ap.parse_args(argv)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
@@ -184,15 +221,15 @@ def main(argv=None):
         rows = []
         for kind in kinds:
             for B in batch_sizes:
-                ours = Ours(kind, B, args.opt_threads)
+                ours, gemms = Ours(kind, B, args.opt_threads), GemmsOnly(B)
                 ours.run(3)
                 them = None
                 if torch is not None:
                     them = Torch(torch, kind, B)
                     them.run(3)
-                t_ours, t_them = [], []
+                t_ours, t_gemms, t_them = [], [], []
                 for _ in range(repeats):
-                    for engine, times in ((ours, t_ours), (them, t_them)):
+                    for engine, times in ((gemms, t_gemms), (ours, t_ours), (them, t_them)):
                         if engine is None:
                             continue
                         if them is not None:
@@ -204,7 +241,7 @@ def main(argv=None):
                 if not np.isfinite(ours.loss):
                     print(f"warning: our loss is {ours.loss} ({kind}, batch {B})", file=sys.stderr)
                 peaks.append(measure_peak(peak_n, 3))
-                rows.append((kind, B, median_rate(t_ours, B, steps),
+                rows.append((kind, B, median_rate(t_ours, B, steps), median_rate(t_gemms, B, steps),
                              median_rate(t_them, B, steps) if t_them else None))
         peak = float(np.median(peaks))
         print(f"- float32 GEMM peak ({peak_n}^2 matmul, {threads} threads, median of "
@@ -212,13 +249,15 @@ def main(argv=None):
         print(f"- load average after: {load()}")
         print()
         print("| optimizer | batch | samples/s | s per 60k epoch | % of GEMM peak "
+              "| its products alone, % of peak | step / products alone "
               "| PyTorch samples/s | ours / PyTorch |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
-        for kind, B, rate, trate in rows:
-            frac = gemm_flops_per_step(B) * rate / B / peak
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for kind, B, rate, grate, trate in rows:
+            frac, gfrac = (gemm_flops_per_step(B) * r / B / peak for r in (rate, grate))
             tcol = f"{trate:,.0f}" if trate else "n/a"
             ratio = f"{rate / trate:.2f}x" if trate else "n/a"
-            print(f"| {kind} | {B} | {rate:,.0f} | {60000 / rate:.2f} | {100 * frac:.0f} % | {tcol} | {ratio} |")
+            print(f"| {kind} | {B} | {rate:,.0f} | {60000 / rate:.2f} | {100 * frac:.0f} % "
+                  f"| {100 * gfrac:.0f} % | {100 * rate / grate:.0f} % | {tcol} | {ratio} |")
         if torch is None:
             print(f"\nPyTorch comparison: {torch_note}.")
 
