@@ -99,9 +99,14 @@ class Trainer:
     def samples_per_s(self):
         return self._epoch_seen / self._epoch_time if self._epoch_time > 0 else 0.0
 
+    @property
+    def progress(self):
+        """Epochs done, as a float (2.5 = half-way through the third epoch)."""
+        in_epoch = self.batch / self.n_batches if self.perm is not None else 0.0  # between epochs: 0
+        return self.epoch + in_epoch
+
     def current_lr(self):
-        progress = (self.epoch + self.batch / self.n_batches) / self.config.epochs
-        return lr_at(self.config.learning_rate, self.config.lr_schedule, progress)
+        return lr_at(self.config.learning_rate, self.config.lr_schedule, self.progress / self.config.epochs)
 
     def train_batch(self) -> BatchStats:
         """One optimisation step on the next mini-batch; starts a new epoch when needed."""
@@ -350,7 +355,7 @@ def _split_params(flat, sizes):
 def _eval_message(kind, ev, trainer, elapsed):
     return {"type": kind, "accuracy": ev.accuracy, "per_class": ev.per_class.tolist(),
             "confusion": ev.confusion.tolist(), "predictions": ev.predictions if kind == "eval" else None,
-            "epoch": trainer.epoch, "batch": trainer.batch, "progress": trainer.epoch + trainer.batch / trainer.n_batches,
+            "epoch": trainer.epoch, "batch": trainer.batch, "progress": trainer.progress,
             "seconds": elapsed}
 
 

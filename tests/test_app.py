@@ -521,3 +521,14 @@ def test_after_training_finishes_the_strip_and_filters_use_the_final_weights(sam
         want = RIGHT if app.sweep.predictions[idx] == app.y_test[idx] else WRONG
         assert tuple(app.screen.get_at((box.x - 1, box.centery)))[:3] == want
     app.close()
+
+
+def test_each_epochs_evaluation_is_plotted_at_that_epoch(sample):
+    """The full test-set accuracy after epoch k sits at x = k on the curve (it once sat at
+    k + 1, so the last point fell off the right edge of the plot)."""
+    app = open_app(Config(hidden=(32,), epochs=2, batch_size=32, seed=5), sample)  # 157 batches/epoch
+    run_until(app, lambda: app.state.finished and len(app.state.acc_curve) >= 3)
+    assert [p for p, _ in app.state.acc_curve] == [0.0, 1.0, 2.0]
+    subset = [p for p, _ in app.state.subset_curve]
+    assert subset and all(0 < p < 2 for p in subset)
+    app.close()
