@@ -75,7 +75,7 @@ class Config:
     frames: int | None = field(default=None, metadata=_opt(
         "exit after N frames (benchmarks; with --metrics records frame times)", type=int, min=1, metavar="N"))
     screenshot: str | None = field(default=None, metadata=_opt(
-        "render the view to a PNG after loading/training and exit", metavar="FILE"))
+        "render the view to a PNG after loading/training (or at the last of --frames) and exit", metavar="FILE"))
 
     @property
     def learning_rate(self) -> float:

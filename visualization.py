@@ -52,6 +52,7 @@ RIGHT = (80, 205, 120)            # correct prediction
 WRONG = (240, 80, 80)             # wrong prediction
 DEAD = (105, 40, 85)              # a neuron never active on the test-set sweep
 LOSS_COLOR = (240, 190, 80)       # training-loss curve
+SUBSET_COLOR = (60, 120, 160)     # test accuracy on the fixed 1,000-digit subset
 MIN_SIZE = (640, 400)             # smaller windows show a notice instead of the network
 HEADER_H = 34                     # title bar height
 LEGEND_H = 40                     # legend strip under the network
@@ -1156,10 +1157,26 @@ class App:
         line(f"{fps:.0f} FPS   frame {work:.1f} ms", DIM, size=fs - 2)
 
     def draw_curves(self, surface, r):
+        """Loss (left scale) and test accuracy (right scale, zoomed) against epochs. The
+        legend sits above the plot, the scales and the epoch axis outside it, so no label
+        is ever drawn over a curve."""
         st = self.state
-        pygame.draw.rect(surface, BG, r)
+        pygame.draw.rect(surface, PANEL_BG, r)
         span = max(self.config.epochs, 1e-9)
         fs = self.layout.font_size - 3
+        th = self.text.render("0", fs).get_height()
+        x = self.text.blit(surface, "loss (smoothed)", (r.x, r.y), fs, LOSS_COLOR).right + 10
+        x = self.text.blit(surface, "test acc", (x, r.y), fs, ACCENT).right + 8
+        self.text.blit(surface, "subset", (x, r.y), fs, SUBSET_COLOR)
+        gutter_l = self.text.widest(["0.00"], fs) + 4
+        gutter_r = self.text.widest(["100%"], fs) + 4
+        p = pygame.Rect(r.x + gutter_l, r.y + th + 4, r.width - gutter_l - gutter_r, r.height - 2 * th - 6)
+        if p.height < 10 or p.width < 20:
+            return
+        pygame.draw.rect(surface, BG, p)
+
+        def y_of(v, lo, hi):
+            return p.bottom - 1 - np.clip((v - lo) / (hi - lo), 0, 1) * (p.height - 1)
 
         def poly(points, lo, hi, color):
             if len(points) < 2:
@@ -1167,10 +1184,17 @@ class App:
             pts = np.asarray(points, np.float64)
             if len(pts) > 400:
                 pts = pts[np.linspace(0, len(pts) - 1, 400).astype(int)]
-            xs = r.x + np.clip(pts[:, 0] / span, 0, 1) * (r.width - 1)
-            ys = r.bottom - 1 - np.clip((pts[:, 1] - lo) / (hi - lo), 0, 1) * (r.height - fs - 8)
-            pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), 2)
+            xs = p.x + np.clip(pts[:, 0] / span, 0, 1) * (p.width - 1)
+            pygame.draw.lines(surface, color, False, np.stack([xs, y_of(pts[:, 1], lo, hi)], 1).tolist(), 2)
 
+        # accuracy on a zoomed axis: the interesting part is the last few per cent
+        accs = [a for q, a in st.acc_curve + st.subset_curve if q > 0]
+        lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
+        lo = min(lo, 0.9)
+        for frac in (lo, (1 + lo) / 2, 1.0):
+            yy = y_of(frac, lo, 1.0)
+            pygame.draw.line(surface, GRID_BG, (p.x, yy), (p.right - 1, yy))
+            self.text.blit(surface, f"{100 * frac:.0f}%", (r.right, yy), fs, ACCENT, False, "midright")
         if st.loss_curve:
             losses = np.array([l for _, l in st.loss_curve])
             smooth = np.empty_like(losses)                 # exponential moving average
@@ -1179,24 +1203,15 @@ class App:
                 acc_ = 0.9 * acc_ + 0.1 * l
                 smooth[i] = acc_
             top = max(0.3, float(smooth.max()))
-            poly([(p, l) for (p, _), l in zip(st.loss_curve, smooth)], 0.0, top, LOSS_COLOR)
-            self.text.blit(surface, f"max {top:.2g}", (r.x + 4, r.y + 6 + fs), fs, LOSS_COLOR)
-        # accuracy on a zoomed axis: the interesting part is the last few per cent
-        accs = [a for p, a in st.acc_curve + st.subset_curve if p > 0]
-        lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
-        lo = min(lo, 0.9)
-        for frac in (lo, (1 + lo) / 2, 1.0):
-            yy = r.bottom - 1 - (frac - lo) / (1 - lo) * (r.height - fs - 8)
-            pygame.draw.line(surface, GRID_BG, (r.x, yy), (r.right, yy))
-            self.text.blit(surface, f"{100 * frac:.0f}%", (r.right - 4, yy + 1), fs, ACCENT, False, "topright" if frac < 1 else "topright")
-        poly(st.subset_curve, lo, 1.0, (60, 120, 160))
-        poly([p for p in st.acc_curve if p[0] > 0], lo, 1.0, ACCENT)   # skip the untrained start
-        x = self.text.blit(surface, "loss (smoothed)", (r.x + 4, r.y + 2), fs, LOSS_COLOR).right + 10
-        x = self.text.blit(surface, "test acc", (x, r.y + 2), fs, ACCENT).right + 8
-        self.text.blit(surface, "subset", (x, r.y + 2), fs, (60, 120, 160))
-        self.text.blit(surface, f"epoch 0-{self.config.epochs}", (r.x + 4, r.bottom - 2), fs, DIM, False, "bottomleft")
+            poly([(q, l) for (q, _), l in zip(st.loss_curve, smooth)], 0.0, top, LOSS_COLOR)
+            self.text.blit(surface, f"{top:.2g}", (p.x - 3, p.y), fs, LOSS_COLOR, False, "topright")
+            self.text.blit(surface, "0", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+        poly(st.subset_curve, lo, 1.0, SUBSET_COLOR)
+        poly([q for q in st.acc_curve if q[0] > 0], lo, 1.0, ACCENT)   # skip the untrained start
+        self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
+        self.text.blit(surface, f"{self.config.epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
         if not st.loss_curve and self.config.no_train:
-            self.text.blit(surface, "no training in this session", r.center, fs + 2, DIM, False, "center")
+            self.text.blit(surface, "no training in this session", p.center, fs + 2, DIM, False, "center")
 
     def draw_confusion(self, surface):
         lay = self.layout
@@ -1339,19 +1354,25 @@ def run_app(config, data, start_time=None):
     pygame.key.set_repeat(300, 35)
     app = App(config, data, screen)
     first_frame_s = None
+
+    def screenshot():
+        app.state.toast = ""
+        app.draw(app.screen)
+        app.save_screenshot(config.screenshot)
+        print(f"Saved screenshot to {config.screenshot}")
+
     try:
         while app.state.running:
             app.frame()
             if first_frame_s is None:
                 first_frame_s = time.perf_counter() - start_time
             if config.frames and len(app.frame_ms) >= config.frames:
+                if config.screenshot:    # --frames decides when: the view as it is now
+                    screenshot()
                 break
             if config.screenshot and app.weights_seen and (app.state.finished or config.no_train or app.state.diverged) \
                     and app.sweep.predictions is not None and not app.sweep.dirty and app.state.per_class is not None:
-                app.state.toast = ""
-                app.draw(app.screen)
-                app.save_screenshot(config.screenshot)
-                print(f"Saved screenshot to {config.screenshot}")
+                screenshot()
                 break
             wait = app.frame_start + 1 / FPS - time.perf_counter()   # frames start 1/60 s apart
             if wait > 0:

@@ -251,19 +251,23 @@ def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
 def test_window_mode_frames_and_metrics(tmp_path):
     metrics = tmp_path / "w.json"
     shot = tmp_path / "shot.png"
+    early = tmp_path / "early.png"
     proc = run("--data-dir", str(SHARED_MNIST), "--train-size", "3000", "--test-size", "1000",
-               "--frames", "40", "--metrics", str(metrics), "--width", "1280", "--height", "720")
+               "--frames", "40", "--metrics", str(metrics), "--width", "1280", "--height", "720",
+               "--screenshot", str(early))
     assert proc.returncode == 0, proc.stderr
     m = json.loads(metrics.read_text())
     for k in ("frame_ms_p50", "frame_ms_p95", "frame_ms_p99", "first_frame_s", "train_samples_per_s"):
         assert k in m
     assert m["frames"] == 40 and m["window"] == [1280, 720]
+    assert m["status"] != "finished"                 # --frames ended the run: its last frame is the shot
+    import pygame
+    assert pygame.image.load(str(early)).get_size() == (1280, 720)
     proc = run("--offline", "--hidden", "64", "--epochs", "1", "--train-size", "1000", "--screenshot", str(shot),
                "--metrics", str(metrics))
     assert proc.returncode == 0, proc.stderr
     m = json.loads(metrics.read_text())
     assert m["status"] == "finished" and m["epochs_completed"] == 1 and len(m["per_class_accuracy"]) == 10
-    import pygame
     assert pygame.image.load(str(shot)).get_size() == (1600, 900)
 
 
