@@ -87,11 +87,22 @@ def parse_config(argv=None):
             parser.error(f"argument {flag}: {path} is a folder, not a file name")
         if folder and not os.path.isdir(folder):
             parser.error(f"argument {flag}: folder {folder} does not exist")
-        if folder and not os.access(folder, os.W_OK):
+        if folder and os.path.isdir(folder) and not _can_create_in(folder):
             parser.error(f"argument {flag}: folder {folder} is not writable")
     if config.no_train and config.screenshot is None and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     return config, set(ns)
+
+
+def _can_create_in(folder):
+    """Whether a file can really be created in folder (os.access says yes to root on
+    read-only places such as /proc)."""
+    import tempfile
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 # ------------------------------------------------------------------------ wiring
@@ -232,6 +243,8 @@ def main(argv=None):
             atomic_write_json(config.metrics, metrics)
         except OSError as e:
             fail(f"could not write metrics to {config.metrics}: {e.strerror or e}")
+    if metrics is not None and metrics.get("errors"):   # a save or screenshot failed (already printed)
+        return 1
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 

@@ -198,9 +198,17 @@ def read_model(path):
     if not os.path.exists(path):
         raise ModelFileError(f"model file {path} does not exist")
     try:
+        with open(path, "rb") as f:
+            if f.read(4) != b"PK\x03\x04":              # every .npz is a zip archive
+                raise ModelFileError(f"{path} is not a model file: not a NumPy .npz archive")
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except ValueError as e:
+        if "pickle" in str(e):                    # object arrays: never unpickled here
+            raise ModelFileError(f"{path} is not a model file: it holds Python objects, "
+                                 f"not only numeric arrays") from None
+        raise ModelFileError(f"{path} is not a readable model .npz file ({e})".splitlines()[0]) from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ModelFileError(f"{path} is not a readable model .npz file ({type(e).__name__}: {e})".splitlines()[0]) from None
     if "meta" not in arrays or "W1" not in arrays:
         raise ModelFileError(f"{path} is not a model file of this app (no W1/meta entries)")
@@ -443,10 +451,11 @@ def _worker_main(config, specs, model_file, version, lock, commands, messages):
             break
         # Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
         # wait for them (instead of sleeping) so Space still answers at once.
-        idle = state["paused"] or trainer.finished
-        end = time.perf_counter() + (0.05 if idle else state["delay"])
+        begin = time.perf_counter()
         while state["running"]:
-            remaining = end - time.perf_counter()
+            # recomputed after each command: a shorter delay or a resume takes effect now
+            idle = state["paused"] or trainer.finished
+            remaining = begin + (0.05 if idle else state["delay"]) - time.perf_counter()
             try:
                 cmd, kw = commands.get(timeout=remaining) if remaining > 0 else commands.get_nowait()
             except queue.Empty:

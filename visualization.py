@@ -28,6 +28,7 @@ click a digit in the film strip under the network to open it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -155,24 +156,34 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
     label_h = 2 * font_size + 14            # two label lines above the columns
     usable_h = net.height - label_h - 12
     out_w = (150 if width >= 1400 else 130) + max(0, int(1.4 * (label_w - 20)))
-    n_gaps = len(shapes) + 1
-    for cell in range(24, 1, -1):
-        in_cell = max(2, min(10, int(cell * 0.75)))
-        widths = [28 * in_cell] + [c * cell for _, c in shapes] + [out_w]
-        heights = [28 * in_cell] + [r * cell for r, _ in shapes]
-        gap = (net.width - 40 - sum(widths)) / n_gaps
-        if max(heights) <= usable_h and gap >= 36:
-            break
+    n_gaps = len(shapes) + 2                # between the columns, and half a gap at each end
+
+    def fit(max_h):
+        """Biggest cell size whose columns fit in max_h and the width, else the smallest."""
+        for cell in range(24, 1, -1):
+            in_cell = max(2, min(10, int(cell * 0.75)))
+            widths = [28 * in_cell] + [c * cell for _, c in shapes] + [out_w]
+            heights = [28 * in_cell] + [r * cell for r, _ in shapes]
+            gap = (net.width - 40 - sum(widths)) / n_gaps
+            if max(heights) <= max_h and gap >= 36:
+                return cell, in_cell, widths, heights, gap, True
+        return cell, in_cell, widths, heights, gap, False
+
+    strip_need = 2 * font_size + 60                      # the film strip's height, with margins
+    cell, in_cell, widths, heights, gap, ok = fit(usable_h - strip_need)   # keep room for the strip
+    if not ok:
+        cell, in_cell, widths, heights, gap, ok = fit(usable_h)
+    gap = max(gap, 0.0)
     column_h = max(heights)
     slack = usable_h - column_h
     strip = None
-    if slack >= 2 * font_size + 60:        # room under the columns for the film strip
+    if slack >= strip_need:                 # room under the columns for the film strip
         strip_h = min(2 * font_size + 76, slack - 16)
         top = net.y + label_h + (slack - strip_h - 16) // 2
         strip = pygame.Rect(net.x + 20, top + column_h + 16 + 6, net.width - 40, strip_h - 6)
     else:
         top = net.y + label_h + max(0, slack // 2)
-    x = net.x + 12 + gap / 2
+    x = net.x + 20 + gap / 2
     rects = []
     for w, h in zip(widths, heights + [column_h]):
         rects.append(pygame.Rect(int(x), int(top + (column_h - h) / 2), int(w), int(h)))
@@ -408,6 +419,8 @@ class App:
         self.weights_pending = False     # new weights not yet shown
         self.defer_lines = False         # show the previous lines for one more frame
         self.snap = True                 # next frame shows the view as is (no easing)
+        self.errors = []                 # failed saves and screenshots, for the exit status
+        self.toast_span = (0, 0)         # free x range in the header (set by draw_header)
         self.shown = {}                  # eased brightness / bar values on screen, per key
         self.last_weight_view = 0.0
         self.panel_bars = []             # (10) bar rectangles of the per-class panel, for tests
@@ -528,8 +541,11 @@ class App:
             self.go(n - 1 if cand is None or not len(cand) else cand[-1])
         elif key in DIGIT_KEYS:
             digit = DIGIT_KEYS[key]
-            if not self.next_where(self.y_test == digit):
-                say(st, f"no test digit of class {self.names[digit]}")
+            where = self.y_test == digit
+            if st.mistakes_only:                 # the filter on screen still applies
+                where &= self.predictions() != self.y_test
+            if not self.next_where(where):
+                say(st, f"no {'misclassified ' if st.mistakes_only else ''}test digit of class {self.names[digit]}")
         elif key == pygame.K_m:
             if not self.next_where(self.predictions() != self.y_test, -1 if shift else 1):
                 say(st, "no misclassified test digits")
@@ -770,7 +786,7 @@ class App:
         lay, st = self.layout, self.state
         pygame.draw.rect(surface, PANEL_BG, lay.header)
         title = "Fashion-MNIST" if self.fashion else "MNIST"
-        self.text.blit(surface, f"Neural network learning {title} - live", (12, lay.header.centery), 18, TEXT, True, "midleft")
+        left = self.text.blit(surface, f"Neural network learning {title} - live", (12, lay.header.centery), 18, TEXT, True, "midleft").right
         mode = []
         if st.drawing:
             mode.append("DRAWING")
@@ -779,7 +795,8 @@ class App:
         if st.pair_filter is not None:
             mode.append(f"TRUE {self.names[st.pair_filter[0]]} / PRED {self.names[st.pair_filter[1]]}")
         hint = "   ".join(mode + ["H: help"])
-        self.text.blit(surface, hint, (lay.size[0] - 12, lay.header.centery), 15, DIM, False, "midright")
+        right = self.text.blit(surface, hint, (lay.size[0] - 12, lay.header.centery), 15, DIM, False, "midright").x
+        self.toast_span = (left + 24, right - 24)   # free header space: messages go there
 
     def column_label(self, surface, rect, text, second=""):
         """Label above a column (all columns share one row), with an optional second,
@@ -1028,19 +1045,27 @@ class App:
         self.draw_connections(surface, conns, width_scale=1.5, name="hover", stamp=stamp)
         c = [int(v) for v in grid.centers()[j]]
         pygame.draw.rect(surface, TEXT, (c[0] - grid.cell // 2 - 2, c[1] - grid.cell // 2 - 2, grid.cell + 4, grid.cell + 4), 2)
-        # tooltip with the receptive field
-        box = pygame.Rect(0, 0, 28 * HOVER_PX + 60, 28 * HOVER_PX + 84)
-        box.topleft = (int(c[0]) + 16, int(c[1]) + 16)
-        box.clamp_ip(lay.network)
-        pygame.draw.rect(surface, PANEL_BG, box)
-        pygame.draw.rect(surface, DIM, box, 1)
+        # tooltip with the receptive field, sized to its text, beside the neuron (never on it)
         fs = lay.font_size - 1
         dead = self.sweep.dead is not None and self.sweep.dead[layer][j]
-        self.text.blit(surface, f"Hidden {layer + 1}, neuron {j}" + (" (dead)" if dead else ""), (box.x + 10, box.y + 8), fs, TEXT, True)
+        title = f"Hidden {layer + 1}, neuron {j}" + (" (dead)" if dead else "")
+        what = "receptive field: " + ("its input weights" if layer == 0 else "weights projected to the input")
+        width = 20 + max(rf_surf.get_width(), self.text.widest([title], fs, True),
+                         self.text.widest(["activation -0.000"], fs), self.text.widest([what], fs - 3))
+        box = pygame.Rect(0, 0, width, rf_surf.get_height() + 2 * fs + 20 + fs + 12)
+        cell = pygame.Rect(c[0] - grid.cell // 2 - 2, c[1] - grid.cell // 2 - 2, grid.cell + 4, grid.cell + 4)
+        for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
+                           ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
+            setattr(box, corner, (at[0] + (12 if "left" in corner else -12), at[1] + (12 if "top" in corner else -12)))
+            box.clamp_ip(lay.network)
+            if not box.colliderect(cell):
+                break
+        pygame.draw.rect(surface, PANEL_BG, box)
+        pygame.draw.rect(surface, DIM, box, 1)
+        self.text.blit(surface, title, (box.x + 10, box.y + 8), fs, TEXT, True)
         self.text.blit(surface, f"activation {self.view['acts'][layer + 1][j]:.3f}", (box.x + 10, box.y + 8 + fs + 4), fs, DIM)
         surface.blit(rf_surf, (box.x + 10, box.y + 2 * fs + 20))
-        what = "its input weights" if layer == 0 else "weights projected to the input"
-        self.text.blit(surface, f"receptive field: {what}", (box.x + 10, box.bottom - fs - 4), fs - 3, DIM)
+        self.text.blit(surface, what, (box.x + 10, box.bottom - fs - 4), fs - 3, DIM)
 
     def draw_legend(self, surface):
         lay = self.layout
@@ -1264,23 +1289,34 @@ class App:
             y += lh
 
     def draw_toast(self, surface):
+        """The latest message, in the header between the title and the key hints, so it
+        never covers the network, a matrix or the panel."""
         st, lay = self.state, self.layout
-        surf = self.text.render(st.toast, lay.font_size, TEXT)
-        r = surf.get_rect(midbottom=(lay.network.centerx, lay.legend.y - 8))
-        pygame.draw.rect(surface, PANEL_BG, r.inflate(20, 10))
-        pygame.draw.rect(surface, ACCENT, r.inflate(20, 10), 1)
+        x0, x1 = self.toast_span
+        text = self.text.fit(st.toast, lay.font_size - 1, max(40, x1 - x0 - 20))
+        surf = self.text.render(text, lay.font_size - 1, TEXT)
+        r = surf.get_rect(center=((x0 + x1) // 2, lay.header.centery))
+        box = r.inflate(20, 0)
+        box.height = lay.header.height - 6
+        box.centery = lay.header.centery
+        pygame.draw.rect(surface, BG, box)
+        pygame.draw.rect(surface, ACCENT, box, 1)
         surface.blit(surf, r)
 
     def save_screenshot(self, path=None):
+        """Write the screen to a PNG atomically; returns the path, or None on failure
+        (said in the window and recorded in self.errors)."""
         path = path or time.strftime("screenshot-%Y%m%d-%H%M%S.png")
         try:
             tmp = path + ".tmp.png"
             pygame.image.save(self.screen, tmp)
             os.replace(tmp, path)
             say(self.state, f"screenshot saved to {os.path.abspath(path)}", 5)
+            return path
         except (pygame.error, OSError) as e:
             say(self.state, f"could not save screenshot: {e}", 5)
-        return path
+            self.errors.append(f"could not save screenshot {path}: {e}")
+            return None
 
     # ------------------------------------------------------------------------ loop
     def frame(self):
@@ -1329,6 +1365,7 @@ class App:
             "window": list(self.screen.get_size()), "connections": st.k,
             "hyperparameters": self.config.hyperparameters(),
             "dataset": {"name": self.data.name, "source": self.data.source},
+            "errors": list(self.errors),
         }
 
     def close(self):
@@ -1338,7 +1375,8 @@ class App:
                 if msg.get("type") == "saved":
                     print(f"Saved model to {msg['path']}")
                 elif msg.get("type") == "error":
-                    print(f"error: {msg['text']}")
+                    print(f"error: {msg['text']}", file=sys.stderr)
+                    self.errors.append(msg["text"])
             self.worker = None
 
 
@@ -1356,10 +1394,14 @@ def run_app(config, data, start_time=None):
     first_frame_s = None
 
     def screenshot():
-        app.state.toast = ""
+        app.update()                        # the newest weights, drawn exactly (no easing)
+        app.compute_view()
+        app.snap, app.defer_lines, app.state.toast = True, False, ""
         app.draw(app.screen)
-        app.save_screenshot(config.screenshot)
-        print(f"Saved screenshot to {config.screenshot}")
+        if app.save_screenshot(config.screenshot):
+            print(f"Saved screenshot to {config.screenshot}")
+        else:
+            print(f"error: {app.errors[-1]}", file=sys.stderr)
 
     try:
         while app.state.running:

@@ -154,6 +154,15 @@ def test_mistakes_only_browsing(explore):
         key(pygame.K_RIGHT)
         app.frame()
         assert preds[app.state.index] != app.y_test[app.state.index]
+    # digit keys keep to the filter: try the class the network gets right most often
+    right = [int(((app.y_test == d) & (preds == d)).sum()) for d in range(10)]
+    d = max((d for d in range(10) if ((app.y_test == d) & (preds != d)).any()), key=lambda d: right[d])
+    assert right[d] > 0
+    for _ in range(5):
+        key(pygame.K_0 + d)
+        app.frame()
+        i = app.state.index
+        assert app.y_test[i] == d and preds[i] != d
     key(pygame.K_f)
     app.frame()
     assert not app.state.mistakes_only
@@ -354,6 +363,14 @@ def test_screenshot_key_writes_timestamped_png(explore, tmp_path, monkeypatch):
     assert pygame.image.load(str(files[0])).get_size() == (1600, 900)
 
 
+def test_a_failed_screenshot_is_said_and_recorded(explore, tmp_path):
+    before = len(explore.errors)
+    assert explore.save_screenshot(str(tmp_path / "missing" / "x.png")) is None
+    assert "could not save screenshot" in explore.state.toast
+    assert len(explore.errors) == before + 1 and explore.metrics(None)["errors"]
+    explore.errors.clear()
+
+
 def test_w_saves_the_model(explore, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     key(pygame.K_w)
@@ -381,11 +398,12 @@ def test_rapid_keys_and_resize_do_not_crash(explore):
 
 
 @pytest.mark.parametrize("size", [(1280, 720), (1600, 900), (1920, 1080)])
-def test_layout_fits_without_overlap(size):
-    lay = compute_layout(*size, (1024, 512))
+@pytest.mark.parametrize("hidden", [(1024, 512), (64,), (256,), (128, 64), (300, 100, 50), (2048,)])
+def test_layout_fits_without_overlap(size, hidden):
+    lay = compute_layout(*size, hidden)
     window = pygame.Rect((0, 0), size)
     rects = {"header": lay.header, "legend": lay.legend, "panel": lay.panel, "input": lay.input.rect,
-             "h1": lay.hidden[0].rect, "h2": lay.hidden[1].rect, "output": lay.output, "strip": lay.strip}
+             **{f"h{i + 1}": g.rect for i, g in enumerate(lay.hidden)}, "output": lay.output, "strip": lay.strip}
     assert lay.strip is not None, "no room for the film strip"
     for name, r in rects.items():
         assert window.contains(r), name
@@ -393,9 +411,13 @@ def test_layout_fits_without_overlap(size):
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             assert not rects[a].colliderect(rects[b]), (a, b)
-    for name in ("input", "h1", "h2", "output"):
-        assert lay.network.contains(rects[name]), name
-    assert lay.hidden[0].rows * lay.hidden[0].cols == 1024 and lay.hidden[1].cols == 16
+    for name in rects:
+        if name not in ("header", "legend", "panel", "strip"):
+            assert lay.network.contains(rects[name]), name
+    assert lay.output.right <= lay.panel.x - 10         # output labels never run under the panel
+    assert [g.n for g in lay.hidden] == list(hidden)
+    if hidden == (1024, 512):
+        assert lay.hidden[0].rows * lay.hidden[0].cols == 1024 and lay.hidden[1].cols == 16
 
 
 def test_layout_for_other_hidden_sizes():

@@ -1,5 +1,6 @@
 """The command line as a user meets it: bad input, headless runs, model files, metrics."""
 import json
+import os
 import subprocess
 import sys
 
@@ -76,7 +77,8 @@ def test_missing_data_dir_is_one_line_error(tmp_path):
 
 @pytest.mark.parametrize("content, fragment", [
     (None, "does not exist"),
-    (b"this is not a zip file", "not a readable model"),
+    (b"this is not a zip file", "not a NumPy .npz archive"),
+    (b"import os\nprint('a Python file')\n", "not a NumPy .npz archive"),
     (b"PK\x03\x04truncated", "not a readable model"),
 ])
 def test_bad_model_files_are_one_line_errors(tmp_path, content, fragment):
@@ -87,11 +89,24 @@ def test_bad_model_files_are_one_line_errors(tmp_path, content, fragment):
     assert_one_line_error(proc, 1, fragment)
 
 
+def test_npz_with_python_objects_is_refused_without_unpickling(tmp_path):
+    path = tmp_path / "objects.npz"
+    np.savez(path, W1=np.array([{"a": 1}], dtype=object), meta=np.array("{}"))
+    proc = run("--headless", "--offline", "--load", str(path))
+    assert_one_line_error(proc, 1, "holds Python objects")
+
+
 def test_malformed_meta_is_a_one_line_error(tmp_path):
     path = tmp_path / "odd.npz"
     np.savez(path, W1=np.zeros((784, 10), np.float32), b1=np.zeros(10, np.float32), meta=np.array(json.dumps([1, 2])))
     proc = run("--headless", "--offline", "--load", str(path))
     assert_one_line_error(proc, 1, "meta")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's read-only /proc")
+def test_output_in_a_read_only_place_is_refused_before_any_work():
+    proc = run("--headless", "--offline", "--save", "/proc/model.npz")   # even for root
+    assert_one_line_error(proc, 2, "--save", "not writable")
 
 
 def test_output_that_is_a_folder_is_refused(tmp_path):
