@@ -1132,9 +1132,14 @@ class App:
             line(f"model: {os.path.basename(cfg.load) if cfg.load else 'untrained'}, {st.epoch} epoch(s) trained")
             line(f"test accuracy {acc} on {len(self.y_test):,} test images", DIM)
         else:
-            line(f"epoch {min(st.epoch + 1, cfg.epochs)}/{cfg.epochs}   batch {st.batch}/{st.n_batches}   "
-                 f"{st.samples_per_s / 1000:.1f}k samples/s")
-            line(f"test accuracy {acc}   train {100 * st.train_acc:.1f} %   lr {st.lr:.2g}", DIM)
+            if st.loss_curve:                        # a batch was trained in this session
+                line(f"epoch {min(st.epoch + 1, cfg.epochs)}/{cfg.epochs}   batch {st.batch}/{st.n_batches}   "
+                     f"{st.samples_per_s / 1000:.1f}k samples/s")
+                line(f"test accuracy {acc}   train {100 * st.train_acc:.1f} %   lr {st.lr:.2g}", DIM)
+            else:                                    # nothing measured yet (e.g. a loaded model)
+                line(f"epoch {min(st.epoch + (0 if st.finished else 1), cfg.epochs)}/{cfg.epochs}"
+                     + ("   loaded, already trained" if st.finished else "   starting..."))
+                line(f"test accuracy {acc}", DIM)
         heading("Hyperparameters")
         line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer} lr {cfg.learning_rate:g} ({cfg.lr_schedule})", DIM)
         extras = f"batch {cfg.batch_size}, wd {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
@@ -1143,7 +1148,7 @@ class App:
         plot_h = int(np.clip(p.bottom - y - 17 * lh - 20, 50, 130))
         self.draw_curves(surface, pygame.Rect(x, y, w, plot_h))
         y += plot_h + 6
-        heading(f"Per-class test accuracy ({st.per_class_source or 'waiting'})")
+        heading(f"Per-class accuracy ({st.per_class_source or 'waiting'})")
         bar_h = max(8, lh - 5)
         self.panel_bars = []
         name_w = min(w // 3, self.text.widest(self.names, fs - 1) + 8)
@@ -1168,8 +1173,13 @@ class App:
             line(f"your drawing: predicted {self.names[pred]} ({conf:.0f}%)", TEXT)
         else:
             true = int(self.y_test[st.index])
-            ok = pred == true
-            line(f"test #{st.index}: true {self.names[true]}, predicted {self.names[pred]} ({conf:.0f}%)", RIGHT if ok else WRONG)
+            color = RIGHT if pred == true else WRONG
+            text = f"test #{st.index}: true {self.names[true]}, predicted {self.names[pred]} ({conf:.0f}%)"
+            if self.text.font(fs).size(text)[0] <= w:
+                line(text, color)
+            else:                                    # long class names: two lines, nothing cut
+                line(f"test #{st.index}: true {self.names[true]}", color)
+                line(f"predicted {self.names[pred]} ({conf:.0f}%)", color)
         heading("Active neurons")
         acts = v["acts"][1:-1]
         parts = []
@@ -1253,9 +1263,13 @@ class App:
         cell = r.width / 10
         fs = max(10, min(lay.font_size, int(cell / 3)))
         row_max = conf.max(axis=1, keepdims=True).clip(1)
+        named = self.names[0] != "0"         # Fashion: rows "3 Dress"; columns "3" if the name is too wide
+        narrow = named and self.text.widest(self.names, fs) > cell - 4
         for t in range(10):
-            self.text.blit(surface, self.names[t][:10], (r.x - 8, r.y + (t + 0.5) * cell), fs, DIM, False, "midright")
-            self.text.blit(surface, self.names[t][:5], (r.x + (t + 0.5) * cell, r.bottom + 6), fs, DIM, False, "midtop")
+            row = self.text.fit(f"{t} {self.names[t]}" if named else self.names[t], fs, 100)
+            self.text.blit(surface, row, (r.x - 8, r.y + (t + 0.5) * cell), fs, DIM, False, "midright")
+            col = str(t) if narrow else self.names[t]
+            self.text.blit(surface, col, (r.x + (t + 0.5) * cell, r.bottom + 6), fs, DIM, False, "midtop")
             for p in range(10):
                 n = int(conf[t, p])
                 cr = pygame.Rect(int(r.x + p * cell), int(r.y + t * cell), int(cell) - 2, int(cell) - 2)
