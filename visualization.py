@@ -1145,7 +1145,7 @@ class App:
         extras = f"batch {cfg.batch_size}, wd {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
         line(extras + f", seed {cfg.seed}", DIM)
         heading("Loss and test accuracy")
-        plot_h = int(np.clip(p.bottom - y - 17 * lh - 20, 50, 130))
+        plot_h = int(np.clip(p.bottom - y - 17 * lh - 20, 70, 130))
         self.draw_curves(surface, pygame.Rect(x, y, w, plot_h))
         y += plot_h + 6
         heading(f"Per-class accuracy ({st.per_class_source or 'waiting'})")
@@ -1226,7 +1226,8 @@ class App:
         accs = [a for q, a in st.acc_curve + st.subset_curve if q > 0]
         lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
         lo = min(lo, 0.9)
-        for frac in (lo, (1 + lo) / 2, 1.0):
+        fracs = (lo, (1 + lo) / 2, 1.0) if p.height >= 2 * th + 4 else (lo, 1.0)   # labels must not touch
+        for frac in fracs:
             yy = y_of(frac, lo, 1.0)
             pygame.draw.line(surface, GRID_BG, (p.x, yy), (p.right - 1, yy))
             self.text.blit(surface, f"{100 * frac:.0f}%", (r.right, yy), fs, ACCENT, False, "midright")
