@@ -726,6 +726,10 @@ class App:
             st.per_class_source = "full test set" if kind == "eval" else f"{int(np.sum(msg['confusion']))}-digit subset"
             (st.acc_curve if kind == "eval" else st.subset_curve).append((msg["progress"], msg["accuracy"]))
             if kind == "eval":
+                if self.sweep.predictions is None and msg.get("predictions") is not None:
+                    # the worker's exact pass, until the window's own first pass completes:
+                    # M, F and X need no 0.4 s synchronous pass in the first seconds
+                    self.sweep.predictions = np.asarray(msg["predictions"], np.int16)
                 st.epochs_done = msg["epoch"]
                 st.test_accuracy = msg["accuracy"]
                 st.confusion = np.array(msg["confusion"])

@@ -554,3 +554,15 @@ def test_each_epochs_evaluation_is_plotted_at_that_epoch(sample):
     subset = [p for p, _ in app.state.subset_curve]
     assert subset and all(0 < p < 2 for p in subset)
     app.close()
+
+
+def test_the_workers_evaluation_serves_keys_before_the_windows_first_pass(sample):
+    """M, F and X need predictions for the whole test set; until the window's own pass is
+    done they come from the worker's evaluation, so the first key press does not stall."""
+    app = open_app(Config(no_train=True, seed=1), sample)
+    app.sweep.predictions = None                        # as in the first seconds of a launch
+    preds = app.net.predict(app.x_test).astype(np.int16)
+    app.on_message({"type": "eval", "accuracy": 0.1, "per_class": [0.1] * 10, "confusion": np.eye(10).tolist(),
+                    "predictions": preds, "epoch": 0, "batch": 0, "progress": 0.0, "seconds": 0.0})
+    np.testing.assert_array_equal(app.sweep.predictions, preds)
+    app.close()
