@@ -566,10 +566,10 @@ class App:
                 self.worker_paused = False
                 self.send("pause" if st.paused else "resume")
         elif key == pygame.K_n:
-            if not st.paused:
-                say(st, "N trains one batch while paused (Space pauses)")
-            elif st.finished or self.config.no_train:
+            if st.finished or self.config.no_train:
                 say(st, "training has finished" if st.finished else "training is off (--no-train)")
+            elif not st.paused:
+                say(st, "N trains one batch while paused (Space pauses)")
             else:
                 self.send("step")
         elif key in (pygame.K_LEFTBRACKET, pygame.K_RIGHTBRACKET):
@@ -895,7 +895,10 @@ class App:
         probs, pred = self.eased("probs", v["probs"]), v["pred"]
         true = None if st.drawing else int(self.y_test[st.index])
         fs = lay.font_size
-        pred_color = RIGHT if true is None or pred == true else WRONG
+        # a drawing has no true label: its prediction is ringed in the neutral colour
+        pred_color = ACCENT if true is None else RIGHT if pred == true else WRONG
+        if st.drawing and not st.canvas.any():
+            pred = -1                                # an empty canvas: nothing is predicted
         name_w = self.text.widest(self.names, fs, bold=True)
         self.column_label(surface, lay.output, "Output (10)", "softmax probability")
         for c, row in enumerate(lay.output_rows):
@@ -1173,7 +1176,9 @@ class App:
         heading("Digit on screen")
         v = self.view
         pred, conf = v["pred"], 100 * float(v["probs"][v["pred"]])
-        if st.drawing:
+        if st.drawing and not st.canvas.any():
+            line("your drawing: empty canvas", DIM)
+        elif st.drawing:
             line(f"your drawing: predicted {self.names[pred]} ({conf:.0f}%)", TEXT)
         else:
             true = int(self.y_test[st.index])
