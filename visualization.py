@@ -856,7 +856,7 @@ class App:
             alpha = np.abs(s)[:, None] ** 0.7
             rgb = (rgb * (1 - alpha) + overlay * alpha).astype(np.uint8)
         surface.blit(self.grid_surface("input", rgb, 28, 28, g.cell, gaps=False), g.rect)
-        pygame.draw.rect(surface, WRONG if st.drawing else DIM, g.rect.inflate(4, 4), 1)
+        pygame.draw.rect(surface, ACCENT if st.drawing else DIM, g.rect.inflate(4, 4), 1)
         if st.drawing:
             self.column_label(surface, g.rect, "Your drawing", "shown as the network sees it")
         else:
