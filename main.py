@@ -87,7 +87,7 @@ def parse_config(argv=None):
             parser.error(f"argument {flag}: {path} is a folder, not a file name")
         if folder and not os.path.isdir(folder):
             parser.error(f"argument {flag}: folder {folder} does not exist")
-        if folder and os.path.isdir(folder) and not _can_create_in(folder):
+        if folder and not _can_create_in(folder):
             parser.error(f"argument {flag}: folder {folder} is not writable")
     if config.no_train and config.screenshot is None and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")

@@ -203,12 +203,10 @@ def read_model(path):
                 raise ModelFileError(f"{path} is not a model file: not a NumPy .npz archive")
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
-    except ValueError as e:
-        if "pickle" in str(e):                    # object arrays: never unpickled here
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+        if isinstance(e, ValueError) and "pickle" in str(e):   # object arrays: never unpickled here
             raise ModelFileError(f"{path} is not a model file: it holds Python objects, "
                                  f"not only numeric arrays") from None
-        raise ModelFileError(f"{path} is not a readable model .npz file ({e})".splitlines()[0]) from None
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ModelFileError(f"{path} is not a readable model .npz file ({type(e).__name__}: {e})".splitlines()[0]) from None
     if "meta" not in arrays or "W1" not in arrays:
         raise ModelFileError(f"{path} is not a model file of this app (no W1/meta entries)")

@@ -1184,7 +1184,7 @@ class App:
             true = int(self.y_test[st.index])
             color = RIGHT if pred == true else WRONG
             text = f"test #{st.index}: true {self.names[true]}, predicted {self.names[pred]} ({conf:.0f}%)"
-            if self.text.font(fs).size(text)[0] <= w:
+            if self.text.widest([text], fs) <= w:
                 line(text, color)
             else:                                    # long class names: two lines, nothing cut
                 line(f"test #{st.index}: true {self.names[true]}", color)
