@@ -9,6 +9,7 @@ waits for a frame and a frame never waits for training.
 """
 from __future__ import annotations
 
+import enum
 import json
 import multiprocessing as mp
 import os
@@ -241,6 +242,77 @@ def check_model_fits(path, arrays, meta, config):
 
 
 # ------------------------------------------------------------------ background process
+# What the window and the training process say to each other: small typed records.
+class Command(enum.Enum):
+    PAUSE = "pause"          # pause, publish the weights and evaluate the full test set
+    RESUME = "resume"
+    STEP = "step"            # one batch while paused
+    DELAY = "delay"          # slow motion: seconds to sleep per batch
+    SAVE = "save"            # save the model to `path`
+    STOP = "stop"            # save to `path` if given, then exit
+
+
+@dataclass(frozen=True)
+class Order:
+    command: Command
+    seconds: float = 0.0
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    epoch: int               # 0-based epoch being trained
+    batch: int               # batches done in this epoch
+    n_batches: int
+    loss: float              # mean loss since the previous report
+    accuracy: float          # running training accuracy in this epoch
+    lr: float
+    samples: int             # samples trained in this session so far
+    time: float              # time.monotonic() when the batch ended
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    kind: str                # "full" (whole test set) or "subset"
+    accuracy: float
+    per_class: np.ndarray    # (10,)
+    confusion: np.ndarray    # (10, 10) rows true
+    predictions: np.ndarray | None   # (N,) for "full"
+    epoch: int
+    batch: int
+    progress: float          # epochs done as a float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Position:
+    epoch: int
+    batch: int
+    paused: bool
+
+
+@dataclass(frozen=True)
+class Finished:
+    epoch: int
+
+
+@dataclass(frozen=True)
+class Saved:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TrainerFailed:
+    text: str
+    diverged: bool           # False: the process died or failed otherwise
+
+
+@dataclass(frozen=True)
+class Notice:
+    text: str                # e.g. a save that failed
+
+
 def _shared_copy(arr):
     """(shared memory block, array view on it holding a copy of arr, spec for _attach)."""
     shm = shared_memory.SharedMemory(create=True, size=max(arr.nbytes, 1))
@@ -258,8 +330,9 @@ def _attach(spec):
 class TrainingProcess:
     """A Trainer in a child process with one BLAS thread (the window keeps the other core).
 
-    The parent calls `poll()` once per frame: it returns new messages (dicts) and copies
-    the newest weight snapshot into `self.weights` / `self.biases` when there is one."""
+    The parent calls `poll()` once per frame: it returns new reports and, when the worker
+    published new weights, copies them into `self.weights` / `self.biases` and returns
+    their stamp (publication counter, epoch, batch)."""
 
     def __init__(self, config: Config, data, model_file=None):
         ctx = mp.get_context("spawn")
@@ -272,9 +345,10 @@ class TrainingProcess:
         n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
         shm, self.params_flat, specs["params"] = _shared_copy(np.zeros(n_params, np.float32))
         self._shms.append(shm)
+        shm, self.stamp_shared, specs["stamp"] = _shared_copy(np.zeros(3, np.int64))   # version, epoch, batch
+        self._shms.append(shm)
         self._flat_local = np.zeros(n_params, np.float32)
         self.weights, self.biases = _split_params(self._flat_local, sizes)
-        self.version = ctx.Value("q", 0, lock=False)
         self.lock = ctx.Lock()
         self.commands = ctx.Queue()
         self.messages = ctx.Queue()
@@ -284,8 +358,7 @@ class TrainingProcess:
         try:
             self.process = ctx.Process(
                 target=_worker_main, daemon=True, name="trainer",
-                args=(config, specs, model_file, self.version, self.lock,
-                      self.commands, self.messages))
+                args=(config, specs, model_file, self.lock, self.commands, self.messages))
             self.process.start()
         finally:
             if env_before is None:
@@ -293,33 +366,40 @@ class TrainingProcess:
             else:
                 os.environ["OPENBLAS_NUM_THREADS"] = env_before
 
-    def send(self, command, **kw):
+    def send(self, order: Order):
         if self.process.is_alive():
-            self.commands.put((command, kw))
+            self.commands.put(order)
 
     def poll(self, max_messages=200):
-        """(messages, weights_changed)."""
+        """(reports, whether newer weights than the last taken ones are published)."""
         out = []
         for _ in range(max_messages):
             try:
                 out.append(self.messages.get_nowait())
             except (queue.Empty, EOFError, OSError):
                 break
-        changed = False
-        v = self.version.value
-        if v != self.seen_version:
-            with self.lock:
-                np.copyto(self._flat_local, self.params_flat)
-                self.seen_version = self.version.value
-            changed = True
-        return out, changed
+        return out, int(self.stamp_shared[0]) != self.seen_version
+
+    def take_weights(self, weights, biases):
+        """Copy the newest published weights into `weights` / `biases` (lists of arrays
+        shaped like the network's); returns their stamp (version, epoch, batch), or None
+        when nothing was published yet."""
+        with self.lock:
+            stamp = tuple(int(v) for v in self.stamp_shared)
+            if stamp[0] == 0:
+                return None
+            np.copyto(self._flat_local, self.params_flat)
+        for dst, src in zip(weights + biases, self.weights + self.biases):
+            np.copyto(dst, src)
+        self.seen_version = stamp[0]
+        return stamp
 
     def stop(self, save_path=None, timeout=10.0):
         """Stop the worker (saving first when asked) and free shared memory.
-        Returns the last messages (e.g. the 'saved' notice)."""
+        Returns the last reports (e.g. the `Saved` one)."""
         out = []
         if self.process.is_alive():
-            self.commands.put(("stop", {"save": save_path}))
+            self.commands.put(Order(Command.STOP, path=save_path))
             deadline = time.monotonic() + timeout
             while self.process.is_alive() and time.monotonic() < deadline:
                 try:
@@ -358,133 +438,169 @@ def _split_params(flat, sizes):
     return weights, biases
 
 
-def _eval_message(kind, ev, trainer, elapsed):
-    return {"type": kind, "accuracy": ev.accuracy, "per_class": ev.per_class.tolist(),
-            "confusion": ev.confusion.tolist(), "predictions": ev.predictions if kind == "eval" else None,
-            "epoch": trainer.epoch, "batch": trainer.batch, "progress": trainer.progress,
-            "seconds": elapsed}
+def _eval_report(kind, ev, trainer, elapsed):
+    return EvalReport(kind, ev.accuracy, ev.per_class, ev.confusion, ev.predictions if kind == "full" else None,
+                      trainer.epoch, trainer.batch if trainer.perm is not None else 0, trainer.progress, elapsed)
 
 
-def _worker_main(config, specs, model_file, version, lock, commands, messages):
-    """Body of the training process: train, publish, obey commands, never block the UI."""
+class _Worker:
+    """The training process's loop: train, publish, obey orders, never block the UI."""
+
+    def __init__(self, config, arr, model_file, lock, commands, messages):
+        self.config, self.lock, self.commands, self.messages = config, lock, commands, messages
+        self.trainer = Trainer(config, arr["x_train"], arr["y_train"])
+        self.x_test, self.y_test = arr["x_test"], arr["y_test"]
+        self.subset = np.arange(min(SUBSET_SIZE, len(self.y_test)))
+        if model_file:
+            arrays, meta = read_model(model_file)
+            self.trainer.restore(arrays, meta)
+        self.weights, self.biases = _split_params(arr["params"], config.sizes)
+        self.stamp = arr["stamp"]
+        self.paused, self.delay, self.running = config.no_train, 0.0, True
+        self.samples = 0
+
+    def publish(self):
+        t = self.trainer
+        with self.lock:
+            for dst, src in zip(self.weights + self.biases, t.net.weights + t.net.biases):
+                np.copyto(dst, src)
+            self.stamp[:] = (self.stamp[0] + 1, t.epoch, t.batch if t.perm is not None else 0)
+
+    def evaluate(self, kind):
+        t0 = time.perf_counter()
+        if kind == "full":
+            ev = evaluate(self.trainer.net, self.x_test, self.y_test)
+        else:
+            ev = evaluate(self.trainer.net, self.x_test[self.subset], self.y_test[self.subset])
+        self.messages.put(_eval_report(kind, ev, self.trainer, time.perf_counter() - t0))
+
+    def position(self):
+        t = self.trainer
+        self.messages.put(Position(t.epoch, t.batch if t.perm is not None else 0, self.paused))
+
+    def save(self, path, reason):
+        try:
+            self.trainer.save(path)
+            self.messages.put(Saved(path, reason))
+        except OSError as e:
+            self.messages.put(Notice(f"could not save {path}: {e.strerror or e}"))
+
+    def train_one(self):
+        """One batch; None (and paused) when the run diverged."""
+        try:
+            stats = self.trainer.train_batch()
+        except TrainingDiverged as e:
+            self.messages.put(TrainerFailed(str(e), diverged=True))
+            self.paused = True
+            return None
+        self.samples += self.config.batch_size if stats.batch < stats.n_batches else \
+            len(self.trainer.x_train) - (stats.n_batches - 1) * self.config.batch_size
+        return stats
+
+    def report(self, stats, loss):
+        self.messages.put(BatchReport(stats.epoch, stats.batch, stats.n_batches, float(loss), stats.accuracy,
+                                      stats.lr, self.samples, time.monotonic()))
+
+    def handle(self, order):
+        c = order.command
+        if c is Command.STOP:
+            if order.path:
+                self.save(order.path, "quit")
+            self.running = False
+        elif c is Command.PAUSE:
+            self.paused = True
+            self.publish()
+            self.position()
+            self.evaluate("full")
+        elif c is Command.RESUME:
+            self.paused = False
+            self.position()
+        elif c is Command.DELAY:
+            self.delay = float(order.seconds)
+        elif c is Command.SAVE:
+            self.save(order.path, "key")
+        elif c is Command.STEP and not self.trainer.finished:
+            epoch = self.trainer.epoch
+            stats = self.train_one()
+            if stats is not None:
+                self.report(stats, stats.loss)
+                self.publish()
+                self.evaluate("full" if self.trainer.epoch != epoch else "subset")
+                self.after_epoch(epoch)
+
+    def after_epoch(self, epoch_before):
+        t = self.trainer
+        if t.epoch == epoch_before:
+            return
+        if t.finished:
+            if self.config.save:
+                self.save(self.config.save, "finished")
+            self.messages.put(Finished(t.epoch))
+
+    def wait_for_orders(self):
+        """Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
+        wait for them (instead of sleeping) so Space still answers at once."""
+        begin = time.perf_counter()
+        while self.running:
+            idle = self.paused or self.trainer.finished
+            remaining = begin + (0.05 if idle else self.delay) - time.perf_counter()  # re-read per order
+            try:
+                order = self.commands.get(timeout=remaining) if remaining > 0 else self.commands.get_nowait()
+            except queue.Empty:
+                return
+            except (EOFError, OSError):           # the window is gone
+                order = Order(Command.STOP)
+            self.handle(order)
+
+    def run(self, parent_alive):
+        t = self.trainer
+        self.position()
+        if t.finished:                            # a loaded run that is already complete
+            self.messages.put(Finished(t.epoch))
+        self.publish()
+        self.evaluate("full")
+        last_publish = last_report = time.perf_counter()
+        losses = []
+        while self.running and parent_alive():
+            self.wait_for_orders()
+            if not self.running or self.paused or t.finished:
+                continue
+            epoch_before = t.epoch
+            stats = self.train_one()
+            if stats is None:
+                continue
+            losses.append(stats.loss)
+            now = time.perf_counter()
+            slow = self.delay > 0
+            if slow or now - last_report > 0.1 or t.epoch != epoch_before:
+                self.report(stats, np.mean(losses))
+                losses = []
+                last_report = now
+            if t.epoch != epoch_before:
+                self.publish()
+                self.evaluate("full")
+                self.after_epoch(epoch_before)
+            else:
+                if slow or now - last_publish > PUBLISH_SECONDS:
+                    self.publish()
+                    last_publish = now
+                if t.batch % SUBSET_EVERY == 0:
+                    self.evaluate("subset")
+
+
+def _worker_main(config, specs, model_file, lock, commands, messages):
+    """Body of the training process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the window's to handle (and save)
     parent = os.getppid()
     shms, arr = [], {}
     for key, spec in specs.items():
         shm, arr[key] = _attach(spec)
         shms.append(shm)
-    trainer = Trainer(config, arr["x_train"], arr["y_train"])
-    x_test, y_test = arr["x_test"], arr["y_test"]
-    subset = np.arange(min(SUBSET_SIZE, len(y_test)))
-    if model_file:
-        arrays, meta = read_model(model_file)
-        trainer.restore(arrays, meta)
-    weights, biases = _split_params(arr["params"], config.sizes)
-
-    def publish():
-        with lock:
-            for dst, src in zip(weights + biases, trainer.net.weights + trainer.net.biases):
-                np.copyto(dst, src)
-            version.value += 1
-
-    def full_eval():
-        t = time.perf_counter()
-        ev = evaluate(trainer.net, x_test, y_test)
-        messages.put(_eval_message("eval", ev, trainer, time.perf_counter() - t))
-
-    def save(path, reason):
-        try:
-            trainer.save(path)
-            messages.put({"type": "saved", "path": path, "reason": reason})
-        except OSError as e:
-            messages.put({"type": "error", "text": f"could not save {path}: {e.strerror or e}"})
-
-    state = {"paused": config.no_train, "delay": 0.0, "running": True}
-
-    def subset_eval():
-        ev = evaluate(trainer.net, x_test[subset], y_test[subset])
-        messages.put(_eval_message("subset", ev, trainer, 0.0))
-
-    def train_one():
-        """One batch; None (and paused) when the run diverged."""
-        try:
-            return trainer.train_batch()
-        except TrainingDiverged as e:
-            messages.put({"type": "diverged", "text": str(e)})
-            state["paused"] = True
-            return None
-
-    def handle(cmd, kw):
-        if cmd == "stop":
-            if kw.get("save"):
-                save(kw["save"], "quit")
-            state["running"] = False
-        elif cmd == "pause":
-            state["paused"] = True
-            messages.put({"type": "paused", "epoch": trainer.epoch, "batch": trainer.batch})
-            publish()
-            full_eval()
-        elif cmd == "resume":
-            state["paused"] = False
-        elif cmd == "delay":
-            state["delay"] = float(kw["seconds"])
-        elif cmd == "save":
-            save(kw["path"], "key")
-        elif cmd == "step" and not trainer.finished:
-            stats = train_one()
-            if stats is not None:
-                messages.put({"type": "batch", **stats.__dict__})
-                publish()
-                subset_eval()
-
-    messages.put({"type": "paused" if state["paused"] else "state", "epoch": trainer.epoch, "batch": trainer.batch})
-    if trainer.finished:                          # a loaded run that is already complete
-        messages.put({"type": "finished", "epoch": trainer.epoch})
-    publish()
-    full_eval()
-    last_publish = last_report = time.perf_counter()
-    losses = []
-    while state["running"]:
-        if os.getppid() != parent:                # the window was killed: do not linger
-            break
-        # Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
-        # wait for them (instead of sleeping) so Space still answers at once.
-        begin = time.perf_counter()
-        while state["running"]:
-            # recomputed after each command: a shorter delay or a resume takes effect now
-            idle = state["paused"] or trainer.finished
-            remaining = begin + (0.05 if idle else state["delay"]) - time.perf_counter()
-            try:
-                cmd, kw = commands.get(timeout=remaining) if remaining > 0 else commands.get_nowait()
-            except queue.Empty:
-                break
-            except (EOFError, OSError):           # the window is gone
-                cmd, kw = "stop", {}
-            handle(cmd, kw)
-        if not state["running"] or state["paused"] or trainer.finished:
-            continue
-        epoch_before = trainer.epoch
-        stats = train_one()
-        if stats is None:
-            continue
-        losses.append(stats.loss)
-        now = time.perf_counter()
-        slow = state["delay"] > 0
-        if slow or now - last_report > 0.1 or trainer.epoch != epoch_before:
-            messages.put({"type": "batch", **stats.__dict__, "loss": float(np.mean(losses))})
-            losses = []
-            last_report = now
-        if trainer.batch % SUBSET_EVERY == 0 and trainer.epoch == epoch_before:
-            subset_eval()
-        if trainer.epoch != epoch_before:
-            publish()
-            full_eval()
-            if trainer.finished:
-                if config.save:
-                    save(config.save, "finished")
-                messages.put({"type": "finished", "epoch": trainer.epoch})
-        elif slow or now - last_publish > PUBLISH_SECONDS:
-            publish()
-            last_publish = now
-    for shm in shms:
-        shm.close()
+    try:
+        _Worker(config, arr, model_file, lock, commands, messages).run(lambda: os.getppid() == parent)
+    except Exception as e:                         # noqa: BLE001 - said to the window, which stays up
+        messages.put(TrainerFailed(f"the training process failed: {type(e).__name__}: {e}".splitlines()[0], False))
+        raise
+    finally:
+        for shm in shms:
+            shm.close()

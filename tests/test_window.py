@@ -1,0 +1,404 @@
+"""The window's picture and controls, driven with real pygame events (dummy video
+driver). Each test opens its own window; pixels are read from the rectangles the layout
+gave each region, so a wrong picture fails (see the note on each picture test)."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pygame
+import pytest
+
+import data_loader
+from regions import (ACCENT, DEAD, MIN_SIZE, RIGHT, TEXT, WRONG, Header, compute_layout, confusion_color,
+                     diverging)
+from trainer import EvalReport
+from view_model import K_STEPS, WeightsStamp, receptive_field
+from visualization import KEYS, controls_markdown
+from window_driver import (click, index_where, key, move, open_app, pixel, pixels, run_until, settle,
+                           text_drawn_at)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def fashion():
+    return data_loader.load_dataset("fashion", offline=True, log=lambda *a: None)
+
+
+# ------------------------------------------------------------------ picture tests
+def ring_color(app, c):
+    (cx, cy), radius = app.columns.output_neuron(c)
+    return pixel(app, (cx + radius + 2, cy))
+
+
+def test_prediction_ring_is_green_when_right_and_red_when_wrong(sample):
+    """Catches: the right/wrong ring colours swapped."""
+    app = open_app(sample)
+    for right in (True, False):
+        app.state.go(index_where(app, right))
+        app.frame()
+        pred = app.view.pred
+        assert ring_color(app, pred) == (RIGHT if right else WRONG)
+        other = (pred + 1) % 10
+        assert ring_color(app, other) not in (RIGHT, WRONG)          # only the prediction is ringed
+
+
+def test_confusion_cells_hold_the_count_of_that_true_predicted_pair(sample):
+    """Catches: the confusion matrix drawn transposed."""
+    app = open_app(sample)
+    settle(app)
+    key(pygame.K_x)
+    app.frame()
+    conf = app.sweep.result.confusion
+    np.testing.assert_array_equal(conf, np.bincount(app.y_test * 10 + app.net.predict(app.x_test),
+                                                    minlength=100).reshape(10, 10))
+    row_max = conf.max(axis=1)
+    checked = 0
+    for t in range(10):
+        for p in range(10):
+            want = confusion_color(conf[t, p], row_max[t], t == p)
+            if want == confusion_color(conf[p, t], row_max[p], t == p):
+                continue                                      # symmetric here: proves nothing
+            r = app.confusion.cell_rect(t, p)
+            assert pixel(app, (r.x + 1, r.y + 1)) == want, (t, p)
+            checked += 1
+    assert checked >= 10
+
+
+def test_dead_neurons_are_drawn_dead_and_live_ones_are_not(sample):
+    """Catches: the dead-neuron mask inverted (or not drawn)."""
+    app = open_app(sample)
+    app.net.biases[0][[3, 40]] = -1e4                          # these two can never switch on
+    app.stamp = WeightsStamp(app.stamp.version + 1)            # as if the trainer published them
+    app.predict.reset(app.stamp)
+    settle(app)
+    grid = app.layout.hidden[0]
+    dead = app.sweep.result.dead[0]
+    assert dead[3] and dead[40] and dead.sum() < 100
+    for j in (3, 40):
+        assert pixel(app, grid.cell_rect(j).center) == DEAD
+    for j in np.flatnonzero(~dead)[:20]:
+        assert pixel(app, grid.cell_rect(int(j)).center) != DEAD
+
+
+def full_eval(acc, epoch):
+    return EvalReport("full", acc, np.full(10, acc), np.diag(np.full(10, 100)), None, epoch, 0, float(epoch), 0.0)
+
+
+def test_accuracy_curve_passes_through_each_evaluation(sample):
+    """Catches: the accuracy curve not drawn (or drawn at the wrong place)."""
+    app = open_app(sample, epochs=4)
+    for epoch, acc in enumerate((0.1, 0.90, 0.94, 0.95, 0.97)):
+        app.tele.apply(full_eval(acc, epoch))
+    app.needs_draw = True
+    app.frame()
+    chart = app.panel.chart
+    pts = [chart.point(app.tele, 4, q, a) for q, a in app.tele.acc_curve if q > 0]
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        assert pixel(app, (x0, y0)) == ACCENT                     # evaluation point
+        mid = ((x0 + x1) // 2, (y0 + y1) // 2)
+        near = pixels(app, pygame.Rect(mid[0] - 1, mid[1] - 1, 3, 3)).reshape(-1, 3)
+        assert (near == ACCENT).all(axis=1).any(), "no curve between two evaluations"
+
+
+def test_hover_tooltip_shows_that_neurons_receptive_field(sample):
+    """Catches: the tooltip showing another neuron's receptive field."""
+    app = open_app(sample)
+    for layer, j in ((0, 37), (1, 5)):
+        grid = app.layout.hidden[layer]
+        move(grid.cell_rect(j).center)
+        app.frame()
+        assert app.state.hover == (layer, j)
+        rf = receptive_field(app.net.weights, layer, j)
+        other = receptive_field(app.net.weights, layer, j + 1)
+        want = diverging(rf / np.abs(rf).max())                            # (28, 28, 3)
+        wrong = diverging(other / np.abs(other).max())
+        shown = pixels(app, app.tooltip.heatmap_rect)                      # (w, h, 3)
+        px = app.tooltip.heatmap_rect.width // 28
+        sampled = shown[px // 2::px, px // 2::px].transpose(1, 0, 2)       # (28, 28, 3) row-major
+        assert np.array_equal(sampled, want)
+        assert not np.array_equal(sampled, wrong)
+        assert not app.tooltip.box.colliderect(app.layout.output), "tooltip over the output column"
+    move((5, 5))
+    app.frame()
+    assert app.state.hover is None and app.tooltip.heatmap_rect is None
+
+
+def test_input_is_the_true_greyscale_digit_upright(sample):
+    app = open_app(sample, connections=0)
+    app.state.go(0)
+    app.frame()
+    g = app.layout.input
+    img = app.x_test[0].reshape(28, 28)
+    for r in range(0, 28, 3):
+        for c in range(0, 28, 3):
+            assert pixel(app, g.cell_rect(r * 28 + c).center) == (img[r, c],) * 3
+    assert img.T.tolist() != img.tolist()                  # a transposed picture would fail
+
+
+# ------------------------------------------------------------- one truth per frame
+def test_strip_frames_output_ring_and_panel_agree_with_the_weights_on_screen(sample):
+    app = open_app(sample)
+    app.state.go(index_where(app, False))
+    app.frame()
+    preds = app.net.predict(app.x_test)
+    assert len(app.strip.boxes) >= 10
+    for box, idx in app.strip.boxes:
+        want = RIGHT if preds[idx] == app.y_test[idx] else WRONG
+        assert pixel(app, (box.x - 1, box.centery)) == want, idx
+        if idx == app.state.index:
+            assert want == ring_color(app, app.view.pred)
+    assert app.view.pred == preds[app.state.index]
+
+
+def test_m_lands_on_a_digit_the_screen_shows_as_wrong(sample):
+    app = open_app(sample)
+    app.state.go(0)
+    for shift in (0, 0, pygame.KMOD_SHIFT):
+        before = app.state.index
+        key(pygame.K_m, mod=shift)
+        app.frame()
+        i = app.state.index
+        assert i != before and app.view.pred != app.y_test[i]
+        assert ring_color(app, app.view.pred) == WRONG
+
+
+def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sample):
+    app = open_app(sample)
+    app.tele.apply(full_eval(0.0845, 0))
+    app.tele.apply(EvalReport("subset", 0.94, np.full(10, 0.94), np.diag(np.full(10, 100)), None, 0, 300, 0.3, 0))
+    app.needs_draw = True
+    app.frame()
+    text = Header.accuracy_text(app.tele)
+    assert text == "test accuracy 94.00 % (1,000-digit subset, epoch 1, batch 300)"
+    h = app.header
+    assert text_drawn_at(app, text, h.fs, ACCENT, True, "topright", (h.rect.right - 12, h.rect.y + 4))
+    label = app.data_label()
+    assert "bundled sample" in label and "5,000 training / 1,000 test images" in label
+    assert text_drawn_at(app, label, h.fs - 2, (140, 148, 165), False, "topleft", (12, h.rect.y + 6 + h.fs + 4))
+
+
+def test_drawing_shows_raw_strokes_under_the_pointer_and_predicts_live(sample):
+    app = open_app(sample)
+    key(pygame.K_d)
+    app.frame()
+    r = app.layout.input.rect
+    x = r.x + r.width // 5                                   # a stroke near the left edge
+    click((x, r.y + 30))
+    for y in range(r.y + 30, r.y + r.height // 2, 4):
+        move((x, y), buttons=(1, 0, 0))
+    app.frame()
+    assert app.state.canvas.sum() > 0 and app.view.pred >= 0
+    assert min(pixel(app, (x, r.y + r.height // 3))) > 200, "no ink where the pointer drew"
+    assert app.view.x.sum() > 0                              # the network sees the centred digit
+    inked = app.state.canvas.sum()
+    for y in range(r.y, r.bottom, 3):                        # right button erases
+        move((x, y), buttons=(0, 0, 1))
+    app.frame()
+    assert app.state.canvas.sum() < 0.5 * inked
+    key(pygame.K_BACKSPACE)
+    app.frame()
+    assert app.state.canvas.sum() == 0 and app.view.pred == -1
+    assert ring_color(app, 0) not in (RIGHT, WRONG, ACCENT)  # an empty canvas predicts nothing
+
+
+def test_fashion_says_image_and_keeps_class_names_whole(fashion):
+    app = open_app(fashion, size=(1280, 720), dataset="fashion")
+    app.frame()
+    cols = app.columns
+    assert cols.lay.output_rows[0].right < app.layout.panel.x
+    names = app.names
+    widest = app.text.widest(names, cols.fs, True)
+    (cx, _), radius = cols.output_neuron(0)
+    assert cx + radius + 6 + widest < cols.lay.output.right - 40      # names fit beside the bars
+    assert app.scene().noun == "image"
+    bars = app.panel.bars
+    assert bars.bar_rects(names)[0].x - bars.rect.x >= app.text.widest(names, bars.fs - 1)
+
+
+# ------------------------------------------------------------------- key table
+def test_readme_controls_table_is_the_key_table():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"## Controls\n\n(\| key / mouse.*?)\n\n", readme, re.S)
+    assert m, "README has no Controls table"
+    assert m.group(1).strip() == controls_markdown(), \
+        "README Controls table differs from visualization.KEYS; paste visualization.controls_markdown()"
+
+
+def test_every_key_in_the_table_acts(sample):
+    app = open_app(sample)
+    for k in KEYS:
+        if k.action:
+            assert callable(getattr(app, "act_" + k.action))
+    acts = {k.action for k in KEYS if k.action}
+    assert {a[4:] for a in dir(app) if a.startswith("act_")} == acts
+
+
+def test_navigation_keys(sample):
+    app = open_app(sample)
+    app.state.go(10)
+    for k, want in ((pygame.K_RIGHT, 11), (pygame.K_LEFT, 10), (pygame.K_PAGEDOWN, 110), (pygame.K_PAGEUP, 10),
+                    (pygame.K_END, len(app.y_test) - 1), (pygame.K_HOME, 0)):
+        key(k)
+        app.frame()
+        assert app.state.index == want
+    for d in range(10):
+        key(pygame.K_0 + d)
+        app.frame()
+        assert app.y_test[app.state.index] == d
+    key(pygame.K_KP7)
+    app.frame()
+    assert app.y_test[app.state.index] == 7
+    seen = set()
+    for _ in range(5):
+        key(pygame.K_r)
+        app.frame()
+        seen.add(app.state.index)
+    assert len(seen) > 1
+
+
+def test_mistakes_only_and_confusion_cell_filters(sample):
+    app = open_app(sample)
+    settle(app)
+    preds = app.net.predict(app.x_test)
+    key(pygame.K_f)
+    app.frame()
+    for _ in range(4):
+        key(pygame.K_RIGHT)
+        app.frame()
+        assert preds[app.state.index] != app.y_test[app.state.index]
+    assert all(preds[i] != app.y_test[i] for _, i in app.strip.boxes)   # the strip follows the filter
+    key(pygame.K_f)
+    app.frame()
+    key(pygame.K_x)
+    app.frame()
+    conf = app.sweep.result.confusion
+    t, p = np.argwhere((conf > 1) & ~np.eye(10, dtype=bool))[0]
+    click(app.confusion.cell_rect(t, p).center)
+    app.frame()
+    assert app.state.pair_filter == (t, p) and app.state.overlay.value == "none"
+    for _ in range(min(conf[t, p], 3)):
+        i = app.state.index
+        assert app.y_test[i] == t and preds[i] == p
+        key(pygame.K_RIGHT)
+        app.frame()
+
+
+def test_connection_keys_change_k_and_ranking(sample):
+    app = open_app(sample)
+    assert [len(v) for _, _, v in app.view.conns] == [60, 60, 60]
+    assert app.columns.lines_drawn() == 180
+    key(pygame.K_EQUALS)
+    app.frame()
+    assert app.state.k == K_STEPS[K_STEPS.index(60) + 1] and app.columns.lines_drawn() == 3 * app.state.k
+    key(pygame.K_MINUS)
+    key(pygame.K_MINUS)
+    app.frame()
+    assert app.state.k == K_STEPS[K_STEPS.index(60) - 1]
+    key(pygame.K_c)
+    app.frame()
+    _, _, val = app.view.conns[0]
+    assert app.state.rank_mode == "weight"
+    assert np.allclose(np.sort(np.abs(val)), np.sort(np.abs(app.net.weights[0]).ravel())[-app.state.k:])
+
+
+def test_help_overlay_lists_every_row_of_the_key_table(sample):
+    app = open_app(sample)
+    key(pygame.K_h)
+    app.frame()
+    assert app.state.overlay.value == "help"
+    drawn = pixels(app, app.help.rect)
+    assert (drawn == ACCENT).all(axis=2).any()
+    for k in KEYS:
+        surf = app.text.render(k.label, app.help.fs, TEXT, True)
+        assert any(s is surf for s in app.text.surfs.values())
+    key(pygame.K_ESCAPE)                                    # Esc closes the overlay, does not quit
+    app.frame()
+    assert app.state.overlay.value == "none" and app.state.running
+
+
+def test_saliency_overlay(sample):
+    app = open_app(sample, connections=0)
+    before = pixels(app, app.layout.input.rect)
+    key(pygame.K_g)
+    app.frame()
+    assert app.view.saliency is not None
+    assert (pixels(app, app.layout.input.rect) != before).any()
+
+
+def test_screenshot_key_writes_a_png(sample, tmp_path, monkeypatch):
+    app = open_app(sample)
+    monkeypatch.chdir(tmp_path)
+    key(pygame.K_s)
+    app.frame()
+    files = list(tmp_path.glob("screenshot-*.png"))
+    assert len(files) == 1 and str(files[0].resolve()) in app.state.toast
+    assert pygame.image.load(str(files[0])).get_size() == (1600, 900)
+
+
+def test_idle_window_does_not_redraw_until_something_happens(sample):
+    app = open_app(sample)
+    settle(app)
+    run_until(app, lambda: not app.needs_draw and app.tooltip.heatmap_rect is None)
+    for _ in range(5):
+        app.frame()
+    drawn = app.drawn_frames
+    for _ in range(30):
+        app.frame()
+    assert app.drawn_frames == drawn, "an idle window kept redrawing"
+    key(pygame.K_RIGHT)
+    app.frame()                                             # answered in the same frame
+    assert app.drawn_frames == drawn + 1 and app.state.index == 1
+
+
+def test_rapid_keys_and_resizes_do_not_crash(sample):
+    app = open_app(sample)
+    rng = np.random.default_rng(0)
+    codes = [c for k in KEYS for c in k.codes if c not in (pygame.K_q, pygame.K_ESCAPE, pygame.K_s,
+                                                            pygame.K_w, pygame.K_SPACE, pygame.K_n)]
+    for _ in range(300):
+        key(int(rng.choice(codes)), mod=int(rng.choice([0, pygame.KMOD_SHIFT])))
+    app.frame()
+    for size in ((1280, 720), (1000, 600), (200, 150), (1920, 1080)):
+        app.screen = pygame.display.set_mode(size, pygame.RESIZABLE)
+        pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, size=size, w=size[0], h=size[1]))
+        app.frame()
+        assert app.layout is None if size[0] < MIN_SIZE[0] else app.layout.size == size
+    assert app.state.running
+
+
+# ------------------------------------------------------------------------ layout
+SIZES = [(1000, 600), (1280, 720), (1600, 900), (1920, 1080)]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("hidden", [(1024, 512), (64,), (256,), (128, 64), (300, 100, 50), (2048,)])
+def test_layout_fits_without_overlap(size, hidden):
+    lay = compute_layout(*size, hidden)
+    window = pygame.Rect((0, 0), size)
+    rects = {"header": lay.header, "legend": lay.legend, "panel": lay.panel, "input": lay.input.rect,
+             **{f"h{i + 1}": g.rect for i, g in enumerate(lay.hidden)}, "output": lay.output, "strip": lay.strip}
+    assert lay.strip is not None, "no room for the film strip"
+    for name, r in rects.items():
+        assert window.contains(r), name
+    names = list(rects)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            assert not rects[a].colliderect(rects[b]), (a, b)
+    assert lay.output.right <= lay.panel.x - 10
+    assert [g.n for g in lay.hidden] == list(hidden)
+    assert all(g.rows * g.cols >= g.n > (g.rows - 1) * g.cols for g in lay.hidden)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_default_layout_has_no_empty_bands(size):
+    lay = compute_layout(*size, (1024, 512))
+    label_top = lay.labels_y - 2 * lay.font_size - 6
+    assert label_top - lay.header.bottom <= 0.1 * size[1], "empty band above the network"
+    assert lay.legend.y - lay.strip.bottom <= 0.1 * size[1], "empty band under the film strip"
+    assert lay.hidden[0].cell >= (5 if size[0] < 1100 else 8)

@@ -1,0 +1,569 @@
+"""What the window shows, computed without pygame: the window's state, the training
+telemetry mirrored from the worker, browsing, and the numbers behind every mark.
+
+Everything here is plain NumPy, so browsing, filters, connection ranking and the
+telemetry are unit-tested without a display. `visualization.py` owns the loop and the
+pygame regions in `regions.py` draw what this module computes.
+
+One truth per frame: a `View` is computed for one weights snapshot (`WeightsStamp`) and
+one digit, and every region that speaks of "the digit on screen" or "right / wrong now"
+reads it (or asks `Predictions`, which answers for the same snapshot). Numbers that come
+from elsewhere (a worker evaluation, the window's last full test-set pass) carry their
+own stamp and are labelled with it.
+"""
+from __future__ import annotations
+
+import enum
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trainer import BatchReport, EvalReport, Finished, Notice, Position, Saved, TrainerFailed
+from utils import confusion_matrix, per_class_accuracy
+
+SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
+K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
+CANVAS = 280                      # drawing canvas resolution (10x MNIST)
+RATE_WINDOW_S = 2.0               # samples/s is measured over this much wall time
+MAX_CURVE = 5000                  # points kept per curve (older ones are thinned)
+RANK_MODES = ("contribution", "weight")
+
+
+# ----------------------------------------------------------------------- analysis
+def strongest_connections(weights, acts, k, mode="contribution"):
+    """For each layer pair, the k strongest connections as (src, dst, signed value),
+    weakest first (so the strongest are drawn on top).
+
+    contribution: |a_src * w| for the sample on screen (what drives *this* prediction);
+    weight: |w| alone. weights[i] is (fan_in, fan_out), acts[i] is (fan_in,)."""
+    empty = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))
+    out = []
+    for W, a in zip(weights, acts):
+        if mode == "contribution":
+            src_pool = np.flatnonzero(a)                       # inactive sources contribute 0
+            values = a[src_pool, None] * W[src_pool]          # (n_active, fan_out)
+        else:
+            src_pool = np.arange(W.shape[0])
+            values = W
+        flat = np.abs(values).ravel()
+        kk = min(k, flat.size)
+        if kk <= 0:
+            out.append(empty)
+            continue
+        top = np.argpartition(flat, flat.size - kk)[flat.size - kk:]
+        top = top[np.argsort(flat[top], kind="stable")]
+        rows, cols = np.divmod(top, values.shape[1])
+        out.append((src_pool[rows], cols, values.ravel()[top].astype(np.float32)))
+    return out
+
+
+def receptive_field(weights, layer, j):
+    """Input-space picture (28, 28) of hidden neuron j of hidden layer `layer` (0-based):
+    its input weights for the first layer, weights projected back (W1 @ W2[:, j]) deeper."""
+    v = weights[layer][:, j]
+    for W in reversed(weights[:layer]):
+        v = W @ v                                              # (fan_in, fan_out) @ (fan_out,)
+    return v.reshape(28, 28)
+
+
+def hover_connections(weights, layer, j, k=12):
+    """The k strongest incoming and outgoing weights of hidden neuron j of `layer`, as
+    per-pair (src, dst, value) lists like `strongest_connections` (other pairs empty)."""
+    empty = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))
+    w_in, w_out = weights[layer][:, j], weights[layer + 1][j]
+    src = np.argsort(np.abs(w_in), kind="stable")[-k:]
+    dst = np.argsort(np.abs(w_out), kind="stable")[-k:]
+    conns = [empty] * len(weights)
+    conns[layer] = (src, np.full(len(src), j), w_in[src])
+    conns[layer + 1] = (np.full(len(dst), j), dst, w_out[dst])
+    return conns
+
+
+# ------------------------------------------------------------------ weights stamps
+@dataclass(frozen=True)
+class WeightsStamp:
+    """Which weights a number belongs to: the worker's publication counter and the
+    training position at which it published them."""
+    version: int = 0
+    epoch: int = 0               # completed epochs
+    batch: int = 0               # batches done in the current epoch
+
+    def describe(self, n_batches=None):
+        if self.batch == 0:
+            return "untrained" if self.epoch == 0 else f"after epoch {self.epoch}"
+        return f"epoch {self.epoch + 1}, batch {self.batch}"
+
+
+@dataclass
+class View:
+    """The digit on screen under one weights snapshot: everything the network column,
+    the output column, the panel and the film strip say about it."""
+    stamp: WeightsStamp
+    x: np.ndarray                # (784,) float32 input
+    acts: list                   # [x, h1, ..., probs], 1-D each
+    probs: np.ndarray            # (10,)
+    pred: int                    # -1: nothing to predict (empty canvas)
+    conns: list                  # per layer pair (src, dst, value)
+    saliency: np.ndarray | None  # (784,) d logit / d pixel, when G is on
+
+
+def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False):
+    with np.errstate(all="ignore"):            # a diverged model may overflow: draw it anyway
+        acts = [np.nan_to_num(a, nan=0.0, posinf=1e30, neginf=-1e30)
+                for a in net.forward(x, return_all=True)]
+    probs = acts[-1]
+    pred = -1 if empty else int(probs.argmax())
+    conns = strongest_connections(net.weights, acts[:-1], k, rank_mode)
+    sal = net.input_gradient(x, int(probs.argmax())) if saliency else None
+    return View(stamp, x, acts, probs, pred, conns, sal)
+
+
+class Predictions:
+    """Test-set predictions for the window's *current* weights, computed on demand and
+    cached until the weights change: the film strip's frames, M and the filters' landing
+    digits all ask here, so they agree with the output column by construction."""
+
+    def __init__(self, net, x_test):
+        self.net, self.x_test = net, x_test
+        self.known = np.full(len(x_test), -1, np.int16)       # -1 = not computed yet
+        self.stamp = None
+
+    def reset(self, stamp):
+        if stamp != self.stamp:
+            self.known.fill(-1)
+            self.stamp = stamp
+
+    def __call__(self, indices):
+        """Predicted classes (len(indices),) under the current weights."""
+        indices = np.asarray(indices, np.int64)
+        missing = indices[self.known[indices] < 0]
+        if len(missing):
+            with np.errstate(all="ignore"):
+                self.known[missing] = self.net.predict(self.x_test[missing])
+        return self.known[indices].astype(np.int64)
+
+
+@dataclass
+class Pass:
+    """A completed pass of the whole test set under one weights snapshot."""
+    stamp: WeightsStamp
+    predictions: np.ndarray      # (N,) int16
+    dead: list                   # per hidden layer: bool (n,) never active on the test set
+    confusion: np.ndarray        # (10, 10) rows true
+
+    @property
+    def accuracy(self):
+        return float(np.trace(self.confusion) / max(self.confusion.sum(), 1))
+
+
+class Sweep:
+    """Re-predicts the whole test set a slice at a time (in the frame's idle time) on a
+    frozen copy of the weights, so each completed `Pass` belongs to one snapshot. It
+    records which hidden neurons were ever active (the rest are drawn as dead)."""
+
+    def __init__(self, net_factory, x_test, y_test):
+        self.net = net_factory()                # private network: weights frozen per pass
+        self.x_test, self.y_test = x_test, y_test
+        self.result = None                      # the last completed Pass
+        self.stamp = None                       # weights of the pass under way (None: idle)
+        self.pos = 0
+
+    def start(self, weights, biases, stamp):
+        """Begin a pass over these weights (copied), unless one for them exists or runs."""
+        if stamp == self.stamp or (self.stamp is None and self.result is not None and self.result.stamp == stamp):
+            return
+        for dst, src in zip(self.net.weights + self.net.biases, weights + biases):
+            np.copyto(dst, src)
+        self.stamp, self.pos = stamp, 0
+        self._preds = np.zeros(len(self.y_test), np.int16)
+        self._seen = [np.zeros(n, bool) for n in self.net.sizes[1:-1]]
+
+    @property
+    def busy(self):
+        return self.stamp is not None
+
+    def step(self, chunk=32):
+        """Predict the next chunk; returns True when this completed a pass."""
+        if self.stamp is None:
+            return False
+        end = min(self.pos + chunk, len(self.y_test))
+        xb = self.x_test[self.pos:end].astype(np.float32) * np.float32(1 / 255)
+        with np.errstate(all="ignore"):
+            acts = self.net.forward(xb, return_all=True)
+        self._preds[self.pos:end] = acts[-1].argmax(axis=1)
+        for seen, a in zip(self._seen, acts[1:-1]):
+            seen |= (a > 0).any(axis=0)
+        self.pos = end
+        if self.pos < len(self.y_test):
+            return False
+        conf = confusion_matrix(self.y_test, self._preds)
+        self.result = Pass(self.stamp, self._preds, [~s for s in self._seen], conf)
+        self.stamp = None
+        return True
+
+    def finish(self):
+        while self.busy:
+            self.step(2000)
+
+
+# ----------------------------------------------------------------------- telemetry
+@dataclass
+class Evaluation:
+    """The most recent evaluation the worker reported, labelled with what it covered."""
+    kind: str                    # "full" (whole test set) or "subset"
+    accuracy: float
+    per_class: np.ndarray        # (10,)
+    confusion: np.ndarray        # (10, 10)
+    n: int                       # test digits evaluated
+    epoch: int
+    batch: int
+    progress: float              # epochs done as a float
+
+    def label(self):
+        where = (("untrained" if self.epoch == 0 else f"after epoch {self.epoch}") if self.batch == 0
+                 else f"epoch {self.epoch + 1}, batch {self.batch}")
+        what = "full test set" if self.kind == "full" else f"{self.n:,}-digit subset"
+        return f"{what}, {where}"
+
+
+@dataclass
+class Telemetry:
+    """The training process as the window knows it, mirrored from its typed reports."""
+    epoch: int = 0               # completed epochs
+    batch: int = 0
+    n_batches: int = 1
+    lr: float = 0.0
+    train_acc: float = 0.0
+    paused: bool = False         # the worker acknowledged a pause
+    finished: bool = False
+    diverged: str = ""
+    failed: str = ""             # the training process stopped (why)
+    trained_here: bool = False   # a batch was trained in this session
+    latest: Evaluation | None = None                    # newest evaluation of any kind
+    previous: dict = field(default_factory=dict)        # kind -> the evaluation before the latest
+    last_full: Evaluation | None = None
+    loss_curve: list = field(default_factory=list)      # (progress, loss)
+    acc_curve: list = field(default_factory=list)       # (progress, accuracy), full test set
+    subset_curve: list = field(default_factory=list)    # (progress, accuracy), subset
+    rate_samples: deque = field(default_factory=lambda: deque(maxlen=400))  # (time, samples trained)
+    full_speed_rates: deque = field(default_factory=lambda: deque(maxlen=2000))
+    saved_path: str = ""
+
+    def samples_per_s(self, now=None):
+        """Samples actually trained per second of wall time over the last few seconds
+        (slow motion shows its real rate; 0 when nothing was trained lately)."""
+        now = time.monotonic() if now is None else now
+        pts = self.rate_samples                       # (worker time, samples trained so far)
+        if len(pts) < 2:
+            return 0.0
+        t1, s1 = pts[-1]
+        gap = t1 - pts[-2][0]
+        if now - t1 > max(RATE_WINDOW_S, 1.5 * gap):
+            return 0.0
+        i = len(pts) - 2                              # the earliest report within the window
+        while i > 0 and t1 - pts[i - 1][0] <= RATE_WINDOW_S:
+            i -= 1
+        t0, s0 = pts[i]
+        return (s1 - s0) / max(t1 - t0, 1e-9)
+
+    def apply(self, msg, now=None, full_speed=True):
+        """Fold one report from the training process into the telemetry; returns a
+        message for the user, or None."""
+        now = time.monotonic() if now is None else now
+        if isinstance(msg, BatchReport):
+            self.epoch, self.batch, self.n_batches = msg.epoch, msg.batch, msg.n_batches
+            self.lr, self.train_acc, self.trained_here = msg.lr, msg.accuracy, True
+            if self.rate_samples and full_speed and not self.paused:
+                t0, s0 = self.rate_samples[-1]
+                if msg.time > t0 and msg.samples > s0:
+                    self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
+            self.rate_samples.append((msg.time, msg.samples))
+            _append(self.loss_curve, (msg.epoch + msg.batch / msg.n_batches, msg.loss))
+            if msg.batch >= msg.n_batches:                      # the epoch is complete
+                self.epoch, self.batch = msg.epoch + 1, 0
+        elif isinstance(msg, EvalReport):
+            ev = Evaluation(msg.kind, msg.accuracy, np.asarray(msg.per_class, np.float64),
+                            np.asarray(msg.confusion), int(np.sum(msg.confusion)), msg.epoch, msg.batch,
+                            msg.progress)
+            prev = self.last_of(msg.kind)
+            if prev is not None:
+                self.previous[msg.kind] = prev
+            self.latest = ev
+            if msg.kind == "full":
+                self.last_full = ev
+                _append(self.acc_curve, (msg.progress, msg.accuracy))
+            else:
+                _append(self.subset_curve, (msg.progress, msg.accuracy))
+            self._last[msg.kind] = ev
+        elif isinstance(msg, Position):
+            self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
+        elif isinstance(msg, Finished):
+            self.finished, self.epoch, self.batch = True, msg.epoch, 0
+            return f"training finished after {msg.epoch} epochs"
+        elif isinstance(msg, Saved):
+            self.saved_path = msg.path
+            return f"model saved to {msg.path}"
+        elif isinstance(msg, TrainerFailed):
+            if msg.diverged:
+                self.diverged, self.paused = msg.text, True
+            else:
+                self.failed = msg.text
+            return msg.text
+        elif isinstance(msg, Notice):
+            return msg.text
+        return None
+
+    def last_of(self, kind):
+        return self._last.get(kind)
+
+    def __post_init__(self):
+        self._last = {}
+
+    def previous_per_class(self):
+        """Per-class accuracy of the evaluation before the latest, of the same kind
+        (compare like with like), or None."""
+        if self.latest is None:
+            return None
+        prev = self.previous.get(self.latest.kind)
+        return None if prev is None else prev.per_class
+
+
+def _append(curve, point):
+    curve.append(point)
+    if len(curve) > MAX_CURVE:                   # bounded: keep every other old point
+        del curve[1:MAX_CURVE // 2:2]
+
+
+# --------------------------------------------------------------------- window state
+class Overlay(enum.Enum):
+    NONE = "none"
+    HELP = "help"
+    CONFUSION = "confusion"
+
+
+@dataclass
+class WindowState:
+    """What the person looking at the window has chosen: the digit, filters, overlays.
+    Browsing methods take `predict(indices) -> classes` for the current weights and
+    return a message for the user (or None)."""
+    y_test: np.ndarray                               # (N,) int64 true classes
+    class_names: tuple = tuple(str(d) for d in range(10))
+    index: int = 0                                   # test digit on screen
+    drawing: bool = False
+    canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
+    k: int = 60
+    rank_mode: str = "contribution"
+    mistakes_only: bool = False
+    pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
+    overlay: Overlay = Overlay.NONE
+    saliency: bool = False
+    hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
+    speed: int = 0                                   # index into SPEEDS
+    pause_requested: bool = False
+    running: bool = True
+    toast: str = ""
+    toast_until: float = 0.0
+    version: int = 0                                 # bumped by every change the view depends on
+
+    @property
+    def n(self):
+        return len(self.y_test)
+
+    def say(self, text, seconds=3.0):
+        self.toast, self.toast_until = text, time.monotonic() + seconds
+
+    def touch(self):
+        self.version += 1
+
+    # ---------------------------------------------------------------- selection
+    def go(self, index):
+        self.index = int(np.clip(index, 0, self.n - 1))
+        self.drawing = False
+        self.touch()
+
+    def filter_mask(self, predict):
+        """bool (N,) of the digits the active filter keeps, under the current weights
+        (None: no filter). Costs a test-set pass the first time after new weights."""
+        if self.pair_filter is None and not self.mistakes_only:
+            return None
+        preds = predict(np.arange(self.n))
+        if self.pair_filter is not None:
+            t, p = self.pair_filter
+            return (self.y_test == t) & (preds == p)
+        return preds != self.y_test
+
+    def _scan(self, order, wanted, predict, chunk=256):
+        """First index of `order` whose current prediction satisfies wanted(idx, pred),
+        predicting in chunks so a trained network answers after a few hundred digits."""
+        for s in range(0, len(order), chunk):
+            idx = order[s:s + chunk]
+            hit = np.flatnonzero(wanted(idx, predict(idx)))
+            if len(hit):
+                return int(idx[hit[0]])
+        return None
+
+    def _ring(self, direction, among=None):
+        """Indices after (or before) the current one in browsing order, wrapping round."""
+        idx = np.arange(self.n) if among is None else among
+        if direction > 0:
+            return np.concatenate([idx[idx > self.index], idx[idx <= self.index]])
+        return np.concatenate([idx[idx < self.index][::-1], idx[idx >= self.index][::-1]])
+
+    def _keep(self):
+        """wanted(idx, pred) for the active filter."""
+        if self.pair_filter is not None:
+            t, p = self.pair_filter
+            return lambda idx, pred: (self.y_test[idx] == t) & (pred == p)
+        if self.mistakes_only:
+            return lambda idx, pred: pred != self.y_test[idx]
+        return lambda idx, pred: np.ones(len(idx), bool)
+
+    def step(self, delta, predict):
+        """Move by delta digits, within the active filter if there is one."""
+        if self.pair_filter is None and not self.mistakes_only:
+            self.go(self.index + delta)
+            return None
+        keep, landed = self._keep(), None
+        order = self._ring(delta)
+        # no wrapping for steps: stop at the first/last matching digit
+        order = order[order > self.index] if delta > 0 else order[order < self.index]
+        for s in range(0, len(order), 256):
+            idx = order[s:s + 256]
+            hits = idx[keep(idx, predict(idx))]
+            for i in hits:
+                landed = int(i)
+                delta -= 1 if delta > 0 else -1
+                if delta == 0:
+                    break
+            if delta == 0:
+                break
+        if landed is None:
+            return "no more test digits match the filter" if self.filter_mask(predict).any() \
+                else "no test digits match the filter"
+        self.go(landed)
+        return None
+
+    def home_end(self, last, predict):
+        mask = self.filter_mask(predict)
+        if mask is None:
+            self.go(self.n - 1 if last else 0)
+            return None
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            return "no test digits match the filter"
+        self.go(idx[-1] if last else idx[0])
+        return None
+
+    def next_of_class(self, digit, predict):
+        """Next test digit of true class `digit` (a mistake, when browsing mistakes)."""
+        among = np.flatnonzero(self.y_test == digit)
+        mistakes = self.mistakes_only
+        i = self._scan(self._ring(1, among), (lambda idx, pred: pred != self.y_test[idx]) if mistakes
+                       else (lambda idx, pred: np.ones(len(idx), bool)), predict)
+        if i is None:
+            return f"no {'misclassified ' if mistakes else ''}test digit of class {self.class_names[digit]}"
+        self.go(i)
+        return None
+
+    def next_mistake(self, direction, predict):
+        """Next (direction 1) or previous (-1) digit the current weights get wrong."""
+        i = self._scan(self._ring(direction), lambda idx, pred: pred != self.y_test[idx], predict)
+        if i is None:
+            return "no misclassified test digits"
+        self.go(i)
+        return None
+
+    def random(self, rng, predict):
+        mask = self.filter_mask(predict)
+        idx = np.arange(self.n) if mask is None else np.flatnonzero(mask)
+        if not len(idx):
+            return "no test digits match the filter"
+        self.go(rng.choice(idx))
+        return None
+
+    def toggle_mistakes(self, predict):
+        self.mistakes_only = not self.mistakes_only and self.pair_filter is None   # F also leaves a pair filter
+        self.pair_filter = None
+        self.touch()
+        if self.mistakes_only:
+            if predict(np.array([self.index]))[0] == self.y_test[self.index]:
+                self.next_mistake(1, predict)
+            return "browsing mistakes only"
+        return "browsing all test digits"
+
+    def choose_pair(self, true, pred, predict):
+        """Browse exactly the digits of class `true` predicted as `pred` (a confusion cell)."""
+        self.pair_filter, self.mistakes_only, self.overlay = (true, pred), False, Overlay.NONE
+        mask = self.filter_mask(predict)
+        idx = np.flatnonzero(mask)
+        if len(idx):
+            self.go(idx[0])
+        else:
+            self.touch()
+        return (f"browsing {len(idx)} digits: true {self.class_names[true]}, predicted {self.class_names[pred]}"
+                f" (Left/Right; F leaves the filter)")
+
+    def filter_label(self):
+        if self.pair_filter is not None:
+            t, p = self.pair_filter
+            return f"true {self.class_names[t]}, predicted {self.class_names[p]}"
+        return "mistakes only" if self.mistakes_only else "all test digits"
+
+    # ------------------------------------------------------------------ display
+    def change_k(self, up):
+        if up:
+            larger = [k for k in K_STEPS if k > self.k]
+            self.k = larger[0] if larger else self.k
+        else:
+            smaller = [k for k in K_STEPS if k < self.k]
+            self.k = smaller[-1] if smaller else self.k
+        self.touch()
+        return f"{self.k} connections per layer pair"
+
+    def cycle_rank_mode(self):
+        self.rank_mode = RANK_MODES[(RANK_MODES.index(self.rank_mode) + 1) % len(RANK_MODES)]
+        self.touch()
+        return f"connections ranked by {rank_label(self.rank_mode)}"
+
+    def toggle_overlay(self, overlay):
+        self.overlay = Overlay.NONE if self.overlay == overlay else overlay
+        self.touch()
+
+    def toggle_saliency(self):
+        self.saliency = not self.saliency
+        self.touch()
+
+    def toggle_drawing(self):
+        self.drawing = not self.drawing
+        self.touch()
+        return ("draw: left button draws, right erases, Backspace clears" if self.drawing
+                else "back to the test images")
+
+    def clear_canvas(self):
+        if self.drawing:
+            self.canvas[...] = 0
+            self.touch()
+
+    def paint(self, u, v, erase=False):
+        """An anti-aliased round brush at canvas fraction (u, v) in [0, 1]."""
+        cx, cy = u * CANVAS, v * CANVAS
+        radius = CANVAS / 28 * 1.3
+        ys, xs = np.ogrid[0:CANVAS, 0:CANVAS]
+        d = np.sqrt((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2)
+        ink = np.clip(radius - d + 0.5, 0, 1).astype(np.float32)     # 1 inside, soft 1-px edge
+        if erase:
+            np.minimum(self.canvas, 1 - ink, out=self.canvas)
+        else:
+            np.maximum(self.canvas, ink, out=self.canvas)
+        self.touch()
+
+    def change_speed(self, slower):
+        self.speed = int(np.clip(self.speed + (1 if slower else -1), 0, len(SPEEDS) - 1))
+        s = SPEEDS[self.speed]
+        return "full speed" if s == 0 else f"slow motion: {s * 1000:g} ms pause per batch"
+
+
+def rank_label(mode):
+    return "|activation x weight|" if mode == "contribution" else "|weight|"
