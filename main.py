@@ -245,6 +245,9 @@ def main(argv=None):
             fail(f"could not write metrics to {config.metrics}: {e.strerror or e}")
     if metrics is not None and metrics.get("errors"):   # a save or screenshot failed (already printed)
         return 1
+    if metrics is not None and metrics.get("status") == "failed":     # the training process died
+        print(f"error: {metrics.get('error')}", file=sys.stderr)
+        return 1
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 

@@ -237,6 +237,26 @@ def _grid_options(n):
     return sorted(shapes, key=lambda s: s[1])
 
 
+def _fit_columns(max_h, net_w, hidden_sizes, out_w):
+    """(cell, input cell, grid shapes, column widths, gap) of the biggest hidden cells
+    whose columns fit max_h and the width, each grid in its narrowest shape that fits."""
+    for cell in range(24, 1, -1):
+        in_cell = max(2, min(14, int(cell * 0.9)))
+        if 28 * in_cell > max_h:
+            in_cell = max(2, max_h // 28)
+        shapes = []
+        for n in hidden_sizes:
+            ok = [s for s in _grid_options(n) if s[0] * cell <= max_h]
+            shapes.append(ok[0] if ok else None)
+        if None in shapes:
+            continue
+        widths = [28 * in_cell] + [c * cell for _, c in shapes] + [out_w]
+        gap = (net_w - 40 - sum(widths)) / (len(hidden_sizes) + 1)     # between the columns
+        if gap >= 40:
+            return cell, in_cell, shapes, widths, gap
+    return None
+
+
 def compute_layout(width, height, hidden_sizes, label_w=20):
     """All rectangles for a window of this size; pure, so tests can check for overlap.
     label_w is the pixel width of the longest output class name. The network grows to
@@ -251,28 +271,11 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
     label_h = 2 * font_size + 16                       # two label lines above the columns
     out_w = 96 + int(1.2 * label_w) + (30 if width >= 1400 else 0)
     strip_min = 2 * font_size + 62                     # the smallest useful film strip
-    n_gaps = len(hidden_sizes) + 1                     # between the columns
-
-    def fit(max_h):
-        """(cell, input cell, shapes, gap) of the biggest cells fitting max_h and the width."""
-        for cell in range(24, 1, -1):
-            in_cell = max(2, min(14, int(cell * 0.9)))
-            if 28 * in_cell > max_h:
-                in_cell = max(2, max_h // 28)
-            shapes = []
-            for n in hidden_sizes:
-                ok = [s for s in _grid_options(n) if s[0] * cell <= max_h]
-                shapes.append(ok[0] if ok else None)
-            if None in shapes:
-                continue
-            widths = [28 * in_cell] + [c * cell for _, c in shapes] + [out_w]
-            gap = (net.width - 40 - sum(widths)) / n_gaps
-            if gap >= 40:
-                return cell, in_cell, shapes, widths, gap
-        return None
 
     usable_h = net.height - label_h - 10
-    got = fit(usable_h - strip_min) or fit(usable_h) or fit(10 ** 6)
+    got = (_fit_columns(usable_h - strip_min, net.width, hidden_sizes, out_w)
+           or _fit_columns(usable_h, net.width, hidden_sizes, out_w)
+           or _fit_columns(10 ** 6, net.width, hidden_sizes, out_w))
     cell, in_cell, shapes, widths, gap = got
     gap = min(gap, 220)                                 # very wide windows: keep columns together
     heights = [28 * in_cell] + [r * cell for r, _ in shapes]

@@ -87,6 +87,122 @@ def controls_markdown():
     return "\n".join(rows)
 
 
+# -------------------------------------------------------------------------- actions
+class Actions:
+    """What each row of the key table does: `act_<name>(arg, shift)`, arg from the table."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def say(self, text, seconds=3.0):
+        if text:
+            self.app.state.say(text, seconds)
+
+    def act_step(self, delta, shift):
+        self.say(self.app.state.step(delta, self.app.predict))
+
+    def act_home_end(self, last, shift):
+        self.say(self.app.state.home_end(last, self.app.predict))
+
+    def act_digit(self, digit, shift):
+        self.say(self.app.state.next_of_class(digit, self.app.predict))
+
+    def act_mistake(self, _, shift):
+        self.say(self.app.state.next_mistake(-1 if shift else 1, self.app.predict))
+
+    def act_mistakes_only(self, _, shift):
+        self.say(self.app.state.toggle_mistakes(self.app.predict))
+
+    def act_random(self, _, shift):
+        self.say(self.app.state.random(self.app.rng, self.app.predict))
+
+    def training_off(self):
+        """Why training keys do nothing now, or '' when they work."""
+        if self.app.worker is None or self.app.config.no_train:
+            return "training is off (--no-train)"
+        if self.app.tele.failed:
+            return "the training process has stopped"
+        if self.app.tele.finished:
+            return "training has finished"
+        return ""
+
+    def act_pause(self, _, shift):
+        st, why = self.app.state, self.training_off()
+        if why:
+            self.say(why)
+            return
+        st.pause_requested = not st.pause_requested
+        self.app.tele.paused = False
+        self.app.worker.send(Order(Command.PAUSE if st.pause_requested else Command.RESUME))
+
+    def act_one_batch(self, _, shift):
+        why = self.training_off()
+        if why or not self.app.state.pause_requested:
+            self.say(why or "N trains one batch while paused (Space pauses)")
+            return
+        self.app.worker.send(Order(Command.STEP))
+
+    def act_speed(self, slower, shift):
+        self.say(self.app.state.change_speed(slower))
+        if self.app.worker is not None:
+            self.app.worker.send(Order(Command.DELAY, seconds=SPEEDS[self.app.state.speed]))
+
+    def act_rank(self, _, shift):
+        self.say(self.app.state.cycle_rank_mode())
+
+    def act_k(self, up, shift):
+        self.say(self.app.state.change_k(up))
+
+    def act_confusion(self, _, shift):
+        self.app.state.toggle_overlay(Overlay.CONFUSION)
+
+    def act_help(self, _, shift):
+        self.app.state.toggle_overlay(Overlay.HELP)
+
+    def act_saliency(self, _, shift):
+        self.app.state.toggle_saliency()
+
+    def act_draw(self, _, shift):
+        self.say(self.app.state.toggle_drawing())
+
+    def act_clear(self, _, shift):
+        self.app.state.clear_canvas()
+
+    def act_screenshot(self, _, shift):
+        self.save_screenshot()
+
+    def save_screenshot(self, path=None):
+        """Write the screen to a PNG atomically; returns the path, or None on failure
+        (said in the window and recorded in self.app.errors)."""
+        path = path or time.strftime("screenshot-%Y%m%d-%H%M%S.png")
+        try:
+            tmp = path + ".tmp.png"
+            pygame.image.save(self.app.screen, tmp)
+            os.replace(tmp, path)
+            self.app.state.say(f"screenshot saved to {os.path.abspath(path)}", 5)
+            return path
+        except (pygame.error, OSError) as e:
+            self.app.state.say(f"could not save screenshot: {e}", 5)
+            self.app.errors.append(f"could not save screenshot {path}: {e}")
+            return None
+
+    def act_save(self, _, shift):
+        path = os.path.abspath(self.app.config.save or "mnist_model.npz")   # the worker's cwd may differ
+        if self.app.worker is None or not self.app.worker.process.is_alive():
+            self.say("no training process to save from" + (f": {self.app.tele.failed}" if self.app.tele.failed else ""), 5)
+            return
+        self.app.worker.send(Order(Command.SAVE, path=path))
+        self.say(f"saving model to {path} ...")
+
+    def act_quit(self, escape, shift):
+        st = self.app.state
+        if st.overlay is not Overlay.NONE:
+            st.toggle_overlay(st.overlay)
+            if escape:
+                return
+        st.running = False
+
+
 # ------------------------------------------------------------------------------ app
 class App:
     """The window: routes events to regions and actions, mirrors the trainer, draws."""
@@ -110,6 +226,7 @@ class App:
         self.predict = Predictions(self.net, self.x_test)
         self.sweep = Sweep(lambda: MLP(config.sizes, config.activation, seed=config.seed), self.x_test, self.y_test)
         self.text = TextCache()
+        self.actions = Actions(self)
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip, self.legend = Tooltip(self.text, self.columns), FilmStrip(self.text), Legend(self.text)
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
@@ -139,7 +256,7 @@ class App:
             action = KEY_ACTIONS.get(event.key)
             if action is not None and self.weights_seen:
                 name, arg = action
-                getattr(self, "act_" + name)(arg, bool(event.mod & pygame.KMOD_SHIFT))
+                getattr(self.actions, "act_" + name)(arg, bool(event.mod & pygame.KMOD_SHIFT))
             elif action is not None and action[0] == "quit":
                 st.running = False
         elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN) and self.layout and self.weights_seen:
@@ -155,7 +272,7 @@ class App:
         if st.overlay is Overlay.CONFUSION:
             hit = self.confusion.hit(pos, self.scene()) if click else None
             if hit is not None:
-                self.say(st.choose_pair(*hit[1], self.predict))
+                self.actions.say(st.choose_pair(*hit[1], self.predict))
             return
         if click:
             hit = self.strip.hit(pos, None)
@@ -171,100 +288,6 @@ class App:
         hover = self.columns.neuron_at(pos)
         if hover != st.hover:
             st.hover = hover
-
-    def say(self, text, seconds=3.0):
-        if text:
-            self.state.say(text, seconds)
-
-    # ----------------------------------------------------------------- actions
-    def act_step(self, delta, shift):
-        self.say(self.state.step(delta, self.predict))
-
-    def act_home_end(self, last, shift):
-        self.say(self.state.home_end(last, self.predict))
-
-    def act_digit(self, digit, shift):
-        self.say(self.state.next_of_class(digit, self.predict))
-
-    def act_mistake(self, _, shift):
-        self.say(self.state.next_mistake(-1 if shift else 1, self.predict))
-
-    def act_mistakes_only(self, _, shift):
-        self.say(self.state.toggle_mistakes(self.predict))
-
-    def act_random(self, _, shift):
-        self.say(self.state.random(self.rng, self.predict))
-
-    def training_off(self):
-        """Why training keys do nothing now, or '' when they work."""
-        if self.worker is None or self.config.no_train:
-            return "training is off (--no-train)"
-        if self.tele.failed:
-            return "the training process has stopped"
-        if self.tele.finished:
-            return "training has finished"
-        return ""
-
-    def act_pause(self, _, shift):
-        st, why = self.state, self.training_off()
-        if why:
-            self.say(why)
-            return
-        st.pause_requested = not st.pause_requested
-        self.tele.paused = False
-        self.worker.send(Order(Command.PAUSE if st.pause_requested else Command.RESUME))
-
-    def act_one_batch(self, _, shift):
-        why = self.training_off()
-        if why or not self.state.pause_requested:
-            self.say(why or "N trains one batch while paused (Space pauses)")
-            return
-        self.worker.send(Order(Command.STEP))
-
-    def act_speed(self, slower, shift):
-        self.say(self.state.change_speed(slower))
-        if self.worker is not None:
-            self.worker.send(Order(Command.DELAY, seconds=SPEEDS[self.state.speed]))
-
-    def act_rank(self, _, shift):
-        self.say(self.state.cycle_rank_mode())
-
-    def act_k(self, up, shift):
-        self.say(self.state.change_k(up))
-
-    def act_confusion(self, _, shift):
-        self.state.toggle_overlay(Overlay.CONFUSION)
-
-    def act_help(self, _, shift):
-        self.state.toggle_overlay(Overlay.HELP)
-
-    def act_saliency(self, _, shift):
-        self.state.toggle_saliency()
-
-    def act_draw(self, _, shift):
-        self.say(self.state.toggle_drawing())
-
-    def act_clear(self, _, shift):
-        self.state.clear_canvas()
-
-    def act_screenshot(self, _, shift):
-        self.save_screenshot()
-
-    def act_save(self, _, shift):
-        path = os.path.abspath(self.config.save or "mnist_model.npz")   # the worker's cwd may differ
-        if self.worker is None or not self.worker.process.is_alive():
-            self.say("no training process to save from" + (f": {self.tele.failed}" if self.tele.failed else ""), 5)
-            return
-        self.worker.send(Order(Command.SAVE, path=path))
-        self.say(f"saving model to {path} ...")
-
-    def act_quit(self, escape, shift):
-        st = self.state
-        if st.overlay is not Overlay.NONE:
-            st.toggle_overlay(st.overlay)
-            if escape:
-                return
-        st.running = False
 
     # ------------------------------------------------------------------ update
     def update(self):
@@ -300,8 +323,9 @@ class App:
             if user_changed or self.lines_key is None:
                 self.lines_key = key
             self.needs_draw = True
-        if self.animate():
+        if ease(self.shown, self.view, self.snap):
             self.needs_draw = True
+        self.snap = False
         toast = bool(st.toast) and time.monotonic() < st.toast_until
         if toast != self.toast_shown:
             self.toast_shown, self.needs_draw = toast, True
@@ -313,14 +337,14 @@ class App:
             if isinstance(msg, EvalReport) and msg.predictions is not None and self.stamp is not None \
                     and (self.stamp.epoch, self.stamp.batch) == (msg.epoch, msg.batch) and not self.tele.trained_here:
                 self.predict.known[:] = msg.predictions           # the worker's exact pass of these weights
-            self.say(text, 10 if self.tele.failed or self.tele.diverged else 5)
+            self.actions.say(text, 10 if self.tele.failed or self.tele.diverged else 5)
             self.needs_draw = True
         if fresh:
             self.weights_waiting = True
         if not self.worker.process.is_alive() and not self.tele.failed and self.state.running:
             code = self.worker.process.exitcode
             self.tele.failed = f"the training process stopped unexpectedly (exit code {code})"
-            self.say(self.tele.failed, 10)
+            self.actions.say(self.tele.failed, 10)
 
     def adopt_weights(self):
         stamp = self.worker.take_weights(self.net.weights, self.net.biases)
@@ -328,29 +352,6 @@ class App:
         if stamp is not None:
             self.stamp = WeightsStamp(*stamp)
             self.predict.reset(self.stamp)
-
-    def animate(self):
-        """Ease displayed activations and probabilities towards the view's; returns True
-        while they still move."""
-        v, moving = self.view, False
-        targets = {"probs": v.probs}
-        for i, a in enumerate(v.acts[1:-1]):
-            peak = a.max()
-            # brightness = positive activation (tanh can go negative); sqrt keeps faint activity visible
-            targets[("hidden", i)] = np.sqrt(np.clip(a, 0, None) / peak) if peak > 0 else np.zeros_like(a)
-        for key, target in targets.items():
-            shown = self.shown.get(key)
-            if self.snap or shown is None or shown.shape != target.shape:
-                self.shown[key] = target.astype(np.float32)
-                continue
-            diff = target - shown
-            if np.abs(diff).max() > 2e-3:
-                shown += diff * EASE
-                moving = True
-            else:
-                shown[...] = target
-        self.snap = False
-        return moving
 
     # -------------------------------------------------------------------- draw
     def scene(self):
@@ -363,30 +364,8 @@ class App:
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
-            data_label=self.data_label(), status=self.status(), keys=KEYS, lines_stamp=self.lines_key,
+            data_label=data_label(self.data, self.config), status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
-
-    def data_label(self):
-        d, cfg = self.data, self.config
-        source = d.source
-        if source.startswith("bundled sample") and not cfg.offline and cfg.data_dir is None:
-            source = "bundled sample (OpenML was unreachable)"
-        return f"data: {source}; {len(d.y_train):,} training / {len(d.y_test):,} test images"
-
-    def status(self):
-        tele, cfg = self.tele, self.config
-        if tele.failed:
-            return "TRAINER STOPPED: " + tele.failed, WRONG
-        if tele.diverged:
-            return "DIVERGED", WRONG
-        if tele.finished:
-            return "FINISHED", RIGHT
-        if cfg.no_train or self.worker is None:
-            return "EXPLORING (no training)", ACCENT
-        if self.state.pause_requested:
-            return "PAUSED", LOSS_COLOR
-        s = SPEEDS[self.state.speed]
-        return "TRAINING" + ("" if s == 0 else f" (slow motion {s * 1000:g} ms/batch)"), RIGHT
 
     def place(self, size):
         fs = 14 if size[1] < 700 or size[0] < 1100 else 15 if size[1] < 850 or size[0] < 1500 else 17
@@ -428,21 +407,6 @@ class App:
         if st.overlay is Overlay.HELP:
             self.help.draw(surface, scene)
 
-    def save_screenshot(self, path=None):
-        """Write the screen to a PNG atomically; returns the path, or None on failure
-        (said in the window and recorded in self.errors)."""
-        path = path or time.strftime("screenshot-%Y%m%d-%H%M%S.png")
-        try:
-            tmp = path + ".tmp.png"
-            pygame.image.save(self.screen, tmp)
-            os.replace(tmp, path)
-            self.say(f"screenshot saved to {os.path.abspath(path)}", 5)
-            return path
-        except (pygame.error, OSError) as e:
-            self.say(f"could not save screenshot: {e}", 5)
-            self.errors.append(f"could not save screenshot {path}: {e}")
-            return None
-
     # -------------------------------------------------------------------- loop
     def frame(self):
         """One iteration: events -> update -> draw -> flip (only when something changed),
@@ -480,30 +444,6 @@ class App:
                 break
         self._sweep_cost = cost
 
-    def metrics(self, first_frame_s):
-        tele = self.tele
-        ms = self.frame_ms[1:] or self.frame_ms
-        ev = tele.last_full
-        rates = list(tele.full_speed_rates)
-        return {
-            "status": "failed" if tele.failed else "diverged" if tele.diverged else
-                      "finished" if tele.finished else "stopped",
-            "error": tele.failed or tele.diverged or None,
-            "test_accuracy": ev.accuracy if ev else float("nan"),
-            "per_class_accuracy": [float(v) for v in ev.per_class] if ev else [float("nan")] * 10,
-            "confusion_matrix": ev.confusion.tolist() if ev else None,
-            "epochs_completed": ev.epoch if ev else 0,
-            "train_samples_per_s": float(np.median(rates)) if rates else 0.0,
-            "frame_ms_p50": percentile(ms, 50), "frame_ms_p95": percentile(ms, 95), "frame_ms_p99": percentile(ms, 99),
-            "frames": self.drawn_frames, "first_frame_s": first_frame_s,
-            "fps": 1000 / float(np.mean(self.frame_interval_ms[1:])) if len(self.frame_interval_ms) > 1 else None,
-            "window": list(self.screen.get_size()), "connections": self.state.k,
-            "hyperparameters": self.config.hyperparameters(),
-            "dataset": {"name": self.data.name, "source": self.data.source,
-                        "train": int(len(self.data.y_train)), "test": int(len(self.data.y_test))},
-            "errors": list(self.errors),
-        }
-
     def close(self):
         if self.worker is not None:
             keep = self.config.no_train or self.tele.diverged      # never overwrite with a blown-up model
@@ -515,6 +455,79 @@ class App:
                     print(f"error: {text}", file=sys.stderr)
                     self.errors.append(text)
             self.worker = None
+
+
+def ease(shown, view, snap):
+    """Move the displayed activations and probabilities in `shown` a step towards the
+    view's (all the way when snap); returns True while they still move."""
+    targets = {"probs": view.probs}
+    for i, a in enumerate(view.acts[1:-1]):
+        peak = a.max()
+        # brightness = positive activation (tanh can go negative); sqrt keeps faint activity visible
+        targets[("hidden", i)] = np.sqrt(np.clip(a, 0, None) / peak) if peak > 0 else np.zeros_like(a)
+    moving = False
+    for key, target in targets.items():
+        current = shown.get(key)
+        if snap or current is None or current.shape != target.shape:
+            shown[key] = target.astype(np.float32)
+            continue
+        diff = target - current
+        if np.abs(diff).max() > 2e-3:
+            current += diff * EASE
+            moving = True
+        else:
+            current[...] = target
+    return moving
+
+
+def data_label(data, config):
+    """Where the data came from and how much of it there is (shown in the header)."""
+    source = data.source
+    if source.startswith("bundled sample") and not config.offline and config.data_dir is None:
+        source = "bundled sample (OpenML was unreachable)"
+    return f"data: {source}; {len(data.y_train):,} training / {len(data.y_test):,} test images"
+
+
+def status_line(tele, state, config, worker):
+    """(text, colour) of the training state, for the panel's first line."""
+    if tele.failed:
+        return "TRAINER STOPPED: " + tele.failed, WRONG
+    if tele.diverged:
+        return "DIVERGED", WRONG
+    if tele.finished:
+        return "FINISHED", RIGHT
+    if config.no_train or worker is None:
+        return "EXPLORING (no training)", ACCENT
+    if state.pause_requested:
+        return "PAUSED", LOSS_COLOR
+    s = SPEEDS[state.speed]
+    return "TRAINING" + ("" if s == 0 else f" (slow motion {s * 1000:g} ms/batch)"), RIGHT
+
+
+def window_metrics(app, first_frame_s):
+    """The run's metrics (written by --metrics): accuracy, rates, frame times, errors."""
+    tele = app.tele
+    ms = app.frame_ms[1:] or app.frame_ms
+    ev = tele.last_full
+    rates = list(tele.full_speed_rates)
+    return {
+        "status": "failed" if tele.failed else "diverged" if tele.diverged else
+                  "finished" if tele.finished else "stopped",
+        "error": tele.failed or tele.diverged or None,
+        "test_accuracy": ev.accuracy if ev else float("nan"),
+        "per_class_accuracy": [float(v) for v in ev.per_class] if ev else [float("nan")] * 10,
+        "confusion_matrix": ev.confusion.tolist() if ev else None,
+        "epochs_completed": ev.epoch if ev else 0,
+        "train_samples_per_s": float(np.median(rates)) if rates else 0.0,
+        "frame_ms_p50": percentile(ms, 50), "frame_ms_p95": percentile(ms, 95), "frame_ms_p99": percentile(ms, 99),
+        "frames": app.drawn_frames, "first_frame_s": first_frame_s,
+        "fps": 1000 / float(np.mean(app.frame_interval_ms[1:])) if len(app.frame_interval_ms) > 1 else None,
+        "window": list(app.screen.get_size()), "connections": app.state.k,
+        "hyperparameters": app.config.hyperparameters(),
+        "dataset": {"name": app.data.name, "source": app.data.source,
+                    "train": int(len(app.data.y_train)), "test": int(len(app.data.y_test))},
+        "errors": list(app.errors),
+    }
 
 
 def _bounded_append(values, v):
@@ -537,13 +550,14 @@ def run_app(config, data, start_time=None):
     first_frame_s = None
 
     def screenshot():
+        """The newest weights, drawn exactly (no easing, no message over the header)."""
+        if app.weights_waiting:
+            app.adopt_weights()
         app.update()
-        app.adopt_weights() if app.weights_waiting else None
-        app.update()
-        app.snap, app.state.toast = True, ""
-        app.animate()
+        app.state.toast = ""
+        ease(app.shown, app.view, snap=True)
         app.draw(app.screen)
-        if app.save_screenshot(config.screenshot):
+        if app.actions.save_screenshot(config.screenshot):
             print(f"Saved screenshot to {config.screenshot}")
         else:
             print(f"error: {app.errors[-1]}", file=sys.stderr)
@@ -570,6 +584,6 @@ def run_app(config, data, start_time=None):
         pass
     finally:
         app.close()
-        metrics = app.metrics(first_frame_s)
+        metrics = window_metrics(app, first_frame_s)
         pygame.quit()
     return metrics

@@ -178,7 +178,7 @@ def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sa
     assert text == "test accuracy 94.00 % (1,000-digit subset, epoch 1, batch 300)"
     h = app.header
     assert text_drawn_at(app, text, h.fs, ACCENT, True, "topright", (h.rect.right - 12, h.rect.y + 4))
-    label = app.data_label()
+    label = app.scene().data_label
     assert "bundled sample" in label and "5,000 training / 1,000 test images" in label
     assert text_drawn_at(app, label, h.fs - 2, (140, 148, 165), False, "topleft", (12, h.rect.y + 6 + h.fs + 4))
 
@@ -234,9 +234,9 @@ def test_every_key_in_the_table_acts(sample):
     app = open_app(sample)
     for k in KEYS:
         if k.action:
-            assert callable(getattr(app, "act_" + k.action))
+            assert callable(getattr(app.actions, "act_" + k.action))
     acts = {k.action for k in KEYS if k.action}
-    assert {a[4:] for a in dir(app) if a.startswith("act_")} == acts
+    assert {a[4:] for a in dir(app.actions) if a.startswith("act_")} == acts
 
 
 def test_navigation_keys(sample):

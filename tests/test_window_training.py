@@ -12,6 +12,7 @@ import pytest
 import data_loader
 from regions import RIGHT, WRONG
 from view_model import SPEEDS
+from visualization import window_metrics
 from window_driver import key, open_app, pixel, pixels, run_until
 
 
@@ -37,7 +38,7 @@ def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
         frozen = (app.tele.epoch, app.tele.batch)
         time.sleep(0.4)
         app.frame()
-        assert (app.tele.epoch, app.tele.batch) == frozen and app.status()[0] == "PAUSED"
+        assert (app.tele.epoch, app.tele.batch) == frozen and app.scene().status[0] == "PAUSED"
         assert app.tele.samples_per_s() == 0.0 or time.monotonic() - app.tele.rate_samples[-1][0] < 2.5
         w = app.net.weights[1].copy()
         key(pygame.K_n)                                  # N: exactly one batch
@@ -127,7 +128,7 @@ def test_a_diverged_run_is_not_saved_over_the_model(sample, tmp_path):
     app = training_app(sample, hidden=(32,), optimizer="sgd", lr=1e6, lr_schedule="constant", seed=4,
                        save=str(path))
     run_until(app, lambda: bool(app.tele.diverged))
-    assert "learning rate" in app.tele.diverged and app.status()[0] == "DIVERGED"
+    assert "learning rate" in app.tele.diverged and app.scene().status[0] == "DIVERGED"
     app.frame()
     app.close()
     assert path.read_bytes() == b"the user's good model"
@@ -141,11 +142,11 @@ def test_a_killed_trainer_is_said_for_as_long_as_it_is_true(sample):
         assert "stopped unexpectedly" in app.tele.failed
         for _ in range(3):
             app.frame()
-        assert app.status()[0].startswith("TRAINER STOPPED") and app.status()[1] == WRONG
+        assert app.scene().status[0].startswith("TRAINER STOPPED") and app.scene().status[1] == WRONG
         key(pygame.K_SPACE)
         app.frame()
         assert "stopped" in app.state.toast
-        assert app.metrics(None)["status"] == "failed"
+        assert window_metrics(app, None)["status"] == "failed"
     finally:
         app.close()
 
