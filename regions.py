@@ -160,6 +160,7 @@ class Scene:
     fps_line: str
     keys: tuple                  # the key table, for the help overlay
     lines_stamp: tuple           # changes whenever the drawn connections must change
+    confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
 
     @property
     def true(self):
@@ -341,14 +342,17 @@ class Header(Region):
         hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
         if st.toast and time.monotonic() < st.toast_until:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
-            if x1 - x0 > 60:
-                text = self.text.fit(st.toast, fs - 1, x1 - x0 - 20)
-                surf = self.text.render(text, fs - 1, TEXT)
-                box = pygame.Rect(0, 0, surf.get_width() + 20, r.height - 10)
+            if x1 - x0 > 80:
+                lines = self.text.wrap(st.toast, fs - 2, x1 - x0 - 20)[:2]
+                surfs = [self.text.render(t, fs - 2, TEXT) for t in lines]
+                box = pygame.Rect(0, 0, max(s.get_width() for s in surfs) + 20, r.height - 8)
                 box.center = ((x0 + x1) // 2, r.centery)
                 pygame.draw.rect(surface, BG, box)
                 pygame.draw.rect(surface, ACCENT, box, 1)
-                surface.blit(surf, surf.get_rect(center=box.center))
+                y = box.centery - sum(s.get_height() for s in surfs) // 2
+                for surf in surfs:
+                    surface.blit(surf, surf.get_rect(midtop=(box.centerx, y)))
+                    y += surf.get_height()
 
 
 class NetworkColumns(Region):
@@ -460,8 +464,11 @@ class NetworkColumns(Region):
             surface.blit(pygame.transform.smoothscale(surf, g.rect.size), g.rect)
             pygame.draw.rect(surface, ACCENT, g.rect.inflate(4, 4), 1)
             self.label(surface, g.rect, "Your drawing", "left draws, right erases")
-            side = max(28, min(g.rect.height // 3, 84))
+            below = (self.lay.strip.y if self.lay.strip else self.lay.network.bottom) - g.rect.bottom - 14
+            side = int(np.clip(below, 28, 84))
             seen = pygame.Rect(g.rect.x, g.rect.bottom + 8, side, side)
+            if below < 28:                                   # no room below: inside the canvas corner
+                seen.topright = (g.rect.right - 4, g.rect.y + 4)
             grey = (v.x * 255).astype(np.uint8).reshape(28, 28)
             small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
             surface.blit(pygame.transform.scale(small, seen.size), seen)
@@ -803,7 +810,7 @@ class ClassBars(Region):
         fs = self.fs - 1
         name_w = self.text.widest(names, fs) + 8
         lh = self.rect.height / 10
-        bw = self.rect.width - name_w - 46
+        bw = self.rect.width - name_w - self.text.width("100.0", fs - 1) - self.text.width("+10.0", fs - 3) - 14
         return [pygame.Rect(self.rect.x + name_w, int(self.rect.y + c * lh + 2), bw, max(6, int(lh) - 6))
                 for c in range(10)]
 
@@ -819,6 +826,7 @@ class ClassBars(Region):
             a = float(ev.per_class[c])
             pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, int(bar.width * a), bar.height))
             self.text.blit(surface, f"{100 * a:.1f}", (bar.right + 4, bar.centery), fs - 1, TEXT, False, "midleft")
+            # the change since the previous evaluation of the same kind, right-aligned
             if prev is not None and not np.isnan(prev[c]):
                 d = 100 * (a - prev[c])
                 col = RIGHT if d > 0.05 else WRONG if d < -0.05 else DIM
@@ -839,9 +847,10 @@ class Panel(Region):
         lh = fs + 5
         x, w = rect.x + 14, rect.width - 28
         top = rect.y + 10 + 7 * lh + 4                       # status (2 lines), hyperparameters (3), heading
-        bars_h = 10 * (lh - 1)
         below = 6 * lh + 8                                    # heading line 2, digit on screen, neurons, fps
-        chart_h = int(np.clip(rect.bottom - top - bars_h - below - lh - 14, 80, 300))
+        free = rect.bottom - top - below - lh - 14            # for the chart and the ten bars
+        bars_h = int(np.clip(free * 0.5, 10 * (lh - 1), 10 * (lh + 8)))
+        chart_h = int(np.clip(free - bars_h, 80, 400))
         self.chart.layout(pygame.Rect(x, top, w, chart_h), fs - 3)
         self.bars_y = top + chart_h + 8
         self.bars.layout(pygame.Rect(x, self.bars_y + 2 * lh, w, bars_h), fs)
@@ -869,11 +878,12 @@ class Panel(Region):
             line(f"model: {cfg.load or 'untrained'}; {tele.epoch} epoch(s) trained", DIM)
         y += 4
         line("Hyperparameters", ACCENT, True)
-        line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, "
-             f"lr {cfg.learning_rate:g} {cfg.lr_schedule}" + (f" (now {tele.lr:.2g})" if tele.trained_here else ""),
+        line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
              DIM, size=fs - 1)
-        line(f"batch {cfg.batch_size}, weight decay {cfg.weight_decay:g}, dropout {cfg.dropout:g}"
-             + (", augment" if cfg.augment else "") + f", seed {cfg.seed}", DIM, size=fs - 1)
+        line(f"lr {cfg.learning_rate:g} {cfg.lr_schedule}" + (f", now {tele.lr:.2g}" if tele.trained_here else ""),
+             DIM, size=fs - 1)
+        line(f"weight decay {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
+             + f", seed {cfg.seed}", DIM, size=fs - 1)
         y = self.chart.rect.y - lh
         line("Loss and test accuracy", ACCENT, True)
         self.chart.draw(surface, scene)
@@ -930,15 +940,14 @@ class ConfusionOverlay(Region):
         net, fs = self.rect, self.fs
         pygame.draw.rect(surface, BG, net)
         r = self.matrix_rect()
-        ps = scene.sweep
         self.text.blit(surface, "Confusion matrix on the test set (rows: true class, columns: predicted)",
                        (net.x + 20, net.y + 12), fs, TEXT, True)
-        what = ("computing the first test-set pass..." if ps is None else
-                f"weights: {ps.stamp.describe()}; click a cell to browse its {scene.noun}s; X closes")
-        self.text.blit(surface, what, (net.x + 20, net.y + 14 + fs + 6), fs - 1, DIM)
-        if ps is None:
+        if scene.confusion is None:
+            self.text.blit(surface, "computing the first test-set pass...", (net.x + 20, net.y + 20 + fs), fs - 1, DIM)
             return
-        conf = ps.confusion
+        conf, label = scene.confusion
+        self.text.blit(surface, self.text.fit(f"{label}; click a cell to browse its {scene.noun}s; X closes",
+                                              fs - 1, net.width - 40), (net.x + 20, net.y + 14 + fs + 6), fs - 1, DIM)
         cell = r.width / 10
         cfs = max(10, min(fs, int(cell / 3)))
         row_max = conf.max(axis=1)
@@ -955,8 +964,8 @@ class ConfusionOverlay(Region):
                 pygame.draw.rect(surface, confusion_color(n, row_max[t], t == p), cr)
                 if n:
                     self.text.blit(surface, str(n), cr.center, cfs, TEXT, False, "center")
-        self.text.blit(surface, f"accuracy {100 * ps.accuracy:.2f} %", (r.right, r.y - 6), fs - 1, TEXT, False,
-                       "bottomright")
+        acc = np.trace(conf) / max(conf.sum(), 1)
+        self.text.blit(surface, f"accuracy {100 * acc:.2f} %", (r.right, r.y - 6), fs - 1, TEXT, False, "bottomright")
 
 
 class HelpOverlay(Region):

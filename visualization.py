@@ -364,8 +364,24 @@ class App:
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
-            data_label=data_label(self.data, self.config), status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
+            confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
+
+    def newest_confusion(self):
+        """(matrix, label) of the newest whole-test-set result: the window's own pass or
+        the trainer's evaluation, whichever is of later weights; None before either."""
+        ps, ev = self.sweep.result, self.tele.last_full
+        options = []
+        if ps is not None:
+            options.append(((ps.stamp.epoch, ps.stamp.batch, 1), ps.confusion, ps.stamp.describe()))
+        if ev is not None:
+            options.append(((ev.epoch, ev.batch, 0), ev.confusion, ev.label().split(", ", 1)[1]))
+        if not options:
+            return None
+        _, conf, when = max(options, key=lambda o: o[0])
+        newer = "" if not self.sweep.busy else \
+            f" (a pass of newer weights is {100 * self.sweep.pos / len(self.y_test):.0f} % done)"
+        return conf, f"weights: {when}{newer}"
 
     def place(self, size):
         fs = 14 if size[1] < 700 or size[0] < 1100 else 15 if size[1] < 850 or size[0] < 1500 else 17
@@ -428,7 +444,8 @@ class App:
             _bounded_append(self.frame_interval_ms, (t1 - self.last_frame) * 1000)
             self.last_frame = t1
         if self.sweep.busy:
-            self.idle_work(t0 + 1 / FPS - 0.002)
+            overlay = self.state.overlay is Overlay.CONFUSION      # its matrix is what the user waits for
+            self.idle_work(t0 + (1.5 if overlay else 1) / FPS - 0.002)
         return (t1 - t0) * 1000
 
     def idle_work(self, deadline):

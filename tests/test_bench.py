@@ -13,7 +13,7 @@ from conftest import ROOT
     ("bench_train.py", "| optimizer | batch | samples/s"),
     ("bench_data.py", "cached load"),
     ("bench_accuracy.py", "| epoch | test accuracy"),
-    ("bench_window.py", "| connections K | frame p50 ms"),
+    ("bench_window.py", "| run (dummy video driver unless said) | frame p50 ms"),
 ])
 def test_benchmark_quick_run_prints_its_table(script, header):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
