@@ -133,6 +133,7 @@ def resolve_model_file(config, given):
     if not config.load:
         return config, None, None
     import numpy as np
+
     from trainer import ModelFileError, check_model_fits, read_model
     try:
         arrays, meta = read_model(config.load)
