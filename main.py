@@ -3,6 +3,7 @@
     python main.py                      # open the window and watch the network learn
     python main.py --headless           # train in the terminal
     python main.py --help               # every option
+    mnist-live ...                      # the same, once installed (pip install -e .)
 
 Bad input ends with a one-line `error: ...` and a non-zero exit status, never a traceback.
 """
@@ -16,6 +17,8 @@ import sys
 import time
 
 from config import Config
+
+__version__ = "1.0.0"                  # the package version (pyproject.toml reads it from here)
 
 
 # ------------------------------------------------------------------------ parsing
@@ -47,9 +50,10 @@ def build_parser():
     Options the user does not give are absent from the namespace (SUPPRESS), which tells
     explicit choices apart from defaults (needed when a model file brings its own)."""
     parser = argparse.ArgumentParser(
-        prog="main.py", argument_default=argparse.SUPPRESS,
+        argument_default=argparse.SUPPRESS,
         description="Watch a NumPy multilayer perceptron learn MNIST, live, in a Pygame window.",
         epilog="Keys in the window: H or F1 lists them all.")
+    parser.add_argument("--version", action="version", version=f"mnist-live {__version__}")
     for f in dataclasses.fields(Config):
         meta = dict(f.metadata)
         flag = "--" + f.name.replace("_", "-")
@@ -249,12 +253,18 @@ def main(argv=None):
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 
-if __name__ == "__main__":
+def cli(argv=None):
+    """The `mnist-live` command and `python main.py`: main() with its exit status, Ctrl+C
+    and running out of memory as one line instead of a traceback."""
     try:
-        sys.exit(main())
+        sys.exit(main(argv))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
     except MemoryError:
         print("error: not enough memory for this network and data (try smaller --hidden sizes)", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli()
