@@ -86,4 +86,5 @@ def test_requirements_files_are_in_step_with_pyproject(pyproject):
     assert _requirements(ROOT / "requirements.txt") == sorted(map(_spec, project["dependencies"]))
     assert _requirements(ROOT / "requirements-test.txt") == sorted(map(_spec, project["optional-dependencies"]["test"]))
     assert "-r requirements.txt" in (ROOT / "requirements-test.txt").read_text().splitlines()
+    assert any(d.startswith("tqdm") for d in project["dependencies"])
     assert any(d.startswith("ruff==") for d in project["optional-dependencies"]["test"])   # lint results are stable
