@@ -35,7 +35,8 @@ class Config:
     lr: float | None = field(default=None, metadata=_opt(
         "learning rate (default: 0.001 adam, 0.05 momentum, 0.1 sgd)", type=float, min_excl=0.0, metavar="X"))
     lr_schedule: str = field(default="cosine", metadata=_opt(
-        "learning-rate schedule over the run: cosine decays to 0 by the last epoch, step divides by 10 at 50%% and 75%%",
+        "learning-rate schedule over the run: cosine decays to 0 by the last epoch, "
+        "step divides by 10 at 50%% and 75%%",
         choices=SCHEDULES))
     momentum: float = field(default=0.9, metadata=_opt(
         "momentum for --optimizer momentum (beta1 for adam)", type=float, min=0.0, max_excl=1.0, metavar="X"))
@@ -48,7 +49,8 @@ class Config:
     epochs: int = field(default=10, metadata=_opt(
         "training epochs in total (a loaded model trains on up to N)", type=int, min=1, metavar="N"))
     batch_size: int = field(default=128, metadata=_opt("mini-batch size", type=int, min=1, metavar="N"))
-    seed: int = field(default=0, metadata=_opt("random seed: the same seed reproduces a run exactly", type=int, min=0, metavar="N"))
+    seed: int = field(default=0, metadata=_opt(
+        "random seed: the same seed reproduces a run exactly", type=int, min=0, metavar="N"))
     # --- data -------------------------------------------------------------------
     dataset: str = field(default="mnist", metadata=_opt("data set", choices=DATASETS))
     data_dir: str | None = field(default=None, metadata=_opt(
@@ -95,7 +97,7 @@ class Config:
         out["lr"] = self.learning_rate
         return out
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:

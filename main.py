@@ -3,6 +3,7 @@
     python main.py                      # open the window and watch the network learn
     python main.py --headless           # train in the terminal
     python main.py --help               # every option
+    mnist-live ...                      # the same, once installed (pip install -e .)
 
 Bad input ends with a one-line `error: ...` and a non-zero exit status, never a traceback.
 """
@@ -16,6 +17,8 @@ import sys
 import time
 
 from config import Config
+
+__version__ = "1.0.0"                  # the package version (pyproject.toml reads it from here)
 
 
 # ------------------------------------------------------------------------ parsing
@@ -47,9 +50,10 @@ def build_parser():
     Options the user does not give are absent from the namespace (SUPPRESS), which tells
     explicit choices apart from defaults (needed when a model file brings its own)."""
     parser = argparse.ArgumentParser(
-        prog="main.py", argument_default=argparse.SUPPRESS,
+        argument_default=argparse.SUPPRESS,
         description="Watch a NumPy multilayer perceptron learn MNIST, live, in a Pygame window.",
         epilog="Keys in the window: H or F1 lists them all.")
+    parser.add_argument("--version", action="version", version=f"mnist-live {__version__}")
     for f in dataclasses.fields(Config):
         meta = dict(f.metadata)
         flag = "--" + f.name.replace("_", "-")
@@ -133,6 +137,7 @@ def resolve_model_file(config, given):
     if not config.load:
         return config, None, None
     import numpy as np
+
     from trainer import ModelFileError, check_model_fits, read_model
     try:
         arrays, meta = read_model(config.load)
@@ -157,45 +162,107 @@ def resolve_model_file(config, given):
     return config, arrays, meta
 
 
+class HeadlessProgress:
+    """tqdm bars for a headless run, counted in training samples: one for the whole run
+    and one for the current epoch, each with its rate, elapsed time and ETA, the epoch's
+    mean loss and accuracy in the epoch bar. The bars go to stderr and only when it is a
+    terminal (tqdm's disable=None); `epoch_done` prints one line per epoch to stdout either
+    way, so a log or a pipe gets exactly one line per epoch and no carriage returns."""
+
+    def __init__(self, trainer, config):
+        from tqdm import tqdm
+        self.tqdm, self.config = tqdm, config
+        self.n = len(trainer.x_train)
+        in_epoch = min(trainer.batch * config.batch_size, self.n) if trainer.perm is not None else 0
+        self.start_samples = trainer.epoch * self.n + in_epoch
+        self.t_start = self.t_epoch = time.perf_counter()
+        self.loss_sum, self.loss_count = 0.0, 0
+        self.run_bar = tqdm(total=config.epochs * self.n, initial=self.start_samples, desc="run",
+                            unit=" samples", unit_scale=True, smoothing=0, dynamic_ncols=True, disable=None)
+        self.epoch_bar = None
+
+    def batch(self, stats):
+        """After each training batch (stats: trainer.BatchStats)."""
+        self.loss_sum += stats.loss
+        self.loss_count += 1
+        if self.run_bar.disable:
+            return
+        seen = min(stats.batch * self.config.batch_size, self.n)      # samples done in this epoch
+        if self.epoch_bar is None:
+            first = min((stats.batch - 1) * self.config.batch_size, self.n)
+            desc = f"epoch {stats.epoch + 1}/{self.config.epochs}"
+            self.epoch_bar = self.tqdm(total=self.n, initial=first, desc=desc, unit=" samples", unit_scale=True,
+                                       leave=False, dynamic_ncols=True)
+        self.epoch_bar.set_postfix_str(f"loss {self.mean_loss():.4f}  acc {100 * stats.accuracy:.2f} %", refresh=False)
+        step = seen - self.epoch_bar.n
+        self.run_bar.update(step)
+        self.epoch_bar.update(step)                                     # redraws at most every 0.1 s
+
+    def mean_loss(self):
+        return self.loss_sum / max(self.loss_count, 1)
+
+    def epoch_done(self, trainer, stats, ev):
+        """After an epoch's test evaluation: its line (trainer.epoch is the epoch just done)."""
+        now = time.perf_counter()
+        done = trainer.epoch * self.n - self.start_samples                   # samples trained in this run
+        left = (self.config.epochs - trainer.epoch) * self.n
+        eta = (now - self.t_start) / done * left if done > 0 else 0.0       # evaluations included
+        line = (f"epoch {trainer.epoch}/{self.config.epochs}  loss {self.mean_loss():.4f}  "
+                f"train acc {100 * stats.accuracy:6.2f} %  test acc {100 * ev.accuracy:6.2f} %  "
+                f"{stats.samples_per_s:7.0f} samples/s  epoch {now - self.t_epoch:5.1f} s  "
+                f"elapsed {self.tqdm.format_interval(now - self.t_start)}  ETA {self.tqdm.format_interval(eta)}")
+        self.close_epoch()
+        self.tqdm.write(line, file=sys.stdout)
+        sys.stdout.flush()
+        self.t_epoch = now
+        self.loss_sum, self.loss_count = 0.0, 0
+
+    def close_epoch(self):
+        if self.epoch_bar is not None:
+            self.epoch_bar.close()
+            self.epoch_bar = None
+
+    def close(self):
+        self.close_epoch()
+        self.run_bar.close()
+
+
 def run_headless(config, data, arrays=None, meta=None):
-    """Train in the terminal: a progress bar per epoch, test results per epoch, and a
-    per-class table and confusion matrix at the end. Returns the metrics dict."""
+    """Train in the terminal: progress bars (HeadlessProgress), test results per epoch, and
+    a per-class table and confusion matrix at the end. Returns the metrics dict."""
     from trainer import Trainer, TrainingDiverged, evaluate
-    from utils import format_confusion, format_per_class, progress_bar
+    from utils import format_confusion, format_per_class
     trainer = Trainer(config, data.x_train, data.y_train)
     if arrays is not None:
         trainer.restore(arrays, meta)
         print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
     history, speeds = [], []
-    tty = sys.stdout.isatty()
     t_start = time.perf_counter()
     status = "finished"
     ev = None                                      # the latest test evaluation
+    progress = HeadlessProgress(trainer, config) if not config.no_train and not trainer.finished else None
     try:
         while not config.no_train and not trainer.finished:
             stats = trainer.train_batch()
-            end_of_epoch = stats.batch == stats.n_batches
-            if tty and (stats.batch % 20 == 0 or end_of_epoch):
-                print(f"\repoch {stats.epoch + 1}/{config.epochs} {progress_bar(stats.batch, stats.n_batches)} "
-                      f"{stats.samples_per_s:7.0f} samples/s  loss {stats.loss:.4f}  acc {100 * stats.accuracy:5.2f} %",
-                      end="", flush=True)
-            if end_of_epoch:
+            progress.batch(stats)
+            if stats.batch == stats.n_batches:     # end of an epoch
                 speeds.append(stats.samples_per_s)
                 ev = evaluate(trainer.net, data.x_test, data.y_test)
                 history.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
                                 "train_accuracy": stats.accuracy, "loss": stats.loss,
                                 "seconds": time.perf_counter() - t_start})
-                print(("\r" if tty else "") +
-                      f"epoch {trainer.epoch}/{config.epochs}  train acc {100 * stats.accuracy:6.2f} %  "
-                      f"test acc {100 * ev.accuracy:6.2f} %  {stats.samples_per_s:7.0f} samples/s  "
-                      f"{time.perf_counter() - t_start:6.1f} s" + " " * 10, flush=True)
+                progress.epoch_done(trainer, stats, ev)
     except TrainingDiverged as e:
-        print()
-        print(f"error: {e}", file=sys.stderr)
-        status = "diverged"
+        status, diverged = "diverged", e
     except KeyboardInterrupt:
-        print("\ninterrupted")
         status = "interrupted"
+    finally:
+        if progress is not None:
+            progress.close()                       # the bars go before any message below
+    if status == "diverged":
+        print(f"error: {diverged}", file=sys.stderr)
+    elif status == "interrupted":
+        print("interrupted")
     if ev is None or status != "finished":
         ev = evaluate(trainer.net, data.x_test, data.y_test)
     print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
@@ -251,12 +318,18 @@ def main(argv=None):
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 
-if __name__ == "__main__":
+def cli(argv=None):
+    """The `mnist-live` command and `python main.py`: main() with its exit status, Ctrl+C
+    and running out of memory as one line instead of a traceback."""
     try:
-        sys.exit(main())
+        sys.exit(main(argv))
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         sys.exit(130)
     except MemoryError:
         print("error: not enough memory for this network and data (try smaller --hidden sizes)", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    cli()

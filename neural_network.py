@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+
 # Activation functions applied in place, and their derivatives written in terms of the
 # activation output `a` (cheaper than keeping the pre-activation around).
 def _relu(z):

@@ -208,7 +208,8 @@ def read_model(path):
         if isinstance(e, ValueError) and "pickle" in str(e):   # object arrays: never unpickled here
             raise ModelFileError(f"{path} is not a model file: it holds Python objects, "
                                  f"not only numeric arrays") from None
-        raise ModelFileError(f"{path} is not a readable model .npz file ({type(e).__name__}: {e})".splitlines()[0]) from None
+        message = f"{path} is not a readable model .npz file ({type(e).__name__}: {e})"
+        raise ModelFileError(message.splitlines()[0]) from None
     if "meta" not in arrays or "W1" not in arrays:
         raise ModelFileError(f"{path} is not a model file of this app (no W1/meta entries)")
     try:

@@ -69,12 +69,6 @@ def atomic_save_npz(path, arrays):
         np.savez(f, **arrays)
 
 
-def progress_bar(done, total, width=30):
-    """'[#########.........]' for a fraction done/total."""
-    filled = int(round(width * done / max(total, 1)))
-    return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
 def format_confusion(confusion, class_names):
     """The confusion matrix as an aligned text table (rows: true, columns: predicted)."""
     short = [name[:5] for name in class_names]

@@ -42,7 +42,8 @@ def main():
     print("\n| epoch | test accuracy | train accuracy | wall time s |")
     print("|---|---|---|---|")
     for h in m["history"]:
-        print(f"| {h['epoch']} | {100 * h['test_accuracy']:.2f} % | {100 * h['train_accuracy']:.2f} % | {h['seconds']:.1f} |")
+        print(f"| {h['epoch']} | {100 * h['test_accuracy']:.2f} % | {100 * h['train_accuracy']:.2f} % "
+              f"| {h['seconds']:.1f} |")
     print(f"\nfinal test accuracy {100 * m['test_accuracy']:.2f} %, {m['train_samples_per_s']:,.0f} samples/s; "
           f"hyperparameters {m['hyperparameters']}")
 

@@ -145,7 +145,7 @@ def main(argv=None) -> int:
         rows.append(("IDX load", None, "../shared/data/mnist not found"))
     for name in ("mnist", "fashion"):
         rows.append((f"sample load ({name}, best of 3)",
-                     _best_of(lambda: data_loader.load_dataset(name, offline=True)),
+                     _best_of(lambda name=name: data_loader.load_dataset(name, offline=True)),
                      f"{data_loader.sample_path(name).stat().st_size:,} bytes"))
 
     width = max(len(r[0]) for r in rows)

@@ -167,7 +167,7 @@ def median_rate(samples, B, steps):
 
 def load():
     try:
-        return "%.2f %.2f %.2f" % os.getloadavg()
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
     except OSError:
         return "n/a"
 
@@ -203,7 +203,8 @@ def main(argv=None):
             torch.set_num_threads(threads)
             torch_note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
         except ImportError:
-            torch_note = "torch not installed (install a CPU build of PyTorch to compare; a plain `pip install torch` may fetch a multi-GB CUDA build)"
+            torch_note = ("torch not installed (install a CPU build of PyTorch to compare; "
+                          "a plain `pip install torch` may fetch a multi-GB CUDA build)")
 
     with threadpool_limits(limits=threads, user_api="blas"):
         print(f"# Training throughput, {'x'.join(map(str, SIZES))} ReLU float32, synthetic data")

@@ -7,8 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import NO_SHARED, ROOT, SHARED_MNIST
 from config import Config
+from conftest import NO_SHARED, ROOT, SHARED_MNIST
 from trainer import Trainer, read_model
 
 MAIN = str(ROOT / "main.py")
@@ -25,7 +25,7 @@ def run(*args, timeout=300, cwd=None):
 def assert_one_line_error(proc, status, *fragments):
     assert proc.returncode == status, proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
     assert lines and "error:" in lines[-1]
     for frag in fragments:
         assert frag in lines[-1], lines[-1]
@@ -179,8 +179,8 @@ def test_npz_without_model_entries_is_refused(tmp_path):
 
 def test_headless_run_saves_loads_and_writes_metrics(tmp_path):
     model, metrics = tmp_path / "m.npz", tmp_path / "m.json"
-    proc = run("--headless", "--offline", "--hidden", "64", "--epochs", "2", "--train-size", "2000", "--batch-size", "32",
-               "--save", str(model), "--metrics", str(metrics))
+    proc = run("--headless", "--offline", "--hidden", "64", "--epochs", "2", "--train-size", "2000",
+               "--batch-size", "32", "--save", str(model), "--metrics", str(metrics))
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "epoch 2/2" in out and "test acc" in out and "true\\pred" in out
@@ -288,6 +288,7 @@ def test_window_mode_frames_and_metrics(tmp_path):
 
 def test_atomic_files_get_a_normal_mode(tmp_path):
     import os
+
     from utils import atomic_write_json
     old = os.umask(0o022)
     try:

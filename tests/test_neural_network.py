@@ -122,7 +122,7 @@ def test_whole_step_matches_gradients_then_update(gemm_path, kind, kw, weight_de
     opt_f, opt_p = Optimizer(fused.params, kind, **kw), Optimizer(plain.params, kind, **kw)
     grads_f, grads_p = ([np.empty_like(p) for p in net.params] for net in (fused, plain))
     rng_f, rng_p = np.random.default_rng(1), np.random.default_rng(1)
-    for step in range(4):
+    for _ in range(4):
         loss_f, _ = fused.train_step(x, y, grads_f, weight_decay, dropout, rng_f, opt_f, lr=0.05)
         loss_p, _ = plain.train_step(x, y, grads_p, weight_decay, dropout, rng_p)
         opt_p.step(grads_p, 0.05)
