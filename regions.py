@@ -201,7 +201,8 @@ class Grid:
         """(n, 2) float32 pixel centres of the cells, in neuron order (row-major)."""
         k = np.arange(self.n)
         r, c = k // self.cols, k % self.cols
-        return np.stack([self.rect.x + (c + 0.5) * self.cell, self.rect.y + (r + 0.5) * self.cell], 1).astype(np.float32)
+        xs, ys = self.rect.x + (c + 0.5) * self.cell, self.rect.y + (r + 0.5) * self.cell
+        return np.stack([xs, ys], 1).astype(np.float32)
 
     def cell_rect(self, k):
         r, c = divmod(k, self.cols)
@@ -771,8 +772,8 @@ class Chart(Region):
             pts = np.asarray(tele.loss_curve, np.float64)
             smooth = np.empty(len(pts))
             acc_ = pts[0, 1]
-            for i, l in enumerate(pts[:, 1]):                   # exponential moving average
-                acc_ = 0.9 * acc_ + 0.1 * l
+            for i, loss in enumerate(pts[:, 1]):                # exponential moving average
+                acc_ = 0.9 * acc_ + 0.1 * loss
                 smooth[i] = acc_
             top = max(0.3, float(smooth.max()))
             xs = p.x + np.clip(pts[:, 0] / max(epochs, 1e-9), 0, 1) * (p.width - 1)

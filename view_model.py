@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from trainer import BatchReport, EvalReport, Finished, Notice, Position, Saved, TrainerFailed
-from utils import confusion_matrix, per_class_accuracy
+from utils import confusion_matrix
 
 SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
 K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)

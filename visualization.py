@@ -19,12 +19,29 @@ import pygame
 
 from data_loader import mnist_style, to_float
 from neural_network import MLP
-from regions import (BG, DIM, LOSS_COLOR, MIN_SIZE, RIGHT, ACCENT, WRONG, ConfusionOverlay, FilmStrip, Header,
-                     HelpOverlay, Legend, NetworkColumns, Panel, Scene, TextCache, Tooltip, compute_layout)
+from regions import (
+    ACCENT,
+    BG,
+    DIM,
+    LOSS_COLOR,
+    MIN_SIZE,
+    RIGHT,
+    WRONG,
+    ConfusionOverlay,
+    FilmStrip,
+    Header,
+    HelpOverlay,
+    Legend,
+    NetworkColumns,
+    Panel,
+    Scene,
+    TextCache,
+    Tooltip,
+    compute_layout,
+)
 from trainer import Command, EvalReport, Order, TrainingProcess
 from utils import percentile, process_age
-from view_model import (SPEEDS, Overlay, Predictions, Sweep, Telemetry, WeightsStamp, WindowState,
-                        compute_view)
+from view_model import SPEEDS, Overlay, Predictions, Sweep, Telemetry, WeightsStamp, WindowState, compute_view
 
 FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
@@ -189,7 +206,8 @@ class Actions:
     def act_save(self, _, shift):
         path = os.path.abspath(self.app.config.save or "mnist_model.npz")   # the worker's cwd may differ
         if self.app.worker is None or not self.app.worker.process.is_alive():
-            self.say("no training process to save from" + (f": {self.app.tele.failed}" if self.app.tele.failed else ""), 5)
+            why = f": {self.app.tele.failed}" if self.app.tele.failed else ""
+            self.say("no training process to save from" + why, 5)
             return
         self.app.worker.send(Order(Command.SAVE, path=path))
         self.say(f"saving model to {path} ...")
@@ -228,7 +246,8 @@ class App:
         self.text = TextCache()
         self.actions = Actions(self)
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
-        self.tooltip, self.strip, self.legend = Tooltip(self.text, self.columns), FilmStrip(self.text), Legend(self.text)
+        self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
+        self.legend = Legend(self.text)
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
         self.layout = None
         self.view, self.view_key, self.lines_key, self.shown = None, None, None, {}
@@ -364,7 +383,8 @@ class App:
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
-            confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
+            confusion=self.newest_confusion(), data_label=data_label(self.data, self.config),
+            status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
 
     def newest_confusion(self):

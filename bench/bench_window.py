@@ -203,7 +203,8 @@ def main():
     if real is not None:
         print(f"idle CPU in a real X window (Xvfb): window {real[1][0]:.1f} %, trainer {real[1][1]:.1f} % of one core")
     else:
-        print("real X window: skipped (" + ("--quick" if args.quick else "Xvfb not installed: apt-get install xvfb") + ")")
+        why = "--quick" if args.quick else "Xvfb not installed: apt-get install xvfb"
+        print(f"real X window: skipped ({why})")
     print(f"launch to first frame (cached data, --no-train): median {starts[len(starts) // 2]:.2f} s "
           f"over {len(starts)} launches (min {starts[0]:.2f}, max {starts[-1]:.2f})")
     print(f"peak memory (PSS of window + training process), K=60 runs of {frames} frames: "

@@ -2,10 +2,19 @@
 import numpy as np
 import pytest
 
-from trainer import BatchReport, EvalReport, Finished, Position, TrainerFailed
-from view_model import (K_STEPS, Predictions, Sweep, Telemetry, WeightsStamp, WindowState, hover_connections,
-                        receptive_field, strongest_connections)
 from neural_network import MLP
+from trainer import BatchReport, EvalReport, Finished, Position, TrainerFailed
+from view_model import (
+    K_STEPS,
+    Predictions,
+    Sweep,
+    Telemetry,
+    WeightsStamp,
+    WindowState,
+    hover_connections,
+    receptive_field,
+    strongest_connections,
+)
 
 
 def oracle(preds):

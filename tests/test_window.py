@@ -9,13 +9,11 @@ import pygame
 import pytest
 
 import data_loader
-from regions import (ACCENT, DEAD, MIN_SIZE, RIGHT, TEXT, WRONG, Header, compute_layout, confusion_color,
-                     diverging)
+from regions import ACCENT, DEAD, MIN_SIZE, RIGHT, TEXT, WRONG, Header, compute_layout, confusion_color, diverging
 from trainer import EvalReport
 from view_model import K_STEPS, WeightsStamp, receptive_field
 from visualization import KEYS, controls_markdown
-from window_driver import (click, index_where, key, move, open_app, pixel, pixels, run_until, settle,
-                           text_drawn_at)
+from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at
 
 ROOT = Path(__file__).resolve().parents[1]
 

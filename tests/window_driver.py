@@ -39,7 +39,7 @@ def run_until(app, condition, timeout=30.0):
         if condition():
             return
         time.sleep(0.002)
-    raise AssertionError("condition not reached within %.0f s" % timeout)
+    raise AssertionError(f"condition not reached within {timeout:.0f} s")
 
 
 def open_app(data, size=(1600, 900), worker=False, **config):
