@@ -380,6 +380,13 @@ class NetworkColumns(Region):
                 return layer, j
         return None
 
+    def hit(self, pos, scene):
+        """A click on an output neuron's row explains that class."""
+        for c, row in enumerate(self.lay.output_rows):
+            if row.collidepoint(pos):
+                return ("explain", c)
+        return None
+
     def canvas_at(self, pos):
         """(u, v) in [0, 1] of pos on the input column (drawing), or None outside it."""
         r = self.lay.input.rect
@@ -521,6 +528,10 @@ class NetworkColumns(Region):
             pygame.draw.circle(surface, fill, (cx, cy), radius)
             if c == pred:
                 pygame.draw.circle(surface, ring, (cx, cy), radius + 3, 2)
+            if c == v.explained and v.explained != pred:          # another class is being explained
+                pygame.draw.circle(surface, ACCENT, (cx, cy), radius + 6, 1)
+                self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
+                               "topright")
             self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
             bar_x = cx + radius + 12 + name_w
@@ -848,7 +859,7 @@ class Panel(Region):
         lh = fs + 5
         x, w = rect.x + 14, rect.width - 28
         top = rect.y + 10 + 7 * lh + 4                       # status (2 lines), hyperparameters (3), heading
-        below = 6 * lh + 8                                    # heading line 2, digit on screen, neurons, fps
+        below = 7 * lh + 8                            # heading line 2, digit on screen, explained, neurons, fps
         free = rect.bottom - top - below - lh - 14            # for the chart and the ten bars
         bars_h = int(np.clip(free * 0.5, 10 * (lh - 1), 10 * (lh + 8)))
         chart_h = int(np.clip(free - bars_h, 80, 400))
@@ -904,6 +915,10 @@ class Panel(Region):
             true = scene.true
             line(f"test #{st.index}: true {scene.names[true]}, predicted {scene.names[v.pred]} "
                  f"({100 * v.probs[v.pred]:.0f}%)", verdict_color(v.pred, true))
+        if v.pred >= 0:
+            what = "the prediction" if v.explained == v.pred else \
+                f"class {scene.names[v.explained]} ({100 * v.probs[v.explained]:.1f}%), not the prediction"
+            line(f"lines and maps explain {what}", ACCENT if v.explained != v.pred else DIM, size=fs - 1)
         parts = []
         for i, a in enumerate(v.acts[1:-1]):
             dead = "" if scene.sweep is None else f", {int(scene.sweep.dead[i].sum())} dead"

@@ -105,19 +105,23 @@ class View:
     acts: list                   # [x, h1, ..., probs], 1-D each
     probs: np.ndarray            # (10,)
     pred: int                    # -1: nothing to predict (empty canvas)
+    explained: int               # the class the lines and maps explain (the prediction unless chosen)
     conns: list                  # per layer pair (src, dst, value)
     saliency: np.ndarray | None  # (784,) d logit / d pixel, when G is on
 
 
-def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False):
+def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, explain=None):
+    """The View of input x (784,): activations, prediction, the k lines per layer pair
+    ranked by `rank_mode`, and the saliency of the explained class when asked."""
     with np.errstate(all="ignore"):            # a diverged model may overflow: draw it anyway
         acts = [np.nan_to_num(a, nan=0.0, posinf=1e30, neginf=-1e30)
                 for a in net.forward(x, return_all=True)]
     probs = acts[-1]
     pred = -1 if empty else int(probs.argmax())
+    explained = int(probs.argmax()) if explain is None else int(explain)
     conns = strongest_connections(net.weights, acts[:-1], k, rank_mode)
-    sal = net.input_gradient(x, int(probs.argmax())) if saliency else None
-    return View(stamp, x, acts, probs, pred, conns, sal)
+    sal = net.input_gradient(x, explained) if saliency else None
+    return View(stamp, x, acts, probs, pred, explained, conns, sal)
 
 
 class Predictions:
@@ -359,6 +363,8 @@ class WindowState:
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
     overlay: Overlay = Overlay.NONE
     saliency: bool = False
+    explain_class: int | None = None                 # explain this class instead of the prediction
+    sorted_grids: bool = False                       # hidden grids ordered by preferred class
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
     speed: int = 0                                   # index into SPEEDS
     pause_requested: bool = False
@@ -381,6 +387,7 @@ class WindowState:
     def go(self, index):
         self.index = int(np.clip(index, 0, self.n - 1))
         self.drawing = False
+        self.explain_class = None                    # a new digit: explain its prediction
         self.touch()
 
     def filter_mask(self, predict):
@@ -530,6 +537,21 @@ class WindowState:
     def toggle_overlay(self, overlay):
         self.overlay = Overlay.NONE if self.overlay == overlay else overlay
         self.touch()
+
+    def explain(self, c, predicted):
+        """Explain class c instead of the prediction; choosing it again (or the predicted
+        class) returns to explaining the prediction."""
+        self.explain_class = None if c in (self.explain_class, predicted) else int(c)
+        self.touch()
+        if self.explain_class is None:
+            return "explaining the prediction"
+        return f"explaining class {self.class_names[c]} (click it again, or the prediction, to return)"
+
+    def toggle_sorted(self):
+        self.sorted_grids = not self.sorted_grids
+        self.touch()
+        return ("hidden neurons grouped by the class they support most" if self.sorted_grids
+                else "hidden neurons in index order")
 
     def toggle_saliency(self):
         self.saliency = not self.saliency

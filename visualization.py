@@ -69,6 +69,7 @@ KEYS = (
     Key("PgUp / PgDn", "100 digits back / forward", "step", {pygame.K_PAGEUP: -100, pygame.K_PAGEDOWN: 100}),
     Key("Home / End", "first / last test digit", "home_end", {pygame.K_HOME: False, pygame.K_END: True}),
     Key("0 - 9", "next test digit of that true class", "digit", DIGITS),
+    Key("Shift+0 - 9", "explain that class instead of the prediction (or click an output neuron)", "explain", {}),
     Key("M / Shift+M", "next / previous digit the current weights get wrong", "mistake", {pygame.K_m: None}),
     Key("F", "browse mistakes only (on / off); also leaves a confusion-cell filter", "mistakes_only",
         {pygame.K_f: None}),
@@ -78,6 +79,7 @@ KEYS = (
     Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", "speed",
         {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
     Key("C", "rank connections by contribution |a*w| or by weight |w|", "rank", {pygame.K_c: None}),
+    Key("O", "order the hidden grids by the class each neuron supports most", "sort", {pygame.K_o: None}),
     Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", "k",
         {pygame.K_PLUS: True, pygame.K_EQUALS: True, pygame.K_KP_PLUS: True,
          pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
@@ -122,7 +124,16 @@ class Actions:
         self.say(self.app.state.home_end(last, self.app.predict))
 
     def act_digit(self, digit, shift):
-        self.say(self.app.state.next_of_class(digit, self.app.predict))
+        if shift:
+            self.act_explain(digit, shift)
+        else:
+            self.say(self.app.state.next_of_class(digit, self.app.predict))
+
+    def act_explain(self, c, shift):
+        self.say(self.app.state.explain(c, self.app.view.pred))
+
+    def act_sort(self, _, shift):
+        self.say(self.app.state.toggle_sorted())
 
     def act_mistake(self, _, shift):
         self.say(self.app.state.next_mistake(-1 if shift else 1, self.app.predict))
@@ -294,9 +305,12 @@ class App:
                 self.actions.say(st.choose_pair(*hit[1], self.predict))
             return
         if click:
-            hit = self.strip.hit(pos, None)
-            if hit is not None:
+            hit = self.strip.hit(pos, None) or self.columns.hit(pos, None)
+            if hit is not None and hit[0] == "open":
                 st.go(hit[1])
+                return
+            if hit is not None and hit[0] == "explain":
+                self.actions.act_explain(hit[1], False)
                 return
         if st.drawing:
             uv = self.columns.canvas_at(pos)
@@ -335,7 +349,7 @@ class App:
             t0 = time.perf_counter()
             x = mnist_style(st.canvas).reshape(784) if st.drawing else to_float(self.x_test[st.index])
             self.view = compute_view(self.net, x, self.stamp, st.k, st.rank_mode, st.saliency,
-                                     empty=st.drawing and not st.canvas.any())
+                                     empty=st.drawing and not st.canvas.any(), explain=st.explain_class)
             self.view_cost = time.perf_counter() - t0
             self.snap = self.snap or user_changed               # a new digit jumps; new weights glide
             self.view_key = key

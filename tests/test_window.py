@@ -400,3 +400,24 @@ def test_default_layout_has_no_empty_bands(size):
     assert label_top - lay.header.bottom <= 0.1 * size[1], "empty band above the network"
     assert lay.legend.y - lay.strip.bottom <= 0.1 * size[1], "empty band under the film strip"
     assert lay.hidden[0].cell >= (5 if size[0] < 1100 else 8)
+
+
+def test_clicking_an_output_neuron_explains_that_class_and_again_returns(sample):
+    app = open_app(sample)
+    pred = app.view.pred
+    other = (pred + 3) % 10
+    click(app.layout.output_rows[other].center)
+    app.frame()
+    assert app.state.explain_class == other and app.view.explained == other
+    (cx, cy), radius = app.columns.output_neuron(other)
+    assert pixel(app, (cx + radius + 5, cy)) == ACCENT                 # the explained class is marked
+    assert app.view.pred == pred                                       # the prediction is unchanged
+    key(pygame.K_0 + other, mod=pygame.KMOD_SHIFT)                     # Shift+digit of the same class returns
+    app.frame()
+    assert app.state.explain_class is None and app.view.explained == pred
+    key(pygame.K_0 + other, mod=pygame.KMOD_SHIFT)
+    app.frame()
+    assert app.view.explained == other
+    key(pygame.K_RIGHT)                                                # a new digit explains its prediction
+    app.frame()
+    assert app.state.explain_class is None and app.view.explained == app.view.pred
