@@ -81,17 +81,33 @@ def parse_config(argv=None):
     if "hidden" in ns:
         ns["hidden"] = tuple(ns["hidden"])
     config = Config(**ns)
-    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if path and os.path.isdir(path):
-            parser.error(f"argument {flag}: {path} is a folder, not a file name")
-        if folder and not os.path.isdir(folder):
-            parser.error(f"argument {flag}: folder {folder} does not exist")
-        if folder and not _can_create_in(folder):
-            parser.error(f"argument {flag}: folder {folder} is not writable")
+    _check_outputs(parser, config)
     if config.no_train and config.screenshot is None and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     return config, set(ns)
+
+
+def _check_outputs(parser, config):
+    """Usage errors (exit 2) for output files that cannot or must not be written, before any work."""
+    from utils import output_target
+    seen = {}
+    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
+        if path is None:
+            continue
+        try:
+            real = output_target(path)
+        except OSError as e:
+            parser.error(f"argument {flag}: {e.strerror}")
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            parser.error(f"argument {flag}: folder {folder} does not exist")
+        if not _can_create_in(folder):
+            parser.error(f"argument {flag}: folder {folder} is not writable")
+        if real in seen:
+            parser.error(f"argument {flag}: {path} is also the {seen[real]} file; give each output its own file")
+        seen[real] = flag
+        if flag != "--save" and config.load and real == os.path.realpath(config.load):
+            parser.error(f"argument {flag}: {path} is the --load model file; it would be overwritten")
 
 
 def _can_create_in(folder):

@@ -1,0 +1,176 @@
+"""Output files as a hostile user meets them: devices, FIFOs, symlinks, modes, read-only
+files, two outputs on one path, killed writers, and PNG verification."""
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+import utils
+from utils import atomic_file, atomic_write_json
+
+MAIN = str(ROOT / "main.py")
+
+
+def run(*args, timeout=120):
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_one_line_error(proc, status, *fragments):
+    assert proc.returncode == status, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert lines and "error:" in lines[-1], proc.stderr
+    for frag in fragments:
+        assert frag in lines[-1], lines[-1]
+
+
+def char_device(tmp_path):
+    """A character device to write to: a private twin of /dev/null when we may make one
+    (so a broken writer can never replace the real /dev/null), else /dev/null itself
+    (an unprivileged writer cannot replace that anyway)."""
+    node = tmp_path / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        return node
+    except (OSError, AttributeError):
+        if not os.path.exists("/dev/null"):
+            pytest.skip("no character device to test with")
+        return "/dev/null"
+
+
+# ------------------------------------------------------------------ atomic writer
+def test_a_device_is_refused_and_stays_a_device(tmp_path):
+    dev = char_device(tmp_path)
+    with pytest.raises(OSError, match="character device"):
+        atomic_write_json(dev, {"a": 1})
+    assert stat.S_ISCHR(os.stat(dev).st_mode)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_and_stays_a_fifo(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="FIFO"):
+        atomic_write_json(fifo, {"a": 1})
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_a_folder_is_refused(tmp_path):
+    with pytest.raises(OSError, match="folder"):
+        atomic_write_json(tmp_path, {"a": 1})
+    assert tmp_path.is_dir()
+
+
+def test_a_symlink_is_written_through_to_its_target(tmp_path):
+    target, link = tmp_path / "real.json", tmp_path / "link.json"
+    target.write_text("old")
+    link.symlink_to(target)
+    atomic_write_json(link, {"a": 1})
+    assert link.is_symlink() and os.readlink(link) == str(target)
+    assert target.read_text().strip().startswith("{")
+
+
+def test_a_dangling_symlink_creates_its_target(tmp_path):
+    target, link = tmp_path / "new.json", tmp_path / "link.json"
+    link.symlink_to(target)
+    atomic_write_json(link, {"a": 1})
+    assert link.is_symlink() and target.is_file()
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "secret.json"
+    path.write_text("old")
+    os.chmod(path, 0o600)
+    atomic_write_json(path, {"a": 1})
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "old" not in path.read_text()
+
+
+def test_a_read_only_file_is_refused_even_for_root(tmp_path):
+    path = tmp_path / "keep.json"
+    path.write_text("precious")
+    os.chmod(path, 0o444)
+    with pytest.raises(OSError, match="read-only"):
+        atomic_write_json(path, {"a": 1})
+    assert path.read_text() == "precious"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o444
+
+
+def test_an_empty_name_is_refused(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OSError, match="empty file name"):
+        atomic_write_json("", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ command line
+def test_cli_refuses_a_device_as_output(tmp_path):
+    dev = char_device(tmp_path)
+    for flag in ("--save", "--metrics"):
+        proc = run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100", flag, str(dev))
+        assert_one_line_error(proc, 2, flag, "character device")
+        assert stat.S_ISCHR(os.stat(dev).st_mode)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_cli_refuses_a_fifo_as_output(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    proc = run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100", "--save", str(fifo))
+    assert_one_line_error(proc, 2, "--save", "FIFO")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_cli_refuses_a_read_only_model_file(tmp_path):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"keep me")
+    os.chmod(path, 0o444)
+    proc = run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100", "--save", str(path))
+    assert_one_line_error(proc, 2, "--save", "read-only")
+    assert path.read_bytes() == b"keep me"
+
+
+def test_cli_refuses_one_path_for_two_outputs(tmp_path):
+    path = tmp_path / "same"
+    proc = run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100",
+               "--save", str(path), "--metrics", str(path))
+    assert_one_line_error(proc, 2, "--metrics", "--save")
+    assert not path.exists()
+    link = tmp_path / "link"
+    link.symlink_to(path)                     # the same file under another name
+    proc = run("--headless", "--offline", "--save", str(path), "--metrics", str(link))
+    assert_one_line_error(proc, 2, "--metrics", "--save")
+
+
+def test_cli_refuses_to_write_metrics_over_the_loaded_model(tmp_path):
+    model = tmp_path / "m.npz"
+    assert run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100",
+               "--save", str(model)).returncode == 0
+    before = model.read_bytes()
+    proc = run("--headless", "--offline", "--load", str(model), "--no-train", "--metrics", str(model))
+    assert_one_line_error(proc, 2, "--metrics", "--load")
+    assert model.read_bytes() == before
+
+
+@pytest.mark.parametrize("flag", ["--save", "--metrics", "--screenshot"])
+def test_cli_refuses_an_empty_file_name(flag):
+    proc = run("--headless", "--offline", flag, "")
+    assert_one_line_error(proc, 2, flag, "empty file name")
+
+
+def test_cli_saves_through_a_symlink_keeping_mode(tmp_path):
+    target, link = tmp_path / "model.npz", tmp_path / "link.npz"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o600)
+    link.symlink_to(target)
+    proc = run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100", "--save", str(link))
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    with np.load(target, allow_pickle=False) as f:
+        assert f["W1"].shape == (784, 8)
