@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 import sys
 import time
 
-from config import Config
+from config import HYPERPARAMETERS, Config, bounds_problem
 
 
 # ------------------------------------------------------------------------ parsing
@@ -27,16 +26,9 @@ def _checked(kind, meta, flag):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if "min" in meta and value < meta["min"]:
-            raise argparse.ArgumentTypeError(f"must be >= {meta['min']}, got {text}")
-        if "min_excl" in meta and value <= meta["min_excl"]:
-            raise argparse.ArgumentTypeError(f"must be > {meta['min_excl']}, got {text}")
-        if "max" in meta and value > meta["max"]:
-            raise argparse.ArgumentTypeError(f"must be <= {meta['max']}, got {text}")
-        if "max_excl" in meta and value >= meta["max_excl"]:
-            raise argparse.ArgumentTypeError(f"must be < {meta['max_excl']}, got {text}")
+        problem = bounds_problem(meta, value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text}")
         return value
     convert.__name__ = kind.__name__
     return convert
@@ -153,10 +145,7 @@ def resolve_model_file(config, given):
     try:
         arrays, meta = read_model(config.load)
         saved = meta.get("config", {})
-        adopt = {k: v for k, v in saved.items()
-                 if k in ("hidden", "activation", "optimizer", "lr", "lr_schedule", "momentum", "nesterov",
-                          "weight_decay", "dropout", "augment", "batch_size", "seed", "dataset", "epochs")
-                 and k not in given}
+        adopt = {k: v for k, v in saved.items() if k in HYPERPARAMETERS and k not in given}
         if "optimizer" in given:                 # another optimizer: its own default lr
             adopt.pop("lr", None)
         if "hidden" in adopt:
@@ -170,6 +159,8 @@ def resolve_model_file(config, given):
             raise ModelFileError(f"{config.load} has incomplete or inconsistent training state ({e!r})") from None
     except ModelFileError as e:
         fail(str(e))
+    if meta.get("foreign"):
+        print(f"Loaded {config.load}: {meta['foreign']}")
     return config, arrays, meta
 
 

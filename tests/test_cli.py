@@ -256,8 +256,8 @@ def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
     assert path.read_bytes() == before                         # old file intact
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]   # no temp file left behind
     loads = []
-    real = np.load
-    monkeypatch.setattr(np, "load", lambda *a, **k: loads.append(k) or real(*a, **k))
+    real = np.lib.format.read_array
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: loads.append(k) or real(*a, **k))
     read_model(path)
     assert loads and all(k.get("allow_pickle") is False for k in loads)
 
