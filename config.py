@@ -16,6 +16,7 @@ ACTIVATIONS = ("relu", "sigmoid", "tanh")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step")
 DATASETS = ("mnist", "fashion")
+DATASET_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # used when --lr is not given
 
 

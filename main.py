@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from config import HYPERPARAMETERS, Config, bounds_problem
+from config import DATASET_NAMES, HYPERPARAMETERS, Config, bounds_problem
 
 
 # ------------------------------------------------------------------------ parsing
@@ -161,6 +161,13 @@ def resolve_model_file(config, given):
         fail(str(e))
     if meta.get("foreign"):
         print(f"Loaded {config.load}: {meta['foreign']}")
+    trained_on = saved.get("dataset")
+    if trained_on in DATASET_NAMES and trained_on != config.dataset:
+        print(f"warning: {config.load} was trained on {DATASET_NAMES[trained_on]}, not "
+              f"{DATASET_NAMES[config.dataset]} (--dataset {config.dataset}); its accuracy here means little",
+              file=sys.stderr)
+    elif trained_on in DATASET_NAMES and "dataset" not in given and trained_on != Config.dataset:
+        print(f"Using {DATASET_NAMES[trained_on]}, the data set {config.load} was trained on")
     return config, arrays, meta
 
 

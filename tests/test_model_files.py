@@ -236,3 +236,16 @@ def test_integer_weights_are_refused(tmp_path):
     np.savez(path, W1=np.zeros((784, 10), np.int32), b1=np.zeros(10, np.int32))
     with pytest.raises(ModelFileError, match="W1 holds int32"):
         read_model(path)
+
+
+# ------------------------------------------------------------- data set of a file (7)
+def test_loading_with_another_data_set_says_what_the_file_was_trained_on(tmp_path):
+    model = tmp_path / "fashion.npz"
+    assert run("--headless", "--offline", "--dataset", "fashion", "--hidden", "8", "--epochs", "1",
+               "--train-size", "200", "--save", str(model)).returncode == 0
+    proc = run("--headless", "--offline", "--dataset", "mnist", "--load", str(model), "--no-train")
+    assert proc.returncode == 0, proc.stderr
+    assert "trained on Fashion-MNIST" in proc.stderr and "warning" in proc.stderr
+    proc = run("--headless", "--offline", "--load", str(model), "--no-train")
+    assert proc.returncode == 0, proc.stderr
+    assert "Fashion-MNIST, the data set" in proc.stdout and "warning" not in proc.stderr
