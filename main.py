@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import signal
 import sys
 import time
 
@@ -235,9 +236,16 @@ def run_headless(config, data, arrays=None, meta=None):
     }
 
 
+def _terminate_like_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     start = time.perf_counter()
     config, given = parse_config(argv)
+    # `kill PID` (a logout, a batch system's time limit) ends the run as Ctrl+C does: the
+    # headless loop and the window both stop, save and write their metrics.
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     if not config.headless:
         # The window and the training process get one core each: a second BLAS thread in

@@ -295,3 +295,43 @@ def test_atomic_files_get_a_normal_mode(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(tmp_path / "m.json").st_mode & 0o777) == 0o644
+
+
+def _start_and_wait(args, ready, timeout=60):
+    """Popen main.py and wait until a stdout line contains `ready` (or `timeout` s)."""
+    import time
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    proc = subprocess.Popen([sys.executable, MAIN, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if ready in line or not line:
+            break
+    return proc
+
+
+def test_sigterm_in_the_terminal_saves_like_ctrl_c(tmp_path):
+    import signal
+    model = tmp_path / "term.npz"
+    proc = _start_and_wait(["--headless", "--offline", "--hidden", "64", "--epochs", "500", "--save", str(model)],
+                           ready="epoch 1/500")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "interrupted" in out
+    assert model.exists() and int(read_model(model)[0]["epoch"]) >= 1
+
+
+def test_sigterm_to_the_window_saves_like_ctrl_c(tmp_path):
+    import signal
+    import time
+    model = tmp_path / "term.npz"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    proc = subprocess.Popen([sys.executable, MAIN, "--offline", "--hidden", "64", "--epochs", "500",
+                             "--save", str(model)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)                               # the window is up and its trainer running
+    proc.send_signal(signal.SIGTERM)            # to the main process only, as `kill PID` does
+    out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert model.exists(), err
