@@ -75,7 +75,17 @@ def parse_config(argv=None):
         ns["hidden"] = tuple(ns["hidden"])
     config = Config(**ns)
     _check_outputs(parser, config)
-    if config.no_train and config.screenshot is None and config.headless and config.load is None:
+    window_only = [f"--{k.replace('_', '-')}" for k in ("frames", "screenshot", "width", "height", "connections")
+                   if k in ns]
+    if config.headless and window_only:
+        parser.error(f"{', '.join(window_only)} {'is' if len(window_only) == 1 else 'are'} for the window; "
+                     f"not with --headless")
+    if config.offline and (config.data_dir is not None or config.data_home is not None):
+        parser.error(f"--offline uses the bundled sample; not with "
+                     f"{'--data-dir' if config.data_dir is not None else '--data-home'}")
+    if config.data_dir is not None and config.data_home is not None:
+        parser.error("--data-dir reads IDX files; --data-home is for the OpenML download: give one of them")
+    if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     return config, set(ns)
 

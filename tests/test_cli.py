@@ -335,3 +335,17 @@ def test_sigterm_to_the_window_saves_like_ctrl_c(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
     assert model.exists(), err
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--headless", "--frames", "10"], ["--frames", "--headless"]),
+    (["--headless", "--screenshot", "x.png"], ["--screenshot", "--headless"]),
+    (["--headless", "--width", "800", "--connections", "5"], ["--width", "--connections", "--headless"]),
+    (["--headless", "--offline", "--data-dir", "."], ["--offline", "--data-dir"]),
+    (["--headless", "--offline", "--data-home", "."], ["--offline", "--data-home"]),
+    (["--headless", "--data-dir", ".", "--data-home", "."], ["--data-dir", "--data-home"]),
+])
+def test_contradictory_options_are_usage_errors(tmp_path, args, fragments):
+    proc = run(*args, "--epochs", "1", cwd=tmp_path)
+    assert_one_line_error(proc, 2, *fragments)
+    assert list(tmp_path.iterdir()) == []
