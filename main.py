@@ -67,12 +67,18 @@ def build_parser():
     return parser
 
 
+PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "data_dir", "data_home")
+
+
 def parse_config(argv=None):
     """(Config, set of option names given explicitly). Exits 2 on bad input."""
     parser = build_parser()
     ns = vars(parser.parse_args(argv))
     if "hidden" in ns:
         ns["hidden"] = tuple(ns["hidden"])
+    for key in PATH_OPTIONS:                       # ~ and ~user, also where no shell expanded them
+        if key in ns:
+            ns[key] = os.path.expanduser(ns[key])
     config = Config(**ns)
     _check_outputs(parser, config)
     window_only = [f"--{k.replace('_', '-')}" for k in ("frames", "screenshot", "width", "height", "connections")

@@ -349,3 +349,22 @@ def test_contradictory_options_are_usage_errors(tmp_path, args, fragments):
     proc = run(*args, "--epochs", "1", cwd=tmp_path)
     assert_one_line_error(proc, 2, *fragments)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_tilde_is_expanded_in_every_path_option(tmp_path):
+    env_home = {"HOME": str(tmp_path)}
+    common = ["--headless", "--hidden", "8", "--epochs", "1", "--train-size", "200"]
+    proc = subprocess.run([sys.executable, MAIN, *common, "--offline", "--save", "~/m.npz", "--metrics", "~/m.json"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env_home})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m.npz").is_file() and (tmp_path / "m.json").is_file()
+    proc = subprocess.run([sys.executable, MAIN, "--headless", "--offline", "--load", "~/m.npz", "--no-train"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env_home})
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, MAIN, *common, "--data-dir", "~/idx"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env_home})
+    assert_one_line_error(proc, 1, str(tmp_path / "idx"))
+    import config as config_module, main as main_module
+    import dataclasses
+    paths = [f.name for f in dataclasses.fields(config_module.Config) if f.metadata.get("metavar") in ("FILE", "DIR")]
+    assert sorted(paths) == sorted(main_module.PATH_OPTIONS)     # a new path option is expanded too
