@@ -174,3 +174,27 @@ def test_cli_saves_through_a_symlink_keeping_mode(tmp_path):
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
     with np.load(target, allow_pickle=False) as f:
         assert f["W1"].shape == (784, 8)
+
+
+# ------------------------------------------------------------------ killed writers (3)
+def test_temp_files_of_killed_writers_are_removed_on_the_next_save(tmp_path):
+    target = tmp_path / "model.npz"
+    code = ("import os, signal, sys; sys.path.insert(0, sys.argv[2]); from utils import atomic_file\n"
+            "with atomic_file(sys.argv[1]) as f:\n"
+            "    f.write(b'half a model'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
+    for _ in range(3):                  # three writers killed mid-save: each removes the one before
+        subprocess.run([sys.executable, "-c", code, str(target), str(ROOT)], timeout=60)
+        left = [p.name for p in tmp_path.iterdir()]
+        assert len(left) == 1 and left[0].startswith(".model.npz.") and ".tmp-" in left[0], left
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:                                                    # a writer still running keeps its file
+        busy = tmp_path / f".model.npz.{sleeper.pid}.tmp-abc123"
+        busy.write_bytes(b"in progress")
+        others = [tmp_path / ".tmp-abcdefgh", tmp_path / ".other.npz.999999999.tmp-x", tmp_path / "notes.txt"]
+        for p in others:
+            p.write_bytes(b"not ours to delete")
+        atomic_write_json(target, {"a": 1})
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([busy.name, "model.npz"] + [p.name for p in others])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
