@@ -64,7 +64,8 @@ class Evaluation:
 
 def evaluate(net, x, y):
     """Accuracy, per-class accuracy and confusion matrix of `net` on x (N, 784) uint8, y (N,)."""
-    pred = net.predict(x)
+    with np.errstate(over="ignore", invalid="ignore"):      # weights of a diverged run: no warnings
+        pred = net.predict(x)
     conf = confusion_matrix(y, pred)
     return Evaluation(accuracy(conf), per_class_accuracy(conf), conf, pred.astype(np.int16), len(y))
 
@@ -129,9 +130,10 @@ class Trainer:
         np.multiply(xb_u8, np.float32(1 / 255), out=xb)
         yb = self.y_train[idx]
         lr = self.current_lr()
-        loss, correct = self.net.train_step(xb, yb, self.grads, self.config.weight_decay,
-                                            self.config.dropout, self.rng, self.opt, lr,
-                                            max_loss=DIVERGED_LOSS)  # no update past it
+        with np.errstate(over="ignore", invalid="ignore"):   # a blow-up is reported below, in one line
+            loss, correct = self.net.train_step(xb, yb, self.grads, self.config.weight_decay,
+                                                self.config.dropout, self.rng, self.opt, lr,
+                                                max_loss=DIVERGED_LOSS)  # no update past it
         if not np.isfinite(loss) or loss > DIVERGED_LOSS:
             raise TrainingDiverged(self._divergence_message(loss))
         self.batch += 1
@@ -148,9 +150,13 @@ class Trainer:
     def _divergence_message(self, loss):
         cfg = self.config
         what = "became NaN/inf" if not np.isfinite(loss) else f"exploded to {loss:.3g}"
-        return (f"training diverged at epoch {self.epoch + 1}, batch {self.batch + 1}: the loss {what}; "
-                f"the learning rate {cfg.learning_rate:g} is probably too high for {cfg.optimizer} "
-                f"(try --lr {cfg.learning_rate / 10:g})")
+        where = f"training diverged at epoch {self.epoch + 1}, batch {self.batch + 1}: the loss {what}; "
+        if cfg.learning_rate * cfg.weight_decay >= 1:   # each step would scale weights by 1 - lr*decay <= 0
+            return where + (f"the weight decay {cfg.weight_decay:g} is too strong for the learning rate "
+                            f"{cfg.learning_rate:g} (lr x decay = {cfg.learning_rate * cfg.weight_decay:.3g} "
+                            f"must stay well below 1; try --weight-decay 0.0001)")
+        return where + (f"the learning rate {cfg.learning_rate:g} is probably too high for {cfg.optimizer} "
+                        f"(try --lr {cfg.learning_rate / 10:g})")
 
     # ----------------------------------------------------------------- model files
     def state_arrays(self):

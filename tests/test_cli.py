@@ -368,3 +368,15 @@ def test_tilde_is_expanded_in_every_path_option(tmp_path):
     import dataclasses
     paths = [f.name for f in dataclasses.fields(config_module.Config) if f.metadata.get("metavar") in ("FILE", "DIR")]
     assert sorted(paths) == sorted(main_module.PATH_OPTIONS)     # a new path option is expanded too
+
+
+@pytest.mark.parametrize("args, blamed", [
+    (["--weight-decay", "1e300"], "weight decay 1e+300"),                       # adam: overflow to NaN
+    (["--optimizer", "sgd", "--weight-decay", "100"], "weight decay 100"),      # lr x decay = 10
+    (["--optimizer", "sgd", "--lr", "50", "--lr-schedule", "constant"], "learning rate 50"),
+])
+def test_divergence_is_one_line_without_numpy_warnings_and_blames_the_right_option(args, blamed):
+    proc = run("--headless", "--offline", "--hidden", "64", "--train-size", "2000", "--epochs", "1", *args)
+    assert_one_line_error(proc, 3, "diverged", blamed)
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
