@@ -252,6 +252,15 @@ def run_headless(config, data, arrays=None, meta=None):
     }
 
 
+def no_display(environ=os.environ, platform=sys.platform):
+    """True on X11/Wayland systems (Linux, BSD) when there is no display to open a window on
+    and SDL would quietly fall back to an invisible offscreen window. An explicit
+    SDL_VIDEODRIVER (dummy, offscreen, kmsdrm, ...) is the user's choice and respected."""
+    if platform.startswith(("win", "darwin", "cygwin", "emscripten")):
+        return False
+    return not any(environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
+
+
 def _terminate_like_ctrl_c(signum, frame):
     raise KeyboardInterrupt
 
@@ -259,6 +268,9 @@ def _terminate_like_ctrl_c(signum, frame):
 def main(argv=None):
     start = time.perf_counter()
     config, given = parse_config(argv)
+    if not config.headless and no_display():
+        fail("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set): use --headless to "
+             "train in the terminal, or set SDL_VIDEODRIVER (e.g. offscreen for --screenshot)")
     # `kill PID` (a logout, a batch system's time limit) ends the run as Ctrl+C does: the
     # headless loop and the window both stop, save and write their metrics.
     signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)

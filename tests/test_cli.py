@@ -380,3 +380,15 @@ def test_divergence_is_one_line_without_numpy_warnings_and_blames_the_right_opti
     assert_one_line_error(proc, 3, "diverged", blamed)
     assert "Warning" not in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY/WAYLAND_DISPLAY matter on Linux")
+def test_no_display_is_a_one_line_error_suggesting_headless(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    proc = subprocess.run([sys.executable, MAIN, "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100"],
+                          capture_output=True, text=True, timeout=30, env=env)
+    assert_one_line_error(proc, 1, "no display", "--headless")
+    import main as main_module
+    assert not main_module.no_display({"SDL_VIDEODRIVER": "dummy"}, "linux")     # what the tests use
+    assert not main_module.no_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
+    assert not main_module.no_display({}, "darwin") and not main_module.no_display({}, "win32")
