@@ -547,6 +547,24 @@ class TrainingProcess:
         return out
 
 
+class ParentWatch:
+    """In a child process: has the process that started it died?
+
+    `os.getppid()` changing is no test everywhere: Windows never re-parents an orphan. So
+    this asks multiprocessing's parent sentinel instead (POSIX: a pipe whose other end only
+    the parent holds, readable once it dies; Windows: the parent's process handle). A
+    process not started by multiprocessing falls back to the re-parenting test."""
+
+    def __init__(self):
+        self._parent = mp.parent_process()
+        self._ppid = os.getppid()
+
+    def gone(self):
+        if self._parent is not None:
+            return not self._parent.is_alive()
+        return os.getppid() != self._ppid
+
+
 def _split_params(flat, sizes):
     """Views W_i (fan_in, fan_out) and b_i (fan_out,) into one flat float32 array."""
     weights, biases, o = [], [], 0
@@ -568,7 +586,7 @@ def _eval_message(kind, ev, trainer, elapsed):
 def _worker_main(config, specs, model_file, version, lock, commands, messages):
     """Body of the training process: train, publish, obey commands, never block the UI."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C is the window's to handle (and save)
-    parent = os.getppid()
+    parent = ParentWatch()
     shms, arr = [], {}
     for key, spec in specs.items():
         shm, arr[key] = _attach(spec)
@@ -645,7 +663,7 @@ def _worker_main(config, specs, model_file, version, lock, commands, messages):
     last_publish = last_report = time.perf_counter()
     losses = []
     while state["running"]:
-        if os.getppid() != parent:                # the window was killed: do not linger
+        if parent.gone():                         # the window was killed: do not linger
             break
         # Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
         # wait for them (instead of sleeping) so Space still answers at once.

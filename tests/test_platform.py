@@ -1,0 +1,65 @@
+"""What must hold on every platform: a training process notices its parent's death without
+re-parenting (Windows), and BLAS threads are limited whatever library NumPy uses."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+
+PARENT_SCRIPT = f"""
+import os, sys, time, multiprocessing as mp
+sys.path.insert(0, {str(ROOT)!r})
+
+
+def child(marker):
+    fixed = os.getppid()
+    os.getppid = lambda: fixed          # as on Windows: an orphan's parent pid never changes
+    from trainer import ParentWatch
+    watch = ParentWatch()
+    open(marker + ".ready", "w").close()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if watch.gone():
+            with open(marker, "w") as f:
+                f.write("noticed")
+            return
+        time.sleep(0.02)
+
+
+if __name__ == "__main__":
+    mp.get_context("spawn").Process(target=child, args=(sys.argv[1],)).start()
+    time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL to kill the parent")
+def test_child_notices_its_parent_killed_without_reparenting(tmp_path):
+    script, marker = tmp_path / "parent.py", tmp_path / "marker"
+    script.write_text(PARENT_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), str(marker)])
+    try:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(str(marker) + ".ready") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.path.exists(str(marker) + ".ready"), "the child never started"
+        time.sleep(0.3)
+        assert not marker.exists()                         # the parent lives: nothing noticed
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists() and marker.read_text() == "noticed"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+
+
+def test_parent_watch_in_the_test_process_sees_its_parent_alive():
+    from trainer import ParentWatch
+    assert ParentWatch().gone() is False
