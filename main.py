@@ -261,6 +261,17 @@ def no_display(environ=os.environ, platform=sys.platform):
     return not any(environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
 
 
+# OpenBLAS, OpenMP, MKL, and Apple's Accelerate (NumPy's BLAS on macOS, which ignores the others)
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def limit_blas_threads(environ=os.environ):
+    """One BLAS thread for this process and the processes it starts, unless the user chose
+    otherwise; only effective before NumPy is imported."""
+    for var in BLAS_THREAD_VARS:
+        environ.setdefault(var, "1")
+
+
 def _terminate_like_ctrl_c(signum, frame):
     raise KeyboardInterrupt
 
@@ -278,8 +289,7 @@ def main(argv=None):
     if not config.headless:
         # The window and the training process get one core each: a second BLAS thread in
         # either would only fight the other (must be set before NumPy is imported).
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
+        limit_blas_threads()
     from utils import atomic_write_json
     config, arrays, meta = resolve_model_file(config, given)
     data = load_data(config)

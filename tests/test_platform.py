@@ -1,5 +1,6 @@
 """What must hold on every platform: a training process notices its parent's death without
 re-parenting (Windows), and BLAS threads are limited whatever library NumPy uses."""
+import ast
 import os
 import signal
 import subprocess
@@ -63,3 +64,18 @@ def test_child_notices_its_parent_killed_without_reparenting(tmp_path):
 def test_parent_watch_in_the_test_process_sees_its_parent_alive():
     from trainer import ParentWatch
     assert ParentWatch().gone() is False
+
+
+def test_window_mode_limits_every_blas_to_one_thread():
+    """The thread pools NumPy loaded (threadpoolctl lists OpenBLAS, MKL, BLIS, OpenMP) run one
+    thread after main.limit_blas_threads(); Accelerate, which threadpoolctl cannot see,
+    reads VECLIB_MAXIMUM_THREADS."""
+    pytest.importorskip("threadpoolctl")
+    code = (f"import sys, os; sys.path.insert(0, {str(ROOT)!r}); import main; main.limit_blas_threads()\n"
+            "import numpy, threadpoolctl\n"
+            "print(os.environ['VECLIB_MAXIMUM_THREADS'], [p['num_threads'] for p in threadpoolctl.threadpool_info()])")
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS"))}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    veclib, threads = out.stdout.split(" ", 1)
+    assert veclib == "1" and set(ast.literal_eval(threads)) <= {1}, out.stdout
