@@ -5,6 +5,7 @@ Tests that need the original IDX files in ../shared/data are skipped when it is 
 """
 
 import gzip
+import os
 import subprocess
 import sys
 import textwrap
@@ -218,10 +219,14 @@ def test_openml_failing_after_the_quick_check_falls_back_to_sample(tmp_path, off
 def test_quick_check_gives_up_on_a_hanging_connection(monkeypatch):
     import socket
     import time as time_module
+    import urllib.request
     monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time_module.sleep(30))
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {})
     t = time.perf_counter()
     ok, why = dl._openml_reachable(timeout=0.3)
     assert not ok and "no answer" in why and time.perf_counter() - t < 2
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://proxy:3128"})
+    assert dl._openml_reachable(timeout=0.3) == (True, "")     # through a proxy: fetch_openml decides
 
 
 def test_offline_launch_without_offline_flag_is_fast(tmp_path):
@@ -238,7 +243,8 @@ def test_offline_launch_without_offline_flag_is_fast(tmp_path):
         ds = dl.load_dataset("mnist", data_home={str(tmp_path)!r}, log=lambda m: None)
         print(time.perf_counter() - t, ds.source, "sklearn" in sys.modules)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 0, out.stderr
     seconds, rest = out.stdout.split(" ", 1)
     assert float(seconds) < 1.0 and rest.startswith("bundled sample") and rest.strip().endswith("False"), out.stdout
