@@ -12,6 +12,7 @@ import re
 import stat
 import tempfile
 import time
+import zlib
 
 import numpy as np
 
@@ -140,6 +141,71 @@ def _writer_gone(pid, temp_path):
         return time.time() - os.stat(temp_path).st_mtime > 3600
     except OSError:
         return False
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def check_png(path, name=None):
+    """OSError unless the file at `path` is a whole PNG: the signature, then chunks with
+    correct lengths and CRCs from IHDR to IEND, and nothing after (`name`: shown instead)."""
+    name = name or path
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(PNG_SIGNATURE):
+        raise OSError(errno.EIO, f"{name} is not a PNG (no PNG signature, {len(data)} bytes)")
+    pos, first, last = len(PNG_SIGNATURE), None, None
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise OSError(errno.EIO, f"{name} is a truncated PNG (a chunk header is cut at byte {pos})")
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            raise OSError(errno.EIO, f"{name} is a truncated PNG ({kind.decode('latin-1')!r} chunk cut)")
+        if zlib.crc32(data[pos + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            raise OSError(errno.EIO, f"{name} is a damaged PNG (bad CRC in a {kind.decode('latin-1')!r} chunk)")
+        first = first or kind
+        last, pos = kind, end
+        if kind == b"IEND":
+            break
+    if first != b"IHDR" or last != b"IEND" or pos != len(data):
+        raise OSError(errno.EIO, f"{name} is not a complete PNG (it must run from IHDR to IEND)")
+
+
+def save_png_atomic(path, write):
+    """Write a PNG through `atomic_file`: `write(f)` writes the PNG bytes to binary file f
+    (or returns them), e.g. ``lambda f: pygame.image.save(surface, f, "shot.png")``. The
+    result is checked (`check_png`) before it replaces `path`, so a full disk or a failed
+    encoder leaves the old file (or none) and raises OSError with a one-line message,
+    never a truncated PNG under the name. Returns the real path written."""
+    def verify(tmp):
+        check_png(tmp, name=os.fspath(path))
+
+    try:
+        with atomic_file(path, verify=verify) as f:
+            data = write(f)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                f.write(data)
+    except OSError:
+        raise
+    except Exception as e:                        # an encoder's own error type (e.g. pygame.error)
+        raise OSError(errno.EIO, f"could not encode {os.fspath(path)} as PNG: "
+                                 f"{' '.join(str(e).split()) or type(e).__name__}") from e
+    return output_target(path)
+
+
+def unique_path(pattern, now=None):
+    """A file name from strftime `pattern` (e.g. "screenshot-%Y%m%d-%H%M%S.png") that names
+    no existing file: "-2", "-3", ... go before the extension when the name is taken (two
+    screenshots in one second). `now`: a time.struct_time (default: the local time now)."""
+    name = time.strftime(pattern, now or time.localtime())
+    stem, ext = os.path.splitext(name)
+    candidate, n = name, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = f"{stem}-{n}{ext}"
+    return candidate
 
 
 def atomic_write_json(path, obj):

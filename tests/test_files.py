@@ -198,3 +198,87 @@ def test_temp_files_of_killed_writers_are_removed_on_the_next_save(tmp_path):
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+# ------------------------------------------------------------------ screenshots (2)
+def _png_bytes(tmp_path):
+    import pygame
+    surface = pygame.Surface((64, 48))
+    surface.fill((200, 30, 30))
+    pygame.draw.line(surface, (0, 255, 0), (0, 0), (63, 47))
+    out = tmp_path / "ref.png"
+    pygame.image.save(surface, str(out))
+    data = out.read_bytes()
+    out.unlink()
+    return surface, data
+
+
+def test_save_png_atomic_writes_a_verified_png_pygame_can_read(tmp_path):
+    import pygame
+    surface, _ = _png_bytes(tmp_path)
+    path = tmp_path / "shot.png"
+    assert utils.save_png_atomic(path, lambda f: pygame.image.save(surface, f, "shot.png")) == str(path)
+    utils.check_png(path)
+    assert pygame.image.load(str(path)).get_size() == (64, 48)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    (lambda d: d[:len(d) // 2], "truncated PNG"),                    # a full disk mid-write
+    (lambda d: d[:-12], "not a complete PNG"),                      # no IEND
+    (lambda d: d[:40] + bytes([d[40] ^ 1]) + d[41:], "bad CRC"),     # a flipped bit
+    (lambda d: b"GIF89a" + d[6:], "not a PNG"),
+    (lambda d: d + b"junk", "not a complete PNG"),
+    (lambda d: b"", "not a PNG"),
+])
+def test_a_bad_png_never_replaces_the_old_one(tmp_path, damage, fragment):
+    _, good = _png_bytes(tmp_path)
+    path = tmp_path / "shot.png"
+    path.write_bytes(b"old screenshot")
+    with pytest.raises(OSError) as e:
+        utils.save_png_atomic(path, lambda f: f.write(damage(good)))
+    assert fragment in e.value.strerror and "\n" not in e.value.strerror
+    assert path.read_bytes() == b"old screenshot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]       # no temp file left
+
+
+def test_a_full_disk_or_failing_encoder_is_an_oserror_and_leaves_no_file(tmp_path):
+    path = tmp_path / "shot.png"
+
+    def disk_full(f):
+        f.write(b"\x89PNG\r\n\x1a\n")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def encoder_fails(f):
+        raise RuntimeError("Couldn't open\nshot.png")           # e.g. pygame.error
+
+    import errno
+    with pytest.raises(OSError, match="No space left"):
+        utils.save_png_atomic(path, disk_full)
+    with pytest.raises(OSError) as e:
+        utils.save_png_atomic(path, encoder_fails)
+    assert "could not encode" in e.value.strerror and "\n" not in e.value.strerror
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_png_atomic_accepts_returned_bytes_and_refuses_devices(tmp_path):
+    _, good = _png_bytes(tmp_path)
+    utils.save_png_atomic(tmp_path / "b.png", lambda f: good)
+    assert (tmp_path / "b.png").read_bytes() == good
+    with pytest.raises(OSError, match="character device"):
+        utils.save_png_atomic(char_device(tmp_path), lambda f: good)
+
+
+def test_unique_path_never_collides_within_one_second(tmp_path, monkeypatch):
+    import time
+    monkeypatch.chdir(tmp_path)
+    now = time.localtime()
+    names = []
+    for _ in range(3):                                   # S pressed three times in one second
+        name = utils.unique_path("screenshot-%Y%m%d-%H%M%S.png", now)
+        open(name, "wb").close()
+        names.append(name)
+    base = time.strftime("screenshot-%Y%m%d-%H%M%S", now)
+    assert names == [f"{base}.png", f"{base}-2.png", f"{base}-3.png"]
+    os.symlink("nowhere", f"{base}-4.png")               # a dangling link takes the name too
+    assert utils.unique_path("screenshot-%Y%m%d-%H%M%S.png", now) == f"{base}-5.png"
