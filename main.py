@@ -9,6 +9,7 @@ Bad input ends with a one-line `error: ...` and a non-zero exit status, never a 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import os
 import signal
@@ -67,6 +68,7 @@ def build_parser():
     return parser
 
 
+HISTORY_EPOCHS = 1000         # epochs kept in the metrics' history (a run may have millions)
 PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "data_dir", "data_home")
 
 
@@ -197,7 +199,8 @@ def run_headless(config, data, arrays=None, meta=None):
     if arrays is not None:
         trainer.restore(arrays, meta)
         print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
-    history, speeds = [], []
+    history = collections.deque(maxlen=HISTORY_EPOCHS)    # per-epoch results: the latest only
+    speed_sum, speed_n = 0.0, 0                            # mean training speed over the epochs
     tty = sys.stdout.isatty()
     t_start = time.perf_counter()
     status = "finished"
@@ -211,7 +214,7 @@ def run_headless(config, data, arrays=None, meta=None):
                       f"{stats.samples_per_s:7.0f} samples/s  loss {stats.loss:.4f}  acc {100 * stats.accuracy:5.2f} %",
                       end="", flush=True)
             if end_of_epoch:
-                speeds.append(stats.samples_per_s)
+                speed_sum, speed_n = speed_sum + stats.samples_per_s, speed_n + 1
                 ev = evaluate(trainer.net, data.x_test, data.y_test)
                 history.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
                                 "train_accuracy": stats.accuracy, "loss": stats.loss,
@@ -244,8 +247,8 @@ def run_headless(config, data, arrays=None, meta=None):
         "per_class_accuracy": [float(v) for v in ev.per_class],
         "confusion_matrix": ev.confusion.tolist(),
         "epochs_completed": trainer.epoch,
-        "train_samples_per_s": float(sum(speeds) / len(speeds)) if speeds else trainer.samples_per_s,
-        "history": history,
+        "train_samples_per_s": speed_sum / speed_n if speed_n else trainer.samples_per_s,
+        "history": list(history),
         "hyperparameters": config.hyperparameters(),
         "dataset": {"name": data.name, "source": data.source,
                     "train": int(len(data.y_train)), "test": int(len(data.y_test))},

@@ -392,3 +392,16 @@ def test_no_display_is_a_one_line_error_suggesting_headless(tmp_path):
     assert not main_module.no_display({"SDL_VIDEODRIVER": "dummy"}, "linux")     # what the tests use
     assert not main_module.no_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
     assert not main_module.no_display({}, "darwin") and not main_module.no_display({}, "win32")
+
+
+def test_headless_history_is_bounded(monkeypatch, capsys):
+    import main as main_module
+    monkeypatch.setattr(main_module, "HISTORY_EPOCHS", 5)
+    data = _small_data()
+    import dataclasses
+    data = dataclasses.replace(data, x_train=data.x_train[:20], y_train=data.y_train[:20],
+                               x_test=data.x_test[:20], y_test=data.y_test[:20])
+    m = main_module.run_headless(Config(hidden=(4,), epochs=12, batch_size=20, headless=True), data)
+    assert [h["epoch"] for h in m["history"]] == [8, 9, 10, 11, 12]
+    assert m["epochs_completed"] == 12 and m["train_samples_per_s"] > 0
+    json.dumps(m)
