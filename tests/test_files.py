@@ -85,9 +85,10 @@ def test_a_dangling_symlink_creates_its_target(tmp_path):
 def test_an_existing_file_keeps_its_mode(tmp_path):
     path = tmp_path / "secret.json"
     path.write_text("old")
-    os.chmod(path, 0o600)
-    atomic_write_json(path, {"a": 1})
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for mode in (0o600, 0o640, 0o664):          # neither the temp file's 0600 nor the umask's 0644 alone
+        os.chmod(path, mode)
+        atomic_write_json(path, {"a": 1})
+        assert stat.S_IMODE(os.stat(path).st_mode) == mode
     assert "old" not in path.read_text()
 
 
@@ -166,12 +167,12 @@ def test_cli_refuses_an_empty_file_name(flag):
 def test_cli_saves_through_a_symlink_keeping_mode(tmp_path):
     target, link = tmp_path / "model.npz", tmp_path / "link.npz"
     target.write_bytes(b"old")
-    os.chmod(target, 0o600)
+    os.chmod(target, 0o640)
     link.symlink_to(target)
     proc = run("--headless", "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100", "--save", str(link))
     assert proc.returncode == 0, proc.stderr
     assert link.is_symlink()
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o640
     with np.load(target, allow_pickle=False) as f:
         assert f["W1"].shape == (784, 8)
 
