@@ -225,6 +225,8 @@ def read_model(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise ModelFileError(f"model file {path} does not exist")
+    if not os.path.isfile(path):                         # a folder, FIFO (would block) or device
+        raise ModelFileError(f"{path} is not a model file: not a regular file")
     try:
         with open(path, "rb") as f:
             if f.read(4) != b"PK\x03\x04":              # every .npz is a zip archive

@@ -283,3 +283,12 @@ def test_unique_path_never_collides_within_one_second(tmp_path, monkeypatch):
     assert names == [f"{base}.png", f"{base}-2.png", f"{base}-3.png"]
     os.symlink("nowhere", f"{base}-4.png")               # a dangling link takes the name too
     assert utils.unique_path("screenshot-%Y%m%d-%H%M%S.png", now) == f"{base}-5.png"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_loading_a_fifo_or_folder_is_an_error_not_a_hang(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for path in (fifo, tmp_path):
+        proc = run("--headless", "--offline", "--load", str(path), "--no-train", timeout=30)
+        assert_one_line_error(proc, 1, "not a regular file")
