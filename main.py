@@ -100,7 +100,7 @@ def parse_config(argv=None):
 
 def _check_outputs(parser, config):
     """Usage errors (exit 2) for output files that cannot or must not be written, before any work."""
-    from utils import output_target
+    from files import output_target           # standard library only: NumPy is not imported yet
     seen = {}
     for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
         if path is None:

@@ -79,3 +79,15 @@ def test_window_mode_limits_every_blas_to_one_thread():
     assert out.returncode == 0, out.stderr
     veclib, threads = out.stdout.split(" ", 1)
     assert veclib == "1" and set(ast.literal_eval(threads)) <= {1}, out.stdout
+
+
+def test_options_are_checked_before_numpy_is_imported(tmp_path):
+    """The BLAS thread limits only work if set before NumPy loads, so parsing and checking
+    the options (output files included) must not import it."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import main\n"
+            f"main.parse_config(['--save', {str(tmp_path / 'm.npz')!r}, '--metrics', {str(tmp_path / 'm.json')!r},"
+            f" '--screenshot', {str(tmp_path / 's.png')!r}])\n"
+            "print('numpy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
