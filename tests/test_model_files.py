@@ -150,6 +150,14 @@ def test_a_header_claiming_a_huge_array_is_named_not_read(tmp_path, mid_epoch):
         read_model(path)
 
 
+def test_a_perm_header_claiming_a_billion_entries_is_refused(tmp_path, mid_epoch):
+    arrays = {k: v for k, v in mid_epoch.items() if k != "perm"}
+    path = edited(tmp_path, arrays)
+    _add_member(path, "perm.npy", "<i8", (10 ** 9,), 64)              # 8 GB claimed
+    with pytest.raises(ModelFileError, match="perm has 1,000,000,000 entries"):
+        read_model(path)
+
+
 def test_a_foreign_header_claiming_a_huge_layer_is_refused(tmp_path):
     path = tmp_path / "w.npz"
     np.savez(path, b2=np.zeros(10))
