@@ -270,9 +270,13 @@ def load_openml(name, data_home=None, log=print) -> Dataset:
                         f"(try --offline, or --data-dir with the IDX files)") from None
     fetched = time.perf_counter()
     arrays = _split_openml(x, y, pretty)
-    atomic_save_npz(path, arrays)
+    try:
+        atomic_save_npz(path, arrays)
+        cached = f"cached at {_pretty(path)}"
+    except OSError as exc:                       # a full disk: the data is here, only the cache is lost
+        cached = f"not cached ({exc.strerror or _reason(exc)}), so the next launch downloads it again"
     log(f"{pretty} ready in {time.perf_counter() - start:.1f} s (download+parse {fetched - start:.1f} s, "
-        f"cache {time.perf_counter() - fetched:.1f} s); cached at {_pretty(path)}")
+        f"cache {time.perf_counter() - fetched:.1f} s); {cached}")
     return _make_dataset(name, f"OpenML ({_pretty(path)})", arrays)
 
 

@@ -551,3 +551,16 @@ def test_mnist_style_tiny_dot_is_enlarged():
     out = dl.mnist_style(canvas)
     assert out.dtype == np.float32 and out.max() <= 1.0
     assert (out > 0.5).sum() >= 100                                    # 20x10 box, bilinear edges
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_data(fake_home, monkeypatch):
+    monkeypatch.setattr(dl, "openml_parser", lambda: "liac-arff")
+    home, x, _ = fake_home
+
+    def disk_full(path, arrays):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(dl, "atomic_save_npz", disk_full)
+    log = Log()
+    ds = dl.load_dataset("mnist", data_home=home, log=log)
+    np.testing.assert_array_equal(ds.x_train, x[:100])
+    assert len(log.matching("not cached (No space left on device)")) == 1
