@@ -218,12 +218,20 @@ def test_openml_failing_after_the_quick_check_falls_back_to_sample(tmp_path, off
 
 def test_quick_check_gives_up_on_a_hanging_connection(monkeypatch):
     import socket
-    import time as time_module
+    import threading
     import urllib.request
-    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time_module.sleep(30))
+    release = threading.Event()
+
+    def hang(*a, **k):                      # a name lookup that never answers (until released)
+        release.wait(30)
+        raise OSError("released")
+    monkeypatch.setattr(socket, "create_connection", hang)
     monkeypatch.setattr(urllib.request, "getproxies", lambda: {})
     t = time.perf_counter()
-    ok, why = dl._openml_reachable(timeout=0.3)
+    try:
+        ok, why = dl._openml_reachable(timeout=0.3)
+    finally:
+        release.set()
     assert not ok and "no answer" in why and time.perf_counter() - t < 2
     monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://proxy:3128"})
     assert dl._openml_reachable(timeout=0.3) == (True, "")     # through a proxy: fetch_openml decides
