@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "step")
 DATASETS = ("mnist", "fashion")
+DATASET_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}  # used when --lr is not given
 
 
@@ -90,9 +92,7 @@ class Config:
 
     def hyperparameters(self) -> dict:
         """The fields that define the learning problem (stored in model files and metrics)."""
-        keys = ("hidden", "activation", "optimizer", "lr_schedule", "momentum", "nesterov",
-                "weight_decay", "dropout", "augment", "epochs", "batch_size", "seed", "dataset")
-        out = {k: getattr(self, k) for k in keys}
+        out = {k: getattr(self, k) for k in HYPERPARAMETERS if k != "lr"}
         out["hidden"] = list(self.hidden)
         out["lr"] = self.learning_rate
         return out
@@ -104,3 +104,48 @@ class Config:
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
         return json.dumps(d, sort_keys=True)
+
+
+# The fields that define the learning problem (what a model file brings along).
+HYPERPARAMETERS = ("hidden", "activation", "optimizer", "lr", "lr_schedule", "momentum", "nesterov",
+                   "weight_decay", "dropout", "augment", "epochs", "batch_size", "seed", "dataset")
+
+
+def bounds_problem(meta, value):
+    """None when number `value` is within the bounds in field metadata `meta`, else why not."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    for key, bad, text in (("min", lambda b: value < b, ">="), ("min_excl", lambda b: value <= b, ">"),
+                           ("max", lambda b: value > b, "<="), ("max_excl", lambda b: value >= b, "<")):
+        if key in meta and bad(meta[key]):
+            return f"must be {text} {meta[key]}"
+    return None
+
+
+def value_problem(name, value):
+    """None when `value` (as read from JSON) is a valid value of Config field `name`, else
+    a short reason ("must be >= 1"): the same rules as the command line."""
+    f = next(f for f in dataclasses.fields(Config) if f.name == name)
+    meta = f.metadata
+    if value is None:
+        return None if f.default is None else "must not be null"
+    if isinstance(f.default, bool):
+        return None if isinstance(value, bool) else "must be true or false"
+    if "choices" in meta:
+        return None if value in meta["choices"] else f"must be one of {', '.join(meta['choices'])}"
+    kind = meta.get("type")
+    if kind is None:
+        return None if isinstance(value, str) else "must be text"
+    if "nargs" in meta:
+        if not isinstance(value, list) or not value:
+            return "must be a non-empty list"
+        items = value
+    else:
+        items = [value]
+    for v in items:
+        if isinstance(v, bool) or not isinstance(v, (int, float) if kind is float else int):
+            return "must be a number" if kind is float else "must be an integer"
+        problem = bounds_problem(meta, v)
+        if problem:
+            return problem
+    return None

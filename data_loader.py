@@ -24,7 +24,9 @@ from __future__ import annotations
 import gzip
 import http.client
 import os
+import socket
 import tempfile
+import threading
 import time
 import warnings
 import zlib
@@ -64,6 +66,8 @@ _IDX_MAGIC = {"x": 2051, "y": 2049}  # uint8 images (N, 28, 28) / uint8 labels (
 _OPENML_SPLIT = (60_000, 10_000)
 _FETCH_RETRIES = 2             # fetch_openml n_retries on network errors
 _FETCH_DELAY = 1.0             # seconds between retries
+_OPENML_HOST = "api.openml.org"
+_CONNECT_TIMEOUT = 2.0         # seconds for the quick reachability check before a download
 _CSV_PIXEL_DTYPE = "uint8"         # pandas parser: read pixels straight to uint8 (peak RAM ~0.4 GB, not ~1.1 GB)
 
 # IDX type code -> big-endian NumPy dtype
@@ -237,30 +241,72 @@ def load_openml(name, data_home=None, log=print) -> Dataset:
     pretty, _, openml_name, size = _INFO[name]
     path = cache_path(name, data_home)
     source = f"OpenML cache ({_pretty(path)})"
-    if path.exists():
+    if os.path.lexists(path):
         try:
             return _make_dataset(name, source, _load_npz(path, expected=_split_shapes()))
-        except Exception as exc:  # noqa: BLE001 - any damage means: rebuild
-            log(f"cache {_pretty(path)} is corrupt ({_reason(exc)}); rebuilding")
+        except Exception as exc:  # noqa: BLE001 - any damage means: move it aside and rebuild
+            aside = path.with_name(path.name + ".corrupt")
+            try:
+                os.replace(path, aside)
+                where = f"moved aside to {_pretty(aside)}"
+            except OSError as move_exc:
+                where = f"could not move it aside: {_reason(move_exc)}"
+            log(f"cache {_pretty(path)} is corrupt ({_reason(exc)}); {where}; rebuilding")
     _check_writable(path.parent)
+    home = path.parent.parent
+    reachable, why = _openml_reachable()
+    # Unreachable: the bundled sample at once, unless scikit-learn's own download cache may
+    # hold the data (then fetch_openml reads it without the network; no retries).
+    if not reachable and not (home / "openml").is_dir():
+        return _sample_instead(name, why, log)
     log(f"Downloading {pretty} from OpenML (first launch only, {size})...")
     start = time.perf_counter()
     try:
-        x, y = _fetch_openml(openml_name, path.parent.parent, log)
+        x, y = _fetch_openml(openml_name, home, log, quick=not reachable)
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, socket errors
-        sample = load_sample(name)
-        log(f"OpenML unreachable ({_reason(exc)}); using the bundled sample of "
-            f"{len(sample.y_train):,}/{len(sample.y_test):,} {'digits' if name == 'mnist' else 'images'} instead")
-        return sample
+        return _sample_instead(name, _reason(exc), log)
     except Exception as exc:  # noqa: BLE001 - bad download, parser failure, missing optional dependency
         raise DataError(f"could not load {pretty} from OpenML: {_reason(exc)} "
                         f"(try --offline, or --data-dir with the IDX files)") from None
     fetched = time.perf_counter()
     arrays = _split_openml(x, y, pretty)
-    atomic_save_npz(path, arrays)
+    try:
+        atomic_save_npz(path, arrays)
+        cached = f"cached at {_pretty(path)}"
+    except OSError as exc:                       # a full disk: the data is here, only the cache is lost
+        cached = f"not cached ({exc.strerror or _reason(exc)}), so the next launch downloads it again"
     log(f"{pretty} ready in {time.perf_counter() - start:.1f} s (download+parse {fetched - start:.1f} s, "
-        f"cache {time.perf_counter() - fetched:.1f} s); cached at {_pretty(path)}")
+        f"cache {time.perf_counter() - fetched:.1f} s); {cached}")
     return _make_dataset(name, f"OpenML ({_pretty(path)})", arrays)
+
+
+def _sample_instead(name, why, log):
+    sample = load_sample(name)
+    log(f"OpenML unreachable ({why}); using the bundled sample of {len(sample.y_train):,}/"
+        f"{len(sample.y_test):,} {'digits' if name == 'mnist' else 'images'} instead (--offline skips this check)")
+    return sample
+
+
+def _openml_reachable(timeout=_CONNECT_TIMEOUT):
+    """(True, "") when a TCP connection to OpenML opens within `timeout` seconds (or a proxy
+    is configured), else (False, reason). Run in a thread so a hanging name lookup cannot
+    hold us longer."""
+    import urllib.request
+    if urllib.request.getproxies():               # downloads go through a proxy: no direct check
+        return True, ""
+    result = [False, f"no answer from {_OPENML_HOST} within {timeout:g} s"]
+
+    def connect():
+        try:
+            socket.create_connection((_OPENML_HOST, 443), timeout=timeout).close()
+            result[:] = [True, ""]
+        except OSError as exc:
+            result[:] = [False, _reason(exc)]
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    return tuple(result)
 
 
 def openml_parser() -> str:
@@ -269,21 +315,22 @@ def openml_parser() -> str:
     return "pandas" if importlib.util.find_spec("pandas") is not None else "liac-arff"
 
 
-def _fetch_openml(openml_name, data_home, log=print):
-    """fetch_openml(...) -> (X (N, 784), y (N,)) as returned by scikit-learn (network errors propagate)."""
+def _fetch_openml(openml_name, data_home, log=print, quick=False):
+    """fetch_openml(...) -> (X (N, 784), y (N,)) as returned by scikit-learn (network errors
+    propagate); `quick`: one retry without delay (the network is known to be down)."""
     parser = openml_parser()
     try:
-        return _call_fetch_openml(openml_name, data_home, parser)
+        return _call_fetch_openml(openml_name, data_home, parser, quick)
     except (OSError, http.client.HTTPException):
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a pandas/scikit-learn version mismatch
         if parser != "pandas":
             raise
         log(f"pandas ARFF parser failed ({_reason(exc)}); retrying with the slower liac-arff parser")
-        return _call_fetch_openml(openml_name, data_home, "liac-arff")
+        return _call_fetch_openml(openml_name, data_home, "liac-arff", quick)
 
 
-def _call_fetch_openml(openml_name, data_home, parser):
+def _call_fetch_openml(openml_name, data_home, parser, quick=False):
     from sklearn.datasets import fetch_openml  # lazy: ~1 s import, only needed on a cache miss
 
     # The class column holds the digits 0..9: read it as text. With dtype "category"
@@ -297,7 +344,8 @@ def _call_fetch_openml(openml_name, data_home, parser):
         warnings.simplefilter("ignore")
         return fetch_openml(openml_name, version=1, as_frame=False, return_X_y=True,
                             data_home=str(data_home), parser=parser,
-                            n_retries=_FETCH_RETRIES, delay=_FETCH_DELAY, **kwargs)
+                            n_retries=1 if quick else _FETCH_RETRIES, delay=0.01 if quick else _FETCH_DELAY,
+                            **kwargs)
 
 
 def _split_openml(x, y, pretty) -> dict:

@@ -10,13 +10,14 @@ Bad input ends with a one-line `error: ...` and a non-zero exit status, never a 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
-import math
 import os
+import signal
 import sys
 import time
 
-from config import Config
+from config import DATASET_NAMES, HYPERPARAMETERS, Config, bounds_problem
 
 __version__ = "1.0.0"                  # the package version (pyproject.toml reads it from here)
 
@@ -30,16 +31,9 @@ def _checked(kind, meta, flag):
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-        if kind is float and not math.isfinite(value):
-            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
-        if "min" in meta and value < meta["min"]:
-            raise argparse.ArgumentTypeError(f"must be >= {meta['min']}, got {text}")
-        if "min_excl" in meta and value <= meta["min_excl"]:
-            raise argparse.ArgumentTypeError(f"must be > {meta['min_excl']}, got {text}")
-        if "max" in meta and value > meta["max"]:
-            raise argparse.ArgumentTypeError(f"must be <= {meta['max']}, got {text}")
-        if "max_excl" in meta and value >= meta["max_excl"]:
-            raise argparse.ArgumentTypeError(f"must be < {meta['max_excl']}, got {text}")
+        problem = bounds_problem(meta, value)
+        if problem:
+            raise argparse.ArgumentTypeError(f"{problem}, got {text}")
         return value
     convert.__name__ = kind.__name__
     return convert
@@ -78,24 +72,57 @@ def build_parser():
     return parser
 
 
+HISTORY_EPOCHS = 1000         # epochs kept in the metrics' history (a run may have millions)
+PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "data_dir", "data_home")
+
+
 def parse_config(argv=None):
     """(Config, set of option names given explicitly). Exits 2 on bad input."""
     parser = build_parser()
     ns = vars(parser.parse_args(argv))
     if "hidden" in ns:
         ns["hidden"] = tuple(ns["hidden"])
+    for key in PATH_OPTIONS:                       # ~ and ~user, also where no shell expanded them
+        if key in ns:
+            ns[key] = os.path.expanduser(ns[key])
     config = Config(**ns)
-    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if path and os.path.isdir(path):
-            parser.error(f"argument {flag}: {path} is a folder, not a file name")
-        if folder and not os.path.isdir(folder):
-            parser.error(f"argument {flag}: folder {folder} does not exist")
-        if folder and not _can_create_in(folder):
-            parser.error(f"argument {flag}: folder {folder} is not writable")
-    if config.no_train and config.screenshot is None and config.headless and config.load is None:
+    _check_outputs(parser, config)
+    window_only = [f"--{k.replace('_', '-')}" for k in ("frames", "screenshot", "width", "height", "connections")
+                   if k in ns]
+    if config.headless and window_only:
+        parser.error(f"{', '.join(window_only)} {'is' if len(window_only) == 1 else 'are'} for the window; "
+                     f"not with --headless")
+    if config.offline and (config.data_dir is not None or config.data_home is not None):
+        parser.error(f"--offline uses the bundled sample; not with "
+                     f"{'--data-dir' if config.data_dir is not None else '--data-home'}")
+    if config.data_dir is not None and config.data_home is not None:
+        parser.error("--data-dir reads IDX files; --data-home is for the OpenML download: give one of them")
+    if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     return config, set(ns)
+
+
+def _check_outputs(parser, config):
+    """Usage errors (exit 2) for output files that cannot or must not be written, before any work."""
+    from files import output_target  # standard library only: NumPy is not imported yet
+    seen = {}
+    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
+        if path is None:
+            continue
+        try:
+            real = output_target(path)
+        except OSError as e:
+            parser.error(f"argument {flag}: {e.strerror}")
+        folder = os.path.dirname(real)
+        if not os.path.isdir(folder):
+            parser.error(f"argument {flag}: folder {folder} does not exist")
+        if not _can_create_in(folder):
+            parser.error(f"argument {flag}: folder {folder} is not writable")
+        if real in seen:
+            parser.error(f"argument {flag}: {path} is also the {seen[real]} file; give each output its own file")
+        seen[real] = flag
+        if flag != "--save" and config.load and real == os.path.realpath(config.load):
+            parser.error(f"argument {flag}: {path} is the --load model file; it would be overwritten")
 
 
 def _can_create_in(folder):
@@ -142,10 +169,7 @@ def resolve_model_file(config, given):
     try:
         arrays, meta = read_model(config.load)
         saved = meta.get("config", {})
-        adopt = {k: v for k, v in saved.items()
-                 if k in ("hidden", "activation", "optimizer", "lr", "lr_schedule", "momentum", "nesterov",
-                          "weight_decay", "dropout", "augment", "batch_size", "seed", "dataset", "epochs")
-                 and k not in given}
+        adopt = {k: v for k, v in saved.items() if k in HYPERPARAMETERS and k not in given}
         if "optimizer" in given:                 # another optimizer: its own default lr
             adopt.pop("lr", None)
         if "hidden" in adopt:
@@ -159,6 +183,15 @@ def resolve_model_file(config, given):
             raise ModelFileError(f"{config.load} has incomplete or inconsistent training state ({e!r})") from None
     except ModelFileError as e:
         fail(str(e))
+    if meta.get("foreign"):
+        print(f"Loaded {config.load}: {meta['foreign']}")
+    trained_on = saved.get("dataset")
+    if trained_on in DATASET_NAMES and trained_on != config.dataset:
+        print(f"warning: {config.load} was trained on {DATASET_NAMES[trained_on]}, not "
+              f"{DATASET_NAMES[config.dataset]} (--dataset {config.dataset}); its accuracy here means little",
+              file=sys.stderr)
+    elif trained_on in DATASET_NAMES and "dataset" not in given and trained_on != Config.dataset:
+        print(f"Using {DATASET_NAMES[trained_on]}, the data set {config.load} was trained on")
     return config, arrays, meta
 
 
@@ -236,7 +269,8 @@ def run_headless(config, data, arrays=None, meta=None):
     if arrays is not None:
         trainer.restore(arrays, meta)
         print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
-    history, speeds = [], []
+    history = collections.deque(maxlen=HISTORY_EPOCHS)    # per-epoch results: the latest only
+    speed_sum, speed_n = 0.0, 0                            # mean training speed over the epochs
     t_start = time.perf_counter()
     status = "finished"
     ev = None                                      # the latest test evaluation
@@ -246,7 +280,7 @@ def run_headless(config, data, arrays=None, meta=None):
             stats = trainer.train_batch()
             progress.batch(stats)
             if stats.batch == stats.n_batches:     # end of an epoch
-                speeds.append(stats.samples_per_s)
+                speed_sum, speed_n = speed_sum + stats.samples_per_s, speed_n + 1
                 ev = evaluate(trainer.net, data.x_test, data.y_test)
                 history.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
                                 "train_accuracy": stats.accuracy, "loss": stats.loss,
@@ -280,23 +314,52 @@ def run_headless(config, data, arrays=None, meta=None):
         "per_class_accuracy": [float(v) for v in ev.per_class],
         "confusion_matrix": ev.confusion.tolist(),
         "epochs_completed": trainer.epoch,
-        "train_samples_per_s": float(sum(speeds) / len(speeds)) if speeds else trainer.samples_per_s,
-        "history": history,
+        "train_samples_per_s": speed_sum / speed_n if speed_n else trainer.samples_per_s,
+        "history": list(history),
         "hyperparameters": config.hyperparameters(),
         "dataset": {"name": data.name, "source": data.source,
                     "train": int(len(data.y_train)), "test": int(len(data.y_test))},
     }
 
 
+def no_display(environ=os.environ, platform=sys.platform):
+    """True on X11/Wayland systems (Linux, BSD) when there is no display to open a window on
+    and SDL would quietly fall back to an invisible offscreen window. An explicit
+    SDL_VIDEODRIVER (dummy, offscreen, kmsdrm, ...) is the user's choice and respected."""
+    if platform.startswith(("win", "darwin", "cygwin", "emscripten")):
+        return False
+    return not any(environ.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER"))
+
+
+# OpenBLAS, OpenMP, MKL, and Apple's Accelerate (NumPy's BLAS on macOS, which ignores the others)
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def limit_blas_threads(environ=os.environ):
+    """One BLAS thread for this process and the processes it starts, unless the user chose
+    otherwise; only effective before NumPy is imported."""
+    for var in BLAS_THREAD_VARS:
+        environ.setdefault(var, "1")
+
+
+def _terminate_like_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None):
     start = time.perf_counter()
     config, given = parse_config(argv)
+    if not config.headless and no_display():
+        fail("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set): use --headless to "
+             "train in the terminal, or set SDL_VIDEODRIVER (e.g. offscreen for --screenshot)")
+    # `kill PID` (a logout, a batch system's time limit) ends the run as Ctrl+C does: the
+    # headless loop and the window both stop, save and write their metrics.
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     if not config.headless:
         # The window and the training process get one core each: a second BLAS thread in
         # either would only fight the other (must be set before NumPy is imported).
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
+        limit_blas_threads()
     from utils import atomic_write_json
     config, arrays, meta = resolve_model_file(config, given)
     data = load_data(config)

@@ -1,15 +1,25 @@
-"""Metrics and small helpers shared by the trainer, the command line and the window.
+"""Metrics and small helpers shared by the trainer, the command line and the window
+(the safe-file helpers of `files.py` are re-exported here).
 
 NumPy and the standard library only, so importing it costs nothing at start-up.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 
 import numpy as np
+
+from files import (  # noqa: F401 (re-exported)
+    PNG_SIGNATURE,
+    TEMP_TAG,
+    atomic_file,
+    check_png,
+    output_target,
+    remove_stale_temps,
+    save_png_atomic,
+    unique_path,
+)
 
 
 def confusion_matrix(y_true, y_pred, n_classes=10):
@@ -33,29 +43,6 @@ def accuracy(confusion):
 def percentile(values, q):
     return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if len(values) else float("nan")
 
-
-@contextlib.contextmanager
-def atomic_file(path):
-    """Open a temp file beside `path` for binary writing; on success it is synced and
-    renamed over `path`, so readers see the old or the new file, never half of one.
-    On any error the temp file is removed and `path` is untouched."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)                 # mkstemp makes 0600; give a normal file's mode
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def atomic_write_json(path, obj):

@@ -256,8 +256,8 @@ def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
     assert path.read_bytes() == before                         # old file intact
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]   # no temp file left behind
     loads = []
-    real = np.load
-    monkeypatch.setattr(np, "load", lambda *a, **k: loads.append(k) or real(*a, **k))
+    real = np.lib.format.read_array
+    monkeypatch.setattr(np.lib.format, "read_array", lambda *a, **k: loads.append(k) or real(*a, **k))
     read_model(path)
     assert loads and all(k.get("allow_pickle") is False for k in loads)
 
@@ -296,3 +296,115 @@ def test_atomic_files_get_a_normal_mode(tmp_path):
     finally:
         os.umask(old)
     assert (os.stat(tmp_path / "m.json").st_mode & 0o777) == 0o644
+
+
+def _start_and_wait(args, ready, timeout=60):
+    """Popen main.py and wait until a stdout line contains `ready` (or `timeout` s)."""
+    import time
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    proc = subprocess.Popen([sys.executable, MAIN, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if ready in line or not line:
+            break
+    return proc
+
+
+def test_sigterm_in_the_terminal_saves_like_ctrl_c(tmp_path):
+    import signal
+    model = tmp_path / "term.npz"
+    proc = _start_and_wait(["--headless", "--offline", "--hidden", "64", "--epochs", "500", "--save", str(model)],
+                           ready="epoch 1/500")
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "interrupted" in out
+    assert model.exists() and int(read_model(model)[0]["epoch"]) >= 1
+
+
+def test_sigterm_to_the_window_saves_like_ctrl_c(tmp_path):
+    import signal
+    import time
+    model = tmp_path / "term.npz"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    proc = subprocess.Popen([sys.executable, MAIN, "--offline", "--hidden", "64", "--epochs", "500",
+                             "--save", str(model)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(6)                               # the window is up and its trainer running
+    proc.send_signal(signal.SIGTERM)            # to the main process only, as `kill PID` does
+    out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    assert model.exists(), err
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--headless", "--frames", "10"], ["--frames", "--headless"]),
+    (["--headless", "--screenshot", "x.png"], ["--screenshot", "--headless"]),
+    (["--headless", "--width", "800", "--connections", "5"], ["--width", "--connections", "--headless"]),
+    (["--headless", "--offline", "--data-dir", "."], ["--offline", "--data-dir"]),
+    (["--headless", "--offline", "--data-home", "."], ["--offline", "--data-home"]),
+    (["--headless", "--data-dir", ".", "--data-home", "."], ["--data-dir", "--data-home"]),
+])
+def test_contradictory_options_are_usage_errors(tmp_path, args, fragments):
+    proc = run(*args, "--epochs", "1", cwd=tmp_path)
+    assert_one_line_error(proc, 2, *fragments)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_tilde_is_expanded_in_every_path_option(tmp_path):
+    env_home = {"HOME": str(tmp_path)}
+    common = ["--headless", "--hidden", "8", "--epochs", "1", "--train-size", "200"]
+    proc = subprocess.run([sys.executable, MAIN, *common, "--offline", "--save", "~/m.npz", "--metrics", "~/m.json"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env_home})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m.npz").is_file() and (tmp_path / "m.json").is_file()
+    proc = subprocess.run([sys.executable, MAIN, "--headless", "--offline", "--load", "~/m.npz", "--no-train"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env_home})
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([sys.executable, MAIN, *common, "--data-dir", "~/idx"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env_home})
+    assert_one_line_error(proc, 1, str(tmp_path / "idx"))
+    import dataclasses
+
+    import config as config_module
+    import main as main_module
+    paths = [f.name for f in dataclasses.fields(config_module.Config) if f.metadata.get("metavar") in ("FILE", "DIR")]
+    assert sorted(paths) == sorted(main_module.PATH_OPTIONS)     # a new path option is expanded too
+
+
+@pytest.mark.parametrize("args, blamed", [
+    (["--weight-decay", "1e300"], "weight decay 1e+300"),                       # adam: overflow to NaN
+    (["--optimizer", "sgd", "--weight-decay", "100"], "weight decay 100"),      # lr x decay = 10
+    (["--optimizer", "sgd", "--lr", "50", "--lr-schedule", "constant"], "learning rate 50"),
+])
+def test_divergence_is_one_line_without_numpy_warnings_and_blames_the_right_option(args, blamed):
+    proc = run("--headless", "--offline", "--hidden", "64", "--train-size", "2000", "--epochs", "1", *args)
+    assert_one_line_error(proc, 3, "diverged", blamed)
+    assert "Warning" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="DISPLAY/WAYLAND_DISPLAY matter on Linux")
+def test_no_display_is_a_one_line_error_suggesting_headless(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    proc = subprocess.run([sys.executable, MAIN, "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100"],
+                          capture_output=True, text=True, timeout=30, env=env)
+    assert_one_line_error(proc, 1, "no display", "--headless")
+    import main as main_module
+    assert not main_module.no_display({"SDL_VIDEODRIVER": "dummy"}, "linux")     # what the tests use
+    assert not main_module.no_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
+    assert not main_module.no_display({}, "darwin") and not main_module.no_display({}, "win32")
+
+
+def test_headless_history_is_bounded(monkeypatch, capsys):
+    import main as main_module
+    monkeypatch.setattr(main_module, "HISTORY_EPOCHS", 5)
+    data = _small_data()
+    import dataclasses
+    data = dataclasses.replace(data, x_train=data.x_train[:20], y_train=data.y_train[:20],
+                               x_test=data.x_test[:20], y_test=data.y_test[:20])
+    m = main_module.run_headless(Config(hidden=(4,), epochs=12, batch_size=20, headless=True), data)
+    assert [h["epoch"] for h in m["history"]] == [8, 9, 10, 11, 12]
+    assert m["epochs_completed"] == 12 and m["train_samples_per_s"] > 0
+    json.dumps(m)

@@ -5,6 +5,7 @@ Tests that need the original IDX files in ../shared/data are skipped when it is 
 """
 
 import gzip
+import os
 import subprocess
 import sys
 import textwrap
@@ -63,6 +64,7 @@ def offline_openml(monkeypatch):
         raise urllib.error.URLError("network disabled in tests")
 
     monkeypatch.setattr(openml, "urlopen", no_network)
+    monkeypatch.setattr(dl, "_openml_reachable", lambda: (False, "network disabled in tests"))
     monkeypatch.setattr(dl, "_OPENML_SPLIT", SPLIT)
     monkeypatch.setattr(dl, "_FETCH_DELAY", 0.001)
     return calls
@@ -123,11 +125,11 @@ def test_pandas_parser_failure_falls_back_to_liac_arff(fake_home, monkeypatch):
     real = dl._call_fetch_openml
     parsers = []
 
-    def flaky(name, data_home, parser):
+    def flaky(name, data_home, parser, *rest):
         parsers.append(parser)
         if parser == "pandas":
             raise TypeError("expected string or bytes-like object, got 'int'")
-        return real(name, data_home, parser)
+        return real(name, data_home, parser, *rest)
 
     monkeypatch.setattr(dl, "openml_parser", lambda: "pandas")
     monkeypatch.setattr(dl, "_call_fetch_openml", flaky)
@@ -194,15 +196,81 @@ def test_default_data_home_follows_sklearn(monkeypatch, tmp_path):
     assert dl.default_data_home() == Path.home() / "scikit_learn_data"
 
 
-def test_openml_unreachable_falls_back_to_sample(tmp_path, offline_openml):
+def test_openml_unreachable_falls_back_to_sample_at_once(tmp_path, offline_openml, monkeypatch):
+    forbid_fetch(monkeypatch)          # the quick check failed and scikit-learn has no cache: no attempt
+    log = Log()
+    ds = dl.load_dataset("mnist", data_home=tmp_path / "empty", log=log)
+    assert ds.source == "bundled sample (assets/mnist_sample.npz)"
+    notices = log.matching("OpenML unreachable")
+    assert len(notices) == 1 and len(log) == 1
+    assert "network disabled in tests" in notices[0] and "5,000/1,000" in notices[0] and "--offline" in notices[0]
+    assert not dl.cache_path("mnist", tmp_path / "empty").exists()
+
+
+def test_openml_failing_after_the_quick_check_falls_back_to_sample(tmp_path, offline_openml, monkeypatch):
+    monkeypatch.setattr(dl, "_openml_reachable", lambda: (True, ""))    # reachable, then the download fails
     log = Log()
     ds = dl.load_dataset("mnist", data_home=tmp_path / "empty", log=log)
     assert offline_openml, "fetch_openml should have tried the network"
     assert ds.source == "bundled sample (assets/mnist_sample.npz)"
-    notices = log.matching("OpenML unreachable")
-    assert len(notices) == 1
-    assert "network disabled in tests" in notices[0] and "5,000/1,000" in notices[0]
-    assert not dl.cache_path("mnist", tmp_path / "empty").exists()
+    assert len(log.matching("OpenML unreachable (network disabled in tests)")) == 1
+
+
+def test_quick_check_gives_up_on_a_hanging_connection(monkeypatch):
+    import socket
+    import threading
+    import urllib.request
+    release = threading.Event()
+
+    def hang(*a, **k):                      # a name lookup that never answers (until released)
+        release.wait(30)
+        raise OSError("released")
+    monkeypatch.setattr(socket, "create_connection", hang)
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {})
+    t = time.perf_counter()
+    try:
+        ok, why = dl._openml_reachable(timeout=0.3)
+    finally:
+        release.set()
+    assert not ok and "no answer" in why and time.perf_counter() - t < 2
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: {"https": "http://proxy:3128"})
+    assert dl._openml_reachable(timeout=0.3) == (True, "")     # through a proxy: fetch_openml decides
+
+
+def test_offline_launch_without_offline_flag_is_fast(tmp_path):
+    """A real launch on a machine that cannot reach OpenML (as this test machine, or with the
+    connection refused) falls back in about a second, not the ~5 s of fetch_openml's retries."""
+    code = textwrap.dedent(f"""
+        import sys, time, socket
+        sys.path.insert(0, {str(ROOT)!r})
+        def refuse(*a, **k):
+            raise ConnectionRefusedError(111, "Connection refused")
+        socket.create_connection = refuse
+        import data_loader as dl
+        t = time.perf_counter()
+        ds = dl.load_dataset("mnist", data_home={str(tmp_path)!r}, log=lambda m: None)
+        print(time.perf_counter() - t, ds.source, "sklearn" in sys.modules)
+    """)
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    seconds, rest = out.stdout.split(" ", 1)
+    assert float(seconds) < 1.0 and rest.startswith("bundled sample") and rest.strip().endswith("False"), out.stdout
+
+
+def test_corrupt_cache_is_moved_aside_when_it_cannot_be_rebuilt(tmp_path, offline_openml):
+    home = tmp_path / "home"
+    cache = dl.cache_path("mnist", home)
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(b"not a zip file at all")
+    log = Log()
+    ds = dl.load_dataset("mnist", data_home=home, log=log)
+    assert ds.source.startswith("bundled sample")
+    assert len(log.matching("is corrupt")) == 1 and "moved aside" in log.matching("is corrupt")[0]
+    assert not cache.exists() and cache.with_name(cache.name + ".corrupt").read_bytes() == b"not a zip file at all"
+    log = Log()
+    dl.load_dataset("mnist", data_home=home, log=log)        # the next launch: no complaint again
+    assert not log.matching("corrupt") and len(log.matching("OpenML unreachable")) == 1
 
 
 def _corrupt_truncated(path):
@@ -256,6 +324,7 @@ def test_other_fetch_failures_are_data_errors(tmp_path, offline_openml, monkeypa
     def broken(*args, **kwargs):
         raise ValueError("The md5 checksum of the file does not match")
     monkeypatch.setattr(dl, "_call_fetch_openml", broken)
+    monkeypatch.setattr(dl, "_openml_reachable", lambda: (True, ""))
     with pytest.raises(DataError, match="could not load MNIST from OpenML: The md5"):
         dl.load_dataset("mnist", data_home=tmp_path, log=Log())
 
@@ -490,3 +559,16 @@ def test_mnist_style_tiny_dot_is_enlarged():
     out = dl.mnist_style(canvas)
     assert out.dtype == np.float32 and out.max() <= 1.0
     assert (out > 0.5).sum() >= 100                                    # 20x10 box, bilinear edges
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_data(fake_home, monkeypatch):
+    monkeypatch.setattr(dl, "openml_parser", lambda: "liac-arff")
+    home, x, _ = fake_home
+
+    def disk_full(path, arrays):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(dl, "atomic_save_npz", disk_full)
+    log = Log()
+    ds = dl.load_dataset("mnist", data_home=home, log=log)
+    np.testing.assert_array_equal(ds.x_train, x[:100])
+    assert len(log.matching("not cached (No space left on device)")) == 1
