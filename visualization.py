@@ -40,7 +40,7 @@ from regions import (
     compute_layout,
 )
 from trainer import Command, EvalReport, Order, TrainingProcess
-from utils import percentile, process_age
+from utils import atomic_save_npz, percentile, process_age, save_png_atomic, unique_path
 from view_model import SPEEDS, Overlay, Predictions, Sweep, Telemetry, WeightsStamp, WindowState, compute_view
 
 FPS = 60
@@ -200,25 +200,25 @@ class Actions:
         self.save_screenshot()
 
     def save_screenshot(self, path=None):
-        """Write the screen to a PNG atomically; returns the path, or None on failure
-        (said in the window and recorded in self.app.errors)."""
-        path = path or time.strftime("screenshot-%Y%m%d-%H%M%S.png")
+        """Write the screen to a PNG (atomically, checked before it replaces anything);
+        returns the path, or None on failure (said in the window, kept in app.errors)."""
+        path = path or unique_path("screenshot-%Y%m%d-%H%M%S.png")     # never the same name twice
         try:
-            tmp = path + ".tmp.png"
-            pygame.image.save(self.app.screen, tmp)
-            os.replace(tmp, path)
+            save_png_atomic(path, lambda f: pygame.image.save(self.app.screen, f, "shot.png"))
             self.app.state.say(f"screenshot saved to {os.path.abspath(path)}", 5)
             return path
         except (pygame.error, OSError) as e:
-            self.app.state.say(f"could not save screenshot: {e}", 5)
-            self.app.errors.append(f"could not save screenshot {path}: {e}")
+            message = f"could not save screenshot {path}: {e}".splitlines()[0]
+            self.app.state.say(message, 8)
+            self.app.errors.append(message)
             return None
 
     def act_save(self, _, shift):
         path = os.path.abspath(self.app.config.save or "mnist_model.npz")   # the worker's cwd may differ
         if self.app.worker is None or not self.app.worker.process.is_alive():
-            why = f": {self.app.tele.failed}" if self.app.tele.failed else ""
-            self.say("no training process to save from" + why, 5)
+            saved = self.app.save_window_weights(path)
+            if saved:
+                self.say(saved, 8)
             return
         self.app.worker.send(Order(Command.SAVE, path=path))
         self.say(f"saving model to {path} ...")
@@ -495,7 +495,28 @@ class App:
                 break
         self._sweep_cost = cost
 
+    def save_window_weights(self, path):
+        """Save the weights the window holds (when the training process is gone): W1, b1, ...
+        only, which --load explores or trains further with a fresh optimizer. Returns what
+        to tell the user ('' when there are no weights)."""
+        if self.stamp is None:
+            return ""
+        arrays = {}
+        for i, (W, b) in enumerate(zip(self.net.weights, self.net.biases), start=1):
+            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        try:
+            atomic_save_npz(path, arrays)
+        except OSError as e:
+            message = f"could not save {path}: {e.strerror or e}"
+            self.errors.append(message)
+            return message
+        return (f"saved the window's last weights ({self.stamp.describe()}) to {path}, without the "
+                f"optimizer state: the training process had stopped")
+
     def close(self):
+        if self.worker is not None and not self.worker.process.is_alive() and self.tele.failed \
+                and self.config.save and not self.config.no_train:
+            print(self.save_window_weights(os.path.abspath(self.config.save)))
         if self.worker is not None:
             keep = self.config.no_train or self.tele.diverged      # never overwrite with a blown-up model
             for msg in self.worker.stop(save_path=None if keep else self.config.save):

@@ -421,3 +421,15 @@ def test_clicking_an_output_neuron_explains_that_class_and_again_returns(sample)
     key(pygame.K_RIGHT)                                                # a new digit explains its prediction
     app.frame()
     assert app.state.explain_class is None and app.view.explained == app.view.pred
+
+
+def test_two_screenshots_in_one_second_get_two_names_and_a_failure_is_said(sample, tmp_path, monkeypatch):
+    app = open_app(sample)
+    monkeypatch.chdir(tmp_path)
+    key(pygame.K_s)
+    key(pygame.K_s)
+    app.frame()
+    files = sorted(tmp_path.glob("screenshot-*.png"))
+    assert len(files) == 2
+    assert app.actions.save_screenshot(str(tmp_path / "missing" / "x.png")) is None
+    assert "could not save screenshot" in app.state.toast and app.errors

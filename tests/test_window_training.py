@@ -134,8 +134,8 @@ def test_a_diverged_run_is_not_saved_over_the_model(sample, tmp_path):
     assert path.read_bytes() == b"the user's good model"
 
 
-def test_a_killed_trainer_is_said_for_as_long_as_it_is_true(sample):
-    app = training_app(sample, epochs=50, seed=5)
+def test_a_killed_trainer_is_said_for_as_long_as_it_is_true_and_w_saves_the_windows_weights(sample, tmp_path):
+    app = training_app(sample, epochs=50, seed=5, save=str(tmp_path / "kept.npz"))
     try:
         os.kill(app.worker.process.pid, signal.SIGKILL)
         run_until(app, lambda: bool(app.tele.failed))
@@ -147,6 +147,12 @@ def test_a_killed_trainer_is_said_for_as_long_as_it_is_true(sample):
         app.frame()
         assert "stopped" in app.state.toast
         assert window_metrics(app, None)["status"] == "failed"
+        key(pygame.K_w)                                  # W keeps what the window holds
+        app.frame()
+        assert "without the optimizer state" in app.state.toast
+        with np.load(app.config.save, allow_pickle=False) as f:
+            np.testing.assert_array_equal(f["W2"], app.net.weights[1])
+            assert "meta" not in f.files
     finally:
         app.close()
 
