@@ -1,0 +1,319 @@
+"""explain.py against brute force: LRP written out edge by edge in float64, sorting whole
+edge matrices, numpy.linalg.svd, and per-neuron sorts over small random sets."""
+import numpy as np
+import pytest
+
+import explain
+from neural_network import MLP
+
+
+def _net(sizes=(784, 48, 24, 10), seed=0, bias=0.1):
+    net = MLP(sizes, seed=seed)
+    rng = np.random.default_rng(seed + 100)
+    for b in net.biases:
+        b[:] = rng.normal(0, bias, b.shape).astype(np.float32)
+    return net
+
+
+def _digit(seed=0):
+    """A sparse 'digit': 20 % of the pixels inked, grey levels in (0, 1]."""
+    rng = np.random.default_rng(seed)
+    return (rng.random(784) * (rng.random(784) < 0.2)).astype(np.float32)
+
+
+def _brute_lrp(net, x, target, contrast=None, eps=0.01, input_rule="zB"):
+    """Float64 LRP with every edge written out: (neurons [R_in, ..., R_out], edges per pair)."""
+    W = [w.astype(np.float64) for w in net.weights]
+    b = [v.astype(np.float64) for v in net.biases]
+    acts, zs = [x.astype(np.float64)], []
+    for i in range(len(W)):
+        z = acts[-1] @ W[i] + b[i]
+        zs.append(z)
+        acts.append(np.maximum(z, 0) if i < len(W) - 1 else z)
+    R = np.zeros(len(zs[-1]))
+    R[target] = zs[-1][target]
+    if contrast is not None:
+        R[contrast] = -zs[-1][contrast]
+    neurons, edges = [R], []
+    for pair in range(len(W) - 1, -1, -1):
+        a, w = acts[pair], W[pair]
+        if pair > 0 or input_rule == "eps":
+            contrib = a[:, None] * w                                # (fan_in, fan_out)
+            den = zs[pair] + eps * np.where(zs[pair] >= 0, 1.0, -1.0)
+        elif input_rule == "zB":
+            contrib = a[:, None] * w - 0.0 * np.maximum(w, 0) - 1.0 * np.minimum(w, 0)  # l=0, h=1
+            den = contrib.sum(axis=0)
+        else:
+            contrib = a[:, None] * np.maximum(w, 0)
+            den = contrib.sum(axis=0)
+        E = np.where(R != 0, contrib * R / np.where(den == 0, 1, den), 0.0)
+        edges.insert(0, E)
+        R = E.sum(axis=1)
+        neurons.insert(0, R)
+    return neurons, edges, acts, zs
+
+
+@pytest.mark.parametrize("rule", explain.INPUT_RULES)
+@pytest.mark.parametrize("contrast", [None, 7])
+def test_relevance_matches_brute_force(rule, contrast):
+    net, x = _net(), _digit()
+    rel = explain.relevance(net, x, 3, contrast=contrast, input_rule=rule)
+    want, _, _, zs = _brute_lrp(net, x, 3, contrast, input_rule=rule)
+    assert rel.target == 3 and rel.contrast == contrast
+    assert rel.logit == pytest.approx(zs[-1][3] - (zs[-1][contrast] if contrast is not None else 0), rel=1e-5)
+    assert [r.shape for r in rel.neurons] == [(784,), (48,), (24,), (10,)]
+    for got, ref in zip(rel.neurons, want):
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
+    np.testing.assert_array_equal(explain.pixel_relevance(rel), rel.neurons[0])
+
+
+def test_relevance_is_conserved_up_to_the_exact_bias_and_eps_share():
+    net, x = _net(bias=0.3), _digit(1)
+    eps = 0.05
+    rel = explain.relevance(net, x, 5, eps=eps)
+    _, _, acts, zs = _brute_lrp(net, x, 5, eps=eps)
+    sums = [float(r.astype(np.float64).sum()) for r in rel.neurons]
+    assert sums[-1] == pytest.approx(rel.logit, rel=1e-6)
+    for pair in (2, 1):            # epsilon rule: sum_i R_i = sum_j R_j (z_j - b_j) / (z_j + eps sign z_j)
+        z, R_up = zs[pair], rel.neurons[pair + 1].astype(np.float64)
+        den = z + eps * np.where(z >= 0, 1, -1)
+        share = float(np.sum(R_up * (net.biases[pair] + eps * np.where(z >= 0, 1, -1)) / den))
+        assert abs(share) > 1e-3                               # the bias share is not negligible here...
+        assert sums[pair] == pytest.approx(sums[pair + 1] - share, abs=2e-5 * abs(rel.logit) + 1e-6)
+        assert explain.relevance_absorbed(net, x, rel)[pair] == pytest.approx(share, rel=1e-4, abs=1e-7)
+    assert sums[0] == pytest.approx(sums[1], rel=1e-5)          # ...and z^B conserves exactly
+    assert explain.relevance_absorbed(net, x, rel)[0] == 0.0
+
+
+def test_without_biases_and_with_small_eps_every_layer_sums_to_the_logit():
+    net, x = _net(bias=0.0), _digit(2)
+    for target in range(10):
+        rel = explain.relevance(net, x, target, eps=1e-6)
+        for r in rel.neurons:
+            assert float(r.astype(np.float64).sum()) == pytest.approx(rel.logit, rel=1e-4, abs=1e-6)
+
+
+def test_switched_off_neurons_and_the_edges_into_them_carry_exactly_nothing():
+    net, x = _net(), _digit(3)
+    acts = net.forward(x, return_all=True)
+    rel = explain.relevance(net, x, 2, contrast=4)
+    for layer in (1, 2):
+        off = acts[layer] == 0
+        assert 0 < off.sum() < len(off)                         # both kinds exist in this net
+        assert np.all(rel.neurons[layer][off] == 0)
+        into = explain.edge_relevance(net, acts, rel, layer - 1)
+        assert np.all(into[:, off] == 0)
+        out_of = explain.edge_relevance(net, acts, rel, layer)  # epsilon rule: nothing from them either
+        assert np.all(out_of[off] == 0)
+    edges, _ = explain.top_edges(net, acts, rel, 500)
+    for pair in (0, 1):
+        assert len(edges[pair][1]) > 0
+        assert np.all(acts[pair + 1][edges[pair][1]] > 0)
+
+
+@pytest.mark.parametrize("rule", explain.INPUT_RULES)
+def test_edge_relevance_matches_brute_force_and_sums_to_the_source_layer(rule):
+    net, x = _net(), _digit(4)
+    acts = net.forward(x, return_all=True)
+    rel = explain.relevance(net, x, 6, input_rule=rule)
+    _, want, _, _ = _brute_lrp(net, x, 6, input_rule=rule)
+    for pair in range(3):
+        E = explain.edge_relevance(net, acts, rel, pair)
+        assert E.shape == net.weights[pair].shape and E.dtype == np.float32
+        np.testing.assert_allclose(E, want[pair], rtol=1e-4, atol=1e-6 * np.abs(want[pair]).max())
+        np.testing.assert_allclose(E.sum(axis=1), rel.neurons[pair], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 25, 60, 3000])
+@pytest.mark.parametrize("contrast", [None, 1])
+def test_top_edges_equal_a_brute_force_sort_of_all_edges(k, contrast):
+    net, x = _net((784, 96, 40, 10)), _digit(5)
+    acts = net.forward(x, return_all=True)
+    rel = explain.relevance(net, x, 8, contrast=contrast)
+    edges, coverage = explain.top_edges(net, acts, rel, k)
+    assert len(edges) == len(coverage) == 3
+    for pair, ((src, dst, val), cov) in enumerate(zip(edges, coverage)):
+        E = explain.edge_relevance(net, acts, rel, pair).astype(np.float64)
+        mag = np.abs(E).ravel()
+        order = np.argsort(-mag, kind="stable")
+        n = min(k, int((mag > 0).sum()))
+        want = order[:n][::-1]                                 # weakest first
+        assert len(src) == n
+        np.testing.assert_array_equal(src * E.shape[1] + dst, want)
+        np.testing.assert_allclose(val, E.ravel()[want], rtol=1e-5, atol=1e-9)
+        assert np.all(np.diff(np.abs(val)) >= 0)
+        assert cov == pytest.approx(mag[want].sum() / mag.sum(), rel=1e-5)
+        assert 0 <= cov <= 1
+    if k == 3000:                                              # more than there are: all of them
+        assert coverage[2] == pytest.approx(1.0)
+
+
+def test_top_edges_on_the_default_network_with_k_60():
+    net, x = MLP((784, 1024, 512, 10), seed=1), _digit(6)
+    acts = net.forward(x, return_all=True)
+    rel = explain.relevance(net, x, 0)
+    edges, coverage = explain.top_edges(net, acts, rel, 60)
+    for pair, (src, dst, val) in enumerate(edges):
+        E = explain.edge_relevance(net, acts, rel, pair)
+        mag = np.abs(E)
+        assert len(val) == 60
+        assert mag[src, dst].min() >= np.partition(mag.ravel(), mag.size - 60)[mag.size - 60]
+        assert coverage[pair] == pytest.approx(mag[src, dst].sum(dtype=np.float64) / mag.sum(dtype=np.float64),
+                                               rel=1e-4)
+
+
+def test_contrast_relevance_is_the_difference_of_the_plain_ones():
+    net, x = _net(), _digit(7)
+    for rule in explain.INPUT_RULES:
+        both = explain.relevance(net, x, 3, contrast=8, input_rule=rule)
+        c = explain.relevance(net, x, 3, input_rule=rule)
+        d = explain.relevance(net, x, 8, input_rule=rule)
+        assert both.logit == pytest.approx(c.logit - d.logit, rel=1e-5)
+        for rb, rc, rd in zip(both.neurons, c.neurons, d.neurons):
+            np.testing.assert_allclose(rb, rc - rd, rtol=1e-4, atol=1e-6 * max(np.abs(rc).max(), 1e-6))
+
+
+def test_relevance_rejects_bad_classes_and_rules():
+    net, x = _net(), _digit()
+    for kw in (dict(target=10), dict(target=-1), dict(target=3, contrast=3), dict(target=3, contrast=10),
+               dict(target=3, input_rule="w2")):
+        with pytest.raises(ValueError):
+            explain.relevance(net, x, **kw)
+
+
+# ------------------------------------------------------------------ neuron roles
+def _hand_net():
+    """4 inputs -> 3 -> 2 -> 3 classes, weights chosen so the rules can be followed by hand."""
+    net = MLP((4, 3, 2, 3), seed=0)
+    net.weights[1][:] = [[1.0, 0.0],        # j0 excites k0
+                         [0.1, -3.0],       # j1: weakly excites k0, strongly inhibits k1
+                         [-1.0, -1.0]]      # j2: excites nothing
+    net.weights[2][:] = [[0.0, 0.0, 5.0],   # k0 -> class 2
+                         [-4.0, 1.0, 0.0]]  # k1 -> class 1
+    return net
+
+
+def test_preferred_class_follows_the_strongest_excitatory_path():
+    pref = explain.preferred_class(_hand_net())
+    assert [p.tolist() for p in pref[1:]] == [[2, 1]]
+    # j0: 1 * 5 -> class 2. j1: 0.1 * 5 -> class 2, although the plain product W2 @ W3 says
+    # class 0 (-3 * -4 = 12: it silences k1, which passes nothing when off). j2 has no
+    # excitatory path: the linear product [4, -1, -5] decides.
+    assert pref[0].tolist() == [2, 2, 0]
+    assert all(p.dtype.kind == "i" for p in pref)
+
+
+def test_order_by_class_groups_neurons_by_class_stably():
+    order = explain.order_by_class(np.array([2, 1, 0, 1, 2, 0]))
+    assert order.tolist() == [2, 5, 1, 3, 0, 4]
+    pref = explain.preferred_class(MLP((784, 30, 20, 10), seed=3))
+    for p in pref:
+        o = explain.order_by_class(p)
+        assert sorted(o.tolist()) == list(range(len(p)))
+        assert np.all(np.diff(p[o]) >= 0)
+
+
+def test_neuron_stats_equal_brute_force_over_chunks():
+    rng = np.random.default_rng(0)
+    N, sizes, k = 61, (7, 5), 4
+    x = rng.random((N, 784)).astype(np.float32)
+    acts = [np.maximum(rng.normal(0, 1, (N, n)), 0).astype(np.float32) for n in sizes]
+    acts[0][:, 3] = 0                                     # never active
+    acts[1][:, 2] = 0
+    acts[1][[5, 40], 2] = [0.5, 2.0]                      # active on two digits only (fewer than k)
+    indices = 1000 + rng.permutation(N)                   # test-set indices, not positions
+    stats = explain.NeuronStats(sizes, k=k)
+    for s in range(0, N, 13):
+        stats.update(x[s:s + 13], [a[s:s + 13] for a in acts], indices[s:s + 13])
+    for layer, a in enumerate(acts):
+        protos = stats.prototypes(layer)
+        assert protos.shape == (sizes[layer], 784)
+        for j in range(sizes[layer]):
+            col = a[:, j]
+            order = np.argsort(-col, kind="stable")
+            want = indices[order[:k]][col[order[:k]] > 0]
+            np.testing.assert_array_equal(stats.top_digits(layer, j), want)
+            w = col.astype(np.float64)
+            proto = (w @ x) / w.sum() if w.sum() > 0 else np.zeros(784)
+            np.testing.assert_allclose(stats.prototype(layer, j), proto, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(protos[j], proto, rtol=1e-4, atol=1e-6)
+    assert stats.top_digits(0, 3).size == 0 and not stats.prototype(0, 3).any()
+    assert stats.top_digits(1, 2).tolist() == [indices[40], indices[5]]
+
+
+# ------------------------------------------------------------------ projections
+def _planted(N=300, d=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(N, d)) * (3.0 * 0.6 ** np.arange(d))) @ np.linalg.qr(rng.normal(size=(d, d)))[0] + 5
+
+
+@pytest.mark.parametrize("shape", [(300, 40), (30, 100)])        # covariance and Gram branches
+def test_pca_matches_svd_up_to_sign(shape):
+    X = _planted(*shape)
+    Y = explain.pca_2d(X)
+    Xc = X - X.mean(axis=0)
+    U, S, _ = np.linalg.svd(Xc, full_matrices=False)
+    want = U[:, :2] * S[:2]
+    assert Y.shape == (shape[0], 2) and Y.dtype == np.float32
+    for c in range(2):
+        sign = np.sign(want[:, c] @ Y[:, c])
+        np.testing.assert_allclose(sign * Y[:, c], want[:, c], rtol=1e-4, atol=1e-4 * S[0] / np.sqrt(shape[0]))
+
+
+def test_pca_alignment_undoes_a_rotation_reflection_scale_and_shift():
+    X = _planted()
+    Y = explain.pca_2d(X).astype(np.float64)
+    t = 0.7
+    Q = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.diag([1, -1])
+    previous = 2.5 * Y @ Q + [3.0, -1.0]
+    np.testing.assert_allclose(explain.pca_2d(X, previous=previous), previous, rtol=1e-4, atol=1e-4)
+    # A changed data set: aligned, the points are closer to where they were than unaligned.
+    X2 = X + np.random.default_rng(1).normal(0, 0.2, X.shape)
+    far = np.linalg.norm(explain.pca_2d(X2) - previous)
+    near = np.linalg.norm(explain.pca_2d(X2, previous=previous) - previous)
+    assert near < 0.2 * far
+    with pytest.raises(ValueError):
+        explain.pca_2d(X, previous=previous[:10])
+
+
+def test_balanced_subset_is_fixed_and_balanced():
+    y = np.random.default_rng(0).integers(0, 10, 5000)
+    y[y == 9] = 8                                         # class 9 missing
+    y[:30] = 9                                            # and now 30 of them: fewer than the quota
+    idx = explain.balanced_subset(y, n=1000, seed=3)
+    counts = np.bincount(y[idx], minlength=10)
+    assert counts.tolist() == [100] * 9 + [30]
+    assert len(np.unique(idx)) == len(idx) and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, explain.balanced_subset(y, n=1000, seed=3))
+    assert not np.array_equal(idx, explain.balanced_subset(y, n=1000, seed=4))
+    assert np.bincount(y[explain.balanced_subset(y, n=995)], minlength=10).tolist()[:6] == [100] * 5 + [99]
+
+
+# ------------------------------------------------------------------ dreams
+def _logit(net, x, c):
+    return float(explain.forward_pre(net, x)[1][-1][c])
+
+
+def test_dream_raises_the_target_logit():
+    net = _net((784, 64, 32, 10))
+    frames = list(explain.dream(net, 4, steps=40))
+    assert len(frames) == 40
+    assert all(f.shape == (784,) and f.dtype == np.float32 and f.min() >= 0 and f.max() <= 1 for f in frames)
+    start = _logit(net, np.random.default_rng(0).uniform(0, 0.05, 784).astype(np.float32), 4)
+    end = _logit(net, frames[-1], 4)
+    assert end > start + 3
+    others = [_logit(net, frames[-1], c) for c in range(10) if c != 4]
+    assert end > max(others)                               # the dream is a 4 to the network
+
+
+def test_dream_raises_a_hidden_neuron():
+    net = _net((784, 64, 32, 10))
+    x0 = np.random.default_rng(0).uniform(0, 0.05, 784).astype(np.float32)
+    for layer, neuron in ((0, 5), (1, 7)):
+        frames = list(explain.dream(net, 0, steps=30, layer=layer, neuron=neuron))
+        before = explain.forward_pre(net, x0)[0][layer + 1][neuron]
+        after = explain.forward_pre(net, frames[-1])[0][layer + 1][neuron]
+        assert after > before + 1.0
+    with pytest.raises(ValueError):
+        next(explain.dream(net, 0, layer=2))
