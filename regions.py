@@ -413,6 +413,8 @@ class NetworkColumns(Region):
         for layer, grid in enumerate(lay.hidden):
             self.draw_hidden(surface, scene, layer, grid)
         self.draw_output(surface, scene)
+        if scene.view.coverage is not None and scene.state.hover is None:
+            self.draw_coverage(surface, scene.view.coverage)
         if scene.state.hover is not None:
             layer, j = scene.state.hover
             pygame.draw.rect(surface, TEXT, lay.hidden[layer].cell_rect(j).inflate(4, 4), 2)
@@ -503,8 +505,20 @@ class NetworkColumns(Region):
                 pygame.draw.rect(surface, POSITIVE if v_ >= 0 else NEGATIVE, g.cell_rect(s_), 1)
         self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}")
         if v.saliency is not None:
-            self.text.blit(surface, "saliency: d score / d pixel", (g.rect.centerx, g.rect.bottom + 6),
-                           self.fs - 2, DIM, False, "midtop")
+            what = f"pixel relevance for {scene.names[v.explained]}" if v.relevance is not None else \
+                f"saliency: d score {scene.names[v.explained]} / d pixel"
+            self.text.blit(surface, what, (g.rect.centerx, g.rect.bottom + 6), self.fs - 2, DIM, False, "midtop")
+
+    def coverage_anchor(self, pair):
+        """Where the share of relevance carried by pair's lines is written: centred in
+        the gap between the two columns, on the upper label row."""
+        rects = [self.lay.input.rect] + [g.rect for g in self.lay.hidden] + [self.lay.output]
+        return (rects[pair].right + rects[pair + 1].x) // 2, self.lay.labels_y - self.fs - 2
+
+    def draw_coverage(self, surface, coverage):
+        for pair, share in enumerate(coverage):
+            self.text.blit(surface, f"{100 * share:.0f} %", self.coverage_anchor(pair), self.fs - 2, POSITIVE,
+                           False, "midbottom")
 
     def draw_hidden(self, surface, scene, layer, grid):
         a = scene.view.acts[layer + 1]
@@ -721,8 +735,9 @@ class Legend(Region):
                 x += 17
             x = self.text.blit(surface, label, (x, y), fs, DIM, False, "midleft").right + 14
 
-        swatch(POSITIVE, "excites")
-        swatch(NEGATIVE, "inhibits")
+        relevance = scene.view.relevance is not None
+        swatch(POSITIVE, "supports" if relevance else "excites")
+        swatch(NEGATIVE, "opposes" if relevance else "inhibits")
         for i, t in enumerate((0.0, 0.5, 1.0)):
             pygame.draw.rect(surface, tuple(int(c) for c in ramp(np.array([t]))[0]), (x + i * 12, y - 6, 12, 12))
         x += 40
@@ -730,8 +745,14 @@ class Legend(Region):
         swatch(DEAD, "dead")
         swatch(RIGHT, "right")
         swatch(WRONG, "wrong")
-        mode = rank_label(st.rank_mode)
-        for label in (f"lines: {st.k} strongest by {mode} (C)", f"{st.k} by {mode}", f"K={st.k}"):
+        if relevance:
+            c = scene.names[scene.view.explained]
+            labels = (f"lines: the {st.k} most relevant to class {c} per layer pair, % = their share (C)",
+                      f"lines: {st.k} most relevant to {c} (C)", f"{st.k} most relevant", f"K={st.k}")
+        else:
+            mode = rank_label(st.rank_mode)
+            labels = (f"lines: {st.k} strongest by {mode} (C)", f"{st.k} by {mode}", f"K={st.k}")
+        for label in labels:
             if x + self.text.width(label, fs) < r.right - 10:
                 self.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
                 break

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+import explain
 from trainer import BatchReport, EvalReport, Finished, Notice, Position, Saved, TrainerFailed
 from utils import confusion_matrix
 
@@ -28,7 +29,7 @@ K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 RATE_WINDOW_S = 2.0               # samples/s is measured over this much wall time
 MAX_CURVE = 5000                  # points kept per curve (older ones are thinned)
-RANK_MODES = ("contribution", "weight")
+RANK_MODES = ("relevance", "contribution", "weight")   # C cycles the line modes
 
 
 # ----------------------------------------------------------------------- analysis
@@ -107,7 +108,9 @@ class View:
     pred: int                    # -1: nothing to predict (empty canvas)
     explained: int               # the class the lines and maps explain (the prediction unless chosen)
     conns: list                  # per layer pair (src, dst, value)
-    saliency: np.ndarray | None  # (784,) d logit / d pixel, when G is on
+    saliency: np.ndarray | None  # (784,) pixel map when G is on: relevance, or d logit / d pixel
+    coverage: list | None = None             # relevance mode: share of each pair's relevance the lines carry
+    relevance: object = None                 # explain.Relevance of the explained class (relevance mode)
 
 
 def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, explain=None):
@@ -119,9 +122,32 @@ def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, expla
     probs = acts[-1]
     pred = -1 if empty else int(probs.argmax())
     explained = int(probs.argmax()) if explain is None else int(explain)
-    conns = strongest_connections(net.weights, acts[:-1], k, rank_mode)
-    sal = net.input_gradient(x, explained) if saliency else None
-    return View(stamp, x, acts, probs, pred, explained, conns, sal)
+    rel = coverage = None
+    if rank_mode == "relevance":
+        with np.errstate(all="ignore"):
+            rel = explain_relevance(net, x, explained)
+        if rel is not None:
+            conns, coverage = explain_top_edges(net, acts, rel, k)
+    if rel is None:                            # other modes, or a blown-up network (no finite relevance)
+        conns = strongest_connections(net.weights, acts[:-1], k, "weight" if rank_mode == "weight" else "contribution")
+    sal = None
+    if saliency:
+        sal = rel.neurons[0] if rel is not None else net.input_gradient(x, explained)
+    return View(stamp, x, acts, probs, pred, explained, conns, sal, coverage, rel)
+
+
+def explain_relevance(net, x, target):
+    """LRP relevance of class `target` for x, or None when it is not finite."""
+    rel = explain.relevance(net, x, target)
+    return rel if all(np.isfinite(r).all() for r in rel.neurons) else None
+
+
+def explain_top_edges(net, acts, rel, k):
+    """The k most relevant edges per layer pair and the share of relevance they carry."""
+    if k <= 0:
+        empty = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))
+        return [empty] * net.n_layers, [0.0] * net.n_layers
+    return explain.top_edges(net, acts, rel, k)
 
 
 class Predictions:
@@ -358,7 +384,7 @@ class WindowState:
     drawing: bool = False
     canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
     k: int = 60
-    rank_mode: str = "contribution"
+    rank_mode: str = "relevance"
     mistakes_only: bool = False
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
     overlay: Overlay = Overlay.NONE
@@ -588,4 +614,4 @@ class WindowState:
 
 
 def rank_label(mode):
-    return "|activation x weight|" if mode == "contribution" else "|weight|"
+    return {"relevance": "relevance (LRP)", "contribution": "|activation x weight|", "weight": "|weight|"}[mode]

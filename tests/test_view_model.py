@@ -114,11 +114,14 @@ def test_k_steps_and_rank_modes(state):
     state.change_k(False)
     state.change_k(False)
     assert state.k == K_STEPS[K_STEPS.index(60) - 1]
+    assert state.rank_mode == "relevance"                  # the default
     v = state.version
     state.cycle_rank_mode()
-    assert state.rank_mode == "weight" and state.version > v
+    assert state.rank_mode == "contribution" and state.version > v
     state.cycle_rank_mode()
-    assert state.rank_mode == "contribution"
+    assert state.rank_mode == "weight"
+    state.cycle_rank_mode()
+    assert state.rank_mode == "relevance"
 
 
 def test_strongest_connections_ranks_by_contribution_and_by_weight():

@@ -287,9 +287,14 @@ def test_mistakes_only_and_confusion_cell_filters(sample):
         app.frame()
 
 
-def test_connection_keys_change_k_and_ranking(sample):
+def test_connection_keys_change_k_and_cycle_the_line_modes(sample):
     app = open_app(sample)
-    assert [len(v) for _, _, v in app.view.conns] == [60, 60, 60]
+    assert app.state.rank_mode == "relevance"
+    acts = app.view.acts
+    for pair, (src, dst, val) in enumerate(app.view.conns):
+        assert len(val) == 60 and (np.abs(val) > 0).all()
+        if pair < 2:
+            assert (acts[pair + 1][dst] > 0).all(), "a relevance line ends at a switched-off neuron"
     assert app.columns.lines_drawn() == 180
     key(pygame.K_EQUALS)
     app.frame()
@@ -297,12 +302,31 @@ def test_connection_keys_change_k_and_ranking(sample):
     key(pygame.K_MINUS)
     key(pygame.K_MINUS)
     app.frame()
-    assert app.state.k == K_STEPS[K_STEPS.index(60) - 1]
+    k = app.state.k
+    assert k == K_STEPS[K_STEPS.index(60) - 1]
+    key(pygame.K_c)
+    app.frame()
+    assert app.state.rank_mode == "contribution" and app.view.coverage is None
+    _, _, val = app.view.conns[0]
+    contrib = np.abs(app.view.x[:, None] * app.net.weights[0])
+    assert np.allclose(np.sort(np.abs(val)), np.sort(contrib.ravel())[-k:])
     key(pygame.K_c)
     app.frame()
     _, _, val = app.view.conns[0]
     assert app.state.rank_mode == "weight"
-    assert np.allclose(np.sort(np.abs(val)), np.sort(np.abs(app.net.weights[0]).ravel())[-app.state.k:])
+    assert np.allclose(np.sort(np.abs(val)), np.sort(np.abs(app.net.weights[0]).ravel())[-k:])
+
+
+def test_relevance_lines_show_the_share_of_relevance_they_carry(sample):
+    """The percentage between two columns is the share of that pair's relevance."""
+    import explain
+    app = open_app(sample)
+    rel = explain.relevance(app.net, app.view.x, app.view.explained)
+    _, coverage = explain.top_edges(app.net, app.view.acts, rel, 60)
+    assert np.allclose(app.view.coverage, coverage)
+    for pair, share in enumerate(coverage):
+        assert text_drawn_at(app, f"{100 * share:.0f} %", app.columns.fs - 2, (255, 150, 40), False, "midbottom",
+                             app.columns.coverage_anchor(pair))
 
 
 def test_help_overlay_lists_every_row_of_the_key_table(sample):
