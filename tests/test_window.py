@@ -291,7 +291,7 @@ def test_connection_keys_change_k_and_cycle_the_line_modes(sample):
     app = open_app(sample)
     assert app.state.rank_mode == "relevance"
     acts = app.view.acts
-    for pair, (src, dst, val) in enumerate(app.view.conns):
+    for pair, (_src, dst, val) in enumerate(app.view.conns):
         assert len(val) == 60 and (np.abs(val) > 0).all()
         if pair < 2:
             assert (acts[pair + 1][dst] > 0).all(), "a relevance line ends at a switched-off neuron"
