@@ -161,6 +161,7 @@ class Scene:
     keys: tuple                  # the key table, for the help overlay
     lines_stamp: tuple           # changes whenever the drawn connections must change
     confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
+    orders: list | None = None   # per hidden layer: position -> neuron (grids sorted by preferred class)
 
     @property
     def true(self):
@@ -368,16 +369,36 @@ class NetworkColumns(Region):
         self.layout(layout.network, layout.font_size)
         self.lay = layout
         self.cache.clear()
-        self.centers = [layout.input.centers()] + [g.centers() for g in layout.hidden] + \
-                       [np.array([[r.x + 10, r.centery] for r in layout.output_rows], np.float32)]
+        self.orders = [None] * len(layout.hidden)       # per hidden layer: position -> neuron (None: index order)
+        self.inverse = [None] * len(layout.hidden)      # neuron -> position
+        self.set_orders(None)
+
+    def set_orders(self, orders):
+        """Neuron positions: index order, or `orders[l]` (position -> neuron) per hidden layer."""
+        orders = orders or [None] * len(self.lay.hidden)
+        if all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+               for a, b in zip(orders, self.orders)) and hasattr(self, "centers"):
+            return
+        self.orders = list(orders)
+        self.inverse = [None if o is None else np.argsort(o) for o in orders]
+        hidden = [g.centers() if inv is None else g.centers()[inv] for g, inv in zip(self.lay.hidden, self.inverse)]
+        self.centers = [self.lay.input.centers()] + hidden + \
+                       [np.array([[r.x + 10, r.centery] for r in self.lay.output_rows], np.float32)]
+        for key in [k for k in self.cache if k[0] == "lines_stamp"]:
+            self.cache[key] = None                       # the lines move with their neurons
+
+    def neuron_rect(self, layer, j):
+        """Screen cell of neuron j of hidden layer `layer` under the current order."""
+        inv = self.inverse[layer]
+        return self.lay.hidden[layer].cell_rect(int(j if inv is None else inv[j]))
 
     # -------------------------------------------------------------- hit testing
     def neuron_at(self, pos):
         """(hidden layer, neuron) under pos, or None."""
         for layer, grid in enumerate(self.lay.hidden):
-            j = grid.index_at(pos)
-            if j is not None:
-                return layer, j
+            p = grid.index_at(pos)
+            if p is not None:
+                return layer, int(p if self.orders[layer] is None else self.orders[layer][p])
         return None
 
     def hit(self, pos, scene):
@@ -402,6 +423,7 @@ class NetworkColumns(Region):
     # ------------------------------------------------------------------ drawing
     def draw(self, surface, scene):
         lay = self.lay
+        self.set_orders(scene.orders)
         if scene.state.hover is None:                 # a hovered neuron shows only its own lines
             self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
         else:
@@ -417,7 +439,7 @@ class NetworkColumns(Region):
             self.draw_coverage(surface, scene.view.coverage)
         if scene.state.hover is not None:
             layer, j = scene.state.hover
-            pygame.draw.rect(surface, TEXT, lay.hidden[layer].cell_rect(j).inflate(4, 4), 2)
+            pygame.draw.rect(surface, TEXT, self.neuron_rect(layer, j).inflate(4, 4), 2)
 
     def cached(self, key, make):
         if key not in self.cache:
@@ -526,9 +548,30 @@ class NetworkColumns(Region):
         dead = scene.sweep.dead[layer] if scene.sweep is not None else None
         if dead is not None:
             rgb[dead] = DEAD
+        order = self.orders[layer]
+        if order is not None:
+            rgb = rgb[order]                                 # position p shows neuron order[p]
+            self.draw_bands(surface, scene, layer, grid, order)
         surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
         active = int((a > 0).sum())
         self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", f"{active} active")
+
+    def draw_bands(self, surface, scene, layer, grid, order):
+        """Class labels left of a grid ordered by preferred class: each at its band's first row."""
+        preferred = scene.sweep.preferred[layer][order] if scene.sweep is not None and \
+            scene.sweep.preferred is not None else None
+        if preferred is None:
+            return
+        last_y = -10 ** 6
+        for c in range(10):
+            first = np.flatnonzero(preferred == c)
+            if not len(first):
+                continue
+            y = grid.rect.y + (first[0] // grid.cols + 0.5) * grid.cell
+            if y - last_y >= self.fs - 3:
+                self.text.blit(surface, scene.short_names[c][:3], (grid.rect.x - 3, y), self.fs - 4, ACCENT, False,
+                               "midright")
+                last_y = y
 
     def draw_output(self, surface, scene):
         lay, v, fs = self.lay, scene.view, self.fs
@@ -597,39 +640,59 @@ def draw_connection_lines(layer, conns, centers, origin, width_scale=1.0):
 
 
 class Tooltip(Region):
-    """The hovered neuron: its activation and receptive field, beside the neuron, never
-    on it and never over the output column."""
+    """The hovered neuron's portrait, beside the neuron (never on it, never over the output
+    column): activation, share of the relevance, the class it supports most, its receptive
+    field, its prototype (what it responds to) and the test digits that excite it most."""
 
     def __init__(self, text, columns):
         super().__init__(text)
         self.columns = columns
         self.cache = {}
-        self.heatmap_rect = None             # where the receptive field was drawn (tests read it)
+        self.heatmap_rect = self.prototype_rect = self.box = None     # last drawn (tests read them)
+        self.top_rects = []
 
-    def receptive_surface(self, scene, layer, j):
-        key = (layer, j, scene.lines_stamp)
-        if self.cache.get("key") != key:
+    def picture(self, key, make):
+        if key not in self.cache:
+            if len(self.cache) > 64:
+                self.cache.clear()
+            self.cache[key] = make()
+        return self.cache[key]
+
+    def receptive_surface(self, scene, layer, j, px):
+        def make():
             rf = receptive_field(scene.weights, layer, j)
-            img = diverging(rf / (np.abs(rf).max() + 1e-12))         # (28, 28, 3)
-            big = np.repeat(np.repeat(img, HOVER_PX, 0), HOVER_PX, 1)
-            self.cache = {"key": key, "surf": pygame.surfarray.make_surface(big.transpose(1, 0, 2))}
-        return self.cache["surf"]
+            return _big_image(diverging(rf / (np.abs(rf).max() + 1e-12)), px)     # (28, 28, 3)
+        return self.picture(("rf", layer, j, scene.lines_stamp, px), make)
+
+    def prototype_surface(self, stats, layer, j, px):
+        def make():
+            proto = stats.prototype(layer, j)
+            grey = (255 * proto / max(float(proto.max()), 1e-12)).astype(np.uint8).reshape(28, 28)
+            return _big_image(np.repeat(grey[:, :, None], 3, 2), px)
+        return self.picture(("proto", id(stats), layer, j, px), make)
 
     def draw(self, surface, scene):
-        self.heatmap_rect = None
+        self.heatmap_rect = self.prototype_rect = self.box = None
+        self.top_rects = []
         if scene.state.hover is None:
             return
-        lay = self.columns.lay
+        lay, fs = self.columns.lay, self.fs - 1
         layer, j = scene.state.hover
-        rf_surf = self.receptive_surface(scene, layer, j)
-        fs = self.fs - 1
-        dead = scene.sweep is not None and scene.sweep.dead[layer][j]
-        title = f"Hidden {layer + 1}, neuron {j}" + (" (dead)" if dead else "")
-        what = "receptive field: " + ("its input weights" if layer == 0 else "weights projected to the input")
-        width = 20 + max(rf_surf.get_width(), self.text.widest([title], fs, True),
-                         self.text.widest(["activation -0.000"], fs), self.text.widest([what], fs - 3))
-        box = pygame.Rect(0, 0, width, rf_surf.get_height() + 3 * fs + 32)
-        cell = lay.hidden[layer].cell_rect(j).inflate(4, 4)
+        px = HOVER_PX if lay.size[0] >= 1500 else HOVER_PX - 1
+        side = 28 * px
+        rf_surf = self.receptive_surface(scene, layer, j, px)
+        ps, v = scene.sweep, scene.view
+        dead = ps is not None and ps.dead[layer][j]
+        title = f"Hidden {layer + 1}, neuron {j}" + (" (dead: never on in the test set)" if dead else "")
+        facts = [f"activation {float(v.acts[layer + 1][j]):.3f}"]
+        if v.relevance is not None:
+            r = np.abs(v.relevance.neurons[layer + 1])
+            facts.append(f"{100 * r[j] / max(float(r.sum()), 1e-12):.1f} % of the relevance for "
+                         f"{scene.names[v.explained]}")
+        if ps is not None and ps.preferred is not None:
+            facts.append(f"supports {scene.names[int(ps.preferred[layer][j])]} most")
+        box = pygame.Rect(0, 0, 3 * side + 40, side + 3 * fs + 44)
+        cell = self.columns.neuron_rect(layer, j).inflate(4, 4)
         area = pygame.Rect(lay.network.x, lay.network.y, lay.output.x - 12 - lay.network.x, lay.network.height)
         for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
                            ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
@@ -639,13 +702,36 @@ class Tooltip(Region):
                 break
         pygame.draw.rect(surface, PANEL_BG, box)
         pygame.draw.rect(surface, DIM, box, 1)
-        self.text.blit(surface, title, (box.x + 10, box.y + 8), fs, TEXT, True)
-        act = float(scene.view.acts[layer + 1][j])
-        self.text.blit(surface, f"activation {act:.3f}", (box.x + 10, box.y + 8 + fs + 4), fs, DIM)
-        self.heatmap_rect = pygame.Rect(box.x + 10, box.y + 2 * fs + 20, *rf_surf.get_size())
+        x, y = box.x + 10, box.y + 8
+        self.text.blit(surface, self.text.fit(title, fs, box.width - 20, True), (x, y), fs, TEXT, True)
+        self.text.blit(surface, self.text.fit("   ".join(facts), fs - 1, box.width - 20), (x, y + fs + 4), fs - 1, DIM)
+        y += 2 * fs + 14
+        self.heatmap_rect = pygame.Rect(x, y, side, side)
         surface.blit(rf_surf, self.heatmap_rect)
-        self.text.blit(surface, what, (box.x + 10, box.bottom - fs - 4), fs - 3, DIM)
+        captions = ["input weights" if layer == 0 else "weights, projected", "responds to", "excite it most"]
+        stats = ps.stats if ps is not None else None
+        if stats is not None:
+            self.prototype_rect = pygame.Rect(x + side + 10, y, side, side)
+            surface.blit(self.prototype_surface(stats, layer, j, px), self.prototype_rect)
+            thumb = side // 3
+            for i, k in enumerate(stats.top_digits(layer, j)[:9].tolist()):
+                r = pygame.Rect(x + 2 * side + 20 + (i % 3) * thumb, y + (i // 3) * thumb, thumb - 2, thumb - 2)
+                grey = scene.images[k].reshape(28, 28)
+                small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
+                surface.blit(pygame.transform.smoothscale(small, r.size), r)
+                self.top_rects.append((r, k))
+        else:
+            self.text.blit(surface, "portraits: the window is passing the test set...",
+                           (x + side + 10, y + side // 2), fs - 2, DIM, False, "midleft")
+        for i, cap in enumerate(captions):
+            self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)
         self.box = box
+
+
+def _big_image(img, px):
+    """(28, 28, 3) uint8 -> a surface with px x px screen pixels per image pixel."""
+    big = np.repeat(np.repeat(img, px, 0), px, 1)
+    return pygame.surfarray.make_surface(big.transpose(1, 0, 2))
 
 
 class FilmStrip(Region):

@@ -137,8 +137,9 @@ def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, expla
 
 
 def explain_relevance(net, x, target):
-    """LRP relevance of class `target` for x, or None when it is not finite."""
-    rel = explain.relevance(net, x, target)
+    """LRP relevance of class `target` for x, or None when it is not finite. The pixels
+    use the z+ rule: only ink passes relevance on, so the lines run from the ink."""
+    rel = explain.relevance(net, x, target, input_rule="z+")
     return rel if all(np.isfinite(r).all() for r in rel.neurons) else None
 
 
@@ -182,6 +183,8 @@ class Pass:
     predictions: np.ndarray      # (N,) int16
     dead: list                   # per hidden layer: bool (n,) never active on the test set
     confusion: np.ndarray        # (10, 10) rows true
+    stats: object = None         # explain.NeuronStats: each neuron's top digits and prototype
+    preferred: list = None       # per hidden layer (n,): the class each neuron supports most
 
     @property
     def accuracy(self):
@@ -199,16 +202,28 @@ class Sweep:
         self.result = None                      # the last completed Pass
         self.stamp = None                       # weights of the pass under way (None: idle)
         self.pos = 0
+        self.want_preferred = False             # also find each neuron's class (about 60 ms) at the end
+        self.want_stats = False                 # also gather neuron portraits (doubles a pass's cost)
+        self._buffer = []                       # (x, hidden acts, indices) not yet in the statistics
+
+    def needs_pass(self, stamp):
+        """Whether a pass should start for these weights: none of them yet, or the last
+        one lacks what is now wanted (portraits, preferred classes)."""
+        if self.busy:
+            return False
+        r = self.result
+        return r is None or r.stamp != stamp or (self.want_stats and r.stats is None) \
+            or (self.want_preferred and r.preferred is None)
 
     def start(self, weights, biases, stamp):
-        """Begin a pass over these weights (copied), unless one for them exists or runs."""
-        if stamp == self.stamp or (self.stamp is None and self.result is not None and self.result.stamp == stamp):
-            return
+        """Begin a pass over these weights (copied)."""
         for dst, src in zip(self.net.weights + self.net.biases, weights + biases):
             np.copyto(dst, src)
         self.stamp, self.pos = stamp, 0
         self._preds = np.zeros(len(self.y_test), np.int16)
         self._seen = [np.zeros(n, bool) for n in self.net.sizes[1:-1]]
+        self._stats = explain.NeuronStats(tuple(self.net.sizes[1:-1])) if self.want_stats else None
+        self._buffer = []
 
     @property
     def busy(self):
@@ -225,11 +240,22 @@ class Sweep:
         self._preds[self.pos:end] = acts[-1].argmax(axis=1)
         for seen, a in zip(self._seen, acts[1:-1]):
             seen |= (a > 0).any(axis=0)
+        if self._stats is not None:
+            self._buffer.append((xb, acts[1:-1], np.arange(self.pos, end)))
         self.pos = end
+        if self._buffer and (sum(len(b[2]) for b in self._buffer) >= 128 or self.pos >= len(self.y_test)):
+            self._stats.update(np.concatenate([b[0] for b in self._buffer]),        # in blocks: the top-k
+                               [np.concatenate(h) for h in zip(*[b[1] for b in self._buffer])],  # merge costs
+                               np.concatenate([b[2] for b in self._buffer]))       # per block, not per row
+            self._buffer = []
         if self.pos < len(self.y_test):
             return False
         conf = confusion_matrix(self.y_test, self._preds)
-        self.result = Pass(self.stamp, self._preds, [~s for s in self._seen], conf)
+        preferred = None
+        if self.want_preferred:
+            with np.errstate(all="ignore"):
+                preferred = explain.preferred_class(self.net)
+        self.result = Pass(self.stamp, self._preds, [~s for s in self._seen], conf, self._stats, preferred)
         self.stamp = None
         return True
 

@@ -18,6 +18,7 @@ import numpy as np
 import pygame
 
 from data_loader import mnist_style, to_float
+from explain import order_by_class
 from neural_network import MLP
 from regions import (
     ACCENT,
@@ -339,7 +340,9 @@ class App:
             self.last_adopt = now
         if self.stamp is None:
             return
-        if not self.sweep.busy and (self.sweep.result is None or self.sweep.result.stamp != self.stamp):
+        self.sweep.want_stats = st.hover is not None
+        self.sweep.want_preferred = st.hover is not None or st.sorted_grids
+        if self.sweep.needs_pass(self.stamp):
             self.sweep.start(self.net.weights, self.net.biases, self.stamp)
         key = (st.version, self.stamp)
         if self.lines_key != self.view_key:              # after new weights the lines follow one frame later,
@@ -397,9 +400,19 @@ class App:
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
-            confusion=self.newest_confusion(), data_label=data_label(self.data, self.config),
+            confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), orders=self.orders(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
+
+    def orders(self):
+        """Hidden grids ordered by preferred class (O), from the last pass that found them:
+        they change only when a pass completes, never from frame to frame."""
+        ps = self.sweep.result
+        if not self.state.sorted_grids or ps is None or ps.preferred is None:
+            return None
+        if getattr(self, "_orders_of", None) is not ps:
+            self._orders_of, self._orders = ps, [order_by_class(p) for p in ps.preferred]
+        return self._orders
 
     def newest_confusion(self):
         """(matrix, label) of the newest whole-test-set result: the window's own pass or

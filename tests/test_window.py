@@ -321,7 +321,7 @@ def test_relevance_lines_show_the_share_of_relevance_they_carry(sample):
     """The percentage between two columns is the share of that pair's relevance."""
     import explain
     app = open_app(sample)
-    rel = explain.relevance(app.net, app.view.x, app.view.explained)
+    rel = explain.relevance(app.net, app.view.x, app.view.explained, input_rule="z+")
     _, coverage = explain.top_edges(app.net, app.view.acts, rel, 60)
     assert np.allclose(app.view.coverage, coverage)
     for pair, share in enumerate(coverage):
@@ -457,3 +457,47 @@ def test_two_screenshots_in_one_second_get_two_names_and_a_failure_is_said(sampl
     assert len(files) == 2
     assert app.actions.save_screenshot(str(tmp_path / "missing" / "x.png")) is None
     assert "could not save screenshot" in app.state.toast and app.errors
+
+
+def test_hover_portrait_shows_that_neurons_prototype_and_top_digits(sample):
+    """Catches: another neuron's prototype or top digits in the portrait."""
+    app = open_app(sample)
+    layer, j = 0, 21
+    move(app.columns.neuron_rect(layer, j).center)
+    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stats is not None
+              and app.sweep.result.stamp == app.stamp)
+    app.frame()
+    acts = app.net.forward(app.x_test.astype(np.float32) / 255, return_all=True)[1][:, j]     # (N,)
+    want_top = np.argsort(-acts, kind="stable")[:9]
+    assert [k for _, k in app.tooltip.top_rects] == want_top.tolist()
+    proto = (acts[:, None] * (app.x_test / 255.0)).sum(0) / acts.sum()                          # (784,)
+    grey = (255 * proto / proto.max()).astype(np.uint8).reshape(28, 28)
+    r = app.tooltip.prototype_rect
+    px = r.width // 28
+    shown = pixels(app, r)[px // 2::px, px // 2::px, 0].T                                        # (28, 28)
+    assert np.abs(shown.astype(int) - grey).max() <= 1
+    neighbour = app.sweep.result.stats.prototype(layer, j + 1)
+    assert np.abs(shown.astype(int) - (255 * neighbour / neighbour.max()).reshape(28, 28)).max() > 20
+
+
+def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample):
+    app = open_app(sample)
+    key(pygame.K_o)
+    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.preferred is not None
+              and app.columns.orders[0] is not None)
+    app.frame()
+    pref = app.sweep.result.preferred[0]
+    order = app.columns.orders[0]
+    assert (np.diff(pref[order]) >= 0).all()                       # bands of classes 0, 1, ..., 9
+    grid = app.layout.hidden[0]
+    for p in (0, 100, 700):
+        move(grid.cell_rect(p).center)
+        app.frame()
+        assert app.state.hover == (0, int(order[p]))               # hovering a cell finds its neuron
+    move((5, 5))
+    app.frame()
+    a = app.view.acts[1]
+    j_on, j_off = int(np.argmax(a)), int(np.flatnonzero(a == 0)[0])
+    on = pixel(app, app.columns.neuron_rect(0, j_on).center)
+    off = pixel(app, app.columns.neuron_rect(0, j_off).center)
+    assert sum(on) > sum(off) + 200                                # the brightest neuron is bright where it sits
