@@ -162,12 +162,13 @@ class Scene:
     lines_stamp: tuple           # changes whenever the drawn connections must change
     confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
     orders: list | None = None   # per hidden layer: position -> neuron (grids sorted by preferred class)
+    dream_step: int = 0          # gradient-ascent steps of the dream on screen (state.dream says of what)
 
     @property
     def true(self):
         """The true class of the input on screen (None for a drawing)."""
         st = self.state
-        return None if st.drawing else int(st.y_test[st.index])
+        return None if st.drawing or st.dream is not None else int(st.y_test[st.index])
 
 
 class Region:
@@ -489,7 +490,7 @@ class NetworkColumns(Region):
 
     def draw_input(self, surface, scene):
         st, v, g = scene.state, scene.view, self.lay.input
-        if st.drawing:
+        if st.drawing and st.dream is None:
             # the raw strokes, where the pointer is; what the network sees, beside them
             canvas = (np.clip(st.canvas, 0, 1) * 255).astype(np.uint8)           # (280, 280)
             surf = pygame.surfarray.make_surface(np.repeat(canvas.T[:, :, None], 3, 2))
@@ -525,11 +526,37 @@ class NetworkColumns(Region):
                 strongest[s_] = v_                          # weakest first: the last is the strongest
             for s_, v_ in strongest.items():
                 pygame.draw.rect(surface, POSITIVE if v_ >= 0 else NEGATIVE, g.cell_rect(s_), 1)
-        self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}")
+        if st.dream is not None:
+            kind, *what = st.dream
+            of = f"class {scene.names[what[0]]}" if kind == "class" else f"H{what[0] + 1} neuron {what[1]}"
+            self.label(surface, g.rect, f"Dream of {of}", f"step {scene.dream_step}, V or Esc returns")
+        else:
+            self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}")
         if v.saliency is not None:
             what = f"pixel relevance for {scene.names[v.explained]}" if v.relevance is not None else \
                 f"saliency: d score {scene.names[v.explained]} / d pixel"
             self.text.blit(surface, what, (g.rect.centerx, g.rect.bottom + 6), self.fs - 2, DIM, False, "midtop")
+
+    def atlas_surface(self, stats, layer, grid):
+        """Every neuron's prototype, scaled into its own cell (in the grid's current order)."""
+        order = self.orders[layer]
+        key = ("atlas", id(stats), layer, grid.cell, None if order is None else order.tobytes())
+        if key not in self.cache:
+            protos = stats.prototypes(layer)                                   # (n, 784)
+            peak = protos.max(axis=1, keepdims=True)
+            protos = np.divide(protos, peak, out=np.zeros_like(protos), where=peak > 0)
+            if order is not None:
+                protos = protos[order]
+            tiles = np.zeros((grid.rows * grid.cols, 784), np.float32)
+            tiles[:grid.n] = protos
+            img = tiles.reshape(grid.rows, grid.cols, 28, 28).transpose(0, 2, 1, 3).reshape(grid.rows * 28, -1)
+            grey = (255 * img).astype(np.uint8)                                # (rows*28, cols*28)
+            small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
+            big = pygame.transform.smoothscale(small, grid.rect.size)
+            if grid.cell >= 5:
+                big.blit(self.gap_mask(grid.rect.size, grid.cell), (0, 0))
+            self.cache[key] = big
+        return self.cache[key]
 
     def coverage_anchor(self, pair):
         """Where the share of relevance carried by pair's lines is written: centred in
@@ -544,6 +571,10 @@ class NetworkColumns(Region):
 
     def draw_hidden(self, surface, scene, layer, grid):
         a = scene.view.acts[layer + 1]
+        if scene.state.atlas and scene.sweep is not None and scene.sweep.stats is not None:
+            surface.blit(self.atlas_surface(scene.sweep.stats, layer, grid), grid.rect)
+            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each neuron responds to")
+            return
         rgb = ramp(scene.shown[("hidden", layer)])
         dead = scene.sweep.dead[layer] if scene.sweep is not None else None
         if dead is not None:
@@ -1014,7 +1045,9 @@ class Panel(Region):
         y = self.bars.rect.bottom + 8
         line(f"{scene.noun.capitalize()} on screen", ACCENT, True)
         v = scene.view
-        if st.drawing and v.pred < 0:
+        if st.dream is not None:
+            line(f"dreamt image: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", ACCENT)
+        elif st.drawing and v.pred < 0:
             line("your drawing: empty canvas", DIM)
         elif st.drawing:
             line(f"your drawing: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", ACCENT)

@@ -417,6 +417,8 @@ class WindowState:
     saliency: bool = False
     explain_class: int | None = None                 # explain this class instead of the prediction
     sorted_grids: bool = False                       # hidden grids ordered by preferred class
+    atlas: bool = False                              # hidden grids show each neuron's prototype
+    dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
     speed: int = 0                                   # index into SPEEDS
     pause_requested: bool = False
@@ -439,6 +441,7 @@ class WindowState:
     def go(self, index):
         self.index = int(np.clip(index, 0, self.n - 1))
         self.drawing = False
+        self.dream = None
         self.explain_class = None                    # a new digit: explain its prediction
         self.touch()
 
@@ -604,6 +607,26 @@ class WindowState:
         self.touch()
         return ("hidden neurons grouped by the class they support most" if self.sorted_grids
                 else "hidden neurons in index order")
+
+    def toggle_atlas(self):
+        self.atlas = not self.atlas
+        self.touch()
+        return "atlas: each hidden neuron shows what it responds to" if self.atlas else "atlas off"
+
+    def start_dream(self, explained):
+        """Dream the hovered neuron, or else the explained class; V again stops."""
+        if self.dream is not None:
+            self.dream = None
+            self.touch()
+            return f"back to the test {'drawing' if self.drawing else 'image'}"
+        if self.hover is not None:
+            self.dream = ("neuron", *self.hover)
+            what = f"hidden {self.hover[0] + 1} neuron {self.hover[1]}"
+        else:
+            self.dream = ("class", int(explained))
+            what = f"class {self.class_names[explained]}"
+        self.touch()
+        return f"dreaming {what}: gradient ascent from a blank image (V or Esc returns)"
 
     def toggle_saliency(self):
         self.saliency = not self.saliency

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pygame
 
+import explain
 from data_loader import mnist_style, to_float
 from explain import order_by_class
 from neural_network import MLP
@@ -48,6 +49,7 @@ FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
+DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
@@ -81,6 +83,9 @@ KEYS = (
         {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
     Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", "rank", {pygame.K_c: None}),
     Key("O", "order the hidden grids by the class each neuron supports most", "sort", {pygame.K_o: None}),
+    Key("A", "atlas: every hidden neuron drawn as what it responds to (its prototype)", "atlas", {pygame.K_a: None}),
+    Key("V", "dream: the input that excites the explained class (or hovered neuron) most", "dream",
+        {pygame.K_v: None}),
     Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", "k",
         {pygame.K_PLUS: True, pygame.K_EQUALS: True, pygame.K_KP_PLUS: True,
          pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
@@ -135,6 +140,12 @@ class Actions:
 
     def act_sort(self, _, shift):
         self.say(self.app.state.toggle_sorted())
+
+    def act_atlas(self, _, shift):
+        self.say(self.app.state.toggle_atlas())
+
+    def act_dream(self, _, shift):
+        self.say(self.app.state.start_dream(self.app.view.explained), 5)
 
     def act_mistake(self, _, shift):
         self.say(self.app.state.next_mistake(-1 if shift else 1, self.app.predict))
@@ -226,6 +237,9 @@ class Actions:
 
     def act_quit(self, escape, shift):
         st = self.app.state
+        if st.dream is not None and escape:
+            self.act_dream(None, shift)
+            return
         if st.overlay is not Overlay.NONE:
             st.toggle_overlay(st.overlay)
             if escape:
@@ -263,6 +277,7 @@ class App:
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
         self.layout = None
         self.view, self.view_key, self.lines_key, self.shown = None, None, None, {}
+        self.dream_of, self.dreamer, self.dream_image, self.dream_step = None, None, None, 0
         self.view_cost, self.last_adopt = 0.0, 0.0
         self.needs_draw, self.snap = True, True
         self.frame_ms, self.frame_interval_ms = [], []
@@ -340,21 +355,25 @@ class App:
             self.last_adopt = now
         if self.stamp is None:
             return
-        self.sweep.want_stats = st.hover is not None
+        self.sweep.want_stats = st.hover is not None or st.atlas
         self.sweep.want_preferred = st.hover is not None or st.sorted_grids
         if self.sweep.needs_pass(self.stamp):
             self.sweep.start(self.net.weights, self.net.biases, self.stamp)
-        key = (st.version, self.stamp)
+        self.step_dream()
+        key = (st.version, self.stamp, self.dream_step)
         if self.lines_key != self.view_key:              # after new weights the lines follow one frame later,
             self.lines_key = self.view_key               # so no frame both recomputes the view and redraws them
             self.needs_draw = True
         if key != self.view_key:
             t0 = time.perf_counter()
-            x = mnist_style(st.canvas).reshape(784) if st.drawing else to_float(self.x_test[st.index])
+            if st.dream is not None and self.dream_image is not None:
+                x = self.dream_image
+            else:
+                x = mnist_style(st.canvas).reshape(784) if st.drawing else to_float(self.x_test[st.index])
             self.view = compute_view(self.net, x, self.stamp, st.k, st.rank_mode, st.saliency,
                                      empty=st.drawing and not st.canvas.any(), explain=st.explain_class)
             self.view_cost = time.perf_counter() - t0
-            self.snap = self.snap or user_changed               # a new digit jumps; new weights glide
+            self.snap = self.snap or (user_changed and key[2] == 0)   # a new digit jumps; weights, dreams glide
             self.view_key = key
             if user_changed or self.lines_key is None:
                 self.lines_key = key
@@ -365,6 +384,25 @@ class App:
         toast = bool(st.toast) and time.monotonic() < st.toast_until
         if toast != self.toast_shown:
             self.toast_shown, self.needs_draw = toast, True
+
+    def step_dream(self):
+        """One gradient-ascent step of the dream under way per frame (60 steps: a second)."""
+        st = self.state
+        if st.dream != self.dream_of:
+            self.dream_of, self.dream_step, self.dream_image = st.dream, 0, None
+            self.dreamer = None
+            if st.dream is not None:
+                kind, *what = st.dream
+                target = what[0] if kind == "class" else what[1]
+                layer = None if kind == "class" else what[0]
+                self.dreamer = explain.dream(self.net, target, steps=DREAM_STEPS, layer=layer)
+        if self.dreamer is not None:
+            with np.errstate(all="ignore"):
+                img = next(self.dreamer, None)
+            if img is None:
+                self.dreamer = None
+            else:
+                self.dream_image, self.dream_step = img, self.dream_step + 1
 
     def poll_worker(self):
         reports, fresh = self.worker.poll()
@@ -401,6 +439,7 @@ class App:
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
             confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), orders=self.orders(),
+            dream_step=self.dream_step,
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
 

@@ -501,3 +501,41 @@ def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample)
     on = pixel(app, app.columns.neuron_rect(0, j_on).center)
     off = pixel(app, app.columns.neuron_rect(0, j_off).center)
     assert sum(on) > sum(off) + 200                                # the brightest neuron is bright where it sits
+
+
+def test_atlas_draws_each_neurons_prototype_in_its_cell(sample):
+    app = open_app(sample)
+    key(pygame.K_a)
+    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stats is not None)
+    app.frame()
+    stats, grid = app.sweep.result.stats, app.layout.hidden[0]
+    bright = [j for j in range(grid.n) if stats.prototype(0, j).max() > 0][:3]
+    for j in bright:                           # the prototype's ink is where the cell is bright
+        cell = pixels(app, app.columns.neuron_rect(0, j))[..., 0].astype(float)
+        proto = stats.prototype(0, j).reshape(28, 28) / stats.prototype(0, j).max()
+        size = cell.shape[0]
+        small = proto.reshape(size, 28 // size, size, 28 // size).mean((1, 3)) if 28 % size == 0 else None
+        inner = cell[1:-2, 1:-2]
+        assert inner.max() > 60, j
+        if small is not None:
+            assert np.corrcoef(inner.ravel(), small.T[1:-2, 1:-2].ravel())[0, 1] > 0.8
+
+
+def test_v_dreams_the_explained_class_and_esc_returns(sample):
+    app = open_app(sample)
+    c = app.view.explained
+    key(pygame.K_v)
+    app.frame()
+    assert app.state.dream == ("class", c)
+    run_until(app, lambda: app.dream_step >= 60)
+    app.frame()
+    import explain
+    logit = lambda x: explain.forward_pre(app.net, x)[1][-1][c]       # noqa: E731
+    assert logit(app.view.x) > logit(np.zeros(784, np.float32)) + 1   # the dream raises the class's score
+    g = app.layout.input
+    shown = pixels(app, g.rect)[g.cell // 2::g.cell, g.cell // 2::g.cell, 0].T.reshape(784)
+    assert np.abs(shown.astype(int) - (app.view.x * 255).astype(int)).max() <= 1   # the dream is what is shown
+    key(pygame.K_ESCAPE)
+    app.frame()
+    assert app.state.dream is None and app.state.running
+    assert np.array_equal(app.view.x, data_loader.to_float(app.x_test[app.state.index]))
