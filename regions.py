@@ -163,6 +163,8 @@ class Scene:
     confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
     orders: list | None = None   # per hidden layer: position -> neuron (grids sorted by preferred class)
     dream_step: int = 0          # gradient-ascent steps of the dream on screen (state.dream says of what)
+    map: object = None           # view_model.RepresentationMap
+    map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
 
     @property
     def true(self):
@@ -1122,6 +1124,83 @@ class ConfusionOverlay(Region):
                     self.text.blit(surface, str(n), cr.center, cfs, TEXT, False, "center")
         acc = np.trace(conf) / max(conf.sum(), 1)
         self.text.blit(surface, f"accuracy {100 * acc:.2f} %", (r.right, r.y - 6), fs - 1, TEXT, False, "bottomright")
+
+
+CLASS_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))   # map only
+
+
+class MapOverlay(Region):
+    """The representation map (modal, over the network): one point per digit of a fixed,
+    balanced test subset, coloured by true class, mistakes crossed, the digit on screen
+    ringed; hover names a point, click opens it."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.screen_points = None            # (n, 2) pixel positions of the last draw (hit tests)
+        self.indices = None
+
+    def plot_rect(self):
+        r = self.rect
+        return pygame.Rect(r.x + 30, r.y + 2 * self.fs + 40, r.width - 60, r.height - 2 * self.fs - 60)
+
+    def to_screen(self, pts, bounds):
+        p = self.plot_rect()
+        lo, hi = bounds
+        span = np.maximum(hi - lo, 1e-9)
+        scale = min(p.width / span[0], p.height / span[1])
+        centre = (lo + hi) / 2
+        return np.stack([p.centerx + (pts[:, 0] - centre[0]) * scale,
+                         p.centery - (pts[:, 1] - centre[1]) * scale], 1)
+
+    def nearest(self, pos, radius=8):
+        """Test index of the point nearest pos within radius pixels, or None."""
+        if self.screen_points is None:
+            return None
+        d = np.hypot(*(self.screen_points - np.asarray(pos, np.float64)).T)
+        i = int(np.argmin(d))
+        return int(self.indices[i]) if d[i] <= radius else None
+
+    def hit(self, pos, scene):
+        k = self.nearest(pos)
+        return None if k is None else ("open", k)
+
+    def draw(self, surface, scene):
+        r, fs, m = self.rect, self.fs, scene.map
+        pygame.draw.rect(surface, BG, r)
+        layer = scene.state.map_layer
+        self.text.blit(surface, f"What hidden layer {layer + 1} makes of {len(m.subset):,} test {scene.noun}s "
+                                f"(first two principal components)", (r.x + 20, r.y + 12), fs, TEXT, True)
+        x = r.x + 20
+        for c in range(10):                                   # the colours mean classes here
+            pygame.draw.circle(surface, CLASS_COLORS[c], (x + 5, r.y + 22 + fs + 6), 5)
+            x = self.text.blit(surface, scene.short_names[c], (x + 14, r.y + 22 + fs + 6), fs - 2, DIM, False,
+                               "midleft").right + 12
+        x = self.text.blit(surface, "filled = right, hollow = wrong;  white ring = on screen;  P: next layer / close",
+                           (x + 6, r.y + 22 + fs + 6), fs - 2, DIM, False, "midleft").right
+        pts = scene.map_points
+        self.screen_points = None
+        if pts is None or m.layer != layer:
+            self.text.blit(surface, "projecting...", self.plot_rect().center, fs, DIM, False, "center")
+            return
+        bounds = (pts.min(axis=0), pts.max(axis=0))
+        xy = self.to_screen(pts, bounds)
+        self.screen_points, self.indices = xy, m.subset
+        y_true = scene.state.y_test[m.subset]
+        wrong = m.predictions != y_true
+        for c in range(10):                     # filled: read right; hollow: read wrong
+            for px, py in xy[(y_true == c) & ~wrong].astype(int).tolist():
+                pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3)
+            for px, py in xy[(y_true == c) & wrong].astype(int).tolist():
+                pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3, 1)
+        if scene.view is not None and m._transform is not None:
+            here = [int(v) for v in self.to_screen(m.project(scene.view.acts[layer + 1])[None], bounds)[0]]
+            if self.plot_rect().inflate(20, 20).collidepoint(here):
+                pygame.draw.circle(surface, TEXT, here, 9, 2)
+        k = self.nearest(pygame.mouse.get_pos()) if pygame.mouse.get_focused() else None
+        if k is not None:
+            what = f"test #{k}: true {scene.names[int(scene.state.y_test[k])]}; click opens it"
+            self.text.blit(surface, what, (r.right - 20, r.bottom - 10), fs - 1, TEXT, False, "bottomright")
 
 
 class HelpOverlay(Region):

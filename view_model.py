@@ -264,6 +264,63 @@ class Sweep:
             self.step(2000)
 
 
+class RepresentationMap:
+    """A 2-D map (PCA) of one hidden layer's activations for a fixed, class-balanced set
+    of test digits, rebuilt a slice at a time on a frozen copy of the weights and aligned
+    with the previous map, so points move as the network learns rather than flip."""
+
+    def __init__(self, net_factory, x_test, y_test, n=2000, chunk=128):
+        self.net = net_factory()
+        self.x_test, self.y_test, self.chunk = x_test, y_test, chunk
+        self.subset = explain.balanced_subset(y_test, n)           # (n,) test indices
+        self.layer = None                  # hidden layer being mapped (None: the map is closed)
+        self.points = None                 # (n, 2) of the last complete map
+        self.predictions = None            # (n,) predicted classes of the subset under those weights
+        self.stamp = None                  # weights of the last complete map
+        self._building = None              # (stamp, layer) of the build under way
+        self._transform = None             # (mean (d,), A (d, 2), shift (2,)): hidden -> map
+
+    def start(self, weights, biases, stamp, layer):
+        if self._building is not None or (stamp, layer) == (self.stamp, self.layer):
+            return
+        for dst, src in zip(self.net.weights + self.net.biases, weights + biases):
+            np.copyto(dst, src)
+        if layer != self.layer:
+            self.points = None                                       # another layer: no alignment
+        self._building, self.layer = (stamp, layer), layer
+        self._pos, self._acts, self._preds = 0, [], []
+
+    @property
+    def busy(self):
+        return self._building is not None
+
+    def step(self):
+        """Project the next chunk; returns True when this completed a map."""
+        if self._building is None:
+            return False
+        idx = self.subset[self._pos:self._pos + self.chunk]
+        with np.errstate(all="ignore"):
+            acts = self.net.forward(self.x_test[idx].astype(np.float32) * np.float32(1 / 255), return_all=True)
+        self._acts.append(acts[self.layer + 1])
+        self._preds.append(acts[-1].argmax(axis=1))
+        self._pos += len(idx)
+        if self._pos < len(self.subset):
+            return False
+        X = np.nan_to_num(np.concatenate(self._acts)).astype(np.float64)          # (n, d)
+        Y = explain.pca_2d(X, previous=self.points).astype(np.float64)            # (n, 2)
+        mean = X.mean(axis=0)
+        A, *_ = np.linalg.lstsq(X - mean, Y - Y.mean(axis=0), rcond=None)          # Y is linear in X
+        self._transform = (mean, A, Y.mean(axis=0))
+        self.points, self.predictions = Y.astype(np.float32), np.concatenate(self._preds)
+        self.stamp, self._building = self._building[0], None
+        return True
+
+    def project(self, hidden):
+        """Map position (2,) of one digit's activations of the mapped layer (d,)."""
+        mean, A, shift = self._transform
+        return ((np.asarray(hidden, np.float64) - mean) @ A + shift).astype(np.float32)
+
+
 # ----------------------------------------------------------------------- telemetry
 @dataclass
 class Evaluation:
@@ -397,6 +454,7 @@ class Overlay(enum.Enum):
     NONE = "none"
     HELP = "help"
     CONFUSION = "confusion"
+    MAP = "map"
 
 
 @dataclass
@@ -418,6 +476,7 @@ class WindowState:
     explain_class: int | None = None                 # explain this class instead of the prediction
     sorted_grids: bool = False                       # hidden grids ordered by preferred class
     atlas: bool = False                              # hidden grids show each neuron's prototype
+    map_layer: int = -1                              # hidden layer of the representation map (-1: last)
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
     speed: int = 0                                   # index into SPEEDS
@@ -607,6 +666,17 @@ class WindowState:
         self.touch()
         return ("hidden neurons grouped by the class they support most" if self.sorted_grids
                 else "hidden neurons in index order")
+
+    def cycle_map(self, n_hidden):
+        """P: the map of the last hidden layer, then of each earlier one, then closed."""
+        if self.overlay is not Overlay.MAP:
+            self.overlay, self.map_layer = Overlay.MAP, n_hidden - 1
+        elif self.map_layer > 0:
+            self.map_layer -= 1
+        else:
+            self.overlay = Overlay.NONE
+        self.touch()
+        return f"map of hidden layer {self.map_layer + 1}" if self.overlay is Overlay.MAP else "map closed"
 
     def toggle_atlas(self):
         self.atlas = not self.atlas

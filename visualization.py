@@ -34,6 +34,7 @@ from regions import (
     Header,
     HelpOverlay,
     Legend,
+    MapOverlay,
     NetworkColumns,
     Panel,
     Scene,
@@ -43,7 +44,17 @@ from regions import (
 )
 from trainer import Command, EvalReport, Order, TrainingProcess
 from utils import atomic_save_npz, percentile, process_age, save_png_atomic, unique_path
-from view_model import SPEEDS, Overlay, Predictions, Sweep, Telemetry, WeightsStamp, WindowState, compute_view
+from view_model import (
+    SPEEDS,
+    Overlay,
+    Predictions,
+    RepresentationMap,
+    Sweep,
+    Telemetry,
+    WeightsStamp,
+    WindowState,
+    compute_view,
+)
 
 FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
@@ -83,6 +94,8 @@ KEYS = (
         {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
     Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", "rank", {pygame.K_c: None}),
     Key("O", "order the hidden grids by the class each neuron supports most", "sort", {pygame.K_o: None}),
+    Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close", "map",
+        {pygame.K_p: None}),
     Key("A", "atlas: every hidden neuron drawn as what it responds to (its prototype)", "atlas", {pygame.K_a: None}),
     Key("V", "dream: the input that excites the explained class (or hovered neuron) most", "dream",
         {pygame.K_v: None}),
@@ -140,6 +153,9 @@ class Actions:
 
     def act_sort(self, _, shift):
         self.say(self.app.state.toggle_sorted())
+
+    def act_map(self, _, shift):
+        self.say(self.app.state.cycle_map(len(self.app.config.hidden)))
 
     def act_atlas(self, _, shift):
         self.say(self.app.state.toggle_atlas())
@@ -275,6 +291,9 @@ class App:
         self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
         self.legend = Legend(self.text)
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
+        self.map_view = MapOverlay(self.text)
+        self.map = RepresentationMap(lambda: MLP(config.sizes, config.activation, seed=config.seed),
+                                     self.x_test, self.y_test)
         self.layout = None
         self.view, self.view_key, self.lines_key, self.shown = None, None, None, {}
         self.dream_of, self.dreamer, self.dream_image, self.dream_step = None, None, None, 0
@@ -320,6 +339,12 @@ class App:
             if hit is not None:
                 self.actions.say(st.choose_pair(*hit[1], self.predict))
             return
+        if st.overlay is Overlay.MAP:
+            hit = self.map_view.hit(pos, None) if click else None
+            if hit is not None:
+                st.go(hit[1])
+                st.toggle_overlay(Overlay.MAP)
+            return
         if click:
             hit = self.strip.hit(pos, None) or self.columns.hit(pos, None)
             if hit is not None and hit[0] == "open":
@@ -360,6 +385,7 @@ class App:
         if self.sweep.needs_pass(self.stamp):
             self.sweep.start(self.net.weights, self.net.biases, self.stamp)
         self.step_dream()
+        self.update_map()
         key = (st.version, self.stamp, self.dream_step)
         if self.lines_key != self.view_key:              # after new weights the lines follow one frame later,
             self.lines_key = self.view_key               # so no frame both recomputes the view and redraws them
@@ -384,6 +410,25 @@ class App:
         toast = bool(st.toast) and time.monotonic() < st.toast_until
         if toast != self.toast_shown:
             self.toast_shown, self.needs_draw = toast, True
+
+    def update_map(self):
+        """Keep the open map building for the newest weights; its points glide there."""
+        st = self.state
+        if st.overlay is not Overlay.MAP:
+            return
+        layer = st.map_layer % len(self.config.hidden)
+        if not self.map.busy and (self.map.stamp != self.stamp or self.map.layer != layer):
+            self.map.start(self.net.weights, self.net.biases, self.stamp, layer)
+        if self.map.points is None or self.map.layer != layer:
+            self.shown.pop("map", None)
+            return
+        shown = self.shown.get("map")
+        if shown is None or shown.shape != self.map.points.shape:
+            self.shown["map"] = self.map.points.copy()
+            self.needs_draw = True
+        elif np.abs(self.map.points - shown).max() > 1e-4 * (np.abs(shown).max() + 1e-9):
+            shown += (self.map.points - shown) * EASE
+            self.needs_draw = True
 
     def step_dream(self):
         """One gradient-ascent step of the dream under way per frame (60 steps: a second)."""
@@ -439,7 +484,7 @@ class App:
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
             confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), orders=self.orders(),
-            dream_step=self.dream_step,
+            dream_step=self.dream_step, map=self.map, map_points=self.shown.get("map"),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
 
@@ -479,6 +524,7 @@ class App:
         self.legend.layout(lay.legend, lay.font_size)
         self.panel.layout(lay.panel, lay.font_size)
         self.confusion.layout(lay.network, lay.font_size)
+        self.map_view.layout(lay.network, lay.font_size)
         self.help.layout(pygame.Rect((0, 0), size), lay.font_size)
 
     def draw(self, surface):
@@ -499,6 +545,8 @@ class App:
         surface.fill(BG)
         if st.overlay is Overlay.CONFUSION:
             self.confusion.draw(surface, scene)
+        elif st.overlay is Overlay.MAP:
+            self.map_view.draw(surface, scene)
         else:
             self.columns.draw(surface, scene)
             self.strip.draw(surface, scene)
@@ -529,6 +577,8 @@ class App:
             _bounded_append(self.frame_ms, (t1 - t0) * 1000)
             _bounded_append(self.frame_interval_ms, (t1 - self.last_frame) * 1000)
             self.last_frame = t1
+        if self.map.busy and self.map.step():              # the open map first: it is on screen
+            self.needs_draw = True
         if self.sweep.busy:
             overlay = self.state.overlay is Overlay.CONFUSION      # its matrix is what the user waits for
             self.idle_work(t0 + (1.5 if overlay else 1) / FPS - 0.002)

@@ -539,3 +539,30 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
     app.frame()
     assert app.state.dream is None and app.state.running
     assert np.array_equal(app.view.x, data_loader.to_float(app.x_test[app.state.index]))
+
+
+def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
+    from regions import CLASS_COLORS
+    app = open_app(sample)
+    key(pygame.K_p)
+    run_until(app, lambda: app.map.points is not None)
+    run_until(app, lambda: not app.needs_draw)                     # the points have glided into place
+    app.needs_draw = True
+    app.frame()
+    m, view = app.map, app.map_view
+    assert app.state.overlay.value == "map" and m.layer == len(app.config.hidden) - 1
+    hidden = app.net.forward(app.x_test[m.subset].astype(np.float32) / 255, return_all=True)[-2]
+    import explain
+    want = explain.pca_2d(hidden)                                   # the map is the layer's PCA (up to alignment)
+    assert np.allclose(np.abs(np.corrcoef(want[:, 0], m.points[:, 0])[0, 1]), 1, atol=1e-3) or \
+        np.allclose(np.abs(np.corrcoef(want[:, 0], m.points[:, 1])[0, 1]), 1, atol=1e-3)
+    right = np.flatnonzero(m.predictions == app.y_test[m.subset])
+    for i in right[:20]:                                            # filled dots in the class colour
+        colour = CLASS_COLORS[int(app.y_test[m.subset[i]])]
+        near = pixels(app, pygame.Rect(*(view.screen_points[i].astype(int) - 1), 3, 3)).reshape(-1, 3)
+        assert (near == colour).all(axis=1).any()
+    i = int(np.flatnonzero(m.subset != app.state.index)[5])
+    click(view.screen_points[i])
+    app.frame()
+    k = view.nearest(view.screen_points[i])
+    assert app.state.index == k and app.state.overlay.value == "none"
