@@ -360,89 +360,17 @@ class Header(Region):
                     y += surf.get_height()
 
 
-class NetworkColumns(Region):
-    """Input, hidden layers, output column and the connection lines between them."""
+class GridRegion(Region):
+    """A region of the network picture: shares the layout and cached surfaces."""
 
     def __init__(self, text):
         super().__init__(text)
         self.cache = {}                                     # surfaces, keyed by what they show
-        self.lines_seconds = 0.0                            # what the last redraw of the lines cost
 
     def place(self, layout):
         self.layout(layout.network, layout.font_size)
         self.lay = layout
         self.cache.clear()
-        self.orders = [None] * len(layout.hidden)       # per hidden layer: position -> neuron (None: index order)
-        self.inverse = [None] * len(layout.hidden)      # neuron -> position
-        self.set_orders(None)
-
-    def set_orders(self, orders):
-        """Neuron positions: index order, or `orders[l]` (position -> neuron) per hidden layer."""
-        orders = orders or [None] * len(self.lay.hidden)
-        if all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
-               for a, b in zip(orders, self.orders)) and hasattr(self, "centers"):
-            return
-        self.orders = list(orders)
-        self.inverse = [None if o is None else np.argsort(o) for o in orders]
-        hidden = [g.centers() if inv is None else g.centers()[inv] for g, inv in zip(self.lay.hidden, self.inverse)]
-        self.centers = [self.lay.input.centers()] + hidden + \
-                       [np.array([[r.x + 10, r.centery] for r in self.lay.output_rows], np.float32)]
-        for key in [k for k in self.cache if k[0] == "lines_stamp"]:
-            self.cache[key] = None                       # the lines move with their neurons
-
-    def neuron_rect(self, layer, j):
-        """Screen cell of neuron j of hidden layer `layer` under the current order."""
-        inv = self.inverse[layer]
-        return self.lay.hidden[layer].cell_rect(int(j if inv is None else inv[j]))
-
-    # -------------------------------------------------------------- hit testing
-    def neuron_at(self, pos):
-        """(hidden layer, neuron) under pos, or None."""
-        for layer, grid in enumerate(self.lay.hidden):
-            p = grid.index_at(pos)
-            if p is not None:
-                return layer, int(p if self.orders[layer] is None else self.orders[layer][p])
-        return None
-
-    def hit(self, pos, scene):
-        """A click on an output neuron's row explains that class."""
-        for c, row in enumerate(self.lay.output_rows):
-            if row.collidepoint(pos):
-                return ("explain", c)
-        return None
-
-    def canvas_at(self, pos):
-        """(u, v) in [0, 1] of pos on the input column (drawing), or None outside it."""
-        r = self.lay.input.rect
-        if not r.inflate(8, 8).collidepoint(pos):
-            return None
-        return (pos[0] - r.x) / r.width, (pos[1] - r.y) / r.height
-
-    def output_neuron(self, c):
-        """((x, y) centre, radius) of output neuron c; its ring is 2 px at radius + 2..3."""
-        row = self.lay.output_rows[c]
-        return (int(self.centers[-1][c][0]), int(self.centers[-1][c][1])), max(5, min(10, row.height // 2 - 3))
-
-    # ------------------------------------------------------------------ drawing
-    def draw(self, surface, scene):
-        lay = self.lay
-        self.set_orders(scene.orders)
-        if scene.state.hover is None:                 # a hovered neuron shows only its own lines
-            self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
-        else:
-            layer, j = scene.state.hover
-            conns = self.cached(("hover_conns", layer, j, scene.lines_stamp),
-                                lambda: hover_connections(scene.weights, layer, j))
-            self.draw_lines(surface, "hover", conns, (layer, j, scene.lines_stamp), width_scale=1.5)
-        self.draw_input(surface, scene)
-        for layer, grid in enumerate(lay.hidden):
-            self.draw_hidden(surface, scene, layer, grid)
-        self.draw_output(surface, scene)
-        if scene.view.coverage is not None and scene.state.hover is None:
-            self.draw_coverage(surface, scene.view.coverage)
-        if scene.state.hover is not None:
-            layer, j = scene.state.hover
-            pygame.draw.rect(surface, TEXT, self.neuron_rect(layer, j).inflate(4, 4), 2)
 
     def cached(self, key, make):
         if key not in self.cache:
@@ -489,6 +417,19 @@ class NetworkColumns(Region):
                 pygame.draw.line(mask, BG, (0, y), (size[0], y))
             return mask
         return self.cached(("gaps", size, cell), make)
+
+
+
+class InputColumn(GridRegion):
+    """The input: the test digit (with the pixels the lines start from), the raw strokes
+    of a drawing beside what the network sees, a dream, or a pixel map."""
+
+    def canvas_at(self, pos):
+        """(u, v) in [0, 1] of pos on the input column (drawing), or None outside it."""
+        r = self.lay.input.rect
+        if not r.inflate(8, 8).collidepoint(pos):
+            return None
+        return (pos[0] - r.x) / r.width, (pos[1] - r.y) / r.height
 
     def draw_input(self, surface, scene):
         st, v, g = scene.state, scene.view, self.lay.input
@@ -538,6 +479,122 @@ class NetworkColumns(Region):
             what = f"pixel relevance for {scene.names[v.explained]}" if v.relevance is not None else \
                 f"saliency: d score {scene.names[v.explained]} / d pixel"
             self.text.blit(surface, what, (g.rect.centerx, g.rect.bottom + 6), self.fs - 2, DIM, False, "midtop")
+
+
+
+class OutputColumn(GridRegion):
+    """The ten output neurons: probability, the prediction's ring (right / wrong), the true
+    class outlined, the explained class marked; a click explains that class."""
+
+    def place(self, layout):
+        super().place(layout)
+        self.centers = np.array([[r.x + 10, r.centery] for r in layout.output_rows], np.float32)
+
+    def output_neuron(self, c):
+        """((x, y) centre, radius) of output neuron c; its ring is 2 px at radius + 2..3."""
+        row = self.lay.output_rows[c]
+        return (int(self.centers[c][0]), int(self.centers[c][1])), max(5, min(10, row.height // 2 - 3))
+
+    # ------------------------------------------------------------------ drawing
+    def hit(self, pos, scene):
+        """A click on an output neuron's row explains that class."""
+        for c, row in enumerate(self.lay.output_rows):
+            if row.collidepoint(pos):
+                return ("explain", c)
+        return None
+
+    def draw_output(self, surface, scene):
+        lay, v, fs = self.lay, scene.view, self.fs
+        probs, pred, true = scene.shown["probs"], v.pred, scene.true
+        ring = verdict_color(pred, true)
+        name_w = self.text.widest(scene.names, fs, bold=True)
+        self.label(surface, lay.output, "Output (10)", "softmax probability")
+        for c, row in enumerate(lay.output_rows):
+            (cx, cy), radius = self.output_neuron(c)
+            fill = tuple(int(x) for x in RAMP_LUT[int(255 * np.sqrt(np.clip(probs[c], 0, 1)))])
+            pygame.draw.circle(surface, fill, (cx, cy), radius)
+            if c == pred:
+                pygame.draw.circle(surface, ring, (cx, cy), radius + 3, 2)
+            if c == v.explained and v.explained != pred:          # another class is being explained
+                pygame.draw.circle(surface, ACCENT, (cx, cy), radius + 6, 1)
+                self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
+                               "topright")
+            self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
+                           c == pred, "midleft")
+            bar_x = cx + radius + 12 + name_w
+            bar_w = max(10, row.right - bar_x - 40)
+            pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
+            pygame.draw.rect(surface, ring if c == pred else ACCENT,
+                             (bar_x, cy - 5, max(1, int(bar_w * np.clip(probs[c], 0, 1))), 10))
+            self.text.blit(surface, f"{100 * v.probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
+            if c == true:
+                pygame.draw.rect(surface, TEXT, (bar_x - 3, cy - 8, bar_w + 6, 16), 1)
+
+
+
+class NetworkColumns(GridRegion):
+    """Input, hidden layers, output column and the connection lines between them."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.input, self.output = InputColumn(text), OutputColumn(text)
+        self.lines_seconds = 0.0                            # what the last redraw of the lines cost
+
+    def place(self, layout):
+        super().place(layout)
+        self.input.place(layout)
+        self.output.place(layout)
+        self.orders = [None] * len(layout.hidden)       # per hidden layer: position -> neuron (None: index order)
+        self.inverse = [None] * len(layout.hidden)      # neuron -> position
+        self.set_orders(None)
+
+    def set_orders(self, orders):
+        """Neuron positions: index order, or `orders[l]` (position -> neuron) per hidden layer."""
+        orders = orders or [None] * len(self.lay.hidden)
+        if all((a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+               for a, b in zip(orders, self.orders)) and hasattr(self, "centers"):
+            return
+        self.orders = list(orders)
+        self.inverse = [None if o is None else np.argsort(o) for o in orders]
+        hidden = [g.centers() if inv is None else g.centers()[inv] for g, inv in zip(self.lay.hidden, self.inverse)]
+        self.centers = [self.lay.input.centers()] + hidden + \
+                       [np.array([[r.x + 10, r.centery] for r in self.lay.output_rows], np.float32)]
+        for key in [k for k in self.cache if k[0] == "lines_stamp"]:
+            self.cache[key] = None                       # the lines move with their neurons
+
+    def neuron_rect(self, layer, j):
+        """Screen cell of neuron j of hidden layer `layer` under the current order."""
+        inv = self.inverse[layer]
+        return self.lay.hidden[layer].cell_rect(int(j if inv is None else inv[j]))
+
+    # -------------------------------------------------------------- hit testing
+    def neuron_at(self, pos):
+        """(hidden layer, neuron) under pos, or None."""
+        for layer, grid in enumerate(self.lay.hidden):
+            p = grid.index_at(pos)
+            if p is not None:
+                return layer, int(p if self.orders[layer] is None else self.orders[layer][p])
+        return None
+
+    def draw(self, surface, scene):
+        lay = self.lay
+        self.set_orders(scene.orders)
+        if scene.state.hover is None:                 # a hovered neuron shows only its own lines
+            self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
+        else:
+            layer, j = scene.state.hover
+            conns = self.cached(("hover_conns", layer, j, scene.lines_stamp),
+                                lambda: hover_connections(scene.weights, layer, j))
+            self.draw_lines(surface, "hover", conns, (layer, j, scene.lines_stamp), width_scale=1.5)
+        self.input.draw_input(surface, scene)
+        for layer, grid in enumerate(lay.hidden):
+            self.draw_hidden(surface, scene, layer, grid)
+        self.output.draw_output(surface, scene)
+        if scene.view.coverage is not None and scene.state.hover is None:
+            self.draw_coverage(surface, scene.view.coverage)
+        if scene.state.hover is not None:
+            layer, j = scene.state.hover
+            pygame.draw.rect(surface, TEXT, self.neuron_rect(layer, j).inflate(4, 4), 2)
 
     def atlas_surface(self, stats, layer, grid):
         """Every neuron's prototype, scaled into its own cell (in the grid's current order)."""
@@ -606,33 +663,6 @@ class NetworkColumns(Region):
                                "midright")
                 last_y = y
 
-    def draw_output(self, surface, scene):
-        lay, v, fs = self.lay, scene.view, self.fs
-        probs, pred, true = scene.shown["probs"], v.pred, scene.true
-        ring = verdict_color(pred, true)
-        name_w = self.text.widest(scene.names, fs, bold=True)
-        self.label(surface, lay.output, "Output (10)", "softmax probability")
-        for c, row in enumerate(lay.output_rows):
-            (cx, cy), radius = self.output_neuron(c)
-            fill = tuple(int(x) for x in RAMP_LUT[int(255 * np.sqrt(np.clip(probs[c], 0, 1)))])
-            pygame.draw.circle(surface, fill, (cx, cy), radius)
-            if c == pred:
-                pygame.draw.circle(surface, ring, (cx, cy), radius + 3, 2)
-            if c == v.explained and v.explained != pred:          # another class is being explained
-                pygame.draw.circle(surface, ACCENT, (cx, cy), radius + 6, 1)
-                self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
-                               "topright")
-            self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
-                           c == pred, "midleft")
-            bar_x = cx + radius + 12 + name_w
-            bar_w = max(10, row.right - bar_x - 40)
-            pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
-            pygame.draw.rect(surface, ring if c == pred else ACCENT,
-                             (bar_x, cy - 5, max(1, int(bar_w * np.clip(probs[c], 0, 1))), 10))
-            self.text.blit(surface, f"{100 * v.probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
-            if c == true:
-                pygame.draw.rect(surface, TEXT, (bar_x - 3, cy - 8, bar_w + 6, 16), 1)
-
     def draw_lines(self, surface, name, conns, stamp, width_scale=1.0):
         """Lines between the exact cells of each pair, on a translucent layer so the
         grids stay readable; strongest drawn last; redrawn only when the stamp changes."""
@@ -652,6 +682,14 @@ class NetworkColumns(Region):
 
     def lines_drawn(self, name="view"):
         return self.cache.get(("lines_count", name), 0)
+
+
+    # the input and output columns are regions of their own
+    def canvas_at(self, pos):
+        return self.input.canvas_at(pos)
+
+    def output_neuron(self, c):
+        return self.output.output_neuron(c)
 
 
 def draw_connection_lines(layer, conns, centers, origin, width_scale=1.0):

@@ -346,7 +346,7 @@ class App:
                 st.toggle_overlay(Overlay.MAP)
             return
         if click:
-            hit = self.strip.hit(pos, None) or self.columns.hit(pos, None)
+            hit = self.strip.hit(pos, None) or self.columns.output.hit(pos, None)
             if hit is not None and hit[0] == "open":
                 st.go(hit[1])
                 return
