@@ -236,7 +236,7 @@ def run_headless(config, data, arrays=None, meta=None):
     if arrays is not None:
         trainer.restore(arrays, meta)
         print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
-    history, speeds = [], []
+    epochs, speeds = [], []
     t_start = time.perf_counter()
     status = "finished"
     ev = None                                      # the latest test evaluation
@@ -248,7 +248,8 @@ def run_headless(config, data, arrays=None, meta=None):
             if stats.batch == stats.n_batches:     # end of an epoch
                 speeds.append(stats.samples_per_s)
                 ev = evaluate(trainer.net, data.x_test, data.y_test)
-                history.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
+                trainer.record_eval("full", ev)
+                epochs.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
                                 "train_accuracy": stats.accuracy, "loss": stats.loss,
                                 "seconds": time.perf_counter() - t_start})
                 progress.epoch_done(trainer, stats, ev)
@@ -265,6 +266,7 @@ def run_headless(config, data, arrays=None, meta=None):
         print("interrupted")
     if ev is None or status != "finished":
         ev = evaluate(trainer.net, data.x_test, data.y_test)
+        trainer.record_eval("full", ev)
     print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
     print(format_per_class(ev.per_class, data.class_names))
     print(format_confusion(ev.confusion, data.class_names))
@@ -281,7 +283,9 @@ def run_headless(config, data, arrays=None, meta=None):
         "confusion_matrix": ev.confusion.tolist(),
         "epochs_completed": trainer.epoch,
         "train_samples_per_s": float(sum(speeds) / len(speeds)) if speeds else trainer.samples_per_s,
-        "history": history,
+        "epochs": epochs,
+        "history": trainer.history.to_json(),
+        "snapshots": {"count": len(trainer.snapshots), "bytes": trainer.snapshots.nbytes()},
         "hyperparameters": config.hyperparameters(),
         "dataset": {"name": data.name, "source": data.source,
                     "train": int(len(data.y_train)), "test": int(len(data.y_test))},
