@@ -238,13 +238,10 @@ class Snapshots:
         return self.budget // self.snap_bytes if self.snap_bytes else 0
 
     def take(self, net, epoch, batch, progress):
-        """Store a float16 copy of net's weights at this position (replacing a snapshot at
-        the same position), then thin to the budget."""
+        """Store a float16 copy of net's weights at this position, then thin to the budget."""
         if self.capacity < 2:
             return
         info = (int(epoch), int(batch), float(progress))
-        if self._info and self._info[-1][:2] == info[:2]:
-            self._drop(len(self._info) - 1)
         self._W.append([W.astype(np.float16) for W in net.weights])
         self._b.append([b.astype(np.float16) for b in net.biases])
         self._info.append(info)
