@@ -414,7 +414,8 @@ class Trainer:
         return self.epoch, self.batch if self.perm is not None else 0
 
     def scale_lr(self, factor):
-        """Multiply the learning rate from now on (x2 / /2 steering); recorded in the history."""
+        """Multiply the learning rate from now on (x2 / /2 steering) and return the new one.
+        Recorded in the history; the scale is saved and a loaded run keeps it."""
         if not (np.isfinite(factor) and factor > 0):
             raise ValueError(f"learning-rate factor must be a positive number, not {factor!r}")
         self.lr_scale *= float(factor)
@@ -478,8 +479,11 @@ class Trainer:
         cfg = self.config
         what = "became NaN/inf" if not np.isfinite(loss) else f"exploded to {loss:.3g}"
         return (f"training diverged at epoch {self.epoch + 1}, batch {self.batch + 1}: the loss {what}; "
-                f"the learning rate {cfg.learning_rate:g} is probably too high for {cfg.optimizer} "
+                f"the learning rate {cfg.learning_rate:g}{self._steered()} is probably too high for {cfg.optimizer} "
                 f"(try --lr {cfg.learning_rate / 10:g})")
+
+    def _steered(self):
+        return f" (x{self.lr_scale:g} by steering)" if self.lr_scale != 1 else ""
 
     # ----------------------------------------------------------------- model files
     def state_arrays(self):

@@ -18,6 +18,7 @@ from trainer import (
     ModelFileError,
     Snapshots,
     Trainer,
+    TrainingDiverged,
     evaluate,
     read_history,
     read_model,
@@ -160,6 +161,10 @@ def test_learning_rate_steering_scales_the_schedule_and_is_recorded(data):
                                     (0.125, pytest.approx(0.0005))]
     with pytest.raises(ValueError):
         t.scale_lr(0)
+    wild = small_trainer(data, optimizer="sgd", lr=0.5, lr_schedule="constant", hidden=(64,))
+    wild.scale_lr(200)
+    with pytest.raises(TrainingDiverged, match=r"learning rate 0.5 \(x200 by steering\)"):
+        train(wild, 40)
 
 
 # ------------------------------------------------------------------ model files
