@@ -72,6 +72,8 @@ def test_trainer_snapshots_the_untrained_weights_then_follows_the_schedule(data)
     W_last, b_last = t.snapshots.weights(len(t.snapshots) - 1)   # the epoch end is the current weights
     for got, now in zip(W_last + b_last, t.net.weights + t.net.biases):
         np.testing.assert_array_equal(got, now.astype(np.float16).astype(np.float32))
+    assert [t.snapshots.nearest(p) for p in (0.0, 0.06, 0.26, 0.9, 1.6, 9.0)] == [0, 2, 3, 5, 6, 6]
+    assert Snapshots((784, 10)).nearest(1.0) == -1
     assert t.snapshots.nbytes() == 7 * t.snapshots.snap_bytes == 7 * 2 * (784 * 32 + 32 + 32 * 10 + 10)
 
 
