@@ -102,7 +102,7 @@ def _bad(field, why):
     return ModelFileError(f"the model's history is invalid: {field} {why}")
 
 
-def _number(value, field, lo=None, allow_null=False):
+def _number(value, field, lo=None, hi=None, allow_null=False):
     """A finite float from JSON (bool is not a number here); null -> NaN when allowed."""
     if value is None and allow_null:
         return float("nan")
@@ -110,6 +110,8 @@ def _number(value, field, lo=None, allow_null=False):
         raise _bad(field, f"must be a finite number, not {value!r}"[:120])
     if lo is not None and value < lo:
         raise _bad(field, f"must be >= {lo}, not {value!r}")
+    if hi is not None and value > hi:
+        raise _bad(field, f"must be <= {hi}, not {value!r}")
     return float(value)
 
 
@@ -195,8 +197,8 @@ class History:
                 raise _bad(f"{f}.per_class", "must be a list of 10 numbers")
             h.evals.append(EvalRecord(
                 _number(e.get("progress"), f"{f}.progress", lo=0), e["kind"],
-                _number(e.get("accuracy"), f"{f}.accuracy", lo=0, allow_null=True),
-                [_number(v, f"{f}.per_class[{j}]", lo=0, allow_null=True) for j, v in enumerate(per_class)],
+                _number(e.get("accuracy"), f"{f}.accuracy", lo=0, hi=1, allow_null=True),
+                [_number(v, f"{f}.per_class[{j}]", lo=0, hi=1, allow_null=True) for j, v in enumerate(per_class)],
                 _count(e.get("epoch"), f"{f}.epoch"), _count(e.get("batch"), f"{f}.batch")))
         h.loss = _pairs(d, "loss")
         if len(h.loss) > MAX_LOSS_POINTS:

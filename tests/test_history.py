@@ -236,6 +236,8 @@ def good_history():
     (lambda d: d["evals"][0].update(per_class=[0.5] * 9), "evals[0].per_class"),
     (lambda d: d["evals"][0]["per_class"].__setitem__(2, "x"), "evals[0].per_class[2]"),
     (lambda d: d["evals"][0].update(accuracy=float("inf")), "evals[0].accuracy"),
+    (lambda d: d["evals"][0].update(accuracy=1.5), "evals[0].accuracy"),
+    (lambda d: d["evals"][0]["per_class"].__setitem__(0, -0.1), "evals[0].per_class[0]"),
     (lambda d: d["evals"][0].update(progress=-1), "evals[0].progress"),
     (lambda d: d["evals"][0].update(epoch=1.5), "evals[0].epoch"),
     (lambda d: d["evals"][0].pop("batch"), "evals[0].batch"),
