@@ -20,6 +20,7 @@ from trainer import (
     Trainer,
     TrainingDiverged,
     evaluate,
+    history_member,
     read_history,
     read_model,
 )
@@ -337,3 +338,12 @@ def test_evaluations_in_the_training_process_reach_the_history(data):
     w.evaluate("full")
     assert [(r.kind, r.epoch, r.batch) for r in w.trainer.history.evals] == [("subset", 0, 1), ("full", 0, 1)]
     assert isinstance(w.trainer.history.evals[0], EvalRecord)
+
+
+def test_history_members_are_told_apart_from_the_model_members(data):
+    """For readers that accept only known members: history_member names exactly the new ones."""
+    t = small_trainer(data)
+    train(t, 2)
+    names = set(t.state_arrays())
+    ours = {n for n in names if history_member(n)}
+    assert ours == {"history", "lr_scale", "snap_info", "snap_W1", "snap_b1", "snap_W2", "snap_b2"}
