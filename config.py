@@ -68,6 +68,8 @@ class Config:
     load: str | None = field(default=None, metadata=_opt("resume from (or explore) a saved model .npz", metavar="FILE"))
     save: str | None = field(default=None, metadata=_opt(
         "save the model .npz at the end of training and on quit", metavar="FILE"))
+    no_snapshots: bool = field(default=False, metadata=_opt(
+        "save model files without the weight snapshots (2.7 MB each at the default size; the history stays)"))
     no_train: bool = field(default=False, metadata=_opt("do not train: explore the (loaded) model"))
     headless: bool = field(default=False, metadata=_opt("no window: train in the terminal with a progress bar"))
     metrics: str | None = field(default=None, metadata=_opt("write run metrics as JSON to FILE", metavar="FILE"))

@@ -269,7 +269,7 @@ def run_headless(config, data, arrays=None, meta=None):
     if arrays is not None:
         trainer.restore(arrays, meta)
         print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
-    history = collections.deque(maxlen=HISTORY_EPOCHS)    # per-epoch results: the latest only
+    epochs = collections.deque(maxlen=HISTORY_EPOCHS)     # per-epoch results: the latest only
     speed_sum, speed_n = 0.0, 0                            # mean training speed over the epochs
     t_start = time.perf_counter()
     status = "finished"
@@ -282,7 +282,8 @@ def run_headless(config, data, arrays=None, meta=None):
             if stats.batch == stats.n_batches:     # end of an epoch
                 speed_sum, speed_n = speed_sum + stats.samples_per_s, speed_n + 1
                 ev = evaluate(trainer.net, data.x_test, data.y_test)
-                history.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
+                trainer.record_eval("full", ev)
+                epochs.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
                                 "train_accuracy": stats.accuracy, "loss": stats.loss,
                                 "seconds": time.perf_counter() - t_start})
                 progress.epoch_done(trainer, stats, ev)
@@ -299,6 +300,7 @@ def run_headless(config, data, arrays=None, meta=None):
         print("interrupted")
     if ev is None or status != "finished":
         ev = evaluate(trainer.net, data.x_test, data.y_test)
+        trainer.record_eval("full", ev)
     print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
     print(format_per_class(ev.per_class, data.class_names))
     print(format_confusion(ev.confusion, data.class_names))
@@ -315,7 +317,9 @@ def run_headless(config, data, arrays=None, meta=None):
         "confusion_matrix": ev.confusion.tolist(),
         "epochs_completed": trainer.epoch,
         "train_samples_per_s": speed_sum / speed_n if speed_n else trainer.samples_per_s,
-        "history": list(history),
+        "epochs": list(epochs),
+        "history": trainer.history.to_json(),
+        "snapshots": {"count": len(trainer.snapshots), "bytes": trainer.snapshots.nbytes()},
         "hyperparameters": config.hyperparameters(),
         "dataset": {"name": data.name, "source": data.source,
                     "train": int(len(data.y_train)), "test": int(len(data.y_test))},

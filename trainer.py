@@ -71,6 +71,302 @@ def evaluate(net, x, y):
     return Evaluation(accuracy(conf), per_class_accuracy(conf), conf, pred.astype(np.int16), len(y))
 
 
+# ------------------------------------------------------------------ history and snapshots
+# What a run remembers about itself: every evaluation (with per-class accuracy), the loss
+# curve, the learning-rate changes a user made, and float16 weight snapshots to rewind to.
+# All of it goes into model files (members `history`, `lr_scale`, `snap_*`) and the
+# `history` of --metrics, so a loaded model shows its curves and can be rewound.
+MAX_LOSS_POINTS = 5000        # loss curve length bound: older points are merged pairwise
+SNAPSHOT_BUDGET = 150 * 2**20  # bytes of float16 snapshots kept (default network: 2.54 MiB each, 58 fit)
+
+
+@dataclass
+class EvalRecord:
+    """One evaluation of the network at a training position."""
+    progress: float          # epochs done as a float (fractional)
+    kind: str                # "full" (whole test set) or "subset"
+    accuracy: float
+    per_class: list          # 10 floats (NaN for classes absent from the evaluated set)
+    epoch: int               # training position of the evaluated weights
+    batch: int               # batches done in that epoch (0 between epochs)
+
+    def to_json(self):
+        return {"progress": self.progress, "kind": self.kind, "accuracy": _json_float(self.accuracy),
+                "per_class": [_json_float(v) for v in self.per_class], "epoch": self.epoch, "batch": self.batch}
+
+
+def _json_float(v):
+    """JSON has no NaN: absent values are null."""
+    v = float(v)
+    return v if np.isfinite(v) else None
+
+
+def _bad(field, why):
+    return ModelFileError(f"the model's history is invalid: {field} {why}")
+
+
+def _number(value, field, lo=None, hi=None, allow_null=False):
+    """A finite float from JSON (bool is not a number here); null -> NaN when allowed."""
+    if value is None and allow_null:
+        return float("nan")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        raise _bad(field, f"must be a finite number, not {value!r}"[:120])
+    if lo is not None and value < lo:
+        raise _bad(field, f"must be >= {lo}, not {value!r}")
+    if hi is not None and value > hi:
+        raise _bad(field, f"must be <= {hi}, not {value!r}")
+    return float(value)
+
+
+def _count(value, field):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(field, f"must be a non-negative integer, not {value!r}"[:120])
+    return value
+
+
+def _pairs(d, key):
+    """[(float, float), ...] from a JSON list of 2-number lists."""
+    items = d.get(key, [])
+    if not isinstance(items, list):
+        raise _bad(key, "must be a list")
+    out = []
+    for i, item in enumerate(items):
+        if not (isinstance(item, list) and len(item) == 2):
+            raise _bad(f"{key}[{i}]", "must be a [progress, value] pair")
+        out.append((_number(item[0], f"{key}[{i}][0]", lo=0), _number(item[1], f"{key}[{i}][1]")))
+    return out
+
+
+class History:
+    """Evaluations, loss curve and learning-rate changes of a run, in training order."""
+
+    def __init__(self):
+        self.evals: list[EvalRecord] = []
+        self.loss: list[tuple[float, float]] = []         # (progress, loss), at most MAX_LOSS_POINTS
+        self.lr_changes: list[tuple[float, float]] = []   # (progress, new effective lr)
+
+    def add_eval(self, rec: EvalRecord):
+        """Append; an evaluation of the same kind at the same position replaces the last
+        one (the same weights, e.g. a paused window or a loaded model evaluated again)."""
+        last = self.evals[-1] if self.evals else None
+        if last is not None and (last.kind, last.epoch, last.batch) == (rec.kind, rec.epoch, rec.batch):
+            self.evals[-1] = rec
+        else:
+            self.evals.append(rec)
+
+    def add_loss(self, progress, loss):
+        """Append a point; past MAX_LOSS_POINTS the older half is merged pairwise (means of
+        progress and loss), so recent training stays at full resolution."""
+        self.loss.append((float(progress), float(loss)))
+        if len(self.loss) > MAX_LOSS_POINTS:
+            half = len(self.loss) // 2 // 2 * 2
+            old = np.asarray(self.loss[:half]).reshape(-1, 2, 2).mean(axis=1)   # (half/2, 2)
+            self.loss[:half] = [(float(p), float(v)) for p, v in old]
+
+    def add_lr_change(self, progress, lr):
+        self.lr_changes.append((float(progress), float(lr)))
+
+    def per_class_series(self, kind="full"):
+        """(progress (E,), per-class accuracy (E, 10)) of the evaluations of one kind."""
+        recs = [r for r in self.evals if r.kind == kind]
+        return (np.array([r.progress for r in recs], np.float64),
+                np.array([r.per_class for r in recs], np.float64).reshape(len(recs), 10))
+
+    def __eq__(self, other):
+        return isinstance(other, History) and self.to_json() == other.to_json()
+
+    def to_json(self) -> dict:
+        return {"evals": [r.to_json() for r in self.evals],
+                "loss": [[p, v] for p, v in self.loss],
+                "lr_changes": [[p, v] for p, v in self.lr_changes]}
+
+    @classmethod
+    def from_json(cls, d) -> History:
+        """Validated: a ModelFileError naming the first bad field."""
+        if not isinstance(d, dict):
+            raise _bad("history", "must be a JSON object")
+        h = cls()
+        evals = d.get("evals", [])
+        if not isinstance(evals, list):
+            raise _bad("evals", "must be a list")
+        for i, e in enumerate(evals):
+            f = f"evals[{i}]"
+            if not isinstance(e, dict):
+                raise _bad(f, "must be an object")
+            if e.get("kind") not in ("full", "subset"):
+                raise _bad(f"{f}.kind", f"must be 'full' or 'subset', not {e.get('kind')!r}"[:120])
+            per_class = e.get("per_class")
+            if not (isinstance(per_class, list) and len(per_class) == 10):
+                raise _bad(f"{f}.per_class", "must be a list of 10 numbers")
+            h.evals.append(EvalRecord(
+                _number(e.get("progress"), f"{f}.progress", lo=0), e["kind"],
+                _number(e.get("accuracy"), f"{f}.accuracy", lo=0, hi=1, allow_null=True),
+                [_number(v, f"{f}.per_class[{j}]", lo=0, hi=1, allow_null=True) for j, v in enumerate(per_class)],
+                _count(e.get("epoch"), f"{f}.epoch"), _count(e.get("batch"), f"{f}.batch")))
+        h.loss = _pairs(d, "loss")
+        if len(h.loss) > MAX_LOSS_POINTS:
+            raise _bad("loss", f"has {len(h.loss)} points, more than {MAX_LOSS_POINTS}")
+        h.lr_changes = _pairs(d, "lr_changes")
+        return h
+
+
+class Snapshots:
+    """Weight snapshots, float16, with a byte budget.
+
+    Schedule (`due`): after batches 1, 3, 10, 30, 100, 300, 1000, ... of the first epoch
+    (log-spaced, where a network changes fastest) and at every epoch end; the trainer also
+    takes the untrained weights as the first one. Over budget, `take` drops the snapshot
+    whose neighbours are closest in log(batches trained), among the in-epoch ones first,
+    then among epoch ends; the first and the newest are always kept. A network whose two
+    snapshots exceed the budget keeps none."""
+
+    def __init__(self, sizes, budget_bytes=SNAPSHOT_BUDGET):
+        self.sizes = tuple(int(s) for s in sizes)
+        self.budget = int(budget_bytes)
+        self.snap_bytes = 2 * sum(a * b + b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        self._W: list[list[np.ndarray]] = []   # per snapshot: W_i float16 (fan_in, fan_out)
+        self._b: list[list[np.ndarray]] = []   # per snapshot: b_i float16 (fan_out,)
+        self._info: list[tuple[int, int, float]] = []   # (epoch, batch, progress)
+
+    @staticmethod
+    def due(epoch, batch, n_batches) -> bool:
+        """Whether the weights after `batch` batches of `epoch` (0-based) get a snapshot."""
+        if batch >= n_batches:
+            return True
+        if epoch != 0 or batch < 1:
+            return False
+        k = 10 ** int(np.floor(np.log10(batch) + 1e-9))   # batch = 1, 3 times a power of ten
+        return batch in (k, 3 * k)
+
+    @property
+    def capacity(self):
+        return self.budget // self.snap_bytes if self.snap_bytes else 0
+
+    def take(self, net, epoch, batch, progress):
+        """Store a float16 copy of net's weights at this position, then thin to the budget."""
+        if self.capacity < 2:
+            return
+        info = (int(epoch), int(batch), float(progress))
+        self._W.append([W.astype(np.float16) for W in net.weights])
+        self._b.append([b.astype(np.float16) for b in net.biases])
+        self._info.append(info)
+        self._thin()
+
+    def _thin(self):
+        while len(self._info) > self.capacity:
+            self._drop(self._victim())
+
+    def _victim(self):
+        """Index of the interior snapshot with the smallest log-progress gap between its
+        neighbours; in-epoch snapshots (batch > 0) go before epoch ends."""
+        x = np.log1p(np.array([p for _, _, p in self._info]) * 1000.0)   # (S,) progress, log-spaced
+        gap = x[2:] - x[:-2]                                             # (S-2,) for indices 1..S-2
+        in_epoch = np.array([b > 0 for _, b, _ in self._info[1:-1]])
+        candidates = np.flatnonzero(in_epoch) if in_epoch.any() else np.arange(len(gap))
+        return int(candidates[np.argmin(gap[candidates])]) + 1
+
+    def _drop(self, i):
+        del self._W[i], self._b[i], self._info[i]
+
+    def __len__(self):
+        return len(self._info)
+
+    def info(self, i) -> tuple[int, int, float]:
+        """(epoch, batch, progress) of snapshot i."""
+        return self._info[i]
+
+    def weights(self, i):
+        """(list of W_i float32 (fan_in, fan_out), list of b_i float32 (fan_out,)) of snapshot i."""
+        return [W.astype(np.float32) for W in self._W[i]], [b.astype(np.float32) for b in self._b[i]]
+
+    def load_into(self, net, i):
+        """Copy snapshot i into net's weights (float16 -> float32)."""
+        for dst, src in zip(net.weights + net.biases, self._W[i] + self._b[i]):
+            dst[...] = src
+
+    def nearest(self, progress) -> int:
+        """Index of the snapshot closest to `progress` (-1 when there is none)."""
+        if not self._info:
+            return -1
+        return int(np.argmin([abs(p - progress) for _, _, p in self._info]))
+
+    def nbytes(self) -> int:
+        return sum(a.nbytes for s in self._W + self._b for a in s)
+
+    def state_arrays(self):
+        """{snap_info (S, 3) float64, snap_W1 (S, fan_in, fan_out) float16, snap_b1 (S, fan_out), ...}."""
+        out = {"snap_info": np.array(self._info, np.float64).reshape(len(self), 3)}
+        for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
+            out[f"snap_W{i + 1}"] = np.array([s[i] for s in self._W], np.float16).reshape(len(self), fan_in, fan_out)
+            out[f"snap_b{i + 1}"] = np.array([s[i] for s in self._b], np.float16).reshape(len(self), fan_out)
+        return out
+
+    def load_arrays(self, arrays):
+        """Replace the snapshots by those in `arrays` (none when snap_info is absent),
+        checking names, shapes and dtypes; ModelFileError names the bad member."""
+        self._W, self._b, self._info = [], [], []
+        if "snap_info" not in arrays:
+            return
+        info = arrays["snap_info"]
+        if info.dtype != np.float64 or info.ndim != 2 or info.shape[1] != 3 or not np.isfinite(info).all() \
+                or (info < 0).any() or (info[:, :2] != np.round(info[:, :2])).any():
+            raise ModelFileError("the model file's snap_info must be (S, 3) float64 rows of epoch, batch, progress "
+                                 f"(got {info.dtype} {info.shape})")
+        n = len(info)
+        layers = []
+        for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+            for name, shape in ((f"snap_W{i}", (n, fan_in, fan_out)), (f"snap_b{i}", (n, fan_out))):
+                a = arrays.get(name)
+                if a is None or a.dtype != np.float16 or a.shape != shape:
+                    got = "missing" if a is None else f"{a.dtype} {a.shape}"
+                    raise ModelFileError(f"the model file's {name} must be float16 {shape} (got {got})")
+            layers.append((arrays[f"snap_W{i}"], arrays[f"snap_b{i}"]))
+        for s in range(n):
+            self._W.append([W[s].copy() for W, _ in layers])
+            self._b.append([b[s].copy() for _, b in layers])
+            self._info.append((int(info[s, 0]), int(info[s, 1]), float(info[s, 2])))
+        self._thin()
+
+
+def history_member(name) -> bool:
+    """Whether a model-file member belongs to the history (for readers that list members)."""
+    return name in ("history", "lr_scale", "snap_info") or name.startswith(("snap_W", "snap_b"))
+
+
+def history_arrays(trainer, with_snapshots=True):
+    """The model-file members of the history: `history` (JSON string), `lr_scale` and,
+    unless left out, the snapshots (`snap_*`)."""
+    out = {"history": np.array(json.dumps(trainer.history.to_json(), allow_nan=False)),
+           "lr_scale": np.array(trainer.lr_scale, np.float64)}
+    if with_snapshots:
+        out.update(trainer.snapshots.state_arrays())
+    return out
+
+
+def read_history(arrays, sizes, budget_bytes=SNAPSHOT_BUDGET):
+    """(History, Snapshots, lr_scale) from model-file members; an older file without them
+    gives an empty history, no snapshots and scale 1. ModelFileError names a bad member."""
+    history = History()
+    if "history" in arrays:
+        h = arrays["history"]
+        if h.dtype.kind != "U" or h.ndim != 0:
+            raise ModelFileError(f"the model file's history must be a JSON string (got {h.dtype} {h.shape})")
+        try:
+            d = json.loads(str(h))
+        except ValueError:
+            raise ModelFileError("the model file's history is not valid JSON") from None
+        history = History.from_json(d)
+    scale = 1.0
+    if "lr_scale" in arrays:
+        s = arrays["lr_scale"]
+        if s.shape != () or s.dtype.kind != "f" or not np.isfinite(s) or s <= 0:
+            raise ModelFileError(f"the model file's lr_scale must be a positive number (got {s.dtype} {s!r})"[:160])
+        scale = float(s)
+    snapshots = Snapshots(sizes, budget_bytes)
+    snapshots.load_arrays(arrays)
+    return history, snapshots, scale
+
+
 class Trainer:
     """One training run: network, optimizer, data order and position, all reproducible
     from the seed and resumable from a model file."""
@@ -90,6 +386,10 @@ class Trainer:
         self._epoch_seen = self._epoch_correct = 0
         self._epoch_time = 0.0
         self._xb = {}            # batch size -> float32 input buffer
+        self.history = History()
+        self.snapshots = Snapshots(config.sizes)
+        self.lr_scale = 1.0      # the user's steering, on top of the schedule (scale_lr)
+        self._untrained = True   # the next batch is the run's first: snapshot the initial weights
 
     @property
     def n_batches(self):
@@ -110,12 +410,41 @@ class Trainer:
         return self.epoch + in_epoch
 
     def current_lr(self):
-        return lr_at(self.config.learning_rate, self.config.lr_schedule, self.progress / self.config.epochs)
+        return self.lr_scale * lr_at(self.config.learning_rate, self.config.lr_schedule,
+                                     self.progress / self.config.epochs)
+
+    @property
+    def position(self):
+        """(epoch, batch) of the current weights; batch 0 between epochs."""
+        return self.epoch, self.batch if self.perm is not None else 0
+
+    def scale_lr(self, factor):
+        """Multiply the learning rate from now on (x2 / /2 steering) and return the new one.
+        Recorded in the history; the scale is saved and a loaded run keeps it."""
+        if not (np.isfinite(factor) and factor > 0):
+            raise ValueError(f"learning-rate factor must be a positive number, not {factor!r}")
+        self.lr_scale *= float(factor)
+        self.history.add_lr_change(self.progress, self.current_lr())
+        return self.current_lr()
+
+    def record_eval(self, kind, ev):
+        """Add an evaluation (trainer.Evaluation) of the current weights to the history."""
+        epoch, batch = self.position
+        self.history.add_eval(EvalRecord(self.progress, kind, float(ev.accuracy),
+                                         [float(v) for v in ev.per_class], epoch, batch))
+
+    def snapshot_now(self):
+        """Snapshot the current weights at the current position."""
+        epoch, batch = self.position
+        self.snapshots.take(self.net, epoch, batch, self.progress)
 
     def train_batch(self) -> BatchStats:
         """One optimisation step on the next mini-batch; starts a new epoch when needed."""
         cfg = self.config
         t0 = time.perf_counter()
+        if self._untrained:
+            self.snapshot_now()                                # the untrained weights
+            self._untrained = False
         if self.perm is None:
             self.perm = self.rng.permutation(len(self.x_train))
             self.batch = 0
@@ -143,9 +472,13 @@ class Trainer:
         self._epoch_time += time.perf_counter() - t0
         stats = BatchStats(self.epoch, self.batch, self.n_batches, loss,
                            self._epoch_correct / self._epoch_seen, self.samples_per_s, lr)
+        due = self.snapshots.due(self.epoch, self.batch, self.n_batches)
         if self.batch >= self.n_batches:
             self.epoch += 1
             self.perm = None
+        self.history.add_loss(self.progress, loss)
+        if due:
+            self.snapshot_now()
         return stats
 
     def _divergence_message(self, loss):
@@ -156,8 +489,12 @@ class Trainer:
             return where + (f"the weight decay {cfg.weight_decay:g} is too strong for the learning rate "
                             f"{cfg.learning_rate:g} (lr x decay = {cfg.learning_rate * cfg.weight_decay:.3g} "
                             f"must stay well below 1; try --weight-decay 0.0001)")
-        return where + (f"the learning rate {cfg.learning_rate:g} is probably too high for {cfg.optimizer} "
+        return where + (f"the learning rate {cfg.learning_rate:g}{self._steered()} is probably too high for "
+                        f"{cfg.optimizer} "
                         f"(try --lr {cfg.learning_rate / 10:g})")
+
+    def _steered(self):
+        return f" (x{self.lr_scale:g} by steering)" if self.lr_scale != 1 else ""
 
     # ----------------------------------------------------------------- model files
     def state_arrays(self):
@@ -173,6 +510,7 @@ class Trainer:
         meta = {"format_version": FORMAT_VERSION, "config": json.loads(self.config.to_json()),
                 "sizes": list(self.net.sizes), "rng_state": self.rng.bit_generator.state}
         out["meta"] = np.array(json.dumps(meta))
+        out.update(history_arrays(self, with_snapshots=not self.config.no_snapshots))
         return out
 
     def save(self, path):
@@ -201,11 +539,19 @@ class Trainer:
             self._epoch_seen, self._epoch_correct = (int(v) for v in arrays["progress"])
         if "rng_state" in meta:
             self.rng.bit_generator.state = meta["rng_state"]
+        self._restore_history(arrays)
+
+    def _restore_history(self, arrays):
+        """History, snapshots and lr scale from a model file (old files: empty, none, 1)."""
+        self.history, self.snapshots, self.lr_scale = read_history(arrays, self.config.sizes)
+        self._untrained = not self.history.loss and self.position == (0, 0)
 
 
 # ------------------------------------------------------------------------ model files
 # The members a model file may hold; nothing else in the archive is ever read.
-_MEMBER = re.compile(r"(meta|epoch|batch|perm|progress|opt_t|[Wb][1-9]\d{0,2}|opt_[mMV]\d{1,4})")
+_MEMBER = re.compile(r"(meta|epoch|batch|perm|progress|opt_t|[Wb][1-9]\d{0,2}|opt_[mMV]\d{1,4}"
+                     r"|history|lr_scale|snap_info|snap_[Wb][1-9]\d{0,2})")
+MAX_SNAPSHOTS = 10_000        # rows of snap_info a file may claim
 MAX_META_CHARS = 1 << 16      # the meta JSON is ~2 KB
 MAX_WIDTH = 16384             # widest layer (the --hidden bound)
 MAX_PERM = 10 ** 7            # longest data order (MNIST: 60,000)
@@ -336,13 +682,38 @@ def _read_own_model(r):
             for j, (key, shp) in enumerate(params):
                 r.expect(f"opt_{kind}{j}", shp, "f", f"{saved.get('optimizer')} state of {key}")
                 opt_keys.append(f"opt_{kind}{j}")
+    history_keys = _expect_history(r, params)
     arrays = {}
     for key, _ in params:
         arrays[key] = r.read(key).astype(np.float32, copy=False)
-    for key in scalars + [k for k in ("perm", "progress") if k in r.headers] + opt_keys:
+    for key in scalars + [k for k in ("perm", "progress") if k in r.headers] + opt_keys + history_keys:
         arrays[key] = r.read(key)
     _check_state(path, arrays, saved)
     return arrays, meta
+
+
+def _expect_history(r, params):
+    """Check the headers of the history members (JSON history, lr_scale, snapshots) before
+    any is read; returns the keys present."""
+    keys = []
+    if "history" in r.headers:
+        shape, dtype = r.headers["history"]
+        if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * 64 * 2**20:
+            raise ModelFileError(f"{r.path}: history is {dtype} {shape}, expected a JSON string")
+        keys.append("history")
+    if "lr_scale" in r.headers:
+        r.expect("lr_scale", (), "f", "lr_scale (the steering factor)")
+        keys.append("lr_scale")
+    if "snap_info" in r.headers:
+        shape, _ = r.headers["snap_info"]
+        if len(shape) != 2 or shape[1] != 3 or shape[0] > MAX_SNAPSHOTS:
+            raise ModelFileError(f"{r.path}: snap_info is shaped {shape}, expected (snapshots, 3)")
+        r.expect("snap_info", shape, "f", "snap_info (epoch, batch, progress of each snapshot)")
+        keys.append("snap_info")
+        for key, shp in params:
+            r.expect(f"snap_{key}", (shape[0], *shp), "f", f"the snapshots of {key}")
+            keys.append(f"snap_{key}")
+    return keys
 
 
 def _check_state(path, arrays, saved):
@@ -693,6 +1064,7 @@ class _Worker:
             ev = evaluate(self.trainer.net, self.x_test, self.y_test)
         else:
             ev = evaluate(self.trainer.net, self.x_test[self.subset], self.y_test[self.subset])
+        self.trainer.record_eval(kind, ev)
         self.messages.put(_eval_report(kind, ev, self.trainer, time.perf_counter() - t0))
 
     def position(self):

@@ -41,7 +41,7 @@ def main():
         m = json.loads(metrics.read_text())
     print("\n| epoch | test accuracy | train accuracy | wall time s |")
     print("|---|---|---|---|")
-    for h in m["history"]:
+    for h in m["epochs"]:
         print(f"| {h['epoch']} | {100 * h['test_accuracy']:.2f} % | {100 * h['train_accuracy']:.2f} % "
               f"| {h['seconds']:.1f} |")
     print(f"\nfinal test accuracy {100 * m['test_accuracy']:.2f} %, {m['train_samples_per_s']:,.0f} samples/s; "

@@ -405,6 +405,6 @@ def test_headless_history_is_bounded(monkeypatch, capsys):
     data = dataclasses.replace(data, x_train=data.x_train[:20], y_train=data.y_train[:20],
                                x_test=data.x_test[:20], y_test=data.y_test[:20])
     m = main_module.run_headless(Config(hidden=(4,), epochs=12, batch_size=20, headless=True), data)
-    assert [h["epoch"] for h in m["history"]] == [8, 9, 10, 11, 12]
+    assert [h["epoch"] for h in m["epochs"]] == [8, 9, 10, 11, 12]
     assert m["epochs_completed"] == 12 and m["train_samples_per_s"] > 0
     json.dumps(m)
