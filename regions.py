@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pygame
 
-from view_model import hover_connections, rank_label, receptive_field
+from view_model import describe_position, hover_connections, rank_label, receptive_field
 
 BG = (16, 18, 26)                 # window background
 PANEL_BG = (24, 27, 38)           # side panel and overlays
@@ -162,6 +162,7 @@ class Scene:
     lines_stamp: tuple           # changes whenever the drawn connections must change
     confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
     orders: list | None = None   # per hidden layer: position -> neuron (grids sorted by preferred class)
+    classes: tuple = (None, None, "")   # per-class accuracy (10,), the previous one of its kind, what it is of
     dream_step: int = 0          # gradient-ascent steps of the dream on screen (state.dream says of what)
     map: object = None           # view_model.RepresentationMap
     map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
@@ -337,6 +338,9 @@ class Header(Region):
         right_x = r.right - 12
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
         modes = []
+        if st.rewind is not None and st.rewind < len(tele.snapshots):
+            e, b, _ = tele.snapshots[st.rewind]
+            modes.append(f"REWOUND: {describe_position(e, b)}")
         if st.drawing:
             modes.append("DRAWING")
         if st.mistakes_only:
@@ -943,7 +947,7 @@ class Chart(Region):
         tele, r, fs = scene.tele, self.rect, self.fs
         epochs = scene.config.epochs
         pygame.draw.rect(surface, PANEL_BG, r)
-        x = self.text.blit(surface, "loss (smoothed)", (r.x, r.y), fs, LOSS_COLOR).right + 10
+        x = self.text.blit(surface, "loss (log)", (r.x, r.y), fs, LOSS_COLOR).right + 10
         x = self.text.blit(surface, "test acc", (x, r.y), fs, ACCENT).right + 8
         self.text.blit(surface, "subset", (x, r.y), fs, SUBSET_COLOR)
         p = self.plot_rect()
@@ -964,12 +968,18 @@ class Chart(Region):
             for i, loss in enumerate(pts[:, 1]):                # exponential moving average
                 acc_ = 0.9 * acc_ + 0.1 * loss
                 smooth[i] = acc_
-            top = max(0.3, float(smooth.max()))
+            # log scale: the late epochs' small losses stay readable
+            top, bottom = max(float(np.nanmax(smooth)), 1e-6), max(float(np.nanmin(smooth)), 1e-6)
+            lt, lb = np.log10(top), min(np.log10(bottom), np.log10(top) - 0.5)
             xs = p.x + np.clip(pts[:, 0] / max(epochs, 1e-9), 0, 1) * (p.width - 1)
-            ys = p.bottom - 1 - np.clip(smooth / top, 0, 1) * (p.height - 1)
+            ys = p.bottom - 1 - np.clip((np.log10(np.maximum(smooth, 1e-6)) - lb) / (lt - lb), 0, 1) * (p.height - 1)
             self.polyline(surface, xs, ys, LOSS_COLOR)
             self.text.blit(surface, f"{top:.2g}", (p.x - 3, p.y), fs, LOSS_COLOR, False, "topright")
-            self.text.blit(surface, "0", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+            self.text.blit(surface, f"{10 ** lb:.1g}", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+        for q, lr in tele.lr_changes:                         # the user steered the learning rate here
+            lx = p.x + int(np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1))
+            pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
+            self.text.blit(surface, f"lr {lr:.2g}", (lx + 2, p.y + 1), fs - 1, TEXT)
         for curve, color in ((tele.subset_curve, SUBSET_COLOR), ([c for c in tele.acc_curve if c[0] > 0], ACCENT)):
             if curve:
                 xy = np.array([self.point(tele, epochs, q, a) for q, a in curve], np.float64)
@@ -1005,15 +1015,14 @@ class ClassBars(Region):
                 for c in range(10)]
 
     def draw(self, surface, scene):
-        tele, fs = scene.tele, self.fs - 1
-        ev = tele.latest
-        prev = tele.previous_per_class()
+        fs = self.fs - 1
+        per_class, prev, _ = scene.classes
         for c, bar in enumerate(self.bar_rects(scene.names)):
             self.text.blit(surface, scene.names[c], (self.rect.x, bar.centery), fs, TEXT, False, "midleft")
             pygame.draw.rect(surface, GRID_BG, bar)
-            if ev is None or np.isnan(ev.per_class[c]):
+            if per_class is None or np.isnan(per_class[c]):
                 continue
-            a = float(ev.per_class[c])
+            a = float(per_class[c])
             pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, int(bar.width * a), bar.height))
             self.text.blit(surface, f"{100 * a:.1f}", (bar.right + 4, bar.centery), fs - 1, TEXT, False, "midleft")
             # the change since the previous evaluation of the same kind, right-aligned
@@ -1023,13 +1032,80 @@ class ClassBars(Region):
                 self.text.blit(surface, f"{d:+.1f}", (self.rect.right, bar.centery), fs - 3, col, False, "midright")
 
 
+class ClassChart(Region):
+    """Per-class accuracy over time: one line per class across the evaluations (the full
+    test set each epoch, the subset during the first); hover names a line, a click on it
+    browses that class's mistakes."""
+
+    def plot(self):
+        r = self.rect
+        return pygame.Rect(r.x + 30, r.y + 4, r.width - 40, r.height - self.fs - 8)
+
+    def series(self, tele):
+        """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
+        if not tele.evals:
+            return np.zeros(0), np.zeros((0, 10))
+        ev = sorted(tele.evals, key=lambda e: e[0])
+        return np.array([e[0] for e in ev]), np.array([e[3] for e in ev], np.float64)
+
+    def points(self, tele, epochs):
+        """(E, 10, 2) pixel positions of every class's line, and the accuracy floor."""
+        q, acc = self.series(tele)
+        p = self.plot()
+        lo = float(np.nanmin(acc)) if acc.size and np.isfinite(acc).any() else 0.0
+        lo = min(0.9, max(0.0, np.floor(lo * 10) / 10))
+        x = p.x + np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1)
+        y = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
+        return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), lo
+
+    def class_at(self, pos, scene):
+        pts, _ = self.points(scene.tele, scene.config.epochs)
+        if not len(pts) or not self.plot().inflate(6, 6).collidepoint(pos):
+            return None
+        d = np.hypot(pts[..., 0] - pos[0], pts[..., 1] - pos[1])      # (E, 10)
+        e, c = np.unravel_index(np.nanargmin(np.where(np.isfinite(d), d, np.inf)), d.shape)
+        return int(c) if d[e, c] <= 10 else None
+
+    def hit(self, pos, scene):
+        c = self.class_at(pos, scene)
+        return None if c is None else ("mistakes_of", c)
+
+    def draw(self, surface, scene):
+        p, fs = self.plot(), self.fs - 3
+        pygame.draw.rect(surface, BG, p)
+        pts, lo = self.points(scene.tele, scene.config.epochs)
+        for frac in (lo, 1.0):
+            yy = p.bottom - 1 - (frac - lo) / (1 - lo) * (p.height - 1)
+            self.text.blit(surface, f"{100 * frac:.0f}%", (p.x - 3, yy), fs, DIM, False, "midright")
+        self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
+        self.text.blit(surface, f"{scene.config.epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
+        if len(pts) < 1:
+            self.text.blit(surface, "no evaluations yet", p.center, fs + 1, DIM, False, "center")
+            return
+        hover = self.class_at(pygame.mouse.get_pos(), scene) if pygame.mouse.get_focused() else None
+        for c in range(10):
+            xy = pts[:, c][np.isfinite(pts[:, c, 1])]
+            width = 3 if c == hover else 1
+            if len(xy) >= 2:
+                pygame.draw.lines(surface, CLASS_COLORS[c], False, xy.tolist(), width)
+            elif len(xy) == 1:
+                pygame.draw.circle(surface, CLASS_COLORS[c], xy[0].astype(int).tolist(), 2)
+            if len(xy):
+                self.text.blit(surface, scene.short_names[c][:3], (p.right + 2, xy[-1][1]), fs - 1,
+                               CLASS_COLORS[c], False, "midleft")
+        if hover is not None:
+            _, acc = self.series(scene.tele)
+            self.text.blit(surface, f"{scene.names[hover]}: {100 * acc[-1, hover]:.1f} %, click: its mistakes",
+                           (p.x + 4, p.y + 2), fs, TEXT)
+
+
 class Panel(Region):
     """The side panel: training state, hyperparameters, curves, per-class accuracy, the
     digit on screen and the neurons it switches on."""
 
     def __init__(self, text):
         super().__init__(text)
-        self.chart, self.bars = Chart(text), ClassBars(text)
+        self.chart, self.bars, self.class_chart = Chart(text), ClassBars(text), ClassChart(text)
 
     def layout(self, rect, font_size):
         super().layout(rect, font_size)
@@ -1037,13 +1113,19 @@ class Panel(Region):
         lh = fs + 5
         x, w = rect.x + 14, rect.width - 28
         top = rect.y + 10 + 7 * lh + 4                       # status (2 lines), hyperparameters (3), heading
-        below = 7 * lh + 8                            # heading line 2, digit on screen, explained, neurons, fps
+        below = 9 * lh + 8              # heading line 2, digit on screen (+ its history), explained, neurons, fps
         free = rect.bottom - top - below - lh - 14            # for the chart and the ten bars
         bars_h = int(np.clip(free * 0.5, 10 * (lh - 1), 10 * (lh + 8)))
         chart_h = int(np.clip(free - bars_h, 80, 400))
         self.chart.layout(pygame.Rect(x, top, w, chart_h), fs - 3)
         self.bars_y = top + chart_h + 8
         self.bars.layout(pygame.Rect(x, self.bars_y + 2 * lh, w, bars_h), fs)
+        self.class_chart.layout(self.bars.rect, fs)
+
+    def hit(self, pos, scene):
+        if scene.state.class_chart:
+            return self.class_chart.hit(pos, scene)
+        return None
 
     def draw(self, surface, scene):
         p, fs, cfg, tele, st = self.rect, self.fs, scene.config, scene.tele, scene.state
@@ -1078,10 +1160,10 @@ class Panel(Region):
         line("Loss and test accuracy", ACCENT, True)
         self.chart.draw(surface, scene)
         y = self.bars_y
-        ev = tele.latest
-        line("Per-class accuracy", ACCENT, True)
-        line(self.text.fit(ev.label() if ev else "waiting for the first evaluation", fs - 2, w), DIM, size=fs - 2)
-        self.bars.draw(surface, scene)
+        line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), ACCENT, True)
+        label = "each line a class, at every evaluation" if st.class_chart else scene.classes[2]
+        line(self.text.fit(label, fs - 2, w), DIM, size=fs - 2)
+        (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
         y = self.bars.rect.bottom + 8
         line(f"{scene.noun.capitalize()} on screen", ACCENT, True)
         v = scene.view
@@ -1095,6 +1177,7 @@ class Panel(Region):
             true = scene.true
             line(f"test #{st.index}: true {scene.names[true]}, predicted {scene.names[v.pred]} "
                  f"({100 * v.probs[v.pred]:.0f}%)", verdict_color(v.pred, true))
+            y = self.draw_digit_history(surface, scene, x, y, w, true)
         if v.pred >= 0:
             what = "the prediction" if v.explained == v.pred else \
                 f"class {scene.names[v.explained]} ({100 * v.probs[v.explained]:.1f}%), not the prediction"
@@ -1105,6 +1188,43 @@ class Panel(Region):
             parts.append(f"H{i + 1} {int((a > 0).sum())}/{len(a)} on{dead}")
         line("   ".join(parts), DIM, size=fs - 1)
         line(scene.fps_line, DIM, size=fs - 2)
+
+
+    def draw_digit_history(self, surface, scene, x, y, w, true):
+        """This digit under every snapshot: a cell per snapshot, green when read right,
+        red when wrong, its height the probability of the true class; and in words."""
+        self.history_cells = []
+        have = scene.tele.digit_histories.get(scene.state.index)
+        fs = self.fs - 2
+        if have is None or not have[1]:
+            return y
+        rows = have[1]
+        cell = max(3, min(12, (w - 4) // len(rows)))
+        h = self.fs
+        for i, (_, pred, p_true) in enumerate(rows):
+            r = pygame.Rect(x + i * cell, y, cell - 1, h)
+            pygame.draw.rect(surface, GRID_BG, r)
+            fill = max(1, int(h * np.clip(np.nan_to_num(p_true), 0, 1)))
+            pygame.draw.rect(surface, RIGHT if pred == true else WRONG, (r.x, r.bottom - fill, r.width, fill))
+            if scene.state.rewind == i:
+                pygame.draw.rect(surface, TEXT, r.inflate(2, 2), 1)
+            self.history_cells.append((r, i))
+        y += h + 4
+        self.text.blit(surface, self.text.fit(history_caption(rows, true, scene.names), fs, w), (x, y), fs, DIM)
+        return y + fs + 6
+
+
+def history_caption(rows, true, names):
+    """One sentence on a digit's history over the snapshots (progress, pred, p_true)."""
+    wrong = [(q, p) for q, p, _ in rows if p != true]
+    if not wrong:
+        return f"read right at every snapshot ({len(rows)})"
+    if len(wrong) == len(rows):
+        return f"read wrong at every snapshot, last as {names[rows[-1][1]]}"
+    last_q, last_p = wrong[-1]
+    if rows[-1][1] == true:
+        return f"read as {names[last_p]} until epoch {last_q:.2g}, right since"
+    return f"now read as {names[rows[-1][1]]}; right at {len(rows) - len(wrong)} of {len(rows)} snapshots"
 
 
 class ConfusionOverlay(Region):

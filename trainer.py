@@ -247,8 +247,9 @@ class Snapshots:
         if self.capacity < 2:
             return
         info = (int(epoch), int(batch), float(progress))
-        self._W.append([W.astype(np.float16) for W in net.weights])
-        self._b.append([b.astype(np.float16) for b in net.biases])
+        with np.errstate(over="ignore"):          # weights past float16's range become inf (a blown-up run)
+            self._W.append([W.astype(np.float16) for W in net.weights])
+            self._b.append([b.astype(np.float16) for b in net.biases])
         self._info.append(info)
         self._thin()
 
@@ -552,6 +553,7 @@ class Trainer:
 _MEMBER = re.compile(r"(meta|epoch|batch|perm|progress|opt_t|[Wb][1-9]\d{0,2}|opt_[mMV]\d{1,4}"
                      r"|history|lr_scale|snap_info|snap_[Wb][1-9]\d{0,2})")
 MAX_SNAPSHOTS = 10_000        # rows of snap_info a file may claim
+TERM_GRACE_S = 3.0            # after SIGTERM the trainer waits this long for the window's stop order
 MAX_META_CHARS = 1 << 16      # the meta JSON is ~2 KB
 MAX_WIDTH = 16384             # widest layer (the --hidden bound)
 MAX_PERM = 10 ** 7            # longest data order (MNIST: 60,000)
@@ -824,6 +826,9 @@ class Command(enum.Enum):
     DELAY = "delay"          # slow motion: seconds to sleep per batch
     SAVE = "save"            # save the model to `path`
     STOP = "stop"            # save to `path` if given, then exit
+    SCALE_LR = "scale_lr"    # multiply the learning rate by `value` from now on
+    SNAPSHOT = "snapshot"    # send the weights of snapshot `index`
+    DIGIT_HISTORY = "digit_history"   # send test digit `index`'s prediction under every snapshot
 
 
 @dataclass(frozen=True)
@@ -831,6 +836,8 @@ class Order:
     command: Command
     seconds: float = 0.0
     path: str | None = None
+    value: float = 0.0
+    index: int = -1
 
 
 @dataclass(frozen=True)
@@ -880,6 +887,26 @@ class Saved:
 class TrainerFailed:
     text: str
     diverged: bool           # False: the process died or failed otherwise
+
+
+@dataclass(frozen=True)
+class RunHistory:
+    history: dict            # History.to_json(): evaluations, loss curve, learning-rate changes
+    snapshots: list          # (epoch, batch, progress) of each snapshot kept, oldest first
+
+
+@dataclass(frozen=True)
+class SnapshotWeights:
+    index: int
+    info: tuple              # (epoch, batch, progress)
+    weights: list            # float16 (fan_in, fan_out) per layer
+    biases: list             # float16 (fan_out,) per layer
+
+
+@dataclass(frozen=True)
+class DigitHistory:
+    index: int               # test digit
+    rows: list               # per snapshot: (progress, predicted class, probability of the true class)
 
 
 @dataclass(frozen=True)
@@ -1050,6 +1077,7 @@ class _Worker:
         self.stamp = arr["stamp"]
         self.paused, self.delay, self.running = config.no_train, 0.0, True
         self.samples = 0
+        self.sent_snapshots = None              # what the window was last told of the snapshots
 
     def publish(self):
         t = self.trainer
@@ -1112,6 +1140,17 @@ class _Worker:
             self.delay = float(order.seconds)
         elif c is Command.SAVE:
             self.save(order.path, "key")
+        elif c is Command.SCALE_LR:
+            lr = self.trainer.scale_lr(order.value)
+            self.messages.put(Notice(f"learning rate now {lr:.3g} (x{self.trainer.lr_scale:g} of the schedule)"))
+            self.send_history()
+        elif c is Command.SNAPSHOT and 0 <= order.index < len(self.trainer.snapshots):
+            snaps = self.trainer.snapshots
+            W, b = snaps.weights(order.index)
+            self.messages.put(SnapshotWeights(order.index, snaps.info(order.index),
+                                              [w.astype(np.float16) for w in W], [v.astype(np.float16) for v in b]))
+        elif c is Command.DIGIT_HISTORY:
+            self.messages.put(DigitHistory(order.index, self.digit_history(order.index)))
         elif c is Command.STEP and not self.trainer.finished:
             epoch = self.trainer.epoch
             stats = self.train_one()
@@ -1120,6 +1159,27 @@ class _Worker:
                 self.publish()
                 self.evaluate("full" if self.trainer.epoch != epoch else "subset")
                 self.after_epoch(epoch)
+
+    def send_history(self):
+        snaps = self.trainer.snapshots
+        self.messages.put(RunHistory(self.trainer.history.to_json(), [snaps.info(i) for i in range(len(snaps))]))
+        self.sent_snapshots = len(snaps), snaps.info(len(snaps) - 1) if len(snaps) else None
+
+    def digit_history(self, index):
+        """(progress, predicted class, probability of the true class) of test digit `index`
+        under each snapshot, oldest first."""
+        snaps, rows = self.trainer.snapshots, []
+        if not 0 <= index < len(self.y_test):
+            return rows
+        net = MLP(self.config.sizes, self.config.activation, seed=0)
+        x = self.x_test[index].astype(np.float32) * np.float32(1 / 255)
+        for i in range(len(snaps)):
+            snaps.load_into(net, i)
+            with np.errstate(all="ignore"):
+                p = net.forward(x)
+            p = np.nan_to_num(p)
+            rows.append((snaps.info(i)[2], int(p.argmax()), float(p[int(self.y_test[index])])))
+        return rows
 
     def after_epoch(self, epoch_before):
         t = self.trainer
@@ -1152,6 +1212,7 @@ class _Worker:
             self.messages.put(Finished(t.epoch))
         self.publish()
         self.evaluate("full")
+        self.send_history()
         last_publish = last_report = time.perf_counter()
         losses = []
         while self.running and parent_alive():
@@ -1169,10 +1230,14 @@ class _Worker:
                 self.report(stats, np.mean(losses))
                 losses = []
                 last_report = now
+            snaps = t.snapshots
+            if (len(snaps), snaps.info(len(snaps) - 1) if len(snaps) else None) != self.sent_snapshots:
+                self.send_history()                       # a new snapshot to rewind to
             if t.epoch != epoch_before:
                 self.publish()
                 self.evaluate("full")
                 self.after_epoch(epoch_before)
+                self.send_history()
             else:
                 if slow or now - last_publish > PUBLISH_SECONDS:
                     self.publish()
@@ -1184,16 +1249,19 @@ class _Worker:
 def _worker_main(config, specs, model_file, lock, commands, messages):
     """Body of the training process."""
     # Ctrl+C and SIGTERM (also when sent to the whole process group) are the window's to
-    # handle: it asks this process to save and stop
+    # handle: it asks this process to save and stop. A SIGTERM that no order follows (a
+    # window gone without closing, multiprocessing's exit) ends it after a grace period.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    terminated = []
+    signal.signal(signal.SIGTERM, lambda *_: terminated.append(time.monotonic()))
     parent = ParentWatch()
     shms, arr = [], {}
     for key, spec in specs.items():
         shm, arr[key] = _attach(spec)
         shms.append(shm)
     try:
-        _Worker(config, arr, model_file, lock, commands, messages).run(lambda: not parent.gone())
+        _Worker(config, arr, model_file, lock, commands, messages).run(
+            lambda: not parent.gone() and not (terminated and time.monotonic() - terminated[0] > TERM_GRACE_S))
     except Exception as e:                         # noqa: BLE001 - said to the window, which stays up
         messages.put(TrainerFailed(f"the training process failed: {type(e).__name__}: {e}".splitlines()[0], False))
         raise

@@ -21,7 +21,17 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import explain
-from trainer import BatchReport, EvalReport, Finished, Notice, Position, Saved, TrainerFailed
+from trainer import (
+    BatchReport,
+    DigitHistory,
+    EvalReport,
+    Finished,
+    Notice,
+    Position,
+    RunHistory,
+    Saved,
+    TrainerFailed,
+)
 from utils import confusion_matrix
 
 SPEEDS = (0.0, 0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)   # seconds slept per batch ([ and ])
@@ -360,6 +370,10 @@ class Telemetry:
     loss_curve: list = field(default_factory=list)      # (progress, loss)
     acc_curve: list = field(default_factory=list)       # (progress, accuracy), full test set
     subset_curve: list = field(default_factory=list)    # (progress, accuracy), subset
+    evals: list = field(default_factory=list)           # (progress, kind, accuracy, per_class (10,)) per evaluation
+    lr_changes: list = field(default_factory=list)      # (progress, new lr) where the user steered
+    snapshots: list = field(default_factory=list)       # (epoch, batch, progress) the trainer can rewind to
+    digit_histories: dict = field(default_factory=dict)  # test index -> [(progress, pred, p_true)] per snapshot
     rate_samples: deque = field(default_factory=lambda: deque(maxlen=400))  # (time, samples trained)
     full_speed_rates: deque = field(default_factory=lambda: deque(maxlen=2000))
     saved_path: str = ""
@@ -410,6 +424,11 @@ class Telemetry:
             else:
                 _append(self.subset_curve, (msg.progress, msg.accuracy))
             self._last[msg.kind] = ev
+            _append(self.evals, (msg.progress, msg.kind, msg.accuracy, ev.per_class))
+        elif isinstance(msg, RunHistory):
+            self.take_history(msg)
+        elif isinstance(msg, DigitHistory):
+            self.digit_histories[msg.index] = (len(self.snapshots), msg.rows)
         elif isinstance(msg, Position):
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
         elif isinstance(msg, Finished):
@@ -427,6 +446,20 @@ class Telemetry:
         elif isinstance(msg, Notice):
             return msg.text
         return None
+
+    def take_history(self, msg):
+        """The trainer's own record of the run (also what a loaded model file carried): it
+        replaces the curves, so a loaded model shows its whole past."""
+        h = msg.history
+        evals = [(e["progress"], e["kind"], e["accuracy"],
+                  np.array([np.nan if v is None else v for v in e["per_class"]], np.float64)) for e in h["evals"]]
+        self.evals = evals
+        self.acc_curve = [(q, a) for q, k, a, _ in evals if k == "full"]
+        self.subset_curve = [(q, a) for q, k, a, _ in evals if k == "subset"]
+        if h["loss"]:
+            self.loss_curve = [tuple(p) for p in h["loss"]]
+        self.lr_changes = [tuple(p) for p in h["lr_changes"]]
+        self.snapshots = [tuple(s) for s in msg.snapshots]
 
     def last_of(self, kind):
         return self._last.get(kind)
@@ -477,6 +510,8 @@ class WindowState:
     sorted_grids: bool = False                       # hidden grids ordered by preferred class
     atlas: bool = False                              # hidden grids show each neuron's prototype
     map_layer: int = -1                              # hidden layer of the representation map (-1: last)
+    rewind: int | None = None                        # snapshot shown instead of the live weights
+    class_chart: bool = False                        # per-class accuracy over time instead of bars
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
     speed: int = 0                                   # index into SPEEDS
@@ -667,6 +702,29 @@ class WindowState:
         return ("hidden neurons grouped by the class they support most" if self.sorted_grids
                 else "hidden neurons in index order")
 
+    def step_rewind(self, direction, snapshots, live_progress):
+        """Step back (-1) or forward (+1) through the snapshots; forward past the newest
+        returns to the live weights."""
+        n = len(snapshots)
+        if n == 0:
+            return "no snapshots yet"
+        if self.rewind is None:
+            if direction > 0:
+                return "already showing the live weights (, steps back)"
+            older = [i for i, s in enumerate(snapshots) if s[2] < live_progress]
+            self.rewind = older[-1] if older else 0
+        elif direction < 0:
+            self.rewind = max(0, self.rewind - 1)
+        elif self.rewind + 1 < n:
+            self.rewind += 1
+        else:
+            self.rewind = None
+        self.touch()
+        if self.rewind is None:
+            return "back to the live weights"
+        epoch, batch, _ = snapshots[self.rewind]
+        return f"rewound to snapshot {self.rewind + 1} of {n}: {describe_position(epoch, batch)}"
+
     def cycle_map(self, n_hidden):
         """P: the map of the last hidden layer, then of each earlier one, then closed."""
         if self.overlay is not Overlay.MAP:
@@ -730,6 +788,12 @@ class WindowState:
         self.speed = int(np.clip(self.speed + (1 if slower else -1), 0, len(SPEEDS) - 1))
         s = SPEEDS[self.speed]
         return "full speed" if s == 0 else f"slow motion: {s * 1000:g} ms pause per batch"
+
+
+def describe_position(epoch, batch):
+    if batch == 0:
+        return "untrained" if epoch == 0 else f"after epoch {epoch}"
+    return f"epoch {epoch + 1}, batch {batch}"
 
 
 def rank_label(mode):

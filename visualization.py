@@ -42,8 +42,8 @@ from regions import (
     Tooltip,
     compute_layout,
 )
-from trainer import Command, EvalReport, Order, TrainingProcess
-from utils import atomic_save_npz, percentile, process_age, save_png_atomic, unique_path
+from trainer import Command, EvalReport, Order, RunHistory, SnapshotWeights, TrainingProcess
+from utils import atomic_save_npz, per_class_accuracy, percentile, process_age, save_png_atomic, unique_path
 from view_model import (
     SPEEDS,
     Overlay,
@@ -54,6 +54,7 @@ from view_model import (
     WeightsStamp,
     WindowState,
     compute_view,
+    describe_position,
 )
 
 FPS = 60
@@ -92,6 +93,11 @@ KEYS = (
     Key("N", "train one batch (while paused)", "one_batch", {pygame.K_n: None}),
     Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", "speed",
         {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
+    Key("L / Shift+L", "double / halve the learning rate from now on (marked on the curves)", "lr", {pygame.K_l: None}),
+    Key(", / .", "rewind: the whole window shows an earlier snapshot of the network / step forward to live",
+        "rewind", {pygame.K_COMMA: -1, pygame.K_PERIOD: 1}),
+    Key("T", "per-class accuracy over time instead of bars (click a class's line for its mistakes)", "class_chart",
+        {pygame.K_t: None}),
     Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", "rank", {pygame.K_c: None}),
     Key("O", "order the hidden grids by the class each neuron supports most", "sort", {pygame.K_o: None}),
     Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close", "map",
@@ -198,6 +204,23 @@ class Actions:
             return
         self.app.worker.send(Order(Command.STEP))
 
+    def act_lr(self, _, shift):
+        why = self.training_off()
+        if why:
+            self.say(why)
+            return
+        self.app.worker.send(Order(Command.SCALE_LR, value=0.5 if shift else 2.0))
+
+    def act_rewind(self, direction, shift):
+        tele = self.app.tele
+        live = tele.epoch + tele.batch / max(tele.n_batches, 1)
+        self.say(self.app.state.step_rewind(direction, tele.snapshots, live), 5)
+
+    def act_class_chart(self, _, shift):
+        st = self.app.state
+        st.class_chart = not st.class_chart
+        st.touch()
+
     def act_speed(self, slower, shift):
         self.say(self.app.state.change_speed(slower))
         if self.app.worker is not None:
@@ -244,7 +267,7 @@ class Actions:
     def act_save(self, _, shift):
         path = os.path.abspath(self.app.config.save or "mnist_model.npz")   # the worker's cwd may differ
         if self.app.worker is None or not self.app.worker.process.is_alive():
-            saved = self.app.save_window_weights(path)
+            saved = self.app.link.save_window_weights(path)
             if saved:
                 self.say(saved, 8)
             return
@@ -261,6 +284,120 @@ class Actions:
             if escape:
                 return
         st.running = False
+
+
+# ---------------------------------------------------------------------- trainer link
+class TrainerLink:
+    """The window's side of the training process: its reports, the newest weights (taken
+    at a bounded rate), rewinding to its snapshots, a digit's history, saving."""
+
+    def __init__(self, app):
+        self.app = app
+        self.snapshot_cache = {}            # snapshot index -> SnapshotWeights
+        self.asked = set()                  # snapshot indices requested and not yet here
+        self.digit_asked = None             # (test index, snapshot count) of the last history request
+
+    def poll(self):
+        app = self.app
+        reports, fresh = app.worker.poll()
+        for msg in reports:
+            if isinstance(msg, SnapshotWeights):
+                self.snapshot_cache[msg.index] = msg
+                self.asked.discard(msg.index)
+                continue
+            text = app.tele.apply(msg, full_speed=app.state.speed == 0)
+            if isinstance(msg, EvalReport) and msg.predictions is not None and app.stamp is not None \
+                    and (app.stamp.epoch, app.stamp.batch) == (msg.epoch, msg.batch) and not app.tele.trained_here:
+                app.predict.known[:] = msg.predictions           # the worker's exact pass of these weights
+            if isinstance(msg, RunHistory):
+                self.snapshot_cache.clear()                      # thinning may renumber the snapshots
+            app.actions.say(text, 10 if app.tele.failed or app.tele.diverged else 5)
+            app.needs_draw = True
+        if fresh:
+            app.weights_waiting = True
+        if not app.worker.process.is_alive() and not app.tele.failed and app.state.running:
+            app.tele.failed = f"the training process stopped unexpectedly (exit code {app.worker.process.exitcode})"
+            app.actions.say(app.tele.failed, 10)
+        self.follow_rewind()
+        self.ask_digit_history()
+
+    def adopt_weights(self):
+        """Take the newest published weights into the window's network (not while rewound)."""
+        app = self.app
+        if app.state.rewind is not None:
+            return
+        stamp = app.worker.take_weights(app.net.weights, app.net.biases)
+        app.weights_waiting = False
+        if stamp is not None:
+            app.stamp = WeightsStamp(*stamp)
+            app.predict.reset(app.stamp)
+
+    def follow_rewind(self):
+        """Show the snapshot the state asks for (fetching it first), or the live weights."""
+        app, i = self.app, self.app.state.rewind
+        if i is None:
+            if app.stamp is not None and app.stamp.version < 0:         # leaving a snapshot
+                self.adopt_weights()
+            return
+        snap = self.snapshot_cache.get(i)
+        if snap is None:
+            if i not in self.asked and app.worker.process.is_alive():
+                self.asked.add(i)
+                app.worker.send(Order(Command.SNAPSHOT, index=i))
+            return
+        stamp = WeightsStamp(-(i + 1), snap.info[0], snap.info[1])
+        if app.stamp != stamp:
+            for dst, src in zip(app.net.weights + app.net.biases, snap.weights + snap.biases):
+                np.copyto(dst, src)                                        # float16 -> float32
+            app.stamp = stamp
+            app.predict.reset(stamp)
+
+    def ask_digit_history(self):
+        """The digit on screen under every snapshot, asked again when snapshots are added."""
+        app = self.app
+        st, tele = app.state, app.tele
+        want = (st.index, len(tele.snapshots))
+        if st.drawing or not tele.snapshots or want == self.digit_asked or not app.worker.process.is_alive():
+            return
+        have = tele.digit_histories.get(st.index)
+        if have is None or have[0] != len(tele.snapshots):
+            app.worker.send(Order(Command.DIGIT_HISTORY, index=st.index))
+        self.digit_asked = want
+
+    def save_window_weights(self, path):
+        """Save the weights the window holds (when the training process is gone): W1, b1, ...
+        only, which --load explores or trains further with a fresh optimizer. Returns what
+        to tell the user ('' when there are no weights)."""
+        app = self.app
+        if app.stamp is None:
+            return ""
+        arrays = {}
+        for i, (W, b) in enumerate(zip(app.net.weights, app.net.biases), start=1):
+            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
+        try:
+            atomic_save_npz(path, arrays)
+        except OSError as e:
+            message = f"could not save {path}: {e.strerror or e}"
+            app.errors.append(message)
+            return message
+        return (f"saved the window's last weights ({app.stamp.describe()}) to {path}, without the "
+                f"optimizer state: the training process had stopped")
+
+    def close(self):
+        app = self.app
+        if app.worker is None:
+            return
+        if not app.worker.process.is_alive() and app.tele.failed and app.config.save and not app.config.no_train:
+            print(self.save_window_weights(os.path.abspath(app.config.save)))
+        keep = app.config.no_train or app.tele.diverged      # never overwrite with a blown-up model
+        for msg in app.worker.stop(save_path=None if keep else app.config.save):
+            text = app.tele.apply(msg)
+            if text and text.startswith("model saved"):
+                print(f"Saved model to {app.tele.saved_path}")
+            elif text and text.startswith("could not save"):
+                print(f"error: {text}", file=sys.stderr)
+                app.errors.append(text)
+        app.worker = None
 
 
 # ------------------------------------------------------------------------------ app
@@ -286,7 +423,7 @@ class App:
         self.predict = Predictions(self.net, self.x_test)
         self.sweep = Sweep(lambda: MLP(config.sizes, config.activation, seed=config.seed), self.x_test, self.y_test)
         self.text = TextCache()
-        self.actions = Actions(self)
+        self.actions, self.link = Actions(self), TrainerLink(self)
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
         self.legend = Legend(self.text)
@@ -353,6 +490,12 @@ class App:
             if hit is not None and hit[0] == "explain":
                 self.actions.act_explain(hit[1], False)
                 return
+            hit = self.panel.hit(pos, self.scene())
+            if hit is not None:                          # a class's line in the per-class chart
+                st.mistakes_only, st.pair_filter = True, None
+                self.actions.say(st.next_of_class(hit[1], self.predict) or
+                                 f"browsing the mistakes of class {self.names[hit[1]]}")
+                return
         if st.drawing:
             uv = self.columns.canvas_at(pos)
             buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
@@ -370,13 +513,13 @@ class App:
         that decides when the lines, grids, sweep and view are refreshed."""
         st, now = self.state, time.perf_counter()
         if self.worker is not None:
-            self.poll_worker()
+            self.link.poll()
         user_changed = self.view_key is None or st.version != self.view_key[0]
         # new weights refresh the picture at most every few refresh costs (view + lines), so
         # thousands of lines (K = 5000) cannot eat every frame; user actions refresh at once
         refresh_cost = self.view_cost + self.columns.lines_seconds
         if self.weights_waiting and (user_changed or now - self.last_adopt >= max(0.05, 6 * refresh_cost)):
-            self.adopt_weights()
+            self.link.adopt_weights()
             self.last_adopt = now
         if self.stamp is None:
             return
@@ -449,29 +592,6 @@ class App:
             else:
                 self.dream_image, self.dream_step = img, self.dream_step + 1
 
-    def poll_worker(self):
-        reports, fresh = self.worker.poll()
-        for msg in reports:
-            text = self.tele.apply(msg, full_speed=self.state.speed == 0)
-            if isinstance(msg, EvalReport) and msg.predictions is not None and self.stamp is not None \
-                    and (self.stamp.epoch, self.stamp.batch) == (msg.epoch, msg.batch) and not self.tele.trained_here:
-                self.predict.known[:] = msg.predictions           # the worker's exact pass of these weights
-            self.actions.say(text, 10 if self.tele.failed or self.tele.diverged else 5)
-            self.needs_draw = True
-        if fresh:
-            self.weights_waiting = True
-        if not self.worker.process.is_alive() and not self.tele.failed and self.state.running:
-            code = self.worker.process.exitcode
-            self.tele.failed = f"the training process stopped unexpectedly (exit code {code})"
-            self.actions.say(self.tele.failed, 10)
-
-    def adopt_weights(self):
-        stamp = self.worker.take_weights(self.net.weights, self.net.biases)
-        self.weights_waiting = False
-        if stamp is not None:
-            self.stamp = WeightsStamp(*stamp)
-            self.predict.reset(self.stamp)
-
     # -------------------------------------------------------------------- draw
     def scene(self):
         st, tele, cfg = self.state, self.tele, self.config
@@ -484,9 +604,22 @@ class App:
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
             confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), orders=self.orders(),
-            dream_step=self.dream_step, map=self.map, map_points=self.shown.get("map"),
+            dream_step=self.dream_step, map=self.map, map_points=self.shown.get("map"), classes=self.classes(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
+
+    def classes(self):
+        """(per-class accuracy, the previous of the same kind, what it is of) for the panel:
+        the latest evaluation live; the window's own pass of the weights when rewound."""
+        if self.state.rewind is None:
+            ev = self.tele.latest
+            if ev is None:
+                return None, None, "waiting for the first evaluation"
+            return ev.per_class, self.tele.previous_per_class(), ev.label()
+        ps = self.sweep.result
+        if ps is None or ps.stamp != self.stamp:
+            return None, None, "rewound: passing the test set with those weights..."
+        return per_class_accuracy(ps.confusion), None, f"rewound: full test set, {ps.stamp.describe()}"
 
     def orders(self):
         """Hidden grids ordered by preferred class (O), from the last pass that found them:
@@ -597,38 +730,8 @@ class App:
                 break
         self._sweep_cost = cost
 
-    def save_window_weights(self, path):
-        """Save the weights the window holds (when the training process is gone): W1, b1, ...
-        only, which --load explores or trains further with a fresh optimizer. Returns what
-        to tell the user ('' when there are no weights)."""
-        if self.stamp is None:
-            return ""
-        arrays = {}
-        for i, (W, b) in enumerate(zip(self.net.weights, self.net.biases), start=1):
-            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
-        try:
-            atomic_save_npz(path, arrays)
-        except OSError as e:
-            message = f"could not save {path}: {e.strerror or e}"
-            self.errors.append(message)
-            return message
-        return (f"saved the window's last weights ({self.stamp.describe()}) to {path}, without the "
-                f"optimizer state: the training process had stopped")
-
     def close(self):
-        if self.worker is not None and not self.worker.process.is_alive() and self.tele.failed \
-                and self.config.save and not self.config.no_train:
-            print(self.save_window_weights(os.path.abspath(self.config.save)))
-        if self.worker is not None:
-            keep = self.config.no_train or self.tele.diverged      # never overwrite with a blown-up model
-            for msg in self.worker.stop(save_path=None if keep else self.config.save):
-                text = self.tele.apply(msg)
-                if text and text.startswith("model saved"):
-                    print(f"Saved model to {self.tele.saved_path}")
-                elif text and text.startswith("could not save"):
-                    print(f"error: {text}", file=sys.stderr)
-                    self.errors.append(text)
-            self.worker = None
+        self.link.close()
 
 
 def ease(shown, view, snap):
@@ -664,6 +767,9 @@ def data_label(data, config):
 
 def status_line(tele, state, config, worker):
     """(text, colour) of the training state, for the panel's first line."""
+    if state.rewind is not None and state.rewind < len(tele.snapshots):
+        e, b, _ = tele.snapshots[state.rewind]
+        return f"REWOUND to {describe_position(e, b)} (, . steps)", LOSS_COLOR
     if tele.failed:
         return "TRAINER STOPPED: " + tele.failed, WRONG
     if tele.diverged:
@@ -726,7 +832,7 @@ def run_app(config, data, start_time=None):
     def screenshot():
         """The newest weights, drawn exactly (no easing, no message over the header)."""
         if app.weights_waiting:
-            app.adopt_weights()
+            app.link.adopt_weights()
         app.update()
         app.state.toast = ""
         ease(app.shown, app.view, snap=True)

@@ -13,7 +13,7 @@ import data_loader
 from regions import RIGHT, WRONG
 from view_model import SPEEDS
 from visualization import window_metrics
-from window_driver import key, open_app, pixel, pixels, run_until
+from window_driver import click, key, open_app, pixel, pixels, run_until
 
 
 @pytest.fixture(scope="module")
@@ -172,5 +172,88 @@ def test_after_training_finishes_everything_uses_the_final_weights(sample):
         for box, idx in app.strip.boxes:
             want = RIGHT if final[idx] == app.y_test[idx] else WRONG
             assert pixel(app, (box.x - 1, box.centery)) == want
+    finally:
+        app.close()
+
+
+def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
+    app = training_app(sample, hidden=(64,), epochs=1, batch_size=32, seed=6)
+    try:
+        run_until(app, lambda: app.tele.finished and len(app.tele.snapshots) >= 5)
+        live = [w.copy() for w in app.net.weights]
+        key(pygame.K_COMMA)                                   # back from live: the newest older snapshot
+        app.frame()
+        key(pygame.K_COMMA)
+        run_until(app, lambda: app.stamp.version == -(app.state.rewind + 1))
+        i = app.state.rewind
+        e, b, _ = app.tele.snapshots[i]
+        snap = app.link.snapshot_cache[i]
+        for w, w16 in zip(app.net.weights, snap.weights):
+            np.testing.assert_array_equal(w, w16.astype(np.float32))   # the window's network is the snapshot
+        app.frame()
+        x = app.x_test.astype(np.float32) / 255
+        from neural_network import MLP
+        ref = MLP((784, 64, 10), seed=0)
+        for dst, src in zip(ref.weights + ref.biases, snap.weights + snap.biases):
+            dst[...] = src.astype(np.float32)
+        preds = ref.predict(x)
+        assert app.view.pred == preds[app.state.index]        # the output column shows the snapshot's prediction
+        for box, idx in app.strip.boxes:                      # and so do the film strip's frames
+            want = RIGHT if preds[idx] == app.y_test[idx] else WRONG
+            assert pixel(app, (box.x - 1, box.centery)) == want
+        assert app.scene().status[0].startswith("REWOUND")
+        run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stamp == app.stamp)
+        np.testing.assert_array_equal(app.sweep.result.predictions, preds)   # confusion, per-class: the snapshot's
+        assert app.classes()[2].startswith("rewound")
+        for _ in range(len(app.tele.snapshots) + 1):          # forward past the newest: live again
+            key(pygame.K_PERIOD)
+            app.frame()
+        run_until(app, lambda: app.state.rewind is None and app.stamp.version > 0)
+        for w, w_live in zip(app.net.weights, live):
+            np.testing.assert_array_equal(w, w_live)
+    finally:
+        app.close()
+
+
+def test_learning_rate_keys_steer_the_run_and_mark_the_curve(sample):
+    app = training_app(sample, hidden=(256,), batch_size=16, epochs=50, seed=7)
+    try:
+        run_until(app, lambda: app.tele.batch > 3)
+        lr = app.tele.lr
+        key(pygame.K_l)                                      # x2
+        run_until(app, lambda: len(app.tele.lr_changes) == 1)
+        run_until(app, lambda: app.tele.lr > 1.8 * lr)
+        assert "learning rate now" in app.state.toast
+        key(pygame.K_l, mod=pygame.KMOD_SHIFT)               # /2
+        run_until(app, lambda: len(app.tele.lr_changes) == 2)
+    finally:
+        app.close()
+
+
+def test_a_loaded_model_shows_its_curves_snapshots_and_digit_history(sample, tmp_path):
+    path = tmp_path / "m.npz"
+    app = training_app(sample, hidden=(32,), epochs=2, batch_size=64, seed=8, save=str(path))
+    run_until(app, lambda: app.tele.finished)
+    app.close()
+    app = training_app(sample, hidden=(32,), epochs=2, load=str(path), no_train=True, seed=8)
+    try:
+        run_until(app, lambda: len(app.tele.snapshots) >= 3 and app.tele.digit_histories.get(app.state.index))
+        assert [round(q) for q, _ in app.tele.acc_curve] == [0, 1, 2]   # the run's past, not "no training"
+        assert len(app.tele.loss_curve) > 100
+        app.needs_draw = True
+        app.frame()
+        rows = app.tele.digit_histories[app.state.index][1]
+        assert len(rows) == len(app.tele.snapshots)
+        true = int(app.y_test[app.state.index])
+        for (r, _i), (_, pred, _) in zip(app.panel.history_cells, rows):
+            bottom = pixel(app, (r.centerx, r.bottom - 1))
+            assert bottom == (RIGHT if pred == true else WRONG)
+        key(pygame.K_t)                                      # per-class accuracy over time
+        app.frame()
+        pts, _ = app.panel.class_chart.points(app.tele, 2)
+        c = 3
+        click(pts[-1, c])
+        app.frame()
+        assert app.state.mistakes_only and app.y_test[app.state.index] == c
     finally:
         app.close()
