@@ -53,8 +53,10 @@ class Relevance:
 
 def forward_pre(net: MLP, x):
     """Activations [x, a1, ..., logits] and pre-activations [z1, ..., logits] of one
-    sample x (784,), float32 (the logits are the last layer's pre-softmax scores)."""
-    a = np.asarray(x, np.float32).reshape(-1)
+    sample x (784,) in [0, 1] (uint8 is scaled by 1/255), float32 (the logits are the
+    last layer's pre-softmax scores)."""
+    x = np.asarray(x)
+    a = (x * np.float32(1 / 255) if x.dtype == np.uint8 else x).astype(np.float32).reshape(-1)
     acts, zs = [a], []
     act = ACTIVATE[net.activation]
     for i, (W, b) in enumerate(zip(net.weights, net.biases)):
@@ -215,7 +217,7 @@ def top_edges(net: MLP, acts, rel: Relevance, k) -> tuple[list, list]:
         top = top[np.argsort(mag[top], kind="stable")]              # weakest first
         r, c = np.divmod(top, len(cols))
         edges.append((rows[r], cols[c], vals.ravel()[top].astype(np.float32)))
-        coverage.append(float(mag[top].sum(dtype=np.float64)) / total)
+        coverage.append(min(1.0, float(mag[top].sum(dtype=np.float64)) / total))   # (rounding)
     return edges, coverage
 
 
@@ -237,6 +239,8 @@ def preferred_class(net: MLP) -> list:
     nothing on, and hundreds of small paths of both signs cancel in the sum. A neuron with
     no excitatory path at all falls back to the argmax of that linear product."""
     L = net.n_layers
+    if L < 2:
+        return []
     out = [None] * (L - 1)
     best = net.weights[-1].astype(np.float64)            # (n_last, C): path strength to each class
     linear = best.copy()
@@ -325,11 +329,11 @@ class NeuronStats:
 
 # ------------------------------------------------------------------ projections
 def _top2_components(Xc):
-    """First two principal axes (d, 2) of centred Xc (N, d), float64: subspace iteration
+    """First two principal axes (d, 2) of centred Xc (N, d), as float64: subspace iteration
     with Rayleigh-Ritz on the smaller of Xc.T Xc and Xc Xc.T (a full eigh of a 1024 x 1024
     matrix takes seconds on a busy 2-core machine; this takes tens of milliseconds)."""
     N, d = Xc.shape
-    small = Xc.T @ Xc if d <= N else Xc @ Xc.T              # (m, m)
+    small = (Xc.T @ Xc if d <= N else Xc @ Xc.T).astype(np.float64)   # (m, m), in Xc's precision
     m = small.shape[0]
     p = min(m, 12)
     Q = np.linalg.qr(np.random.default_rng(0).standard_normal((m, p)))[0]
@@ -357,9 +361,10 @@ def pca_2d(X, previous=None) -> np.ndarray:
     projection is aligned to it by orthogonal Procrustes (the rotation or reflection and
     the scale, plus the shift, that bring it closest in least squares), so between two
     snapshots the points move rather than flip."""
-    X = np.asarray(X, np.float64)
-    Xc = X - X.mean(axis=0)
-    V = _top2_components(Xc)                                # (d, 2)
+    X = np.asarray(X)
+    X = X if X.dtype == np.float32 else X.astype(np.float64)    # float32 stays: half the time
+    Xc = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+    V = _top2_components(Xc)                                # (d, 2) float64
     flip = np.sign(V[np.abs(V).argmax(axis=0), [0, 1]])
     V = V * np.where(flip == 0, 1, flip)
     Y = Xc @ V                                              # (N, 2)

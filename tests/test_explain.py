@@ -66,6 +66,11 @@ def test_relevance_matches_brute_force(rule, contrast):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
     np.testing.assert_array_equal(explain.pixel_relevance(rel), rel.neurons[0])
+    if rule == "zB" and contrast is None:                       # a uint8 digit means the same picture
+        as_bytes = np.round(x * 255).astype(np.uint8)
+        again = explain.relevance(net, as_bytes, 3)
+        np.testing.assert_allclose(again.neurons[0], explain.relevance(net, as_bytes / 255, 3).neurons[0],
+                                   rtol=1e-5, atol=1e-7)
 
 
 def test_relevance_is_conserved_up_to_the_exact_bias_and_eps_share():
@@ -125,7 +130,7 @@ def test_edge_relevance_matches_brute_force_and_sums_to_the_source_layer(rule):
         np.testing.assert_allclose(E.sum(axis=1), rel.neurons[pair], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("k", [1, 25, 60, 3000])
+@pytest.mark.parametrize("k", [1, 25, 60, 10**6])
 @pytest.mark.parametrize("contrast", [None, 1])
 def test_top_edges_equal_a_brute_force_sort_of_all_edges(k, contrast):
     net, x = _net((784, 96, 40, 10)), _digit(5)
@@ -140,13 +145,14 @@ def test_top_edges_equal_a_brute_force_sort_of_all_edges(k, contrast):
         n = min(k, int((mag > 0).sum()))
         want = order[:n][::-1]                                 # weakest first
         assert len(src) == n
-        np.testing.assert_array_equal(src * E.shape[1] + dst, want)
-        np.testing.assert_allclose(val, E.ravel()[want], rtol=1e-5, atol=1e-9)
-        assert np.all(np.diff(np.abs(val)) >= 0)
+        got = src * E.shape[1] + dst
+        np.testing.assert_array_equal(np.sort(got), np.sort(want))      # the same edges (no ties at the cut)
+        np.testing.assert_allclose(val, E.ravel()[got], rtol=1e-5, atol=1e-9)
+        assert np.all(np.diff(np.abs(val)) >= 0)                        # weakest first (ties in any order)
         assert cov == pytest.approx(mag[want].sum() / mag.sum(), rel=1e-5)
         assert 0 <= cov <= 1
-    if k == 3000:                                              # more than there are: all of them
-        assert coverage[2] == pytest.approx(1.0)
+    if k == 10**6:                                             # more than there are: all nonzero ones
+        assert coverage == pytest.approx([1.0] * 3)
 
 
 def test_top_edges_on_the_default_network_with_k_60():
@@ -244,14 +250,17 @@ def test_neuron_stats_equal_brute_force_over_chunks():
 
 # ------------------------------------------------------------------ projections
 def _planted(N=300, d=40, seed=0):
+    """Points with a spectrum like hidden activations' (the 3rd axis 0.85 of the 2nd)."""
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(N, d)) * (3.0 * 0.6 ** np.arange(d))) @ np.linalg.qr(rng.normal(size=(d, d)))[0] + 5
+    scales = 3.0 * 0.92 ** np.arange(d)
+    return (rng.normal(size=(N, d)) * scales) @ np.linalg.qr(rng.normal(size=(d, d)))[0] + 5
 
 
 @pytest.mark.parametrize("shape", [(300, 40), (30, 100)])        # covariance and Gram branches
-def test_pca_matches_svd_up_to_sign(shape):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pca_matches_svd_up_to_sign(shape, dtype):
     X = _planted(*shape)
-    Y = explain.pca_2d(X)
+    Y = explain.pca_2d(X.astype(dtype))
     Xc = X - X.mean(axis=0)
     U, S, _ = np.linalg.svd(Xc, full_matrices=False)
     want = U[:, :2] * S[:2]
