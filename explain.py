@@ -227,39 +227,29 @@ def pixel_relevance(rel: Relevance) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ neuron roles
-def preferred_class(net: MLP) -> list:
+def preferred_class(net: MLP, on_rates=None) -> list:
     """Per hidden layer, (n,) int: the output class each neuron most supports.
 
-    Last hidden layer: argmax_c W_out[j, c]. Deeper layers: the class at the end of the
-    neuron's strongest excitatory path, max over chains j -> k -> ... -> c of the product
-    of the weights, with every weight before the last one positive (found by dynamic
-    programming, a (max, x) matrix product per layer). Rather than the plain product of the
-    downstream weights W2 @ W3, which sums over all paths as if every neuron were a linear
-    unit: through a ReLU, a negative weight only pushes k towards off, where it passes
-    nothing on, and hundreds of small paths of both signs cancel in the sum. A neuron with
-    no excitatory path at all falls back to the argmax of that linear product."""
+    Last hidden layer: argmax_c W_out[j, c]. Deeper layers: argmax_c of the product of the
+    downstream weights, W_{l+1} D_{l+1} W_{l+2} ... D_last W_out, the neuron's summed paths
+    to each class. D is the identity without `on_rates`. With `on_rates` (per hidden layer
+    (n,), the fraction of digits on which each neuron is on, e.g. NeuronStats.on_rates()),
+    D = diag(on rate): a path through a ReLU counts as often as that neuron passes
+    anything on. This is the expected gradient if the neurons switch independently.
+    bench/bench_explain.py checks both rules against the class of largest mean relevance
+    on test digits (see its README section for the figures)."""
     L = net.n_layers
     if L < 2:
         return []
-    out = [None] * (L - 1)
-    best = net.weights[-1].astype(np.float64)            # (n_last, C): path strength to each class
-    linear = best.copy()
-    out[L - 2] = best.argmax(axis=1)
+    if on_rates is not None and len(on_rates) != L - 1:
+        raise ValueError(f"on_rates has {len(on_rates)} layers, the network {L - 1} hidden layers")
+    paths = net.weights[-1].astype(np.float64)            # (n_last, C): summed paths to each class
+    out = [paths.argmax(axis=1)]
     for layer in range(L - 3, -1, -1):
-        Wp = np.maximum(net.weights[layer + 1], 0).astype(np.float64)   # (n_l, n_next)
-        # Only excitable successors extend a path; a path's value may still end negative
-        # (W_out), so take the max over successors of w+ * best[k, c] with w+ > 0.
-        nb = np.full((Wp.shape[0], best.shape[1]), -np.inf)
-        for c in range(best.shape[1]):
-            v = np.where(Wp > 0, Wp * best[None, :, c], -np.inf)      # (n_l, n_next)
-            nb[:, c] = v.max(axis=1)
-        linear = net.weights[layer + 1].astype(np.float64) @ linear
-        pref = nb.argmax(axis=1)
-        none = ~np.isfinite(nb.max(axis=1))
-        pref[none] = linear[none].argmax(axis=1)
-        nb[none] = linear[none]
-        best = nb
-        out[layer] = pref
+        if on_rates is not None:
+            paths = np.asarray(on_rates[layer + 1], np.float64)[:, None] * paths
+        paths = net.weights[layer + 1].astype(np.float64) @ paths   # (n_l, n_next) @ (n_next, C)
+        out.insert(0, paths.argmax(axis=1))
     return [p.astype(np.int64) for p in out]
 
 
@@ -284,6 +274,7 @@ class NeuronStats:
         self.weight = [np.zeros(n, np.float64) for n in self.sizes]          # sum_b a_bj
         self.top_value = [np.full((n, self.k), -np.inf, np.float32) for n in self.sizes]
         self.top_index = [np.full((n, self.k), -1, np.int64) for n in self.sizes]
+        self.on_count = [np.zeros(n, np.int64) for n in self.sizes]             # digits with a > 0
         self.seen = 0
 
     def update(self, x_chunk_float, hidden_acts, indices):
@@ -295,6 +286,7 @@ class NeuronStats:
             h = np.asarray(h, np.float32)                                     # (B, n)
             self.sums[layer] += h.T @ x                                       # (n, B) @ (B, 784)
             self.weight[layer] += h.sum(axis=0, dtype=np.float64)
+            self.on_count[layer] += (h > 0).sum(axis=0)
             vals = np.concatenate([self.top_value[layer], h.T], axis=1)       # (n, k + B)
             idx = np.concatenate([self.top_index[layer], np.broadcast_to(indices, h.T.shape)], axis=1)
             if vals.shape[1] > self.k:
@@ -318,6 +310,11 @@ class NeuronStats:
         if w <= 0:
             return np.zeros(784, np.float32)
         return (self.sums[layer][j] / np.float32(w)).astype(np.float32)
+
+    def on_rates(self) -> list:
+        """Per layer (n,) float: the fraction of the digits seen on which each neuron was on
+        (for preferred_class)."""
+        return [c / max(self.seen, 1) for c in self.on_count]
 
     def prototypes(self, layer) -> np.ndarray:
         """(n, 784) all prototypes of a layer (for an atlas)."""

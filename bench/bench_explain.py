@@ -134,7 +134,38 @@ def main():
           f"p90 {np.percentile(ms, 90):.2f} ms (strongest_connections alone: median "
           f"{1e3 * np.median(old_times):.2f} ms)")
 
+    preferences(net, data.x_test, 50 if args.quick else 200)
     projections(net, data, 200 if args.quick else 2000)
+
+
+def preferences(net, x_test, n):
+    """How often explain.preferred_class, a property of the weights alone, names the class a
+    neuron supports most on data: the class c with the largest mean relevance R_j for logit
+    c over n test digits (neurons never on for them are left out). With on-rates: the
+    fraction of digits each neuron is on, from a NeuronStats sweep over the next 1,000."""
+    L = net.n_layers
+    mean_rel = [np.zeros((n_h, net.sizes[-1])) for n_h in net.sizes[1:-1]]
+    ever_on = [np.zeros(n_h, bool) for n_h in net.sizes[1:-1]]
+    stats = explain.NeuronStats(net.sizes[1:-1])
+    with threadpool_limits(1, user_api="blas"):
+        for x in to_float(x_test[:n]):
+            for c in range(net.sizes[-1]):
+                rel = explain.relevance(net, x, c)
+                for layer in range(L - 1):
+                    mean_rel[layer][:, c] += rel.neurons[layer + 1]
+            for layer, a in enumerate(net.forward(x, return_all=True)[1:-1]):
+                ever_on[layer] |= a > 0
+        sweep = to_float(x_test[n:n + 1000])
+        stats.update(sweep, net.forward(sweep, return_all=True)[1:-1], np.arange(n, n + len(sweep)))
+    rules = {"weights alone": explain.preferred_class(net),
+             "with on-rates": explain.preferred_class(net, stats.on_rates())}
+    print(f"\n| hidden layer | neurons on for some of {n} digits | preferred_class = class of largest "
+          "mean relevance: weights alone | : with on-rates |")
+    print("|---|---|---|---|")
+    for layer in range(L - 1):
+        on, truth = ever_on[layer], mean_rel[layer].argmax(axis=1)
+        agree = [f"{100 * (pref[layer][on] == truth[on]).mean():.1f} %" for pref in rules.values()]
+        print(f"| h{layer + 1} | {on.sum()} of {len(on)} | {agree[0]} | {agree[1]} |")
 
 
 def projections(net, data, n):

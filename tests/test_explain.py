@@ -194,20 +194,27 @@ def _hand_net():
     net = MLP((4, 3, 2, 3), seed=0)
     net.weights[1][:] = [[1.0, 0.0],        # j0 excites k0
                          [0.1, -3.0],       # j1: weakly excites k0, strongly inhibits k1
-                         [-1.0, -1.0]]      # j2: excites nothing
+                         [-1.0, -1.0]]      # j2: inhibits both
     net.weights[2][:] = [[0.0, 0.0, 5.0],   # k0 -> class 2
                          [-4.0, 1.0, 0.0]]  # k1 -> class 1
     return net
 
 
-def test_preferred_class_follows_the_strongest_excitatory_path():
-    pref = explain.preferred_class(_hand_net())
-    assert [p.tolist() for p in pref[1:]] == [[2, 1]]
-    # j0: 1 * 5 -> class 2. j1: 0.1 * 5 -> class 2, although the plain product W2 @ W3 says
-    # class 0 (-3 * -4 = 12: it silences k1, which passes nothing when off). j2 has no
-    # excitatory path: the linear product [4, -1, -5] decides.
-    assert pref[0].tolist() == [2, 2, 0]
-    assert all(p.dtype.kind == "i" for p in pref)
+def test_preferred_class_sums_the_paths_weighted_by_how_often_neurons_are_on():
+    net = _hand_net()
+    plain = explain.preferred_class(net)
+    assert [p.tolist() for p in plain] == [[2, 0, 0], [2, 1]]
+    # j0: 1 * 5 -> class 2. j1: [0.1, -3] @ W3 = [12, -3, 0.5]: class 0, through k1's -4.
+    # j2: [-1, -1] @ W3 = [4, -1, -5]: class 0.
+    gated = explain.preferred_class(net, on_rates=[np.ones(3), np.array([1.0, 0.01])])
+    # k1 is almost never on: j1 = 0.1 * [0, 0, 5] - 3 * 0.01 * [-4, 1, 0] = [0.12, -0.03, 0.5] -> 2
+    assert [p.tolist() for p in gated] == [[2, 2, 0], [2, 1]]
+    assert all(p.dtype.kind == "i" for p in plain + gated)
+    with pytest.raises(ValueError):
+        explain.preferred_class(net, on_rates=[np.ones(3)])
+    deep = MLP((5, 4, 3, 2, 3), seed=1)                        # three hidden layers: the full product
+    want = deep.weights[1].astype(np.float64) @ deep.weights[2] @ deep.weights[3]
+    assert explain.preferred_class(deep)[0].tolist() == want.argmax(axis=1).tolist()
 
 
 def test_order_by_class_groups_neurons_by_class_stably():
@@ -244,6 +251,8 @@ def test_neuron_stats_equal_brute_force_over_chunks():
             proto = (w @ x) / w.sum() if w.sum() > 0 else np.zeros(784)
             np.testing.assert_allclose(stats.prototype(layer, j), proto, rtol=1e-4, atol=1e-6)
             np.testing.assert_allclose(protos[j], proto, rtol=1e-4, atol=1e-6)
+    for got, a in zip(stats.on_rates(), acts):
+        np.testing.assert_allclose(got, (a > 0).mean(axis=0))
     assert stats.top_digits(0, 3).size == 0 and not stats.prototype(0, 3).any()
     assert stats.top_digits(1, 2).tolist() == [indices[40], indices[5]]
 
