@@ -313,24 +313,40 @@ def _logit(net, x, c):
     return float(explain.forward_pre(net, x)[1][-1][c])
 
 
-def test_dream_raises_the_target_logit():
-    net = _net((784, 64, 32, 10))
-    frames = list(explain.dream(net, 4, steps=40))
-    assert len(frames) == 40
-    assert all(f.shape == (784,) and f.dtype == np.float32 and f.min() >= 0 and f.max() <= 1 for f in frames)
-    start = _logit(net, np.random.default_rng(0).uniform(0, 0.05, 784).astype(np.float32), 4)
-    end = _logit(net, frames[-1], 4)
-    assert end > start + 3
-    others = [_logit(net, frames[-1], c) for c in range(10) if c != 4]
-    assert end > max(others)                               # the dream is a 4 to the network
+@pytest.fixture(scope="module")
+def trained_small():
+    """784-64-32-10 trained for 2 epochs on the bundled sample (well under a second)."""
+    from config import Config
+    from data_loader import load_dataset
+    from trainer import Trainer
+    data = load_dataset("mnist", offline=True)
+    trainer = Trainer(Config(hidden=(64, 32), epochs=2), data.x_train, data.y_train)
+    while not trainer.finished:
+        trainer.train_batch()
+    return trainer.net
 
 
-def test_dream_raises_a_hidden_neuron():
-    net = _net((784, 64, 32, 10))
-    x0 = np.random.default_rng(0).uniform(0, 0.05, 784).astype(np.float32)
+def _start():
+    return np.random.default_rng(0).uniform(0, 0.05, 784).astype(np.float32)   # dream's seed-0 start
+
+
+def test_dream_raises_the_target_logit_until_the_network_is_sure(trained_small):
+    net = trained_small
+    for target in (0, 4, 8):
+        frames = list(explain.dream(net, target))
+        assert len(frames) == 60
+        assert all(f.shape == (784,) and f.dtype == np.float32 and f.min() >= 0 and f.max() <= 1 for f in frames)
+        start, end = _logit(net, _start(), target), _logit(net, frames[-1], target)
+        assert end > start + 5
+        assert net.forward(frames[-1])[target] > 0.9            # the dream is a `target` to the network
+        assert 0.02 < frames[-1].mean() < 0.5                    # neither blank nor a white sheet
+
+
+def test_dream_raises_a_hidden_neuron(trained_small):
+    net = trained_small
     for layer, neuron in ((0, 5), (1, 7)):
         frames = list(explain.dream(net, 0, steps=30, layer=layer, neuron=neuron))
-        before = explain.forward_pre(net, x0)[0][layer + 1][neuron]
+        before = explain.forward_pre(net, _start())[0][layer + 1][neuron]
         after = explain.forward_pre(net, frames[-1])[0][layer + 1][neuron]
         assert after > before + 1.0
     with pytest.raises(ValueError):
