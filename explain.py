@@ -53,8 +53,10 @@ class Relevance:
 
 def forward_pre(net: MLP, x):
     """Activations [x, a1, ..., logits] and pre-activations [z1, ..., logits] of one
-    sample x (784,), float32 (the logits are the last layer's pre-softmax scores)."""
-    a = np.asarray(x, np.float32).reshape(-1)
+    sample x (784,) in [0, 1] (uint8 is scaled by 1/255), float32 (the logits are the
+    last layer's pre-softmax scores)."""
+    x = np.asarray(x)
+    a = (x * np.float32(1 / 255) if x.dtype == np.uint8 else x).astype(np.float32).reshape(-1)
     acts, zs = [a], []
     act = ACTIVATE[net.activation]
     for i, (W, b) in enumerate(zip(net.weights, net.biases)):
@@ -215,7 +217,7 @@ def top_edges(net: MLP, acts, rel: Relevance, k) -> tuple[list, list]:
         top = top[np.argsort(mag[top], kind="stable")]              # weakest first
         r, c = np.divmod(top, len(cols))
         edges.append((rows[r], cols[c], vals.ravel()[top].astype(np.float32)))
-        coverage.append(float(mag[top].sum(dtype=np.float64)) / total)
+        coverage.append(min(1.0, float(mag[top].sum(dtype=np.float64)) / total))   # (rounding)
     return edges, coverage
 
 
@@ -225,37 +227,29 @@ def pixel_relevance(rel: Relevance) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ neuron roles
-def preferred_class(net: MLP) -> list:
+def preferred_class(net: MLP, on_rates=None) -> list:
     """Per hidden layer, (n,) int: the output class each neuron most supports.
 
-    Last hidden layer: argmax_c W_out[j, c]. Deeper layers: the class at the end of the
-    neuron's strongest excitatory path, max over chains j -> k -> ... -> c of the product
-    of the weights, with every weight before the last one positive (found by dynamic
-    programming, a (max, x) matrix product per layer). Rather than the plain product of the
-    downstream weights W2 @ W3, which sums over all paths as if every neuron were a linear
-    unit: through a ReLU, a negative weight only pushes k towards off, where it passes
-    nothing on, and hundreds of small paths of both signs cancel in the sum. A neuron with
-    no excitatory path at all falls back to the argmax of that linear product."""
+    Last hidden layer: argmax_c W_out[j, c]. Deeper layers: argmax_c of the product of the
+    downstream weights, W_{l+1} D_{l+1} W_{l+2} ... D_last W_out, the neuron's summed paths
+    to each class. D is the identity without `on_rates`. With `on_rates` (per hidden layer
+    (n,), the fraction of digits on which each neuron is on, e.g. NeuronStats.on_rates()),
+    D = diag(on rate): a path through a ReLU counts as often as that neuron passes
+    anything on. This is the expected gradient if the neurons switch independently.
+    bench/bench_explain.py checks both rules against the class of largest mean relevance
+    on test digits (see its README section for the figures)."""
     L = net.n_layers
-    out = [None] * (L - 1)
-    best = net.weights[-1].astype(np.float64)            # (n_last, C): path strength to each class
-    linear = best.copy()
-    out[L - 2] = best.argmax(axis=1)
+    if L < 2:
+        return []
+    if on_rates is not None and len(on_rates) != L - 1:
+        raise ValueError(f"on_rates has {len(on_rates)} layers, the network {L - 1} hidden layers")
+    paths = net.weights[-1].astype(np.float64)            # (n_last, C): summed paths to each class
+    out = [paths.argmax(axis=1)]
     for layer in range(L - 3, -1, -1):
-        Wp = np.maximum(net.weights[layer + 1], 0).astype(np.float64)   # (n_l, n_next)
-        # Only excitable successors extend a path; a path's value may still end negative
-        # (W_out), so take the max over successors of w+ * best[k, c] with w+ > 0.
-        nb = np.full((Wp.shape[0], best.shape[1]), -np.inf)
-        for c in range(best.shape[1]):
-            v = np.where(Wp > 0, Wp * best[None, :, c], -np.inf)      # (n_l, n_next)
-            nb[:, c] = v.max(axis=1)
-        linear = net.weights[layer + 1].astype(np.float64) @ linear
-        pref = nb.argmax(axis=1)
-        none = ~np.isfinite(nb.max(axis=1))
-        pref[none] = linear[none].argmax(axis=1)
-        nb[none] = linear[none]
-        best = nb
-        out[layer] = pref
+        if on_rates is not None:
+            paths = np.asarray(on_rates[layer + 1], np.float64)[:, None] * paths
+        paths = net.weights[layer + 1].astype(np.float64) @ paths   # (n_l, n_next) @ (n_next, C)
+        out.insert(0, paths.argmax(axis=1))
     return [p.astype(np.int64) for p in out]
 
 
@@ -280,6 +274,7 @@ class NeuronStats:
         self.weight = [np.zeros(n, np.float64) for n in self.sizes]          # sum_b a_bj
         self.top_value = [np.full((n, self.k), -np.inf, np.float32) for n in self.sizes]
         self.top_index = [np.full((n, self.k), -1, np.int64) for n in self.sizes]
+        self.on_count = [np.zeros(n, np.int64) for n in self.sizes]             # digits with a > 0
         self.seen = 0
 
     def update(self, x_chunk_float, hidden_acts, indices):
@@ -291,6 +286,7 @@ class NeuronStats:
             h = np.asarray(h, np.float32)                                     # (B, n)
             self.sums[layer] += h.T @ x                                       # (n, B) @ (B, 784)
             self.weight[layer] += h.sum(axis=0, dtype=np.float64)
+            self.on_count[layer] += (h > 0).sum(axis=0)
             vals = np.concatenate([self.top_value[layer], h.T], axis=1)       # (n, k + B)
             idx = np.concatenate([self.top_index[layer], np.broadcast_to(indices, h.T.shape)], axis=1)
             if vals.shape[1] > self.k:
@@ -315,6 +311,11 @@ class NeuronStats:
             return np.zeros(784, np.float32)
         return (self.sums[layer][j] / np.float32(w)).astype(np.float32)
 
+    def on_rates(self) -> list:
+        """Per layer (n,) float: the fraction of the digits seen on which each neuron was on
+        (for preferred_class)."""
+        return [c / max(self.seen, 1) for c in self.on_count]
+
     def prototypes(self, layer) -> np.ndarray:
         """(n, 784) all prototypes of a layer (for an atlas)."""
         w = self.weight[layer].astype(np.float32)
@@ -325,11 +326,11 @@ class NeuronStats:
 
 # ------------------------------------------------------------------ projections
 def _top2_components(Xc):
-    """First two principal axes (d, 2) of centred Xc (N, d), float64: subspace iteration
+    """First two principal axes (d, 2) of centred Xc (N, d), as float64: subspace iteration
     with Rayleigh-Ritz on the smaller of Xc.T Xc and Xc Xc.T (a full eigh of a 1024 x 1024
     matrix takes seconds on a busy 2-core machine; this takes tens of milliseconds)."""
     N, d = Xc.shape
-    small = Xc.T @ Xc if d <= N else Xc @ Xc.T              # (m, m)
+    small = (Xc.T @ Xc if d <= N else Xc @ Xc.T).astype(np.float64)   # (m, m), in Xc's precision
     m = small.shape[0]
     p = min(m, 12)
     Q = np.linalg.qr(np.random.default_rng(0).standard_normal((m, p)))[0]
@@ -357,9 +358,10 @@ def pca_2d(X, previous=None) -> np.ndarray:
     projection is aligned to it by orthogonal Procrustes (the rotation or reflection and
     the scale, plus the shift, that bring it closest in least squares), so between two
     snapshots the points move rather than flip."""
-    X = np.asarray(X, np.float64)
-    Xc = X - X.mean(axis=0)
-    V = _top2_components(Xc)                                # (d, 2)
+    X = np.asarray(X)
+    X = X if X.dtype == np.float32 else X.astype(np.float64)    # float32 stays: half the time
+    Xc = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
+    V = _top2_components(Xc)                                # (d, 2) float64
     flip = np.sign(V[np.abs(V).argmax(axis=0), [0, 1]])
     V = V * np.where(flip == 0, 1, flip)
     Y = Xc @ V                                              # (N, 2)
@@ -424,16 +426,17 @@ def _blur(img):
     return a.reshape(784).astype(np.float32)
 
 
-def dream(net: MLP, target, steps=60, lr=0.05, l2=0.02, blur_every=4, layer=None, neuron=None,
+def dream(net: MLP, target, steps=60, lr=0.05, l2=1.0, blur_every=4, layer=None, neuron=None,
           seed=0) -> Iterator[np.ndarray]:
     """Gradient ascent on the input, from faint noise: maximise logit `target`, or with
     `layer` (0-based hidden layer) the pre-activation of neuron `neuron` (default: target).
 
     Each step moves the pixels by lr times the gradient divided by its RMS (so lr is the
     typical change per pixel per step, whatever the network's scale) minus lr * l2 * x
-    (a small L2 pull towards blank) and clips to [0, 1]; every `blur_every` steps it first
-    blurs lightly (strokes rather than single-pixel noise). Yields the (784,) image after
-    each step."""
+    (an L2 pull towards blank: 5 % of the ink per step by default) and clips to [0, 1];
+    every `blur_every` steps it first blurs lightly (strokes rather than single-pixel
+    noise). Yields the (784,) image after each step. bench/bench_explain.py measures what
+    the defaults give on a trained network."""
     if layer is None:
         unit = int(target)
         if not 0 <= unit < net.sizes[-1]:

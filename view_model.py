@@ -264,7 +264,8 @@ class Sweep:
         preferred = None
         if self.want_preferred:
             with np.errstate(all="ignore"):
-                preferred = explain.preferred_class(self.net)
+                rates = self._stats.on_rates() if self._stats is not None else None   # how often each is on
+                preferred = explain.preferred_class(self.net, on_rates=rates)
         self.result = Pass(self.stamp, self._preds, [~s for s in self._seen], conf, self._stats, preferred)
         self.stamp = None
         return True

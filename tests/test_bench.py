@@ -14,6 +14,7 @@ from conftest import ROOT
     ("bench_data.py", "cached load"),
     ("bench_accuracy.py", "| epoch | test accuracy"),
     ("bench_window.py", "| run (dummy video driver unless said) | frame p50 ms"),
+    ("bench_explain.py", "| layer pair | lines ending at switched-off neurons"),
 ])
 def test_benchmark_quick_run_prints_its_table(script, header):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
