@@ -82,6 +82,9 @@ class Config:
         "exit after N frames (benchmarks; with --metrics records frame times)", type=int, min=1, metavar="N"))
     screenshot: str | None = field(default=None, metadata=_opt(
         "render the view to a PNG after loading/training (or at the last of --frames) and exit", metavar="FILE"))
+    record: str | None = field(default=None, metadata=_opt(
+        "record the window to an animated GIF from launch until exit (5 frames a second, 640 px wide)",
+        metavar="FILE"))
 
     @property
     def learning_rate(self) -> float:

@@ -73,7 +73,7 @@ def build_parser():
 
 
 HISTORY_EPOCHS = 1000         # epochs kept in the metrics' history (a run may have millions)
-PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "data_dir", "data_home")
+PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "record", "data_dir", "data_home")
 
 
 def parse_config(argv=None):
@@ -87,7 +87,8 @@ def parse_config(argv=None):
             ns[key] = os.path.expanduser(ns[key])
     config = Config(**ns)
     _check_outputs(parser, config)
-    window_only = [f"--{k.replace('_', '-')}" for k in ("frames", "screenshot", "width", "height", "connections")
+    window_only = [f"--{k.replace('_', '-')}" for k in ("frames", "screenshot", "record", "width", "height",
+                                                        "connections")
                    if k in ns]
     if config.headless and window_only:
         parser.error(f"{', '.join(window_only)} {'is' if len(window_only) == 1 else 'are'} for the window; "
@@ -106,7 +107,8 @@ def _check_outputs(parser, config):
     """Usage errors (exit 2) for output files that cannot or must not be written, before any work."""
     from files import output_target  # standard library only: NumPy is not imported yet
     seen = {}
-    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot)):
+    for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot),
+                       ("--record", config.record)):
         if path is None:
             continue
         try:

@@ -98,12 +98,16 @@ class TextCache:
         return surf
 
     def width(self, text, size, bold=False):
-        return self.font(size, bold).size(text)[0]
+        key = ("w", text, size, bold)
+        w = self.surfs.get(key)
+        if w is None:
+            w = self.surfs[key] = self.font(size, bold).size(text)[0]
+        return w
 
     def fit(self, text, size, width, bold=False):
         """text, shortened with '...' so it renders within width pixels."""
         font = self.font(size, bold)
-        if font.size(text)[0] <= width:
+        if self.width(text, size, bold) <= width:
             return text
         lo, hi = 0, len(text)
         while lo < hi:                       # longest prefix that fits with '...'
@@ -116,6 +120,8 @@ class TextCache:
 
     def wrap(self, text, size, width, bold=False):
         """text broken at spaces into lines that each fit width pixels."""
+        if self.width(text, size, bold) <= width:
+            return [text]
         words, lines = text.split(" "), []
         line = ""
         for w in words:
@@ -190,6 +196,19 @@ class Region:
     def hit(self, pos, scene):
         """What a left click at pos means: an (action, argument) pair, or None."""
         return None
+
+    def draw_cached(self, surface, scene, key):
+        """Draw, or blit the picture of the last draw when `key` (everything the picture
+        depends on) is unchanged: most frames change nothing in most regions."""
+        cached = getattr(self, "_picture", None)
+        if cached is not None and cached[0] == key and cached[1].get_size() == self.rect.size:
+            surface.blit(cached[1], self.rect)
+            return
+        self.draw(surface, scene)
+        picture = cached[1] if cached is not None and cached[1].get_size() == self.rect.size \
+            else pygame.Surface(self.rect.size)
+        picture.blit(surface, (0, 0), self.rect)
+        self._picture = (key, picture)
 
 
 # --------------------------------------------------------------------------- layout
@@ -818,12 +837,16 @@ class FilmStrip(Region):
         self.thumbs = {}
         self.boxes = []                      # (rect, test index) of the last draw (hit tests)
 
-    def shown(self, scene, count):
-        """Indices of the thumbnails: the neighbourhood of the current digit, filtered."""
-        st = scene.state
-        mask = st.filter_mask(scene.predict)
-        order = np.arange(st.n) if mask is None else np.flatnonzero(mask)
-        pos = int(np.searchsorted(order, st.index))
+    def shown(self, state, sweep, predict):
+        """Indices of the thumbnails: the neighbourhood of the current digit, under the
+        filter as the window's last test-set pass sees it (the current weights' own pass
+        until one exists); and how many digits the filter keeps."""
+        if self.rect.height == 0:
+            return np.zeros(0, np.int64), 0
+        count = self.geometry()[3] * self.geometry()[4]
+        mask = state.filter_mask(predict if sweep is None else (lambda idx: sweep.predictions[idx]))
+        order = np.arange(state.n) if mask is None else np.flatnonzero(mask)
+        pos = int(np.searchsorted(order, state.index))
         start = int(np.clip(pos - count // 3, 0, max(0, len(order) - count)))
         return order[start:start + count], len(order)
 
@@ -834,7 +857,7 @@ class FilmStrip(Region):
         rows = 2 if room >= 2 * (64 + fs + 12) else 1
         thumb = int(min(80, room / rows - fs - 12))
         step = thumb + 12
-        return fs, thumb, step, max(1, (self.rect.width + 12) // step), rows
+        return fs, thumb, step, max(1, (self.rect.width - 12 + 12) // step), rows
 
     def draw(self, surface, scene):
         self.boxes = []
@@ -842,17 +865,18 @@ class FilmStrip(Region):
             return
         st, r = scene.state, self.rect
         fs, thumb, step, per_row, rows = self.geometry()
-        idx, total = self.shown(scene, per_row * rows)
+        idx, total = self.shown(st, scene.sweep, scene.predict)
+        which = f"{st.filter_label()} ({total:,}" + ("" if st.filter_mask(lambda i: i) is None or scene.sweep is None
+                                                     else f" in the pass of {scene.sweep.stamp.describe()}") + ")"
         self.text.blit(surface, self.text.fit(
-            f"Browsing {st.filter_label()} ({total:,}): click one to open it; frame = right / wrong now",
-            fs, r.width), (r.x, r.y), fs, DIM)
+            f"Browsing {which}: click one to open it; frame = right / wrong now", fs, r.width), (r.x, r.y), fs, DIM)
         if thumb < 16 or total == 0:
             return
         preds = scene.predict(idx)
         y = r.y + fs + 8
         for i, (k, pred) in enumerate(zip(idx.tolist(), preds.tolist())):
             row, col = divmod(i, per_row)
-            box = pygame.Rect(r.x + col * step, y + row * (thumb + fs + 12), thumb, thumb)
+            box = pygame.Rect(r.x + 6 + col * step, y + row * (thumb + fs + 12), thumb, thumb)   # frames inside
             surf = self.thumbs.get((k, thumb))
             if surf is None:
                 if len(self.thumbs) > 600:

@@ -932,7 +932,7 @@ class TrainingProcess:
     """A Trainer in a child process with one BLAS thread (the window keeps the other core).
 
     The parent calls `poll()` once per frame: it returns new reports and, when the worker
-    published new weights, copies them into `self.weights` / `self.biases` and returns
+    published new weights, `take_weights` copies them into the caller's arrays and returns
     their stamp (publication counter, epoch, batch)."""
 
     def __init__(self, config: Config, data, model_file=None):
@@ -948,8 +948,7 @@ class TrainingProcess:
         self._shms.append(shm)
         shm, self.stamp_shared, specs["stamp"] = _shared_copy(np.zeros(3, np.int64))   # version, epoch, batch
         self._shms.append(shm)
-        self._flat_local = np.zeros(n_params, np.float32)
-        self.weights, self.biases = _split_params(self._flat_local, sizes)
+        self.sizes = sizes
         self.lock = ctx.Lock()
         self.commands = ctx.Queue()
         self.messages = ctx.Queue()
@@ -985,13 +984,13 @@ class TrainingProcess:
         """Copy the newest published weights into `weights` / `biases` (lists of arrays
         shaped like the network's); returns their stamp (version, epoch, batch), or None
         when nothing was published yet."""
+        shared_w, shared_b = _split_params(self.params_flat, self.sizes)
         with self.lock:
             stamp = tuple(int(v) for v in self.stamp_shared)
             if stamp[0] == 0:
                 return None
-            np.copyto(self._flat_local, self.params_flat)
-        for dst, src in zip(weights + biases, self.weights + self.biases):
-            np.copyto(dst, src)
+            for dst, src in zip(weights + biases, shared_w + shared_b):     # straight from shared memory
+                np.copyto(dst, src)
         self.seen_version = stamp[0]
         return stamp
 

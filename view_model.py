@@ -378,6 +378,7 @@ class Telemetry:
     rate_samples: deque = field(default_factory=lambda: deque(maxlen=400))  # (time, samples trained)
     full_speed_rates: deque = field(default_factory=lambda: deque(maxlen=2000))
     saved_path: str = ""
+    version: int = 0             # bumped by every report (regions redraw when it changes)
 
     def samples_per_s(self, now=None):
         """Samples actually trained per second of wall time over the last few seconds
@@ -400,6 +401,7 @@ class Telemetry:
         """Fold one report from the training process into the telemetry; returns a
         message for the user, or None."""
         now = time.monotonic() if now is None else now
+        self.version += 1
         if isinstance(msg, BatchReport):
             self.epoch, self.batch, self.n_batches = msg.epoch, msg.batch, msg.n_batches
             self.lr, self.train_acc, self.trained_here = msg.lr, msg.accuracy, True
@@ -491,48 +493,11 @@ class Overlay(enum.Enum):
     MAP = "map"
 
 
-@dataclass
-class WindowState:
-    """What the person looking at the window has chosen: the digit, filters, overlays.
-    Browsing methods take `predict(indices) -> classes` for the current weights and
-    return a message for the user (or None)."""
-    y_test: np.ndarray                               # (N,) int64 true classes
-    class_names: tuple = tuple(str(d) for d in range(10))
-    index: int = 0                                   # test digit on screen
-    drawing: bool = False
-    canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
-    k: int = 60
-    rank_mode: str = "relevance"
-    mistakes_only: bool = False
-    pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
-    overlay: Overlay = Overlay.NONE
-    saliency: bool = False
-    explain_class: int | None = None                 # explain this class instead of the prediction
-    sorted_grids: bool = False                       # hidden grids ordered by preferred class
-    atlas: bool = False                              # hidden grids show each neuron's prototype
-    map_layer: int = -1                              # hidden layer of the representation map (-1: last)
-    rewind: int | None = None                        # snapshot shown instead of the live weights
-    class_chart: bool = False                        # per-class accuracy over time instead of bars
-    dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
-    hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
-    speed: int = 0                                   # index into SPEEDS
-    pause_requested: bool = False
-    running: bool = True
-    toast: str = ""
-    toast_until: float = 0.0
-    version: int = 0                                 # bumped by every change the view depends on
+class Browsing:
+    """WindowState's browsing: which test digit comes next under the filters, always
+    judged by `predict(indices) -> classes` of the weights on screen (part of the state;
+    a separate class only to keep each class readable)."""
 
-    @property
-    def n(self):
-        return len(self.y_test)
-
-    def say(self, text, seconds=3.0):
-        self.toast, self.toast_until = text, time.monotonic() + seconds
-
-    def touch(self):
-        self.version += 1
-
-    # ---------------------------------------------------------------- selection
     def go(self, index):
         self.index = int(np.clip(index, 0, self.n - 1))
         self.drawing = False
@@ -667,6 +632,48 @@ class WindowState:
             t, p = self.pair_filter
             return f"true {self.class_names[t]}, predicted {self.class_names[p]}"
         return "mistakes only" if self.mistakes_only else "all test digits"
+
+
+@dataclass
+class WindowState(Browsing):
+    """What the person looking at the window has chosen: the digit, filters, overlays.
+    Browsing methods take `predict(indices) -> classes` for the current weights and
+    return a message for the user (or None)."""
+    y_test: np.ndarray                               # (N,) int64 true classes
+    class_names: tuple = tuple(str(d) for d in range(10))
+    index: int = 0                                   # test digit on screen
+    drawing: bool = False
+    canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
+    k: int = 60
+    rank_mode: str = "relevance"
+    mistakes_only: bool = False
+    pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
+    overlay: Overlay = Overlay.NONE
+    saliency: bool = False
+    explain_class: int | None = None                 # explain this class instead of the prediction
+    sorted_grids: bool = False                       # hidden grids ordered by preferred class
+    atlas: bool = False                              # hidden grids show each neuron's prototype
+    map_layer: int = -1                              # hidden layer of the representation map (-1: last)
+    rewind: int | None = None                        # snapshot shown instead of the live weights
+    class_chart: bool = False                        # per-class accuracy over time instead of bars
+    dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
+    hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
+    speed: int = 0                                   # index into SPEEDS
+    pause_requested: bool = False
+    running: bool = True
+    toast: str = ""
+    toast_until: float = 0.0
+    version: int = 0                                 # bumped by every change the view depends on
+
+    @property
+    def n(self):
+        return len(self.y_test)
+
+    def say(self, text, seconds=3.0):
+        self.toast, self.toast_until = text, time.monotonic() + seconds
+
+    def touch(self):
+        self.version += 1
 
     # ------------------------------------------------------------------ display
     def change_k(self, up):

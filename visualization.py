@@ -43,7 +43,15 @@ from regions import (
     compute_layout,
 )
 from trainer import Command, EvalReport, Order, RunHistory, SnapshotWeights, TrainingProcess
-from utils import atomic_save_npz, per_class_accuracy, percentile, process_age, save_png_atomic, unique_path
+from utils import (
+    atomic_file,
+    atomic_save_npz,
+    per_class_accuracy,
+    percentile,
+    process_age,
+    save_png_atomic,
+    unique_path,
+)
 from view_model import (
     SPEEDS,
     Overlay,
@@ -61,7 +69,12 @@ FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
+PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
+ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
 DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
+RECORD_FPS = 5                    # frames a second in a recorded clip
+RECORD_WIDTH = 640                # a clip's width in pixels (a slide's worth)
+RECORD_MAX_FRAMES = 1500          # beyond this a clip keeps every other frame
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
@@ -113,7 +126,8 @@ KEYS = (
     Key("G", "pixel map of the explained class: relevance (or d score / d pixel)", "saliency", {pygame.K_g: None}),
     Key("D", "draw your own digit: left button draws, right erases", "draw", {pygame.K_d: None}),
     Key("Backspace", "clear the drawing", "clear", {pygame.K_BACKSPACE: None}),
-    Key("S", "save a screenshot PNG (the path is shown)", "screenshot", {pygame.K_s: None}),
+    Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", "screenshot",
+        {pygame.K_s: None}),
     Key("W", "save the model (to --save, or mnist_model.npz)", "save", {pygame.K_w: None}),
     Key("H / F1", "this help", "help", {pygame.K_h: None, pygame.K_F1: None}),
     Key("Esc / Q", "close an overlay / quit (saves to --save if given)", "quit",
@@ -129,6 +143,65 @@ def controls_markdown():
     rows = ["| key / mouse | action |", "|---|---|"]
     rows += [f"| {k.label} | {k.help.replace('|', chr(92) + '|')} |" for k in KEYS]
     return "\n".join(rows)
+
+
+# ------------------------------------------------------------------------- recording
+class Recorder:
+    """An animated GIF of the window: a frame every 1/RECORD_FPS s, 640 px wide. The frame
+    loop only scales and copies the screen; a thread reduces each frame to a palette and,
+    when the recording stops, Pillow writes the file (atomically) in the background. Long
+    recordings keep every other frame (and halve the rate) to stay under RECORD_MAX_FRAMES."""
+
+    def __init__(self, path):
+        import queue
+        import threading
+        self.path, self.interval, self.last = path, 1 / RECORD_FPS, -1e9
+        self.frames, self.size, self.error = [], None, None
+        self.queue = queue.Queue(maxsize=50)
+        self.thread = threading.Thread(target=self._reduce, daemon=True)
+        self.thread.start()
+        self.done = threading.Event()
+
+    def capture(self, screen):
+        now = time.monotonic()
+        if now - self.last < self.interval:
+            return
+        self.last = now
+        w, h = screen.get_size()
+        self.size = (RECORD_WIDTH, max(1, round(h * RECORD_WIDTH / w)))
+        small = pygame.transform.smoothscale(screen, self.size)
+        try:
+            self.queue.put_nowait(pygame.image.tobytes(small, "RGB"))
+        except Exception:                        # noqa: BLE001 - a full queue drops a frame, never blocks
+            pass
+
+    def _reduce(self):
+        from PIL import Image
+        while True:
+            data = self.queue.get()
+            if data is None:
+                break
+            self.frames.append(Image.frombytes("RGB", self.size, data).quantize(colors=255))
+            if len(self.frames) > RECORD_MAX_FRAMES:
+                self.frames, self.interval = self.frames[::2], self.interval * 2
+        if self.frames:
+            try:
+                with atomic_file(self.path) as f:
+                    self.frames[0].save(f, format="GIF", save_all=True, append_images=self.frames[1:],
+                                        duration=round(1000 * self.interval), loop=0)
+            except OSError as e:
+                self.error = f"could not write the clip {self.path}: {e.strerror or e}"
+        self.done.set()
+
+    def finish(self, report=None):
+        """Stop recording; the file is written in the background (wait() for it)."""
+        self.report = report
+        self.queue.put(None)
+
+    def wait(self, timeout=60):
+        self.thread.join(timeout)
+        return self.error or (f"clip saved to {os.path.abspath(self.path)} ({len(self.frames)} frames, "
+                              f"{os.path.getsize(self.path) / 1e6:.1f} MB)" if self.frames else "the clip is empty")
 
 
 # -------------------------------------------------------------------------- actions
@@ -248,7 +321,16 @@ class Actions:
         self.app.state.clear_canvas()
 
     def act_screenshot(self, _, shift):
-        self.save_screenshot()
+        if not shift:
+            self.save_screenshot()
+        elif self.app.recorder is None:
+            self.app.recorder = Recorder(unique_path("clip-%Y%m%d-%H%M%S.gif"))
+            self.say(f"recording a clip to {os.path.abspath(self.app.recorder.path)} (Shift+S stops)", 5)
+        else:
+            self.app.recorder.finish(lambda text: self.app.state.say(text, 8))
+            self.app.finished_recorders.append(self.app.recorder)
+            self.app.recorder = None
+            self.say("writing the clip...", 5)
 
     def save_screenshot(self, path=None):
         """Write the screen to a PNG (atomically, checked before it replaces anything);
@@ -400,6 +482,94 @@ class TrainerLink:
         app.worker = None
 
 
+# --------------------------------------------------------------------- side analyses
+class SideViews:
+    """What the window computes beside the view of the digit: dreams, the representation
+    map, grid orders, and which evaluation the per-class bars and the confusion matrix show."""
+
+    def __init__(self, app):
+        self.app = app
+        self.dream_of, self.dreamer, self.dream_image, self.dream_step = None, None, None, 0
+
+    def update_map(self):
+        """Keep the open map building for the newest weights; its points glide there."""
+        st = self.app.state
+        if st.overlay is not Overlay.MAP:
+            return
+        layer = st.map_layer % len(self.app.config.hidden)
+        if not self.app.map.busy and (self.app.map.stamp != self.app.stamp or self.app.map.layer != layer):
+            self.app.map.start(self.app.net.weights, self.app.net.biases, self.app.stamp, layer)
+        if self.app.map.points is None or self.app.map.layer != layer:
+            self.app.shown.pop("map", None)
+            return
+        shown = self.app.shown.get("map")
+        if shown is None or shown.shape != self.app.map.points.shape:
+            self.app.shown["map"] = self.app.map.points.copy()
+            self.app.needs_draw = True
+        elif np.abs(self.app.map.points - shown).max() > 1e-4 * (np.abs(shown).max() + 1e-9):
+            shown += (self.app.map.points - shown) * EASE
+            self.app.needs_draw = True
+
+    def step_dream(self):
+        """One gradient-ascent step of the dream under way per frame (60 steps: a second)."""
+        st = self.app.state
+        if st.dream != self.dream_of:
+            self.dream_of, self.dream_step, self.dream_image = st.dream, 0, None
+            self.dreamer = None
+            if st.dream is not None:
+                kind, *what = st.dream
+                target = what[0] if kind == "class" else what[1]
+                layer = None if kind == "class" else what[0]
+                self.dreamer = explain.dream(self.app.net, target, steps=DREAM_STEPS, layer=layer)
+        if self.dreamer is not None:
+            with np.errstate(all="ignore"):
+                img = next(self.dreamer, None)
+            if img is None:
+                self.dreamer = None
+            else:
+                self.dream_image, self.dream_step = img, self.dream_step + 1
+
+    # -------------------------------------------------------------------- draw
+    def classes(self):
+        """(per-class accuracy, the previous of the same kind, what it is of) for the panel:
+        the latest evaluation live; the window's own pass of the weights when rewound."""
+        if self.app.state.rewind is None:
+            ev = self.app.tele.latest
+            if ev is None:
+                return None, None, "waiting for the first evaluation"
+            return ev.per_class, self.app.tele.previous_per_class(), ev.label()
+        ps = self.app.sweep.result
+        if ps is None or ps.stamp != self.app.stamp:
+            return None, None, "rewound: passing the test set with those weights..."
+        return per_class_accuracy(ps.confusion), None, f"rewound: full test set, {ps.stamp.describe()}"
+
+    def orders(self):
+        """Hidden grids ordered by preferred class (O), from the last pass that found them:
+        they change only when a pass completes, never from frame to frame."""
+        ps = self.app.sweep.result
+        if not self.app.state.sorted_grids or ps is None or ps.preferred is None:
+            return None
+        if getattr(self, "_orders_of", None) is not ps:
+            self._orders_of, self._orders = ps, [order_by_class(p) for p in ps.preferred]
+        return self._orders
+
+    def newest_confusion(self):
+        """(matrix, label) of the newest whole-test-set result: the window's own pass or
+        the trainer's evaluation, whichever is of later weights; None before either."""
+        ps, ev = self.app.sweep.result, self.app.tele.last_full
+        options = []
+        if ps is not None:
+            options.append(((ps.stamp.epoch, ps.stamp.batch, 1), ps.confusion, ps.stamp.describe()))
+        if ev is not None:
+            options.append(((ev.epoch, ev.batch, 0), ev.confusion, ev.label().split(", ", 1)[1]))
+        if not options:
+            return None
+        _, conf, when = max(options, key=lambda o: o[0])
+        newer = "" if not self.app.sweep.busy else \
+            f" (a pass of newer weights is {100 * self.app.sweep.pos / len(self.app.y_test):.0f} % done)"
+        return conf, f"weights: {when}{newer}"
+
+
 # ------------------------------------------------------------------------------ app
 class App:
     """The window: routes events to regions and actions, mirrors the trainer, draws."""
@@ -423,7 +593,11 @@ class App:
         self.predict = Predictions(self.net, self.x_test)
         self.sweep = Sweep(lambda: MLP(config.sizes, config.activation, seed=config.seed), self.x_test, self.y_test)
         self.text = TextCache()
-        self.actions, self.link = Actions(self), TrainerLink(self)
+        self.actions, self.link, self.side = Actions(self), TrainerLink(self), SideViews(self)
+        self.recorder = Recorder(config.record) if config.record else None     # --record: from launch
+        self._panel_tele, self._panel_time, self._fps_time, self._fps_line = -1, 0.0, 0.0, ""
+        self.frame_no = self.view_frame = 0        # frames so far; the last that recomputed the view
+        self.finished_recorders = []                                            # clips being written
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
         self.legend = Legend(self.text)
@@ -433,7 +607,6 @@ class App:
                                      self.x_test, self.y_test)
         self.layout = None
         self.view, self.view_key, self.lines_key, self.shown = None, None, None, {}
-        self.dream_of, self.dreamer, self.dream_image, self.dream_step = None, None, None, 0
         self.view_cost, self.last_adopt = 0.0, 0.0
         self.needs_draw, self.snap = True, True
         self.frame_ms, self.frame_interval_ms = [], []
@@ -518,7 +691,7 @@ class App:
         # new weights refresh the picture at most every few refresh costs (view + lines), so
         # thousands of lines (K = 5000) cannot eat every frame; user actions refresh at once
         refresh_cost = self.view_cost + self.columns.lines_seconds
-        if self.weights_waiting and (user_changed or now - self.last_adopt >= max(0.05, 6 * refresh_cost)):
+        if self.weights_waiting and (user_changed or now - self.last_adopt >= max(ADOPT_S, 6 * refresh_cost)):
             self.link.adopt_weights()
             self.last_adopt = now
         if self.stamp is None:
@@ -527,21 +700,24 @@ class App:
         self.sweep.want_preferred = st.hover is not None or st.sorted_grids
         if self.sweep.needs_pass(self.stamp):
             self.sweep.start(self.net.weights, self.net.biases, self.stamp)
-        self.step_dream()
-        self.update_map()
-        key = (st.version, self.stamp, self.dream_step)
+        self.side.step_dream()
+        self.side.update_map()
+        key = (st.version, self.stamp, self.side.dream_step)
         if self.lines_key != self.view_key:              # after new weights the lines follow one frame later,
             self.lines_key = self.view_key               # so no frame both recomputes the view and redraws them
             self.needs_draw = True
         if key != self.view_key:
             t0 = time.perf_counter()
-            if st.dream is not None and self.dream_image is not None:
-                x = self.dream_image
+            if st.dream is not None and self.side.dream_image is not None:
+                x = self.side.dream_image
             else:
                 x = mnist_style(st.canvas).reshape(784) if st.drawing else to_float(self.x_test[st.index])
             self.view = compute_view(self.net, x, self.stamp, st.k, st.rank_mode, st.saliency,
                                      empty=st.drawing and not st.canvas.any(), explain=st.explain_class)
+            if self.layout is not None:                          # the strip's frames, for the same weights
+                self.predict(self.strip.shown(st, self.sweep.result, self.predict)[0])
             self.view_cost = time.perf_counter() - t0
+            self.view_frame = self.frame_no
             self.snap = self.snap or (user_changed and key[2] == 0)   # a new digit jumps; weights, dreams glide
             self.view_key = key
             if user_changed or self.lines_key is None:
@@ -554,98 +730,44 @@ class App:
         if toast != self.toast_shown:
             self.toast_shown, self.needs_draw = toast, True
 
-    def update_map(self):
-        """Keep the open map building for the newest weights; its points glide there."""
-        st = self.state
-        if st.overlay is not Overlay.MAP:
-            return
-        layer = st.map_layer % len(self.config.hidden)
-        if not self.map.busy and (self.map.stamp != self.stamp or self.map.layer != layer):
-            self.map.start(self.net.weights, self.net.biases, self.stamp, layer)
-        if self.map.points is None or self.map.layer != layer:
-            self.shown.pop("map", None)
-            return
-        shown = self.shown.get("map")
-        if shown is None or shown.shape != self.map.points.shape:
-            self.shown["map"] = self.map.points.copy()
-            self.needs_draw = True
-        elif np.abs(self.map.points - shown).max() > 1e-4 * (np.abs(shown).max() + 1e-9):
-            shown += (self.map.points - shown) * EASE
-            self.needs_draw = True
-
-    def step_dream(self):
-        """One gradient-ascent step of the dream under way per frame (60 steps: a second)."""
-        st = self.state
-        if st.dream != self.dream_of:
-            self.dream_of, self.dream_step, self.dream_image = st.dream, 0, None
-            self.dreamer = None
-            if st.dream is not None:
-                kind, *what = st.dream
-                target = what[0] if kind == "class" else what[1]
-                layer = None if kind == "class" else what[0]
-                self.dreamer = explain.dream(self.net, target, steps=DREAM_STEPS, layer=layer)
-        if self.dreamer is not None:
-            with np.errstate(all="ignore"):
-                img = next(self.dreamer, None)
-            if img is None:
-                self.dreamer = None
-            else:
-                self.dream_image, self.dream_step = img, self.dream_step + 1
-
-    # -------------------------------------------------------------------- draw
     def scene(self):
         st, tele, cfg = self.state, self.tele, self.config
-        fps = 1000 / np.mean(self.frame_interval_ms[-30:]) if self.frame_interval_ms else 0
-        work = np.mean(self.frame_ms[-30:]) if self.frame_ms else 0
-        idle = self.tele.paused or self.tele.finished or cfg.no_train or self.tele.failed
         return Scene(
             state=st, tele=tele, view=self.view, shown=self.shown, sweep=self.sweep.result, predict=self.predict,
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
-            confusion=self.newest_confusion(), data_label=data_label(self.data, self.config), orders=self.orders(),
-            dream_step=self.dream_step, map=self.map, map_points=self.shown.get("map"), classes=self.classes(),
+            confusion=self.side.newest_confusion(), data_label=data_label(self.data, self.config),
+            orders=self.side.orders(), dream_step=self.side.dream_step, map=self.map, map_points=self.shown.get("map"),
+            classes=self.side.classes(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
-            fps_line="idle: redrawn only when something changes" if idle else f"{fps:.0f} FPS   frame {work:.1f} ms")
+            fps_line=self.fps_text())
 
-    def classes(self):
-        """(per-class accuracy, the previous of the same kind, what it is of) for the panel:
-        the latest evaluation live; the window's own pass of the weights when rewound."""
-        if self.state.rewind is None:
-            ev = self.tele.latest
-            if ev is None:
-                return None, None, "waiting for the first evaluation"
-            return ev.per_class, self.tele.previous_per_class(), ev.label()
-        ps = self.sweep.result
-        if ps is None or ps.stamp != self.stamp:
-            return None, None, "rewound: passing the test set with those weights..."
-        return per_class_accuracy(ps.confusion), None, f"rewound: full test set, {ps.stamp.describe()}"
+    def panel_key(self):
+        """What the panel shows depends on: user changes at once; the trainer's reports at
+        most every PANEL_REFRESH_S, and not in a frame that recomputed the view, so frames
+        that redraw it stay rare and light."""
+        now = time.monotonic()
+        if self.tele.version != self._panel_tele and now - self._panel_time >= PANEL_REFRESH_S \
+                and self.frame_no > self.view_frame + 1:
+            self._panel_tele, self._panel_time = self.tele.version, now
+        st = self.state
+        return (self._panel_tele, st.version, self.view_key, id(self.sweep.result), self.fps_text(),
+                id(self.tele.digit_histories.get(st.index)), self.layout.size,
+                pygame.mouse.get_pos() if st.class_chart else None)
 
-    def orders(self):
-        """Hidden grids ordered by preferred class (O), from the last pass that found them:
-        they change only when a pass completes, never from frame to frame."""
-        ps = self.sweep.result
-        if not self.state.sorted_grids or ps is None or ps.preferred is None:
-            return None
-        if getattr(self, "_orders_of", None) is not ps:
-            self._orders_of, self._orders = ps, [order_by_class(p) for p in ps.preferred]
-        return self._orders
-
-    def newest_confusion(self):
-        """(matrix, label) of the newest whole-test-set result: the window's own pass or
-        the trainer's evaluation, whichever is of later weights; None before either."""
-        ps, ev = self.sweep.result, self.tele.last_full
-        options = []
-        if ps is not None:
-            options.append(((ps.stamp.epoch, ps.stamp.batch, 1), ps.confusion, ps.stamp.describe()))
-        if ev is not None:
-            options.append(((ev.epoch, ev.batch, 0), ev.confusion, ev.label().split(", ", 1)[1]))
-        if not options:
-            return None
-        _, conf, when = max(options, key=lambda o: o[0])
-        newer = "" if not self.sweep.busy else \
-            f" (a pass of newer weights is {100 * self.sweep.pos / len(self.y_test):.0f} % done)"
-        return conf, f"weights: {when}{newer}"
+    def fps_text(self):
+        """The frame-rate line, refreshed twice a second (not every frame)."""
+        now = time.monotonic()
+        if now - self._fps_time >= 0.5:
+            fps = 1000 / np.mean(self.frame_interval_ms[-30:]) if self.frame_interval_ms else 0
+            work = np.mean(self.frame_ms[-30:]) if self.frame_ms else 0
+            tele, cfg = self.tele, self.config
+            idle = tele.paused or tele.finished or cfg.no_train or tele.failed
+            self._fps_line = "idle: redrawn only when something changes" if idle else \
+                f"{fps:.0f} FPS   frame {work:.1f} ms"
+            self._fps_time = now
+        return self._fps_line
 
     def place(self, size):
         fs = 14 if size[1] < 700 or size[0] < 1100 else 15 if size[1] < 850 or size[0] < 1500 else 17
@@ -682,10 +804,15 @@ class App:
             self.map_view.draw(surface, scene)
         else:
             self.columns.draw(surface, scene)
-            self.strip.draw(surface, scene)
+            shown, _ = self.strip.shown(st, self.sweep.result, self.predict)
+            verdicts = (self.predict(shown) == self.y_test[shown]).tobytes()     # frames change only when these do
+            self.strip.draw_cached(surface, scene, (st.version, id(self.sweep.result), shown.tobytes(), verdicts,
+                                                    self.layout.size))
             self.tooltip.draw(surface, scene)             # last: the tooltip covers the rest
-        self.legend.draw(surface, scene)
-        self.panel.draw(surface, scene)
+        v = self.view
+        legend_key = (st.k, st.rank_mode, v.explained, v.relevance is None, self.layout.size)
+        self.legend.draw_cached(surface, scene, legend_key)
+        self.panel.draw_cached(surface, scene, self.panel_key())
         self.header.draw(surface, scene)
         if st.overlay is Overlay.HELP:
             self.help.draw(surface, scene)
@@ -696,6 +823,7 @@ class App:
         then the test-set sweep in the time left before the next frame is due. Returns
         the frame's work time in ms."""
         t0 = self.frame_start = time.perf_counter()
+        self.frame_no += 1
         for event in pygame.event.get():
             self.handle_event(event)
         self.update()
@@ -705,6 +833,11 @@ class App:
             pygame.display.flip()
             self.needs_draw = False
             self.drawn_frames += 1
+        if self.recorder is not None:
+            self.recorder.capture(self.screen)
+        for rec in [r for r in self.finished_recorders if r.done.is_set()]:
+            self.finished_recorders.remove(rec)
+            self.state.say(rec.wait(), 8)
         t1 = time.perf_counter()
         if drew:
             _bounded_append(self.frame_ms, (t1 - t0) * 1000)
@@ -732,6 +865,18 @@ class App:
 
     def close(self):
         self.link.close()
+        if self.recorder is not None:
+            self.recorder.finish()
+            self.finished_recorders.append(self.recorder)
+            self.recorder = None
+        for rec in self.finished_recorders:
+            print(f"writing the clip {rec.path} ...")
+            message = rec.wait(timeout=300)
+            print(("error: " if rec.error else "") + message.replace("clip saved", "Saved clip"),
+                  file=sys.stderr if rec.error else sys.stdout)
+            if rec.error:
+                self.errors.append(rec.error)
+        self.finished_recorders = []
 
 
 def ease(shown, view, snap):

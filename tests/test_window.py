@@ -2,6 +2,7 @@
 driver). Each test opens its own window; pixels are read from the rectangles the layout
 gave each region, so a wrong picture fails (see the note on each picture test)."""
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,8 @@ def test_accuracy_curve_passes_through_each_evaluation(sample):
     app = open_app(sample, epochs=4)
     for epoch, acc in enumerate((0.1, 0.90, 0.94, 0.95, 0.97)):
         app.tele.apply(full_eval(acc, epoch))
+    app.needs_draw = True
+    run_until(app, lambda: app.panel_key()[0] == app.tele.version)   # the panel follows within 0.3 s
     app.needs_draw = True
     app.frame()
     chart = app.panel.chart
@@ -527,7 +530,7 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
     key(pygame.K_v)
     app.frame()
     assert app.state.dream == ("class", c)
-    run_until(app, lambda: app.dream_step >= 60)
+    run_until(app, lambda: app.side.dream_step >= 60)
     app.frame()
     import explain
     logit = lambda x: explain.forward_pre(app.net, x)[1][-1][c]       # noqa: E731
@@ -566,3 +569,28 @@ def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
     app.frame()
     k = view.nearest(view.screen_points[i])
     assert app.state.index == k and app.state.overlay.value == "none"
+
+
+def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_path, monkeypatch):
+    from PIL import Image
+    app = open_app(sample)
+    monkeypatch.chdir(tmp_path)
+    key(pygame.K_s, mod=pygame.KMOD_SHIFT)
+    app.frame()
+    rec = app.recorder
+    assert rec is not None and "recording a clip" in app.state.toast
+    deadline = time.monotonic() + 1.5
+    while time.monotonic() < deadline:                     # about 7 frames at 5 a second
+        key(pygame.K_RIGHT)
+        app.frame()
+        time.sleep(0.02)
+    key(pygame.K_s, mod=pygame.KMOD_SHIFT)
+    app.frame()
+    assert app.recorder is None
+    message = rec.wait()
+    assert "clip saved" in message
+    with Image.open(rec.path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == len(rec.frames) >= 5 and gif.size == (640, 360)
+        first = np.asarray(gif.convert("RGB"))
+        gif.seek(gif.n_frames - 1)
+        assert not np.array_equal(first, np.asarray(gif.convert("RGB")))   # the digits changed on screen

@@ -179,7 +179,8 @@ def test_after_training_finishes_everything_uses_the_final_weights(sample):
 def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
     app = training_app(sample, hidden=(64,), epochs=1, batch_size=32, seed=6)
     try:
-        run_until(app, lambda: app.tele.finished and len(app.tele.snapshots) >= 5)
+        run_until(app, lambda: app.tele.finished and len(app.tele.snapshots) >= 5 and not app.weights_waiting
+                  and app.stamp.epoch == 1)
         live = [w.copy() for w in app.net.weights]
         key(pygame.K_COMMA)                                   # back from live: the newest older snapshot
         app.frame()
@@ -204,7 +205,7 @@ def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
         assert app.scene().status[0].startswith("REWOUND")
         run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stamp == app.stamp)
         np.testing.assert_array_equal(app.sweep.result.predictions, preds)   # confusion, per-class: the snapshot's
-        assert app.classes()[2].startswith("rewound")
+        assert app.side.classes()[2].startswith("rewound")
         for _ in range(len(app.tele.snapshots) + 1):          # forward past the newest: live again
             key(pygame.K_PERIOD)
             app.frame()
