@@ -1247,7 +1247,8 @@ def history_caption(rows, true, names):
         return f"read wrong at every snapshot, last as {names[rows[-1][1]]}"
     last_q, last_p = wrong[-1]
     if rows[-1][1] == true:
-        return f"read as {names[last_p]} until epoch {last_q:.2g}, right since"
+        since = next(q for q, p, _ in rows if q > last_q and p == true)
+        return f"read as {names[last_p]} until epoch {last_q:.2f}, right since epoch {since:.2f}"
     return f"now read as {names[rows[-1][1]]}; right at {len(rows) - len(wrong)} of {len(rows)} snapshots"
 
 
