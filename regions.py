@@ -73,6 +73,15 @@ def verdict_color(pred, true):
     return ACCENT if true is None else RIGHT if pred == true else WRONG
 
 
+def bounded_get(cache, key, make, limit):
+    """cache[key], made by make() when missing; the cache is emptied past `limit` entries."""
+    if key not in cache:
+        if len(cache) > limit:
+            cache.clear()
+        cache[key] = make()
+    return cache[key]
+
+
 # ------------------------------------------------------------------------------ text
 class TextCache:
     """Rendered text surfaces, re-rendered only when the string changes."""
@@ -396,11 +405,7 @@ class GridRegion(Region):
         self.cache.clear()
 
     def cached(self, key, make):
-        if key not in self.cache:
-            if len(self.cache) > 400:
-                self.cache.clear()
-            self.cache[key] = make()
-        return self.cache[key]
+        return bounded_get(self.cache, key, make, 400)
 
     def label(self, surface, rect, text, second=""):
         """Label above a column (all columns share one row), with an optional second line."""
@@ -746,11 +751,7 @@ class Tooltip(Region):
         self.top_rects = []
 
     def picture(self, key, make):
-        if key not in self.cache:
-            if len(self.cache) > 64:
-                self.cache.clear()
-            self.cache[key] = make()
-        return self.cache[key]
+        return bounded_get(self.cache, key, make, 64)
 
     def receptive_surface(self, scene, layer, j, px):
         def make():

@@ -9,24 +9,8 @@ import numpy as np
 import pytest
 
 import utils
-from conftest import ROOT
+from conftest import ROOT, assert_one_line_error, run  # noqa: F401
 from utils import atomic_write_json
-
-MAIN = str(ROOT / "main.py")
-
-
-def run(*args, timeout=120):
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-    return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def assert_one_line_error(proc, status, *fragments):
-    assert proc.returncode == status, proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert lines and "error:" in lines[-1], proc.stderr
-    for frag in fragments:
-        assert frag in lines[-1], lines[-1]
 
 
 def char_device(tmp_path):

@@ -2,9 +2,6 @@
 training state validated, only the format's members read, headers checked before data,
 weights-only files from other code explorable, and the data set a file was trained on."""
 import json
-import os
-import subprocess
-import sys
 import tracemalloc
 import zipfile
 
@@ -12,24 +9,8 @@ import numpy as np
 import pytest
 
 from config import Config
-from conftest import ROOT
+from conftest import ROOT, assert_one_line_error, run  # noqa: F401
 from trainer import ModelFileError, Trainer, evaluate, read_model
-
-MAIN = str(ROOT / "main.py")
-
-
-def run(*args, timeout=120):
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-    return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
-def assert_one_line_error(proc, status, *fragments):
-    assert proc.returncode == status, proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-    assert lines and "error:" in lines[-1], proc.stderr
-    for frag in fragments:
-        assert frag in lines[-1], lines[-1]
 
 
 @pytest.fixture(scope="module")
