@@ -178,6 +178,7 @@ class Scene:
     confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
     orders: list | None = None   # per hidden layer: position -> neuron (grids sorted by preferred class)
     classes: tuple = (None, None, "")   # per-class accuracy (10,), the previous one of its kind, what it is of
+    accuracy: str = ""           # the header's accuracy when it is not the latest evaluation (rewound)
     dream_step: int = 0          # gradient-ascent steps of the dream on screen (state.dream says of what)
     map: object = None           # view_model.RepresentationMap
     map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
@@ -362,7 +363,7 @@ class Header(Region):
         title = f"Neural network learning {scene.dataset} - live"
         left = self.text.blit(surface, title, (12, y1), fs + 1, TEXT, True).right
         left = max(left, self.text.blit(surface, scene.data_label, (12, y2), fs - 2, DIM).right)
-        acc = self.accuracy_text(tele)
+        acc = scene.accuracy or self.accuracy_text(tele)
         right_x = r.right - 12
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
         modes = []
@@ -1070,7 +1071,9 @@ class ClassChart(Region):
         """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
         if not tele.evals:
             return np.zeros(0), np.zeros((0, 10))
-        ev = sorted(tele.evals, key=lambda e: e[0])
+        ev = sorted((e for e in tele.evals if e[0] > 0), key=lambda e: e[0])    # not the untrained start
+        if not ev:
+            return np.zeros(0), np.zeros((0, 10))
         return np.array([e[0] for e in ev]), np.array([e[3] for e in ev], np.float64)
 
     def points(self, tele, epochs):
@@ -1166,7 +1169,7 @@ class Panel(Region):
                 y += lh
 
         status, color = scene.status
-        line(status, color, True, fs + 1)
+        line(self.text.fit(status, fs + 1, w, True), color, True, fs + 1)
         if tele.trained_here or not cfg.no_train:
             rate = tele.samples_per_s()
             line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
@@ -1235,12 +1238,16 @@ class Panel(Region):
                 pygame.draw.rect(surface, TEXT, r.inflate(2, 2), 1)
             self.history_cells.append((r, i))
         y += h + 4
-        self.text.blit(surface, self.text.fit(history_caption(rows, true, scene.names), fs, w), (x, y), fs, DIM)
+        caption = history_caption(rows, true, scene.names, scene.tele.n_batches)
+        self.text.blit(surface, self.text.fit(caption, fs, w), (x, y), fs, DIM)
         return y + fs + 6
 
 
-def history_caption(rows, true, names):
+def history_caption(rows, true, names, n_batches=1):
     """One sentence on a digit's history over the snapshots (progress, pred, p_true)."""
+    def when(q):
+        return describe_position(int(q), round((q - int(q)) * n_batches))
+
     wrong = [(q, p) for q, p, _ in rows if p != true]
     if not wrong:
         return f"read right at every snapshot ({len(rows)})"
@@ -1249,7 +1256,7 @@ def history_caption(rows, true, names):
     last_q, last_p = wrong[-1]
     if rows[-1][1] == true:
         since = next(q for q, p, _ in rows if q > last_q and p == true)
-        return f"read as {names[last_p]} until epoch {last_q:.2f}, right since epoch {since:.2f}"
+        return f"read as {names[last_p]} until {when(last_q)}, right since {when(since)}"
     return f"now read as {names[rows[-1][1]]}; right at {len(rows) - len(wrong)} of {len(rows)} snapshots"
 
 

@@ -543,6 +543,15 @@ class SideViews:
             return None, None, "rewound: passing the test set with those weights..."
         return per_class_accuracy(ps.confusion), None, f"rewound: full test set, {ps.stamp.describe()}"
 
+    def rewound_accuracy(self):
+        """The header's accuracy while rewound: the window's pass of the snapshot."""
+        if self.app.state.rewind is None:
+            return ""
+        ps = self.app.sweep.result
+        if ps is None or ps.stamp != self.app.stamp:
+            return "REWOUND: test accuracy being measured..."
+        return f"REWOUND: test accuracy {100 * ps.accuracy:.2f} % (full test set, {ps.stamp.describe()})"
+
     def orders(self):
         """Hidden grids ordered by preferred class (O), from the last pass that found them:
         they change only when a pass completes, never from frame to frame."""
@@ -739,7 +748,7 @@ class App:
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
             confusion=self.side.newest_confusion(), data_label=data_label(self.data, self.config),
             orders=self.side.orders(), dream_step=self.side.dream_step, map=self.map, map_points=self.shown.get("map"),
-            classes=self.side.classes(),
+            classes=self.side.classes(), accuracy=self.side.rewound_accuracy(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line=self.fps_text())
 
@@ -801,7 +810,10 @@ class App:
         if st.overlay is Overlay.CONFUSION:
             self.confusion.draw(surface, scene)
         elif st.overlay is Overlay.MAP:
-            self.map_view.draw(surface, scene)
+            pts = self.shown.get("map")
+            key = (None if pts is None else pts.tobytes(), st.version, self.view_key, st.map_layer,
+                   pygame.mouse.get_pos())                       # the points, the ring, the hovered point
+            self.map_view.draw_cached(surface, scene, key)
         else:
             self.columns.draw(surface, scene)
             shown, _ = self.strip.shown(st, self.sweep.result, self.predict)
@@ -914,7 +926,7 @@ def status_line(tele, state, config, worker):
     """(text, colour) of the training state, for the panel's first line."""
     if state.rewind is not None and state.rewind < len(tele.snapshots):
         e, b, _ = tele.snapshots[state.rewind]
-        return f"REWOUND to {describe_position(e, b)} (, . steps)", LOSS_COLOR
+        return f"REWOUND: {describe_position(e, b)}", LOSS_COLOR
     if tele.failed:
         return "TRAINER STOPPED: " + tele.failed, WRONG
     if tele.diverged:
