@@ -1256,7 +1256,8 @@ def history_caption(rows, true, names, n_batches=1):
     last_q, last_p = wrong[-1]
     if rows[-1][1] == true:
         since = next(q for q, p, _ in rows if q > last_q and p == true)
-        return f"read as {names[last_p]} until {when(last_q)}, right since {when(since)}"
+        until = "when untrained" if last_q == 0 else f"until {when(last_q)}"
+        return f"read as {names[last_p]} {until}, right since {when(since)}"
     return f"now read as {names[rows[-1][1]]}; right at {len(rows) - len(wrong)} of {len(rows)} snapshots"
 
 
