@@ -1,0 +1,139 @@
+"""Soak test: a real window (Xvfb) training while random keys, clicks and drags arrive for
+ten minutes; records the memory of both processes, errors, and what is left behind.
+
+    python bench/bench_soak.py                   # 600 s (needs Xvfb and xdotool: apt-get install xvfb xdotool)
+    python bench/bench_soak.py --seconds 60      # shorter
+
+Prints a table of the proportional set size (PSS) of the window and of the training
+process every minute, the growth after the first minute, the exit status, tracebacks or
+errors printed, and leftovers: processes still alive, shared-memory segments and temp
+files. Uses ../shared/data/mnist written into a temporary OpenML cache when present (the
+bundled sample otherwise).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT))
+from bench_window import SHARED, Xvfb, descendants, prepare_cache  # noqa: E402
+
+KEYS = ["Right", "Left", "Prior", "Next", "Home", "End", "m", "shift+m", "f", "r", "space", "n", "bracketleft",
+        "bracketright", "c", "plus", "minus", "x", "g", "d", "BackSpace", "h", "o", "a", "p", "t", "v", "comma",
+        "period", "l", "shift+l", "s", "shift+s", *"0123456789", "shift+3"]       # not Esc or Q: they quit
+
+
+def pss_kb(pid):
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+    except OSError:
+        return 0
+
+
+def window_geometry(display):
+    out = subprocess.run(["xwininfo", "-root", "-tree"], capture_output=True, text=True,
+                         env={**os.environ, "DISPLAY": display}).stdout
+    for line in out.splitlines():
+        if "MNIST network" in line:
+            size, _, pos = line.split()[-2].partition("+")
+            w, h = (int(v) for v in size.split("x"))
+            x, y = (int(v) for v in pos.split("+"))
+            return x, y, w, h
+    return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=600)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    if not (shutil.which("Xvfb") and shutil.which("xdotool") and shutil.which("xwininfo")):
+        raise SystemExit("needs Xvfb, xdotool and xwininfo (apt-get install xvfb xdotool x11-utils)")
+    rng = random.Random(args.seed)
+    shm_before = set(os.listdir("/dev/shm"))
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as cwd, Xvfb() as x:
+        if SHARED.exists():
+            prepare_cache(home)
+            data = ["--data-home", home]
+        else:
+            data = ["--offline"]
+        env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"}
+        env.update(DISPLAY=x.display, PYGAME_HIDE_SUPPORT_PROMPT="1")
+        log = open(Path(cwd) / "app.log", "w")
+        proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), *data, "--epochs", "50",
+                                 "--save", str(Path(cwd) / "m.npz")], cwd=cwd, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        geo = None
+        for _ in range(100):
+            time.sleep(0.2)
+            geo = window_geometry(x.display)
+            if geo:
+                break
+        if geo is None:
+            proc.kill()
+            raise SystemExit("the window never appeared")
+        gx, gy, gw, gh = geo
+        xdo = ["xdotool"]
+        t0 = time.monotonic()
+        samples, actions, next_sample = [], 0, 0.0
+        while time.monotonic() - t0 < args.seconds and proc.poll() is None:
+            now = time.monotonic() - t0
+            if now >= next_sample:
+                pids = descendants(proc.pid)
+                trainer = [p for p in pids[1:] if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
+                samples.append((now, pss_kb(proc.pid), sum(pss_kb(p) for p in trainer)))
+                next_sample += 10
+            kind = rng.random()
+            px, py = gx + rng.randrange(gw), gy + rng.randrange(gh)
+            if kind < 0.6:
+                subprocess.run(xdo + ["mousemove", str(px), str(py), "key", rng.choice(KEYS)], env=env)
+            elif kind < 0.8:
+                subprocess.run(xdo + ["mousemove", str(px), str(py), "click", rng.choice(["1", "3"])], env=env)
+            else:
+                subprocess.run(xdo + ["mousemove", str(px), str(py), "mousedown", "1", "mousemove_relative", "--",
+                                      str(rng.randint(-60, 60)), str(rng.randint(-60, 60)), "mouseup", "1"], env=env)
+            actions += 1
+            time.sleep(rng.uniform(0.02, 0.25))
+        crashed = proc.poll() is not None
+        if not crashed:
+            subprocess.run(xdo + ["mousemove", str(gx + 5), str(gy + 5), "key", "Escape", "Escape", "Escape", "q"],
+                           env=env)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+        time.sleep(1)
+        text = (Path(cwd) / "app.log").read_text()
+        alive = [p for p in descendants(proc.pid)[1:]] if proc.poll() is None else []
+        temps = [p.name for p in Path(cwd).iterdir() if ".tmp-" in p.name]
+        shots = len(list(Path(cwd).glob("screenshot-*.png"))) + len(list(Path(cwd).glob("clip-*.gif")))
+    shm_left = sorted(set(os.listdir("/dev/shm")) - shm_before)
+    print(f"{args.seconds} s of random input: {actions} keys, clicks and drags; window at 1600x900 under Xvfb\n")
+    print("| time s | window PSS MiB | trainer PSS MiB |")
+    print("|---|---|---|")
+    for t, w, tr in samples[::6] + ([samples[-1]] if len(samples) % 6 != 1 else []):
+        print(f"| {t:.0f} | {w / 1024:.0f} | {tr / 1024:.0f} |")
+    after_min = [s for s in samples if s[0] >= 60]
+    if len(after_min) >= 2:
+        w0, w1 = after_min[0][1], max(s[1] for s in after_min)
+        print(f"\nwindow PSS after the first minute: {w0 / 1024:.0f} MiB, highest later {w1 / 1024:.0f} MiB "
+              f"(+{100 * (w1 - w0) / w0:.0f} %)")
+    print(f"exit: {'crashed' if crashed else 'quit'} with status {proc.returncode}; "
+          f"tracebacks: {text.count('Traceback')}; 'error:' lines: {text.count('error:')}")
+    print(f"left behind: processes {alive or 'none'}, shared memory {shm_left or 'none'}, "
+          f"temp files {temps or 'none'}; screenshots and clips written: {shots}")
+
+
+if __name__ == "__main__":
+    main()
