@@ -70,6 +70,7 @@ EASE = 0.35                       # per-frame step towards new activations (abou
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
+SNAPSHOT_CACHE = 6                # rewound snapshots kept in the window
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
 DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
 RECORD_FPS = 5                    # frames a second in a recorded clip
@@ -386,6 +387,8 @@ class TrainerLink:
             if isinstance(msg, SnapshotWeights):
                 self.snapshot_cache[msg.index] = msg
                 self.asked.discard(msg.index)
+                while len(self.snapshot_cache) > SNAPSHOT_CACHE:      # oldest fetched first (2.7 MB each)
+                    self.snapshot_cache.pop(next(iter(self.snapshot_cache)))
                 continue
             text = app.tele.apply(msg, full_speed=app.state.speed == 0)
             if isinstance(msg, EvalReport) and msg.predictions is not None and app.stamp is not None \
