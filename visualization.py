@@ -582,6 +582,75 @@ class SideViews:
         return conf, f"weights: {when}{newer}"
 
 
+# ---------------------------------------------------------------------------- events
+class EventRouter:
+    """Routes each event: modal overlays first, then keys (through the key table), then
+    the region under the pointer."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def handle_event(self, event):
+        """Route one event: modal overlays first, then keys, then the regions."""
+        self.app.needs_draw = True
+        st = self.app.state
+        if event.type == pygame.QUIT:
+            st.running = False
+        elif event.type == pygame.KEYDOWN:
+            action = KEY_ACTIONS.get(event.key)
+            if action is not None and self.app.weights_seen:
+                name, arg = action
+                getattr(self.app.actions, "act_" + name)(arg, bool(event.mod & pygame.KMOD_SHIFT))
+            elif action is not None and action[0] == "quit":
+                st.running = False
+        elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN) and self.app.layout and self.app.weights_seen:
+            self.handle_pointer(event)
+        elif event.type in (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE):
+            self.app.layout = None
+
+    def handle_pointer(self, event):
+        st, pos = self.app.state, event.pos
+        click = event.type == pygame.MOUSEBUTTONDOWN and event.button == 1
+        if st.overlay is Overlay.HELP:
+            return
+        if st.overlay is Overlay.CONFUSION:
+            hit = self.app.confusion.hit(pos, self.app.scene()) if click else None
+            if hit is not None:
+                self.app.actions.say(st.choose_pair(*hit[1], self.app.predict))
+            return
+        if st.overlay is Overlay.MAP:
+            hit = self.app.map_view.hit(pos, None) if click else None
+            if hit is not None:
+                st.go(hit[1])
+                st.toggle_overlay(Overlay.MAP)
+            return
+        if click:
+            hit = self.app.strip.hit(pos, None) or self.app.columns.output.hit(pos, None)
+            if hit is not None and hit[0] == "open":
+                st.go(hit[1])
+                return
+            if hit is not None and hit[0] == "explain":
+                self.app.actions.act_explain(hit[1], False)
+                return
+            hit = self.app.panel.hit(pos, self.app.scene())
+            if hit is not None:                          # a class's line in the per-class chart
+                st.mistakes_only, st.pair_filter = True, None
+                self.app.actions.say(st.next_of_class(hit[1], self.app.predict) or
+                                 f"browsing the mistakes of class {self.app.names[hit[1]]}")
+                return
+        if st.drawing:
+            uv = self.app.columns.canvas_at(pos)
+            buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
+                (event.button == 1, event.button == 2, event.button == 3)
+            if uv is not None and (buttons[0] or buttons[2]):
+                st.paint(*uv, erase=bool(buttons[2]) and not buttons[0])
+        hover = self.app.columns.neuron_at(pos)
+        if hover != st.hover:
+            st.hover = hover
+
+    # ------------------------------------------------------------------ update
+
+
 # ------------------------------------------------------------------------------ app
 class App:
     """The window: routes events to regions and actions, mirrors the trainer, draws."""
@@ -606,6 +675,7 @@ class App:
         self.sweep = Sweep(lambda: MLP(config.sizes, config.activation, seed=config.seed), self.x_test, self.y_test)
         self.text = TextCache()
         self.actions, self.link, self.side = Actions(self), TrainerLink(self), SideViews(self)
+        self.router = EventRouter(self)
         self.recorder = Recorder(config.record) if config.record else None     # --record: from launch
         self._panel_tele, self._panel_time, self._fps_time, self._fps_line = -1, 0.0, 0.0, ""
         self.frame_no = self.view_frame = 0        # frames so far; the last that recomputed the view
@@ -633,65 +703,6 @@ class App:
         return self.stamp is not None
 
     # ------------------------------------------------------------------ events
-    def handle_event(self, event):
-        """Route one event: modal overlays first, then keys, then the regions."""
-        self.needs_draw = True
-        st = self.state
-        if event.type == pygame.QUIT:
-            st.running = False
-        elif event.type == pygame.KEYDOWN:
-            action = KEY_ACTIONS.get(event.key)
-            if action is not None and self.weights_seen:
-                name, arg = action
-                getattr(self.actions, "act_" + name)(arg, bool(event.mod & pygame.KMOD_SHIFT))
-            elif action is not None and action[0] == "quit":
-                st.running = False
-        elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN) and self.layout and self.weights_seen:
-            self.handle_pointer(event)
-        elif event.type in (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE):
-            self.layout = None
-
-    def handle_pointer(self, event):
-        st, pos = self.state, event.pos
-        click = event.type == pygame.MOUSEBUTTONDOWN and event.button == 1
-        if st.overlay is Overlay.HELP:
-            return
-        if st.overlay is Overlay.CONFUSION:
-            hit = self.confusion.hit(pos, self.scene()) if click else None
-            if hit is not None:
-                self.actions.say(st.choose_pair(*hit[1], self.predict))
-            return
-        if st.overlay is Overlay.MAP:
-            hit = self.map_view.hit(pos, None) if click else None
-            if hit is not None:
-                st.go(hit[1])
-                st.toggle_overlay(Overlay.MAP)
-            return
-        if click:
-            hit = self.strip.hit(pos, None) or self.columns.output.hit(pos, None)
-            if hit is not None and hit[0] == "open":
-                st.go(hit[1])
-                return
-            if hit is not None and hit[0] == "explain":
-                self.actions.act_explain(hit[1], False)
-                return
-            hit = self.panel.hit(pos, self.scene())
-            if hit is not None:                          # a class's line in the per-class chart
-                st.mistakes_only, st.pair_filter = True, None
-                self.actions.say(st.next_of_class(hit[1], self.predict) or
-                                 f"browsing the mistakes of class {self.names[hit[1]]}")
-                return
-        if st.drawing:
-            uv = self.columns.canvas_at(pos)
-            buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
-                (event.button == 1, event.button == 2, event.button == 3)
-            if uv is not None and (buttons[0] or buttons[2]):
-                st.paint(*uv, erase=bool(buttons[2]) and not buttons[0])
-        hover = self.columns.neuron_at(pos)
-        if hover != st.hover:
-            st.hover = hover
-
-    # ------------------------------------------------------------------ update
     def update(self):
         """Mirror the trainer, adopt new weights at a bounded rate, recompute the view
         when what it depends on changed, and ease the display towards it. The one place
@@ -840,7 +851,7 @@ class App:
         t0 = self.frame_start = time.perf_counter()
         self.frame_no += 1
         for event in pygame.event.get():
-            self.handle_event(event)
+            self.router.handle_event(event)
         self.update()
         drew = self.needs_draw
         if drew:
