@@ -845,7 +845,8 @@ class FilmStrip(Region):
         until one exists); and how many digits the filter keeps."""
         if self.rect.height == 0:
             return np.zeros(0, np.int64), 0
-        count = self.geometry()[3] * self.geometry()[4]
+        _, _, _, per_row, rows = self.geometry()
+        count = per_row * rows
         mask = state.filter_mask(predict if sweep is None else (lambda idx: sweep.predictions[idx]))
         order = np.arange(state.n) if mask is None else np.flatnonzero(mask)
         pos = int(np.searchsorted(order, state.index))
@@ -868,7 +869,7 @@ class FilmStrip(Region):
         st, r = scene.state, self.rect
         fs, thumb, step, per_row, rows = self.geometry()
         idx, total = self.shown(st, scene.sweep, scene.predict)
-        which = f"{st.filter_label()} ({total:,}" + ("" if st.filter_mask(lambda i: i) is None or scene.sweep is None
+        which = f"{st.filter_label()} ({total:,}" + ("" if not st.filtering or scene.sweep is None
                                                      else f" in the pass of {scene.sweep.stamp.describe()}") + ")"
         self.text.blit(surface, self.text.fit(
             f"Browsing {which}: click one to open it; frame = right / wrong now", fs, r.width), (r.x, r.y), fs, DIM)

@@ -1159,10 +1159,15 @@ class _Worker:
                 self.evaluate("full" if self.trainer.epoch != epoch else "subset")
                 self.after_epoch(epoch)
 
+    def snapshot_mark(self):
+        """(count, newest info) of the snapshots: changes whenever one is taken or thinned."""
+        snaps = self.trainer.snapshots
+        return len(snaps), snaps.info(len(snaps) - 1) if len(snaps) else None
+
     def send_history(self):
         snaps = self.trainer.snapshots
         self.messages.put(RunHistory(self.trainer.history.to_json(), [snaps.info(i) for i in range(len(snaps))]))
-        self.sent_snapshots = len(snaps), snaps.info(len(snaps) - 1) if len(snaps) else None
+        self.sent_snapshots = self.snapshot_mark()
 
     def digit_history(self, index):
         """(progress, predicted class, probability of the true class) of test digit `index`
@@ -1229,20 +1234,19 @@ class _Worker:
                 self.report(stats, np.mean(losses))
                 losses = []
                 last_report = now
-            snaps = t.snapshots
-            if (len(snaps), snaps.info(len(snaps) - 1) if len(snaps) else None) != self.sent_snapshots:
-                self.send_history()                       # a new snapshot to rewind to
             if t.epoch != epoch_before:
                 self.publish()
                 self.evaluate("full")
                 self.after_epoch(epoch_before)
-                self.send_history()
+                self.send_history()                       # the epoch's evaluation and snapshot, once
             else:
                 if slow or now - last_publish > PUBLISH_SECONDS:
                     self.publish()
                     last_publish = now
                 if t.batch % SUBSET_EVERY == 0:
                     self.evaluate("subset")
+                if self.snapshot_mark() != self.sent_snapshots:
+                    self.send_history()                   # a new snapshot to rewind to
 
 
 def _worker_main(config, specs, model_file, lock, commands, messages):

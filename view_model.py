@@ -101,10 +101,8 @@ class WeightsStamp:
     epoch: int = 0               # completed epochs
     batch: int = 0               # batches done in the current epoch
 
-    def describe(self, n_batches=None):
-        if self.batch == 0:
-            return "untrained" if self.epoch == 0 else f"after epoch {self.epoch}"
-        return f"epoch {self.epoch + 1}, batch {self.batch}"
+    def describe(self):
+        return describe_position(self.epoch, self.batch)
 
 
 @dataclass
@@ -346,10 +344,8 @@ class Evaluation:
     progress: float              # epochs done as a float
 
     def label(self):
-        where = (("untrained" if self.epoch == 0 else f"after epoch {self.epoch}") if self.batch == 0
-                 else f"epoch {self.epoch + 1}, batch {self.batch}")
         what = "full test set" if self.kind == "full" else f"{self.n:,}-digit subset"
-        return f"{what}, {where}"
+        return f"{what}, {describe_position(self.epoch, self.batch)}"
 
 
 @dataclass
@@ -505,10 +501,15 @@ class Browsing:
         self.explain_class = None                    # a new digit: explain its prediction
         self.touch()
 
+    @property
+    def filtering(self):
+        """Whether browsing is limited (mistakes only, or a confusion cell)."""
+        return self.pair_filter is not None or self.mistakes_only
+
     def filter_mask(self, predict):
         """bool (N,) of the digits the active filter keeps, under the current weights
         (None: no filter). Costs a test-set pass the first time after new weights."""
-        if self.pair_filter is None and not self.mistakes_only:
+        if not self.filtering:
             return None
         preds = predict(np.arange(self.n))
         if self.pair_filter is not None:
@@ -544,7 +545,7 @@ class Browsing:
 
     def step(self, delta, predict):
         """Move by delta digits, within the active filter if there is one."""
-        if self.pair_filter is None and not self.mistakes_only:
+        if not self.filtering:
             self.go(self.index + delta)
             return None
         keep, landed = self._keep(), None
@@ -799,6 +800,7 @@ class WindowState(Browsing):
 
 
 def describe_position(epoch, batch):
+    """Where training stood: 'untrained', 'after epoch 2' or 'epoch 3, batch 40'."""
     if batch == 0:
         return "untrained" if epoch == 0 else f"after epoch {epoch}"
     return f"epoch {epoch + 1}, batch {batch}"

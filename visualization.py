@@ -573,7 +573,7 @@ class SideViews:
         if ps is not None:
             options.append(((ps.stamp.epoch, ps.stamp.batch, 1), ps.confusion, ps.stamp.describe()))
         if ev is not None:
-            options.append(((ev.epoch, ev.batch, 0), ev.confusion, ev.label().split(", ", 1)[1]))
+            options.append(((ev.epoch, ev.batch, 0), ev.confusion, describe_position(ev.epoch, ev.batch)))
         if not options:
             return None
         _, conf, when = max(options, key=lambda o: o[0])
