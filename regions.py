@@ -7,6 +7,7 @@ except through the scene's `predict` (the current weights' cached predictions).
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 
@@ -1163,9 +1164,10 @@ class Panel(Region):
         x, w = p.x + 14, p.width - 28
         y = p.y + 10
 
-        def line(text, color=TEXT, bold=False, size=fs, at=None):
+        def line(text, color=TEXT, bold=False, size=fs, one=False):
+            """Text wrapped to the panel's width (`one`: cut to one line, so what follows stays put)."""
             nonlocal y
-            for part in self.text.wrap(text, size, w, bold):
+            for part in [self.text.fit(text, size, w, bold)] if one else self.text.wrap(text, size, w, bold):
                 self.text.blit(surface, part, (x, y), size, color, bold)
                 y += lh
 
@@ -1174,17 +1176,18 @@ class Panel(Region):
         if tele.trained_here or not cfg.no_train:
             rate = tele.samples_per_s()
             line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
-                 f"batch {tele.batch}/{tele.n_batches}   {rate:,.0f} samples/s", DIM)
+                 f"batch {tele.batch}/{tele.n_batches}   {rate:,.0f} samples/s", DIM, one=True)
         else:
-            line(f"model: {cfg.load or 'untrained'}; {tele.epoch} epoch(s) trained", DIM)
+            model = os.path.basename(cfg.load) if cfg.load else "untrained"
+            line(f"model: {model}, {tele.epoch} epoch(s) trained", DIM, one=True)
         y += 4
         line("Hyperparameters", ACCENT, True)
         line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
-             DIM, size=fs - 1)
+             DIM, size=fs - 1, one=True)
         line(f"lr {cfg.learning_rate:g} {cfg.lr_schedule}" + (f", now {tele.lr:.2g}" if tele.trained_here else ""),
-             DIM, size=fs - 1)
+             DIM, size=fs - 1, one=True)
         line(f"weight decay {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
-             + f", seed {cfg.seed}", DIM, size=fs - 1)
+             + f", seed {cfg.seed}", DIM, size=fs - 1, one=True)
         y = self.chart.rect.y - lh
         line("Loss and test accuracy", ACCENT, True)
         self.chart.draw(surface, scene)

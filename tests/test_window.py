@@ -429,6 +429,32 @@ def test_default_layout_has_no_empty_bands(size):
     assert lay.hidden[0].cell >= (5 if size[0] < 1100 else 8)
 
 
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 900)])
+def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, monkeypatch):
+    """Catches: a line that wraps (a long model path) and runs into the chart's heading."""
+    model = tmp_path / ("a-rather-long-folder-name-" * 3) / "model-trained-for-the-lecture.npz"
+    app = open_app(sample, size, load=str(model))         # no training process: the name is only shown
+    key(pygame.K_3, pygame.KMOD_SHIFT)                 # a long "explains class 3 ..." line too
+    app.frame()
+    drawn = []
+    real_blit = app.text.blit
+
+    def recording_blit(target, text, pos, *args, **kwargs):
+        rect = real_blit(target, text, pos, *args, **kwargs)
+        if app.panel.rect.contains(rect):
+            drawn.append((text, rect))
+        return rect
+
+    monkeypatch.setattr(app.text, "blit", recording_blit)
+    app.panel.draw(app.screen, app.scene())
+    texts = [(t, r) for t, r in drawn if t.strip()]
+    assert any(t.startswith("model: ") for t, _ in texts) and len(texts) > 15
+    for i, (a, ra) in enumerate(texts):
+        assert app.panel.rect.contains(ra), a
+        for b, rb in texts[i + 1:]:
+            assert not ra.colliderect(rb), (a, b)
+
+
 def test_clicking_an_output_neuron_explains_that_class_and_again_returns(sample):
     app = open_app(sample)
     pred = app.view.pred
