@@ -662,7 +662,7 @@ class NetworkColumns(GridRegion):
         a = scene.view.acts[layer + 1]
         if scene.state.atlas and scene.sweep is not None and scene.sweep.stats is not None:
             surface.blit(self.atlas_surface(scene.sweep.stats, layer, grid), grid.rect)
-            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each neuron responds to")
+            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each responds to")
             return
         rgb = ramp(scene.shown[("hidden", layer)])
         dead = scene.sweep.dead[layer] if scene.sweep is not None else None

@@ -408,3 +408,25 @@ def test_headless_history_is_bounded(monkeypatch, capsys):
     assert [h["epoch"] for h in m["epochs"]] == [8, 9, 10, 11, 12]
     assert m["epochs_completed"] == 12 and m["train_samples_per_s"] > 0
     json.dumps(m)
+
+
+def test_the_readme_views_are_made_by_the_app(tmp_path):
+    """assets/make_screenshots.py (the README's pictures) runs the real window on a model and
+    writes each view as a PNG of the window's size."""
+    model = tmp_path / "model.npz"
+    proc = run("--headless", "--offline", "--epochs", "1", "--hidden", "64", "--train-size", "1000",
+               "--save", str(model))
+    assert proc.returncode == 0, proc.stderr
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+    out = tmp_path / "views"
+    proc = subprocess.run([sys.executable, str(ROOT / "assets" / "make_screenshots.py"), "--load", str(model),
+                           "--offline", "--out", str(out)], capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 0, proc.stderr
+    import pygame
+    names = sorted(p.stem for p in out.glob("*.png"))
+    assert names == sorted(["relevance", "explain-class", "portrait", "sorted", "atlas", "map", "dream",
+                            "confusion", "class-chart"])
+    first = pygame.image.load(str(out / "relevance.png"))
+    assert first.get_size() == (1280, 720)
+    # different views are different pictures
+    assert pygame.image.tobytes(first, "RGB") != pygame.image.tobytes(pygame.image.load(str(out / "map.png")), "RGB")

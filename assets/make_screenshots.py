@@ -1,0 +1,131 @@
+"""Make the README's pictures of each view with the app itself.
+
+Usage (from the repository root; a model trained for two epochs first):
+
+    python main.py --headless --epochs 2 --save model.npz
+    python assets/make_screenshots.py --load model.npz [--data-dir DIR] [--out assets/views]
+
+Opens the real window (any SDL video driver; SDL_VIDEODRIVER=dummy works without a
+screen) at 1280x720 on the model with --no-train, presses the keys and moves the mouse
+as a user would (pygame events), waits until each view has what it shows (the test-set
+pass, the map, the dream), and saves the screen with the app's own screenshot action.
+Other main.py options (--data-dir, --data-home, --dataset, --width, --height) are passed on.
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pygame  # noqa: E402
+
+import main  # noqa: E402
+from visualization import App, ease  # noqa: E402
+
+VIEWS = (  # file name, what it shows (printed), the keys pressed from the main view
+    ("relevance", "the default view: relevance flow from the ink to the prediction", ()),
+    ("explain-class", "Shift+3: why the network would say 3 (or not)", ((pygame.K_3, pygame.KMOD_SHIFT),)),
+    ("portrait", "hovering a hidden neuron: its portrait", ()),
+    ("sorted", "O: hidden grids ordered by the class each neuron supports", ((pygame.K_o, 0),)),
+    ("atlas", "A: every hidden neuron drawn as its prototype", ((pygame.K_a, 0),)),
+    ("map", "P: map of the last hidden layer's representations", ((pygame.K_p, 0),)),
+    ("dream", "V: the network's dream of the explained class", ((pygame.K_v, 0),)),
+    ("confusion", "X: confusion matrix of the test set", ((pygame.K_x, 0),)),
+    ("class-chart", "T: per-class accuracy over training", ((pygame.K_t, 0),)),
+)
+
+
+def post_key(code, mod=0):
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=code, mod=mod, unicode="", scancode=0))
+
+
+def frames_until(app, condition, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit("error: the view did not get ready within a minute")
+        app.frame()
+        time.sleep(0.005)
+    for _ in range(3):
+        app.frame()
+
+
+def settled(app):
+    r = app.sweep.result
+    return app.stamp is not None and not app.weights_waiting and r is not None and r.stamp == app.stamp
+
+
+def main_view(app, index):
+    """Back to the main view of test digit `index` (no overlay, no hover, no mode)."""
+    st = app.state
+    while st.overlay.value != "none":
+        st.toggle_overlay(st.overlay)
+    st.dream = None
+    st.sorted_grids = st.atlas = st.class_chart = False
+    st.go(index)
+    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(1, 1), rel=(0, 0), buttons=(0, 0, 0)))
+    frames_until(app, lambda: settled(app) and app.view is not None and st.hover is None)
+
+
+def shoot(app, path):
+    app.state.toast = ""
+    ease(app.shown, app.view, snap=True)
+    app.draw(app.screen)
+    if not app.actions.save_screenshot(str(path)):
+        raise SystemExit(f"error: {app.errors[-1]}")
+
+
+def make(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = Path("assets/views")
+    if "--out" in argv:
+        i = argv.index("--out")
+        out = Path(argv[i + 1])
+        del argv[i:i + 2]
+    config, given = main.parse_config(["--no-train", "--width", "1280", "--height", "720", *argv])
+    if not config.load:
+        raise SystemExit("error: give --load MODEL (train one first: python main.py --headless --epochs 2 "
+                         "--save model.npz)")
+    config, _, _ = main.resolve_model_file(config, given)
+    data = main.load_data(config)
+    out.mkdir(parents=True, exist_ok=True)
+    pygame.display.init()
+    pygame.font.init()
+    screen = pygame.display.set_mode((config.width, config.height))
+    app = App(config, data, screen)
+    try:
+        frames_until(app, lambda: settled(app) and app.tele.latest is not None and app.layout is not None)
+        index = 0
+        for name, what, keys in VIEWS:
+            main_view(app, index)
+            for code, mod in keys:
+                post_key(code, mod)
+            app.frame()
+            if name == "portrait":
+                a = app.view.acts[1]                        # the most active neuron of hidden layer 1
+                pos = app.columns.neuron_rect(0, int(a.argmax())).center
+                pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
+                frames_until(app, lambda: settled(app) and app.sweep.result.stats is not None)
+            elif name in ("sorted", "atlas"):
+                frames_until(app, lambda: settled(app) and app.sweep.result.stats is not None
+                             and app.sweep.result.preferred is not None)
+            elif name == "map":
+                frames_until(app, lambda: app.map.points is not None and not app.map.busy)
+                frames_until(app, lambda: not app.needs_draw)        # the points have glided into place
+            elif name == "dream":
+                frames_until(app, lambda: app.side.dream_step >= 60)
+            else:
+                frames_until(app, lambda: settled(app))
+            path = out / f"{name}.png"
+            shoot(app, path)
+            print(f"{path}: {what}")
+    finally:
+        app.close(save=False)
+        pygame.quit()
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    make()
