@@ -549,6 +549,10 @@ class OutputColumn(GridRegion):
                 pygame.draw.circle(surface, ACCENT, (cx, cy), radius + 6, 1)
                 self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
                                "topright")
+            if c == v.contrast:                                   # explained rather than this class
+                pygame.draw.circle(surface, DIM, (cx, cy), radius + 6, 1)
+                self.text.blit(surface, "rather than", (row.right, cy - row.height // 2), fs - 4, DIM, False,
+                               "topright")
             self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
             bar_x = cx + radius + 12 + name_w
@@ -935,8 +939,9 @@ class Legend(Region):
         swatch(RIGHT, "right")
         swatch(WRONG, "wrong")
         if relevance:
-            c = scene.names[scene.view.explained]
-            labels = (f"lines: the {st.k} most relevant to class {c} per layer pair, % = their share (C)",
+            c = scene.view.explains(scene.names)
+            labels = (f"lines: the {st.k} most relevant to {'class ' * (scene.view.contrast is None)}{c} per "
+                      f"layer pair, % = their share (C)",
                       f"lines: {st.k} most relevant to {c} (C)", f"{st.k} most relevant", f"K={st.k}")
         else:
             mode = rank_label(st.rank_mode)
@@ -1210,7 +1215,11 @@ class Panel(Region):
             line(f"test #{st.index}: true {scene.names[true]}, predicted {scene.names[v.pred]} "
                  f"({100 * v.probs[v.pred]:.0f}%)", verdict_color(v.pred, true))
             y = self.draw_digit_history(surface, scene, x, y, w, true)
-        if v.pred >= 0:
+        if v.pred >= 0 and v.contrast is not None:
+            gap = v.relevance.logit if v.relevance is not None else \
+                float(np.log(max(v.probs[v.explained], 1e-30)) - np.log(max(v.probs[v.contrast], 1e-30)))
+            line(f"lines and maps explain {v.explains(scene.names)} (score gap {gap:+.2f})", ACCENT, size=fs - 1)
+        elif v.pred >= 0:
             what = "the prediction" if v.explained == v.pred else \
                 f"class {scene.names[v.explained]} ({100 * v.probs[v.explained]:.1f}%), not the prediction"
             line(f"lines and maps explain {what}", ACCENT if v.explained != v.pred else DIM, size=fs - 1)

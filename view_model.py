@@ -119,35 +119,49 @@ class View:
     saliency: np.ndarray | None  # (784,) pixel map when G is on: relevance, or d logit / d pixel
     coverage: list | None = None             # relevance mode: share of each pair's relevance the lines carry
     relevance: object = None                 # explain.Relevance of the explained class (relevance mode)
+    contrast: int | None = None              # explained rather than this class (z_explained - z_contrast)
+
+    def explains(self, names):
+        """What the lines and maps explain, in words: "3" or "3 rather than 5"."""
+        c = names[self.explained]
+        return c if self.contrast is None else f"{c} rather than {names[self.contrast]}"
 
 
-def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, explain=None):
+def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, explain=None, contrast=None):
     """The View of input x (784,): activations, prediction, the k lines per layer pair
-    ranked by `rank_mode`, and the saliency of the explained class when asked."""
+    ranked by `rank_mode`, and the saliency of the explained class when asked; with
+    `contrast` d, what is explained is z_explained - z_d (the class rather than d)."""
     with np.errstate(all="ignore"):            # a diverged model may overflow: draw it anyway
         acts = [np.nan_to_num(a, nan=0.0, posinf=1e30, neginf=-1e30)
                 for a in net.forward(x, return_all=True)]
     probs = acts[-1]
     pred = -1 if empty else int(probs.argmax())
     explained = int(probs.argmax()) if explain is None else int(explain)
+    contrast = None if contrast is None or int(contrast) == explained else int(contrast)
     rel = coverage = None
     if rank_mode == "relevance":
         with np.errstate(all="ignore"):
-            rel = explain_relevance(net, x, explained)
+            rel = explain_relevance(net, x, explained, contrast)
         if rel is not None:
             conns, coverage = explain_top_edges(net, acts, rel, k)
     if rel is None:                            # other modes, or a blown-up network (no finite relevance)
         conns = strongest_connections(net.weights, acts[:-1], k, "weight" if rank_mode == "weight" else "contribution")
     sal = None
     if saliency:
-        sal = rel.neurons[0] if rel is not None else net.input_gradient(x, explained)
-    return View(stamp, x, acts, probs, pred, explained, conns, sal, coverage, rel)
+        if rel is not None:
+            sal = rel.neurons[0]
+        else:                                  # d (z_c - z_d) / d pixel
+            sal = net.input_gradient(x, explained)
+            if contrast is not None:
+                sal = sal - net.input_gradient(x, contrast)
+    return View(stamp, x, acts, probs, pred, explained, conns, sal, coverage, rel, contrast)
 
 
-def explain_relevance(net, x, target):
-    """LRP relevance of class `target` for x, or None when it is not finite. The pixels
-    use the z+ rule: only ink passes relevance on, so the lines run from the ink."""
-    rel = explain.relevance(net, x, target, input_rule="z+")
+def explain_relevance(net, x, target, contrast=None):
+    """LRP relevance of class `target` (rather than `contrast`) for x, or None when it is
+    not finite. The pixels use the z+ rule: only ink passes relevance on, so the lines
+    run from the ink."""
+    rel = explain.relevance(net, x, target, contrast=contrast, input_rule="z+")
     return rel if all(np.isfinite(r).all() for r in rel.neurons) else None
 
 
@@ -499,6 +513,7 @@ class Browsing:
         self.drawing = False
         self.dream = None
         self.explain_class = None                    # a new digit: explain its prediction
+        self.contrast_class = None
         self.touch()
 
     @property
@@ -652,6 +667,7 @@ class WindowState(Browsing):
     overlay: Overlay = Overlay.NONE
     saliency: bool = False
     explain_class: int | None = None                 # explain this class instead of the prediction
+    contrast_class: int | None = None                # ... rather than this one (relevance of z_c - z_d)
     sorted_grids: bool = False                       # hidden grids ordered by preferred class
     atlas: bool = False                              # hidden grids show each neuron's prototype
     map_layer: int = -1                              # hidden layer of the representation map (-1: last)
@@ -700,10 +716,22 @@ class WindowState(Browsing):
         """Explain class c instead of the prediction; choosing it again (or the predicted
         class) returns to explaining the prediction."""
         self.explain_class = None if c in (self.explain_class, predicted) else int(c)
+        self.contrast_class = None
         self.touch()
         if self.explain_class is None:
             return "explaining the prediction"
         return f"explaining class {self.class_names[c]} (click it again, or the prediction, to return)"
+
+    def contrast(self, d, explained):
+        """Explain the explained class *rather than* class d: the relevance of z_c - z_d
+        (what tells them apart); d again, or the explained class, returns."""
+        self.contrast_class = None if d in (self.contrast_class, explained) else int(d)
+        self.touch()
+        c = self.class_names[explained]
+        if self.contrast_class is None:
+            return f"explaining {c} on its own"
+        return (f"explaining {c} rather than {self.class_names[d]}: the evidence that tells them apart "
+                f"(again to return)")
 
     def toggle_sorted(self):
         self.sorted_grids = not self.sorted_grids

@@ -99,6 +99,8 @@ KEYS = (
     Key("Home / End", "first / last test digit", "home_end", {pygame.K_HOME: False, pygame.K_END: True}),
     Key("0 - 9", "next test digit of that true class", "digit", DIGITS),
     Key("Shift+0 - 9", "explain that class instead of the prediction (or click an output neuron)", "explain", {}),
+    Key("Ctrl+0 - 9", "explain the class rather than that one: what tells them apart (or right-click an output "
+        "neuron)", "contrast", {}),
     Key("M / Shift+M", "next / previous digit the current weights get wrong", "mistake", {pygame.K_m: None}),
     Key("F", "browse mistakes only (on / off); also leaves a confusion-cell filter", "mistakes_only",
         {pygame.K_f: None}),
@@ -230,6 +232,9 @@ class Actions:
 
     def act_explain(self, c, shift):
         self.say(self.app.state.explain(c, self.app.view.pred))
+
+    def act_contrast(self, d, shift):
+        self.say(self.app.state.contrast(d, self.app.view.explained))
 
     def act_sort(self, _, shift):
         self.say(self.app.state.toggle_sorted())
@@ -598,6 +603,8 @@ class EventRouter:
             st.running = False
         elif event.type == pygame.KEYDOWN:
             action = KEY_ACTIONS.get(event.key)
+            if event.mod & pygame.KMOD_CTRL and event.key in DIGITS:
+                action = ("contrast", DIGITS[event.key])
             if action is not None and self.app.weights_seen:
                 name, arg = action
                 getattr(self.app.actions, "act_" + name)(arg, bool(event.mod & pygame.KMOD_SHIFT))
@@ -611,6 +618,7 @@ class EventRouter:
     def handle_pointer(self, event):
         st, pos = self.app.state, event.pos
         click = event.type == pygame.MOUSEBUTTONDOWN and event.button == 1
+        right_click = event.type == pygame.MOUSEBUTTONDOWN and event.button == 3
         if st.overlay is Overlay.HELP:
             return
         if st.overlay is Overlay.CONFUSION:
@@ -637,6 +645,11 @@ class EventRouter:
                 st.mistakes_only, st.pair_filter = True, None
                 self.app.actions.say(st.next_of_class(hit[1], self.app.predict) or
                                  f"browsing the mistakes of class {self.app.names[hit[1]]}")
+                return
+        if right_click:
+            hit = self.app.columns.output.hit(pos, None)
+            if hit is not None and hit[0] == "explain":          # an output neuron: rather than that class
+                self.app.actions.act_contrast(hit[1], False)
                 return
         if st.drawing:
             uv = self.app.columns.canvas_at(pos)
@@ -736,7 +749,8 @@ class App:
             else:
                 x = mnist_style(st.canvas).reshape(784) if st.drawing else to_float(self.x_test[st.index])
             self.view = compute_view(self.net, x, self.stamp, st.k, st.rank_mode, st.saliency,
-                                     empty=st.drawing and not st.canvas.any(), explain=st.explain_class)
+                                     empty=st.drawing and not st.canvas.any(), explain=st.explain_class,
+                                     contrast=st.contrast_class)
             if self.layout is not None:                          # the strip's frames, for the same weights
                 self.predict(self.strip.shown(st, self.sweep.result, self.predict)[0])
             self.view_cost = time.perf_counter() - t0
@@ -836,7 +850,7 @@ class App:
                                                     self.layout.size))
             self.tooltip.draw(surface, scene)             # last: the tooltip covers the rest
         v = self.view
-        legend_key = (st.k, st.rank_mode, v.explained, v.relevance is None, self.layout.size)
+        legend_key = (st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.layout.size)
         self.legend.draw_cached(surface, scene, legend_key)
         self.panel.draw_cached(surface, scene, self.panel_key())
         self.header.draw(surface, scene)

@@ -27,6 +27,7 @@ from visualization import App, ease  # noqa: E402
 VIEWS = (  # file name, what it shows (printed), the keys pressed from the main view
     ("relevance", "the default view: relevance flow from the ink to the prediction", ()),
     ("explain-class", "Shift+3: why the network would say 3 (or not)", ((pygame.K_3, pygame.KMOD_SHIFT),)),
+    ("contrast", "Ctrl+1: why the prediction rather than 1", ((pygame.K_1, pygame.KMOD_CTRL),)),
     ("portrait", "hovering a hidden neuron: its portrait", ()),
     ("sorted", "O: hidden grids ordered by the class each neuron supports", ((pygame.K_o, 0),)),
     ("atlas", "A: every hidden neuron drawn as its prototype", ((pygame.K_a, 0),)),

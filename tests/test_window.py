@@ -10,7 +10,7 @@ import pygame
 import pytest
 
 import data_loader
-from regions import ACCENT, DEAD, MIN_SIZE, RIGHT, TEXT, WRONG, Header, compute_layout, confusion_color, diverging
+from regions import ACCENT, DEAD, DIM, MIN_SIZE, RIGHT, TEXT, WRONG, Header, compute_layout, confusion_color, diverging
 from trainer import EvalReport
 from view_model import K_STEPS, WeightsStamp, receptive_field
 from visualization import KEYS, controls_markdown
@@ -453,6 +453,42 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
         assert app.panel.rect.contains(ra), a
         for b, rb in texts[i + 1:]:
             assert not ra.colliderect(rb), (a, b)
+
+
+def test_ctrl_digit_and_right_click_explain_the_class_rather_than_another(sample):
+    """Catches: the contrast not reaching the relevance, the lines of the plain class, the
+    contrast class unmarked, a contrast that outlives the explained class."""
+    import explain
+    app = open_app(sample)
+    app.state.go(index_where(app, True))
+    app.frame()
+    pred = app.view.pred
+    d = (pred + 4) % 10
+    key(pygame.K_0 + d, mod=pygame.KMOD_LCTRL)
+    app.frame()
+    v = app.view
+    assert app.state.contrast_class == d and v.contrast == d and v.relevance.contrast == d
+    acts, zs = explain.forward_pre(app.net, v.x)
+    assert v.relevance.logit == pytest.approx(float(zs[-1][pred] - zs[-1][d]), rel=1e-5)
+    want = explain.relevance(app.net, v.x, pred, contrast=d, input_rule="z+")
+    plain = explain.relevance(app.net, v.x, pred, input_rule="z+")
+    conns, _ = explain.top_edges(app.net, v.acts, want, app.state.k)
+    for (s1, d1, _), (s2, d2, _) in zip(v.conns, conns):            # the lines are the contrast's
+        assert sorted(zip(s1.tolist(), d1.tolist())) == sorted(zip(s2.tolist(), d2.tolist()))
+    assert not np.allclose(want.neurons[0], plain.neurons[0])
+    (cx, cy), radius = app.columns.output_neuron(d)
+    assert DIM in (pixel(app, (cx + radius + 5, cy)), pixel(app, (cx + radius + 6, cy)))   # marked "rather than"
+    assert app.scene().view.explains(app.names) == f"{pred} rather than {d}"
+    key(pygame.K_0 + d, mod=pygame.KMOD_LCTRL)                     # again: back to the class on its own
+    app.frame()
+    assert app.state.contrast_class is None and app.view.contrast is None
+    click(app.layout.output_rows[d].center, button=3)               # right-click: the same
+    app.frame()
+    assert app.view.contrast == d
+    other = (pred + 1) % 10 if (pred + 1) % 10 != d else (pred + 2) % 10
+    key(pygame.K_0 + other, mod=pygame.KMOD_SHIFT)                  # explaining another class drops it
+    app.frame()
+    assert app.view.explained == other and app.view.contrast is None
 
 
 def test_clicking_an_output_neuron_explains_that_class_and_again_returns(sample):
