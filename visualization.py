@@ -703,6 +703,7 @@ class App:
         self.layout = None
         self.view, self.view_key, self.lines_key, self.shown = None, None, None, {}
         self.view_cost, self.last_adopt = 0.0, 0.0
+        self.draw_later = False           # this frame recomputed the view for new weights: draw it next frame
         self.needs_draw, self.snap = True, True
         self.frame_ms, self.frame_interval_ms = [], []
         self.drawn_frames = 0
@@ -755,6 +756,9 @@ class App:
                 self.predict(self.strip.shown(st, self.sweep.result, self.predict)[0])
             self.view_cost = time.perf_counter() - t0
             self.view_frame = self.frame_no
+            # new weights (not the user): the picture follows a frame later, so no frame both
+            # recomputes the view and redraws the window (a key's answer is drawn at once)
+            self.draw_later = not user_changed
             self.snap = self.snap or (user_changed and key[2] == 0)   # a new digit jumps; weights, dreams glide
             self.view_key = key
             if user_changed or self.lines_key is None:
@@ -867,7 +871,8 @@ class App:
         for event in pygame.event.get():
             self.router.handle_event(event)
         self.update()
-        drew = self.needs_draw
+        deferred, self.draw_later = self.draw_later, False
+        drew = self.needs_draw and not deferred
         if drew:
             self.draw(self.screen)
             pygame.display.flip()
@@ -879,8 +884,9 @@ class App:
             self.finished_recorders.remove(rec)
             self.state.say(rec.wait(), 8)
         t1 = time.perf_counter()
-        if drew:
+        if drew or deferred:                      # frames that did work (idle ones do next to none)
             _bounded_append(self.frame_ms, (t1 - t0) * 1000)
+        if drew:
             _bounded_append(self.frame_interval_ms, (t1 - self.last_frame) * 1000)
             self.last_frame = t1
         if self.map.busy and self.map.step():              # the open map first: it is on screen
