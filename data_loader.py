@@ -465,7 +465,7 @@ _STATUS_INTERVAL = 0.2         # seconds between looks at the download folder (<
 _STOP_GRACE = 3.0              # seconds a stopped fetch gets to clean up before it is killed
 # Module settings a fetch process takes over from the process that starts it (tests patch them).
 _CHILD_SETTINGS = ("_OPENML_SPLIT", "_OPENML_HOST", "_OPENML_PORT", "_CONNECT_TIMEOUT",
-                   "_FETCH_RETRIES", "_FETCH_DELAY")
+                   "_FETCH_RETRIES", "_FETCH_DELAY", "_STATUS_INTERVAL")
 
 
 @dataclass(frozen=True)

@@ -98,8 +98,8 @@ def arff_gz(x, y, name="mnist_784", compresslevel=6) -> bytes:
 class SlowArffOpener:
     """urlopen for scikit-learn's _openml module: a data file download (…/data/v1/download/…)
     gets `payload` (gzip bytes, sent with Content-Encoding: gzip) in reads of at most `chunk`
-    bytes, `delay` seconds each; any other address fails as if offline (the JSON answers
-    are expected in the cache)."""
+    bytes, `delay` seconds each (payload None: the download fails as a network error would);
+    any other address fails as if offline (the JSON answers are expected in the cache)."""
 
     def __init__(self, payload: bytes, chunk=8192, delay=0.05):
         self.payload, self.chunk, self.delay = payload, chunk, delay
@@ -108,6 +108,8 @@ class SlowArffOpener:
         url = getattr(request, "full_url", request)
         if "/data/v1/download/" not in url:
             raise urllib.error.URLError(f"no fake answer for {url}")
+        if self.payload is None:
+            raise urllib.error.URLError(ConnectionResetError(104, "Connection reset by peer"))
         return _SlowResponse(self.payload, self.chunk, self.delay)
 
 

@@ -101,6 +101,9 @@ def test_progress_then_ready_through_the_real_fetch_openml(fake):
         assert final.done_bytes == len(payload) and final.expected_bytes == len(payload)
         elapsed = [s.elapsed for s in polled]
         assert elapsed == sorted(elapsed) and elapsed[-1] > elapsed[0] + 0.5
+        ticking = [b for a, b in zip(polled, polled[1:])       # no news from the child, yet time goes on
+                   if (a.stage, a.done_bytes) == (b.stage, b.done_bytes) and b.elapsed > a.elapsed]
+        assert len(ticking) >= 3
         downloading = next(s for s in history if s.stage == "downloading" and s.done_bytes)
         assert downloading.describe().startswith("downloading MNIST: 0.0") and "of ~0.05 MB," in downloading.describe()
         assert final.describe().startswith("MNIST ready (120 images, ") and final.images == 120
@@ -119,6 +122,33 @@ def test_progress_then_ready_through_the_real_fetch_openml(fake):
         fetch.close()
     assert fetch._process.exitcode == 0
     assert not [p for p in leftovers(home) if "/tmp" in p or ".tmp-" in p]
+
+
+def test_a_download_between_two_looks_is_still_reported(fake, monkeypatch):
+    """The watcher looks at the download folder every _STATUS_INTERVAL seconds; a download
+    and parse that fit between two looks still show as "parsing" with their bytes."""
+    home, _, _, payload = fake
+    monkeypatch.setattr(dl, "_STATUS_INTERVAL", 60.0)
+    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=1 << 20, delay=0))
+    try:
+        final = wait(fetch)[-1]
+    finally:
+        fetch.close()
+    assert final.stage == "ready", final
+    assert [(s.stage, s.done_bytes) for s in fetch.history][-3:] == [
+        ("downloading", 0), ("parsing", len(payload)), ("ready", len(payload))]
+
+
+def test_a_network_error_during_the_download_is_unreachable_not_bad(fake):
+    home, _, _, _ = fake
+    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(None))
+    try:
+        final = wait(fetch)[-1]
+    finally:
+        fetch.close()
+    assert final.stage == "failed", final
+    assert final.message == "OpenML unreachable ([Errno 104] Connection reset by peer)"
+    assert leftovers(home) == [f"{DOWNLOAD}/52667"]
 
 
 def test_unreachable_fails_at_once_and_writes_nothing(tmp_path, openml_here, monkeypatch):
@@ -179,8 +209,11 @@ def test_stopping_a_download_leaves_no_process_and_no_partial_file(fake, how):
             os.kill(fetch._process.pid, signal.SIGKILL)
             status = wait(fetch, timeout=10)[-1]
             assert status.stage == "failed" and "killed by signal 9" in status.message, status
+        t = time.perf_counter()
         fetch.close()
-        assert not fetch._process.is_alive() and fetch._process.exitcode != 0
+        assert time.perf_counter() - t < 2 and not fetch._process.is_alive()
+        # stopped: SIGTERM unwound the child (SystemExit), so scikit-learn removed its own temp folder
+        assert fetch._process.exitcode == (1 if how == "close" else -signal.SIGKILL)
         fetch.close()                                                     # idempotent
         status = fetch.poll()
         assert status.stage == "failed" and status.message in ("stopped", status.message) and status.finished
