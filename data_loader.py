@@ -9,6 +9,9 @@ Sources, in the order `load_dataset` tries them:
    present (plain ``np.load``, no scikit-learn import: ~0.1 s); otherwise
    ``sklearn.datasets.fetch_openml`` (imported lazily), then the compact cache is
    written atomically. If OpenML cannot be reached, the bundled sample is used.
+   `BackgroundFetch` runs the same download in a separate process (the window starts on
+   the bundled sample meanwhile) and reports its progress (`FetchStatus`);
+   `needs_fetch` tells whether a launch would download.
 
 Every array handed out is validated: images ``(N, 784) uint8`` (row-major 28x28,
 0 = background, 255 = ink, same orientation as the IDX files), labels ``(N,) uint8``
@@ -21,6 +24,7 @@ MNIST itself was made: crop, fit in a 20x20 box keeping the aspect ratio
 
 from __future__ import annotations
 
+import collections
 import gzip
 import http.client
 import os
@@ -30,7 +34,7 @@ import threading
 import time
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,11 +51,15 @@ N_CLASSES = 10
 ASSETS_DIR = Path(__file__).resolve().parent / "assets"
 CACHE_SUBDIR = "mnist_viz"     # our folder inside scikit-learn's data_home
 
-# Per data set: pretty name, class names, OpenML name, approximate download size.
+# Per data set: pretty name, class names, OpenML name.
 _INFO = {
-    "mnist": ("MNIST", MNIST_CLASSES, "mnist_784", "~15 MB"),
-    "fashion": ("Fashion-MNIST", FASHION_CLASSES, "Fashion-MNIST", "~30 MB"),
+    "mnist": ("MNIST", MNIST_CLASSES, "mnist_784"),
+    "fashion": ("Fashion-MNIST", FASHION_CLASSES, "Fashion-MNIST"),
 }
+# Approximate size of the gzipped ARFF file fetch_openml stores (what a download writes to
+# disk): the ARFF text of the IDX files in ../shared/data, gzipped at level 6 / 9, is 15.5 /
+# 14.8 MB (MNIST) and 39.6 / 38.6 MB (Fashion-MNIST). Tests override it for their fakes.
+_DOWNLOAD_BYTES = {"mnist": 15_000_000, "fashion": 39_000_000}
 _IDX_FILES = {  # role -> file name of the original distribution
     "x_train": "train-images-idx3-ubyte",
     "y_train": "train-labels-idx1-ubyte",
@@ -67,6 +75,7 @@ _OPENML_SPLIT = (60_000, 10_000)
 _FETCH_RETRIES = 2             # fetch_openml n_retries on network errors
 _FETCH_DELAY = 1.0             # seconds between retries
 _OPENML_HOST = "api.openml.org"
+_OPENML_PORT = 443             # the quick check connects here (tests point it at a local server)
 _CONNECT_TIMEOUT = 2.0         # seconds for the quick reachability check before a download
 _CSV_PIXEL_DTYPE = "uint8"         # pandas parser: read pixels straight to uint8 (peak RAM ~0.4 GB, not ~1.1 GB)
 
@@ -236,48 +245,102 @@ def cache_path(name, data_home=None) -> Path:
     return home / CACHE_SUBDIR / f"{_INFO[name][2]}.npz"
 
 
+def needs_fetch(name, data_dir=None, data_home=None, offline=False) -> bool:
+    """True when load_dataset would go to OpenML: not offline, no data_dir, and no valid
+    compact cache (checked from the .npy headers in the .npz, without reading the arrays)."""
+    if offline or data_dir is not None or name not in _INFO:
+        return False
+    return not _cache_looks_valid(cache_path(name, data_home))
+
+
 def load_openml(name, data_home=None, log=print) -> Dataset:
     """Compact cache if valid, else fetch_openml + write the cache; bundled sample if OpenML is unreachable."""
-    pretty, _, openml_name, size = _INFO[name]
+    pretty, _, _ = _INFO[name]
     path = cache_path(name, data_home)
-    source = f"OpenML cache ({_pretty(path)})"
-    if os.path.lexists(path):
-        try:
-            return _make_dataset(name, source, _load_npz(path, expected=_split_shapes()))
-        except Exception as exc:  # noqa: BLE001 - any damage means: move it aside and rebuild
-            aside = path.with_name(path.name + ".corrupt")
-            try:
-                os.replace(path, aside)
-                where = f"moved aside to {_pretty(aside)}"
-            except OSError as move_exc:
-                where = f"could not move it aside: {_reason(move_exc)}"
-            log(f"cache {_pretty(path)} is corrupt ({_reason(exc)}); {where}; rebuilding")
+    cached = _read_cache(name, path, log)
+    if cached is not None:
+        return cached
     _check_writable(path.parent)
-    home = path.parent.parent
     reachable, why = _openml_reachable()
     # Unreachable: the bundled sample at once, unless scikit-learn's own download cache may
     # hold the data (then fetch_openml reads it without the network; no retries).
-    if not reachable and not (home / "openml").is_dir():
+    if not reachable and not _has_openml_cache(path):
         return _sample_instead(name, why, log)
-    log(f"Downloading {pretty} from OpenML (first launch only, {size})...")
+    log(f"Downloading {pretty} from OpenML (first launch only, {_approx_mb(_DOWNLOAD_BYTES.get(name, 0))})...")
     start = time.perf_counter()
     try:
-        x, y = _fetch_openml(openml_name, home, log, quick=not reachable)
+        arrays, fetched, cache_error = _fetch_and_cache(name, path, log, quick=not reachable)
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, socket errors
         return _sample_instead(name, _reason(exc), log)
+    except DataError:
+        raise
     except Exception as exc:  # noqa: BLE001 - bad download, parser failure, missing optional dependency
         raise DataError(f"could not load {pretty} from OpenML: {_reason(exc)} "
                         f"(try --offline, or --data-dir with the IDX files)") from None
-    fetched = time.perf_counter()
-    arrays = _split_openml(x, y, pretty)
-    try:
-        atomic_save_npz(path, arrays)
-        cached = f"cached at {_pretty(path)}"
-    except OSError as exc:                       # a full disk: the data is here, only the cache is lost
-        cached = f"not cached ({exc.strerror or _reason(exc)}), so the next launch downloads it again"
+    cached = (f"cached at {_pretty(path)}" if cache_error is None else
+              f"not cached ({cache_error}), so the next launch downloads it again")
     log(f"{pretty} ready in {time.perf_counter() - start:.1f} s (download+parse {fetched - start:.1f} s, "
         f"cache {time.perf_counter() - fetched:.1f} s); {cached}")
     return _make_dataset(name, f"OpenML ({_pretty(path)})", arrays)
+
+
+def _read_cache(name, path: Path, log) -> Dataset | None:
+    """The Dataset in the compact cache `path`, or None when there is none; a damaged one is
+    moved aside to <name>.npz.corrupt (and logged) so that it gets rebuilt."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        return _make_dataset(name, f"OpenML cache ({_pretty(path)})", _load_npz(path, expected=_split_shapes()))
+    except Exception as exc:  # noqa: BLE001 - any damage means: move it aside and rebuild
+        aside = path.with_name(path.name + ".corrupt")
+        try:
+            os.replace(path, aside)
+            where = f"moved aside to {_pretty(aside)}"
+        except OSError as move_exc:
+            where = f"could not move it aside: {_reason(move_exc)}"
+        log(f"cache {_pretty(path)} is corrupt ({_reason(exc)}); {where}; rebuilding")
+        return None
+
+
+def _fetch_and_cache(name, path: Path, log, quick=False):
+    """fetch_openml + split + atomic write of the compact cache `path`.
+
+    Returns (arrays, time.perf_counter() when the fetch ended, None or the reason the cache
+    could not be written). Raises what fetch_openml raises (network errors are OSError or
+    HTTPException) and DataError for data of the wrong shape or range."""
+    pretty, _, openml_name = _INFO[name]
+    x, y = _fetch_openml(openml_name, path.parent.parent, log, quick=quick)
+    fetched = time.perf_counter()
+    arrays = _split_openml(x, y, pretty)
+    del x, y
+    try:
+        atomic_save_npz(path, arrays)
+        cache_error = None
+    except OSError as exc:                       # a full disk: the data is here, only the cache is lost
+        cache_error = exc.strerror or _reason(exc)
+    return arrays, fetched, cache_error
+
+
+def _has_openml_cache(path: Path) -> bool:
+    """Whether scikit-learn's own OpenML cache folder exists beside our compact cache `path`."""
+    return (path.parent.parent / "openml").is_dir()
+
+
+def _cache_looks_valid(path: Path) -> bool:
+    """The .npz at `path` holds the four arrays as uint8 with the expected shapes (headers only)."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for key, shape in _split_shapes().items():
+                with zf.open(f"{key}.npy") as f:
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}[np.lib.format.read_magic(f)]
+                    got, _, dtype = read_header(f)
+                    if got != shape or dtype != np.uint8:
+                        return False
+        return True
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
 
 
 def _sample_instead(name, why, log):
@@ -285,6 +348,16 @@ def _sample_instead(name, why, log):
     log(f"OpenML unreachable ({why}); using the bundled sample of {len(sample.y_train):,}/"
         f"{len(sample.y_test):,} {'digits' if name == 'mnist' else 'images'} instead (--offline skips this check)")
     return sample
+
+
+def _approx_mb(n_bytes) -> str:
+    """~15 MB, ~2.5 MB, ~0.05 MB"""
+    return f"~{n_bytes / 1e6:.{_mb_decimals(n_bytes, 10e6)}f} MB"
+
+
+def _mb_decimals(n_bytes, whole=1e6) -> int:
+    """Decimals that show megabytes usefully: none from `whole` up, two below 1 MB."""
+    return 0 if n_bytes >= whole else 1 if n_bytes >= 1e6 else 2
 
 
 def _openml_reachable(timeout=_CONNECT_TIMEOUT):
@@ -298,7 +371,7 @@ def _openml_reachable(timeout=_CONNECT_TIMEOUT):
 
     def connect():
         try:
-            socket.create_connection((_OPENML_HOST, 443), timeout=timeout).close()
+            socket.create_connection((_OPENML_HOST, _OPENML_PORT), timeout=timeout).close()
             result[:] = [True, ""]
         except OSError as exc:
             result[:] = [False, _reason(exc)]
@@ -384,6 +457,335 @@ def _check_writable(directory: Path):
     except OSError as exc:
         raise DataError(f"cannot write to data folder {_pretty(directory)} ({_reason(exc)}); "
                         f"choose another with --data-home") from None
+
+
+# ----------------------------------------------------------------- background fetch
+
+_STATUS_INTERVAL = 0.2         # seconds between looks at the download folder (<= 5 messages/s)
+_STOP_GRACE = 3.0              # seconds a stopped fetch gets to clean up before it is killed
+# Module settings a fetch process takes over from the process that starts it (tests patch them).
+_CHILD_SETTINGS = ("_OPENML_SPLIT", "_OPENML_HOST", "_OPENML_PORT", "_CONNECT_TIMEOUT",
+                   "_FETCH_RETRIES", "_FETCH_DELAY", "_STATUS_INTERVAL")
+
+
+@dataclass(frozen=True)
+class FetchStatus:
+    """Where a BackgroundFetch is. Stages in order: "checking" (can OpenML be reached?),
+    "downloading", "parsing", then "ready" or "failed"."""
+    stage: str
+    elapsed: float             # seconds since the fetch started
+    done_bytes: int = 0        # bytes of the data file on disk so far
+    expected_bytes: int = 0    # approximate size of the download (0 = unknown)
+    message: str = ""          # "failed": the one-line reason; "ready": e.g. "cached at ~/scikit_learn_data/..."
+    name: str = "mnist"        # the data set
+    images: int = 0            # "ready": number of images (train + test)
+
+    def describe(self) -> str:
+        """One short line, e.g. "downloading MNIST: 7.3 of ~15 MB, 12 s"."""
+        pretty, seconds = _INFO[self.name][0], f"{self.elapsed:.0f} s"
+        if self.stage == "checking":
+            return f"connecting to OpenML for {pretty}, {seconds}"
+        if self.stage == "downloading":
+            of = f" of {_approx_mb(self.expected_bytes)}" if self.expected_bytes else " MB"
+            decimals = 2 if (self.expected_bytes or self.done_bytes) < 1e6 else 1
+            return f"downloading {pretty}: {self.done_bytes / 1e6:.{decimals}f}{of}, {seconds}"
+        if self.stage == "parsing":
+            return f"parsing {pretty}, {seconds}"
+        if self.stage == "ready":
+            return f"{pretty} ready ({self.images:,} images, {seconds})"
+        return f"{pretty} unavailable: {self.message}"
+
+    @property
+    def finished(self) -> bool:
+        return self.stage in ("ready", "failed")
+
+
+class BackgroundFetch:
+    """Fetches data set `name` from OpenML in a spawned daemon process that runs the same
+    code as load_openml (reachability check, fetch_openml, _split_openml, atomic cache
+    write); the caller polls, nothing blocks.
+
+    `urlopen` (a picklable callable, None = the real one) replaces the urlopen of
+    scikit-learn's _openml module in the child: a test seam. The child also takes over
+    this module's settings named in _CHILD_SETTINGS, so patching them in the caller
+    reaches it."""
+
+    def __init__(self, name, data_home=None, urlopen=None):
+        import multiprocessing
+        if name not in _INFO:
+            raise DataError(f"unknown data set {name!r} (choose from {', '.join(_INFO)})")
+        self.name = name
+        self.path = cache_path(name, data_home)
+        self._expected = int(_DOWNLOAD_BYTES.get(name, 0))
+        self._start = time.monotonic()
+        self._wall_start = time.time()
+        self._status = FetchStatus("checking", 0.0, expected_bytes=self._expected, name=name)
+        self.history = collections.deque([self._status], maxlen=1000)   # every status received, in order
+        self._closed = False
+        settings = {key: globals()[key] for key in _CHILD_SETTINGS}
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child_end = ctx.Pipe(duplex=False)
+        self._process = ctx.Process(target=_fetch_child, name=f"fetch {name}", daemon=True,
+                                    args=(name, str(self.path), settings, urlopen, child_end))
+        self._process.start()
+        child_end.close()
+
+    def poll(self) -> FetchStatus:
+        """The newest status, at once (drains the child's messages; a child that ended
+        without a last word becomes "failed")."""
+        if self._status.finished or self._closed:
+            return self._status
+        self._drain()
+        if not self._status.finished and not self._process.is_alive():
+            self._drain()                      # what it sent just before it ended
+            if not self._status.finished:
+                code = self._process.exitcode
+                why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+                self._set("failed", message=f"the download process ended unexpectedly ({why})")
+        if not self._status.finished:
+            self._status = replace(self._status, elapsed=time.monotonic() - self._start)
+        return self._status
+
+    def dataset(self) -> Dataset:
+        """After "ready": the Dataset read from the compact cache (np.load, no scikit-learn)."""
+        status = self.poll()
+        if status.stage != "ready":
+            raise DataError(f"{_INFO[self.name][0]} is not ready yet ({status.describe()})")
+        try:
+            arrays = _load_npz(self.path, expected=_split_shapes())
+        except Exception as exc:  # noqa: BLE001 - e.g. removed or damaged since
+            raise DataError(f"cache {_pretty(self.path)} cannot be read ({_reason(exc)})") from None
+        return _make_dataset(self.name, f"OpenML ({_pretty(self.path)})", arrays)
+
+    def close(self):
+        """Stop the child if it is still running (idempotent). A stopped child removes its
+        partial download itself (SIGTERM -> SystemExit unwinds scikit-learn's
+        TemporaryDirectory); one that had to be killed is cleaned up after here."""
+        if self._closed:
+            return
+        self.poll()
+        self._closed = True
+        process = self._process
+        if self._status.finished:                # it said its last word and is ending
+            process.join(_STOP_GRACE)
+        if process.is_alive():
+            process.terminate()
+            process.join(_STOP_GRACE)
+            if process.is_alive():
+                process.kill()
+            if not self._status.finished:
+                self._set("failed", message="stopped")
+        process.join(_STOP_GRACE)
+        if process.exitcode != 0:                # stopped or killed: what it could not remove
+            _remove_leftovers(self.path, self._wall_start)
+        self._conn.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def _drain(self):
+        try:
+            while self._conn.poll():
+                stage, done, message, images = self._conn.recv()
+                self._set(stage, done, message, images)
+        except (EOFError, OSError):             # the child is gone; poll() handles it
+            pass
+
+    def _set(self, stage, done=None, message="", images=0):
+        self._status = FetchStatus(stage, time.monotonic() - self._start,
+                                   self._status.done_bytes if done is None else done,
+                                   self._expected, message, self.name, images)
+        self.history.append(self._status)
+
+
+def _fetch_child(name, cache, settings, urlopen, conn):
+    """The fetch process: status tuples (stage, done_bytes, message, images) go to `conn`."""
+    import signal
+    import sys
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # unwind: temp folders are removed
+    globals().update(settings)
+    lock = threading.Lock()
+
+    def send(stage, done=None, message="", images=0):
+        with lock:
+            conn.send((stage, done, message, images))
+
+    send("checking", 0)
+    try:
+        stage, done, message, images = _child_fetch(name, Path(cache), urlopen, send)
+    except Exception as exc:  # noqa: BLE001 - whatever happens, the caller gets one line
+        stage, done, message, images = "failed", None, _reason(exc), 0
+    send(stage, done, message, images)
+    conn.close()
+
+
+def _child_fetch(name, path: Path, urlopen, send):
+    """load_openml's steps, reporting progress; returns the last status tuple."""
+    pretty = _INFO[name][0]
+    cached = _read_cache(name, path, log=lambda msg: None)
+    if cached is not None:                       # e.g. another launch finished it meanwhile
+        return "ready", None, f"cached at {_pretty(path)}", len(cached.y_train) + len(cached.y_test)
+    try:
+        _check_writable(path.parent)
+    except DataError as exc:
+        return "failed", None, str(exc), 0
+    reachable, why = _openml_reachable()
+    if not reachable and not _has_openml_cache(path):
+        return "failed", None, f"OpenML unreachable ({why})", 0
+    import sklearn.datasets._openml as sk_openml  # ~1 s; only here, never in the caller
+    if urlopen is not None:
+        sk_openml.urlopen = urlopen
+    watcher = _DownloadWatcher(path.parent.parent, _INFO[name][2], send)
+    watcher.start()
+    try:
+        arrays, _, cache_error = _fetch_and_cache(name, path, log=lambda msg: None, quick=not reachable)
+    except Exception as exc:  # noqa: BLE001 - no network, bad download, parser failure
+        watcher.stop()
+        if _is_network_error(exc):
+            return "failed", None, f"OpenML unreachable ({_reason(exc)})", 0
+        watcher.remove_new_download()             # a later fetch must not take it for good
+        return "failed", None, str(exc) if isinstance(exc, DataError) else f"bad download ({_fetch_reason(exc)})", 0
+    finally:
+        watcher.stop()
+    if cache_error is not None:
+        return "failed", None, f"{pretty} could not be cached at {_pretty(path)} ({cache_error})", 0
+    return "ready", None, f"cached at {_pretty(path)}", sum(len(arrays[k]) for k in ("y_train", "y_test"))
+
+
+def _is_network_error(exc) -> bool:
+    """No answer, refused, name lookup failed, HTTP error: not a damaged download
+    (gzip.BadGzipFile is an OSError too, but a bad file)."""
+    import urllib.error
+    return isinstance(exc, (urllib.error.URLError, http.client.HTTPException, TimeoutError,
+                            ConnectionError, socket.gaierror))
+
+
+def _fetch_reason(exc) -> str:
+    """One line on a failed download; scikit-learn's checksum message is long and names paths."""
+    text = str(exc)
+    if "md5 checksum" in text:
+        return "the file's MD5 checksum does not match OpenML's description"
+    return _reason(exc)
+
+
+class _DownloadWatcher(threading.Thread):
+    """Watches the folder fetch_openml downloads the ARFF file into,
+    <home>/openml/openml.org/data/v1/download/<file id>/, and sends ("downloading", bytes)
+    or ("parsing", bytes) when that changes, at most every _STATUS_INTERVAL seconds.
+
+    scikit-learn writes the download into a TemporaryDirectory (tmp*) inside that folder,
+    then moves the finished file to <openml name>.arff.gz beside it and parses it."""
+
+    def __init__(self, home: Path, openml_name: str, send):
+        super().__init__(name="download watcher", daemon=True)
+        self.folder = Path(home) / "openml" / "openml.org" / "data" / "v1" / "download"
+        self.arff = f"{openml_name}.arff.gz".lower()
+        self.send = send
+        self.started = time.time()
+        self.old = set(self._finals())           # ARFF files there before the fetch
+        self._stop_event = threading.Event()
+        self._downloaded = 0                     # most bytes seen in a temporary download
+        self._last = None                        # the last status sent
+
+    def run(self):
+        while True:
+            self._report()
+            if self._stop_event.wait(_STATUS_INTERVAL):
+                return
+
+    def stop(self):
+        """Stop watching; a last look is reported (a quick download and parse may fall
+        between two looks)."""
+        if self._stop_event.is_set():
+            return
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
+        if self._downloaded or self._finals():
+            self._report()
+
+    def _report(self):
+        now = self.sample()
+        if now != self._last:
+            self.send(*now)
+            self._last = now
+
+    def sample(self):
+        """("downloading" | "parsing", bytes on disk)."""
+        finals = self._finals()
+        if finals:                               # in place: being checked and parsed
+            return "parsing", max(finals.values())
+        partial, temp = 0, False
+        for sub in _subdirs(self.folder):
+            for tmp in _subdirs(sub):
+                if tmp.name.startswith("tmp"):
+                    temp = True
+                    partial += sum(_size(f) for f in _files(tmp))
+        if temp:
+            self._downloaded = max(self._downloaded, partial)
+            return "downloading", partial
+        if self._downloaded:                     # moved under a name we do not know
+            return "parsing", self._downloaded
+        return "downloading", 0
+
+    def remove_new_download(self):
+        """Delete ARFF files this fetch put in place (after a failure)."""
+        for path in set(self._finals()) - self.old:
+            with _suppress_os_error():
+                path.unlink()
+
+    def _finals(self) -> dict:
+        """{path: size} of the data set's finished ARFF downloads."""
+        return {f: _size(f) for sub in _subdirs(self.folder) for f in _files(sub) if f.name.lower() == self.arff}
+
+
+def check_cache_folder(name, data_home=None):
+    """DataError (one line) unless the compact cache of `name` can be written (before a download)."""
+    _check_writable(cache_path(name, data_home).parent)
+
+
+def _remove_leftovers(path: Path, since: float):
+    """After a killed fetch of cache `path`: scikit-learn's temporary download folders made
+    since `since` (time.time()) and our own cache temp files whose writer is gone."""
+    import shutil
+
+    from utils import remove_stale_temps
+    folder = path.parent.parent / "openml" / "openml.org" / "data" / "v1" / "download"
+    for sub in _subdirs(folder):
+        for tmp in _subdirs(sub):
+            with _suppress_os_error():
+                if tmp.name.startswith("tmp") and tmp.stat().st_mtime >= since - 1:
+                    shutil.rmtree(tmp)
+    remove_stale_temps(str(path.parent), path.name)
+
+
+def _subdirs(folder: Path) -> list:
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _files(folder: Path) -> list:
+    try:
+        return [Path(e.path) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _suppress_os_error():
+    import contextlib
+    return contextlib.suppress(OSError)
 
 
 # ------------------------------------------------------------------------- helpers

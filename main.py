@@ -152,12 +152,79 @@ def load_data(config, log=print):
                                         offline=config.offline, log=log)
     except data_loader.DataError as e:
         fail(str(e))
+    return cut_data(data, config)
+
+
+def cut_data(data, config):
+    """`data` cut to --train-size / --test-size."""
     if config.train_size or config.test_size:
         data = dataclasses.replace(
             data,
             x_train=data.x_train[:config.train_size], y_train=data.y_train[:config.train_size],
             x_test=data.x_test[:config.test_size], y_test=data.y_test[:config.test_size])
     return data
+
+
+def start_fetch(config):
+    """A data_loader.BackgroundFetch of the full data set when this launch would download it
+    from OpenML (no --offline, no --data-dir, no valid cache), else None. An unwritable
+    data folder is an error at once, not after the download."""
+    import data_loader
+    if not data_loader.needs_fetch(config.dataset, config.data_dir, config.data_home, config.offline):
+        return None
+    try:
+        data_loader.check_cache_folder(config.dataset, config.data_home)
+    except data_loader.DataError as e:
+        fail(str(e))
+    return data_loader.BackgroundFetch(config.dataset, config.data_home)
+
+
+FETCH_LINE_EVERY = 5.0        # seconds between progress lines when stdout is not a terminal
+
+
+def wait_for_fetch(fetch, config, out=None, interval=0.2):
+    """--headless on a cache miss: wait for `fetch`, showing its progress on one console line
+    (rewritten in place on a terminal; otherwise a line per stage and every FETCH_LINE_EVERY
+    seconds). Returns the full data set, or the bundled sample after a one-line reason."""
+    import data_loader
+    out = out or sys.stdout
+    tty = out.isatty()
+    last_stage, last_print, width = None, 0.0, 0
+    try:
+        while True:
+            status = fetch.poll()
+            now = time.monotonic()
+            line = "" if status.stage == "failed" else status.describe()   # failed: the line below
+            if tty:
+                out.write("\r" + line.ljust(width) + ("\r" if not line else ""))
+                width = max(width, len(line))
+            elif line and (status.stage != last_stage or now - last_print >= FETCH_LINE_EVERY):
+                out.write(line + "\n")
+                last_print = now
+            last_stage = status.stage
+            out.flush()
+            if status.finished:
+                break
+            time.sleep(interval)
+        if tty and status.stage == "ready":
+            out.write("\n")
+        if status.stage == "ready":
+            try:
+                return cut_data(fetch.dataset(), config)
+            except data_loader.DataError as e:
+                reason = str(e)
+        else:
+            reason = status.message
+    finally:
+        fetch.close()
+    try:
+        sample = data_loader.load_sample(config.dataset)
+    except data_loader.DataError as e:
+        fail(str(e))
+    kind = "digits" if config.dataset == "mnist" else "images"
+    print(f"{DATASET_NAMES[config.dataset]} unavailable ({reason}); using the bundled sample of "
+          f"{len(sample.y_train):,}/{len(sample.y_test):,} {kind} instead (--offline skips the download)", file=out)
+    return cut_data(sample, config)
 
 
 def resolve_model_file(config, given):
@@ -368,7 +435,8 @@ def main(argv=None):
         limit_blas_threads()
     from utils import atomic_write_json
     config, arrays, meta = resolve_model_file(config, given)
-    data = load_data(config)
+    fetch = start_fetch(config) if config.headless else None
+    data = wait_for_fetch(fetch, config) if fetch is not None else load_data(config)
     if config.headless:
         metrics = run_headless(config, data, arrays, meta)
     else:
