@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -183,7 +184,7 @@ FETCH_LINE_EVERY = 5.0        # seconds between progress lines when stdout is no
 
 
 def wait_for_fetch(fetch, config, out=None, interval=0.2):
-    """--headless on a cache miss: wait for `fetch`, showing its progress on one console line
+    """--headless (or a scripted window run) on a cache miss: wait for `fetch`, showing its progress on one console line
     (rewritten in place on a terminal; otherwise a line per stage and every FETCH_LINE_EVERY
     seconds). Returns the full data set, or the bundled sample after a one-line reason."""
     import data_loader
@@ -217,14 +218,19 @@ def wait_for_fetch(fetch, config, out=None, interval=0.2):
             reason = status.message
     finally:
         fetch.close()
-    try:
-        sample = data_loader.load_sample(config.dataset)
-    except data_loader.DataError as e:
-        fail(str(e))
+    sample = load_sample_or_fail(config)
     kind = "digits" if config.dataset == "mnist" else "images"
     print(f"{DATASET_NAMES[config.dataset]} unavailable ({reason}); using the bundled sample of "
           f"{len(sample.y_train):,}/{len(sample.y_test):,} {kind} instead (--offline skips the download)", file=out)
     return cut_data(sample, config)
+
+
+def load_sample_or_fail(config):
+    import data_loader
+    try:
+        return data_loader.load_sample(config.dataset)
+    except data_loader.DataError as e:
+        fail(str(e))
 
 
 def resolve_model_file(config, given):
@@ -435,13 +441,19 @@ def main(argv=None):
         limit_blas_threads()
     from utils import atomic_write_json
     config, arrays, meta = resolve_model_file(config, given)
-    fetch = start_fetch(config) if config.headless else None
-    data = wait_for_fetch(fetch, config) if fetch is not None else load_data(config)
+    fetch = start_fetch(config)
+    if fetch is None:
+        data = load_data(config)
+    elif config.headless or config.frames or config.screenshot:
+        data, fetch = wait_for_fetch(fetch, config), None        # nobody to press U: wait for the full set
+    else:                                                        # the window at once, on the bundled sample
+        data = cut_data(load_sample_or_fail(config), config)
     if config.headless:
         metrics = run_headless(config, data, arrays, meta)
     else:
         import visualization
-        metrics = visualization.run_app(config, data, start)
+        metrics = visualization.run_app(config, data, start, fetch=fetch,
+                                        prepare=functools.partial(cut_data, config=config))
     if config.metrics and metrics is not None:
         try:
             atomic_write_json(config.metrics, metrics)

@@ -183,6 +183,7 @@ class Scene:
     dream_step: int = 0          # gradient-ascent steps of the dream on screen (state.dream says of what)
     map: object = None           # view_model.RepresentationMap
     map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
+    data_offer: tuple = ("", None, None)    # the full data set arriving: (text, colour, download fraction or None)
 
     @property
     def true(self):
@@ -363,7 +364,16 @@ class Header(Region):
         y1, y2 = r.y + 4, r.y + 6 + fs + 4
         title = f"Neural network learning {scene.dataset} - live"
         left = self.text.blit(surface, title, (12, y1), fs + 1, TEXT, True).right
-        left = max(left, self.text.blit(surface, scene.data_label, (12, y2), fs - 2, DIM).right)
+        label = self.text.blit(surface, scene.data_label, (12, y2), fs - 2, DIM)
+        offer, colour, fraction = scene.data_offer
+        if offer:                       # the full data set on its way: progress, then the offer to switch
+            box = self.text.blit(surface, offer, (label.right + 6, y2), fs - 2, colour, colour != DIM)
+            if fraction is not None:    # a thin bar under it: how much of the download is here
+                bar = pygame.Rect(box.x, box.bottom + 1, box.width, 2)
+                pygame.draw.rect(surface, GRID_BG, bar)
+                pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
+            label = label.union(box)
+        left = max(left, label.right)
         acc = scene.accuracy or self.accuracy_text(tele)
         right_x = r.right - 12
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")

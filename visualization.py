@@ -132,6 +132,8 @@ KEYS = (
     Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", "screenshot",
         {pygame.K_s: None}),
     Key("W", "save the model (to --save, or mnist_model.npz)", "save", {pygame.K_w: None}),
+    Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
+        "sample while it downloads); restarts training with the same settings", "full_data", {pygame.K_u: None}),
     Key("H / F1", "this help", "help", {pygame.K_h: None, pygame.K_F1: None}),
     Key("Esc / Q", "close an overlay / quit (saves to --save if given)", "quit",
         {pygame.K_ESCAPE: True, pygame.K_q: False}),
@@ -362,6 +364,25 @@ class Actions:
         self.app.worker.send(Order(Command.SAVE, path=path))
         self.say(f"saving model to {path} ...")
 
+    def act_full_data(self, _, shift):
+        app = self.app
+        full = app.full
+        if full is None:
+            self.say(f"this run already uses {app.data.source}")
+            return
+        status = full.status
+        if status.stage == "failed":
+            self.say(f"the full data set is unavailable: {status.message}", 8)
+        elif status.stage != "ready":
+            self.say(f"the full data set is not here yet: {status.describe()}")
+        else:
+            try:
+                app.switch_to = full.take()
+            except Exception as exc:  # noqa: BLE001 - the cache vanished or broke since: stay on the sample
+                self.say(f"could not switch to the full data set: {exc}", 8)
+                return
+            app.state.running = False
+
     def act_quit(self, escape, shift):
         st = self.app.state
         if st.dream is not None and escape:
@@ -372,6 +393,62 @@ class Actions:
             if escape:
                 return
         st.running = False
+
+
+# ------------------------------------------------------------------------ full data
+class FullData:
+    """The full data set arriving in the background on a first launch (the window trains
+    on the bundled sample meanwhile): its progress for the header and the console, and
+    the data set to switch to once it is ready."""
+
+    POLL_S = 0.2                      # the fetch's status is read at most this often
+    CONSOLE_S = 5.0                   # a console line at most this often while it moves
+
+    def __init__(self, fetch, prepare=lambda data: data, log=print):
+        self.fetch, self.prepare, self.log = fetch, prepare, log
+        self.status = fetch.poll()
+        self._polled = time.monotonic()
+        self._said = (self.status.stage, time.monotonic())
+        self.log(self.console_line())
+
+    def console_line(self):
+        s = self.status
+        if s.stage == "ready":
+            return f"{s.describe()}: press U in the window to switch to it"
+        if s.stage == "failed":
+            return f"{s.describe()}; the window goes on with the bundled sample"
+        return f"{s.describe()} (in the background; the window trains on the bundled sample meanwhile)"
+
+    def poll(self):
+        """Read the newest status (at most every POLL_S); True when its line changed."""
+        now = time.monotonic()
+        if now - self._polled < self.POLL_S:
+            return False
+        self._polled = now
+        old, self.status = self.status, self.fetch.poll()
+        stage, said = self._said
+        if self.status.stage != stage or (self.status.stage in ("downloading", "parsing")
+                                          and now - said >= self.CONSOLE_S):
+            self.log(self.console_line())
+            self._said = (self.status.stage, now)
+        return self.status.describe() != old.describe()
+
+    def offer(self):
+        """(text, colour, fraction) for the header: the progress, the offer, or why not."""
+        s = self.status
+        if s.stage == "ready":
+            return f"{s.describe()}: U switches to it", ACCENT, None
+        fraction = None
+        if s.stage == "downloading" and s.expected_bytes:
+            fraction = min(1.0, s.done_bytes / s.expected_bytes)
+        return s.describe(), DIM, fraction
+
+    def take(self):
+        """The full data set, cut as the command line asks."""
+        return self.prepare(self.fetch.dataset())
+
+    def close(self):
+        self.fetch.close()
 
 
 # ---------------------------------------------------------------------- trainer link
@@ -473,13 +550,14 @@ class TrainerLink:
         return (f"saved the window's last weights ({app.stamp.describe()}) to {path}, without the "
                 f"optimizer state: the training process had stopped")
 
-    def close(self):
+    def close(self, save=True):
         app = self.app
         if app.worker is None:
             return
-        if not app.worker.process.is_alive() and app.tele.failed and app.config.save and not app.config.no_train:
+        if not app.worker.process.is_alive() and app.tele.failed and app.config.save and not app.config.no_train \
+                and save:
             print(self.save_window_weights(os.path.abspath(app.config.save)))
-        keep = app.config.no_train or app.tele.diverged      # never overwrite with a blown-up model
+        keep = app.config.no_train or app.tele.diverged or not save      # never overwrite with a blown-up model
         for msg in app.worker.stop(save_path=None if keep else app.config.save):
             text = app.tele.apply(msg)
             if text and text.startswith("model saved"):
@@ -668,8 +746,10 @@ class EventRouter:
 class App:
     """The window: routes events to regions and actions, mirrors the trainer, draws."""
 
-    def __init__(self, config, data, screen=None, worker=True):
+    def __init__(self, config, data, screen=None, worker=True, full=None):
         self.config, self.data, self.screen = config, data, screen
+        self.full = full                  # FullData arriving in the background, or None
+        self.switch_to = None             # the data set U switches to (ends this app's loop)
         self.names = data.class_names
         self.fashion = data.name == "fashion"
         self.x_test, self.y_test = data.x_test, data.y_test.astype(np.int64)
@@ -724,6 +804,8 @@ class App:
         st, now = self.state, time.perf_counter()
         if self.worker is not None:
             self.link.poll()
+        if self.full is not None and self.full.poll():
+            self.needs_draw = True
         user_changed = self.view_key is None or st.version != self.view_key[0]
         # new weights refresh the picture at most every few refresh costs (view + lines), so
         # thousands of lines (K = 5000) cannot eat every frame; user actions refresh at once
@@ -778,7 +860,8 @@ class App:
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
-            confusion=self.side.newest_confusion(), data_label=data_label(self.data, self.config),
+            confusion=self.side.newest_confusion(), data_label=data_label(self.data, self.config, self.full),
+            data_offer=self.full.offer() if self.full is not None else ("", None, None),
             orders=self.side.orders(), dream_step=self.side.dream_step, map=self.map, map_points=self.shown.get("map"),
             classes=self.side.classes(), accuracy=self.side.rewound_accuracy(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
@@ -909,8 +992,9 @@ class App:
                 break
         self._sweep_cost = cost
 
-    def close(self):
-        self.link.close()
+    def close(self, save=True):
+        """Stop the training process (saving to --save when `save`) and finish clips."""
+        self.link.close(save)
         if self.recorder is not None:
             self.recorder.finish()
             self.finished_recorders.append(self.recorder)
@@ -948,9 +1032,11 @@ def ease(shown, view, snap):
     return moving
 
 
-def data_label(data, config):
+def data_label(data, config, full=None):
     """Where the data came from and how much of it there is (shown in the header)."""
     source = data.source
+    if full is not None:                  # the full set is on its way: FullData.offer says how far
+        return f"data: bundled sample, {len(data.y_train):,} / {len(data.y_test):,} images  |"
     if source.startswith("bundled sample") and not config.offline and config.data_dir is None:
         source = "bundled sample (OpenML was unreachable)"
     return f"data: {source}; {len(data.y_train):,} training / {len(data.y_test):,} test images"
@@ -1007,8 +1093,22 @@ def _bounded_append(values, v):
         del values[:MAX_FRAME_TIMES // 2]
 
 
-def run_app(config, data, start_time=None):
+def switch_data(app):
+    """The app for the data set `app` switches to (U): the old run stops without saving,
+    a new one starts on the same window with the same settings."""
+    data = app.switch_to
+    app.close(save=False)
+    if app.full is not None:
+        app.full.close()
+    print(f"Switched to {data.source}: {len(data.y_train):,} training / {len(data.y_test):,} test images; "
+          f"training restarts")
+    return App(app.config, data, app.screen)
+
+
+def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data):
     """Open the window and run until the user quits (or --frames / --screenshot are done).
+    `fetch`: the full data set arriving in the background (data is the bundled sample
+    meanwhile); U switches to it once ready, cut by `prepare`.
     Returns the metrics dict; first_frame_s counts from the launch of the process."""
     age = process_age()
     start_time = time.perf_counter() - age if age is not None else (start_time or time.perf_counter())
@@ -1017,7 +1117,7 @@ def run_app(config, data, start_time=None):
     pygame.display.set_caption("MNIST network - live")
     screen = pygame.display.set_mode((config.width, config.height), pygame.RESIZABLE)
     pygame.key.set_repeat(300, 35)
-    app = App(config, data, screen)
+    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None)
     first_frame_s = None
 
     def screenshot():
@@ -1033,21 +1133,31 @@ def run_app(config, data, start_time=None):
         else:
             print(f"error: {app.errors[-1]}", file=sys.stderr)
 
+    def done():
+        """Whether --frames / --screenshot have what they wait for (taking the screenshot)."""
+        if config.frames and app.drawn_frames >= config.frames:
+            if config.screenshot:    # --frames decides when: the view as it is now
+                screenshot()
+            return True
+        tele = app.tele
+        if config.screenshot and app.weights_seen and (tele.finished or config.no_train or tele.diverged) \
+                and not app.weights_waiting and app.sweep.result is not None \
+                and app.sweep.result.stamp == app.stamp and tele.latest is not None:
+            screenshot()
+            return True
+        return False
+
     try:
-        while app.state.running:
+        while True:
             app.frame()
             if first_frame_s is None and app.drawn_frames:
                 first_frame_s = time.perf_counter() - start_time
-            if config.frames and app.drawn_frames >= config.frames:
-                if config.screenshot:    # --frames decides when: the view as it is now
-                    screenshot()
+            if done():
                 break
-            tele = app.tele
-            if config.screenshot and app.weights_seen and (tele.finished or config.no_train or tele.diverged) \
-                    and not app.weights_waiting and app.sweep.result is not None \
-                    and app.sweep.result.stamp == app.stamp and tele.latest is not None:
-                screenshot()
-                break
+            if not app.state.running:
+                if app.switch_to is None:
+                    break
+                app = switch_data(app)
             wait = app.frame_start + 1 / FPS - time.perf_counter()   # frames start 1/60 s apart
             if wait > 0:
                 time.sleep(wait)
@@ -1055,6 +1165,8 @@ def run_app(config, data, start_time=None):
         pass
     finally:
         app.close()
+        if app.full is not None:
+            app.full.close()
         metrics = window_metrics(app, first_frame_s)
         pygame.quit()
     return metrics

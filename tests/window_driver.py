@@ -42,7 +42,7 @@ def run_until(app, condition, timeout=30.0):
     raise AssertionError(f"condition not reached within {timeout:.0f} s")
 
 
-def open_app(data, size=(1600, 900), worker=False, **config):
+def open_app(data, size=(1600, 900), worker=False, full=None, **config):
     """A fresh window and app. worker=False explores the seeded, untrained network
     without a training process (fast); worker=True starts the real one."""
     pygame.display.init()
@@ -51,7 +51,7 @@ def open_app(data, size=(1600, 900), worker=False, **config):
     config.setdefault("seed", 1)
     if not worker:
         config.setdefault("no_train", True)
-    app = App(Config(**config), data, screen, worker=worker)
+    app = App(Config(**config), data, screen, worker=worker, full=full)
     run_until(app, lambda: app.view is not None and app.layout is not None)
     return app
 
