@@ -606,6 +606,7 @@ def _fetch_child(name, cache, settings, urlopen, conn):
     import signal
     import sys
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # unwind: temp folders are removed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C in a terminal reaches us too: the caller decides
     globals().update(settings)
     lock = threading.Lock()
 
