@@ -576,7 +576,7 @@ class BackgroundFetch:
             if not self._status.finished:
                 self._set("failed", message="stopped")
         process.join(_STOP_GRACE)
-        if process.exitcode != 0:                # stopped or killed: what it could not remove
+        if process.exitcode is None or process.exitcode < 0:   # killed: what it could not remove
             _remove_leftovers(self.path, self._wall_start)
         self._conn.close()
 
@@ -750,7 +750,8 @@ def check_cache_folder(name, data_home=None):
 
 def _remove_leftovers(path: Path, since: float):
     """After a killed fetch of cache `path`: scikit-learn's temporary download folders made
-    since `since` (time.time()) and our own cache temp files whose writer is gone."""
+    since `since` (time.time()) and our own cache temp files whose writer is gone. (A second
+    launch downloading into the same data folder at that moment would lose its download.)"""
     import shutil
 
     from utils import remove_stale_temps
