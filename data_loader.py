@@ -503,7 +503,8 @@ class FetchStatus:
 class BackgroundFetch:
     """Fetches data set `name` from OpenML in a spawned daemon process that runs the same
     code as load_openml (reachability check, fetch_openml, _split_openml, atomic cache
-    write); the caller polls, nothing blocks.
+    write); the caller polls, nothing blocks. Poll regularly (e.g. once a frame): messages
+    left unread for minutes fill the pipe and hold the child up until they are read.
 
     `urlopen` (a picklable callable, None = the real one) replaces the urlopen of
     scikit-learn's _openml module in the child: a test seam. The child also takes over
