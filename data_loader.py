@@ -503,7 +503,8 @@ class FetchStatus:
 class BackgroundFetch:
     """Fetches data set `name` from OpenML in a spawned daemon process that runs the same
     code as load_openml (reachability check, fetch_openml, _split_openml, atomic cache
-    write); the caller polls, nothing blocks.
+    write); the caller polls, nothing blocks. Poll regularly (e.g. once a frame): messages
+    left unread for minutes fill the pipe and hold the child up until they are read.
 
     `urlopen` (a picklable callable, None = the real one) replaces the urlopen of
     scikit-learn's _openml module in the child: a test seam. The child also takes over
@@ -576,7 +577,7 @@ class BackgroundFetch:
             if not self._status.finished:
                 self._set("failed", message="stopped")
         process.join(_STOP_GRACE)
-        if process.exitcode != 0:                # stopped or killed: what it could not remove
+        if process.exitcode is None or process.exitcode < 0:   # killed: what it could not remove
             _remove_leftovers(self.path, self._wall_start)
         self._conn.close()
 
@@ -606,6 +607,7 @@ def _fetch_child(name, cache, settings, urlopen, conn):
     import signal
     import sys
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # unwind: temp folders are removed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C in a terminal reaches us too: the caller decides
     globals().update(settings)
     lock = threading.Lock()
 
@@ -613,13 +615,20 @@ def _fetch_child(name, cache, settings, urlopen, conn):
         with lock:
             conn.send((stage, done, message, images))
 
-    send("checking", 0)
+    status = 0
     try:
-        stage, done, message, images = _child_fetch(name, Path(cache), urlopen, send)
-    except Exception as exc:  # noqa: BLE001 - whatever happens, the caller gets one line
-        stage, done, message, images = "failed", None, _reason(exc), 0
-    send(stage, done, message, images)
-    conn.close()
+        send("checking", 0)
+        try:
+            stage, done, message, images = _child_fetch(name, Path(cache), urlopen, send)
+        except Exception as exc:  # noqa: BLE001 - whatever happens, the caller gets one line
+            stage, done, message, images = "failed", None, _reason(exc), 0
+        send(stage, done, message, images)
+        conn.close()
+    except SystemExit:              # stopped: the unwinding removed the partial download
+        status = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)   # skip the ~0.5 s teardown of scikit-learn, pandas and SciPy: all is written
 
 
 def _child_fetch(name, path: Path, urlopen, send):
@@ -749,7 +758,8 @@ def check_cache_folder(name, data_home=None):
 
 def _remove_leftovers(path: Path, since: float):
     """After a killed fetch of cache `path`: scikit-learn's temporary download folders made
-    since `since` (time.time()) and our own cache temp files whose writer is gone."""
+    since `since` (time.time()) and our own cache temp files whose writer is gone. (A second
+    launch downloading into the same data folder at that moment would lose its download.)"""
     import shutil
 
     from utils import remove_stale_temps

@@ -3,6 +3,7 @@
 Usage (from the repository root):
     python bench/bench_data.py            # full size: 70,000-row fake mnist_784 (~1-2 min per parser)
     python bench/bench_data.py --quick    # 2,000 rows: runs in seconds
+    python bench/bench_data.py --parts background   # only the BackgroundFetch figures
 
 The fake mnist_784 is written in scikit-learn's OpenML cache format (see
 tests/fixtures_openml.py) from the real IDX files in ../shared/data/mnist when they
@@ -99,6 +100,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small fake data set (2,000 rows), runs in seconds")
     ap.add_argument("--parsers", default="liac-arff,pandas", help="comma-separated parsers to time")
+    ap.add_argument("--parts", default="parse,background",
+                    help="comma-separated: parse (the parsers above), background (BackgroundFetch)")
     args = ap.parse_args(argv)
 
     n_rows = 2_000 if args.quick else 70_000
@@ -113,7 +116,7 @@ def main(argv=None) -> int:
               f"(written in {time.perf_counter() - t:.1f} s)")
         have_pandas = _has_module("pandas")
         home = None
-        for parser in args.parsers.split(","):
+        for parser in args.parsers.split(",") if "parse" in args.parts.split(",") else ():
             if parser == "pandas" and not have_pandas:
                 rows.append(("OpenML parse+cache, parser=pandas", None, "pandas not installed"))
                 continue
@@ -138,6 +141,9 @@ def main(argv=None) -> int:
             finally:
                 data_loader._OPENML_SPLIT = old_split
 
+        if "background" in args.parts.split(","):
+            rows += _background_rows(template, arff, split, tmp)
+
     if (SHARED / "mnist").is_dir():
         rows.append(("IDX load (4 .gz files, best of 3)",
                      _best_of(lambda: data_loader.load_dataset("mnist", data_dir=SHARED / "mnist")), "full MNIST"))
@@ -154,6 +160,69 @@ def main(argv=None) -> int:
     for what, secs, note in rows:
         print(f"{what:<{width}}  {'n/a' if secs is None else f'{secs:8.3f}':>8}  {note}")
     return 0
+
+
+def _background_rows(template: Path, arff: Path, split, tmp) -> list:
+    """BackgroundFetch: the real reachability check here; start to "failed" when the check is
+    refused; start to "ready" for the fake data set downloaded through an unthrottled opener
+    (so: spawn + scikit-learn import + copy + checksum + parse + cache), with its stages."""
+    rows = []
+    ok, why = data_loader._openml_reachable()
+    rows.append(("OpenML reachability check (this machine, best of 3)", _best_of(data_loader._openml_reachable),
+                 "reachable" if ok else f"unreachable: {why}"[:60]))
+    saved = {k: getattr(data_loader, k) for k in ("_OPENML_SPLIT", "_OPENML_HOST", "_OPENML_PORT", "_DOWNLOAD_BYTES")}
+    import socket
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(8)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    try:
+        data_loader._OPENML_SPLIT, data_loader._OPENML_HOST = split, "127.0.0.1"
+        data_loader._OPENML_PORT = closed.getsockname()[1]            # refused
+        closed.close()
+        seconds, final, _ = _time_fetch(Path(tmp) / "home-refused", None)
+        rows.append(("background fetch: start to failed (refused)", seconds, final.message[:60]))
+        home = Path(tmp) / "home-background"
+        subprocess.run(["cp", "-r", str(template), str(home)], check=True)
+        (home / arff.relative_to(template)).unlink()                    # the JSON answers only
+        payload = arff.read_bytes()
+        data_loader._OPENML_PORT = listening.getsockname()[1]
+        data_loader._DOWNLOAD_BYTES = {"mnist": len(payload)}
+        opener = fixtures_openml.SlowArffOpener(payload, chunk=1 << 20, delay=0)
+        seconds, final, stages = _time_fetch(home, opener)
+        rows.append(("background fetch: start to ready (unthrottled)", seconds,
+                     f"{final.describe()}; stages began at " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items())))
+    finally:
+        listening.close()
+        for key, value in saved.items():
+            setattr(data_loader, key, value)
+    return rows
+
+
+def _time_fetch(home, opener):
+    """(seconds from BackgroundFetch() to a final status, that status, {stage: first elapsed})."""
+    t = time.perf_counter()
+    fetch = data_loader.BackgroundFetch("mnist", home, urlopen=opener)
+    started = time.perf_counter() - t
+    slowest_poll = 0.0
+    try:
+        while True:
+            t_poll = time.perf_counter()
+            status = fetch.poll()
+            slowest_poll = max(slowest_poll, time.perf_counter() - t_poll)
+            if status.finished:
+                break
+            time.sleep(0.01)
+        seconds = time.perf_counter() - t
+        print(f"  BackgroundFetch(): {1000 * started:.1f} ms in the caller; slowest poll(): "
+              f"{1000 * slowest_poll:.2f} ms", file=sys.stderr)
+        stages = {}
+        for s in fetch.history:
+            stages.setdefault(s.stage, s.elapsed)
+    finally:
+        fetch.close()
+    return seconds, status, stages
 
 
 def _has_module(name: str) -> bool:

@@ -327,3 +327,36 @@ def test_headless_cli_falls_back_to_the_sample_with_one_line(tmp_path, openml_he
     assert len(reason) == 1 and reason[0].startswith("MNIST unavailable (OpenML unreachable (")
     assert "using the bundled sample of 5,000/1,000 digits instead" in reason[0]
     assert "bundled sample (assets/mnist_sample.npz)" in out
+
+
+class _Terminal:
+    """A stdout that says it is a terminal and keeps what was written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+def test_headless_progress_on_a_terminal_is_one_line_rewritten_in_place(fake):
+    import main
+    from config import Config
+    home, x, _, payload = fake
+    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=2048, delay=0.05))
+    term = _Terminal()
+    data = main.wait_for_fetch(fetch, Config(headless=True, train_size=50), out=term, interval=0.05)
+    assert not fetch._process.is_alive()                                 # closed
+    assert data.x_train.shape == (50, 784) and data.x_test.shape == (20, 784)
+    np.testing.assert_array_equal(data.x_train, x[:50])
+    updates = term.text.split("\r")
+    assert term.text.count("\n") == 1 and term.text.endswith("\n")      # one line, finished once ready
+    assert len(updates) > 10 and updates[-1].startswith("MNIST ready (120 images, ")
+    assert any(u.startswith("downloading MNIST: 0.0") and " of ~0.05 MB, " in u for u in updates)
+    assert all(len(u) >= len(v.rstrip()) for u, v in zip(updates[2:], updates[1:]))   # padded over the last
