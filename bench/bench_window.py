@@ -90,6 +90,21 @@ def run_app(args, data_args, env, sample_memory=False):
         return json.loads(metrics.read_text()), (peak[0] / 1024 if sample_memory else None), wall
 
 
+def first_launch(env, seconds=4.0):
+    """A first launch with an empty data folder (no cache): the window opens on the bundled
+    sample while the full set is fetched in the background (here offline, so the fetch
+    fails in the background). Returns (first_frame_s, data source shown)."""
+    with tempfile.TemporaryDirectory() as home, tempfile.TemporaryDirectory() as tmp:
+        metrics = Path(tmp) / "m.json"
+        proc = subprocess.Popen([sys.executable, str(ROOT / "main.py"), "--data-home", home, "--metrics", str(metrics)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(seconds)
+        proc.send_signal(signal.SIGTERM)                  # ends the run like Ctrl+C; metrics are written
+        proc.communicate(timeout=30)
+        m = json.loads(metrics.read_text())
+        return m["first_frame_s"], m["dataset"]["source"]
+
+
 def idle_cpu(data_args, env, settle_s, measure_s):
     """% of one core used by the window and by its (paused) trainer while nothing changes."""
     cmd = [sys.executable, str(ROOT / "main.py"), *data_args, "--no-train"]
@@ -175,12 +190,14 @@ def main():
         window_idle = idle_cpu(data_args, dummy, 4 if args.quick else 8, 3 if args.quick else 10)
         starts = sorted(run_app(["--frames", "2", "--no-train"], data_args, dummy)[0]["first_frame_s"]
                         for _ in range(repeats))
+        firsts = sorted(first_launch(dummy)[0] for _ in range(repeats))
         real = None
         if shutil.which("Xvfb") and not args.quick:
             with Xvfb() as x:
                 env = {k: v for k, v in dummy.items() if k != "SDL_VIDEODRIVER"}
                 env["DISPLAY"] = x.display
-                real = run_app(["--frames", str(frames)], data_args, env)[0], idle_cpu(data_args, env, 6, 6)
+                real = run_app(["--frames", str(frames)], data_args, env)[0], idle_cpu(data_args, env, 6, 6), \
+                    sorted(first_launch(env)[0] for _ in range(repeats))
         full = None
         if args.full:
             with tempfile.TemporaryDirectory() as tmp:
@@ -202,11 +219,16 @@ def main():
           f"trainer {window_idle[1]:.1f} % of one core")
     if real is not None:
         print(f"idle CPU in a real X window (Xvfb): window {real[1][0]:.1f} %, trainer {real[1][1]:.1f} % of one core")
+        print(f"first launch, empty data folder, real X window (Xvfb): first frame after median "
+              f"{real[2][len(real[2]) // 2]:.2f} s (min {real[2][0]:.2f}, max {real[2][-1]:.2f})")
     else:
         why = "--quick" if args.quick else "Xvfb not installed: apt-get install xvfb"
         print(f"real X window: skipped ({why})")
     print(f"launch to first frame (cached data, --no-train): median {starts[len(starts) // 2]:.2f} s "
           f"over {len(starts)} launches (min {starts[0]:.2f}, max {starts[-1]:.2f})")
+    print(f"first launch, empty data folder (window on the bundled sample, full set fetched in the background): "
+          f"first frame after median {firsts[len(firsts) // 2]:.2f} s over {len(firsts)} launches "
+          f"(min {firsts[0]:.2f}, max {firsts[-1]:.2f})")
     print(f"peak memory (PSS of window + training process), K=60 runs of {frames} frames: "
           f"{max(p for _, _, p in pairs):.0f} MiB")
     if full is not None:
@@ -215,7 +237,7 @@ def main():
               f"test accuracy {100 * m['test_accuracy']:.2f} %, {m['train_samples_per_s']:,.0f} samples/s")
     print("\nframe time = events + update + draw + flip of a drawn frame (the 60 FPS cap's sleep excluded);"
           " targets: p95 <= 16.7 ms, window throughput >= 75 % of headless, idle CPU <= 5 %,"
-          " first frame <= 0.6 s")
+          " first frame <= 0.6 s (cached), <= 1.5 s (first launch)")
 
 
 if __name__ == "__main__":
