@@ -117,7 +117,7 @@ def idle_cpu(data_args, env, settle_s, measure_s):
         time.sleep(measure_s)
         used = {p: cpu_seconds(p) - before[p] for p in before}
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)      # like Ctrl+C (SIGINT is ignored in background jobs)
         proc.wait(20)
     window = 100 * used[proc.pid] / measure_s
     worker = 100 * sum(used[p] for p in trainer) / measure_s
