@@ -39,6 +39,7 @@ K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 RATE_WINDOW_S = 2.0               # samples/s is measured over this much wall time
 MAX_CURVE = 5000                  # points kept per curve (older ones are thinned)
+MAX_DIGIT_HISTORIES = 64          # digits whose history over the snapshots is kept (the trainer resends)
 RANK_MODES = ("relevance", "contribution", "weight")   # C cycles the line modes
 
 
@@ -427,7 +428,10 @@ class Telemetry:
         elif isinstance(msg, RunHistory):
             self.take_history(msg)
         elif isinstance(msg, DigitHistory):
+            self.digit_histories.pop(msg.index, None)
             self.digit_histories[msg.index] = (len(self.snapshots), msg.rows)
+            while len(self.digit_histories) > MAX_DIGIT_HISTORIES:       # the oldest answers go first
+                del self.digit_histories[next(iter(self.digit_histories))]
         elif isinstance(msg, Position):
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
         elif isinstance(msg, Finished):
