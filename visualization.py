@@ -54,6 +54,7 @@ from utils import (
 )
 from view_model import (
     SPEEDS,
+    Heap,
     Overlay,
     Predictions,
     RepresentationMap,
@@ -690,6 +691,7 @@ class App:
         self._panel_tele, self._panel_time, self._fps_time, self._fps_line = -1, 0.0, 0.0, ""
         self.frame_no = self.view_frame = 0        # frames so far; the last that recomputed the view
         self.finished_recorders = []                                            # clips being written
+        self.heap = Heap()                        # malloc: no growth or swings from its own holes
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
         self.legend = Legend(self.text)
@@ -874,6 +876,7 @@ class App:
         for rec in [r for r in self.finished_recorders if r.done.is_set()]:
             self.finished_recorders.remove(rec)
             self.state.say(rec.wait(), 8)
+        self.heap.tick()
         t1 = time.perf_counter()
         if drew:
             _bounded_append(self.frame_ms, (t1 - t0) * 1000)
