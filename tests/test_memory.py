@@ -1,7 +1,7 @@
 """The window's memory stays bounded: every cache holds at most its budget however many
 distinct things pass through it, and big NumPy temporaries are given back when freed."""
 import ctypes
-import os
+import subprocess
 import sys
 
 import numpy as np
@@ -10,10 +10,11 @@ import pytest
 
 import data_loader
 import regions
+from conftest import ROOT
 from explain import NeuronStats
 from regions import BoundedCache, TextCache
 from trainer import DigitHistory
-from view_model import MAX_DIGIT_HISTORIES, Heap, Telemetry
+from view_model import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
 
 
@@ -30,7 +31,7 @@ def test_bounded_cache_drops_the_least_recently_used_one_at_a_time():
     cache = BoundedCache(max_bytes=10 * 1000)
     made = []
     for i in range(50):
-        cache.made(i, lambda: made.append(i) or np.zeros(1000, np.uint8))
+        cache.made(i, lambda i=i: made.append(i) or np.zeros(1000, np.uint8))
         cache.get(0)                                     # 0 stays in use
     assert cache.bytes <= 10 * 1000 and len(cache) == 10
     assert 0 in cache and 49 in cache and 1 not in cache
@@ -44,7 +45,8 @@ def test_text_cache_stays_within_its_budget_after_thousands_of_distinct_strings(
     text = TextCache()
     for i in range(3000):                                # 3,000 numbers, as the panel renders over hours
         text.render(f"epoch {i}   batch {i * 7}/938   {i * 13:,} samples/s", 17)
-        text.width(f"width {i}", 15)
+    for i in range(regions.WIDTH_CACHE_ENTRIES + 1000):
+        text.width(f"{i} samples/s", 15)
     assert surface_bytes(text.surfs.values()) <= regions.TEXT_CACHE_BYTES
     assert len(text.widths) <= regions.WIDTH_CACHE_ENTRIES
     surf = text.render("epoch 2999   batch 20993/938   38,987 samples/s", 17)
@@ -131,41 +133,47 @@ def test_recorded_frames_wait_compressed(sample, tmp_path, monkeypatch):
         app.close()
 
 
+HEAP_CHECKS = """
+import ctypes, sys
+import numpy as np
+from view_model import Heap
+
 def rss_mb():
     with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+        return int(f.read().split()[1]) * 4096 / 2**20
+
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+heap = Heap(every=5.0)
+assert heap.libc is not None
+big = np.ones(30 << 20, np.uint8)             # freed: glibc's default would now put blocks
+del big                                       # up to this size in the heap
+mapped = libc.mallinfo2().hblkhd
+again = np.ones(20 << 20, np.uint8)           # more than the heap may keep free (16 MB)
+assert libc.mallinfo2().hblkhd >= mapped + (20 << 20), "a 20 MB temporary went into the heap"
+del again                                     # its own mapping: unmapped when freed
+assert libc.mallinfo2().hblkhd < mapped + (20 << 20)
+
+assert not heap.tick(heap.last + 1.0)         # not yet
+blocks = [np.ones(200_000, np.uint8) for _ in range(200)]   # 40 MB of small blocks in the heap ...
+pin = np.ones(200_000, np.uint8)              # ... below one that stays
+before = rss_mb()
+del blocks
+assert rss_mb() > before - 10                 # freed, but still the process's
+assert heap.tick(heap.last + 5.0)
+assert rss_mb() < before - 20, "the heap's free pages were not given back"
+print("ok")
+"""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings (Linux only)")
-def test_big_temporaries_are_given_back_when_freed():
-    libc = ctypes.CDLL(None)
-    if not hasattr(libc, "mallinfo2"):
+def test_big_temporaries_and_free_heap_pages_are_given_back():
+    """In a fresh process (a test session's heap has holes of any size)."""
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
         pytest.skip("glibc without mallinfo2")
-
-    class Info(ctypes.Structure):
-        _fields_ = [(n, ctypes.c_size_t) for n in
-                    "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
-    libc.mallinfo2.restype = Info
-    assert Heap().libc is not None
-    big = np.ones(30 << 20, np.uint8)                     # freed: glibc's default would now put blocks
-    del big                                               # up to this size in the heap
-    mapped = libc.mallinfo2().hblkhd
-    again = np.ones(20 << 20, np.uint8)                   # more than the heap may keep free (16 MB)
-    assert libc.mallinfo2().hblkhd >= mapped + (20 << 20)     # its own mapping: unmapped when freed
-    del again
-    assert libc.mallinfo2().hblkhd < mapped + (20 << 20)
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings (Linux only)")
-def test_free_pages_inside_the_heap_are_given_back_every_few_seconds():
-    heap = Heap(every=5.0)
-    assert heap.libc is not None
-    assert not heap.tick(heap.last + 1.0)                 # not yet
-    blocks = [np.ones(200_000, np.uint8) for _ in range(200)]   # 40 MB of small blocks in the heap ...
-    pin = np.ones(200_000, np.uint8)                      # ... below one that stays
-    before = rss_mb()
-    del blocks
-    assert rss_mb() > before - 10                         # freed, but still the process's
-    assert heap.tick(heap.last + 5.0)
-    assert rss_mb() < before - 20
-    del pin
+    proc = subprocess.run([sys.executable, "-c", HEAP_CHECKS], capture_output=True, text=True, timeout=60,
+                          cwd=str(ROOT))
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
