@@ -144,10 +144,10 @@ class BoundedCache:
 
 
 _MISSING = object()
-TEXT_CACHE_BYTES = 6 << 20        # rendered text (one frame draws 0.5 MB of it, 1.5 MB with the help)
+TEXT_CACHE_BYTES = 3 << 20        # rendered text (one frame draws 0.5 MB of it, 1.5 MB with the help)
 WIDTH_CACHE_ENTRIES = 20_000      # measured text widths (a frame measures about 130)
-THUMB_CACHE_BYTES = 3 << 20       # film-strip thumbnails (25 kB each at 80 px; a strip shows 20-60)
-PICTURE_CACHE_BYTES = 3 << 20     # the tooltip's receptive fields and prototypes (0.1 MB each)
+THUMB_CACHE_BYTES = 2 << 20       # film-strip thumbnails (25 kB each at 80 px; a strip shows 20-60)
+PICTURE_CACHE_BYTES = 2 << 20     # the tooltip's receptive fields and prototypes (0.1 MB each)
 
 
 # ------------------------------------------------------------------------------ text
