@@ -350,7 +350,7 @@ class Heap:
     between live blocks: in five minutes of random input the window held 12-74 MB of free
     heap, swinging from sample to sample. Fixed thresholds give blocks of 4 MB and more
     back when freed (smaller ones, such as a view's 3 MB arrays, stay in the heap and are
-    reused without page faults; a 256 kB threshold made each view 3-5 ms slower); every
+    reused without page faults; a 256 kB threshold made a view 3x slower); every
     HEAP_TRIM_S, malloc_trim gives back the free pages between blocks (1.5-16 ms)."""
 
     def __init__(self, every=HEAP_TRIM_S):
