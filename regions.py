@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,21 +76,90 @@ def verdict_color(pred, true):
     return ACCENT if true is None else RIGHT if pred == true else WRONG
 
 
-def bounded_get(cache, key, make, limit):
-    """cache[key], made by make() when missing; the cache is emptied past `limit` entries."""
-    if key not in cache:
-        if len(cache) > limit:
-            cache.clear()
-        cache[key] = make()
-    return cache[key]
+def nbytes(value):
+    """Memory held by a cached value: pixels of a surface, bytes of an array (recursing into
+    tuples and lists); 64 for anything else (a number, a small object)."""
+    if isinstance(value, pygame.Surface):
+        return value.get_pitch() * value.get_height()
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (tuple, list)):
+        return sum(nbytes(v) for v in value) + 64
+    return 64
+
+
+class BoundedCache:
+    """A dict of at most `max_bytes` of values (measured by `nbytes`) and `max_entries`
+    entries: the least recently used go first, one at a time, so the cache stays at its
+    bound instead of filling up and being emptied at once."""
+
+    def __init__(self, max_bytes=float("inf"), max_entries=100_000):
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self.items, self.sizes, self.bytes = OrderedDict(), {}, 0
+
+    def get(self, key, default=None):
+        value = self.items.get(key, default)
+        if key in self.sizes:
+            self.items.move_to_end(key)
+        return value
+
+    def __setitem__(self, key, value):
+        self.pop(key)
+        self.items[key], self.sizes[key] = value, nbytes(value)
+        self.bytes += self.sizes[key]
+        while len(self.items) > 1 and (self.bytes > self.max_bytes or len(self.items) > self.max_entries):
+            old, _ = self.items.popitem(last=False)
+            self.bytes -= self.sizes.pop(old)
+
+    def __getitem__(self, key):
+        value = self.items[key]
+        self.items.move_to_end(key)
+        return value
+
+    def __contains__(self, key):
+        return key in self.items
+
+    def __len__(self):
+        return len(self.items)
+
+    def pop(self, key, default=None):
+        if key not in self.items:
+            return default
+        self.bytes -= self.sizes.pop(key)
+        return self.items.pop(key)
+
+    def values(self):
+        return self.items.values()
+
+    def clear(self):
+        self.items.clear()
+        self.sizes.clear()
+        self.bytes = 0
+
+    def made(self, key, make):
+        """cache[key], made by make() when missing."""
+        value = self.get(key, _MISSING)
+        if value is _MISSING:
+            value = self[key] = make()
+        return value
+
+
+_MISSING = object()
+TEXT_CACHE_BYTES = 3 << 20        # rendered text (one frame draws 0.5 MB of it, 1.5 MB with the help)
+WIDTH_CACHE_ENTRIES = 20_000      # measured text widths (a frame measures about 130)
+THUMB_CACHE_BYTES = 2 << 20       # film-strip thumbnails (25 kB each at 80 px; a strip shows 20-60)
+PICTURE_CACHE_BYTES = 2 << 20     # the tooltip's receptive fields and prototypes (0.1 MB each)
 
 
 # ------------------------------------------------------------------------------ text
 class TextCache:
-    """Rendered text surfaces, re-rendered only when the string changes."""
+    """Rendered text surfaces, re-rendered only when the string changes (the least
+    recently used are dropped past TEXT_CACHE_BYTES)."""
 
     def __init__(self):
-        self.fonts, self.surfs = {}, {}
+        self.fonts = {}
+        self.surfs = BoundedCache(TEXT_CACHE_BYTES)
+        self.widths = BoundedCache(max_entries=WIDTH_CACHE_ENTRIES)
 
     def font(self, size, bold=False):
         key = (size, bold)
@@ -100,19 +171,10 @@ class TextCache:
 
     def render(self, text, size, color=TEXT, bold=False):
         key = (text, size, color, bold)
-        surf = self.surfs.get(key)
-        if surf is None:
-            if len(self.surfs) > 3000:
-                self.surfs.clear()
-            surf = self.surfs[key] = self.font(size, bold).render(text, True, color)
-        return surf
+        return self.surfs.made(key, lambda: self.font(size, bold).render(text, True, color))
 
     def width(self, text, size, bold=False):
-        key = ("w", text, size, bold)
-        w = self.surfs.get(key)
-        if w is None:
-            w = self.surfs[key] = self.font(size, bold).size(text)[0]
-        return w
+        return self.widths.made((text, size, bold), lambda: self.font(size, bold).size(text)[0])
 
     def fit(self, text, size, width, bold=False):
         """text, shortened with '...' so it renders within width pixels."""
@@ -409,15 +471,20 @@ class GridRegion(Region):
 
     def __init__(self, text):
         super().__init__(text)
-        self.cache = {}                                     # surfaces, keyed by what they show
+        self.cache = {}            # surfaces by what they are of: a fixed set of slots per layout
 
     def place(self, layout):
         self.layout(layout.network, layout.font_size)
         self.lay = layout
         self.cache.clear()
 
-    def cached(self, key, make):
-        return bounded_get(self.cache, key, make, 400)
+    def cached(self, slot, key, make):
+        """The value made for `key` in this slot, made again (replacing it) when the key
+        changes: one value per slot, so the cache does not grow with weights or hovers."""
+        held = self.cache.get(slot)
+        if held is None or held[0] != key:
+            held = self.cache[slot] = (key, make())
+        return held[1]
 
     def label(self, surface, rect, text, second=""):
         """Label above a column (all columns share one row), with an optional second line."""
@@ -456,7 +523,7 @@ class GridRegion(Region):
             for y in range(cell - 1, size[1], cell):
                 pygame.draw.line(mask, BG, (0, y), (size[0], y))
             return mask
-        return self.cached(("gaps", size, cell), make)
+        return self.cached(("gaps", size), cell, make)
 
 
 
@@ -627,7 +694,7 @@ class NetworkColumns(GridRegion):
             self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
         else:
             layer, j = scene.state.hover
-            conns = self.cached(("hover_conns", layer, j, scene.lines_stamp),
+            conns = self.cached("hover_conns", (layer, j, scene.lines_stamp),
                                 lambda: hover_connections(scene.weights, layer, j))
             self.draw_lines(surface, "hover", conns, (layer, j, scene.lines_stamp), width_scale=1.5)
         self.input.draw_input(surface, scene)
@@ -643,8 +710,9 @@ class NetworkColumns(GridRegion):
     def atlas_surface(self, stats, layer, grid):
         """Every neuron's prototype, scaled into its own cell (in the grid's current order)."""
         order = self.orders[layer]
-        key = ("atlas", id(stats), layer, grid.cell, None if order is None else order.tobytes())
-        if key not in self.cache:
+        key = (weakref.ref(stats), grid.cell, None if order is None else order.tobytes())    # no stale id()
+
+        def make():
             protos = stats.prototypes(layer)                                   # (n, 784)
             peak = protos.max(axis=1, keepdims=True)
             protos = np.divide(protos, peak, out=np.zeros_like(protos), where=peak > 0)
@@ -658,8 +726,8 @@ class NetworkColumns(GridRegion):
             big = pygame.transform.smoothscale(small, grid.rect.size)
             if grid.cell >= 5:
                 big.blit(self.gap_mask(grid.rect.size, grid.cell), (0, 0))
-            self.cache[key] = big
-        return self.cache[key]
+            return big
+        return self.cached(("atlas", layer), key, make)
 
     def coverage_anchor(self, pair):
         """Where the share of relevance carried by pair's lines is written: centred in
@@ -762,12 +830,12 @@ class Tooltip(Region):
     def __init__(self, text, columns):
         super().__init__(text)
         self.columns = columns
-        self.cache = {}
+        self.cache = BoundedCache(PICTURE_CACHE_BYTES)
         self.heatmap_rect = self.prototype_rect = self.box = None     # last drawn (tests read them)
         self.top_rects = []
 
     def picture(self, key, make):
-        return bounded_get(self.cache, key, make, 64)
+        return self.cache.made(key, make)
 
     def receptive_surface(self, scene, layer, j, px):
         def make():
@@ -780,7 +848,7 @@ class Tooltip(Region):
             proto = stats.prototype(layer, j)
             grey = (255 * proto / max(float(proto.max()), 1e-12)).astype(np.uint8).reshape(28, 28)
             return _big_image(np.repeat(grey[:, :, None], 3, 2), px)
-        return self.picture(("proto", id(stats), layer, j, px), make)
+        return self.picture(("proto", weakref.ref(stats), layer, j, px), make)
 
     def draw(self, surface, scene):
         self.heatmap_rect = self.prototype_rect = self.box = None
@@ -851,7 +919,7 @@ class FilmStrip(Region):
 
     def __init__(self, text):
         super().__init__(text)
-        self.thumbs = {}
+        self.thumbs = BoundedCache(THUMB_CACHE_BYTES)
         self.boxes = []                      # (rect, test index) of the last draw (hit tests)
 
     def shown(self, state, sweep, predict):
@@ -897,8 +965,6 @@ class FilmStrip(Region):
             box = pygame.Rect(r.x + 6 + col * step, y + row * (thumb + fs + 12), thumb, thumb)   # frames inside
             surf = self.thumbs.get((k, thumb))
             if surf is None:
-                if len(self.thumbs) > 600:
-                    self.thumbs.clear()
                 grey = scene.images[k].reshape(28, 28)
                 small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
                 surf = self.thumbs[(k, thumb)] = pygame.transform.smoothscale(small, box.size)

@@ -54,6 +54,7 @@ from utils import (
 )
 from view_model import (
     SPEEDS,
+    Heap,
     Overlay,
     Predictions,
     RepresentationMap,
@@ -70,7 +71,7 @@ EASE = 0.35                       # per-frame step towards new activations (abou
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
-SNAPSHOT_CACHE = 6                # rewound snapshots kept in the window
+SNAPSHOT_CACHE = 3                # rewound snapshots kept in the window (2.7 MB each)
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
 DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
 RECORD_FPS = 5                    # frames a second in a recorded clip
@@ -154,7 +155,8 @@ def controls_markdown():
 class Recorder:
     """An animated GIF of the window: a frame every 1/RECORD_FPS s, 640 px wide. The frame
     loop only scales and copies the screen; a thread reduces each frame to a palette and,
-    when the recording stops, Pillow writes the file (atomically) in the background. Long
+    when the recording stops, Pillow writes the file (atomically) in the background. Frames
+    wait compressed (a 640x360 palette frame is 230 kB raw, 20-40 kB compressed). Long
     recordings keep every other frame (and halve the rate) to stay under RECORD_MAX_FRAMES."""
 
     def __init__(self, path):
@@ -181,21 +183,30 @@ class Recorder:
             pass
 
     def _reduce(self):
+        import zlib
+
         from PIL import Image
         while True:
             data = self.queue.get()
             if data is None:
                 break
-            self.frames.append(Image.frombytes("RGB", self.size, data).quantize(colors=255))
+            frame = Image.frombytes("RGB", self.size, data).quantize(colors=255)
+            self.frames.append((frame.size, zlib.compress(frame.tobytes(), 1), frame.getpalette()))
             if len(self.frames) > RECORD_MAX_FRAMES:
                 self.frames, self.interval = self.frames[::2], self.interval * 2
         if self.frames:
+            def image(size, packed, palette):
+                frame = Image.frombytes("P", size, zlib.decompress(packed))
+                frame.putpalette(palette)
+                return frame
+            images = [image(*f) for f in self.frames]
             try:
                 with atomic_file(self.path) as f:
-                    self.frames[0].save(f, format="GIF", save_all=True, append_images=self.frames[1:],
-                                        duration=round(1000 * self.interval), loop=0)
+                    images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
+                                   duration=round(1000 * self.interval), loop=0)
             except OSError as e:
                 self.error = f"could not write the clip {self.path}: {e.strerror or e}"
+            del images
         self.done.set()
 
     def finish(self, report=None):
@@ -773,6 +784,7 @@ class App:
         self._panel_tele, self._panel_time, self._fps_time, self._fps_line = -1, 0.0, 0.0, ""
         self.frame_no = self.view_frame = 0        # frames so far; the last that recomputed the view
         self.finished_recorders = []                                            # clips being written
+        self.heap = Heap()                        # malloc: no growth or swings from its own holes
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
         self.legend = Legend(self.text)
@@ -966,6 +978,7 @@ class App:
         for rec in [r for r in self.finished_recorders if r.done.is_set()]:
             self.finished_recorders.remove(rec)
             self.state.say(rec.wait(), 8)
+        self.heap.tick()
         t1 = time.perf_counter()
         if drew or deferred:                      # frames that did work (idle ones do next to none)
             _bounded_append(self.frame_ms, (t1 - t0) * 1000)

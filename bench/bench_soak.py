@@ -126,9 +126,10 @@ def main():
         print(f"| {t:.0f} | {w / 1024:.0f} | {tr / 1024:.0f} |")
     after_min = [s for s in samples if s[0] >= 60]
     if len(after_min) >= 2:
-        w0, w1 = after_min[0][1], max(s[1] for s in after_min)
-        print(f"\nwindow PSS after the first minute: {w0 / 1024:.0f} MiB, highest later {w1 / 1024:.0f} MiB "
-              f"(+{100 * (w1 - w0) / w0:.0f} %)")
+        w0, lo, w1 = after_min[0][1], min(s[1] for s in after_min[1:]), max(s[1] for s in after_min[1:])
+        print(f"\nwindow PSS after the first minute: {w0 / 1024:.0f} MiB; later (every 10 s) lowest "
+              f"{lo / 1024:.0f} MiB ({100 * (lo - w0) / w0:+.0f} %), highest {w1 / 1024:.0f} MiB "
+              f"({100 * (w1 - w0) / w0:+.0f} %)")
     print(f"exit: {'crashed' if crashed else 'quit'} with status {proc.returncode}; "
           f"tracebacks: {text.count('Traceback')}; 'error:' lines: {text.count('error:')}")
     print(f"left behind: processes {alive or 'none'}, shared memory {shm_left or 'none'}, "
