@@ -44,6 +44,7 @@ from regions import (
 )
 from trainer import Command, EvalReport, Order, RunHistory, SnapshotWeights, TrainingProcess
 from utils import (
+    Heap,
     atomic_file,
     atomic_save_npz,
     per_class_accuracy,
@@ -54,7 +55,6 @@ from utils import (
 )
 from view_model import (
     SPEEDS,
-    Heap,
     Overlay,
     Predictions,
     RepresentationMap,
@@ -978,13 +978,13 @@ class App:
         for rec in [r for r in self.finished_recorders if r.done.is_set()]:
             self.finished_recorders.remove(rec)
             self.state.say(rec.wait(), 8)
-        self.heap.tick()
         t1 = time.perf_counter()
         if drew or deferred:                      # frames that did work (idle ones do next to none)
             _bounded_append(self.frame_ms, (t1 - t0) * 1000)
         if drew:
             _bounded_append(self.frame_interval_ms, (t1 - self.last_frame) * 1000)
             self.last_frame = t1
+        self.heap.tick()                                   # after the flip: in the frame's idle time
         if self.map.busy and self.map.step():              # the open map first: it is on screen
             self.needs_draw = True
         if self.sweep.busy:

@@ -136,7 +136,7 @@ def test_recorded_frames_wait_compressed(sample, tmp_path, monkeypatch):
 HEAP_CHECKS = """
 import ctypes, sys
 import numpy as np
-from view_model import Heap
+from utils import Heap
 
 def rss_mb():
     with open("/proc/self/statm") as f:
