@@ -29,7 +29,7 @@ from bench_window import SHARED, Xvfb, descendants, prepare_cache  # noqa: E402
 
 KEYS = ["Right", "Left", "Prior", "Next", "Home", "End", "m", "shift+m", "f", "r", "space", "n", "bracketleft",
         "bracketright", "c", "plus", "minus", "x", "g", "d", "BackSpace", "h", "o", "a", "p", "t", "v", "comma",
-        "period", "l", "shift+l", "s", "shift+s", *"0123456789", "shift+3"]       # not Esc or Q: they quit
+        "period", "l", "shift+l", "s", "shift+s", *"0123456789", "shift+3", "ctrl+5", "u"]  # not Esc or Q
 
 
 def pss_kb(pid):
@@ -85,7 +85,7 @@ def main():
         gx, gy, gw, gh = geo
         xdo = ["xdotool"]
         t0 = time.monotonic()
-        samples, actions, next_sample = [], 0, 0.0
+        samples, actions, next_sample, pressed = [], 0, 0.0, []
         while time.monotonic() - t0 < args.seconds and proc.poll() is None:
             now = time.monotonic() - t0
             if now >= next_sample:
@@ -96,7 +96,8 @@ def main():
             kind = rng.random()
             px, py = gx + rng.randrange(gw), gy + rng.randrange(gh)
             if kind < 0.6:
-                subprocess.run(xdo + ["mousemove", str(px), str(py), "key", rng.choice(KEYS)], env=env)
+                pressed.append((now, rng.choice(KEYS)))
+                subprocess.run(xdo + ["mousemove", str(px), str(py), "key", pressed[-1][1]], env=env)
             elif kind < 0.8:
                 subprocess.run(xdo + ["mousemove", str(px), str(py), "click", rng.choice(["1", "3"])], env=env)
             else:
@@ -130,6 +131,10 @@ def main():
         print(f"\nwindow PSS after the first minute: {w0 / 1024:.0f} MiB; later (every 10 s) lowest "
               f"{lo / 1024:.0f} MiB ({100 * (lo - w0) / w0:+.0f} %), highest {w1 / 1024:.0f} MiB "
               f"({100 * (w1 - w0) / w0:+.0f} %)")
+        print("window PSS MiB every 10 s: " + " ".join(f"{s[1] / 1024:.0f}" for s in samples))
+        t_peak = max(after_min[1:], key=lambda s: s[1])[0]
+        print(f"keys in the 10 s before the highest sample ({t_peak:.0f} s): "
+              + " ".join(k for t, k in pressed if t_peak - 10 <= t < t_peak))
     print(f"exit: {'crashed' if crashed else 'quit'} with status {proc.returncode}; "
           f"tracebacks: {text.count('Traceback')}; 'error:' lines: {text.count('error:')}")
     print(f"left behind: processes {alive or 'none'}, shared memory {shm_left or 'none'}, "

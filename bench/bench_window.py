@@ -128,7 +128,10 @@ class Xvfb:
     """A virtual X server for the real-window figures (None when Xvfb is not installed)."""
 
     def __enter__(self):
-        self.display = ":57"
+        # a display nobody else uses (two benchmarks on one display would type into each other's windows)
+        n = next(n for n in range(57, 200) if not os.path.exists(f"/tmp/.X{n}-lock")
+                 and not os.path.exists(f"/tmp/.X11-unix/X{n}"))
+        self.display = f":{n}"
         self.proc = subprocess.Popen(["Xvfb", self.display, "-screen", "0", "1920x1080x24", "-nolisten", "tcp"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
