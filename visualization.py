@@ -379,7 +379,8 @@ class Actions:
         app = self.app
         full = app.full
         if full is None:
-            self.say(f"this run already uses {app.data.source}")
+            self.say("--offline: nothing to switch to (the bundled sample is in use)" if app.config.offline
+                     else "this run already uses the full data set")
             return
         status = full.status
         if status.stage == "failed":

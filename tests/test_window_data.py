@@ -154,3 +154,10 @@ def test_the_real_background_fetch_keeps_the_window_drawing_then_u_switches(samp
         assert new.data.source.startswith("OpenML")
     finally:
         (new or app).close()
+
+
+def test_u_without_a_fetch_says_there_is_nothing_to_switch_to(sample):
+    app = open_app(sample, offline=True)
+    key(pygame.K_u)
+    app.frame()
+    assert app.state.running and app.switch_to is None and "--offline: nothing to switch to" in app.state.toast
