@@ -71,6 +71,16 @@ def wait(fetch, until=lambda s: s.finished, timeout=30):
     raise AssertionError(f"no such status within {timeout} s; last {seen[-1]}")
 
 
+def fetch_to_the_end(home, urlopen=None, timeout=30):
+    """A BackgroundFetch of `home` run until it finishes, then closed: (fetch, final status)."""
+    fetch = dl.BackgroundFetch("mnist", home, urlopen=urlopen)
+    try:
+        final = wait(fetch, timeout=timeout)[-1]
+    finally:
+        fetch.close()
+    return fetch, final
+
+
 def leftovers(home: Path):
     """Files a fetch may have left: data downloads, temp folders, our cache and its temps."""
     found = [p for p in (home / DOWNLOAD).rglob("*")] if (home / DOWNLOAD).exists() else []
@@ -129,11 +139,7 @@ def test_a_download_between_two_looks_is_still_reported(fake, monkeypatch):
     and parse that fit between two looks still show as "parsing" with their bytes."""
     home, _, _, payload = fake
     monkeypatch.setattr(dl, "_STATUS_INTERVAL", 60.0)
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=1 << 20, delay=0))
-    try:
-        final = wait(fetch)[-1]
-    finally:
-        fetch.close()
+    fetch, final = fetch_to_the_end(home, urlopen=fo.SlowArffOpener(payload, chunk=1 << 20, delay=0))
     assert final.stage == "ready", final
     assert [(s.stage, s.done_bytes) for s in fetch.history][-3:] == [
         ("downloading", 0), ("parsing", len(payload)), ("ready", len(payload))]
@@ -141,11 +147,7 @@ def test_a_download_between_two_looks_is_still_reported(fake, monkeypatch):
 
 def test_a_network_error_during_the_download_is_unreachable_not_bad(fake):
     home, _, _, _ = fake
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(None))
-    try:
-        final = wait(fetch)[-1]
-    finally:
-        fetch.close()
+    fetch, final = fetch_to_the_end(home, urlopen=fo.SlowArffOpener(None))
     assert final.stage == "failed", final
     assert final.message == "OpenML unreachable ([Errno 104] Connection reset by peer)"
     assert leftovers(home) == [f"{DOWNLOAD}/52667"]
@@ -157,11 +159,7 @@ def test_unreachable_fails_at_once_and_writes_nothing(tmp_path, openml_here, mon
     monkeypatch.setattr(dl, "_OPENML_PORT", closed.getsockname()[1])   # nobody listens: refused
     closed.close()
     home = tmp_path / "home"
-    fetch = dl.BackgroundFetch("mnist", home)
-    try:
-        final = wait(fetch, timeout=15)[-1]
-    finally:
-        fetch.close()
+    fetch, final = fetch_to_the_end(home, timeout=15)
     assert final.stage == "failed" and final.elapsed < 5, final
     assert final.message.startswith("OpenML unreachable (") and "refused" in final.message.lower()
     line = final.describe()
@@ -185,11 +183,7 @@ def test_a_bad_download_fails_with_one_line_and_leaves_nothing(tmp_path, openml_
     home = tmp_path / "home"
     served, md5 = damage(fo.arff_gz(x, y))
     fo.write_fake_openml_cache(home, x, y, arff=False, md5=md5)
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(served, chunk=1 << 20, delay=0))
-    try:
-        final = wait(fetch)[-1]
-    finally:
-        fetch.close()
+    fetch, final = fetch_to_the_end(home, urlopen=fo.SlowArffOpener(served, chunk=1 << 20, delay=0))
     assert final.stage == "failed", final
     assert final.message.startswith("bad download (") and reason in final.message, final.message
     assert "\n" not in final.describe() and len(final.describe()) < 200
