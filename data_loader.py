@@ -321,6 +321,11 @@ def _fetch_and_cache(name, path: Path, log, quick=False):
     return arrays, fetched, cache_error
 
 
+def _download_folder(home) -> Path:
+    """Where fetch_openml downloads data files under data_home `home` (one folder per file id)."""
+    return Path(home) / "openml" / "openml.org" / "data" / "v1" / "download"
+
+
 def _has_openml_cache(path: Path) -> bool:
     """Whether scikit-learn's own OpenML cache folder exists beside our compact cache `path`."""
     return (path.parent.parent / "openml").is_dir()
@@ -690,7 +695,7 @@ class _DownloadWatcher(threading.Thread):
 
     def __init__(self, home: Path, openml_name: str, send):
         super().__init__(name="download watcher", daemon=True)
-        self.folder = Path(home) / "openml" / "openml.org" / "data" / "v1" / "download"
+        self.folder = _download_folder(home)
         self.arff = f"{openml_name}.arff.gz".lower()
         self.send = send
         self.started = time.time()
@@ -763,8 +768,7 @@ def _remove_leftovers(path: Path, since: float):
     import shutil
 
     from utils import remove_stale_temps
-    folder = path.parent.parent / "openml" / "openml.org" / "data" / "v1" / "download"
-    for sub in _subdirs(folder):
+    for sub in _subdirs(_download_folder(path.parent.parent)):
         for tmp in _subdirs(sub):
             with _suppress_os_error():
                 if tmp.name.startswith("tmp") and tmp.stat().st_mtime >= since - 1:
