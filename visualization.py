@@ -18,7 +18,7 @@ import numpy as np
 import pygame
 
 import explain
-from data_loader import mnist_style, to_float
+from data_loader import DataError, mnist_style, to_float
 from explain import order_by_class
 from neural_network import MLP
 from regions import (
@@ -390,7 +390,7 @@ class Actions:
         else:
             try:
                 app.switch_to = full.take()
-            except Exception as exc:  # noqa: BLE001 - the cache vanished or broke since: stay on the sample
+            except DataError as exc:             # the cache vanished or broke since: stay on the sample
                 self.say(f"could not switch to the full data set: {exc}", 8)
                 return
             app.state.running = False
