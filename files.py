@@ -183,3 +183,67 @@ def unique_path(pattern, now=None):
         n += 1
         candidate = f"{stem}-{n}{ext}"
     return candidate
+
+
+# ------------------------------------------------------------------ animated GIF, a frame at a time
+# A GIF89a file is a header, a logical screen descriptor, then per frame an optional graphic
+# control extension (the delay) and an image: descriptor, colour table, LZW data. Each frame
+# with its own (local) colour table is self-contained, so a clip can keep every frame as the
+# few kB of its encoded image and write the file by concatenation: no decoded frame is held
+# (an encoder that takes all frames at once keeps them all decoded while it writes).
+
+def _gif_sub_blocks_end(data, pos):
+    """Index just past the data sub-blocks starting at `pos` (size byte, bytes, ..., 0)."""
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated GIF data sub-blocks")
+        size = data[pos]
+        pos += 1 + size
+        if size == 0:
+            return pos
+
+
+def gif_frame_image(gif):
+    """The image of a one-frame GIF file (bytes) as a self-contained frame: the image
+    descriptor with a local colour table (the file's global one moved in), then the LZW data.
+    Returns (width, height, image bytes) for `write_gif`. ValueError on a malformed file."""
+    data = bytes(gif)
+    if data[:6] not in (b"GIF87a", b"GIF89a") or len(data) < 13:
+        raise ValueError("not a GIF file")
+    flags = data[10]
+    pos, table = 13, None
+    if flags & 0x80:                                             # global colour table
+        table_bits = flags & 0x07
+        table = data[pos:pos + 3 * (2 << table_bits)]
+        pos += len(table)
+    while pos < len(data) and data[pos] == 0x21:                  # extensions: skipped (we write our own)
+        pos = _gif_sub_blocks_end(data, pos + 2)
+    if pos + 10 > len(data) or data[pos] != 0x2C:
+        raise ValueError("no image in the GIF file")
+    descriptor = bytearray(data[pos:pos + 10])
+    width, height = int.from_bytes(descriptor[5:7], "little"), int.from_bytes(descriptor[7:9], "little")
+    pos += 10
+    if descriptor[9] & 0x80:                                     # already a local table: keep it
+        local_bits = descriptor[9] & 0x07
+        table = data[pos:pos + 3 * (2 << local_bits)]
+        pos += len(table)
+    elif table is not None:
+        descriptor[9] = (descriptor[9] & ~0x07 & 0xFF) | 0x80 | table_bits
+    else:
+        raise ValueError("the GIF frame has no colour table")
+    end = _gif_sub_blocks_end(data, pos + 1)                      # LZW minimum code size, then the data
+    return width, height, bytes(descriptor) + table + data[pos:end]
+
+
+def write_gif(f, size, images, delay_ms, loop=0):
+    """Write an animated GIF89a to binary file `f`: `images` from `gif_frame_image`, each shown
+    `delay_ms` (GIF counts hundredths of a second), looping `loop` times (0: for ever)."""
+    width, height = size
+    f.write(b"GIF89a" + width.to_bytes(2, "little") + height.to_bytes(2, "little") + b"\x00\x00\x00")
+    f.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00")
+    delay = max(2, round(delay_ms / 10)).to_bytes(2, "little")      # under 2 most viewers slow it down
+    control = b"\x21\xf9\x04\x04" + delay + b"\x00\x00"             # disposal 1: leave the frame in place
+    for image in images:
+        f.write(control)
+        f.write(image)
+    f.write(b"\x3b")

@@ -18,10 +18,12 @@ from files import (  # noqa: F401 (re-exported)
     TEMP_TAG,
     atomic_file,
     check_png,
+    gif_frame_image,
     output_target,
     remove_stale_temps,
     save_png_atomic,
     unique_path,
+    write_gif,
 )
 
 

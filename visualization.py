@@ -47,11 +47,13 @@ from utils import (
     Heap,
     atomic_file,
     atomic_save_npz,
+    gif_frame_image,
     per_class_accuracy,
     percentile,
     process_age,
     save_png_atomic,
     unique_path,
+    write_gif,
 )
 from view_model import (
     SPEEDS,
@@ -154,16 +156,18 @@ def controls_markdown():
 # ------------------------------------------------------------------------- recording
 class Recorder:
     """An animated GIF of the window: a frame every 1/RECORD_FPS s, 640 px wide. The frame
-    loop only scales and copies the screen; a thread reduces each frame to a palette and,
-    when the recording stops, Pillow writes the file (atomically) in the background. Frames
-    wait compressed (a 640x360 palette frame is 230 kB raw, 20-40 kB compressed). Long
-    recordings keep every other frame (and halve the rate) to stay under RECORD_MAX_FRAMES."""
+    loop only scales and copies the screen; a thread reduces each frame to a palette, encodes
+    it as a GIF image at once and appends it to an unnamed temporary file (the system removes
+    it even if we are killed). `frames` keeps only (offset, length) of each, so a clip costs
+    no memory however long it runs, and stopping copies the frames one by one into the file
+    (`files.write_gif`, atomically, in the background). Long recordings keep every other
+    frame (and halve the rate) to stay under RECORD_MAX_FRAMES."""
 
     def __init__(self, path):
         import queue
         import threading
         self.path, self.interval, self.last = path, 1 / RECORD_FPS, -1e9
-        self.frames, self.size, self.error = [], None, None
+        self.frames, self.size, self.error = [], None, None      # frames: (offset, length) in the spool
         self.queue = queue.Queue(maxsize=50)
         self.thread = threading.Thread(target=self._reduce, daemon=True)
         self.thread.start()
@@ -174,8 +178,9 @@ class Recorder:
         if now - self.last < self.interval:
             return
         self.last = now
-        w, h = screen.get_size()
-        self.size = (RECORD_WIDTH, max(1, round(h * RECORD_WIDTH / w)))
+        if self.size is None:                     # a clip keeps its first size (a resize is scaled in)
+            w, h = screen.get_size()
+            self.size = (RECORD_WIDTH, max(1, round(h * RECORD_WIDTH / w)))
         small = pygame.transform.smoothscale(screen, self.size)
         try:
             self.queue.put_nowait(pygame.image.tobytes(small, "RGB"))
@@ -183,35 +188,45 @@ class Recorder:
             pass
 
     def _reduce(self):
-        import zlib
+        import io
+        import tempfile
 
         from PIL import Image
+        spool = None
         while True:
             data = self.queue.get()
             if data is None:
                 break
-            frame = Image.frombytes("RGB", self.size, data).quantize(colors=255)
-            self.frames.append((frame.size, zlib.compress(frame.tobytes(), 1), frame.getpalette()))
+            if self.error:
+                continue                                 # keep draining: capture never blocks
+            encoded = io.BytesIO()
+            Image.frombytes("RGB", self.size, data).quantize(colors=255).save(encoded, format="GIF")
+            image = gif_frame_image(encoded.getbuffer())[2]          # the frame, without the file around it
+            try:
+                spool = spool or tempfile.TemporaryFile(prefix="mnist-clip-")
+                start = spool.seek(0, os.SEEK_END)
+                spool.write(image)
+                self.frames.append((start, len(image)))
+            except OSError as e:
+                self.error = f"could not record the clip: {e.strerror or e}"
             if len(self.frames) > RECORD_MAX_FRAMES:
                 self.frames, self.interval = self.frames[::2], self.interval * 2
-        if self.frames:
-            def image(size, packed, palette):
-                frame = Image.frombytes("P", size, zlib.decompress(packed))
-                frame.putpalette(palette)
-                return frame
-            images = [image(*f) for f in self.frames]
+        if self.frames and not self.error:
+            def images():
+                for start, length in self.frames:
+                    spool.seek(start)
+                    yield spool.read(length)
             try:
                 with atomic_file(self.path) as f:
-                    images[0].save(f, format="GIF", save_all=True, append_images=images[1:],
-                                   duration=round(1000 * self.interval), loop=0)
+                    write_gif(f, self.size, images(), 1000 * self.interval)
             except OSError as e:
                 self.error = f"could not write the clip {self.path}: {e.strerror or e}"
-            del images
+        if spool is not None:
+            spool.close()
         self.done.set()
 
-    def finish(self, report=None):
-        """Stop recording; the file is written in the background (wait() for it)."""
-        self.report = report
+    def finish(self):
+        """Stop recording; the file is written in the background (done is set when it is)."""
         self.queue.put(None)
 
     def wait(self, timeout=60):
@@ -346,7 +361,7 @@ class Actions:
             self.app.recorder = Recorder(unique_path("clip-%Y%m%d-%H%M%S.gif"))
             self.say(f"recording a clip to {os.path.abspath(self.app.recorder.path)} (Shift+S stops)", 5)
         else:
-            self.app.recorder.finish(lambda text: self.app.state.say(text, 8))
+            self.app.recorder.finish()
             self.app.finished_recorders.append(self.app.recorder)
             self.app.recorder = None
             self.say("writing the clip...", 5)

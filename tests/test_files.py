@@ -276,3 +276,47 @@ def test_loading_a_fifo_or_folder_is_an_error_not_a_hang(tmp_path):
     for path in (fifo, tmp_path):
         proc = run("--headless", "--offline", "--load", str(path), "--no-train", timeout=30)
         assert_one_line_error(proc, 1, "not a regular file")
+
+
+# ------------------------------------------------------------------ animated GIF, a frame at a time
+def gif_of(frame):
+    """One-frame GIF file bytes of a palette (P) image, as Pillow writes it."""
+    import io
+    out = io.BytesIO()
+    frame.save(out, format="GIF")
+    return out.getvalue()
+
+
+def test_frames_written_one_by_one_read_back_pixel_for_pixel_with_delay_and_loop(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    sources, images = [], []
+    for i in range(6):                                    # each frame its own palette of 200 colours
+        rgb = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+        rgb[:, : 5 + 7 * i] = (255, 32 * i, 0)             # a bar that grows: the frames differ
+        frame = Image.fromarray(rgb).quantize(colors=200)
+        sources.append(np.asarray(frame.convert("RGB")))
+        w, h, image = utils.gif_frame_image(gif_of(frame))
+        assert (w, h) == (50, 30)
+        images.append(image)
+    path = tmp_path / "clip.gif"
+    with open(path, "wb") as f:
+        utils.write_gif(f, (50, 30), iter(images), delay_ms=400)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.size == (50, 30) and gif.n_frames == 6
+        assert gif.info["loop"] == 0
+        for i, source in enumerate(sources):
+            gif.seek(i)
+            assert gif.info["duration"] == 400
+            assert np.array_equal(np.asarray(gif.convert("RGB")), source), f"frame {i} differs"
+
+
+def test_a_frame_keeps_a_local_colour_table_and_malformed_gifs_are_errors():
+    from PIL import Image
+    frame = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4, "L").convert("P")
+    w, h, image = utils.gif_frame_image(gif_of(frame))
+    assert image[0] == 0x2C and image[9] & 0x80          # an image descriptor with a local table
+    assert utils.gif_frame_image(b"GIF89a" + (8).to_bytes(2, "little") * 2 + b"\x00\x00\x00" + image)[2] == image
+    for bad in (b"PNG", b"GIF89a" + bytes(7) + b"\x3b", gif_of(frame)[:-20]):
+        with pytest.raises(ValueError):
+            utils.gif_frame_image(bad)

@@ -115,7 +115,31 @@ def test_digit_histories_keep_only_the_latest_digits():
     assert 6 not in tele.digit_histories
 
 
-def test_recorded_frames_wait_compressed(sample, tmp_path, monkeypatch):
+def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeypatch):
+    """Each frame is encoded as it comes and waits in an unnamed temporary file; the window
+    keeps (offset, length) pairs only, and writing the clip reads the frames one at a time."""
+    import tempfile
+
+    from PIL import Image
+
+    import visualization
+    spools, written = [], []
+    real_temporary_file, real_write_gif = tempfile.TemporaryFile, visualization.write_gif
+
+    def spy_spool(*args, **kwargs):
+        spools.append(real_temporary_file(*args, **kwargs))
+        return spools[-1]
+
+    def spy_write(f, size, images, delay_ms):
+        assert not isinstance(images, (list, tuple))          # a stream, not every frame at once
+        def one_by_one():
+            for image in images:
+                assert isinstance(image, bytes) and image[0] == 0x2C   # an encoded GIF image
+                written.append(len(image))
+                yield image
+        real_write_gif(f, size, one_by_one(), delay_ms)
+    monkeypatch.setattr(tempfile, "TemporaryFile", spy_spool)
+    monkeypatch.setattr(visualization, "write_gif", spy_write)
     monkeypatch.chdir(tmp_path)
     app = open_app(sample)
     try:
@@ -124,11 +148,14 @@ def test_recorded_frames_wait_compressed(sample, tmp_path, monkeypatch):
         app.frame()
         rec = app.recorder
         run_until(app, lambda: len(rec.frames) >= 5)
+        assert len(spools) == 1
+        assert all(isinstance(start, int) and isinstance(length, int) for start, length in rec.frames)
         key(pygame.K_s, pygame.KMOD_LSHIFT)
         app.frame()
-        rec.wait()
-        raw = 640 * 360                                       # one byte per pixel in a palette frame
-        assert all(len(f[1]) < raw / 4 for f in rec.frames)
+        assert "clip saved" in rec.wait() and spools[0].closed
+        assert written == [length for _, length in rec.frames]
+        with Image.open(rec.path) as gif:
+            assert gif.n_frames == len(written) >= 5
     finally:
         app.close()
 
