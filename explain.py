@@ -358,20 +358,36 @@ def pca_2d(X, previous=None) -> np.ndarray:
     projection is aligned to it by orthogonal Procrustes (the rotation or reflection and
     the scale, plus the shift, that bring it closest in least squares), so between two
     snapshots the points move rather than flip."""
+    return pca_2d_fit(X, previous)[0]
+
+
+def pca_2d_fit(X, previous=None):
+    """`pca_2d` and the affine map it applied: (Y (N, 2) float32, mean (d,), A (d, 2), shift
+    (2,)), Y = (X - mean) @ A + shift, so any other row of the same layer maps the same way."""
     X = np.asarray(X)
     X = X if X.dtype == np.float32 else X.astype(np.float64)    # float32 stays: half the time
-    Xc = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
-    V = _top2_components(Xc)                                # (d, 2) float64
+    mean = X.mean(axis=0, dtype=np.float64)                     # (d,)
+    Xc = X - mean.astype(X.dtype)                               # (N, d)
+    V = _top2_components(Xc)                                    # (d, 2) float64
     flip = np.sign(V[np.abs(V).argmax(axis=0), [0, 1]])
-    V = V * np.where(flip == 0, 1, flip)
-    Y = Xc @ V                                              # (N, 2)
+    A, shift = V * np.where(flip == 0, 1, flip), np.zeros(2)
+    Y = Xc @ A                                                  # (N, 2) float64
     if previous is not None:
-        Y = procrustes_align(Y, previous)
-    return Y.astype(np.float32)
+        scale, R, mu_y, mu_p = _procrustes(Y, previous)
+        A, shift = scale * A @ R, mu_p - scale * mu_y @ R      # scale * (Y - mu_y) @ R + mu_p
+        Y = scale * (Y - mu_y) @ R + mu_p
+    return Y.astype(np.float32), mean, A, shift
 
 
 def procrustes_align(Y, previous) -> np.ndarray:
     """Y (N, 2) rotated/reflected, scaled and shifted to best match previous (N, 2)."""
+    Y = np.asarray(Y, np.float64)
+    scale, R, mu_y, mu_p = _procrustes(Y, previous)
+    return scale * (Y - mu_y) @ R + mu_p
+
+
+def _procrustes(Y, previous):
+    """(scale, R (2, 2), mu_y (2,), mu_p (2,)) minimising ||scale (Y - mu_y) R + mu_p - previous||."""
     Y = np.asarray(Y, np.float64)
     P = np.asarray(previous, np.float64)
     if P.shape != Y.shape:
@@ -382,7 +398,7 @@ def procrustes_align(Y, previous) -> np.ndarray:
     R = U @ Vt                                              # argmin ||Yc R - Pc||, R orthogonal
     norm = float((Yc * Yc).sum())
     scale = S.sum() / norm if norm > 0 else 1.0
-    return scale * Yc @ R + mu_p
+    return scale, R, mu_y, mu_p
 
 
 def balanced_subset(y, n=2000, seed=0) -> np.ndarray:

@@ -330,12 +330,10 @@ class RepresentationMap:
         self._pos += len(idx)
         if self._pos < len(self.subset):
             return False
-        X = np.nan_to_num(np.concatenate(self._acts)).astype(np.float64)          # (n, d)
-        Y = explain.pca_2d(X, previous=self.points).astype(np.float64)            # (n, 2)
-        mean = X.mean(axis=0)
-        A, *_ = np.linalg.lstsq(X - mean, Y - Y.mean(axis=0), rcond=None)          # Y is linear in X
-        self._transform = (mean, A, Y.mean(axis=0))
-        self.points, self.predictions = Y.astype(np.float32), np.concatenate(self._preds)
+        X = np.nan_to_num(np.concatenate(self._acts), copy=False)                 # (n, d) float32
+        self._acts = []
+        Y, *self._transform = explain.pca_2d_fit(X, previous=self.points)         # (n, 2); the map of any row
+        self.points, self.predictions = Y, np.concatenate(self._preds)
         self.stamp, self._building = self._building[0], None
         return True
 

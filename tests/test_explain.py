@@ -295,6 +295,18 @@ def test_pca_alignment_undoes_a_rotation_reflection_scale_and_shift():
         explain.pca_2d(X, previous=previous[:10])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pca_fit_gives_the_affine_map_of_its_points(dtype):
+    X = _planted().astype(dtype)
+    Y, mean, A, shift = explain.pca_2d_fit(X)
+    np.testing.assert_allclose((X - mean) @ A + shift, Y, rtol=1e-4, atol=1e-4 * np.abs(Y).max())
+    np.testing.assert_array_equal(Y, explain.pca_2d(X))
+    previous = 2.5 * Y[:, ::-1] + [3.0, -1.0]                  # a swap of axes, a scale and a shift
+    Y2, mean, A, shift = explain.pca_2d_fit(X, previous=previous)
+    np.testing.assert_allclose(Y2, previous, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose((X - mean) @ A + shift, Y2, rtol=1e-4, atol=1e-4 * np.abs(Y2).max())
+
+
 def test_balanced_subset_is_fixed_and_balanced():
     y = np.random.default_rng(0).integers(0, 10, 5000)
     y[y == 9] = 8                                         # class 9 missing

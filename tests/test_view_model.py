@@ -7,6 +7,7 @@ from trainer import BatchReport, EvalReport, Finished, Position, TrainerFailed
 from view_model import (
     K_STEPS,
     Predictions,
+    RepresentationMap,
     Sweep,
     Telemetry,
     WeightsStamp,
@@ -237,3 +238,22 @@ def test_curves_are_bounded():
     for i in range(12000):
         tele.apply(batch(0, 1 + i % 99, i, float(i)), now=float(i))
     assert len(tele.loss_curve) <= 5000 and tele.loss_curve[0][0] == pytest.approx(0.01)
+
+
+def test_the_map_places_any_digit_where_its_point_is_after_alignment():
+    """project() (the on-screen marker of the digit being viewed) must land on the digit's own
+    point, on a first map and on a map aligned to the one before."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (400, 784), dtype=np.uint8)
+    y = np.arange(400) % 10
+    net = MLP([784, 32, 16, 10], seed=0)
+    m = RepresentationMap(lambda: MLP([784, 32, 16, 10], seed=0), x, y, n=200, chunk=64)
+    for stamp in (1, 2):
+        m.start(net.weights, net.biases, stamp, layer=1)
+        while not m.step():
+            pass
+        hidden = net.forward(x[m.subset].astype(np.float32) / 255, return_all=True)[2]     # (200, 16)
+        placed = np.array([m.project(h) for h in hidden])                               # (200, 2)
+        np.testing.assert_allclose(placed, m.points, atol=1e-4 * np.abs(m.points).max())
+        for W in net.weights:
+            W += rng.normal(0, 0.05, W.shape).astype(np.float32)                         # the next snapshot
