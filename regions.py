@@ -712,17 +712,16 @@ class NetworkColumns(GridRegion):
         order = self.orders[layer]
         key = (weakref.ref(stats), grid.cell, None if order is None else order.tobytes())    # no stale id()
 
-        def make():
-            protos = stats.prototypes(layer)                                   # (n, 784)
-            peak = protos.max(axis=1, keepdims=True)
-            protos = np.divide(protos, peak, out=np.zeros_like(protos), where=peak > 0)
-            if order is not None:
-                protos = protos[order]
-            tiles = np.zeros((grid.rows * grid.cols, 784), np.float32)
+        def make():                              # in uint8 as soon as possible: few, small temporaries
+            protos = stats.prototypes(layer)                                   # (n, 784) float32, >= 0
+            peak = protos.max(axis=1, keepdims=True) / np.float32(255)
+            np.divide(protos, peak, out=protos, where=peak > 0)                 # each prototype's ink to 0..255
+            tiles = np.zeros((grid.rows * grid.cols, 784), np.uint8)           # (cells, 784)
             tiles[:grid.n] = protos
-            img = tiles.reshape(grid.rows, grid.cols, 28, 28).transpose(0, 2, 1, 3).reshape(grid.rows * 28, -1)
-            grey = (255 * img).astype(np.uint8)                                # (rows*28, cols*28)
-            small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
+            if order is not None:
+                tiles[:grid.n] = tiles[order]
+            cols = tiles.reshape(grid.rows, grid.cols, 28, 28).transpose(1, 3, 0, 2).reshape(grid.cols * 28, -1)
+            small = pygame.surfarray.make_surface(np.repeat(cols[:, :, None], 3, 2))   # (x, y) = (cols*28, rows*28)
             big = pygame.transform.smoothscale(small, grid.rect.size)
             if grid.cell >= 5:
                 big.blit(self.gap_mask(grid.rect.size, grid.cell), (0, 0))

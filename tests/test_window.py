@@ -3,6 +3,7 @@ driver). Each test opens its own window; pixels are read from the rectangles the
 gave each region, so a wrong picture fails (see the note on each picture test)."""
 import re
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -584,6 +585,31 @@ def test_atlas_draws_each_neurons_prototype_in_its_cell(sample):
         assert inner.max() > 60, j
         if small is not None:
             assert np.corrcoef(inner.ravel(), small.T[1:-2, 1:-2].ravel())[0, 1] > 0.8
+
+
+def test_atlas_cell_p_shows_neuron_order_p_upright_and_scaled_to_its_own_peak(sample):
+    """Each neuron's prototype gets a mark at its own (row, column); at 28 px a cell the atlas
+    is not resampled, so each cell must show its neuron's mark where it is, at full
+    brightness whatever the prototype's scale, in the order the grid shows neurons in."""
+    app = open_app(sample)
+    n = app.layout.hidden[0].n
+    rows, cols = app.layout.hidden[0].rows, app.layout.hidden[0].cols
+    spots = [(j % 23 + 2, (5 * j) % 19 + 6) for j in range(n)]          # (row, col): never on the diagonal alone
+
+    class Stats:                                                          # what the sweep's statistics give
+        def prototypes(self, layer):
+            p = np.zeros((n, 784), np.float32)
+            for j, (r, c) in enumerate(spots):
+                p[j, r * 28 + c] = 0.01 * (j + 1)                         # each its own scale
+            return p
+    grid = types.SimpleNamespace(rows=rows, cols=cols, n=n, cell=28, rect=pygame.Rect(0, 0, cols * 28, rows * 28))
+    order = np.random.default_rng(0).permutation(n)
+    app.columns.set_orders([order] + [None] * (len(app.layout.hidden) - 1))
+    atlas = pygame.surfarray.array3d(app.columns.atlas_surface(Stats(), 0, grid))[..., 0].T   # (y, x)
+    for p in range(n):
+        cell = atlas[(p // cols) * 28:(p // cols + 1) * 28, (p % cols) * 28:(p % cols + 1) * 28]
+        r, c = np.unravel_index(cell[:27, :27].argmax(), (27, 27))
+        assert (r, c) == spots[order[p]] and cell[r, c] >= 250, p
 
 
 def test_v_dreams_the_explained_class_and_esc_returns(sample):
