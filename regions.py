@@ -1326,27 +1326,33 @@ class Panel(Region):
                 pygame.draw.rect(surface, TEXT, r.inflate(2, 2), 1)
             self.history_cells.append((r, i))
         y += h + 4
-        caption = history_caption(rows, true, scene.names, scene.tele.n_batches)
+        captions = history_caption(rows, true, scene.names, scene.tele.n_batches)
+        caption = next((c for c in captions if self.text.width(c, fs) <= w), captions[-1])
         self.text.blit(surface, self.text.fit(caption, fs, w), (x, y), fs, DIM)
         return y + fs + 6
 
 
 def history_caption(rows, true, names, n_batches=1):
-    """One sentence on a digit's history over the snapshots (progress, pred, p_true)."""
+    """What a digit's history over the snapshots (progress, pred, p_true) says, as phrasings
+    from the fullest to the shortest: the panel shows the first that fits its width."""
     def when(q):
         return describe_position(int(q), round((q - int(q)) * n_batches))
 
     wrong = [(q, p) for q, p, _ in rows if p != true]
     if not wrong:
-        return f"read right at every snapshot ({len(rows)})"
+        return (f"read right at every snapshot ({len(rows)})", "right at every snapshot")
+    now = names[rows[-1][1]]
     if len(wrong) == len(rows):
-        return f"read wrong at every snapshot, last as {names[rows[-1][1]]}"
+        return (f"read wrong at every snapshot, last as {now}", f"always wrong, now {now}")
     last_q, last_p = wrong[-1]
     if rows[-1][1] == true:
         since = next(q for q, p, _ in rows if q > last_q and p == true)
         until = "when untrained" if last_q == 0 else f"until {when(last_q)}"
-        return f"read as {names[last_p]} {until}, right since {when(since)}"
-    return f"now read as {names[rows[-1][1]]}; right at {len(rows) - len(wrong)} of {len(rows)} snapshots"
+        return (f"read as {names[last_p]} {until}, right since {when(since)}",
+                f"right since {when(since)} (was {names[last_p]})", f"right since {when(since)}")
+    right = len(rows) - len(wrong)
+    return (f"now read as {now}; right at {right} of {len(rows)} snapshots",
+            f"now {now}; right at {right} of {len(rows)}")
 
 
 class ConfusionOverlay(Region):

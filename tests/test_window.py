@@ -11,8 +11,21 @@ import pygame
 import pytest
 
 import data_loader
-from regions import ACCENT, DEAD, DIM, MIN_SIZE, RIGHT, TEXT, WRONG, Header, compute_layout, confusion_color, diverging
-from trainer import EvalReport
+from regions import (
+    ACCENT,
+    DEAD,
+    DIM,
+    MIN_SIZE,
+    RIGHT,
+    TEXT,
+    WRONG,
+    Header,
+    compute_layout,
+    confusion_color,
+    diverging,
+    history_caption,
+)
+from trainer import DigitHistory, EvalReport
 from view_model import K_STEPS, WeightsStamp, receptive_field
 from visualization import KEYS, controls_markdown
 from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at
@@ -436,6 +449,11 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
     model = tmp_path / ("a-rather-long-folder-name-" * 3) / "model-trained-for-the-lecture.npz"
     app = open_app(sample, size, load=str(model))         # no training process: the name is only shown
     key(pygame.K_3, pygame.KMOD_SHIFT)                 # a long "explains class 3 ..." line too
+    true = int(app.y_test[app.state.index])
+    story = [(q / 4, (true + 1) % 10 if q < 5 else true, 0.5) for q in range(12)]   # learned at epoch 2
+    app.tele.apply(DigitHistory(index=app.state.index, rows=story))   # and the longest history sentence
+    app.tele.n_batches = 469
+    app.needs_draw = True
     app.frame()
     drawn = []
     real_blit = app.text.blit
@@ -450,6 +468,8 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
     app.panel.draw(app.screen, app.scene())
     texts = [(t, r) for t, r in drawn if t.strip()]
     assert any(t.startswith("model: ") for t, _ in texts) and len(texts) > 15
+    told = [t for t, _ in texts if t in history_caption(story, true, app.names, 469)]
+    assert len(told) == 1, "the digit's history is told whole, not cut with '...'"
     for i, (a, ra) in enumerate(texts):
         assert app.panel.rect.contains(ra), a
         for b, rb in texts[i + 1:]:
@@ -682,3 +702,18 @@ def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_
         first = np.asarray(gif.convert("RGB"))
         gif.seek(gif.n_frames - 1)
         assert not np.array_equal(first, np.asarray(gif.convert("RGB")))   # the digits changed on screen
+
+
+def test_a_digits_history_is_told_in_phrasings_that_get_shorter_and_keep_the_facts():
+    names = [str(d) for d in range(10)]
+    learned = [(0.0, 9, 0.1), (0.5, 9, 0.3), (1.0, 4, 0.8), (2.0, 4, 0.9)]       # (progress, pred, p_true), true 4
+    says = history_caption(learned, 4, names, n_batches=100)
+    assert says[0] == "read as 9 until epoch 1, batch 50, right since after epoch 1"
+    assert all(len(a) > len(b) for a, b in zip(says, says[1:]))
+    assert all("right since after epoch 1" in s for s in says)                     # the fact every phrasing keeps
+    untrained = history_caption(learned[:1] + learned[2:], 4, names)
+    assert untrained[0] == "read as 9 when untrained, right since after epoch 1"
+    forgot = [(0.0, 4, 0.6), (1.0, 4, 0.7), (2.0, 7, 0.2)]
+    assert history_caption(forgot, 4, names) == ("now read as 7; right at 2 of 3 snapshots", "now 7; right at 2 of 3")
+    assert history_caption(forgot[:2], 4, names)[-1] == "right at every snapshot"
+    assert history_caption(forgot[2:], 4, names)[-1] == "always wrong, now 7"
