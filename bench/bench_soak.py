@@ -5,10 +5,11 @@ ten minutes; records the memory of both processes, errors, and what is left behi
     python bench/bench_soak.py --seconds 60      # shorter
 
 Prints a table of the proportional set size (PSS) of the window and of the training
-process every minute, the growth after the first minute, the exit status, tracebacks or
-errors printed, and leftovers: processes still alive, shared-memory segments and temp
-files. Uses ../shared/data/mnist written into a temporary OpenML cache when present (the
-bundled sample otherwise).
+process every minute, the window's change after the first minute (the lowest and highest
+later sample, how many samples lie more than 10 % above the one-minute figure, and the
+median of each minute), the exit status, tracebacks or errors printed, and leftovers:
+processes still alive, shared-memory segments and temp files. Uses ../shared/data/mnist
+written into a temporary OpenML cache when present (the bundled sample otherwise).
 """
 from __future__ import annotations
 
@@ -131,6 +132,11 @@ def main():
         print(f"\nwindow PSS after the first minute: {w0 / 1024:.0f} MiB; later (every 10 s) lowest "
               f"{lo / 1024:.0f} MiB ({100 * (lo - w0) / w0:+.0f} %), highest {w1 / 1024:.0f} MiB "
               f"({100 * (w1 - w0) / w0:+.0f} %)")
+        over = [s for s in after_min[1:] if s[1] > 1.1 * w0]
+        print(f"samples after the first minute more than 10 % above it: {len(over)} of {len(after_min) - 1}")
+        minutes = [sorted(s[1] for s in samples if m <= s[0] < m + 60) for m in range(0, args.seconds, 60)]
+        print("window PSS MiB, median of each minute: "
+              + " ".join(f"{m[len(m) // 2] / 1024:.0f}" for m in minutes if m))
         print("window PSS MiB every 10 s: " + " ".join(f"{s[1] / 1024:.0f}" for s in samples))
         t_peak = max(after_min[1:], key=lambda s: s[1])[0]
         print(f"keys in the 10 s before the highest sample ({t_peak:.0f} s): "
