@@ -375,8 +375,8 @@ class Telemetry:
     failed: str = ""             # the training process stopped (why)
     trained_here: bool = False   # a batch was trained in this session
     latest: Evaluation | None = None                    # newest evaluation of any kind
-    previous: dict = field(default_factory=dict)        # kind -> the evaluation before the latest
-    last_full: Evaluation | None = None
+    last: dict = field(default_factory=dict)            # kind -> its newest evaluation
+    previous: dict = field(default_factory=dict)        # kind -> the evaluation before it
     loss_curve: list = field(default_factory=list)      # (progress, loss)
     acc_curve: list = field(default_factory=list)       # (progress, accuracy), full test set
     subset_curve: list = field(default_factory=list)    # (progress, accuracy), subset
@@ -426,16 +426,10 @@ class Telemetry:
             ev = Evaluation(msg.kind, msg.accuracy, np.asarray(msg.per_class, np.float64),
                             np.asarray(msg.confusion), int(np.sum(msg.confusion)), msg.epoch, msg.batch,
                             msg.progress)
-            prev = self.last_of(msg.kind)
-            if prev is not None:
-                self.previous[msg.kind] = prev
-            self.latest = ev
-            if msg.kind == "full":
-                self.last_full = ev
-                _append(self.acc_curve, (msg.progress, msg.accuracy))
-            else:
-                _append(self.subset_curve, (msg.progress, msg.accuracy))
-            self._last[msg.kind] = ev
+            if msg.kind in self.last:
+                self.previous[msg.kind] = self.last[msg.kind]
+            self.latest = self.last[msg.kind] = ev
+            _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
             _append(self.evals, (msg.progress, msg.kind, msg.accuracy, ev.per_class))
         elif isinstance(msg, RunHistory):
             self.take_history(msg)
@@ -476,11 +470,10 @@ class Telemetry:
         self.lr_changes = [tuple(p) for p in h["lr_changes"]]
         self.snapshots = [tuple(s) for s in msg.snapshots]
 
-    def last_of(self, kind):
-        return self._last.get(kind)
-
-    def __post_init__(self):
-        self._last = {}
+    @property
+    def last_full(self):
+        """The newest evaluation on the whole test set, or None."""
+        return self.last.get("full")
 
     def previous_per_class(self):
         """Per-class accuracy of the evaluation before the latest, of the same kind
