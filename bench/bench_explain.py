@@ -19,7 +19,8 @@ fraction of the pair's total edge relevance |R(i -> j)| that the k drawn lines c
 contribution ranking: its lines' edges looked up in the same relevance matrix). An extra row
 gives the input pair under the z+ rule instead of z^B (see explain.py). The time is the median
 of relevance + top_edges per digit with one BLAS thread (the window's setting). A second table
-times explain.pca_2d on the hidden activations of a balanced subset of 2,000 test digits.
+times explain.pca_2d on the hidden activations of a balanced subset of 2,000 test digits,
+and a third the window's whole map build (P) with its peak NumPy memory.
 """
 from __future__ import annotations
 
@@ -209,6 +210,33 @@ def projections(net, data, n):
         np.linalg.eigh((A.T @ A).astype(np.float64))       # what pca_2d avoids: every eigenpair
         print(f"| for comparison: covariance + numpy.linalg.eigh, h1 | {A.shape[0]} x {A.shape[1]} "
               f"| {1e3 * (time.perf_counter() - t0):.0f} | |")
+    map_builds(net, data, n)
+
+
+def map_builds(net, data, n):
+    """The window's map (view_model.RepresentationMap): a whole build, chunk by chunk, then the
+    fit, first and aligned to the build before; its time and the peak of NumPy's memory
+    during it (tracemalloc, which NumPy reports its buffers to), 1 BLAS thread."""
+    import tracemalloc
+
+    from neural_network import MLP
+    from view_model import RepresentationMap
+    m = RepresentationMap(lambda: MLP(net.sizes, net.activation), data.x_test, data.y_test, n=n)
+    print("\n| map build (P) of | time ms: first | aligned | peak NumPy memory MB: first | aligned |")
+    print("|---|---|---|---|---|")
+    tracemalloc.start()
+    with threadpool_limits(1, user_api="blas"):
+        for layer in range(net.n_layers - 1):
+            row = []
+            for stamp in (2 * layer, 2 * layer + 1):            # a new layer, then the same one aligned
+                m.start(net.weights, net.biases, stamp, layer)
+                tracemalloc.reset_peak()
+                base, t0 = tracemalloc.get_traced_memory()[0], time.perf_counter()
+                while not m.step():
+                    pass
+                row.append((1e3 * (time.perf_counter() - t0), (tracemalloc.get_traced_memory()[1] - base) / 2**20))
+            print(f"| h{layer + 1} | {row[0][0]:.0f} | {row[1][0]:.0f} | {row[0][1]:.1f} | {row[1][1]:.1f} |")
+    tracemalloc.stop()
 
 
 if __name__ == "__main__":
