@@ -7,7 +7,8 @@ ten minutes; records the memory of both processes, errors, and what is left behi
 Prints a table of the proportional set size (PSS) of the window and of the training
 process every minute, the window's change after the first minute (the lowest and highest
 later sample, how many samples lie more than 10 % above the one-minute figure, and the
-median of each minute), the exit status, tracebacks or errors printed, and leftovers:
+median of each minute; every minute, the window's PSS by kind of mapping: heap, anonymous,
+shared memory, libraries), the exit status, tracebacks or errors printed, and leftovers:
 processes still alive, shared-memory segments and temp files. Uses ../shared/data/mnist
 written into a temporary OpenML cache when present (the bundled sample otherwise).
 """
@@ -39,6 +40,27 @@ def pss_kb(pid):
             return sum(int(line.split()[1]) for line in f if line.startswith("Pss:"))
     except OSError:
         return 0
+
+
+def pss_by_kind(pid):
+    """The process's PSS in KiB by kind of mapping: its main heap, anonymous mappings (big
+    blocks, thread arenas), shared memory (with the trainer; X's shared images), libraries
+    and other files."""
+    kinds, kind = {}, None
+    try:
+        with open(f"/proc/{pid}/smaps") as f:
+            for line in f:
+                head = line.split()
+                if "-" in head[0] and ":" not in head[0]:            # a mapping's first line
+                    path = head[5] if len(head) > 5 else ""
+                    kind = ("heap" if path == "[heap]" else "anonymous" if not path
+                            else "shared memory" if path.startswith("/dev/shm") or "SYSV" in path
+                            else "libraries" if ".so" in path else "other")
+                elif head[0] == "Pss:":
+                    kinds[kind] = kinds.get(kind, 0) + int(head[1])
+    except OSError:
+        pass
+    return kinds
 
 
 def window_geometry(display):
@@ -86,13 +108,15 @@ def main():
         gx, gy, gw, gh = geo
         xdo = ["xdotool"]
         t0 = time.monotonic()
-        samples, actions, next_sample, pressed = [], 0, 0.0, []
+        samples, actions, next_sample, pressed, kinds = [], 0, 0.0, [], []
         while time.monotonic() - t0 < args.seconds and proc.poll() is None:
             now = time.monotonic() - t0
             if now >= next_sample:
                 pids = descendants(proc.pid)
                 trainer = [p for p in pids[1:] if "spawn_main" in Path(f"/proc/{p}/cmdline").read_text()]
                 samples.append((now, pss_kb(proc.pid), sum(pss_kb(p) for p in trainer)))
+                if len(samples) % 6 == 1:                           # every minute: what the window's PSS is
+                    kinds.append((now, pss_by_kind(proc.pid)))
                 next_sample += 10
             kind = rng.random()
             px, py = gx + rng.randrange(gw), gy + rng.randrange(gh)
@@ -141,7 +165,12 @@ def main():
         t_peak = max(after_min[1:], key=lambda s: s[1])[0]
         print(f"keys in the 10 s before the highest sample ({t_peak:.0f} s): "
               + " ".join(k for t, k in pressed if t_peak - 10 <= t < t_peak))
-    print(f"exit: {'crashed' if crashed else 'quit'} with status {proc.returncode}; "
+    names = ["heap", "anonymous", "shared memory", "libraries", "other"]
+    print("\n| time s | window PSS MiB: " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for t, k in kinds:
+        print(f"| {t:.0f} | " + " | ".join(f"{k.get(n, 0) / 1024:.0f}" for n in names) + " |")
+    print(f"\nexit: {'crashed' if crashed else 'quit'} with status {proc.returncode}; "
           f"tracebacks: {text.count('Traceback')}; 'error:' lines: {text.count('error:')}")
     print(f"left behind: processes {alive or 'none'}, shared memory {shm_left or 'none'}, "
           f"temp files {temps or 'none'}; screenshots and clips written: {shots}")
