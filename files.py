@@ -235,15 +235,17 @@ def gif_frame_image(gif):
     return width, height, bytes(descriptor) + table + data[pos:end]
 
 
-def write_gif(f, size, images, delay_ms, loop=0):
-    """Write an animated GIF89a to binary file `f`: `images` from `gif_frame_image`, each shown
-    `delay_ms` (GIF counts hundredths of a second), looping `loop` times (0: for ever)."""
+def write_gif(f, size, images, loop=0, transparent=None):
+    """Write an animated GIF89a to binary file `f`: `images` are (image, delay) pairs, image
+    from `gif_frame_image`, delay in hundredths of a second. Each frame stays on screen under
+    the next (disposal 1), so with `transparent` (a palette index) a frame can give only
+    what changed. `loop`: how often the clip repeats (0: for ever)."""
     width, height = size
     f.write(b"GIF89a" + width.to_bytes(2, "little") + height.to_bytes(2, "little") + b"\x00\x00\x00")
     f.write(b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + loop.to_bytes(2, "little") + b"\x00")
-    delay = max(2, round(delay_ms / 10)).to_bytes(2, "little")      # under 2 most viewers slow it down
-    control = b"\x21\xf9\x04\x04" + delay + b"\x00\x00"             # disposal 1: leave the frame in place
-    for image in images:
-        f.write(control)
+    flags = 0x04 | (transparent is not None)                          # disposal 1: leave the frame in place
+    for image, delay in images:
+        delay = max(2, delay).to_bytes(2, "little")                   # under 2 most viewers slow it down
+        f.write(b"\x21\xf9\x04" + bytes([flags]) + delay + bytes([transparent or 0]) + b"\x00")
         f.write(image)
     f.write(b"\x3b")

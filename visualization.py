@@ -78,7 +78,7 @@ ADOPT_S = 0.064                   # new weights at most this often (four frames:
 DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
 RECORD_FPS = 5                    # frames a second in a recorded clip
 RECORD_WIDTH = 640                # a clip's width in pixels (a slide's worth)
-RECORD_MAX_FRAMES = 1500          # beyond this a clip keeps every other frame
+RECORD_SLOWER_EVERY = 1500        # a clip halves its frame rate after each this many frames
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
@@ -154,14 +154,38 @@ def controls_markdown():
 
 
 # ------------------------------------------------------------------------- recording
+CLIP_SAME = 255                   # a clip frame's palette index for "as in the frame before"
+
+
+def clip_frame(rgb, previous=None):
+    """One frame of a clip as a GIF image for files.write_gif. `rgb` (h, w, 3) uint8 is
+    reduced to at most 255 colours; pixels that are as in `previous` (the frame before, as
+    captured) become CLIP_SAME, transparent over the frame before, so a frame costs only
+    what changed on screen (LZW packs the long runs of CLIP_SAME into a few bytes)."""
+    import io
+
+    from PIL import Image
+    reduced = Image.fromarray(rgb, "RGB").quantize(colors=255)           # indices 0..254
+    index = np.asarray(reduced)                                          # (h, w) uint8
+    if previous is not None:
+        index = np.where((rgb == previous).all(axis=2), np.uint8(CLIP_SAME), index)
+    palette = reduced.getpalette()[:3 * 255]
+    frame = Image.fromarray(index, "P")
+    frame.putpalette(palette + [0] * (768 - len(palette)))
+    out = io.BytesIO()
+    frame.save(out, format="GIF", optimize=False)                        # keep our indices as they are
+    return gif_frame_image(out.getbuffer())[2]
+
+
 class Recorder:
     """An animated GIF of the window: a frame every 1/RECORD_FPS s, 640 px wide. The frame
-    loop only scales and copies the screen; a thread reduces each frame to a palette, encodes
-    it as a GIF image at once and appends it to an unnamed temporary file (the system removes
-    it even if we are killed). `frames` keeps only (offset, length) of each, so a clip costs
-    no memory however long it runs, and stopping copies the frames one by one into the file
-    (`files.write_gif`, atomically, in the background). Long recordings keep every other
-    frame (and halve the rate) to stay under RECORD_MAX_FRAMES."""
+    loop only scales and copies the screen; a thread encodes each frame at once as a GIF
+    image of what changed since the frame before (`clip_frame`) and appends it to an
+    unnamed temporary file (the system removes it even if we are killed). `frames` keeps
+    only (offset, length, delay in 1/100 s) of each, so a clip costs no memory however long
+    it runs, and stopping copies the frames one by one into the file (`files.write_gif`,
+    atomically, in the background). A long recording halves its frame rate after every
+    RECORD_SLOWER_EVERY frames (5 a second for 5 minutes, then 2.5 for 10, ...)."""
 
     def __init__(self, path):
         import queue
@@ -188,37 +212,33 @@ class Recorder:
             pass
 
     def _reduce(self):
-        import io
         import tempfile
-
-        from PIL import Image
-        spool = None
+        spool, previous = None, None
         while True:
             data = self.queue.get()
             if data is None:
                 break
             if self.error:
                 continue                                 # keep draining: capture never blocks
-            encoded = io.BytesIO()
-            Image.frombytes("RGB", self.size, data).quantize(colors=255).save(encoded, format="GIF")
-            image = gif_frame_image(encoded.getbuffer())[2]          # the frame, without the file around it
+            rgb = np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)
+            image, previous = clip_frame(rgb, previous), rgb     # only what changed since the frame before
             try:
                 spool = spool or tempfile.TemporaryFile(prefix="mnist-clip-")
                 start = spool.seek(0, os.SEEK_END)
                 spool.write(image)
-                self.frames.append((start, len(image)))
+                self.frames.append((start, len(image), round(100 * self.interval)))
             except OSError as e:
                 self.error = f"could not record the clip: {e.strerror or e}"
-            if len(self.frames) > RECORD_MAX_FRAMES:
-                self.frames, self.interval = self.frames[::2], self.interval * 2
+            if len(self.frames) % RECORD_SLOWER_EVERY == 0:
+                self.interval *= 2                       # a long clip: half the frame rate from here on
         if self.frames and not self.error:
             def images():
-                for start, length in self.frames:
+                for start, length, delay in self.frames:
                     spool.seek(start)
-                    yield spool.read(length)
+                    yield spool.read(length), delay
             try:
                 with atomic_file(self.path) as f:
-                    write_gif(f, self.size, images(), 1000 * self.interval)
+                    write_gif(f, self.size, images(), transparent=CLIP_SAME)
             except OSError as e:
                 self.error = f"could not write the clip {self.path}: {e.strerror or e}"
         if spool is not None:

@@ -301,7 +301,7 @@ def test_frames_written_one_by_one_read_back_pixel_for_pixel_with_delay_and_loop
         images.append(image)
     path = tmp_path / "clip.gif"
     with open(path, "wb") as f:
-        utils.write_gif(f, (50, 30), iter(images), delay_ms=400)
+        utils.write_gif(f, (50, 30), ((image, 40) for image in images))
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.size == (50, 30) and gif.n_frames == 6
         assert gif.info["loop"] == 0

@@ -130,14 +130,14 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
         spools.append(real_temporary_file(*args, **kwargs))
         return spools[-1]
 
-    def spy_write(f, size, images, delay_ms):
+    def spy_write(f, size, images, **kwargs):
         assert not isinstance(images, (list, tuple))          # a stream, not every frame at once
         def one_by_one():
-            for image in images:
+            for image, delay in images:
                 assert isinstance(image, bytes) and image[0] == 0x2C   # an encoded GIF image
                 written.append(len(image))
-                yield image
-        real_write_gif(f, size, one_by_one(), delay_ms)
+                yield image, delay
+        real_write_gif(f, size, one_by_one(), **kwargs)
     monkeypatch.setattr(tempfile, "TemporaryFile", spy_spool)
     monkeypatch.setattr(visualization, "write_gif", spy_write)
     monkeypatch.chdir(tmp_path)
@@ -149,11 +149,11 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
         rec = app.recorder
         run_until(app, lambda: len(rec.frames) >= 5)
         assert len(spools) == 1
-        assert all(isinstance(start, int) and isinstance(length, int) for start, length in rec.frames)
+        assert all(isinstance(start, int) and isinstance(length, int) for start, length, _ in rec.frames)
         key(pygame.K_s, pygame.KMOD_LSHIFT)
         app.frame()
         assert "clip saved" in rec.wait() and spools[0].closed
-        assert written == [length for _, length in rec.frames]
+        assert written == [length for _, length, _ in rec.frames]
         with Image.open(rec.path) as gif:
             assert gif.n_frames == len(written) >= 5
     finally:

@@ -679,6 +679,36 @@ def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
     assert app.state.index == k and app.state.overlay.value == "none"
 
 
+def test_clip_frames_carry_only_what_changed_and_decode_to_each_picture(tmp_path):
+    """Catches: a changed pixel left transparent (the old picture shows through), the
+    transparent index not declared, palette indices renumbered by the encoder, a frame's
+    delay lost."""
+    from PIL import Image
+
+    from utils import write_gif
+    from visualization import CLIP_SAME, clip_frame
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (40, 3), dtype=np.uint8)            # few colours: reduced losslessly
+    pictures = [colours[rng.integers(0, 40, (36, 64))]]
+    for i in range(5):
+        nxt = pictures[-1].copy()
+        nxt[4 * i:4 * i + 6, 10 * i:10 * i + 9] = colours[(7 * i + 3) % 40]   # a small change
+        pictures.append(nxt)
+    images, previous = [], None
+    for p in pictures:
+        images.append((clip_frame(p, previous), 20 + len(images)))
+        previous = p
+    assert all(len(image) < len(images[0][0]) / 3 for image, _ in images[1:])   # a change costs little
+    with open(tmp_path / "c.gif", "wb") as f:
+        write_gif(f, (64, 36), iter(images), transparent=CLIP_SAME)
+    with Image.open(tmp_path / "c.gif") as gif:
+        assert gif.n_frames == len(pictures)
+        for i, p in enumerate(pictures):
+            gif.seek(i)
+            assert gif.info["duration"] == 10 * (20 + i)
+            assert np.array_equal(np.asarray(gif.convert("RGB")), p), f"frame {i} differs"
+
+
 def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_path, monkeypatch):
     from PIL import Image
     app = open_app(sample)
