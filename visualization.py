@@ -191,7 +191,8 @@ class Recorder:
         import queue
         import threading
         self.path, self.interval, self.last = path, 1 / RECORD_FPS, -1e9
-        self.frames, self.size, self.error = [], None, None      # frames: (offset, length) in the spool
+        self.frames, self.size, self.error = [], None, None      # frames: (offset, length, delay) in the spool
+        self.captured = 0
         self.queue = queue.Queue(maxsize=50)
         self.thread = threading.Thread(target=self._reduce, daemon=True)
         self.thread.start()
@@ -207,30 +208,32 @@ class Recorder:
             self.size = (RECORD_WIDTH, max(1, round(h * RECORD_WIDTH / w)))
         small = pygame.transform.smoothscale(screen, self.size)
         try:
-            self.queue.put_nowait(pygame.image.tobytes(small, "RGB"))
+            self.queue.put_nowait((pygame.image.tobytes(small, "RGB"), round(100 * self.interval)))
         except Exception:                        # noqa: BLE001 - a full queue drops a frame, never blocks
-            pass
+            return
+        self.captured += 1
+        if self.captured % RECORD_SLOWER_EVERY == 0:
+            self.interval *= 2                    # a long clip: half the frame rate from here on
 
     def _reduce(self):
         import tempfile
         spool, previous = None, None
         while True:
-            data = self.queue.get()
-            if data is None:
+            item = self.queue.get()
+            if item is None:
                 break
             if self.error:
                 continue                                 # keep draining: capture never blocks
+            data, delay = item                           # delay: 1/100 s until the next frame
             rgb = np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)
             image, previous = clip_frame(rgb, previous), rgb     # only what changed since the frame before
             try:
                 spool = spool or tempfile.TemporaryFile(prefix="mnist-clip-")
                 start = spool.seek(0, os.SEEK_END)
                 spool.write(image)
-                self.frames.append((start, len(image), round(100 * self.interval)))
+                self.frames.append((start, len(image), delay))
             except OSError as e:
                 self.error = f"could not record the clip: {e.strerror or e}"
-            if len(self.frames) % RECORD_SLOWER_EVERY == 0:
-                self.interval *= 2                       # a long clip: half the frame rate from here on
         if self.frames and not self.error:
             def images():
                 for start, length, delay in self.frames:

@@ -3,6 +3,7 @@ distinct things pass through it, and big NumPy temporaries are given back when f
 import ctypes
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pygame
@@ -204,3 +205,27 @@ def test_big_temporaries_and_free_heap_pages_are_given_back():
     proc = subprocess.run([sys.executable, "-c", HEAP_CHECKS], capture_output=True, text=True, timeout=60,
                           cwd=str(ROOT))
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_a_long_clip_halves_its_frame_rate_and_keeps_every_frame(tmp_path, monkeypatch):
+    """After each RECORD_SLOWER_EVERY frames the capture interval doubles; the frames
+    already taken stay, each with the delay it was taken at."""
+    from PIL import Image
+
+    import visualization
+    monkeypatch.setattr(visualization, "RECORD_FPS", 100)            # a frame every 10 ms
+    monkeypatch.setattr(visualization, "RECORD_SLOWER_EVERY", 3)
+    rec = visualization.Recorder(str(tmp_path / "long.gif"))
+    screen = pygame.Surface((320, 180))
+    for i in range(300):
+        screen.fill((i % 256, 40, 90))                                   # every frame differs
+        rec.capture(screen)
+        time.sleep(0.004)
+        if len(rec.frames) >= 8:
+            break
+    rec.finish()
+    assert "clip saved" in rec.wait()
+    delays = [d for _, _, d in rec.frames]
+    assert delays[:8] == [1, 1, 1, 2, 2, 2, 4, 4]
+    with Image.open(rec.path) as gif:
+        assert gif.n_frames == len(rec.frames)
