@@ -1326,18 +1326,29 @@ class Panel(Region):
                 pygame.draw.rect(surface, TEXT, r.inflate(2, 2), 1)
             self.history_cells.append((r, i))
         y += h + 4
-        captions = history_caption(rows, true, scene.names, scene.tele.n_batches)
+        when = snapshot_namer(scene.tele.snapshots, scene.tele.n_batches)
+        captions = history_caption(rows, true, scene.names, when)
         caption = next((c for c in captions if self.text.width(c, fs) <= w), captions[-1])
         self.text.blit(surface, self.text.fit(caption, fs, w), (x, y), fs, DIM)
         return y + fs + 6
 
 
-def history_caption(rows, true, names, n_batches=1):
-    """What a digit's history over the snapshots (progress, pred, p_true) says, as phrasings
-    from the fullest to the shortest: the panel shows the first that fits its width."""
-    def when(q):
-        return describe_position(int(q), round((q - int(q)) * n_batches))
+def snapshot_namer(snapshots, n_batches=1):
+    """progress -> where training stood ('epoch 1, batch 40'), from the (epoch, batch,
+    progress) of the snapshots the trainer reported (a loaded model's too), else from the
+    batches per epoch (unknown until training reports: 1)."""
+    known = {round(q, 6): (int(e), int(b)) for e, b, q in snapshots}
 
+    def when(q):
+        e, b = known.get(round(q, 6), (int(q), round((q - int(q)) * n_batches)))
+        return describe_position(e, b)
+    return when
+
+
+def history_caption(rows, true, names, when):
+    """What a digit's history over the snapshots (progress, pred, p_true) says, as phrasings
+    from the fullest to the shortest: the panel shows the first that fits its width.
+    `when(progress)` names a snapshot's place in training (`snapshot_namer`)."""
     wrong = [(q, p) for q, p, _ in rows if p != true]
     if not wrong:
         return (f"read right at every snapshot ({len(rows)})", "right at every snapshot")

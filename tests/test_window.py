@@ -24,6 +24,7 @@ from regions import (
     confusion_color,
     diverging,
     history_caption,
+    snapshot_namer,
 )
 from trainer import DigitHistory, EvalReport
 from view_model import K_STEPS, WeightsStamp, receptive_field
@@ -468,7 +469,7 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
     app.panel.draw(app.screen, app.scene())
     texts = [(t, r) for t, r in drawn if t.strip()]
     assert any(t.startswith("model: ") for t, _ in texts) and len(texts) > 15
-    told = [t for t, _ in texts if t in history_caption(story, true, app.names, 469)]
+    told = [t for t, _ in texts if t in history_caption(story, true, app.names, snapshot_namer([], 469))]
     assert len(told) == 1, "the digit's history is told whole, not cut with '...'"
     for i, (a, ra) in enumerate(texts):
         assert app.panel.rect.contains(ra), a
@@ -737,13 +738,26 @@ def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_
 def test_a_digits_history_is_told_in_phrasings_that_get_shorter_and_keep_the_facts():
     names = [str(d) for d in range(10)]
     learned = [(0.0, 9, 0.1), (0.5, 9, 0.3), (1.0, 4, 0.8), (2.0, 4, 0.9)]       # (progress, pred, p_true), true 4
-    says = history_caption(learned, 4, names, n_batches=100)
+    when = snapshot_namer([], n_batches=100)
+    says = history_caption(learned, 4, names, when)
     assert says[0] == "read as 9 until epoch 1, batch 50, right since after epoch 1"
     assert all(len(a) > len(b) for a, b in zip(says, says[1:]))
     assert all("right since after epoch 1" in s for s in says)                     # the fact every phrasing keeps
-    untrained = history_caption(learned[:1] + learned[2:], 4, names)
+    untrained = history_caption(learned[:1] + learned[2:], 4, names, when)
     assert untrained[0] == "read as 9 when untrained, right since after epoch 1"
     forgot = [(0.0, 4, 0.6), (1.0, 4, 0.7), (2.0, 7, 0.2)]
-    assert history_caption(forgot, 4, names) == ("now read as 7; right at 2 of 3 snapshots", "now 7; right at 2 of 3")
-    assert history_caption(forgot[:2], 4, names)[-1] == "right at every snapshot"
-    assert history_caption(forgot[2:], 4, names)[-1] == "always wrong, now 7"
+    assert history_caption(forgot, 4, names, when) == ("now read as 7; right at 2 of 3 snapshots",
+                                                        "now 7; right at 2 of 3")
+    assert history_caption(forgot[:2], 4, names, when)[-1] == "right at every snapshot"
+    assert history_caption(forgot[2:], 4, names, when)[-1] == "always wrong, now 7"
+
+
+def test_snapshots_are_named_from_the_trainers_positions_when_batches_per_epoch_are_unknown():
+    """A loaded model explored with --no-train gets no batch reports (n_batches stays 1):
+    a snapshot at batch 3 of 469 must not be called 'untrained'."""
+    q = 3 / 469
+    when = snapshot_namer([(0, 0, 0.0), (0, 3, q), (1, 0, 1.0)], n_batches=1)
+    assert [when(0.0), when(q), when(1.0)] == ["untrained", "epoch 1, batch 3", "after epoch 1"]
+    rows = [(0.0, 0, 0.1), (q, 7, 0.9), (1.0, 7, 0.95)]
+    assert history_caption(rows, 7, [str(d) for d in range(10)], when)[0] == \
+        "read as 0 when untrained, right since epoch 1, batch 3"
