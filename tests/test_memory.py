@@ -229,3 +229,23 @@ def test_a_long_clip_halves_its_frame_rate_and_keeps_every_frame(tmp_path, monke
     assert delays[:8] == [1, 1, 1, 2, 2, 2, 4, 4]
     with Image.open(rec.path) as gif:
         assert gif.n_frames == len(rec.frames)
+
+
+def test_a_clip_whose_temporary_file_fails_says_so_and_writes_nothing(tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    import visualization
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    monkeypatch.setattr(visualization, "RECORD_FPS", 100)
+    rec = visualization.Recorder(str(tmp_path / "clip.gif"))
+    screen = pygame.Surface((320, 180))
+    for _ in range(5):
+        rec.capture(screen)
+        time.sleep(0.012)
+    rec.finish()
+    assert rec.wait() == "could not record the clip: No space left on device"
+    assert not (tmp_path / "clip.gif").exists() and rec.frames == []
