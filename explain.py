@@ -379,13 +379,6 @@ def pca_2d_fit(X, previous=None):
     return Y.astype(np.float32), mean, A, shift
 
 
-def procrustes_align(Y, previous) -> np.ndarray:
-    """Y (N, 2) rotated/reflected, scaled and shifted to best match previous (N, 2)."""
-    Y = np.asarray(Y, np.float64)
-    scale, R, mu_y, mu_p = _procrustes(Y, previous)
-    return scale * (Y - mu_y) @ R + mu_p
-
-
 def _procrustes(Y, previous):
     """(scale, R (2, 2), mu_y (2,), mu_p (2,)) minimising ||scale (Y - mu_y) R + mu_p - previous||."""
     Y = np.asarray(Y, np.float64)
