@@ -25,6 +25,7 @@ MNIST itself was made: crop, fit in a 20x20 box keeping the aspect ratio
 from __future__ import annotations
 
 import collections
+import contextlib
 import gzip
 import http.client
 import os
@@ -492,7 +493,7 @@ class FetchStatus:
             return f"connecting to OpenML for {pretty}, {seconds}"
         if self.stage == "downloading":
             of = f" of {_approx_mb(self.expected_bytes)}" if self.expected_bytes else " MB"
-            decimals = 2 if (self.expected_bytes or self.done_bytes) < 1e6 else 1
+            decimals = _mb_decimals(self.expected_bytes or self.done_bytes, whole=float("inf"))
             return f"downloading {pretty}: {self.done_bytes / 1e6:.{decimals}f}{of}, {seconds}"
         if self.stage == "parsing":
             return f"parsing {pretty}, {seconds}"
@@ -748,7 +749,7 @@ class _DownloadWatcher(threading.Thread):
     def remove_new_download(self):
         """Delete ARFF files this fetch put in place (after a failure)."""
         for path in set(self._finals()) - self.old:
-            with _suppress_os_error():
+            with contextlib.suppress(OSError):
                 path.unlink()
 
     def _finals(self) -> dict:
@@ -770,7 +771,7 @@ def _remove_leftovers(path: Path, since: float):
     from utils import remove_stale_temps
     for sub in _subdirs(_download_folder(path.parent.parent)):
         for tmp in _subdirs(sub):
-            with _suppress_os_error():
+            with contextlib.suppress(OSError):
                 if tmp.name.startswith("tmp") and tmp.stat().st_mtime >= since - 1:
                     shutil.rmtree(tmp)
     remove_stale_temps(str(path.parent), path.name)
@@ -795,11 +796,6 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
-
-
-def _suppress_os_error():
-    import contextlib
-    return contextlib.suppress(OSError)
 
 
 # ------------------------------------------------------------------------- helpers
