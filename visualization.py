@@ -73,7 +73,7 @@ EASE = 0.35                       # per-frame step towards new activations (abou
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
-SNAPSHOT_CACHE = 3                # rewound snapshots kept in the window (2.7 MB each)
+SNAPSHOT_CACHE = 3                # snapshots kept while rewound (2.7 MB each; let go back at live)
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
 DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
 RECORD_FPS = 5                    # frames a second in a recorded clip
@@ -557,6 +557,7 @@ class TrainerLink:
         if i is None:
             if app.stamp is not None and app.stamp.version < 0:         # leaving a snapshot
                 self.adopt_weights()
+                self.snapshot_cache.clear()          # 2.7 MB each, fetched again in ms on the next rewind
             return
         snap = self.snapshot_cache.get(i)
         if snap is None:

@@ -213,6 +213,10 @@ def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
         run_until(app, lambda: app.state.rewind is None and app.stamp.version > 0)
         for w, w_live in zip(app.net.weights, live):
             np.testing.assert_array_equal(w, w_live)
+        assert not app.link.snapshot_cache                    # live again: the fetched snapshots are let go
+        key(pygame.K_COMMA)                                   # and a new rewind fetches what it shows
+        run_until(app, lambda: app.state.rewind is not None and app.stamp.version == -(app.state.rewind + 1))
+        assert list(app.link.snapshot_cache) == [app.state.rewind]
     finally:
         app.close()
 
