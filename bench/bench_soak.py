@@ -6,11 +6,13 @@ ten minutes; records the memory of both processes, errors, and what is left behi
 
 Prints a table of the proportional set size (PSS) of the window and of the training
 process every minute, the window's change after the first minute (the lowest and highest
-later sample, how many samples lie more than 10 % above the one-minute figure, and the
-median of each minute; every minute, the window's PSS by kind of mapping: heap, anonymous,
-shared memory, libraries), the exit status, tracebacks or errors printed, and leftovers:
-processes still alive, shared-memory segments and temp files. Uses ../shared/data/mnist
-written into a temporary OpenML cache when present (the bundled sample otherwise).
+later sample, how many samples lie more than 10 % above the one-minute figure, the median
+of each minute, and whether every later minute's median lies within 10 % of the second
+minute's: the target, flat after the first minute), every minute the window's PSS by kind
+of mapping (heap, anonymous, shared memory, libraries), the exit status, tracebacks or
+errors printed, and leftovers: processes still alive, shared-memory segments and temp
+files. Uses ../shared/data/mnist written into a temporary OpenML cache when present (the
+bundled sample otherwise).
 """
 from __future__ import annotations
 
@@ -159,8 +161,12 @@ def main():
         over = [s for s in after_min[1:] if s[1] > 1.1 * w0]
         print(f"samples after the first minute more than 10 % above it: {len(over)} of {len(after_min) - 1}")
         minutes = [sorted(s[1] for s in samples if m <= s[0] < m + 60) for m in range(0, args.seconds, 60)]
-        print("window PSS MiB, median of each minute: "
-              + " ".join(f"{m[len(m) // 2] / 1024:.0f}" for m in minutes if m))
+        medians = [m[len(m) // 2] for m in minutes if m]
+        print("window PSS MiB, median of each minute: " + " ".join(f"{m / 1024:.0f}" for m in medians))
+        if len(medians) >= 3:                   # the target: flat within 10 % after the first minute
+            rest = [100 * (m - medians[1]) / medians[1] for m in medians[2:]]
+            print(f"each later minute's median against the second minute's: {min(rest):+.0f} % to "
+                  f"{max(rest):+.0f} %: {'flat' if max(map(abs, rest)) <= 10 else 'NOT flat'} within 10 %")
         print("window PSS MiB every 10 s: " + " ".join(f"{s[1] / 1024:.0f}" for s in samples))
         t_peak = max(after_min[1:], key=lambda s: s[1])[0]
         print(f"keys in the 10 s before the highest sample ({t_peak:.0f} s): "
