@@ -3,6 +3,7 @@ window to a palette, with Pillow's median cut (its default) and its fast octree 
 then the app's whole `clip_frame` (reduce, mark unchanged pixels, encode).
 
     python bench/bench_clip.py             # the README's window pictures, 5 rounds
+    python bench/bench_clip.py --quick     # one round
 
 The two reductions run alternately on the same pictures, so a busy machine slows both
 alike. Prints, per reduction: milliseconds per frame (median over the rounds), the mean
@@ -46,7 +47,9 @@ def reduce(rgb, method):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="one round (a smoke run)")
     args = ap.parse_args()
+    args.rounds = 1 if args.quick else args.rounds
     from visualization import clip_frame
     ps = pictures()
     times = {m: [] for m in METHODS.values()}

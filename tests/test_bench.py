@@ -15,6 +15,9 @@ from conftest import ROOT
     ("bench_accuracy.py", "| epoch | test accuracy"),
     ("bench_window.py", "| run (dummy video driver unless said) | frame p50 ms"),
     ("bench_explain.py", "| layer pair | lines ending at switched-off neurons"),
+    ("bench_clip.py", "| reduction | ms per frame"),
+    pytest.param("bench_heap.py", "| heap setting | window PSS MiB", marks=pytest.mark.skipif(
+        not sys.platform.startswith("linux"), reason="reads /proc and glibc's mallinfo2: Linux only")),
 ])
 def test_benchmark_quick_run_prints_its_table(script, header):
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
