@@ -12,9 +12,9 @@ the app's own (`utils.Heap`: trim every 5 s, up to 16 MB kept free at the heap's
 a stricter one (trim every 1 s, 1 MB). From the first minute on, once a second: the PSS,
 the heap's PSS, glibc's bytes in use (`mallinfo2`), and what the window shows. Prints per
 setting the PSS band (5th-95th percentile), the freed memory still resident in the heap,
-and the share of frames that started late (more than 17.5 ms after the one before); then,
-for the app's own setting, the mean PSS with and without the atlas, a clip recording and
-a rewound snapshot. Linux with glibc only.
+and the share of frames that started late (more than 17.5 ms after the one before, over
+the whole run); then, for the app's own setting, the mean PSS with and without the atlas,
+a clip recording and a rewound snapshot. Linux with glibc only.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def one_run(seconds, seed, every, slack):
     os.environ["SDL_VIDEODRIVER"] = "dummy"
     os.environ["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
     import pygame
-    from bench_soak import KEYS, pss_by_kind, pss_kb
+    from bench_soak import input_gap, pss_by_kind, pss_kb, random_input
     from bench_window import prepare_cache
 
     import data_loader
@@ -81,23 +81,23 @@ def one_run(seconds, seed, every, slack):
                                 used=libc.mallinfo2().uordblks >> 20, atlas=st.atlas, clip=app.recorder is not None,
                                 rewound=st.rewind is not None))
             next_sample += 1
-        if now >= next_input:                             # bench_soak's mix: 60 % keys, clicks, drags
-            pos = (rng.randrange(W), rng.randrange(H))
+        if now >= next_input:                             # bench_soak's mix, as pygame events
+            kind, pos, detail = random_input(rng, W, H)
             pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
-            kind = rng.random()
-            if kind < 0.6:
-                name, mod = rng.choice(KEYS), 0
+            if kind == "key":
+                name, mod = detail, 0
                 for prefix, m in (("shift+", pygame.KMOD_LSHIFT), ("ctrl+", pygame.KMOD_LCTRL)):
                     if name.startswith(prefix):
                         name, mod = name[len(prefix):], m
                 code = pygame.key.key_code(names.get(name, name))
                 pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=code, mod=mod, unicode="", scancode=0))
             else:
-                to = pos if kind < 0.8 else (pos[0] + rng.randint(-60, 60), pos[1] + rng.randint(-60, 60))
-                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=1))
-                pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=to, rel=(0, 0), buttons=(1, 0, 0)))
-                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=to, button=1))
-            next_input = now + rng.uniform(0.02, 0.25) + 0.015
+                button, to = (detail, pos) if kind == "click" else (1, (pos[0] + detail[0], pos[1] + detail[1]))
+                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=pos, button=button))
+                if kind == "drag":
+                    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=to, rel=(0, 0), buttons=(1, 0, 0)))
+                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=to, button=button))
+            next_input = now + input_gap(rng) + 0.015     # the 15 ms xdotool adds in bench_soak
         starts.append(time.perf_counter())
         app.frame()
         wait = app.frame_start + 1 / 60 - time.perf_counter()
@@ -132,7 +132,7 @@ def main():
     print(f"{args.seeds} run(s) per setting, {args.seconds} s each, 1600x900, dummy driver; "
           f"samples from {settled} s on\n")
     print("| heap setting | window PSS MiB, 5th-95th percentile (median) | freed memory resident in the heap MiB, "
-          "median / 95th | frames started late |")
+          "median / 95th | frames started late (whole run) |")
     print("|---|---|---|---|")
     for label, runs in results.items():
         later = [s for r in runs for s in r["samples"] if s["t"] >= settled]

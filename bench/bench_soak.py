@@ -36,6 +36,24 @@ KEYS = ["Right", "Left", "Prior", "Next", "Home", "End", "m", "shift+m", "f", "r
         "period", "l", "shift+l", "s", "shift+s", *"0123456789", "shift+3", "ctrl+5", "u"]  # not Esc or Q
 
 
+def random_input(rng, width, height):
+    """One input of the soak's mix at a random place in a width x height window: a key
+    (60 %: ("key", pos, xdotool key name)), a left or right click (20 %: ("click", pos,
+    button)) or a left-button drag of up to 60 px (20 %: ("drag", pos, (dx, dy)))."""
+    kind = rng.random()
+    pos = (rng.randrange(width), rng.randrange(height))
+    if kind < 0.6:
+        return "key", pos, rng.choice(KEYS)
+    if kind < 0.8:
+        return "click", pos, rng.choice([1, 3])
+    return "drag", pos, (rng.randint(-60, 60), rng.randint(-60, 60))
+
+
+def input_gap(rng):
+    """Seconds to wait after an input (xdotool itself adds about 15 ms to each)."""
+    return rng.uniform(0.02, 0.25)
+
+
 def pss_kb(pid):
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
@@ -120,18 +138,18 @@ def main():
                 if len(samples) % 6 == 1:                           # every minute: what the window's PSS is
                     kinds.append((now, pss_by_kind(proc.pid)))
                 next_sample += 10
-            kind = rng.random()
-            px, py = gx + rng.randrange(gw), gy + rng.randrange(gh)
-            if kind < 0.6:
-                pressed.append((now, rng.choice(KEYS)))
-                subprocess.run(xdo + ["mousemove", str(px), str(py), "key", pressed[-1][1]], env=env)
-            elif kind < 0.8:
-                subprocess.run(xdo + ["mousemove", str(px), str(py), "click", rng.choice(["1", "3"])], env=env)
+            kind, (x, y), detail = random_input(rng, gw, gh)
+            move = xdo + ["mousemove", str(gx + x), str(gy + y)]
+            if kind == "key":
+                pressed.append((now, detail))
+                subprocess.run(move + ["key", detail], env=env)
+            elif kind == "click":
+                subprocess.run(move + ["click", str(detail)], env=env)
             else:
-                subprocess.run(xdo + ["mousemove", str(px), str(py), "mousedown", "1", "mousemove_relative", "--",
-                                      str(rng.randint(-60, 60)), str(rng.randint(-60, 60)), "mouseup", "1"], env=env)
+                subprocess.run(move + ["mousedown", "1", "mousemove_relative", "--", str(detail[0]), str(detail[1]),
+                                       "mouseup", "1"], env=env)
             actions += 1
-            time.sleep(rng.uniform(0.02, 0.25))
+            time.sleep(input_gap(rng))
         crashed = proc.poll() is not None
         if not crashed:
             subprocess.run(xdo + ["mousemove", str(gx + 5), str(gy + 5), "key", "Escape", "Escape", "Escape", "q"],
