@@ -240,7 +240,7 @@ def resolve_model_file(config, given):
         return config, None, None
     import numpy as np
 
-    from trainer import ModelFileError, check_model_fits, read_model
+    from model_file import ModelFileError, check_model_fits, read_model
     try:
         arrays, meta = read_model(config.load)
         saved = meta.get("config", {})

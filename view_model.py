@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import explain
-from trainer import (
+from messages import (
     BatchReport,
     DigitHistory,
     EvalReport,

@@ -20,6 +20,7 @@ import pygame
 import explain
 from data_loader import DataError, mnist_style, to_float
 from explain import order_by_class
+from messages import Command, EvalReport, Order, RunHistory, SnapshotWeights
 from neural_network import MLP
 from regions import (
     ACCENT,
@@ -42,7 +43,7 @@ from regions import (
     Tooltip,
     compute_layout,
 )
-from trainer import Command, EvalReport, Order, RunHistory, SnapshotWeights, TrainingProcess
+from training_process import TrainingProcess
 from utils import (
     Heap,
     atomic_file,

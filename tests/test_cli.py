@@ -9,7 +9,8 @@ import pytest
 
 from config import Config
 from conftest import NO_SHARED, ROOT, SHARED_MNIST
-from trainer import Trainer, read_model
+from model_file import read_model
+from trainer import Trainer
 
 MAIN = str(ROOT / "main.py")
 

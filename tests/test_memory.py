@@ -13,8 +13,8 @@ import data_loader
 import regions
 from conftest import ROOT
 from explain import NeuronStats
+from messages import DigitHistory
 from regions import BoundedCache, TextCache
-from trainer import DigitHistory
 from view_model import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
 

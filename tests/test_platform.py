@@ -19,7 +19,7 @@ sys.path.insert(0, {str(ROOT)!r})
 def child(marker):
     fixed = os.getppid()
     os.getppid = lambda: fixed          # as on Windows: an orphan's parent pid never changes
-    from trainer import ParentWatch
+    from training_process import ParentWatch
     watch = ParentWatch()
     open(marker + ".ready", "w").close()
     deadline = time.time() + 30
@@ -62,7 +62,7 @@ def test_child_notices_its_parent_killed_without_reparenting(tmp_path):
 
 
 def test_parent_watch_in_the_test_process_sees_its_parent_alive():
-    from trainer import ParentWatch
+    from training_process import ParentWatch
     assert ParentWatch().gone() is False
 
 

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
+from messages import BatchReport, EvalReport, Finished, Position, TrainerFailed
 from neural_network import MLP
-from trainer import BatchReport, EvalReport, Finished, Position, TrainerFailed
 from view_model import (
     K_STEPS,
     Predictions,

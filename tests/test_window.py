@@ -11,6 +11,7 @@ import pygame
 import pytest
 
 import data_loader
+from messages import DigitHistory, EvalReport
 from regions import (
     ACCENT,
     DEAD,
@@ -26,7 +27,6 @@ from regions import (
     history_caption,
     snapshot_namer,
 )
-from trainer import DigitHistory, EvalReport
 from view_model import K_STEPS, WeightsStamp, receptive_field
 from visualization import KEYS, controls_markdown
 from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at

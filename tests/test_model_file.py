@@ -10,7 +10,8 @@ import pytest
 
 from config import Config
 from conftest import ROOT, assert_one_line_error, run  # noqa: F401
-from trainer import ModelFileError, Trainer, evaluate, read_model
+from model_file import ModelFileError, read_model
+from trainer import Trainer, evaluate
 
 
 @pytest.fixture(scope="module")

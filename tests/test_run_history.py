@@ -10,20 +10,10 @@ import pytest
 
 from config import Config
 from conftest import ROOT
+from model_file import ModelFileError, read_model
 from neural_network import MLP
-from trainer import (
-    MAX_LOSS_POINTS,
-    EvalRecord,
-    History,
-    ModelFileError,
-    Snapshots,
-    Trainer,
-    TrainingDiverged,
-    evaluate,
-    history_member,
-    read_history,
-    read_model,
-)
+from run_history import MAX_LOSS_POINTS, EvalRecord, History, Snapshots, history_member, read_history
+from trainer import Trainer, TrainingDiverged, evaluate
 
 
 @pytest.fixture(scope="module")
@@ -320,7 +310,7 @@ def test_evaluations_in_the_training_process_reach_the_history(data):
     """The window's worker records what it evaluates (one call in _Worker.evaluate)."""
     import queue
 
-    from trainer import _Worker
+    from training_process import _Worker
     cfg = Config(hidden=(16,), epochs=1, batch_size=100, seed=1, no_train=True)
     arr = {"x_train": data.x_train[:500], "y_train": data.y_train[:500], "x_test": data.x_test[:200],
            "y_test": data.y_test[:200], "params": np.zeros(784 * 16 + 16 + 16 * 10 + 10, np.float32),
