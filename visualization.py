@@ -22,27 +22,15 @@ from data_loader import DataError, mnist_style, to_float
 from explain import order_by_class
 from messages import Command, EvalReport, Order, RunHistory, SnapshotWeights
 from neural_network import MLP
-from regions import (
-    ACCENT,
-    BG,
-    DIM,
-    LOSS_COLOR,
-    MIN_SIZE,
-    RIGHT,
-    WRONG,
-    ConfusionOverlay,
-    FilmStrip,
-    Header,
-    HelpOverlay,
-    Legend,
-    MapOverlay,
-    NetworkColumns,
-    Panel,
-    Scene,
-    TextCache,
-    Tooltip,
-    compute_layout,
-)
+from regions.base import Scene
+from regions.caches import TextCache
+from regions.header import Header, Legend
+from regions.layout import MIN_SIZE, compute_layout
+from regions.network import NetworkColumns
+from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
+from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
+from regions.panel import Panel
+from regions.portrait import FilmStrip, Tooltip
 from training_process import TrainingProcess
 from utils import (
     Heap,

@@ -10,11 +10,11 @@ import pygame
 import pytest
 
 import data_loader
-import regions
+import regions.caches
 from conftest import ROOT
 from explain import NeuronStats
 from messages import DigitHistory
-from regions import BoundedCache, TextCache
+from regions.caches import BoundedCache, TextCache
 from view_model import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
 
@@ -46,10 +46,10 @@ def test_text_cache_stays_within_its_budget_after_thousands_of_distinct_strings(
     text = TextCache()
     for i in range(3000):                                # 3,000 numbers, as the panel renders over hours
         text.render(f"epoch {i}   batch {i * 7}/938   {i * 13:,} samples/s", 17)
-    for i in range(regions.WIDTH_CACHE_ENTRIES + 1000):
+    for i in range(regions.caches.WIDTH_CACHE_ENTRIES + 1000):
         text.width(f"{i} samples/s", 15)
-    assert surface_bytes(text.surfs.values()) <= regions.TEXT_CACHE_BYTES
-    assert len(text.widths) <= regions.WIDTH_CACHE_ENTRIES
+    assert surface_bytes(text.surfs.values()) <= regions.caches.TEXT_CACHE_BYTES
+    assert len(text.widths) <= regions.caches.WIDTH_CACHE_ENTRIES
     surf = text.render("epoch 2999   batch 20993/938   38,987 samples/s", 17)
     assert any(s is surf for s in text.surfs.values())   # the newest are kept
 
@@ -62,7 +62,7 @@ def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
             key(pygame.K_PAGEDOWN)
             app.frame()
         assert len(app.strip.boxes) > 10
-        assert surface_bytes(app.strip.thumbs.values()) <= regions.THUMB_CACHE_BYTES
+        assert surface_bytes(app.strip.thumbs.values()) <= regions.caches.THUMB_CACHE_BYTES
         shown = {(k, box.width) for box, k in app.strip.boxes}
         assert shown <= set(app.strip.thumbs.items)      # what is on screen is cached
         grid = app.layout.hidden[0]
@@ -71,7 +71,7 @@ def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
             pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
             app.frame()
         assert app.state.hover == (0, 79)
-        assert surface_bytes(app.tooltip.cache.values()) <= regions.PICTURE_CACHE_BYTES
+        assert surface_bytes(app.tooltip.cache.values()) <= regions.caches.PICTURE_CACHE_BYTES
     finally:
         app.close()
 

@@ -12,21 +12,10 @@ import pytest
 
 import data_loader
 from messages import DigitHistory, EvalReport
-from regions import (
-    ACCENT,
-    DEAD,
-    DIM,
-    MIN_SIZE,
-    RIGHT,
-    TEXT,
-    WRONG,
-    Header,
-    compute_layout,
-    confusion_color,
-    diverging,
-    history_caption,
-    snapshot_namer,
-)
+from regions.header import Header
+from regions.layout import MIN_SIZE, compute_layout
+from regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
+from regions.panel import history_caption, snapshot_namer
 from view_model import K_STEPS, WeightsStamp, receptive_field
 from visualization import KEYS, controls_markdown
 from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at
@@ -654,7 +643,7 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
 
 
 def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
-    from regions import CLASS_COLORS
+    from regions.palette import CLASS_COLORS
     app = open_app(sample)
     key(pygame.K_p)
     run_until(app, lambda: app.map.points is not None)

@@ -8,7 +8,7 @@ import pytest
 
 import data_loader
 from data_loader import FetchStatus
-from regions import ACCENT, DIM, GRID_BG
+from regions.palette import ACCENT, DIM, GRID_BG
 from test_background_fetch import fake, openml_here  # noqa: F401 - fixtures of the fake OpenML
 from visualization import FullData, switch_data
 from window_driver import key, open_app, pixel, run_until, text_drawn_at

@@ -10,7 +10,7 @@ import pygame
 import pytest
 
 import data_loader
-from regions import RIGHT, WRONG
+from regions.palette import RIGHT, WRONG
 from view_model import SPEEDS
 from visualization import window_metrics
 from window_driver import click, key, open_app, pixel, pixels, run_until

@@ -1,0 +1,119 @@
+"""The two text bars: the header above everything (title, data, the latest evaluation,
+modes, messages) and the legend under the network."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pygame
+
+from regions.base import Region
+from regions.palette import (
+    ACCENT,
+    BG,
+    DEAD,
+    DIM,
+    GRID_BG,
+    NEGATIVE,
+    PANEL_BG,
+    POSITIVE,
+    RIGHT,
+    TEXT,
+    WRONG,
+    ramp,
+)
+from view_model import describe_position, rank_label
+
+
+class Header(Region):
+    """Title, data source, the latest evaluation (with its kind), modes, messages."""
+
+    @staticmethod
+    def accuracy_text(tele):
+        ev = tele.latest
+        return "test accuracy -" if ev is None else f"test accuracy {100 * ev.accuracy:.2f} % ({ev.label()})"
+
+    def draw(self, surface, scene):
+        r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
+        pygame.draw.rect(surface, PANEL_BG, r)
+        y1, y2 = r.y + 4, r.y + 6 + fs + 4
+        title = f"Neural network learning {scene.dataset} - live"
+        left = self.text.blit(surface, title, (12, y1), fs + 1, TEXT, True).right
+        label = self.text.blit(surface, scene.data_label, (12, y2), fs - 2, DIM)
+        offer, colour, fraction = scene.data_offer
+        if offer:                       # the full data set on its way: progress, then the offer to switch
+            box = self.text.blit(surface, offer, (label.right + 6, y2), fs - 2, colour, colour != DIM)
+            if fraction is not None:    # a thin bar under it: how much of the download is here
+                bar = pygame.Rect(box.x, box.bottom + 1, box.width, 2)
+                pygame.draw.rect(surface, GRID_BG, bar)
+                pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
+            label = label.union(box)
+        left = max(left, label.right)
+        acc = scene.accuracy or self.accuracy_text(tele)
+        right_x = r.right - 12
+        acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
+        modes = []
+        if st.rewind is not None and st.rewind < len(tele.snapshots):
+            e, b, _ = tele.snapshots[st.rewind]
+            modes.append(f"REWOUND: {describe_position(e, b)}")
+        if st.drawing:
+            modes.append("DRAWING")
+        if st.mistakes_only:
+            modes.append("MISTAKES ONLY")
+        if st.pair_filter is not None:
+            modes.append(f"TRUE {scene.names[st.pair_filter[0]]} / PRED {scene.names[st.pair_filter[1]]}")
+        hint = "   ".join(modes + ["H: keys"])
+        hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
+        if st.toast and time.monotonic() < st.toast_until:
+            x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
+            if x1 - x0 > 80:
+                lines = self.text.wrap(st.toast, fs - 2, x1 - x0 - 20)[:2]
+                surfs = [self.text.render(t, fs - 2, TEXT) for t in lines]
+                box = pygame.Rect(0, 0, max(s.get_width() for s in surfs) + 20, r.height - 8)
+                box.center = ((x0 + x1) // 2, r.centery)
+                pygame.draw.rect(surface, BG, box)
+                pygame.draw.rect(surface, ACCENT, box, 1)
+                y = box.centery - sum(s.get_height() for s in surfs) // 2
+                for surf in surfs:
+                    surface.blit(surf, surf.get_rect(midtop=(box.centerx, y)))
+                    y += surf.get_height()
+
+
+class Legend(Region):
+    def draw(self, surface, scene):
+        r, st = self.rect, scene.state
+        x, y = r.x + 14, r.centery
+        fs = self.fs - 2
+
+        def swatch(color, label, line=False):
+            nonlocal x
+            if line:
+                pygame.draw.line(surface, color, (x, y), (x + 20, y), 3)
+                x += 26
+            else:
+                pygame.draw.rect(surface, color, (x, y - 6, 12, 12))
+                x += 17
+            x = self.text.blit(surface, label, (x, y), fs, DIM, False, "midleft").right + 14
+
+        relevance = scene.view.relevance is not None
+        swatch(POSITIVE, "supports" if relevance else "excites")
+        swatch(NEGATIVE, "opposes" if relevance else "inhibits")
+        for i, t in enumerate((0.0, 0.5, 1.0)):
+            pygame.draw.rect(surface, tuple(int(c) for c in ramp(np.array([t]))[0]), (x + i * 12, y - 6, 12, 12))
+        x += 40
+        x = self.text.blit(surface, "activation", (x, y), fs, DIM, False, "midleft").right + 14
+        swatch(DEAD, "dead")
+        swatch(RIGHT, "right")
+        swatch(WRONG, "wrong")
+        if relevance:
+            c = scene.view.explains(scene.names)
+            labels = (f"lines: the {st.k} most relevant to {'class ' * (scene.view.contrast is None)}{c} per "
+                      f"layer pair, % = their share (C)",
+                      f"lines: {st.k} most relevant to {c} (C)", f"{st.k} most relevant", f"K={st.k}")
+        else:
+            mode = rank_label(st.rank_mode)
+            labels = (f"lines: {st.k} strongest by {mode} (C)", f"{st.k} by {mode}", f"K={st.k}")
+        for label in labels:
+            if x + self.text.width(label, fs) < r.right - 10:
+                self.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
+                break

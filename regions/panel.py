@@ -1,0 +1,364 @@
+"""The side panel and its charts: training state, hyperparameters, the loss and accuracy
+chart, per-class accuracy (bars or over time) and the digit on screen with its history."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pygame
+
+from regions.base import Region
+from regions.palette import (
+    ACCENT,
+    BG,
+    CLASS_COLORS,
+    DIM,
+    GRID_BG,
+    LOSS_COLOR,
+    PANEL_BG,
+    RIGHT,
+    SUBSET_COLOR,
+    TEXT,
+    WRONG,
+    verdict_color,
+)
+from view_model import describe_position
+
+
+class Chart(Region):
+    """Loss (left scale) and test accuracy (right scale, zoomed) against epochs. Legend
+    above, scales and epoch axis outside the plot, so no label sits on a curve."""
+
+    def plot_rect(self):
+        fs = self.fs
+        th = self.text.font(fs).get_height()
+        gl, gr = self.text.width("0.00", fs) + 4, self.text.width("100%", fs) + 4
+        r = self.rect
+        return pygame.Rect(r.x + gl, r.y + th + 4, r.width - gl - gr, r.height - 2 * th - 6)
+
+    def acc_range(self, tele):
+        accs = [a for q, a in tele.acc_curve + tele.subset_curve if q > 0]
+        lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
+        return min(lo, 0.9), 1.0
+
+    def point(self, tele, epochs, q, acc):
+        """Pixel position of an accuracy point (progress q, accuracy) on the plot."""
+        p = self.plot_rect()
+        lo, hi = self.acc_range(tele)
+        x = p.x + np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1)
+        y = p.bottom - 1 - np.clip((acc - lo) / (hi - lo), 0, 1) * (p.height - 1)
+        return int(round(x)), int(round(y))
+
+    def draw(self, surface, scene):
+        tele, r, fs = scene.tele, self.rect, self.fs
+        epochs = scene.config.epochs
+        pygame.draw.rect(surface, PANEL_BG, r)
+        x = self.text.blit(surface, "loss (log)", (r.x, r.y), fs, LOSS_COLOR).right + 10
+        x = self.text.blit(surface, "test acc", (x, r.y), fs, ACCENT).right + 8
+        self.text.blit(surface, "subset", (x, r.y), fs, SUBSET_COLOR)
+        p = self.plot_rect()
+        if p.height < 10 or p.width < 20:
+            return
+        pygame.draw.rect(surface, BG, p)
+        lo, hi = self.acc_range(tele)
+        th = self.text.font(fs).get_height()
+        fracs = (lo, (1 + lo) / 2, 1.0) if p.height >= 2 * th + 4 else (lo, 1.0)
+        for frac in fracs:
+            yy = self.point(tele, epochs, 0, frac)[1]
+            pygame.draw.line(surface, GRID_BG, (p.x, yy), (p.right - 1, yy))
+            self.text.blit(surface, f"{100 * frac:.0f}%", (r.right, yy), fs, ACCENT, False, "midright")
+        if tele.loss_curve:
+            pts = np.asarray(tele.loss_curve, np.float64)
+            smooth = np.empty(len(pts))
+            acc_ = pts[0, 1]
+            for i, loss in enumerate(pts[:, 1]):                # exponential moving average
+                acc_ = 0.9 * acc_ + 0.1 * loss
+                smooth[i] = acc_
+            # log scale: the late epochs' small losses stay readable
+            top, bottom = max(float(np.nanmax(smooth)), 1e-6), max(float(np.nanmin(smooth)), 1e-6)
+            lt, lb = np.log10(top), min(np.log10(bottom), np.log10(top) - 0.5)
+            xs = p.x + np.clip(pts[:, 0] / max(epochs, 1e-9), 0, 1) * (p.width - 1)
+            ys = p.bottom - 1 - np.clip((np.log10(np.maximum(smooth, 1e-6)) - lb) / (lt - lb), 0, 1) * (p.height - 1)
+            self.polyline(surface, xs, ys, LOSS_COLOR)
+            self.text.blit(surface, f"{top:.2g}", (p.x - 3, p.y), fs, LOSS_COLOR, False, "topright")
+            self.text.blit(surface, f"{10 ** lb:.1g}", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+        for q, lr in tele.lr_changes:                         # the user steered the learning rate here
+            lx = p.x + int(np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1))
+            pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
+            self.text.blit(surface, f"lr {lr:.2g}", (lx + 2, p.y + 1), fs - 1, TEXT)
+        for curve, color in ((tele.subset_curve, SUBSET_COLOR), ([c for c in tele.acc_curve if c[0] > 0], ACCENT)):
+            if curve:
+                xy = np.array([self.point(tele, epochs, q, a) for q, a in curve], np.float64)
+                self.polyline(surface, xy[:, 0], xy[:, 1], color)
+                if color == ACCENT:
+                    for px, py in xy.astype(int).tolist():      # evaluation points marked
+                        pygame.draw.circle(surface, color, (px, py), 3)
+        self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
+        self.text.blit(surface, f"{epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
+        if not tele.trained_here and scene.config.no_train:
+            self.text.blit(surface, "no training in this session", p.center, fs + 2, DIM, False, "center")
+
+    @staticmethod
+    def polyline(surface, xs, ys, color):
+        if len(xs) < 2:
+            return
+        if len(xs) > 400:
+            keep = np.linspace(0, len(xs) - 1, 400).astype(int)
+            xs, ys = xs[keep], ys[keep]
+        pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), 2)
+
+
+class ClassBars(Region):
+    """Per-class accuracy of the latest evaluation, with the change since the previous
+    evaluation of the same kind."""
+
+    def bar_rects(self, names):
+        fs = self.fs - 1
+        name_w = self.text.widest(names, fs) + 8
+        lh = self.rect.height / 10
+        bw = self.rect.width - name_w - self.text.width("100.0", fs - 1) - self.text.width("+10.0", fs - 3) - 14
+        return [pygame.Rect(self.rect.x + name_w, int(self.rect.y + c * lh + 2), bw, max(6, int(lh) - 6))
+                for c in range(10)]
+
+    def draw(self, surface, scene):
+        fs = self.fs - 1
+        per_class, prev, _ = scene.classes
+        for c, bar in enumerate(self.bar_rects(scene.names)):
+            self.text.blit(surface, scene.names[c], (self.rect.x, bar.centery), fs, TEXT, False, "midleft")
+            pygame.draw.rect(surface, GRID_BG, bar)
+            if per_class is None or np.isnan(per_class[c]):
+                continue
+            a = float(per_class[c])
+            pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, int(bar.width * a), bar.height))
+            self.text.blit(surface, f"{100 * a:.1f}", (bar.right + 4, bar.centery), fs - 1, TEXT, False, "midleft")
+            # the change since the previous evaluation of the same kind, right-aligned
+            if prev is not None and not np.isnan(prev[c]):
+                d = 100 * (a - prev[c])
+                col = RIGHT if d > 0.05 else WRONG if d < -0.05 else DIM
+                self.text.blit(surface, f"{d:+.1f}", (self.rect.right, bar.centery), fs - 3, col, False, "midright")
+
+
+class ClassChart(Region):
+    """Per-class accuracy over time: one line per class across the evaluations (the full
+    test set each epoch, the subset during the first); hover names a line, a click on it
+    browses that class's mistakes."""
+
+    def plot(self):
+        r = self.rect
+        return pygame.Rect(r.x + 30, r.y + 4, r.width - 40, r.height - self.fs - 8)
+
+    def series(self, tele):
+        """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
+        if not tele.evals:
+            return np.zeros(0), np.zeros((0, 10))
+        ev = sorted((e for e in tele.evals if e[0] > 0), key=lambda e: e[0])    # not the untrained start
+        if not ev:
+            return np.zeros(0), np.zeros((0, 10))
+        return np.array([e[0] for e in ev]), np.array([e[3] for e in ev], np.float64)
+
+    def points(self, tele, epochs):
+        """(E, 10, 2) pixel positions of every class's line, and the accuracy floor."""
+        q, acc = self.series(tele)
+        p = self.plot()
+        lo = float(np.nanmin(acc)) if acc.size and np.isfinite(acc).any() else 0.0
+        lo = min(0.9, max(0.0, np.floor(lo * 10) / 10))
+        x = p.x + np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1)
+        y = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
+        return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), lo
+
+    def class_at(self, pos, scene):
+        pts, _ = self.points(scene.tele, scene.config.epochs)
+        if not len(pts) or not self.plot().inflate(6, 6).collidepoint(pos):
+            return None
+        d = np.hypot(pts[..., 0] - pos[0], pts[..., 1] - pos[1])      # (E, 10)
+        e, c = np.unravel_index(np.nanargmin(np.where(np.isfinite(d), d, np.inf)), d.shape)
+        return int(c) if d[e, c] <= 10 else None
+
+    def hit(self, pos, scene):
+        c = self.class_at(pos, scene)
+        return None if c is None else ("mistakes_of", c)
+
+    def draw(self, surface, scene):
+        p, fs = self.plot(), self.fs - 3
+        pygame.draw.rect(surface, BG, p)
+        pts, lo = self.points(scene.tele, scene.config.epochs)
+        for frac in (lo, 1.0):
+            yy = p.bottom - 1 - (frac - lo) / (1 - lo) * (p.height - 1)
+            self.text.blit(surface, f"{100 * frac:.0f}%", (p.x - 3, yy), fs, DIM, False, "midright")
+        self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
+        self.text.blit(surface, f"{scene.config.epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
+        if len(pts) < 1:
+            self.text.blit(surface, "no evaluations yet", p.center, fs + 1, DIM, False, "center")
+            return
+        hover = self.class_at(pygame.mouse.get_pos(), scene) if pygame.mouse.get_focused() else None
+        for c in range(10):
+            xy = pts[:, c][np.isfinite(pts[:, c, 1])]
+            width = 3 if c == hover else 1
+            if len(xy) >= 2:
+                pygame.draw.lines(surface, CLASS_COLORS[c], False, xy.tolist(), width)
+            elif len(xy) == 1:
+                pygame.draw.circle(surface, CLASS_COLORS[c], xy[0].astype(int).tolist(), 2)
+            if len(xy):
+                self.text.blit(surface, scene.short_names[c][:3], (p.right + 2, xy[-1][1]), fs - 1,
+                               CLASS_COLORS[c], False, "midleft")
+        if hover is not None:
+            _, acc = self.series(scene.tele)
+            self.text.blit(surface, f"{scene.names[hover]}: {100 * acc[-1, hover]:.1f} %, click: its mistakes",
+                           (p.x + 4, p.y + 2), fs, TEXT)
+
+
+class Panel(Region):
+    """The side panel: training state, hyperparameters, curves, per-class accuracy, the
+    digit on screen and the neurons it switches on."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.chart, self.bars, self.class_chart = Chart(text), ClassBars(text), ClassChart(text)
+
+    def layout(self, rect, font_size):
+        super().layout(rect, font_size)
+        fs = font_size
+        lh = fs + 5
+        x, w = rect.x + 14, rect.width - 28
+        top = rect.y + 10 + 7 * lh + 4                       # status (2 lines), hyperparameters (3), heading
+        below = 9 * lh + 8              # heading line 2, digit on screen (+ its history), explained, neurons, fps
+        free = rect.bottom - top - below - lh - 14            # for the chart and the ten bars
+        bars_h = int(np.clip(free * 0.5, 10 * (lh - 1), 10 * (lh + 8)))
+        chart_h = int(np.clip(free - bars_h, 80, 400))
+        self.chart.layout(pygame.Rect(x, top, w, chart_h), fs - 3)
+        self.bars_y = top + chart_h + 8
+        self.bars.layout(pygame.Rect(x, self.bars_y + 2 * lh, w, bars_h), fs)
+        self.class_chart.layout(self.bars.rect, fs)
+
+    def hit(self, pos, scene):
+        if scene.state.class_chart:
+            return self.class_chart.hit(pos, scene)
+        return None
+
+    def draw(self, surface, scene):
+        p, fs, cfg, tele, st = self.rect, self.fs, scene.config, scene.tele, scene.state
+        pygame.draw.rect(surface, PANEL_BG, p)
+        lh = fs + 5
+        x, w = p.x + 14, p.width - 28
+        y = p.y + 10
+
+        def line(text, color=TEXT, bold=False, size=fs, one=False):
+            """Text wrapped to the panel's width (`one`: cut to one line, so what follows stays put)."""
+            nonlocal y
+            for part in [self.text.fit(text, size, w, bold)] if one else self.text.wrap(text, size, w, bold):
+                self.text.blit(surface, part, (x, y), size, color, bold)
+                y += lh
+
+        status, color = scene.status
+        line(self.text.fit(status, fs + 1, w, True), color, True, fs + 1)
+        if tele.trained_here or not cfg.no_train:
+            rate = tele.samples_per_s()
+            line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
+                 f"batch {tele.batch}/{tele.n_batches}   {rate:,.0f} samples/s", DIM, one=True)
+        else:
+            model = os.path.basename(cfg.load) if cfg.load else "untrained"
+            line(f"model: {model}, {tele.epoch} epoch(s) trained", DIM, one=True)
+        y += 4
+        line("Hyperparameters", ACCENT, True)
+        line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
+             DIM, size=fs - 1, one=True)
+        line(f"lr {cfg.learning_rate:g} {cfg.lr_schedule}" + (f", now {tele.lr:.2g}" if tele.trained_here else ""),
+             DIM, size=fs - 1, one=True)
+        line(f"weight decay {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
+             + f", seed {cfg.seed}", DIM, size=fs - 1, one=True)
+        y = self.chart.rect.y - lh
+        line("Loss and test accuracy", ACCENT, True)
+        self.chart.draw(surface, scene)
+        y = self.bars_y
+        line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), ACCENT, True)
+        label = "each line a class, at every evaluation" if st.class_chart else scene.classes[2]
+        line(self.text.fit(label, fs - 2, w), DIM, size=fs - 2)
+        (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
+        y = self.bars.rect.bottom + 8
+        line(f"{scene.noun.capitalize()} on screen", ACCENT, True)
+        v = scene.view
+        if st.dream is not None:
+            line(f"dreamt image: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", ACCENT)
+        elif st.drawing and v.pred < 0:
+            line("your drawing: empty canvas", DIM)
+        elif st.drawing:
+            line(f"your drawing: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", ACCENT)
+        else:
+            true = scene.true
+            line(f"test #{st.index}: true {scene.names[true]}, predicted {scene.names[v.pred]} "
+                 f"({100 * v.probs[v.pred]:.0f}%)", verdict_color(v.pred, true))
+            y = self.draw_digit_history(surface, scene, x, y, w, true)
+        if v.pred >= 0 and v.contrast is not None:
+            gap = v.relevance.logit if v.relevance is not None else \
+                float(np.log(max(v.probs[v.explained], 1e-30)) - np.log(max(v.probs[v.contrast], 1e-30)))
+            line(f"lines and maps explain {v.explains(scene.names)} (score gap {gap:+.2f})", ACCENT, size=fs - 1)
+        elif v.pred >= 0:
+            what = "the prediction" if v.explained == v.pred else \
+                f"class {scene.names[v.explained]} ({100 * v.probs[v.explained]:.1f}%), not the prediction"
+            line(f"lines and maps explain {what}", ACCENT if v.explained != v.pred else DIM, size=fs - 1)
+        parts = []
+        for i, a in enumerate(v.acts[1:-1]):
+            dead = "" if scene.sweep is None else f", {int(scene.sweep.dead[i].sum())} dead"
+            parts.append(f"H{i + 1} {int((a > 0).sum())}/{len(a)} on{dead}")
+        line("   ".join(parts), DIM, size=fs - 1)
+        line(scene.fps_line, DIM, size=fs - 2)
+
+
+    def draw_digit_history(self, surface, scene, x, y, w, true):
+        """This digit under every snapshot: a cell per snapshot, green when read right,
+        red when wrong, its height the probability of the true class; and in words."""
+        self.history_cells = []
+        have = scene.tele.digit_histories.get(scene.state.index)
+        fs = self.fs - 2
+        if have is None or not have[1]:
+            return y
+        rows = have[1]
+        cell = max(3, min(12, (w - 4) // len(rows)))
+        h = self.fs
+        for i, (_, pred, p_true) in enumerate(rows):
+            r = pygame.Rect(x + i * cell, y, cell - 1, h)
+            pygame.draw.rect(surface, GRID_BG, r)
+            fill = max(1, int(h * np.clip(np.nan_to_num(p_true), 0, 1)))
+            pygame.draw.rect(surface, RIGHT if pred == true else WRONG, (r.x, r.bottom - fill, r.width, fill))
+            if scene.state.rewind == i:
+                pygame.draw.rect(surface, TEXT, r.inflate(2, 2), 1)
+            self.history_cells.append((r, i))
+        y += h + 4
+        when = snapshot_namer(scene.tele.snapshots, scene.tele.n_batches)
+        captions = history_caption(rows, true, scene.names, when)
+        caption = next((c for c in captions if self.text.width(c, fs) <= w), captions[-1])
+        self.text.blit(surface, self.text.fit(caption, fs, w), (x, y), fs, DIM)
+        return y + fs + 6
+
+
+def snapshot_namer(snapshots, n_batches=1):
+    """progress -> where training stood ('epoch 1, batch 40'), from the (epoch, batch,
+    progress) of the snapshots the trainer reported (a loaded model's too), else from the
+    batches per epoch (unknown until training reports: 1)."""
+    known = {round(q, 6): (int(e), int(b)) for e, b, q in snapshots}
+
+    def when(q):
+        e, b = known.get(round(q, 6), (int(q), round((q - int(q)) * n_batches)))
+        return describe_position(e, b)
+    return when
+
+
+def history_caption(rows, true, names, when):
+    """What a digit's history over the snapshots (progress, pred, p_true) says, as phrasings
+    from the fullest to the shortest: the panel shows the first that fits its width.
+    `when(progress)` names a snapshot's place in training (`snapshot_namer`)."""
+    wrong = [(q, p) for q, p, _ in rows if p != true]
+    if not wrong:
+        return (f"read right at every snapshot ({len(rows)})", "right at every snapshot")
+    now = names[rows[-1][1]]
+    if len(wrong) == len(rows):
+        return (f"read wrong at every snapshot, last as {now}", f"always wrong, now {now}")
+    last_q, last_p = wrong[-1]
+    if rows[-1][1] == true:
+        since = next(q for q, p, _ in rows if q > last_q and p == true)
+        until = "when untrained" if last_q == 0 else f"until {when(last_q)}"
+        return (f"read as {names[last_p]} {until}, right since {when(since)}",
+                f"right since {when(since)} (was {names[last_p]})", f"right since {when(since)}")
+    right = len(rows) - len(wrong)
+    return (f"now read as {now}; right at {right} of {len(rows)} snapshots",
+            f"now {now}; right at {right} of {len(rows)}")
