@@ -1,4 +1,4 @@
-"""Load MNIST / Fashion-MNIST as compact uint8 arrays, and preprocess drawn digits.
+"""Load MNIST / Fashion-MNIST as compact uint8 arrays.
 
 Sources, in the order `load_dataset` tries them:
 
@@ -9,23 +9,17 @@ Sources, in the order `load_dataset` tries them:
    present (plain ``np.load``, no scikit-learn import: ~0.1 s); otherwise
    ``sklearn.datasets.fetch_openml`` (imported lazily), then the compact cache is
    written atomically. If OpenML cannot be reached, the bundled sample is used.
-   `BackgroundFetch` runs the same download in a separate process (the window starts on
-   the bundled sample meanwhile) and reports its progress (`FetchStatus`);
-   `needs_fetch` tells whether a launch would download.
+   `background_fetch.BackgroundFetch` runs the same download in a separate process (the
+   window starts on the bundled sample meanwhile); `needs_fetch` tells whether a launch
+   would download.
 
 Every array handed out is validated: images ``(N, 784) uint8`` (row-major 28x28,
 0 = background, 255 = ink, same orientation as the IDX files), labels ``(N,) uint8``
 in 0..9. Problems the user can fix raise `DataError` with a one-line message.
-
-`mnist_style` turns a drawing on a canvas into an MNIST-like 28x28 image the way
-MNIST itself was made: crop, fit in a 20x20 box keeping the aspect ratio
-(anti-aliased), centre the centre of mass in a 28x28 frame. Pure NumPy.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import gzip
 import http.client
 import os
@@ -35,7 +29,7 @@ import threading
 import time
 import warnings
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -134,26 +128,6 @@ def read_idx(path, magic=None) -> np.ndarray:
     return _parse_idx(raw, path, magic)
 
 
-def mnist_style(image) -> np.ndarray:
-    """Canvas drawing (H, W) float, 0 = background, 1 = ink -> MNIST-like (28, 28) float32 in [0, 1].
-
-    Crops to the ink, fits the crop in a 20x20 box keeping its aspect ratio
-    (area-averaging when shrinking, bilinear when enlarging), then pastes it in a
-    28x28 frame so that its centre of mass lands on pixel (14, 14).
-    """
-    img = np.clip(np.nan_to_num(np.asarray(image, dtype=np.float64)), 0.0, 1.0)  # (H, W)
-    if img.ndim != 2:
-        raise ValueError(f"mnist_style expects a 2-D image, got shape {img.shape}")
-    ink = img > _INK_THRESHOLD
-    if not ink.any():
-        return np.zeros((SIDE, SIDE), np.float32)
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]                     # (h, w)
-    h, w = crop.shape
-    scale = _BOX / max(h, w)
-    out_h, out_w = max(1, round(h * scale)), max(1, round(w * scale))
-    small = _resample_matrix(h, out_h) @ crop @ _resample_matrix(w, out_w).T   # (out_h, out_w)
-    return _paste_centred(np.clip(small, 0.0, 1.0)).astype(np.float32)
 
 
 # ------------------------------------------------------------------- bundled sample
@@ -467,294 +441,20 @@ def _check_writable(directory: Path):
 
 # ----------------------------------------------------------------- background fetch
 
-_STATUS_INTERVAL = 0.2         # seconds between looks at the download folder (<= 5 messages/s)
-_STOP_GRACE = 3.0              # seconds a stopped fetch gets to clean up before it is killed
-# Module settings a fetch process takes over from the process that starts it (tests patch them).
-_CHILD_SETTINGS = ("_OPENML_SPLIT", "_OPENML_HOST", "_OPENML_PORT", "_CONNECT_TIMEOUT",
-                   "_FETCH_RETRIES", "_FETCH_DELAY", "_STATUS_INTERVAL")
 
 
-@dataclass(frozen=True)
-class FetchStatus:
-    """Where a BackgroundFetch is. Stages in order: "checking" (can OpenML be reached?),
-    "downloading", "parsing", then "ready" or "failed"."""
-    stage: str
-    elapsed: float             # seconds since the fetch started
-    done_bytes: int = 0        # bytes of the data file on disk so far
-    expected_bytes: int = 0    # approximate size of the download (0 = unknown)
-    message: str = ""          # "failed": the one-line reason; "ready": e.g. "cached at ~/scikit_learn_data/..."
-    name: str = "mnist"        # the data set
-    images: int = 0            # "ready": number of images (train + test)
-
-    def describe(self) -> str:
-        """One short line, e.g. "downloading MNIST: 7.3 of ~15 MB, 12 s"."""
-        pretty, seconds = _INFO[self.name][0], f"{self.elapsed:.0f} s"
-        if self.stage == "checking":
-            return f"connecting to OpenML for {pretty}, {seconds}"
-        if self.stage == "downloading":
-            of = f" of {_approx_mb(self.expected_bytes)}" if self.expected_bytes else " MB"
-            decimals = _mb_decimals(self.expected_bytes or self.done_bytes, whole=float("inf"))
-            return f"downloading {pretty}: {self.done_bytes / 1e6:.{decimals}f}{of}, {seconds}"
-        if self.stage == "parsing":
-            return f"parsing {pretty}, {seconds}"
-        if self.stage == "ready":
-            return f"{pretty} ready ({self.images:,} images, {seconds})"
-        return f"{pretty} unavailable: {self.message}"
-
-    @property
-    def finished(self) -> bool:
-        return self.stage in ("ready", "failed")
 
 
-class BackgroundFetch:
-    """Fetches data set `name` from OpenML in a spawned daemon process that runs the same
-    code as load_openml (reachability check, fetch_openml, _split_openml, atomic cache
-    write); the caller polls, nothing blocks. Poll regularly (e.g. once a frame): messages
-    left unread for minutes fill the pipe and hold the child up until they are read.
-
-    `urlopen` (a picklable callable, None = the real one) replaces the urlopen of
-    scikit-learn's _openml module in the child: a test seam. The child also takes over
-    this module's settings named in _CHILD_SETTINGS, so patching them in the caller
-    reaches it."""
-
-    def __init__(self, name, data_home=None, urlopen=None):
-        import multiprocessing
-        if name not in _INFO:
-            raise DataError(f"unknown data set {name!r} (choose from {', '.join(_INFO)})")
-        self.name = name
-        self.path = cache_path(name, data_home)
-        self._expected = int(_DOWNLOAD_BYTES.get(name, 0))
-        self._start = time.monotonic()
-        self._wall_start = time.time()
-        self._status = FetchStatus("checking", 0.0, expected_bytes=self._expected, name=name)
-        self.history = collections.deque([self._status], maxlen=1000)   # every status received, in order
-        self._closed = False
-        settings = {key: globals()[key] for key in _CHILD_SETTINGS}
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child_end = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_fetch_child, name=f"fetch {name}", daemon=True,
-                                    args=(name, str(self.path), settings, urlopen, child_end))
-        self._process.start()
-        child_end.close()
-
-    def poll(self) -> FetchStatus:
-        """The newest status, at once (drains the child's messages; a child that ended
-        without a last word becomes "failed")."""
-        if self._status.finished or self._closed:
-            return self._status
-        self._drain()
-        if not self._status.finished and not self._process.is_alive():
-            self._drain()                      # what it sent just before it ended
-            if not self._status.finished:
-                code = self._process.exitcode
-                why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
-                self._set("failed", message=f"the download process ended unexpectedly ({why})")
-        if not self._status.finished:
-            self._status = replace(self._status, elapsed=time.monotonic() - self._start)
-        return self._status
-
-    def dataset(self) -> Dataset:
-        """After "ready": the Dataset read from the compact cache (np.load, no scikit-learn)."""
-        status = self.poll()
-        if status.stage != "ready":
-            raise DataError(f"{_INFO[self.name][0]} is not ready yet ({status.describe()})")
-        try:
-            arrays = _load_npz(self.path, expected=_split_shapes())
-        except Exception as exc:  # noqa: BLE001 - e.g. removed or damaged since
-            raise DataError(f"cache {_pretty(self.path)} cannot be read ({_reason(exc)})") from None
-        return _make_dataset(self.name, f"OpenML ({_pretty(self.path)})", arrays)
-
-    def close(self):
-        """Stop the child if it is still running (idempotent). A stopped child removes its
-        partial download itself (SIGTERM -> SystemExit unwinds scikit-learn's
-        TemporaryDirectory); one that had to be killed is cleaned up after here."""
-        if self._closed:
-            return
-        self.poll()
-        self._closed = True
-        process = self._process
-        if self._status.finished:                # it said its last word and is ending
-            process.join(_STOP_GRACE)
-        if process.is_alive():
-            process.terminate()
-            process.join(_STOP_GRACE)
-            if process.is_alive():
-                process.kill()
-            if not self._status.finished:
-                self._set("failed", message="stopped")
-        process.join(_STOP_GRACE)
-        if process.exitcode is None or process.exitcode < 0:   # killed: what it could not remove
-            _remove_leftovers(self.path, self._wall_start)
-        self._conn.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
-
-    def _drain(self):
-        try:
-            while self._conn.poll():
-                stage, done, message, images = self._conn.recv()
-                self._set(stage, done, message, images)
-        except (EOFError, OSError):             # the child is gone; poll() handles it
-            pass
-
-    def _set(self, stage, done=None, message="", images=0):
-        self._status = FetchStatus(stage, time.monotonic() - self._start,
-                                   self._status.done_bytes if done is None else done,
-                                   self._expected, message, self.name, images)
-        self.history.append(self._status)
 
 
-def _fetch_child(name, cache, settings, urlopen, conn):
-    """The fetch process: status tuples (stage, done_bytes, message, images) go to `conn`."""
-    import signal
-    import sys
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # unwind: temp folders are removed
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl+C in a terminal reaches us too: the caller decides
-    globals().update(settings)
-    lock = threading.Lock()
-
-    def send(stage, done=None, message="", images=0):
-        with lock:
-            conn.send((stage, done, message, images))
-
-    status = 0
-    try:
-        send("checking", 0)
-        try:
-            stage, done, message, images = _child_fetch(name, Path(cache), urlopen, send)
-        except Exception as exc:  # noqa: BLE001 - whatever happens, the caller gets one line
-            stage, done, message, images = "failed", None, _reason(exc), 0
-        send(stage, done, message, images)
-        conn.close()
-    except SystemExit:              # stopped: the unwinding removed the partial download
-        status = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)   # skip the ~0.5 s teardown of scikit-learn, pandas and SciPy: all is written
 
 
-def _child_fetch(name, path: Path, urlopen, send):
-    """load_openml's steps, reporting progress; returns the last status tuple."""
-    pretty = _INFO[name][0]
-    cached = _read_cache(name, path, log=lambda msg: None)
-    if cached is not None:                       # e.g. another launch finished it meanwhile
-        return "ready", None, f"cached at {_pretty(path)}", len(cached.y_train) + len(cached.y_test)
-    try:
-        _check_writable(path.parent)
-    except DataError as exc:
-        return "failed", None, str(exc), 0
-    reachable, why = _openml_reachable()
-    if not reachable and not _has_openml_cache(path):
-        return "failed", None, f"OpenML unreachable ({why})", 0
-    import sklearn.datasets._openml as sk_openml  # ~1 s; only here, never in the caller
-    if urlopen is not None:
-        sk_openml.urlopen = urlopen
-    watcher = _DownloadWatcher(path.parent.parent, _INFO[name][2], send)
-    watcher.start()
-    try:
-        arrays, _, cache_error = _fetch_and_cache(name, path, log=lambda msg: None, quick=not reachable)
-    except Exception as exc:  # noqa: BLE001 - no network, bad download, parser failure
-        watcher.stop()
-        if _is_network_error(exc):
-            return "failed", None, f"OpenML unreachable ({_reason(exc)})", 0
-        watcher.remove_new_download()             # a later fetch must not take it for good
-        return "failed", None, str(exc) if isinstance(exc, DataError) else f"bad download ({_fetch_reason(exc)})", 0
-    finally:
-        watcher.stop()
-    if cache_error is not None:
-        return "failed", None, f"{pretty} could not be cached at {_pretty(path)} ({cache_error})", 0
-    return "ready", None, f"cached at {_pretty(path)}", sum(len(arrays[k]) for k in ("y_train", "y_test"))
 
 
-def _is_network_error(exc) -> bool:
-    """No answer, refused, name lookup failed, HTTP error: not a damaged download
-    (gzip.BadGzipFile is an OSError too, but a bad file)."""
-    import urllib.error
-    return isinstance(exc, (urllib.error.URLError, http.client.HTTPException, TimeoutError,
-                            ConnectionError, socket.gaierror))
 
 
-def _fetch_reason(exc) -> str:
-    """One line on a failed download; scikit-learn's checksum message is long and names paths."""
-    text = str(exc)
-    if "md5 checksum" in text:
-        return "the file's MD5 checksum does not match OpenML's description"
-    return _reason(exc)
 
 
-class _DownloadWatcher(threading.Thread):
-    """Watches the folder fetch_openml downloads the ARFF file into,
-    <home>/openml/openml.org/data/v1/download/<file id>/, and sends ("downloading", bytes)
-    or ("parsing", bytes) when that changes, at most every _STATUS_INTERVAL seconds.
-
-    scikit-learn writes the download into a TemporaryDirectory (tmp*) inside that folder,
-    then moves the finished file to <openml name>.arff.gz beside it and parses it."""
-
-    def __init__(self, home: Path, openml_name: str, send):
-        super().__init__(name="download watcher", daemon=True)
-        self.folder = _download_folder(home)
-        self.arff = f"{openml_name}.arff.gz".lower()
-        self.send = send
-        self.started = time.time()
-        self.old = set(self._finals())           # ARFF files there before the fetch
-        self._stop_event = threading.Event()
-        self._downloaded = 0                     # most bytes seen in a temporary download
-        self._last = None                        # the last status sent
-
-    def run(self):
-        while True:
-            self._report()
-            if self._stop_event.wait(_STATUS_INTERVAL):
-                return
-
-    def stop(self):
-        """Stop watching; a last look is reported (a quick download and parse may fall
-        between two looks)."""
-        if self._stop_event.is_set():
-            return
-        self._stop_event.set()
-        if self.is_alive():
-            self.join()
-        if self._downloaded or self._finals():
-            self._report()
-
-    def _report(self):
-        now = self.sample()
-        if now != self._last:
-            self.send(*now)
-            self._last = now
-
-    def sample(self):
-        """("downloading" | "parsing", bytes on disk)."""
-        finals = self._finals()
-        if finals:                               # in place: being checked and parsed
-            return "parsing", max(finals.values())
-        partial, temp = 0, False
-        for sub in _subdirs(self.folder):
-            for tmp in _subdirs(sub):
-                if tmp.name.startswith("tmp"):
-                    temp = True
-                    partial += sum(_size(f) for f in _files(tmp))
-        if temp:
-            self._downloaded = max(self._downloaded, partial)
-            return "downloading", partial
-        if self._downloaded:                     # moved under a name we do not know
-            return "parsing", self._downloaded
-        return "downloading", 0
-
-    def remove_new_download(self):
-        """Delete ARFF files this fetch put in place (after a failure)."""
-        for path in set(self._finals()) - self.old:
-            with contextlib.suppress(OSError):
-                path.unlink()
-
-    def _finals(self) -> dict:
-        """{path: size} of the data set's finished ARFF downloads."""
-        return {f: _size(f) for sub in _subdirs(self.folder) for f in _files(sub) if f.name.lower() == self.arff}
 
 
 def check_cache_folder(name, data_home=None):
@@ -762,40 +462,12 @@ def check_cache_folder(name, data_home=None):
     _check_writable(cache_path(name, data_home).parent)
 
 
-def _remove_leftovers(path: Path, since: float):
-    """After a killed fetch of cache `path`: scikit-learn's temporary download folders made
-    since `since` (time.time()) and our own cache temp files whose writer is gone. (A second
-    launch downloading into the same data folder at that moment would lose its download.)"""
-    import shutil
-
-    from utils import remove_stale_temps
-    for sub in _subdirs(_download_folder(path.parent.parent)):
-        for tmp in _subdirs(sub):
-            with contextlib.suppress(OSError):
-                if tmp.name.startswith("tmp") and tmp.stat().st_mtime >= since - 1:
-                    shutil.rmtree(tmp)
-    remove_stale_temps(str(path.parent), path.name)
 
 
-def _subdirs(folder: Path) -> list:
-    try:
-        return [Path(e.path) for e in os.scandir(folder) if e.is_dir(follow_symlinks=False)]
-    except OSError:
-        return []
 
 
-def _files(folder: Path) -> list:
-    try:
-        return [Path(e.path) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
-    except OSError:
-        return []
 
 
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 # ------------------------------------------------------------------------- helpers
@@ -850,42 +522,7 @@ def _reason(exc) -> str:
 
 # ------------------------------------------------------------- drawn-digit helpers
 
-_BOX = 20               # MNIST digits fit in a 20x20 box ...
-_CENTRE = SIDE / 2      # ... with their centre of mass at pixel (14, 14)
-_INK_THRESHOLD = 1e-3   # canvas values above this count as ink for the bounding box
 
 
-def _resample_matrix(n_in: int, n_out: int) -> np.ndarray:
-    """(n_out, n_in) linear map resampling a 1-D signal: area-average to shrink, bilinear to enlarge."""
-    if n_out <= n_in:  # each output pixel averages the input interval it covers
-        edges = np.arange(n_out + 1) * (n_in / n_out)                     # (n_out + 1,)
-        lo, hi = edges[:-1, None], edges[1:, None]
-        px = np.arange(n_in)[None, :]
-        overlap = np.clip(np.minimum(hi, px + 1) - np.maximum(lo, px), 0.0, None)  # (n_out, n_in)
-        return overlap / (n_in / n_out)
-    pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5                 # pixel centres, input coords
-    pos = np.clip(pos, 0.0, n_in - 1)
-    left = np.floor(pos).astype(int)
-    right = np.minimum(left + 1, n_in - 1)
-    frac = pos - left
-    m = np.zeros((n_out, n_in))
-    np.add.at(m, (np.arange(n_out), left), 1.0 - frac)
-    np.add.at(m, (np.arange(n_out), right), frac)
-    return m
 
 
-def _paste_centred(small: np.ndarray) -> np.ndarray:
-    """(h, w) <= 20x20 image -> (28, 28) with its centre of mass moved to (14, 14), clipped to the frame."""
-    h, w = small.shape
-    mass = small.sum()
-    if mass <= 0:
-        return np.zeros((SIDE, SIDE))
-    cy = (small.sum(axis=1) @ np.arange(h)) / mass
-    cx = (small.sum(axis=0) @ np.arange(w)) / mass
-    top, left = int(round(_CENTRE - cy)), int(round(_CENTRE - cx))
-    out = np.zeros((SIDE, SIDE))
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + h, SIDE), min(left + w, SIDE)
-    if y1 > y0 and x1 > x0:
-        out[y0:y1, x0:x1] = small[y0 - top:y1 - top, x0 - left:x1 - left]
-    return out

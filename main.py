@@ -167,7 +167,7 @@ def cut_data(data, config):
 
 
 def start_fetch(config):
-    """A data_loader.BackgroundFetch of the full data set when this launch would download it
+    """A background_fetch.BackgroundFetch of the full data set when this launch would download it
     from OpenML (no --offline, no --data-dir, no valid cache), else None. An unwritable
     data folder is an error at once, not after the download."""
     import data_loader
@@ -177,7 +177,8 @@ def start_fetch(config):
         data_loader.check_cache_folder(config.dataset, config.data_home)
     except data_loader.DataError as e:
         fail(str(e))
-    return data_loader.BackgroundFetch(config.dataset, config.data_home)
+    import background_fetch
+    return background_fetch.BackgroundFetch(config.dataset, config.data_home)
 
 
 FETCH_LINE_EVERY = 5.0        # seconds between progress lines when stdout is not a terminal

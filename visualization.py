@@ -18,7 +18,8 @@ import numpy as np
 import pygame
 
 import explain
-from data_loader import DataError, mnist_style, to_float
+from data_loader import DataError, to_float
+from drawn_digit import mnist_style
 from explain import order_by_class
 from messages import Command, EvalReport, Order, RunHistory, SnapshotWeights
 from neural_network import MLP

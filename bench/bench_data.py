@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
+import background_fetch  # noqa: E402
 import data_loader  # noqa: E402
 import fixtures_openml  # noqa: E402
 
@@ -203,7 +204,7 @@ def _background_rows(template: Path, arff: Path, split, tmp) -> list:
 def _time_fetch(home, opener):
     """(seconds from BackgroundFetch() to a final status, that status, {stage: first elapsed})."""
     t = time.perf_counter()
-    fetch = data_loader.BackgroundFetch("mnist", home, urlopen=opener)
+    fetch = background_fetch.BackgroundFetch("mnist", home, urlopen=opener)
     started = time.perf_counter() - t
     slowest_poll = 0.0
     try:

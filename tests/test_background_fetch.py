@@ -1,4 +1,4 @@
-"""data_loader.BackgroundFetch: the real fetch_openml in a spawned process, against the
+"""background_fetch.BackgroundFetch: the real fetch_openml in a spawned process, against the
 fake OpenML answers of tests/fixtures_openml.py (JSON answers cached, the ARFF file
 downloaded through a slowed stand-in for urlopen or from a local HTTP server), and the
 --headless run that waits for it. Never touches the network.
@@ -25,6 +25,7 @@ for _p in (ROOT, ROOT / "tests"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
+import background_fetch as bf  # noqa: E402
 import data_loader as dl  # noqa: E402
 import fixtures_openml as fo  # noqa: E402
 
@@ -73,7 +74,7 @@ def wait(fetch, until=lambda s: s.finished, timeout=30):
 
 def fetch_to_the_end(home, urlopen=None, timeout=30):
     """A BackgroundFetch of `home` run until it finishes, then closed: (fetch, final status)."""
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=urlopen)
+    fetch = bf.BackgroundFetch("mnist", home, urlopen=urlopen)
     try:
         final = wait(fetch, timeout=timeout)[-1]
     finally:
@@ -97,7 +98,7 @@ def collapse(stages):
 def test_progress_then_ready_through_the_real_fetch_openml(fake):
     home, x, y, payload = fake
     opener = fo.SlowArffOpener(payload, chunk=2048, delay=0.05)          # ~24 reads, ~1.2 s
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=opener)
+    fetch = bf.BackgroundFetch("mnist", home, urlopen=opener)
     try:
         polled = wait(fetch)
         final = polled[-1]
@@ -138,7 +139,7 @@ def test_a_download_between_two_looks_is_still_reported(fake, monkeypatch):
     """The watcher looks at the download folder every _STATUS_INTERVAL seconds; a download
     and parse that fit between two looks still show as "parsing" with their bytes."""
     home, _, _, payload = fake
-    monkeypatch.setattr(dl, "_STATUS_INTERVAL", 60.0)
+    monkeypatch.setattr(bf, "_STATUS_INTERVAL", 60.0)
     fetch, final = fetch_to_the_end(home, urlopen=fo.SlowArffOpener(payload, chunk=1 << 20, delay=0))
     assert final.stage == "ready", final
     assert [(s.stage, s.done_bytes) for s in fetch.history][-3:] == [
@@ -194,7 +195,7 @@ def test_a_bad_download_fails_with_one_line_and_leaves_nothing(tmp_path, openml_
 @pytest.mark.parametrize("how", ["close", "killed"])
 def test_stopping_a_download_leaves_no_process_and_no_partial_file(fake, how):
     home, _, _, payload = fake
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=512, delay=0.05))
+    fetch = bf.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=512, delay=0.05))
     try:
         wait(fetch, until=lambda s: s.stage == "downloading" and s.done_bytes > 0)
         tmp = [p for p in leftovers(home) if "/tmp" in p]
@@ -238,12 +239,12 @@ def test_needs_fetch(tmp_path, monkeypatch):
 
 
 def test_describe():
-    s = dl.FetchStatus("downloading", 12.3, 7_300_000, 15_000_000)
+    s = bf.FetchStatus("downloading", 12.3, 7_300_000, 15_000_000)
     assert s.describe() == "downloading MNIST: 7.3 of ~15 MB, 12 s"
-    assert dl.FetchStatus("downloading", 3, 2_000_000).describe() == "downloading MNIST: 2.0 MB, 3 s"
-    assert dl.FetchStatus("parsing", 21.4, name="fashion").describe() == "parsing Fashion-MNIST, 21 s"
-    assert dl.FetchStatus("ready", 25, images=70_000).describe() == "MNIST ready (70,000 images, 25 s)"
-    assert dl.FetchStatus("failed", 1, message="why").describe() == "MNIST unavailable: why"
+    assert bf.FetchStatus("downloading", 3, 2_000_000).describe() == "downloading MNIST: 2.0 MB, 3 s"
+    assert bf.FetchStatus("parsing", 21.4, name="fashion").describe() == "parsing Fashion-MNIST, 21 s"
+    assert bf.FetchStatus("ready", 25, images=70_000).describe() == "MNIST ready (70,000 images, 25 s)"
+    assert bf.FetchStatus("failed", 1, message="why").describe() == "MNIST unavailable: why"
 
 
 # ----------------------------------------------------------------- the headless run
@@ -343,7 +344,7 @@ def test_headless_progress_on_a_terminal_is_one_line_rewritten_in_place(fake):
     import main
     from config import Config
     home, x, _, payload = fake
-    fetch = dl.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=2048, delay=0.05))
+    fetch = bf.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=2048, delay=0.05))
     term = _Terminal()
     data = main.wait_for_fetch(fetch, Config(headless=True, train_size=50), out=term, interval=0.05)
     assert not fetch._process.is_alive()                                 # closed

@@ -22,6 +22,7 @@ for _p in (ROOT, ROOT / "tests"):
         sys.path.insert(0, str(_p))
 
 import data_loader as dl  # noqa: E402
+import drawn_digit  # noqa: E402
 import fixtures_openml as fo  # noqa: E402
 from data_loader import DataError  # noqa: E402
 
@@ -509,14 +510,14 @@ def corr(a, b):
 
 
 def test_mnist_style_empty_canvas():
-    out = dl.mnist_style(np.zeros((280, 280)))
+    out = drawn_digit.mnist_style(np.zeros((280, 280)))
     assert out.shape == (28, 28) and out.dtype == np.float32 and not out.any()
 
 
 def test_mnist_style_upscaled_digits_round_trip(digits):
     scores = []
     for d in digits:
-        out = dl.mnist_style(np.kron(d, np.ones((10, 10))))          # (280, 280) canvas
+        out = drawn_digit.mnist_style(np.kron(d, np.ones((10, 10))))          # (280, 280) canvas
         assert out.shape == (28, 28) and out.dtype == np.float32
         assert 0.0 <= out.min() and out.max() <= 1.0
         scores.append(corr(out, d))
@@ -536,7 +537,7 @@ def test_mnist_style_shifted_and_scaled_digits(digits):
         top = int(rng.integers(0, 280 - big.shape[0] + 1))
         left = int(rng.integers(0, 280 - big.shape[1] + 1))
         canvas[top:top + big.shape[0], left:left + big.shape[1]] = big
-        scores.append(corr(dl.mnist_style(canvas), d))
+        scores.append(corr(drawn_digit.mnist_style(canvas), d))
     scores = np.array(scores)
     assert np.median(scores) > 0.9 and (scores > 0.8).mean() > 0.9, np.sort(scores)[:10]
 
@@ -544,7 +545,7 @@ def test_mnist_style_shifted_and_scaled_digits(digits):
 def test_mnist_style_centres_mass_and_fits_box():
     canvas = np.zeros((300, 200))
     canvas[10:250, 20:60] = 1.0                                        # tall bar in a corner
-    out = dl.mnist_style(canvas)
+    out = drawn_digit.mnist_style(canvas)
     rows, cols = np.flatnonzero(out.any(1)), np.flatnonzero(out.any(0))
     assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 <= 5  # 240x40 -> 20x3.33
     mass = out.sum()
@@ -556,7 +557,7 @@ def test_mnist_style_centres_mass_and_fits_box():
 def test_mnist_style_tiny_dot_is_enlarged():
     canvas = np.zeros((280, 280))
     canvas[100:104, 200:202] = 1.0                                      # 4x2 px scribble
-    out = dl.mnist_style(canvas)
+    out = drawn_digit.mnist_style(canvas)
     assert out.dtype == np.float32 and out.max() <= 1.0
     assert (out > 0.5).sum() >= 100                                    # 20x10 box, bilinear edges
 

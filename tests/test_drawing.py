@@ -3,6 +3,7 @@ test digits, scaled and shifted onto the drawing canvas, must keep their predict
 import numpy as np
 
 import data_loader
+import drawn_digit
 from config import Config
 from trainer import Trainer, evaluate
 
@@ -38,7 +39,7 @@ def test_scaled_and_shifted_mnist_digits_keep_their_label():
         side = 28 * scale
         room = (CANVAS - side) // 2
         canvas = place(img.reshape(28, 28), scale, rng.integers(-room, room + 1), rng.integers(-room, room + 1))
-        pre = data_loader.mnist_style(canvas)
+        pre = drawn_digit.mnist_style(canvas)
         assert pre.shape == (28, 28) and pre.dtype == np.float32
         agree += int(net.predict(pre.reshape(1, 784))[0] == label)
         total += 1

@@ -6,8 +6,9 @@ import numpy as np
 import pygame
 import pytest
 
+import background_fetch
 import data_loader
-from data_loader import FetchStatus
+from background_fetch import FetchStatus
 from regions.palette import ACCENT, DIM, GRID_BG
 from test_background_fetch import fake, openml_here  # noqa: F401 - fixtures of the fake OpenML
 from visualization import FullData, switch_data
@@ -123,7 +124,7 @@ def test_the_real_background_fetch_keeps_the_window_drawing_then_u_switches(samp
     import fixtures_openml as fo
     from test_background_fetch import SPLIT
     home, x, y, payload = fake
-    fetch = data_loader.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=2048, delay=0.05))
+    fetch = background_fetch.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=2048, delay=0.05))
     lines = []
     app = open_app(sample, worker=True, full=FullData(fetch, log=lines.append), epochs=50)
     new = None
