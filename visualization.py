@@ -3,9 +3,10 @@ screen, activations, per-digit accuracy and a stats panel, while the network tra
 background process.
 
 The loop is events -> update -> draw -> flip. `App` owns the loop, the state and the
-list of regions (`regions.py`); the state and every number drawn come from
-`view_model.py`, which has no pygame. The keys are the table `KEYS` below: the dispatch,
-the help overlay (H) and the README's Controls table all come from it.
+list of regions (the `regions` package); the state and every number drawn come from
+`view_model.py`, `window_state.py` and `telemetry.py`, which have no pygame. The keys are
+the table `KEYS` below: the dispatch, the help overlay (H) and the README's Controls table
+all come from it.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
 from regions.panel import Panel
 from regions.portrait import FilmStrip, Tooltip
+from telemetry import Telemetry
 from training_process import TrainingProcess
 from utils import (
     Heap,
@@ -45,18 +47,8 @@ from utils import (
     unique_path,
     write_gif,
 )
-from view_model import (
-    SPEEDS,
-    Overlay,
-    Predictions,
-    RepresentationMap,
-    Sweep,
-    Telemetry,
-    WeightsStamp,
-    WindowState,
-    compute_view,
-    describe_position,
-)
+from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, describe_position
+from window_state import SPEEDS, Overlay, WindowState
 
 FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)

@@ -38,7 +38,7 @@ import explain  # noqa: E402
 from config import Config  # noqa: E402
 from data_loader import load_dataset, to_float  # noqa: E402
 from trainer import Trainer  # noqa: E402
-from view_model import strongest_connections  # noqa: E402
+from view_model import strongest_connections
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "mnist"

@@ -12,8 +12,8 @@ import pygame
 @dataclass
 class Scene:
     """Everything one frame draws, gathered once by the app (regions only read it)."""
-    state: object                # view_model.WindowState
-    tele: object                 # view_model.Telemetry
+    state: object                # window_state.WindowState
+    tele: object                 # telemetry.Telemetry
     view: object                 # view_model.View of the digit on screen
     shown: dict                  # eased display values: ("hidden", i) -> (n,), "probs" -> (10,)
     sweep: object                # view_model.Pass or None: the last complete test-set pass

@@ -15,7 +15,7 @@ from conftest import ROOT
 from explain import NeuronStats
 from messages import DigitHistory
 from regions.caches import BoundedCache, TextCache
-from view_model import MAX_DIGIT_HISTORIES, Telemetry
+from telemetry import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
 
 

@@ -4,18 +4,17 @@ import pytest
 
 from messages import BatchReport, EvalReport, Finished, Position, TrainerFailed
 from neural_network import MLP
+from telemetry import Telemetry
 from view_model import (
-    K_STEPS,
     Predictions,
     RepresentationMap,
     Sweep,
-    Telemetry,
     WeightsStamp,
-    WindowState,
     hover_connections,
     receptive_field,
     strongest_connections,
 )
+from window_state import K_STEPS, WindowState
 
 
 def oracle(preds):

@@ -16,9 +16,10 @@ from regions.header import Header
 from regions.layout import MIN_SIZE, compute_layout
 from regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
 from regions.panel import history_caption, snapshot_namer
-from view_model import K_STEPS, WeightsStamp, receptive_field
+from view_model import WeightsStamp, receptive_field
 from visualization import KEYS, controls_markdown
 from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at
+from window_state import K_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 

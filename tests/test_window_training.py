@@ -11,9 +11,9 @@ import pytest
 
 import data_loader
 from regions.palette import RIGHT, WRONG
-from view_model import SPEEDS
 from visualization import window_metrics
 from window_driver import click, key, open_app, pixel, pixels, run_until
+from window_state import SPEEDS
 
 
 @pytest.fixture(scope="module")
