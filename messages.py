@@ -59,6 +59,11 @@ class EvalReport:
     progress: float          # epochs done as a float
     seconds: float
 
+    @property
+    def n(self) -> int:
+        """Test images evaluated."""
+        return int(np.sum(self.confusion))
+
 
 @dataclass(frozen=True)
 class Position:
@@ -86,7 +91,7 @@ class TrainerFailed:
 
 @dataclass(frozen=True)
 class RunHistory:
-    history: dict            # History.to_json(): evaluations, loss curve, learning-rate changes
+    history: object          # run_history.History (a copy): evaluations, loss curve, learning-rate changes
     snapshots: list          # (epoch, batch, progress) of each snapshot kept, oldest first
 
 

@@ -110,6 +110,12 @@ class History:
         return (np.array([r.progress for r in recs], np.float64),
                 np.array([r.per_class for r in recs], np.float64).reshape(len(recs), 10))
 
+    def copy(self) -> History:
+        """A copy that later training does not change (what the window is sent)."""
+        h = History()
+        h.evals, h.loss, h.lr_changes = list(self.evals), list(self.loss), list(self.lr_changes)
+        return h
+
     def __eq__(self, other):
         return isinstance(other, History) and self.to_json() == other.to_json()
 

@@ -20,6 +20,7 @@ from messages import (
     Saved,
     TrainerFailed,
 )
+from run_history import EvalRecord, History
 from view_model import describe_position
 
 RATE_WINDOW_S = 2.0               # samples/s is measured over this much wall time
@@ -27,22 +28,10 @@ MAX_CURVE = 5000                  # points kept per curve (older ones are thinne
 MAX_DIGIT_HISTORIES = 64          # digits whose history over the snapshots is kept (the trainer resends)
 
 
-# ----------------------------------------------------------------------- telemetry
-@dataclass
-class Evaluation:
-    """The most recent evaluation the worker reported, labelled with what it covered."""
-    kind: str                    # "full" (whole test set) or "subset"
-    accuracy: float
-    per_class: np.ndarray        # (10,)
-    confusion: np.ndarray        # (10, 10)
-    n: int                       # test digits evaluated
-    epoch: int
-    batch: int
-    progress: float              # epochs done as a float
-
-    def label(self):
-        what = "full test set" if self.kind == "full" else f"{self.n:,}-digit subset"
-        return f"{what}, {describe_position(self.epoch, self.batch)}"
+def evaluation_label(ev: EvalReport) -> str:
+    """What an evaluation covered and of which weights: "1,000-digit subset, epoch 1, batch 100"."""
+    what = "full test set" if ev.kind == "full" else f"{ev.n:,}-digit subset"
+    return f"{what}, {describe_position(ev.epoch, ev.batch)}"
 
 
 @dataclass
@@ -58,13 +47,13 @@ class Telemetry:
     diverged: str = ""
     failed: str = ""             # the training process stopped (why)
     trained_here: bool = False   # a batch was trained in this session
-    latest: Evaluation | None = None                    # newest evaluation of any kind
+    latest: EvalReport | None = None                    # newest evaluation of any kind
     last: dict = field(default_factory=dict)            # kind -> its newest evaluation
     previous: dict = field(default_factory=dict)        # kind -> the evaluation before it
     loss_curve: list = field(default_factory=list)      # (progress, loss)
     acc_curve: list = field(default_factory=list)       # (progress, accuracy), full test set
     subset_curve: list = field(default_factory=list)    # (progress, accuracy), subset
-    evals: list = field(default_factory=list)           # (progress, kind, accuracy, per_class (10,)) per evaluation
+    evals: list = field(default_factory=list)           # EvalRecord per evaluation, oldest first
     lr_changes: list = field(default_factory=list)      # (progress, new lr) where the user steered
     snapshots: list = field(default_factory=list)       # (epoch, batch, progress) the trainer can rewind to
     digit_histories: dict = field(default_factory=dict)  # test index -> [(progress, pred, p_true)] per snapshot
@@ -107,14 +96,12 @@ class Telemetry:
             if msg.batch >= msg.n_batches:                      # the epoch is complete
                 self.epoch, self.batch = msg.epoch + 1, 0
         elif isinstance(msg, EvalReport):
-            ev = Evaluation(msg.kind, msg.accuracy, np.asarray(msg.per_class, np.float64),
-                            np.asarray(msg.confusion), int(np.sum(msg.confusion)), msg.epoch, msg.batch,
-                            msg.progress)
             if msg.kind in self.last:
                 self.previous[msg.kind] = self.last[msg.kind]
-            self.latest = self.last[msg.kind] = ev
+            self.latest = self.last[msg.kind] = msg
             _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
-            _append(self.evals, (msg.progress, msg.kind, msg.accuracy, ev.per_class))
+            _append(self.evals, EvalRecord(msg.progress, msg.kind, msg.accuracy, [float(v) for v in msg.per_class],
+                                           msg.epoch, msg.batch))
         elif isinstance(msg, RunHistory):
             self.take_history(msg)
         elif isinstance(msg, DigitHistory):
@@ -143,15 +130,13 @@ class Telemetry:
     def take_history(self, msg):
         """The trainer's own record of the run (also what a loaded model file carried): it
         replaces the curves, so a loaded model shows its whole past."""
-        h = msg.history
-        evals = [(e["progress"], e["kind"], e["accuracy"],
-                  np.array([np.nan if v is None else v for v in e["per_class"]], np.float64)) for e in h["evals"]]
-        self.evals = evals
-        self.acc_curve = [(q, a) for q, k, a, _ in evals if k == "full"]
-        self.subset_curve = [(q, a) for q, k, a, _ in evals if k == "subset"]
-        if h["loss"]:
-            self.loss_curve = [tuple(p) for p in h["loss"]]
-        self.lr_changes = [tuple(p) for p in h["lr_changes"]]
+        h: History = msg.history
+        self.evals = list(h.evals)
+        self.acc_curve = [(r.progress, r.accuracy) for r in h.evals if r.kind == "full"]
+        self.subset_curve = [(r.progress, r.accuracy) for r in h.evals if r.kind == "subset"]
+        if h.loss:
+            self.loss_curve = list(h.loss)
+        self.lr_changes = list(h.lr_changes)
         self.snapshots = [tuple(s) for s in msg.snapshots]
 
     @property
@@ -165,7 +150,7 @@ class Telemetry:
         if self.latest is None:
             return None
         prev = self.previous.get(self.latest.kind)
-        return None if prev is None else prev.per_class
+        return None if prev is None else np.asarray(prev.per_class, np.float64)
 
 
 def _append(curve, point):

@@ -293,7 +293,7 @@ class _Worker:
 
     def send_history(self):
         snaps = self.trainer.snapshots
-        self.messages.put(RunHistory(self.trainer.history.to_json(), [snaps.info(i) for i in range(len(snaps))]))
+        self.messages.put(RunHistory(self.trainer.history.copy(), [snaps.info(i) for i in range(len(snaps))]))
         self.sent_snapshots = self.snapshot_mark()
 
     def digit_history(self, index):

@@ -33,7 +33,7 @@ from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
 from regions.panel import Panel
 from regions.portrait import FilmStrip, Tooltip
-from telemetry import Telemetry
+from telemetry import Telemetry, evaluation_label
 from training_process import TrainingProcess
 from utils import (
     Heap,
@@ -658,7 +658,7 @@ class SideViews:
             ev = self.app.tele.latest
             if ev is None:
                 return None, None, "waiting for the first evaluation"
-            return ev.per_class, self.app.tele.previous_per_class(), ev.label()
+            return ev.per_class, self.app.tele.previous_per_class(), evaluation_label(ev)
         ps = self.app.sweep.result
         if ps is None or ps.stamp != self.app.stamp:
             return None, None, "rewound: passing the test set with those weights..."

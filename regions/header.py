@@ -22,6 +22,7 @@ from regions.palette import (
     WRONG,
     ramp,
 )
+from telemetry import evaluation_label
 from view_model import describe_position, rank_label
 
 
@@ -31,7 +32,7 @@ class Header(Region):
     @staticmethod
     def accuracy_text(tele):
         ev = tele.latest
-        return "test accuracy -" if ev is None else f"test accuracy {100 * ev.accuracy:.2f} % ({ev.label()})"
+        return "test accuracy -" if ev is None else f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev)})"
 
     def draw(self, surface, scene):
         r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele

@@ -151,10 +151,10 @@ class ClassChart(Region):
         """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
         if not tele.evals:
             return np.zeros(0), np.zeros((0, 10))
-        ev = sorted((e for e in tele.evals if e[0] > 0), key=lambda e: e[0])    # not the untrained start
+        ev = sorted((r for r in tele.evals if r.progress > 0), key=lambda r: r.progress)   # not the untrained start
         if not ev:
             return np.zeros(0), np.zeros((0, 10))
-        return np.array([e[0] for e in ev]), np.array([e[3] for e in ev], np.float64)
+        return np.array([r.progress for r in ev]), np.array([r.per_class for r in ev], np.float64)
 
     def points(self, tele, epochs):
         """(E, 10, 2) pixel positions of every class's line, and the accuracy floor."""
