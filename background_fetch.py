@@ -65,6 +65,16 @@ class FetchStatus:
         return self.stage in ("ready", "failed")
 
 
+@dataclass(frozen=True)
+class FetchUpdate:
+    """What the fetch process reports: a new stage, the bytes on disk (None: unchanged), the
+    one-line reason or result, and the number of images once ready."""
+    stage: str
+    done_bytes: int | None = None
+    message: str = ""
+    images: int = 0
+
+
 class BackgroundFetch:
     """Fetches data set `name` from OpenML in a spawned daemon process that runs the same
     code as dl.load_openml (reachability check, fetch_openml, dl._split_openml, atomic cache
@@ -156,8 +166,8 @@ class BackgroundFetch:
     def _drain(self):
         try:
             while self._conn.poll():
-                stage, done, message, images = self._conn.recv()
-                self._set(stage, done, message, images)
+                update = self._conn.recv()                  # a FetchUpdate
+                self._set(update.stage, update.done_bytes, update.message, update.images)
         except (EOFError, OSError):             # the child is gone; poll() handles it
             pass
 
@@ -169,7 +179,7 @@ class BackgroundFetch:
 
 
 def _fetch_child(name, cache, settings, urlopen, conn):
-    """The fetch process: status tuples (stage, done_bytes, message, images) go to `conn`."""
+    """The fetch process: its FetchUpdate records go to `conn`."""
     import signal
     import sys
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # unwind: temp folders are removed
@@ -180,7 +190,7 @@ def _fetch_child(name, cache, settings, urlopen, conn):
 
     def send(stage, done=None, message="", images=0):
         with lock:
-            conn.send((stage, done, message, images))
+            conn.send(FetchUpdate(stage, done, message, images))
 
     status = 0
     try:
