@@ -106,11 +106,6 @@ def load_dataset(name="mnist", data_dir=None, data_home=None, offline=False, log
     return load_openml(name, data_home=data_home, log=log)
 
 
-def to_float(x) -> np.ndarray:
-    """uint8 (..., 784) -> float32 in [0, 1] (x / 255)."""
-    return np.asarray(x, dtype=np.float32) * np.float32(1.0 / 255.0)
-
-
 def read_idx(path, magic=None) -> np.ndarray:
     """Read one IDX file (gzipped if its name ends in .gz); DataError naming the file on problems.
 
@@ -518,11 +513,3 @@ def _reason(exc) -> str:
     reason = getattr(exc, "reason", None) or exc
     text = " ".join(str(reason).split()) or type(exc).__name__
     return text if len(text) <= 160 else text[:157] + "..."
-
-
-# ------------------------------------------------------------- drawn-digit helpers
-
-
-
-
-

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from neural_network import ACTIVATE, ACTIVATE_GRAD, MLP
+from neural_network import ACTIVATE, ACTIVATE_GRAD, MLP, to_float
 
 INPUT_RULES = ("zB", "z+", "eps")
 
@@ -56,7 +56,7 @@ def forward_pre(net: MLP, x):
     sample x (784,) in [0, 1] (uint8 is scaled by 1/255), float32 (the logits are the
     last layer's pre-softmax scores)."""
     x = np.asarray(x)
-    a = (x * np.float32(1 / 255) if x.dtype == np.uint8 else x).astype(np.float32).reshape(-1)
+    a = (to_float(x) if x.dtype == np.uint8 else x).astype(np.float32).reshape(-1)
     acts, zs = [a], []
     act = ACTIVATE[net.activation]
     for i, (W, b) in enumerate(zip(net.weights, net.biases)):

@@ -282,7 +282,7 @@ class HeadlessProgress:
         from tqdm import tqdm
         self.tqdm, self.config = tqdm, config
         self.n = len(trainer.x_train)
-        in_epoch = min(trainer.batch * config.batch_size, self.n) if trainer.perm is not None else 0
+        in_epoch = min(trainer.position[1] * config.batch_size, self.n)
         self.start_samples = trainer.epoch * self.n + in_epoch
         self.t_start = self.t_epoch = time.perf_counter()
         self.loss_sum, self.loss_count = 0.0, 0

@@ -170,6 +170,21 @@ def init_params(sizes, activation, rng, dtype=np.float32):
     return weights, biases
 
 
+PIXEL_SCALE = np.float32(1 / 255)   # uint8 pixels -> the network's inputs in [0, 1]
+
+
+def to_float(x) -> np.ndarray:
+    """uint8 (..., 784) -> float32 in [0, 1] (x / 255): what the network reads."""
+    return np.asarray(x, dtype=np.float32) * PIXEL_SCALE
+
+
+def copy_params(dst, src):
+    """Copy each array of `src` into the array of `dst` at the same place (lists of weight
+    and bias arrays of the same shapes; float16 snapshots widen to float32)."""
+    for d, s in zip(dst, src):
+        np.copyto(d, s)
+
+
 class MLP:
     """Fully connected network: ReLU/sigmoid/tanh hidden layers, softmax output."""
 
@@ -185,6 +200,10 @@ class MLP:
     @property
     def n_layers(self):
         return len(self.weights)
+
+    def set_params(self, weights, biases):
+        """Take these weights (fan_in, fan_out) and biases (fan_out,) per layer (copied)."""
+        copy_params(self.weights + self.biases, list(weights) + list(biases))
 
     @property
     def params(self):
@@ -218,7 +237,7 @@ class MLP:
         for s in range(0, len(x), batch_size):
             chunk = x[s:s + batch_size]
             if chunk.dtype == np.uint8:
-                chunk = chunk.astype(np.float32) * np.float32(1 / 255)
+                chunk = to_float(chunk)
             out[s:s + batch_size] = self.forward(chunk)
         return out
 

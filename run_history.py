@@ -226,8 +226,7 @@ class Snapshots:
 
     def load_into(self, net, i):
         """Copy snapshot i into net's weights (float16 -> float32)."""
-        for dst, src in zip(net.weights + net.biases, self._W[i] + self._b[i]):
-            dst[...] = src
+        net.set_params(self._W[i], self._b[i])
 
     def nearest(self, progress) -> int:
         """Index of the snapshot closest to `progress` (-1 when there is none)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from config import Config
 from model_file import FORMAT_VERSION
-from neural_network import MLP, Optimizer, Shifter, lr_at
+from neural_network import MLP, PIXEL_SCALE, Optimizer, Shifter, lr_at
 from run_history import EvalRecord, History, Snapshots, history_arrays, read_history
 from utils import accuracy, atomic_save_npz, confusion_matrix, per_class_accuracy
 
@@ -146,7 +146,7 @@ class Trainer:
         xb = self._xb.get(len(idx))
         if xb is None:
             xb = self._xb[len(idx)] = np.empty((len(idx), 784), np.float32)
-        np.multiply(xb_u8, np.float32(1 / 255), out=xb)
+        np.multiply(xb_u8, PIXEL_SCALE, out=xb)
         yb = self.y_train[idx]
         lr = self.current_lr()
         with np.errstate(over="ignore", invalid="ignore"):   # a blow-up is reported below, in one line
@@ -193,7 +193,7 @@ class Trainer:
             out[f"W{i}"], out[f"b{i}"] = W, b
         out.update(self.opt.state_arrays())
         out["epoch"] = np.array(self.epoch, dtype=np.int64)
-        out["batch"] = np.array(self.batch if self.perm is not None else 0, dtype=np.int64)
+        out["batch"] = np.array(self.position[1], dtype=np.int64)
         out["perm"] = self.perm if self.perm is not None else np.zeros(0, dtype=np.int64)
         out["progress"] = np.array([self._epoch_seen, self._epoch_correct], dtype=np.int64)
         meta = {"format_version": FORMAT_VERSION, "config": json.loads(self.config.to_json()),

@@ -33,7 +33,7 @@ from messages import (
     TrainerFailed,
 )
 from model_file import read_model
-from neural_network import MLP
+from neural_network import MLP, copy_params, to_float
 from trainer import SUBSET_SIZE, Trainer, TrainingDiverged, evaluate
 
 SUBSET_EVERY = 100            # batches between subset evaluations in the window
@@ -116,8 +116,7 @@ class TrainingProcess:
             stamp = tuple(int(v) for v in self.stamp_shared)
             if stamp[0] == 0:
                 return None
-            for dst, src in zip(weights + biases, shared_w + shared_b):     # straight from shared memory
-                np.copyto(dst, src)
+            copy_params(weights + biases, shared_w + shared_b)              # straight from shared memory
         self.seen_version = stamp[0]
         return stamp
 
@@ -185,7 +184,7 @@ def _split_params(flat, sizes):
 
 def _eval_report(kind, ev, trainer, elapsed):
     return EvalReport(kind, ev.accuracy, ev.per_class, ev.confusion, ev.predictions if kind == "full" else None,
-                      trainer.epoch, trainer.batch if trainer.perm is not None else 0, trainer.progress, elapsed)
+                      *trainer.position, trainer.progress, elapsed)
 
 
 class _Worker:
@@ -208,9 +207,8 @@ class _Worker:
     def publish(self):
         t = self.trainer
         with self.lock:
-            for dst, src in zip(self.weights + self.biases, t.net.weights + t.net.biases):
-                np.copyto(dst, src)
-            self.stamp[:] = (self.stamp[0] + 1, t.epoch, t.batch if t.perm is not None else 0)
+            copy_params(self.weights + self.biases, t.net.weights + t.net.biases)
+            self.stamp[:] = (self.stamp[0] + 1, *t.position)
 
     def evaluate(self, kind):
         t0 = time.perf_counter()
@@ -223,7 +221,7 @@ class _Worker:
 
     def position(self):
         t = self.trainer
-        self.messages.put(Position(t.epoch, t.batch if t.perm is not None else 0, self.paused))
+        self.messages.put(Position(*t.position, self.paused))
 
     def save(self, path, reason):
         try:
@@ -303,7 +301,7 @@ class _Worker:
         if not 0 <= index < len(self.y_test):
             return rows
         net = MLP(self.config.sizes, self.config.activation, seed=0)
-        x = self.x_test[index].astype(np.float32) * np.float32(1 / 255)
+        x = to_float(self.x_test[index])
         for i in range(len(snaps)):
             snaps.load_into(net, i)
             with np.errstate(all="ignore"):

@@ -82,13 +82,6 @@ def format_per_class(per_class, class_names, previous=None):
     return "\n".join(lines)
 
 
-def grid_shape(n):
-    """(rows, cols) of a near-square grid holding n cells: 1024 -> (32, 32), 512 -> (16, 32)."""
-    cols = int(2 ** np.ceil(np.log2(np.sqrt(n)))) if n > 1 else 1
-    rows = int(np.ceil(n / cols))
-    return rows, cols
-
-
 def process_age():
     """Seconds since this process started (Linux: from /proc; elsewhere None)."""
     try:

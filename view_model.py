@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import explain
+from neural_network import to_float
 from utils import confusion_matrix
 
 RANK_MODES = ("relevance", "contribution", "weight")   # C cycles the line modes
@@ -222,8 +223,7 @@ class Sweep:
 
     def start(self, weights, biases, stamp):
         """Begin a pass over these weights (copied)."""
-        for dst, src in zip(self.net.weights + self.net.biases, weights + biases):
-            np.copyto(dst, src)
+        self.net.set_params(weights, biases)
         self.stamp, self.pos = stamp, 0
         self._preds = np.zeros(len(self.y_test), np.int16)
         self._seen = [np.zeros(n, bool) for n in self.net.sizes[1:-1]]
@@ -239,7 +239,7 @@ class Sweep:
         if self.stamp is None:
             return False
         end = min(self.pos + chunk, len(self.y_test))
-        xb = self.x_test[self.pos:end].astype(np.float32) * np.float32(1 / 255)
+        xb = to_float(self.x_test[self.pos:end])
         with np.errstate(all="ignore"):
             acts = self.net.forward(xb, return_all=True)
         self._preds[self.pos:end] = acts[-1].argmax(axis=1)
@@ -289,8 +289,7 @@ class RepresentationMap:
     def start(self, weights, biases, stamp, layer):
         if self._building is not None or (stamp, layer) == (self.stamp, self.layer):
             return
-        for dst, src in zip(self.net.weights + self.net.biases, weights + biases):
-            np.copyto(dst, src)
+        self.net.set_params(weights, biases)
         if layer != self.layer:
             self.points = None                                       # another layer: no alignment
         self._building, self.layer = (stamp, layer), layer
@@ -306,7 +305,7 @@ class RepresentationMap:
             return False
         idx = self.subset[self._pos:self._pos + self.chunk]
         with np.errstate(all="ignore"):
-            acts = self.net.forward(self.x_test[idx].astype(np.float32) * np.float32(1 / 255), return_all=True)
+            acts = self.net.forward(to_float(self.x_test[idx]), return_all=True)
         self._acts.append(acts[self.layer + 1])
         self._preds.append(acts[-1].argmax(axis=1))
         self._pos += len(idx)

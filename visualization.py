@@ -19,15 +19,15 @@ import numpy as np
 import pygame
 
 import explain
-from data_loader import DataError, to_float
+from data_loader import DataError
 from drawn_digit import mnist_style
 from explain import order_by_class
 from messages import Command, EvalReport, Order, RunHistory, SnapshotWeights
-from neural_network import MLP
+from neural_network import MLP, to_float
 from regions.base import Scene
 from regions.caches import TextCache
 from regions.header import Header, Legend
-from regions.layout import MIN_SIZE, compute_layout
+from regions.layout import MIN_SIZE, compute_layout, font_size_for
 from regions.network import NetworkColumns
 from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
@@ -549,8 +549,7 @@ class TrainerLink:
             return
         stamp = WeightsStamp(-(i + 1), snap.info[0], snap.info[1])
         if app.stamp != stamp:
-            for dst, src in zip(app.net.weights + app.net.biases, snap.weights + snap.biases):
-                np.copyto(dst, src)                                        # float16 -> float32
+            app.net.set_params(snap.weights, snap.biases)                  # float16 -> float32
             app.stamp = stamp
             app.predict.reset(stamp)
 
@@ -930,7 +929,7 @@ class App:
         return self._fps_line
 
     def place(self, size):
-        fs = 14 if size[1] < 700 or size[0] < 1100 else 15 if size[1] < 850 or size[0] < 1500 else 17
+        fs = font_size_for(*size)
         lay = self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True))
         self.header.layout(lay.header, lay.font_size)
         self.columns.place(lay)

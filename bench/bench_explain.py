@@ -36,7 +36,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 import explain  # noqa: E402
 from config import Config  # noqa: E402
-from data_loader import load_dataset, to_float  # noqa: E402
+from data_loader import load_dataset  # noqa: E402
+from neural_network import to_float  # noqa: E402
 from trainer import Trainer  # noqa: E402
 from view_model import strongest_connections
 

@@ -84,12 +84,17 @@ def _fit_columns(max_h, net_w, hidden_sizes, out_w):
     return None
 
 
+def font_size_for(width, height):
+    """The base font size for a window of this size (14, 15 or 17 px)."""
+    return 14 if height < 700 or width < 1100 else 15 if height < 850 or width < 1500 else 17
+
+
 def compute_layout(width, height, hidden_sizes, label_w=20):
     """All rectangles for a window of this size; pure, so tests can check for overlap.
     label_w is the pixel width of the longest output class name. The network grows to
     the largest cell size that fits; each hidden grid takes the narrowest shape that
     fits the height; the film strip takes the height left over."""
-    font_size = 14 if height < 700 or width < 1100 else 15 if height < 850 or width < 1500 else 17
+    font_size = font_size_for(width, height)
     panel_w = int(np.clip(width * 0.26, 290, 440))
     header = pygame.Rect(0, 0, width, HEADER_H)
     panel = pygame.Rect(width - panel_w, HEADER_H, panel_w, height - HEADER_H)

@@ -490,13 +490,6 @@ def test_damaged_sample_is_a_data_error(tmp_path, monkeypatch):
         dl.load_dataset("mnist", offline=True)
 
 
-def test_to_float():
-    x = np.array([[0, 51, 255]], np.uint8)
-    f = dl.to_float(x)
-    assert f.dtype == np.float32 and f.shape == (1, 3)
-    np.testing.assert_allclose(f, [[0.0, 0.2, 1.0]], rtol=1e-6)
-
-
 # ------------------------------------------------------------------- drawn digits
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import neural_network  # noqa: E402
-from neural_network import MLP, Optimizer, Shifter, gemm  # noqa: E402
+from neural_network import MLP, Optimizer, Shifter, gemm, to_float  # noqa: E402
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/mnist"
 
@@ -436,3 +436,10 @@ def test_learns_real_mnist_digits():
             opt.step(grads, 2e-3)
     acc = (net.predict(x_test) == y_test).mean()
     assert acc >= 0.90, f"test accuracy {acc:.3f} after training on 3000 digits"
+
+
+def test_to_float():
+    x = np.array([[0, 51, 255]], np.uint8)
+    f = to_float(x)
+    assert f.dtype == np.float32 and f.shape == (1, 3)
+    np.testing.assert_allclose(f, [[0.0, 0.2, 1.0]], rtol=1e-6)

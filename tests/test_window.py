@@ -12,6 +12,7 @@ import pytest
 
 import data_loader
 from messages import DigitHistory, EvalReport
+from neural_network import to_float
 from regions.header import Header
 from regions.layout import MIN_SIZE, compute_layout
 from regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
@@ -640,7 +641,7 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
     key(pygame.K_ESCAPE)
     app.frame()
     assert app.state.dream is None and app.state.running
-    assert np.array_equal(app.view.x, data_loader.to_float(app.x_test[app.state.index]))
+    assert np.array_equal(app.view.x, to_float(app.x_test[app.state.index]))
 
 
 def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
