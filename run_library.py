@@ -261,9 +261,10 @@ class RunLibrary:
     """The database; every public method raises only RunLibraryError (or UsageError for a
     bad where/sort)."""
 
-    def __init__(self, path, create=True, timeout=BUSY_TIMEOUT_S, retry_s=RETRY_S):
+    def __init__(self, path, create=True, timeout=None, retry_s=None):
         self.path = os.fspath(path)
-        self.retry_s = retry_s
+        timeout = BUSY_TIMEOUT_S if timeout is None else timeout
+        self.retry_s = RETRY_S if retry_s is None else retry_s
         self.host = socket.gethostname()
         self._check_path(create)
         try:
@@ -916,7 +917,7 @@ def _build_parsers():
 
 def runs_main(argv) -> int:
     """The `mnist-live runs ...` subcommand; its exit status (0, 1 library errors, 2 usage)."""
-    argv = list(argv)
+    argv = _reversed_sort_keys(argv)
     top, subs = _build_parsers()
     sub = argv[0] if argv and argv[0] in subs else None
     args = (subs[sub] if sub else top).parse_args(argv[1:] if sub else argv)
@@ -959,6 +960,18 @@ def runs_main(argv) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")           # noqa: SIM115 - the interpreter closes it at exit
         return 0
+
+
+def _reversed_sort_keys(argv):
+    """`--sort -lr` as `--sort=-lr` (argparse would take -lr for an option)."""
+    out, items = [], iter(argv)
+    for a in items:
+        following = next(items, None) if a == "--sort" else None
+        if following is not None and following[:1] == "-" and following[1:2].isalpha():
+            out.append(f"--sort={following}")
+        else:
+            out += [a] + ([following] if following is not None else [])
+    return out
 
 
 def _leaderboard(lib, args, path):
