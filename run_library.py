@@ -919,8 +919,8 @@ def runs_main(argv) -> int:
     """The `mnist-live runs ...` subcommand; its exit status (0, 1 library errors, 2 usage)."""
     argv = _reversed_sort_keys(argv)
     top, subs = _build_parsers()
-    sub = argv[0] if argv and argv[0] in subs else None
-    args = (subs[sub] if sub else top).parse_args(argv[1:] if sub else argv)
+    sub, rest = _subcommand(argv, subs)
+    args = (subs[sub] if sub else top).parse_args(rest)
     path = os.path.expanduser(args.runs) if args.runs else default_path(
         os.path.expanduser(args.data_home) if args.data_home else None)
     if sub is None:
@@ -960,6 +960,21 @@ def runs_main(argv) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")           # noqa: SIM115 - the interpreter closes it at exit
         return 0
+
+
+def _subcommand(argv, subs):
+    """(subcommand or None, the other arguments): the subcommand may follow --runs FILE / --data-home DIR."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--runs", "--data-home"):
+            i += 2
+        elif argv[i].startswith(("--runs=", "--data-home=")):
+            i += 1
+        elif argv[i] in subs:
+            return argv[i], argv[:i] + argv[i + 1:]
+        else:
+            break
+    return None, argv
 
 
 def _reversed_sort_keys(argv):
@@ -1079,7 +1094,7 @@ def format_show(r):
     w = max(len(k) for k, _ in fields)
     lines += [f"  {k:<{w}}  {v}" for k, v in fields]
     if r["command"]:
-        lines.append(f"  {'command':<{w}}  {' '.join(shlex.quote(a) for a in r['command'])}")
+        lines.append(f"  {'command':<{w}}  {' '.join(shlex.quote(a) for a in ['mnist-live', *r['command']])}")
     evals = r["evaluations"]
     lines.append(f"\nevaluations ({len(evals)}; loss points {len(r['losses'])}, lr changes {len(r['lr_changes'])})")
     if evals:

@@ -433,6 +433,7 @@ def test_show_and_compare(three, capsys):
     assert "per-class accuracy %" in out and "  2.00  97.50  97.60" not in out
     per_class_rows = [line for line in out.splitlines() if line.startswith("  2.00  ")]
     assert per_class_rows[-1].split()[1:] == [f"{100 * v:.1f}" for v in per_class(0.975)]
+    assert call(["--runs", db, "show", str(b)], capsys)[1] == out                  # options first works too
     status, out, _ = call(["compare", str(a), str(b), str(c), "--runs", db], capsys)
     assert status == 0
     marked = {line[3:].split("  ")[0] for line in out.splitlines() if line.startswith("*")}
