@@ -1,6 +1,7 @@
 """The first launch's background fetch: the full data set downloaded and parsed by
 OpenML in a spawned process while the window trains on the bundled sample, with its
-progress (`FetchStatus`) for the header and the console.
+progress (`FetchStatus`) for the header and the console; `FullData` is the window's side
+of it (its progress line, the offer to switch, the data set to switch to).
 
 The child runs data_loader's own download steps (reachability check, fetch_openml, the
 split, the atomic cache write); this module owns only the process, the watching of the
@@ -362,3 +363,60 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+# ------------------------------------------------------------- the window's side
+class FullData:
+    """The full data set arriving in the background on a first launch (the window trains
+    on the bundled sample meanwhile): its progress for the header and the console, and
+    the data set to switch to once it is ready."""
+
+    POLL_S = 0.2                      # the fetch's status is read at most this often
+    CONSOLE_S = 5.0                   # a console line at most this often while it moves
+
+    def __init__(self, fetch, prepare=lambda data: data, log=print):
+        self.fetch, self.prepare, self.log = fetch, prepare, log
+        self.status = fetch.poll()
+        self._polled = time.monotonic()
+        self._said = (self.status.stage, time.monotonic())
+        self.log(self.console_line())
+
+    def console_line(self):
+        s = self.status
+        if s.stage == "ready":
+            return f"{s.describe()}: press U in the window to switch to it"
+        if s.stage == "failed":
+            return f"{s.describe()}; the window goes on with the bundled sample"
+        return f"{s.describe()} (in the background; the window trains on the bundled sample meanwhile)"
+
+    def poll(self):
+        """Read the newest status (at most every POLL_S); True when its line changed."""
+        now = time.monotonic()
+        if now - self._polled < self.POLL_S:
+            return False
+        self._polled = now
+        old, self.status = self.status, self.fetch.poll()
+        stage, said = self._said
+        if self.status.stage != stage or (self.status.stage in ("downloading", "parsing")
+                                          and now - said >= self.CONSOLE_S):
+            self.log(self.console_line())
+            self._said = (self.status.stage, now)
+        return self.status.describe() != old.describe()
+
+    def offer(self):
+        """(text, whether it is ready, download fraction or None) for the header: the
+        progress, the offer, or why not."""
+        s = self.status
+        if s.stage == "ready":
+            return f"{s.describe()}: U switches to it", True, None
+        fraction = None
+        if s.stage == "downloading" and s.expected_bytes:
+            fraction = min(1.0, s.done_bytes / s.expected_bytes)
+        return s.describe(), False, fraction
+
+    def take(self):
+        """The full data set, cut as the command line asks."""
+        return self.prepare(self.fetch.dataset())
+
+    def close(self):
+        self.fetch.close()

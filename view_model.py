@@ -318,6 +318,11 @@ class RepresentationMap:
         self.stamp, self._building = self._building[0], None
         return True
 
+    @property
+    def can_project(self):
+        """Whether a map is complete, so `project` can place a digit on it."""
+        return self._transform is not None
+
     def project(self, hidden):
         """Map position (2,) of one digit's activations of the mapped layer (d,)."""
         mean, A, shift = self._transform

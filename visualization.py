@@ -2,27 +2,30 @@
 screen, activations, per-digit accuracy and a stats panel, while the network trains in a
 background process.
 
-The loop is events -> update -> draw -> flip. `App` owns the loop, the state and the
-list of regions (the `regions` package); the state and every number drawn come from
-`view_model.py`, `window_state.py` and `telemetry.py`, which have no pygame. The keys are
-the table `KEYS` below: the dispatch, the help overlay (H) and the README's Controls table
-all come from it.
+The loop is events -> update -> draw -> push. `App` owns the loop, the state and one list
+of regions in z-order (`layers`), used both to draw (bottom first) and to hit-test a click
+(top first, a modal overlay taking every click); the regions come from the `regions`
+package. The state and every number drawn come from `view_model.py`, `window_state.py`
+and `telemetry.py`, which have no pygame. The keys are the table `window_keys.KEYS`: the
+dispatch, the help overlay (H) and the README's Controls table all come from it; what each
+key and click does is `window_actions.Actions`.
+
+A frame pushes to the screen only what changed (`pygame.display.update(rects)`): each
+region says whether its picture changed, the network view which of its grids moved; a
+new layout or a different set of regions (an overlay opened or closed) pushes the whole
+window (`flip`).
 """
 from __future__ import annotations
 
-import os
 import sys
 import time
-from dataclasses import dataclass, field
 
 import numpy as np
 import pygame
 
-import explain
-from data_loader import DataError
+from background_fetch import FullData
+from clip_recorder import Recorder
 from drawn_digit import mnist_style
-from explain import order_by_class
-from messages import Command, EvalReport, Order, RunHistory, SnapshotWeights
 from neural_network import MLP, to_float
 from regions.base import Scene
 from regions.caches import TextCache
@@ -33,21 +36,14 @@ from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
 from regions.panel import Panel
 from regions.portrait import FilmStrip, Tooltip
-from telemetry import Telemetry, evaluation_label
+from side_views import SideViews
+from telemetry import Telemetry
+from trainer_link import TrainerLink
 from training_process import TrainingProcess
-from utils import (
-    Heap,
-    atomic_file,
-    atomic_save_npz,
-    gif_frame_image,
-    per_class_accuracy,
-    percentile,
-    process_age,
-    save_png_atomic,
-    unique_path,
-    write_gif,
-)
+from utils import Heap, percentile, process_age
 from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, describe_position
+from window_actions import Actions
+from window_keys import KEYS, controls_markdown, key_action  # noqa: F401 - controls_markdown: the README's table
 from window_state import SPEEDS, Overlay, WindowState
 
 FPS = 60
@@ -55,730 +51,71 @@ EASE = 0.35                       # per-frame step towards new activations (abou
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
-SNAPSHOT_CACHE = 3                # snapshots kept while rewound (2.7 MB each; let go back at live)
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
-DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
-RECORD_FPS = 5                    # frames a second in a recorded clip
-RECORD_WIDTH = 640                # a clip's width in pixels (a slide's worth)
-RECORD_SLOWER_EVERY = 1500        # a clip halves its frame rate after each this many frames
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
-
-
-# ------------------------------------------------------------------------ key table
-@dataclass(frozen=True)
-class Key:
-    """One row of the controls: how it reads in the help and README, and what it does.
-    `codes` maps each pygame key to the argument its action receives."""
-    label: str
-    help: str
-    action: str = ""                                  # App.act_<action>(arg, shift); "" = mouse row
-    codes: dict = field(default_factory=dict)
-
-
-DIGITS = {**{pygame.K_0 + d: d for d in range(10)}, **{getattr(pygame, f"K_KP{d}"): d for d in range(10)}}
-
-KEYS = (
-    Key("Left / Right", "previous / next test digit (within the active filter)", "step",
-        {pygame.K_LEFT: -1, pygame.K_RIGHT: 1}),
-    Key("PgUp / PgDn", "100 digits back / forward", "step", {pygame.K_PAGEUP: -100, pygame.K_PAGEDOWN: 100}),
-    Key("Home / End", "first / last test digit", "home_end", {pygame.K_HOME: False, pygame.K_END: True}),
-    Key("0 - 9", "next test digit of that true class", "digit", DIGITS),
-    Key("Shift+0 - 9", "explain that class instead of the prediction (or click an output neuron)", "explain", {}),
-    Key("Ctrl+0 - 9", "explain the class rather than that one: what tells them apart (or right-click an output "
-        "neuron)", "contrast", {}),
-    Key("M / Shift+M", "next / previous digit the current weights get wrong", "mistake", {pygame.K_m: None}),
-    Key("F", "browse mistakes only (on / off); also leaves a confusion-cell filter", "mistakes_only",
-        {pygame.K_f: None}),
-    Key("R", "random test digit", "random", {pygame.K_r: None}),
-    Key("Space", "pause / resume training", "pause", {pygame.K_SPACE: None}),
-    Key("N", "train one batch (while paused)", "one_batch", {pygame.K_n: None}),
-    Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", "speed",
-        {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
-    Key("L / Shift+L", "double / halve the learning rate from now on (marked on the curves)", "lr", {pygame.K_l: None}),
-    Key(", / .", "rewind: the whole window shows an earlier snapshot of the network / step forward to live",
-        "rewind", {pygame.K_COMMA: -1, pygame.K_PERIOD: 1}),
-    Key("T", "per-class accuracy over time instead of bars (click a class's line for its mistakes)", "class_chart",
-        {pygame.K_t: None}),
-    Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", "rank", {pygame.K_c: None}),
-    Key("O", "order the hidden grids by the class each neuron supports most", "sort", {pygame.K_o: None}),
-    Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close", "map",
-        {pygame.K_p: None}),
-    Key("A", "atlas: every hidden neuron drawn as what it responds to (its prototype)", "atlas", {pygame.K_a: None}),
-    Key("V", "dream: the input that excites the explained class (or hovered neuron) most", "dream",
-        {pygame.K_v: None}),
-    Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", "k",
-        {pygame.K_PLUS: True, pygame.K_EQUALS: True, pygame.K_KP_PLUS: True,
-         pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
-    Key("X", "confusion matrix of the test set; click a cell to browse those digits", "confusion",
-        {pygame.K_x: None}),
-    Key("G", "pixel map of the explained class: relevance (or d score / d pixel)", "saliency", {pygame.K_g: None}),
-    Key("D", "draw your own digit: left button draws, right erases", "draw", {pygame.K_d: None}),
-    Key("Backspace", "clear the drawing", "clear", {pygame.K_BACKSPACE: None}),
-    Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", "screenshot",
-        {pygame.K_s: None}),
-    Key("W", "save the model (to --save, or mnist_model.npz)", "save", {pygame.K_w: None}),
-    Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
-        "sample while it downloads); restarts training with the same settings", "full_data", {pygame.K_u: None}),
-    Key("H / F1", "this help", "help", {pygame.K_h: None, pygame.K_F1: None}),
-    Key("Esc / Q", "close an overlay / quit (saves to --save if given)", "quit",
-        {pygame.K_ESCAPE: True, pygame.K_q: False}),
-    Key("click a film-strip digit", "open that digit"),
-    Key("hover a hidden neuron", "its activation, receptive field and strongest weights"),
-)
-KEY_ACTIONS = {code: (k.action, arg) for k in KEYS for code, arg in k.codes.items()}
-
-
-def controls_markdown():
-    """The README's Controls table, generated from KEYS."""
-    rows = ["| key / mouse | action |", "|---|---|"]
-    rows += [f"| {k.label} | {k.help.replace('|', chr(92) + '|')} |" for k in KEYS]
-    return "\n".join(rows)
-
-
-# ------------------------------------------------------------------------- recording
-CLIP_SAME = 255                   # a clip frame's palette index for "as in the frame before"
-
-
-def clip_frame(rgb, previous=None):
-    """One frame of a clip as a GIF image for files.write_gif. `rgb` (h, w, 3) uint8 is
-    reduced to at most 255 colours (Pillow's fast octree: a tenth of the time of its default
-    median cut, for an error of 1 grey level; `python bench/bench_clip.py`); pixels that
-    are as in `previous` (the frame before, as captured) become CLIP_SAME, transparent over
-    the frame before, so a frame costs only what changed on screen (LZW packs the long runs
-    of CLIP_SAME into a few bytes)."""
-    import io
-
-    from PIL import Image
-    reduced = Image.fromarray(rgb, "RGB").quantize(colors=255, method=Image.Quantize.FASTOCTREE)  # 0..254
-    index = np.asarray(reduced)                                          # (h, w) uint8
-    if previous is not None:
-        index = np.where((rgb == previous).all(axis=2), np.uint8(CLIP_SAME), index)
-    palette = reduced.getpalette()[:3 * 255]
-    frame = Image.fromarray(index, "P")
-    frame.putpalette(palette + [0] * (768 - len(palette)))
-    out = io.BytesIO()
-    frame.save(out, format="GIF", optimize=False)                        # keep our indices as they are
-    return gif_frame_image(out.getbuffer())[2]
-
-
-class Recorder:
-    """An animated GIF of the window: a frame every 1/RECORD_FPS s, 640 px wide. The frame
-    loop only scales and copies the screen; a thread encodes each frame at once as a GIF
-    image of what changed since the frame before (`clip_frame`) and appends it to an
-    unnamed temporary file (the system removes it even if we are killed). `frames` keeps
-    only (offset, length, delay in 1/100 s) of each, so a clip costs no memory however long
-    it runs, and stopping copies the frames one by one into the file (`files.write_gif`,
-    atomically, in the background). A long recording halves its frame rate after every
-    RECORD_SLOWER_EVERY frames (5 a second for 5 minutes, then 2.5 for 10, ...)."""
-
-    def __init__(self, path):
-        import queue
-        import threading
-        self.path, self.interval, self.last = path, 1 / RECORD_FPS, -1e9
-        self.frames, self.size, self.error = [], None, None      # frames: (offset, length, delay) in the spool
-        self.captured = 0
-        self.queue = queue.Queue(maxsize=50)
-        self.thread = threading.Thread(target=self._reduce, daemon=True)
-        self.thread.start()
-        self.done = threading.Event()
-
-    def capture(self, screen):
-        now = time.monotonic()
-        if now - self.last < self.interval:
-            return
-        self.last = now
-        if self.size is None:                     # a clip keeps its first size (a resize is scaled in)
-            w, h = screen.get_size()
-            self.size = (RECORD_WIDTH, max(1, round(h * RECORD_WIDTH / w)))
-        small = pygame.transform.smoothscale(screen, self.size)
-        try:
-            self.queue.put_nowait((pygame.image.tobytes(small, "RGB"), round(100 * self.interval)))
-        except Exception:                        # noqa: BLE001 - a full queue drops a frame, never blocks
-            return
-        self.captured += 1
-        if self.captured % RECORD_SLOWER_EVERY == 0:
-            self.interval *= 2                    # a long clip: half the frame rate from here on
-
-    def _reduce(self):
-        import tempfile
-        spool, previous = None, None
-        while True:
-            item = self.queue.get()
-            if item is None:
-                break
-            if self.error:
-                continue                                 # keep draining: capture never blocks
-            data, delay = item                           # delay: 1/100 s until the next frame
-            rgb = np.frombuffer(data, np.uint8).reshape(self.size[1], self.size[0], 3)
-            image, previous = clip_frame(rgb, previous), rgb     # only what changed since the frame before
-            try:
-                spool = spool or tempfile.TemporaryFile(prefix="mnist-clip-")
-                start = spool.seek(0, os.SEEK_END)
-                spool.write(image)
-                self.frames.append((start, len(image), delay))
-            except OSError as e:
-                self.error = f"could not record the clip: {e.strerror or e}"
-        if self.frames and not self.error:
-            def images():
-                for start, length, delay in self.frames:
-                    spool.seek(start)
-                    yield spool.read(length), delay
-            try:
-                with atomic_file(self.path) as f:
-                    write_gif(f, self.size, images(), transparent=CLIP_SAME)
-            except OSError as e:
-                self.error = f"could not write the clip {self.path}: {e.strerror or e}"
-        if spool is not None:
-            spool.close()
-        self.done.set()
-
-    def finish(self):
-        """Stop recording; the file is written in the background (done is set when it is)."""
-        self.queue.put(None)
-
-    def wait(self, timeout=60):
-        self.thread.join(timeout)
-        return self.error or (f"clip saved to {os.path.abspath(self.path)} ({len(self.frames)} frames, "
-                              f"{os.path.getsize(self.path) / 1e6:.1f} MB)" if self.frames else "the clip is empty")
-
-
-# -------------------------------------------------------------------------- actions
-class Actions:
-    """What each row of the key table does: `act_<name>(arg, shift)`, arg from the table."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def say(self, text, seconds=3.0):
-        if text:
-            self.app.state.say(text, seconds)
-
-    def act_step(self, delta, shift):
-        self.say(self.app.state.step(delta, self.app.predict))
-
-    def act_home_end(self, last, shift):
-        self.say(self.app.state.home_end(last, self.app.predict))
-
-    def act_digit(self, digit, shift):
-        if shift:
-            self.act_explain(digit, shift)
-        else:
-            self.say(self.app.state.next_of_class(digit, self.app.predict))
-
-    def act_explain(self, c, shift):
-        self.say(self.app.state.explain(c, self.app.view.pred))
-
-    def act_contrast(self, d, shift):
-        self.say(self.app.state.contrast(d, self.app.view.explained))
-
-    def act_sort(self, _, shift):
-        self.say(self.app.state.toggle_sorted())
-
-    def act_map(self, _, shift):
-        self.say(self.app.state.cycle_map(len(self.app.config.hidden)))
-
-    def act_atlas(self, _, shift):
-        self.say(self.app.state.toggle_atlas())
-
-    def act_dream(self, _, shift):
-        self.say(self.app.state.start_dream(self.app.view.explained), 5)
-
-    def act_mistake(self, _, shift):
-        self.say(self.app.state.next_mistake(-1 if shift else 1, self.app.predict))
-
-    def act_mistakes_only(self, _, shift):
-        self.say(self.app.state.toggle_mistakes(self.app.predict))
-
-    def act_random(self, _, shift):
-        self.say(self.app.state.random(self.app.rng, self.app.predict))
-
-    def training_off(self):
-        """Why training keys do nothing now, or '' when they work."""
-        if self.app.worker is None or self.app.config.no_train:
-            return "training is off (--no-train)"
-        if self.app.tele.failed:
-            return "the training process has stopped"
-        if self.app.tele.finished:
-            return "training has finished"
-        return ""
-
-    def act_pause(self, _, shift):
-        st, why = self.app.state, self.training_off()
-        if why:
-            self.say(why)
-            return
-        st.pause_requested = not st.pause_requested
-        self.app.tele.paused = False
-        self.app.worker.send(Order(Command.PAUSE if st.pause_requested else Command.RESUME))
-
-    def act_one_batch(self, _, shift):
-        why = self.training_off()
-        if why or not self.app.state.pause_requested:
-            self.say(why or "N trains one batch while paused (Space pauses)")
-            return
-        self.app.worker.send(Order(Command.STEP))
-
-    def act_lr(self, _, shift):
-        why = self.training_off()
-        if why:
-            self.say(why)
-            return
-        self.app.worker.send(Order(Command.SCALE_LR, value=0.5 if shift else 2.0))
-
-    def act_rewind(self, direction, shift):
-        tele = self.app.tele
-        live = tele.epoch + tele.batch / max(tele.n_batches, 1)
-        self.say(self.app.state.step_rewind(direction, tele.snapshots, live), 5)
-
-    def act_class_chart(self, _, shift):
-        st = self.app.state
-        st.class_chart = not st.class_chart
-        st.touch()
-
-    def act_speed(self, slower, shift):
-        self.say(self.app.state.change_speed(slower))
-        if self.app.worker is not None:
-            self.app.worker.send(Order(Command.DELAY, seconds=SPEEDS[self.app.state.speed]))
-
-    def act_rank(self, _, shift):
-        self.say(self.app.state.cycle_rank_mode())
-
-    def act_k(self, up, shift):
-        self.say(self.app.state.change_k(up))
-
-    def act_confusion(self, _, shift):
-        self.app.state.toggle_overlay(Overlay.CONFUSION)
-
-    def act_help(self, _, shift):
-        self.app.state.toggle_overlay(Overlay.HELP)
-
-    def act_saliency(self, _, shift):
-        self.app.state.toggle_saliency()
-
-    def act_draw(self, _, shift):
-        self.say(self.app.state.toggle_drawing())
-
-    def act_clear(self, _, shift):
-        self.app.state.clear_canvas()
-
-    def act_screenshot(self, _, shift):
-        if not shift:
-            self.save_screenshot()
-        elif self.app.recorder is None:
-            self.app.recorder = Recorder(unique_path("clip-%Y%m%d-%H%M%S.gif"))
-            self.say(f"recording a clip to {os.path.abspath(self.app.recorder.path)} (Shift+S stops)", 5)
-        else:
-            self.app.recorder.finish()
-            self.app.finished_recorders.append(self.app.recorder)
-            self.app.recorder = None
-            self.say("writing the clip...", 5)
-
-    def save_screenshot(self, path=None):
-        """Write the screen to a PNG (atomically, checked before it replaces anything);
-        returns the path, or None on failure (said in the window, kept in app.errors)."""
-        path = path or unique_path("screenshot-%Y%m%d-%H%M%S.png")     # never the same name twice
-        try:
-            save_png_atomic(path, lambda f: pygame.image.save(self.app.screen, f, "shot.png"))
-            self.app.state.say(f"screenshot saved to {os.path.abspath(path)}", 5)
-            return path
-        except (pygame.error, OSError) as e:
-            message = f"could not save screenshot {path}: {e}".splitlines()[0]
-            self.app.state.say(message, 8)
-            self.app.errors.append(message)
-            return None
-
-    def act_save(self, _, shift):
-        path = os.path.abspath(self.app.config.save or "mnist_model.npz")   # the worker's cwd may differ
-        if self.app.worker is None or not self.app.worker.process.is_alive():
-            saved = self.app.link.save_window_weights(path)
-            if saved:
-                self.say(saved, 8)
-            return
-        self.app.worker.send(Order(Command.SAVE, path=path))
-        self.say(f"saving model to {path} ...")
-
-    def act_full_data(self, _, shift):
-        app = self.app
-        full = app.full
-        if full is None:
-            self.say("--offline: nothing to switch to (the bundled sample is in use)" if app.config.offline
-                     else "this run already uses the full data set")
-            return
-        status = full.status
-        if status.stage == "failed":
-            self.say(f"the full data set is unavailable: {status.message}", 8)
-        elif status.stage != "ready":
-            self.say(f"the full data set is not here yet: {status.describe()}")
-        else:
-            try:
-                app.switch_to = full.take()
-            except DataError as exc:             # the cache vanished or broke since: stay on the sample
-                self.say(f"could not switch to the full data set: {exc}", 8)
-                return
-            app.state.running = False
-
-    def act_quit(self, escape, shift):
-        st = self.app.state
-        if st.dream is not None and escape:
-            self.act_dream(None, shift)
-            return
-        if st.overlay is not Overlay.NONE:
-            st.toggle_overlay(st.overlay)
-            if escape:
-                return
-        st.running = False
-
-
-# ------------------------------------------------------------------------ full data
-class FullData:
-    """The full data set arriving in the background on a first launch (the window trains
-    on the bundled sample meanwhile): its progress for the header and the console, and
-    the data set to switch to once it is ready."""
-
-    POLL_S = 0.2                      # the fetch's status is read at most this often
-    CONSOLE_S = 5.0                   # a console line at most this often while it moves
-
-    def __init__(self, fetch, prepare=lambda data: data, log=print):
-        self.fetch, self.prepare, self.log = fetch, prepare, log
-        self.status = fetch.poll()
-        self._polled = time.monotonic()
-        self._said = (self.status.stage, time.monotonic())
-        self.log(self.console_line())
-
-    def console_line(self):
-        s = self.status
-        if s.stage == "ready":
-            return f"{s.describe()}: press U in the window to switch to it"
-        if s.stage == "failed":
-            return f"{s.describe()}; the window goes on with the bundled sample"
-        return f"{s.describe()} (in the background; the window trains on the bundled sample meanwhile)"
-
-    def poll(self):
-        """Read the newest status (at most every POLL_S); True when its line changed."""
-        now = time.monotonic()
-        if now - self._polled < self.POLL_S:
-            return False
-        self._polled = now
-        old, self.status = self.status, self.fetch.poll()
-        stage, said = self._said
-        if self.status.stage != stage or (self.status.stage in ("downloading", "parsing")
-                                          and now - said >= self.CONSOLE_S):
-            self.log(self.console_line())
-            self._said = (self.status.stage, now)
-        return self.status.describe() != old.describe()
-
-    def offer(self):
-        """(text, colour, fraction) for the header: the progress, the offer, or why not."""
-        s = self.status
-        if s.stage == "ready":
-            return f"{s.describe()}: U switches to it", ACCENT, None
-        fraction = None
-        if s.stage == "downloading" and s.expected_bytes:
-            fraction = min(1.0, s.done_bytes / s.expected_bytes)
-        return s.describe(), DIM, fraction
-
-    def take(self):
-        """The full data set, cut as the command line asks."""
-        return self.prepare(self.fetch.dataset())
-
-    def close(self):
-        self.fetch.close()
-
-
-# ---------------------------------------------------------------------- trainer link
-class TrainerLink:
-    """The window's side of the training process: its reports, the newest weights (taken
-    at a bounded rate), rewinding to its snapshots, a digit's history, saving."""
-
-    def __init__(self, app):
-        self.app = app
-        self.snapshot_cache = {}            # snapshot index -> SnapshotWeights
-        self.asked = set()                  # snapshot indices requested and not yet here
-        self.digit_asked = None             # (test index, snapshot count) of the last history request
-
-    def poll(self):
-        app = self.app
-        reports, fresh = app.worker.poll()
-        for msg in reports:
-            if isinstance(msg, SnapshotWeights):
-                self.snapshot_cache[msg.index] = msg
-                self.asked.discard(msg.index)
-                while len(self.snapshot_cache) > SNAPSHOT_CACHE:      # oldest fetched first (2.7 MB each)
-                    self.snapshot_cache.pop(next(iter(self.snapshot_cache)))
-                continue
-            text = app.tele.apply(msg, full_speed=app.state.speed == 0)
-            if isinstance(msg, EvalReport) and msg.predictions is not None and app.stamp is not None \
-                    and (app.stamp.epoch, app.stamp.batch) == (msg.epoch, msg.batch) and not app.tele.trained_here:
-                app.predict.known[:] = msg.predictions           # the worker's exact pass of these weights
-            if isinstance(msg, RunHistory):
-                self.snapshot_cache.clear()                      # thinning may renumber the snapshots
-            app.actions.say(text, 10 if app.tele.failed or app.tele.diverged else 5)
-            app.needs_draw = True
-        if fresh:
-            app.weights_waiting = True
-        if not app.worker.process.is_alive() and not app.tele.failed and app.state.running:
-            app.tele.failed = f"the training process stopped unexpectedly (exit code {app.worker.process.exitcode})"
-            app.actions.say(app.tele.failed, 10)
-        self.follow_rewind()
-        self.ask_digit_history()
-
-    def adopt_weights(self):
-        """Take the newest published weights into the window's network (not while rewound)."""
-        app = self.app
-        if app.state.rewind is not None:
-            return
-        stamp = app.worker.take_weights(app.net.weights, app.net.biases)
-        app.weights_waiting = False
-        if stamp is not None:
-            app.stamp = WeightsStamp(*stamp)
-            app.predict.reset(app.stamp)
-
-    def follow_rewind(self):
-        """Show the snapshot the state asks for (fetching it first), or the live weights."""
-        app, i = self.app, self.app.state.rewind
-        if i is None:
-            if app.stamp is not None and app.stamp.version < 0:         # leaving a snapshot
-                self.adopt_weights()
-                self.snapshot_cache.clear()          # 2.7 MB each, fetched again in ms on the next rewind
-            return
-        snap = self.snapshot_cache.get(i)
-        if snap is None:
-            if i not in self.asked and app.worker.process.is_alive():
-                self.asked.add(i)
-                app.worker.send(Order(Command.SNAPSHOT, index=i))
-            return
-        stamp = WeightsStamp(-(i + 1), snap.info[0], snap.info[1])
-        if app.stamp != stamp:
-            app.net.set_params(snap.weights, snap.biases)                  # float16 -> float32
-            app.stamp = stamp
-            app.predict.reset(stamp)
-
-    def ask_digit_history(self):
-        """The digit on screen under every snapshot, asked again when snapshots are added."""
-        app = self.app
-        st, tele = app.state, app.tele
-        want = (st.index, len(tele.snapshots))
-        if st.drawing or not tele.snapshots or want == self.digit_asked or not app.worker.process.is_alive():
-            return
-        have = tele.digit_histories.get(st.index)
-        if have is None or have[0] != len(tele.snapshots):
-            app.worker.send(Order(Command.DIGIT_HISTORY, index=st.index))
-        self.digit_asked = want
-
-    def save_window_weights(self, path):
-        """Save the weights the window holds (when the training process is gone): W1, b1, ...
-        only, which --load explores or trains further with a fresh optimizer. Returns what
-        to tell the user ('' when there are no weights)."""
-        app = self.app
-        if app.stamp is None:
-            return ""
-        arrays = {}
-        for i, (W, b) in enumerate(zip(app.net.weights, app.net.biases), start=1):
-            arrays[f"W{i}"], arrays[f"b{i}"] = W, b
-        try:
-            atomic_save_npz(path, arrays)
-        except OSError as e:
-            message = f"could not save {path}: {e.strerror or e}"
-            app.errors.append(message)
-            return message
-        return (f"saved the window's last weights ({app.stamp.describe()}) to {path}, without the "
-                f"optimizer state: the training process had stopped")
-
-    def close(self, save=True):
-        app = self.app
-        if app.worker is None:
-            return
-        if not app.worker.process.is_alive() and app.tele.failed and app.config.save and not app.config.no_train \
-                and save:
-            print(self.save_window_weights(os.path.abspath(app.config.save)))
-        keep = app.config.no_train or app.tele.diverged or not save      # never overwrite with a blown-up model
-        for msg in app.worker.stop(save_path=None if keep else app.config.save):
-            text = app.tele.apply(msg)
-            if text and text.startswith("model saved"):
-                print(f"Saved model to {app.tele.saved_path}")
-            elif text and text.startswith("could not save"):
-                print(f"error: {text}", file=sys.stderr)
-                app.errors.append(text)
-        app.worker = None
-
-
-# --------------------------------------------------------------------- side analyses
-class SideViews:
-    """What the window computes beside the view of the digit: dreams, the representation
-    map, grid orders, and which evaluation the per-class bars and the confusion matrix show."""
-
-    def __init__(self, app):
-        self.app = app
-        self.dream_of, self.dreamer, self.dream_image, self.dream_step = None, None, None, 0
-
-    def update_map(self):
-        """Keep the open map building for the newest weights; its points glide there."""
-        st = self.app.state
-        if st.overlay is not Overlay.MAP:
-            return
-        layer = st.map_layer % len(self.app.config.hidden)
-        if not self.app.map.busy and (self.app.map.stamp != self.app.stamp or self.app.map.layer != layer):
-            self.app.map.start(self.app.net.weights, self.app.net.biases, self.app.stamp, layer)
-        if self.app.map.points is None or self.app.map.layer != layer:
-            self.app.shown.pop("map", None)
-            return
-        shown = self.app.shown.get("map")
-        if shown is None or shown.shape != self.app.map.points.shape:
-            self.app.shown["map"] = self.app.map.points.copy()
-            self.app.needs_draw = True
-        elif np.abs(self.app.map.points - shown).max() > 1e-4 * (np.abs(shown).max() + 1e-9):
-            shown += (self.app.map.points - shown) * EASE
-            self.app.needs_draw = True
-
-    def step_dream(self):
-        """One gradient-ascent step of the dream under way per frame (60 steps: a second)."""
-        st = self.app.state
-        if st.dream != self.dream_of:
-            self.dream_of, self.dream_step, self.dream_image = st.dream, 0, None
-            self.dreamer = None
-            if st.dream is not None:
-                kind, *what = st.dream
-                target = what[0] if kind == "class" else what[1]
-                layer = None if kind == "class" else what[0]
-                self.dreamer = explain.dream(self.app.net, target, steps=DREAM_STEPS, layer=layer)
-        if self.dreamer is not None:
-            with np.errstate(all="ignore"):
-                img = next(self.dreamer, None)
-            if img is None:
-                self.dreamer = None
-            else:
-                self.dream_image, self.dream_step = img, self.dream_step + 1
-
-    # -------------------------------------------------------------------- draw
-    def classes(self):
-        """(per-class accuracy, the previous of the same kind, what it is of) for the panel:
-        the latest evaluation live; the window's own pass of the weights when rewound."""
-        if self.app.state.rewind is None:
-            ev = self.app.tele.latest
-            if ev is None:
-                return None, None, "waiting for the first evaluation"
-            return ev.per_class, self.app.tele.previous_per_class(), evaluation_label(ev)
-        ps = self.app.sweep.result
-        if ps is None or ps.stamp != self.app.stamp:
-            return None, None, "rewound: passing the test set with those weights..."
-        return per_class_accuracy(ps.confusion), None, f"rewound: full test set, {ps.stamp.describe()}"
-
-    def rewound_accuracy(self):
-        """The header's accuracy while rewound: the window's pass of the snapshot."""
-        if self.app.state.rewind is None:
-            return ""
-        ps = self.app.sweep.result
-        if ps is None or ps.stamp != self.app.stamp:
-            return "REWOUND: test accuracy being measured..."
-        return f"REWOUND: test accuracy {100 * ps.accuracy:.2f} % (full test set, {ps.stamp.describe()})"
-
-    def orders(self):
-        """Hidden grids ordered by preferred class (O), from the last pass that found them:
-        they change only when a pass completes, never from frame to frame."""
-        ps = self.app.sweep.result
-        if not self.app.state.sorted_grids or ps is None or ps.preferred is None:
-            return None
-        if getattr(self, "_orders_of", None) is not ps:
-            self._orders_of, self._orders = ps, [order_by_class(p) for p in ps.preferred]
-        return self._orders
-
-    def newest_confusion(self):
-        """(matrix, label) of the newest whole-test-set result: the window's own pass or
-        the trainer's evaluation, whichever is of later weights; None before either."""
-        ps, ev = self.app.sweep.result, self.app.tele.last_full
-        options = []
-        if ps is not None:
-            options.append(((ps.stamp.epoch, ps.stamp.batch, 1), ps.confusion, ps.stamp.describe()))
-        if ev is not None:
-            options.append(((ev.epoch, ev.batch, 0), ev.confusion, describe_position(ev.epoch, ev.batch)))
-        if not options:
-            return None
-        _, conf, when = max(options, key=lambda o: o[0])
-        newer = "" if not self.app.sweep.busy else \
-            f" (a pass of newer weights is {100 * self.app.sweep.pos / len(self.app.y_test):.0f} % done)"
-        return conf, f"weights: {when}{newer}"
 
 
 # ---------------------------------------------------------------------------- events
 class EventRouter:
-    """Routes each event: modal overlays first, then keys (through the key table), then
-    the region under the pointer."""
+    """Routes each event: keys through the key table, the pointer to the regions in
+    z-order (`App.layers`, top first; a modal overlay takes every click)."""
 
     def __init__(self, app):
         self.app = app
 
     def handle_event(self, event):
-        """Route one event: modal overlays first, then keys, then the regions."""
-        self.app.needs_draw = True
-        st = self.app.state
+        app, st = self.app, self.app.state
+        app.needs_draw = True
         if event.type == pygame.QUIT:
             st.running = False
         elif event.type == pygame.KEYDOWN:
-            action = KEY_ACTIONS.get(event.key)
-            if event.mod & pygame.KMOD_CTRL and event.key in DIGITS:
-                action = ("contrast", DIGITS[event.key])
-            if action is not None and self.app.weights_seen:
-                name, arg = action
-                getattr(self.app.actions, "act_" + name)(arg, bool(event.mod & pygame.KMOD_SHIFT))
-            elif action is not None and action[0] == "quit":
+            action = key_action(event.key, event.mod)
+            if action is not None and app.weights_seen:
+                method, arg = action
+                method(app.actions, arg, bool(event.mod & pygame.KMOD_SHIFT))
+            elif action is not None and action[0] is Actions.quit:
                 st.running = False
-        elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN) and self.app.layout and self.app.weights_seen:
-            self.handle_pointer(event)
+        elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN):
+            st.pointer = event.pos
+            if app.layout and app.weights_seen:
+                self.handle_pointer(event)
+        elif event.type == pygame.WINDOWLEAVE:
+            st.pointer = None
         elif event.type in (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE):
-            self.app.layout = None
+            app.layout = None
+
+    def hit(self, pos):
+        """(what, argument) of the topmost region under pos that answers, or None."""
+        for region in reversed(self.app.layers()):
+            if region.modal or region.rect.collidepoint(pos):
+                hit = region.hit(pos)
+                if hit is not None or region.modal:
+                    return hit
+        return None
 
     def handle_pointer(self, event):
-        st, pos = self.app.state, event.pos
-        click = event.type == pygame.MOUSEBUTTONDOWN and event.button == 1
-        right_click = event.type == pygame.MOUSEBUTTONDOWN and event.button == 3
-        if st.overlay is Overlay.HELP:
+        app, st, pos = self.app, self.app.state, event.pos
+        if event.type == pygame.MOUSEBUTTONDOWN and event.button in (1, 3):
+            hit = self.hit(pos)
+            if hit is not None and (event.button == 1 or hit[0] == "explain"):   # right: an output neuron only
+                app.actions.on_hit(hit, event.button)
+                return
+        if st.overlay is not Overlay.NONE:
             return
-        if st.overlay is Overlay.CONFUSION:
-            hit = self.app.confusion.hit(pos, self.app.scene()) if click else None
-            if hit is not None:
-                self.app.actions.say(st.choose_pair(*hit[1], self.app.predict))
-            return
-        if st.overlay is Overlay.MAP:
-            hit = self.app.map_view.hit(pos, None) if click else None
-            if hit is not None:
-                st.go(hit[1])
-                st.toggle_overlay(Overlay.MAP)
-            return
-        if click:
-            hit = self.app.strip.hit(pos, None) or self.app.columns.output.hit(pos, None)
-            if hit is not None and hit[0] == "open":
-                st.go(hit[1])
-                return
-            if hit is not None and hit[0] == "explain":
-                self.app.actions.act_explain(hit[1], False)
-                return
-            hit = self.app.panel.hit(pos, self.app.scene())
-            if hit is not None:                          # a class's line in the per-class chart
-                st.mistakes_only, st.pair_filter = True, None
-                self.app.actions.say(st.next_of_class(hit[1], self.app.predict) or
-                                 f"browsing the mistakes of class {self.app.names[hit[1]]}")
-                return
-        if right_click:
-            hit = self.app.columns.output.hit(pos, None)
-            if hit is not None and hit[0] == "explain":          # an output neuron: rather than that class
-                self.app.actions.act_contrast(hit[1], False)
-                return
         if st.drawing:
-            uv = self.app.columns.canvas_at(pos)
+            uv = app.columns.canvas_at(pos)
             buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
                 (event.button == 1, event.button == 2, event.button == 3)
             if uv is not None and (buttons[0] or buttons[2]):
                 st.paint(*uv, erase=bool(buttons[2]) and not buttons[0])
-        hover = self.app.columns.neuron_at(pos)
+        hover = app.columns.neuron_at(pos)
         if hover != st.hover:
             st.hover = hover
-
-    # ------------------------------------------------------------------ update
 
 
 # ------------------------------------------------------------------------------ app
 class App:
-    """The window: routes events to regions and actions, mirrors the trainer, draws."""
+    """The window: the loop, the state, the regions in z-order; mirrors the trainer."""
 
     def __init__(self, config, data, screen=None, worker=True, full=None):
         self.config, self.data, self.screen = config, data, screen
@@ -809,18 +146,22 @@ class App:
         self.finished_recorders = []                                            # clips being written
         self.heap = Heap()                        # malloc: no growth or swings from its own holes
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
-        self.tooltip, self.strip = Tooltip(self.text, self.columns), FilmStrip(self.text)
+        self.tooltip, self.strip = Tooltip(self.text), FilmStrip(self.text)
         self.legend = Legend(self.text)
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
         self.map_view = MapOverlay(self.text)
         self.map = RepresentationMap(lambda: MLP(config.sizes, config.activation, seed=config.seed),
                                      self.x_test, self.y_test)
         self.layout = None
+        self.frame_scene = None           # the scene of the frame being drawn (built in update)
+        self.pushed = None                # (layout size, the regions shown) of the last full push
+        self.last_push = None             # the rectangles the last drawn frame pushed (None: all)
         self.view, self.view_key, self.lines_key, self.shown = None, None, None, {}
         self.view_cost, self.last_adopt = 0.0, 0.0
         self.draw_later = False           # this frame recomputed the view for new weights: draw it next frame
         self.needs_draw, self.snap = True, True
-        self.frame_ms, self.frame_interval_ms = [], []
+        self.frame_ms, self.frame_interval_ms, self.push_px = [], [], []
+        self.draw_ms, self.push_ms = [], []      # of drawn frames: painting, and sending it to the screen
         self.drawn_frames = 0
         self.errors = []                  # failed saves and screenshots, for the exit status
         self.rng = np.random.default_rng()
@@ -831,11 +172,23 @@ class App:
     def weights_seen(self):
         return self.stamp is not None
 
-    # ------------------------------------------------------------------ events
+    def layers(self):
+        """The regions on screen, bottom first: drawn in this order, hit-tested in reverse."""
+        st = self.state
+        if st.overlay is Overlay.CONFUSION:
+            network = [self.confusion]
+        elif st.overlay is Overlay.MAP:
+            network = [self.map_view]
+        else:
+            network = [self.columns, self.strip, self.tooltip]
+        return network + [self.legend, self.panel, self.header] + ([self.help] if st.overlay is Overlay.HELP else [])
+
+    # ------------------------------------------------------------------ update
     def update(self):
         """Mirror the trainer, adopt new weights at a bounded rate, recompute the view
-        when what it depends on changed, and ease the display towards it. The one place
-        that decides when the lines, grids, sweep and view are refreshed."""
+        when what it depends on changed, ease the display towards it, lay out the window
+        and let each region derive what it draws and hit-tests. The one place that decides
+        when the lines, grids, sweep and view are refreshed."""
         st, now = self.state, time.perf_counter()
         if self.worker is not None:
             self.link.poll()
@@ -869,8 +222,6 @@ class App:
             self.view = compute_view(self.net, x, self.stamp, st.k, st.rank_mode, st.saliency,
                                      empty=st.drawing and not st.canvas.any(), explain=st.explain_class,
                                      contrast=st.contrast_class)
-            if self.layout is not None:                          # the strip's frames, for the same weights
-                self.predict(self.strip.shown(st, self.sweep.result, self.predict)[0])
             self.view_cost = time.perf_counter() - t0
             self.view_frame = self.frame_no
             # new weights (not the user): the picture follows a frame later, so no frame both
@@ -887,20 +238,42 @@ class App:
         toast = bool(st.toast) and time.monotonic() < st.toast_until
         if toast != self.toast_shown:
             self.toast_shown, self.needs_draw = toast, True
+        self.update_regions()
+
+    def update_regions(self):
+        """Lay the window out for its size, then let each region derive its hit rectangles
+        and the like from the state (the strip asks for the predictions it frames)."""
+        w, h = self.screen.get_size()
+        if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
+            self.layout = None
+            return
+        if self.layout is None or self.layout.size != (w, h):
+            self.place((w, h))
+        self.columns.update(self.frame_scene or self.scene())        # the grid orders: the hover cell follows
+        self.frame_scene = scene = self.scene()
+        for region in self.layers():
+            region.update(scene)
 
     def scene(self):
         st, tele, cfg = self.state, self.tele, self.config
+        hover_cell = None
+        if st.hover is not None and self.layout is not None:
+            hover_cell = self.columns.neuron_rect(*st.hover)
+        offer = ("", None, None)
+        if self.full is not None:
+            text, ready, fraction = self.full.offer()
+            offer = (text, ACCENT if ready else DIM, fraction)
         return Scene(
             state=st, tele=tele, view=self.view, shown=self.shown, sweep=self.sweep.result, predict=self.predict,
             weights=self.net.weights, config=cfg, images=self.x_test, names=tuple(self.names),
             short_names=FASHION_SHORT if self.fashion else tuple(self.names),
             noun="image" if self.fashion else "digit", dataset="Fashion-MNIST" if self.fashion else "MNIST",
             confusion=self.side.newest_confusion(), data_label=data_label(self.data, self.config, self.full),
-            data_offer=self.full.offer() if self.full is not None else ("", None, None),
-            orders=self.side.orders(), dream_step=self.side.dream_step, map=self.map, map_points=self.shown.get("map"),
-            classes=self.side.classes(), accuracy=self.side.rewound_accuracy(),
+            data_offer=offer, orders=self.side.orders(), dream_step=self.side.dream_step, map=self.map,
+            map_points=self.shown.get("map"), classes=self.side.classes(), accuracy=self.side.rewound_accuracy(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
-            fps_line=self.fps_text())
+            fps_line=self.fps_text(), view_key=self.view_key, hover_cell=hover_cell,
+            panel_key=self.panel_key() if self.layout is not None else None)
 
     def panel_key(self):
         """What the panel shows depends on: user changes at once; the trainer's reports at
@@ -913,7 +286,7 @@ class App:
         st = self.state
         return (self._panel_tele, st.version, self.view_key, id(self.sweep.result), self.fps_text(),
                 id(self.tele.digit_histories.get(st.index)), self.layout.size,
-                pygame.mouse.get_pos() if st.class_chart else None)
+                st.pointer if st.class_chart else None)
 
     def fps_text(self):
         """The frame-rate line, refreshed twice a second (not every frame)."""
@@ -930,58 +303,49 @@ class App:
 
     def place(self, size):
         fs = font_size_for(*size)
-        lay = self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True))
-        self.header.layout(lay.header, lay.font_size)
-        self.columns.place(lay)
-        self.tooltip.layout(lay.network, lay.font_size)
-        self.strip.layout(lay.strip or pygame.Rect(0, 0, 0, 0), lay.font_size)
-        self.legend.layout(lay.legend, lay.font_size)
-        self.panel.layout(lay.panel, lay.font_size)
-        self.confusion.layout(lay.network, lay.font_size)
-        self.map_view.layout(lay.network, lay.font_size)
-        self.help.layout(pygame.Rect((0, 0), size), lay.font_size)
+        self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True))
+        for region in (self.header, self.columns, self.tooltip, self.strip, self.legend, self.panel, self.confusion,
+                       self.map_view, self.help):
+            region.place(self.layout)
+        self.pushed = None                                   # a new layout: the whole window is pushed
 
+    # -------------------------------------------------------------------- draw
     def draw(self, surface):
+        """Paint the frame; returns the rectangles whose pixels may have changed (None:
+        the whole window)."""
         w, h = surface.get_size()
-        if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
-            self.layout = None
+        if self.layout is None or self.view is None or self.frame_scene is None:
             surface.fill(BG)
-            self.text.blit(surface, f"window too small: at least {MIN_SIZE[0]}x{MIN_SIZE[1]}", (w // 2, h // 2),
-                           13, DIM, False, "center")
-            return
-        if self.view is None:
-            surface.fill(BG)
-            self.text.blit(surface, "starting the training process...", (w // 2, h // 2), 16, DIM, False, "center")
-            return
-        if self.layout is None or self.layout.size != (w, h):
-            self.place((w, h))
-        scene, st = self.scene(), self.state
+            text = f"window too small: at least {MIN_SIZE[0]}x{MIN_SIZE[1]}" if w < MIN_SIZE[0] or h < MIN_SIZE[1] \
+                else "starting the training process..."
+            self.text.blit(surface, text, (w // 2, h // 2), 13 if self.view is not None else 16, DIM, False,
+                           "center")
+            self.pushed = None
+            return None
+        scene, layers = self.frame_scene, self.layers()
         surface.fill(BG)
-        if st.overlay is Overlay.CONFUSION:
-            self.confusion.draw(surface, scene)
-        elif st.overlay is Overlay.MAP:
-            pts = self.shown.get("map")
-            key = (None if pts is None else pts.tobytes(), st.version, self.view_key, st.map_layer,
-                   pygame.mouse.get_pos())                       # the points, the ring, the hovered point
-            self.map_view.draw_cached(surface, scene, key)
-        else:
-            self.columns.draw(surface, scene)
-            shown, _ = self.strip.shown(st, self.sweep.result, self.predict)
-            verdicts = (self.predict(shown) == self.y_test[shown]).tobytes()     # frames change only when these do
-            self.strip.draw_cached(surface, scene, (st.version, id(self.sweep.result), shown.tobytes(), verdicts,
-                                                    self.layout.size))
-            self.tooltip.draw(surface, scene)             # last: the tooltip covers the rest
-        v = self.view
-        legend_key = (st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.layout.size)
-        self.legend.draw_cached(surface, scene, legend_key)
-        self.panel.draw_cached(surface, scene, self.panel_key())
-        self.header.draw(surface, scene)
-        if st.overlay is Overlay.HELP:
-            self.help.draw(surface, scene)
+        for region in layers:
+            region.paint(surface, scene)
+        shown = (self.layout.size, tuple(id(r) for r in layers))
+        if self.pushed != shown:                             # a new layout or overlay: everything changed
+            self.pushed = shown
+            return None
+        return distinct_rects([r for region in layers for r in region.dirty_rects()])
+
+    def push(self, rects):
+        """Send the frame to the screen: the changed rectangles only, or all of it (None)."""
+        self.last_push = rects
+        w, h = self.screen.get_size()
+        if rects is None:
+            pygame.display.flip()
+            _bounded_append(self.push_px, w * h)
+        elif rects:
+            pygame.display.update(rects)
+            _bounded_append(self.push_px, sum(r.width * r.height for r in rects))
 
     # -------------------------------------------------------------------- loop
     def frame(self):
-        """One iteration: events -> update -> draw -> flip (only when something changed),
+        """One iteration: events -> update -> draw -> push (only when something changed),
         then the test-set sweep in the time left before the next frame is due. Returns
         the frame's work time in ms."""
         t0 = self.frame_start = time.perf_counter()
@@ -992,8 +356,12 @@ class App:
         deferred, self.draw_later = self.draw_later, False
         drew = self.needs_draw and not deferred
         if drew:
-            self.draw(self.screen)
-            pygame.display.flip()
+            t_draw = time.perf_counter()
+            rects = self.draw(self.screen)
+            t_push = time.perf_counter()
+            self.push(rects)
+            _bounded_append(self.draw_ms, (t_push - t_draw) * 1000)
+            _bounded_append(self.push_ms, (time.perf_counter() - t_push) * 1000)
             self.needs_draw = False
             self.drawn_frames += 1
         if self.recorder is not None:
@@ -1043,6 +411,7 @@ class App:
             if rec.error:
                 self.errors.append(rec.error)
         self.finished_recorders = []
+
 
 
 def ease(shown, view, snap):
@@ -1113,6 +482,9 @@ def window_metrics(app, first_frame_s):
         "epochs_completed": ev.epoch if ev else 0,
         "train_samples_per_s": float(np.median(rates)) if rates else 0.0,
         "frame_ms_p50": percentile(ms, 50), "frame_ms_p95": percentile(ms, 95), "frame_ms_p99": percentile(ms, 99),
+        "draw_ms_p50": percentile(app.draw_ms, 50), "draw_ms_p95": percentile(app.draw_ms, 95),
+        "push_ms_p50": percentile(app.push_ms, 50), "push_ms_p95": percentile(app.push_ms, 95),
+        "push_share": float(np.mean(app.push_px)) / float(np.prod(app.screen.get_size())) if app.push_px else None,
         "frames": app.drawn_frames, "first_frame_s": first_frame_s,
         "fps": 1000 / float(np.mean(app.frame_interval_ms[1:])) if len(app.frame_interval_ms) > 1 else None,
         "window": list(app.screen.get_size()), "connections": app.state.k,
@@ -1121,6 +493,15 @@ def window_metrics(app, first_frame_s):
                     "train": int(len(app.data.y_train)), "test": int(len(app.data.y_test))},
         "errors": list(app.errors),
     }
+
+
+def distinct_rects(rects):
+    """`rects` without those inside another (each pushed rectangle costs its pixels)."""
+    kept = []
+    for r in sorted(rects, key=lambda r: r.width * r.height, reverse=True):
+        if r.width > 0 and r.height > 0 and not any(k.contains(r) for k in kept):
+            kept.append(r)
+    return kept
 
 
 def _bounded_append(values, v):

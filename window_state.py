@@ -195,6 +195,7 @@ class WindowState(Browsing):
     class_chart: bool = False                        # per-class accuracy over time instead of bars
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
+    pointer: tuple | None = None                     # (x, y) of the mouse in the window (None: outside)
     speed: int = 0                                   # index into SPEEDS
     pause_requested: bool = False
     running: bool = True

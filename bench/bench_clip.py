@@ -50,7 +50,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one round (a smoke run)")
     args = ap.parse_args()
     args.rounds = 1 if args.quick else args.rounds
-    from visualization import clip_frame
+    from clip_recorder import clip_frame
     ps = pictures()
     times = {m: [] for m in METHODS.values()}
     whole = []

@@ -38,6 +38,9 @@ class Scene:
     map: object = None           # view_model.RepresentationMap
     map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
     data_offer: tuple = ("", None, None)    # the full data set arriving: (text, colour, download fraction or None)
+    view_key: tuple | None = None           # changes whenever the view of the digit is recomputed
+    hover_cell: object = None               # pygame.Rect of the hovered neuron's cell, or None
+    panel_key: tuple | None = None          # everything the side panel shows depends on
 
     @property
     def true(self):
@@ -47,31 +50,65 @@ class Scene:
 
 
 class Region:
-    """A rectangle of the window that lays itself out, draws, and answers hit tests."""
+    """A rectangle of the window: it takes its rectangle from the layout (`place`), derives
+    what it needs from the state before a frame is drawn (`update`: hit rectangles, nothing
+    that paints), paints (`draw`: reads the scene, changes nothing but its own caches) and
+    answers hit tests (`hit`, from what `update` derived). A parent region places its parts
+    with `place_at`. `redrew` says whether the last `paint` changed its pixels, so the frame
+    pushes only what changed to the screen."""
     rect = pygame.Rect(0, 0, 0, 0)
+    modal = False                # shown, it takes every click (overlays)
 
     def __init__(self, text):
         self.text = text
+        self.lay, self.fs, self.redrew = None, 14, True
 
-    def layout(self, rect, font_size):
+    def area(self, layout):
+        """The rectangle of `layout` this region owns."""
+        return layout.network
+
+    def place(self, layout):
+        self.lay = layout
+        self.place_at(self.area(layout), layout.font_size)
+
+    def place_at(self, rect, font_size):
         self.rect, self.fs = pygame.Rect(rect), font_size
+        self._picture = None
+
+    def update(self, scene):
+        """Derive hit rectangles and the like from the state (before drawing and hit tests)."""
 
     def draw(self, surface, scene):
         raise NotImplementedError
 
-    def hit(self, pos, scene):
-        """What a left click at pos means: an (action, argument) pair, or None."""
+    def key(self, scene):
+        """Everything the picture depends on (None: redraw it every frame)."""
         return None
 
-    def draw_cached(self, surface, scene, key):
+    def hit(self, pos):
+        """What a click at pos means: a (what, argument) pair, or None."""
+        return None
+
+    def dirty_rects(self):
+        """The rectangles the last `paint` changed."""
+        return [self.rect] if self.redrew else []
+
+    def paint(self, surface, scene):
         """Draw, or blit the picture of the last draw when `key` (everything the picture
         depends on) is unchanged: most frames change nothing in most regions."""
+        key = self.key(scene)
+        if key is None:
+            self.draw(surface, scene)
+            self.redrew = True
+            return
         cached = getattr(self, "_picture", None)
         if cached is not None and cached[0] == key and cached[1].get_size() == self.rect.size:
             surface.blit(cached[1], self.rect)
+            self.redrew = False
             return
         self.draw(surface, scene)
         picture = cached[1] if cached is not None and cached[1].get_size() == self.rect.size \
             else pygame.Surface(self.rect.size)
         picture.blit(surface, (0, 0), self.rect)
         self._picture = (key, picture)
+        self.redrew = True

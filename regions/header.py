@@ -29,10 +29,37 @@ from view_model import describe_position, rank_label
 class Header(Region):
     """Title, data source, the latest evaluation (with its kind), modes, messages."""
 
+    def area(self, layout):
+        return layout.header
+
     @staticmethod
     def accuracy_text(tele):
         ev = tele.latest
         return "test accuracy -" if ev is None else f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev)})"
+
+    @staticmethod
+    def modes(scene):
+        """The modes shown at the right: rewound, drawing, filters."""
+        st, tele, out = scene.state, scene.tele, []
+        if st.rewind is not None and st.rewind < len(tele.snapshots):
+            e, b, _ = tele.snapshots[st.rewind]
+            out.append(f"REWOUND: {describe_position(e, b)}")
+        if st.drawing:
+            out.append("DRAWING")
+        if st.mistakes_only:
+            out.append("MISTAKES ONLY")
+        if st.pair_filter is not None:
+            out.append(f"TRUE {scene.names[st.pair_filter[0]]} / PRED {scene.names[st.pair_filter[1]]}")
+        return out
+
+    @staticmethod
+    def toast(state):
+        """The message on screen now ('' when none)."""
+        return state.toast if state.toast and time.monotonic() < state.toast_until else ""
+
+    def key(self, scene):
+        return (scene.dataset, scene.data_label, scene.data_offer, scene.accuracy or self.accuracy_text(scene.tele),
+                tuple(self.modes(scene)), self.toast(scene.state))
 
     def draw(self, surface, scene):
         r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
@@ -53,22 +80,13 @@ class Header(Region):
         acc = scene.accuracy or self.accuracy_text(tele)
         right_x = r.right - 12
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
-        modes = []
-        if st.rewind is not None and st.rewind < len(tele.snapshots):
-            e, b, _ = tele.snapshots[st.rewind]
-            modes.append(f"REWOUND: {describe_position(e, b)}")
-        if st.drawing:
-            modes.append("DRAWING")
-        if st.mistakes_only:
-            modes.append("MISTAKES ONLY")
-        if st.pair_filter is not None:
-            modes.append(f"TRUE {scene.names[st.pair_filter[0]]} / PRED {scene.names[st.pair_filter[1]]}")
-        hint = "   ".join(modes + ["H: keys"])
+        hint = "   ".join(self.modes(scene) + ["H: keys"])
         hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
-        if st.toast and time.monotonic() < st.toast_until:
+        toast = self.toast(st)
+        if toast:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
             if x1 - x0 > 80:
-                lines = self.text.wrap(st.toast, fs - 2, x1 - x0 - 20)[:2]
+                lines = self.text.wrap(toast, fs - 2, x1 - x0 - 20)[:2]
                 surfs = [self.text.render(t, fs - 2, TEXT) for t in lines]
                 box = pygame.Rect(0, 0, max(s.get_width() for s in surfs) + 20, r.height - 8)
                 box.center = ((x0 + x1) // 2, r.centery)
@@ -81,6 +99,15 @@ class Header(Region):
 
 
 class Legend(Region):
+    """The strip under the network: what the colours and the lines mean."""
+
+    def area(self, layout):
+        return layout.legend
+
+    def key(self, scene):
+        st, v = scene.state, scene.view
+        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size
+
     def draw(self, surface, scene):
         r, st = self.rect, scene.state
         x, y = r.x + 14, r.centery

@@ -34,8 +34,7 @@ class GridRegion(Region):
         self.cache = {}            # surfaces by what they are of: a fixed set of slots per layout
 
     def place(self, layout):
-        self.layout(layout.network, layout.font_size)
-        self.lay = layout
+        super().place(layout)
         self.cache.clear()
 
     def cached(self, slot, key, make):
@@ -91,6 +90,9 @@ class InputColumn(GridRegion):
     """The input: the test digit (with the pixels the lines start from), the raw strokes
     of a drawing beside what the network sees, a dream, or a pixel map."""
 
+    def area(self, layout):
+        return layout.input.rect
+
     def canvas_at(self, pos):
         """(u, v) in [0, 1] of pos on the input column (drawing), or None outside it."""
         r = self.lay.input.rect
@@ -98,7 +100,7 @@ class InputColumn(GridRegion):
             return None
         return (pos[0] - r.x) / r.width, (pos[1] - r.y) / r.height
 
-    def draw_input(self, surface, scene):
+    def draw(self, surface, scene):
         st, v, g = scene.state, scene.view, self.lay.input
         if st.drawing and st.dream is None:
             # the raw strokes, where the pointer is; what the network sees, beside them
@@ -153,6 +155,9 @@ class OutputColumn(GridRegion):
     """The ten output neurons: probability, the prediction's ring (right / wrong), the true
     class outlined, the explained class marked; a click explains that class."""
 
+    def area(self, layout):
+        return layout.output
+
     def place(self, layout):
         super().place(layout)
         self.centers = np.array([[r.x + 10, r.centery] for r in layout.output_rows], np.float32)
@@ -163,14 +168,14 @@ class OutputColumn(GridRegion):
         return (int(self.centers[c][0]), int(self.centers[c][1])), max(5, min(10, row.height // 2 - 3))
 
     # ------------------------------------------------------------------ drawing
-    def hit(self, pos, scene):
+    def hit(self, pos):
         """A click on an output neuron's row explains that class."""
         for c, row in enumerate(self.lay.output_rows):
             if row.collidepoint(pos):
                 return ("explain", c)
         return None
 
-    def draw_output(self, surface, scene):
+    def draw(self, surface, scene):
         lay, v, fs = self.lay, scene.view, self.fs
         probs, pred, true = scene.shown["probs"], v.pred, scene.true
         ring = verdict_color(pred, true)
@@ -210,6 +215,8 @@ class NetworkColumns(GridRegion):
         super().__init__(text)
         self.input, self.output = InputColumn(text), OutputColumn(text)
         self.lines_seconds = 0.0                            # what the last redraw of the lines cost
+        self.dirty = []                                     # rectangles the last draw changed
+        self._drawn = None                                  # the part keys of the last draw
 
     def place(self, layout):
         super().place(layout)
@@ -247,9 +254,56 @@ class NetworkColumns(GridRegion):
                 return layer, int(p if self.orders[layer] is None else self.orders[layer][p])
         return None
 
+    def update(self, scene):
+        self.set_orders(scene.orders)
+
+    def part_keys(self, scene):
+        """What each part of the picture depends on. `whole`: the user's changes, the hovered
+        neuron, the grid orders, the layout; a change there redraws the whole view.
+        Otherwise only the parts whose key changed: the lines (the span of the columns they
+        cross), the input column (and the captions under it), the column labels (and the
+        relevance shares between them), each hidden grid (its eased activations, dead
+        neurons, atlas) and the output column (its eased probabilities)."""
+        st = scene.state
+        keys = {"whole": (st.version, st.hover, self.rect.size,
+                          tuple(None if o is None else o.tobytes() for o in self.orders)),
+                "lines": scene.lines_stamp, "input": scene.view_key, "labels": scene.view_key,
+                "output": (scene.view_key, scene.shown["probs"].tobytes())}
+        for i in range(len(self.lay.hidden)):
+            keys[("hidden", i)] = (id(scene.sweep), scene.shown[("hidden", i)].tobytes())
+        return keys
+
+    def part_rects(self):
+        """The screen rectangle of each part but `whole`."""
+        lay, net, fs = self.lay, self.rect, self.fs
+        below = (lay.strip.y if lay.strip else net.bottom) - lay.input.rect.y
+        rects = {"input": pygame.Rect(lay.input.rect.x - 4, lay.input.rect.y - 4, lay.input.rect.width + 8 + 200,
+                                      below + 4).clip(net),
+                 "labels": pygame.Rect(net.x, lay.labels_y - 3 * fs - 8, net.width, 3 * fs + 10),
+                 "output": lay.output.inflate(8, 8),
+                 "lines": lay.input.rect.unionall([g.rect for g in lay.hidden] + [lay.output]).inflate(8, 8)}
+        for i, g in enumerate(lay.hidden):
+            rects[("hidden", i)] = g.rect
+        return rects
+
+    def dirty_rects(self):
+        return self.dirty
+
+    def hit(self, pos):
+        return self.output.hit(pos)
+
+    def find_dirty(self, scene):
+        """The rectangles this draw changes (see `part_keys`)."""
+        keys, drawn = self.part_keys(scene), self._drawn
+        self._drawn = keys
+        if drawn is None or drawn["whole"] != keys["whole"] or drawn.keys() != keys.keys():
+            return [self.rect]
+        rects = self.part_rects()
+        return [rects[part] for part, key in keys.items() if part != "whole" and drawn[part] != key]
+
     def draw(self, surface, scene):
         lay = self.lay
-        self.set_orders(scene.orders)
+        self.dirty = self.find_dirty(scene)
         if scene.state.hover is None:                 # a hovered neuron shows only its own lines
             self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
         else:
@@ -257,10 +311,10 @@ class NetworkColumns(GridRegion):
             conns = self.cached("hover_conns", (layer, j, scene.lines_stamp),
                                 lambda: hover_connections(scene.weights, layer, j))
             self.draw_lines(surface, "hover", conns, (layer, j, scene.lines_stamp), width_scale=1.5)
-        self.input.draw_input(surface, scene)
+        self.input.draw(surface, scene)
         for layer, grid in enumerate(lay.hidden):
             self.draw_hidden(surface, scene, layer, grid)
-        self.output.draw_output(surface, scene)
+        self.output.draw(surface, scene)
         if scene.view.coverage is not None and scene.state.hover is None:
             self.draw_coverage(surface, scene.view.coverage)
         if scene.state.hover is not None:

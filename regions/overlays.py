@@ -20,6 +20,11 @@ from regions.palette import (
 class ConfusionOverlay(Region):
     """The window's last full test-set pass as a confusion matrix (modal, over the
     network); click a cell to browse its digits."""
+    modal = True
+
+    def key(self, scene):
+        conf = scene.confusion
+        return None if conf is None else (conf[0].tobytes(), conf[1], scene.noun, scene.names, self.rect.size)
 
     def matrix_rect(self):
         net = self.rect
@@ -38,7 +43,7 @@ class ConfusionOverlay(Region):
         cell = r.width / 10
         return pygame.Rect(int(r.x + p * cell), int(r.y + t * cell), int(cell) - 2, int(cell) - 2)
 
-    def hit(self, pos, scene):
+    def hit(self, pos):
         cell = self.cell_at(pos)
         return None if cell is None else ("pair", cell)
 
@@ -80,10 +85,28 @@ class MapOverlay(Region):
     balanced test subset, coloured by true class, mistakes crossed, the digit on screen
     ringed; hover names a point, click opens it."""
 
+    modal = True
+
     def __init__(self, text):
         super().__init__(text)
-        self.screen_points = None            # (n, 2) pixel positions of the last draw (hit tests)
+        self.screen_points = None            # (n, 2) pixel positions of the points (hit tests)
         self.indices = None
+        self.bounds = None                   # the points' (min, max) corners: the map's scale
+        self.hover = None                    # test index of the point under the pointer
+
+    def update(self, scene):
+        m, pts = scene.map, scene.map_points
+        self.screen_points = self.bounds = None
+        if pts is not None and m.layer == scene.state.map_layer:
+            self.bounds = (pts.min(axis=0), pts.max(axis=0))
+            self.screen_points, self.indices = self.to_screen(pts, self.bounds), m.subset
+        pointer = scene.state.pointer
+        self.hover = None if pointer is None else self.nearest(pointer)
+
+    def key(self, scene):
+        pts = scene.map_points
+        return (None if pts is None else pts.tobytes(), scene.state.version, scene.view_key, scene.state.map_layer,
+                self.hover, self.rect.size)
 
     def plot_rect(self):
         r = self.rect
@@ -106,7 +129,7 @@ class MapOverlay(Region):
         i = int(np.argmin(d))
         return int(self.indices[i]) if d[i] <= radius else None
 
-    def hit(self, pos, scene):
+    def hit(self, pos):
         k = self.nearest(pos)
         return None if k is None else ("open", k)
 
@@ -123,14 +146,10 @@ class MapOverlay(Region):
                                "midleft").right + 12
         x = self.text.blit(surface, "filled = right, hollow = wrong;  white ring = on screen;  P: next layer / close",
                            (x + 6, r.y + 22 + fs + 6), fs - 2, DIM, False, "midleft").right
-        pts = scene.map_points
-        self.screen_points = None
-        if pts is None or m.layer != layer:
+        if self.screen_points is None:
             self.text.blit(surface, "projecting...", self.plot_rect().center, fs, DIM, False, "center")
             return
-        bounds = (pts.min(axis=0), pts.max(axis=0))
-        xy = self.to_screen(pts, bounds)
-        self.screen_points, self.indices = xy, m.subset
+        xy, bounds = self.screen_points, self.bounds
         y_true = scene.state.y_test[m.subset]
         wrong = m.predictions != y_true
         for c in range(10):                     # filled: read right; hollow: read wrong
@@ -138,11 +157,11 @@ class MapOverlay(Region):
                 pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3)
             for px, py in xy[(y_true == c) & wrong].astype(int).tolist():
                 pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3, 1)
-        if scene.view is not None and m._transform is not None:
+        if scene.view is not None and m.can_project:
             here = [int(v) for v in self.to_screen(m.project(scene.view.acts[layer + 1])[None], bounds)[0]]
             if self.plot_rect().inflate(20, 20).collidepoint(here):
                 pygame.draw.circle(surface, TEXT, here, 9, 2)
-        k = self.nearest(pygame.mouse.get_pos()) if pygame.mouse.get_focused() else None
+        k = self.hover
         if k is not None:
             what = f"test #{k}: true {scene.names[int(scene.state.y_test[k])]}; click opens it"
             self.text.blit(surface, what, (r.right - 20, r.bottom - 10), fs - 1, TEXT, False, "bottomright")
@@ -150,6 +169,13 @@ class MapOverlay(Region):
 
 class HelpOverlay(Region):
     """Every key and mouse action, from the app's key table."""
+    modal = True
+
+    def area(self, layout):
+        return pygame.Rect((0, 0), layout.size)
+
+    def key(self, scene):
+        return len(scene.keys), self.rect.size
 
     def draw(self, surface, scene):
         fs = self.fs

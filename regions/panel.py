@@ -166,22 +166,28 @@ class ClassChart(Region):
         y = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
         return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), lo
 
-    def class_at(self, pos, scene):
-        pts, _ = self.points(scene.tele, scene.config.epochs)
+    def update(self, scene):
+        self.pts, self.lo = self.points(scene.tele, scene.config.epochs)   # what is drawn and hit-tested
+        self.acc = self.series(scene.tele)[1]
+        pointer = scene.state.pointer
+        self.hover = None if pointer is None else self.class_at(pointer)
+
+    def class_at(self, pos):
+        pts = self.pts
         if not len(pts) or not self.plot().inflate(6, 6).collidepoint(pos):
             return None
         d = np.hypot(pts[..., 0] - pos[0], pts[..., 1] - pos[1])      # (E, 10)
         e, c = np.unravel_index(np.nanargmin(np.where(np.isfinite(d), d, np.inf)), d.shape)
         return int(c) if d[e, c] <= 10 else None
 
-    def hit(self, pos, scene):
-        c = self.class_at(pos, scene)
+    def hit(self, pos):
+        c = self.class_at(pos)
         return None if c is None else ("mistakes_of", c)
 
     def draw(self, surface, scene):
         p, fs = self.plot(), self.fs - 3
         pygame.draw.rect(surface, BG, p)
-        pts, lo = self.points(scene.tele, scene.config.epochs)
+        pts, lo, hover = self.pts, self.lo, self.hover
         for frac in (lo, 1.0):
             yy = p.bottom - 1 - (frac - lo) / (1 - lo) * (p.height - 1)
             self.text.blit(surface, f"{100 * frac:.0f}%", (p.x - 3, yy), fs, DIM, False, "midright")
@@ -190,7 +196,6 @@ class ClassChart(Region):
         if len(pts) < 1:
             self.text.blit(surface, "no evaluations yet", p.center, fs + 1, DIM, False, "center")
             return
-        hover = self.class_at(pygame.mouse.get_pos(), scene) if pygame.mouse.get_focused() else None
         for c in range(10):
             xy = pts[:, c][np.isfinite(pts[:, c, 1])]
             width = 3 if c == hover else 1
@@ -202,8 +207,7 @@ class ClassChart(Region):
                 self.text.blit(surface, scene.short_names[c][:3], (p.right + 2, xy[-1][1]), fs - 1,
                                CLASS_COLORS[c], False, "midleft")
         if hover is not None:
-            _, acc = self.series(scene.tele)
-            self.text.blit(surface, f"{scene.names[hover]}: {100 * acc[-1, hover]:.1f} %, click: its mistakes",
+            self.text.blit(surface, f"{scene.names[hover]}: {100 * self.acc[-1, hover]:.1f} %, click: its mistakes",
                            (p.x + 4, p.y + 2), fs, TEXT)
 
 
@@ -215,8 +219,14 @@ class Panel(Region):
         super().__init__(text)
         self.chart, self.bars, self.class_chart = Chart(text), ClassBars(text), ClassChart(text)
 
-    def layout(self, rect, font_size):
-        super().layout(rect, font_size)
+    def area(self, layout):
+        return layout.panel
+
+    def key(self, scene):
+        return scene.panel_key
+
+    def place_at(self, rect, font_size):
+        super().place_at(rect, font_size)
         fs = font_size
         lh = fs + 5
         x, w = rect.x + 14, rect.width - 28
@@ -225,15 +235,19 @@ class Panel(Region):
         free = rect.bottom - top - below - lh - 14            # for the chart and the ten bars
         bars_h = int(np.clip(free * 0.5, 10 * (lh - 1), 10 * (lh + 8)))
         chart_h = int(np.clip(free - bars_h, 80, 400))
-        self.chart.layout(pygame.Rect(x, top, w, chart_h), fs - 3)
+        self.chart.place_at(pygame.Rect(x, top, w, chart_h), fs - 3)
         self.bars_y = top + chart_h + 8
-        self.bars.layout(pygame.Rect(x, self.bars_y + 2 * lh, w, bars_h), fs)
-        self.class_chart.layout(self.bars.rect, fs)
+        self.bars.place_at(pygame.Rect(x, self.bars_y + 2 * lh, w, bars_h), fs)
+        self.class_chart.place_at(self.bars.rect, fs)
+        self.showing_chart = False
 
-    def hit(self, pos, scene):
-        if scene.state.class_chart:
-            return self.class_chart.hit(pos, scene)
-        return None
+    def update(self, scene):
+        self.showing_chart = scene.state.class_chart
+        if self.showing_chart:
+            self.class_chart.update(scene)
+
+    def hit(self, pos):
+        return self.class_chart.hit(pos) if self.showing_chart else None
 
     def draw(self, surface, scene):
         p, fs, cfg, tele, st = self.rect, self.fs, scene.config, scene.tele, scene.state

@@ -26,12 +26,33 @@ class Tooltip(Region):
     column): activation, share of the relevance, the class it supports most, its receptive
     field, its prototype (what it responds to) and the test digits that excite it most."""
 
-    def __init__(self, text, columns):
+    def __init__(self, text):
         super().__init__(text)
-        self.columns = columns
         self.cache = BoundedCache(PICTURE_CACHE_BYTES)
         self.heatmap_rect = self.prototype_rect = self.box = None     # last drawn (tests read them)
         self.top_rects = []
+
+    def pixel_size(self):
+        """Screen pixels per image pixel of the portrait's pictures."""
+        return HOVER_PX if self.lay.size[0] >= 1500 else HOVER_PX - 1
+
+    def update(self, scene):
+        """Where the portrait goes: beside the hovered neuron's cell (`scene.hover_cell`), never
+        on it, never over the output column."""
+        self.box = None
+        if scene.state.hover is None or scene.hover_cell is None:
+            return
+        lay, fs, side = self.lay, self.fs - 1, 28 * self.pixel_size()
+        box = pygame.Rect(0, 0, 3 * side + 40, side + 3 * fs + 44)
+        cell = scene.hover_cell.inflate(4, 4)
+        area = pygame.Rect(lay.network.x, lay.network.y, lay.output.x - 12 - lay.network.x, lay.network.height)
+        for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
+                           ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
+            setattr(box, corner, (at[0] + (12 if "left" in corner else -12), at[1] + (12 if "top" in corner else -12)))
+            box.clamp_ip(area)
+            if not box.colliderect(cell):
+                break
+        self.box = box
 
     def picture(self, key, make):
         return self.cache.made(key, make)
@@ -50,13 +71,14 @@ class Tooltip(Region):
         return self.picture(("proto", weakref.ref(stats), layer, j, px), make)
 
     def draw(self, surface, scene):
-        self.heatmap_rect = self.prototype_rect = self.box = None
+        self.heatmap_rect = self.prototype_rect = None
         self.top_rects = []
-        if scene.state.hover is None:
+        box = self.box
+        if scene.state.hover is None or box is None:
             return
-        lay, fs = self.columns.lay, self.fs - 1
+        fs = self.fs - 1
         layer, j = scene.state.hover
-        px = HOVER_PX if lay.size[0] >= 1500 else HOVER_PX - 1
+        px = self.pixel_size()
         side = 28 * px
         rf_surf = self.receptive_surface(scene, layer, j, px)
         ps, v = scene.sweep, scene.view
@@ -69,15 +91,6 @@ class Tooltip(Region):
                          f"{scene.names[v.explained]}")
         if ps is not None and ps.preferred is not None:
             facts.append(f"supports {scene.names[int(ps.preferred[layer][j])]} most")
-        box = pygame.Rect(0, 0, 3 * side + 40, side + 3 * fs + 44)
-        cell = self.columns.neuron_rect(layer, j).inflate(4, 4)
-        area = pygame.Rect(lay.network.x, lay.network.y, lay.output.x - 12 - lay.network.x, lay.network.height)
-        for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
-                           ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
-            setattr(box, corner, (at[0] + (12 if "left" in corner else -12), at[1] + (12 if "top" in corner else -12)))
-            box.clamp_ip(area)
-            if not box.colliderect(cell):
-                break
         pygame.draw.rect(surface, PANEL_BG, box)
         pygame.draw.rect(surface, DIM, box, 1)
         x, y = box.x + 10, box.y + 8
@@ -103,7 +116,9 @@ class Tooltip(Region):
                            (x + side + 10, y + side // 2), fs - 2, DIM, False, "midleft")
         for i, cap in enumerate(captions):
             self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)
-        self.box = box
+
+    def dirty_rects(self):
+        return []                      # it sits in the network view, which pushes its own changes
 
 
 def _big_image(img, px):
@@ -119,7 +134,24 @@ class FilmStrip(Region):
     def __init__(self, text):
         super().__init__(text)
         self.thumbs = BoundedCache(THUMB_CACHE_BYTES)
-        self.boxes = []                      # (rect, test index) of the last draw (hit tests)
+        self.boxes = []                      # (rect, test index) of the thumbnails (hit tests)
+        self.idx, self.total, self.preds = np.zeros(0, np.int64), 0, np.zeros(0, np.int64)
+
+    def area(self, layout):
+        return layout.strip or pygame.Rect(0, 0, 0, 0)
+
+    def update(self, scene):
+        """Which digits the strip shows, how the current weights read them, and where."""
+        self.idx, self.total = self.shown(scene.state, scene.sweep, scene.predict)
+        self.preds = scene.predict(self.idx)
+        fs, thumb, step, per_row, _ = self.geometry()
+        y = self.rect.y + fs + 8
+        self.boxes = [] if thumb < 16 or self.total == 0 else \
+            [(pygame.Rect(self.rect.x + 6 + (i % per_row) * step, y + (i // per_row) * (thumb + fs + 12), thumb, thumb),
+              k) for i, k in enumerate(self.idx.tolist())]
+
+    def key(self, scene):
+        return (scene.state.version, id(scene.sweep), self.idx.tobytes(), self.preds.tobytes(), self.rect.size)
 
     def shown(self, state, sweep, predict):
         """Indices of the thumbnails: the neighbourhood of the current digit, under the
@@ -145,23 +177,16 @@ class FilmStrip(Region):
         return fs, thumb, step, max(1, (self.rect.width - 12 + 12) // step), rows
 
     def draw(self, surface, scene):
-        self.boxes = []
         if self.rect.height == 0:
             return
         st, r = scene.state, self.rect
         fs, thumb, step, per_row, rows = self.geometry()
-        idx, total = self.shown(st, scene.sweep, scene.predict)
+        total = self.total
         which = f"{st.filter_label()} ({total:,}" + ("" if not st.filtering or scene.sweep is None
                                                      else f" in the pass of {scene.sweep.stamp.describe()}") + ")"
         self.text.blit(surface, self.text.fit(
             f"Browsing {which}: click one to open it; frame = right / wrong now", fs, r.width), (r.x, r.y), fs, DIM)
-        if thumb < 16 or total == 0:
-            return
-        preds = scene.predict(idx)
-        y = r.y + fs + 8
-        for i, (k, pred) in enumerate(zip(idx.tolist(), preds.tolist())):
-            row, col = divmod(i, per_row)
-            box = pygame.Rect(r.x + 6 + col * step, y + row * (thumb + fs + 12), thumb, thumb)   # frames inside
+        for (box, k), pred in zip(self.boxes, self.preds.tolist()):           # frames inside the boxes
             surf = self.thumbs.get((k, thumb))
             if surf is None:
                 grey = scene.images[k].reshape(28, 28)
@@ -178,9 +203,8 @@ class FilmStrip(Region):
                 label = f"{true}>{pred}"
             self.text.blit(surface, self.text.fit(label, fs, step - 2), (box.centerx, box.bottom + 4), fs,
                            color if pred != true else DIM, False, "midtop")
-            self.boxes.append((box, k))
 
-    def hit(self, pos, scene):
+    def hit(self, pos):
         for box, k in self.boxes:
             if box.inflate(6, 6).collidepoint(pos):
                 return ("open", k)

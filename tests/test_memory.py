@@ -123,9 +123,9 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
 
     from PIL import Image
 
-    import visualization
+    import clip_recorder
     spools, written = [], []
-    real_temporary_file, real_write_gif = tempfile.TemporaryFile, visualization.write_gif
+    real_temporary_file, real_write_gif = tempfile.TemporaryFile, clip_recorder.write_gif
 
     def spy_spool(*args, **kwargs):
         spools.append(real_temporary_file(*args, **kwargs))
@@ -140,7 +140,7 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
                 yield image, delay
         real_write_gif(f, size, one_by_one(), **kwargs)
     monkeypatch.setattr(tempfile, "TemporaryFile", spy_spool)
-    monkeypatch.setattr(visualization, "write_gif", spy_write)
+    monkeypatch.setattr(clip_recorder, "write_gif", spy_write)
     monkeypatch.chdir(tmp_path)
     app = open_app(sample)
     try:
@@ -212,10 +212,10 @@ def test_a_long_clip_halves_its_frame_rate_and_keeps_every_frame(tmp_path, monke
     already taken stay, each with the delay it was taken at."""
     from PIL import Image
 
-    import visualization
-    monkeypatch.setattr(visualization, "RECORD_FPS", 100)            # a frame every 10 ms
-    monkeypatch.setattr(visualization, "RECORD_SLOWER_EVERY", 3)
-    rec = visualization.Recorder(str(tmp_path / "long.gif"))
+    import clip_recorder
+    monkeypatch.setattr(clip_recorder, "RECORD_FPS", 100)            # a frame every 10 ms
+    monkeypatch.setattr(clip_recorder, "RECORD_SLOWER_EVERY", 3)
+    rec = clip_recorder.Recorder(str(tmp_path / "long.gif"))
     screen = pygame.Surface((320, 180))
     for i in range(300):
         screen.fill((i % 256, 40, 90))                                   # every frame differs
@@ -235,13 +235,13 @@ def test_a_clip_whose_temporary_file_fails_says_so_and_writes_nothing(tmp_path, 
     import errno
     import tempfile
 
-    import visualization
+    import clip_recorder
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(tempfile, "TemporaryFile", full)
-    monkeypatch.setattr(visualization, "RECORD_FPS", 100)
-    rec = visualization.Recorder(str(tmp_path / "clip.gif"))
+    monkeypatch.setattr(clip_recorder, "RECORD_FPS", 100)
+    rec = clip_recorder.Recorder(str(tmp_path / "clip.gif"))
     screen = pygame.Surface((320, 180))
     for _ in range(5):
         rec.capture(screen)

@@ -18,8 +18,8 @@ from regions.layout import MIN_SIZE, compute_layout
 from regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
 from regions.panel import history_caption, snapshot_namer
 from view_model import WeightsStamp, receptive_field
-from visualization import KEYS, controls_markdown
 from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at
+from window_keys import KEYS, controls_markdown
 from window_state import K_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,16 +234,20 @@ def test_readme_controls_table_is_the_key_table():
     m = re.search(r"## Controls\n\n(\| key / mouse.*?)\n\n", readme, re.S)
     assert m, "README has no Controls table"
     assert m.group(1).strip() == controls_markdown(), \
-        "README Controls table differs from visualization.KEYS; paste visualization.controls_markdown()"
+        "README Controls table differs from window_keys.KEYS; paste window_keys.controls_markdown()"
 
 
 def test_every_key_in_the_table_acts(sample):
+    """Every row names an Actions method, and every action method has a row (the helpers
+    say, training_off, save_screenshot and on_hit, the clicks, are not keys)."""
+    from window_actions import Actions
     app = open_app(sample)
     for k in KEYS:
         if k.action:
-            assert callable(getattr(app.actions, "act_" + k.action))
-    acts = {k.action for k in KEYS if k.action}
-    assert {a[4:] for a in dir(app.actions) if a.startswith("act_")} == acts
+            assert getattr(Actions, k.action.__name__) is k.action and callable(getattr(app.actions, k.action.__name__))
+    acts = {k.action.__name__ for k in KEYS if k.action}
+    helpers = {"say", "training_off", "save_screenshot", "on_hit"}
+    assert {a for a in vars(Actions) if not a.startswith("_")} - helpers == acts
 
 
 def test_navigation_keys(sample):
@@ -677,8 +681,8 @@ def test_clip_frames_carry_only_what_changed_and_decode_to_each_picture(tmp_path
     delay lost."""
     from PIL import Image
 
+    from clip_recorder import CLIP_SAME, clip_frame
     from utils import write_gif
-    from visualization import CLIP_SAME, clip_frame
     rng = np.random.default_rng(0)
     colours = rng.integers(0, 256, (40, 3), dtype=np.uint8)            # few colours: reduced losslessly
     pictures = [colours[rng.integers(0, 40, (36, 64))]]

@@ -8,10 +8,10 @@ import pytest
 
 import background_fetch
 import data_loader
-from background_fetch import FetchStatus
+from background_fetch import FetchStatus, FullData
 from regions.palette import ACCENT, DIM, GRID_BG
 from test_background_fetch import fake, openml_here  # noqa: F401 - fixtures of the fake OpenML
-from visualization import FullData, switch_data
+from visualization import switch_data
 from window_driver import key, open_app, pixel, run_until, text_drawn_at
 
 

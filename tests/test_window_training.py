@@ -263,3 +263,49 @@ def test_a_loaded_model_shows_its_curves_snapshots_and_digit_history(sample, tmp
         assert app.state.mistakes_only and app.y_test[app.state.index] == c
     finally:
         app.close()
+
+
+def test_a_frame_pushes_every_pixel_that_changed_and_little_else(sample):
+    """While training, each drawn frame pushes only rectangles (a full flip only for a new
+    layout or overlay); every pixel that differs from the frame before lies inside them,
+    and most frames push far less than the window. Catches: a region that changed but was
+    not pushed (its rectangle left out, a grid's change missed), and partial pushes that
+    are really the whole window."""
+    app = open_app(sample, size=(1280, 720), worker=True, hidden=(64, 32), epochs=50, batch_size=16, no_train=False)
+    try:
+        run_until(app, lambda: app.weights_seen and app.tele.trained_here)
+        w, h = app.screen.get_size()
+        before = pygame.surfarray.array3d(app.screen)
+        checked, partial = 0, 0
+        deadline = time.monotonic() + 30
+        while checked < 25 and time.monotonic() < deadline:           # every changed pixel was pushed
+            drawn = app.drawn_frames
+            app.frame()
+            if app.drawn_frames == drawn:
+                continue
+            now = pygame.surfarray.array3d(app.screen)
+            changed = (now != before).any(axis=2)                      # (w, h)
+            if app.last_push is not None:
+                covered = np.zeros_like(changed)
+                for r in app.last_push:
+                    covered[r.left:r.right, r.top:r.bottom] = True
+                outside = changed & ~covered
+                assert not outside.any(), f"{int(outside.sum())} changed pixels not pushed, e.g. at " \
+                                          f"{tuple(np.argwhere(outside)[0])}"
+                partial += 1
+            before = now
+            checked += 1
+        assert checked >= 15 and partial >= checked // 2, (checked, partial)
+        area = []                                                      # and how much a frame pushes
+        while len(area) < 60 and time.monotonic() < deadline + 20:
+            drawn = app.drawn_frames
+            app.frame()
+            if app.drawn_frames != drawn:
+                rects = app.last_push
+                area.append(1.0 if rects is None else sum(r.width * r.height for r in rects) / (w * h))
+            time.sleep(max(0.0, app.frame_start + 1 / 60 - time.perf_counter()))
+        small = sum(a < 0.3 for a in area)            # frames that only eased the grids and the output
+        assert len(area) >= 30 and small >= len(area) // 3, \
+            f"{small} of {len(area)} frames pushed less than 30 % of the window: {np.round(area, 2).tolist()}"
+    finally:
+        app.close(save=False)
