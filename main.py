@@ -462,8 +462,8 @@ def _terminate_like_ctrl_c(signum, frame):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "runs":                 # `mnist-live runs ...`: the run library (no NumPy)
-        import run_library
-        return run_library.runs_main(argv[1:])
+        import runs_command
+        return runs_command.runs_main(argv[1:])
     start = time.perf_counter()
     config, given = parse_config(argv)
     if not config.headless and no_display():

@@ -3,8 +3,10 @@ publishes its weights through shared memory and reports through a queue, so trai
 waits for a frame and a frame never waits for training.
 
 `TrainingProcess` is the window's handle on it (start, orders, polling, stop); `_Worker`
-is the child's loop. What they say to each other is in `messages.py`. Imports the trainer,
-the model file reader and multiprocessing; never pygame.
+is the child's loop, which also records the run in the run library (`run_library.RunRecorder`,
+built in the child: every evaluation, the loss curve, and how the run ended). What they say
+to each other is in `messages.py`. Imports the trainer, the model file reader, the run
+library and multiprocessing; never pygame.
 """
 from __future__ import annotations
 
@@ -12,11 +14,13 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import sys
 import time
 from multiprocessing import shared_memory
 
 import numpy as np
 
+import run_library
 from config import Config
 from messages import (
     BatchReport,
@@ -60,9 +64,13 @@ class TrainingProcess:
 
     The parent calls `poll()` once per frame: it returns new reports and, when the worker
     published new weights, `take_weights` copies them into the caller's arrays and returns
-    their stamp (publication counter, epoch, batch)."""
+    their stamp (publication counter, epoch, batch).
 
-    def __init__(self, config: Config, data, model_file=None):
+    The run goes into the run library (`config.runs`, or the default file) unless
+    `config.no_runs` or `config.no_train` (a session that cannot train is no run);
+    `command`: the command line it records (default: this process's, sys.argv[1:])."""
+
+    def __init__(self, config: Config, data, model_file=None, command=None):
         ctx = mp.get_context("spawn")
         self._shms = []
         specs = {}
@@ -85,7 +93,8 @@ class TrainingProcess:
         try:
             self.process = ctx.Process(
                 target=_worker_main, daemon=True, name="trainer",
-                args=(config, specs, model_file, self.lock, self.commands, self.messages))
+                args=(config, specs, model_file, self.lock, self.commands, self.messages,
+                      run_to_record(config, data, sys.argv[1:] if command is None else command)))
             self.process.start()
         finally:
             if env_before is None:
@@ -171,6 +180,15 @@ class ParentWatch:
         return os.getppid() != self._ppid
 
 
+def run_to_record(config, data, command):
+    """What the child needs to record the run (plain data), or None when it is not recorded."""
+    if config.no_runs or config.no_train:
+        return None
+    return {"dataset": {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
+                        "test": int(len(data.y_test))},
+            "command": [str(a) for a in command]}
+
+
 def _split_params(flat, sizes):
     """Views W_i (fan_in, fan_out) and b_i (fan_out,) into one flat float32 array."""
     weights, biases, o = [], [], 0
@@ -190,8 +208,9 @@ def _eval_report(kind, ev, trainer, elapsed):
 class _Worker:
     """The training process's loop: train, publish, obey orders, never block the UI."""
 
-    def __init__(self, config, arr, model_file, lock, commands, messages):
+    def __init__(self, config, arr, model_file, lock, commands, messages, to_record=None):
         self.config, self.lock, self.commands, self.messages = config, lock, commands, messages
+        self.to_record = to_record              # run_to_record(...): the run library's recording, or None
         self.trainer = Trainer(config, arr["x_train"], arr["y_train"])
         self.x_test, self.y_test = arr["x_test"], arr["y_test"]
         self.subset = np.arange(min(SUBSET_SIZE, len(self.y_test)))
@@ -203,6 +222,11 @@ class _Worker:
         self.paused, self.delay, self.running = config.no_train, 0.0, True
         self.samples = 0
         self.sent_snapshots = None              # what the window was last told of the snapshots
+        self.recorder = None                    # run_library.RunRecorder while the run is recorded
+        self.t_start = time.perf_counter()      # when the run started (elapsed_s of its evaluations)
+        self.train_s = 0.0                      # seconds spent training batches (samples/s)
+        self.last_full = None                   # ((epoch, batch), Evaluation) of the newest full evaluation
+        self.saved_to = None                    # the model file holding the final weights, once saved
 
     def publish(self):
         t = self.trainer
@@ -218,6 +242,10 @@ class _Worker:
             ev = evaluate(self.trainer.net, self.x_test[self.subset], self.y_test[self.subset])
         self.trainer.record_eval(kind, ev)
         self.messages.put(_eval_report(kind, ev, self.trainer, time.perf_counter() - t0))
+        if kind == "full":
+            self.last_full = (self.trainer.position, ev)
+        if self.recorder is not None:
+            self.recorder.sync(self.trainer.history, time.perf_counter() - self.t_start)
 
     def position(self):
         t = self.trainer
@@ -226,18 +254,24 @@ class _Worker:
     def save(self, path, reason):
         try:
             self.trainer.save(path)
+            if reason in ("finished", "quit"):  # the weights the run ends with
+                self.saved_to = path
             self.messages.put(Saved(path, reason))
         except OSError as e:
             self.messages.put(Notice(f"could not save {path}: {e.strerror or e}"))
 
     def train_one(self):
         """One batch; None (and paused) when the run diverged."""
+        t0 = time.perf_counter()
         try:
             stats = self.trainer.train_batch()
         except TrainingDiverged as e:
             self.messages.put(TrainerFailed(str(e), diverged=True))
             self.paused = True
+            self.end_run("diverged", error=str(e))
             return None
+        finally:
+            self.train_s += time.perf_counter() - t0
         self.samples += self.config.batch_size if stats.batch < stats.n_batches else \
             len(self.trainer.x_train) - (stats.n_batches - 1) * self.config.batch_size
         return stats
@@ -318,6 +352,40 @@ class _Worker:
             if self.config.save:
                 self.save(self.config.save, "finished")
             self.messages.put(Finished(t.epoch))
+            self.end_run("finished")
+
+    # ------------------------------------------------------------ the run library
+    def start_recording(self):
+        """Open the run's record (a library it cannot use: one line, to the window and stderr)."""
+        def log(line):
+            print(line, file=sys.stderr, flush=True)
+            self.messages.put(Notice(line))
+        cfg = self.config
+        self.recorder = run_library.RunRecorder(cfg.runs or run_library.default_path(cfg.data_home), cfg,
+                                                self.to_record["dataset"], command=self.to_record["command"],
+                                                log=log)
+        self.recorder.sync(self.trainer.history, time.perf_counter() - self.t_start)   # the first evaluation
+
+    def final_evaluation(self):
+        """A full test-set evaluation of the weights the run ends with (the newest one when
+        it was of these weights); not sent to the window nor added to the history."""
+        if self.last_full is not None and self.last_full[0] == self.trainer.position:
+            return self.last_full[1]
+        return evaluate(self.trainer.net, self.x_test, self.y_test)
+
+    def end_run(self, status, error=None):
+        """Close the run's record: finished, interrupted, diverged or failed (once; nothing
+        is recorded after it)."""
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return
+        ev = None
+        if status != "failed":
+            ev = self.final_evaluation()
+        recorder.finish(status, ev, wall_s=time.perf_counter() - self.t_start,
+                        samples_per_s=self.samples / self.train_s if self.train_s > 0 else None,
+                        model_file=self.saved_to, error=error, history=self.trainer.history,
+                        elapsed_s=time.perf_counter() - self.t_start)
 
     def wait_for_orders(self):
         """Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
@@ -342,6 +410,8 @@ class _Worker:
         self.publish()
         self.evaluate("full")
         self.send_history()
+        if not t.finished and self.to_record is not None:
+            self.start_recording()                # after the window has its first picture
         last_publish = last_report = time.perf_counter()
         losses = []
         while self.running and parent_alive():
@@ -372,9 +442,10 @@ class _Worker:
                     self.evaluate("subset")
                 if self.snapshot_mark() != self.sent_snapshots:
                     self.send_history()                   # a new snapshot to rewind to
+        self.end_run("interrupted")               # the window closed (or died) before the end
 
 
-def _worker_main(config, specs, model_file, lock, commands, messages):
+def _worker_main(config, specs, model_file, lock, commands, messages, to_record=None):
     """Body of the training process."""
     # Ctrl+C and SIGTERM (also when sent to the whole process group) are the window's to
     # handle: it asks this process to save and stop. A SIGTERM that no order follows (a
@@ -387,11 +458,15 @@ def _worker_main(config, specs, model_file, lock, commands, messages):
     for key, spec in specs.items():
         shm, arr[key] = _attach(spec)
         shms.append(shm)
+    worker = None
     try:
-        _Worker(config, arr, model_file, lock, commands, messages).run(
-            lambda: not parent.gone() and not (terminated and time.monotonic() - terminated[0] > TERM_GRACE_S))
+        worker = _Worker(config, arr, model_file, lock, commands, messages, to_record)
+        worker.run(lambda: not parent.gone() and not (terminated and time.monotonic() - terminated[0] > TERM_GRACE_S))
     except Exception as e:                         # noqa: BLE001 - said to the window, which stays up
-        messages.put(TrainerFailed(f"the training process failed: {type(e).__name__}: {e}".splitlines()[0], False))
+        text = f"the training process failed: {type(e).__name__}: {e}".splitlines()[0]
+        messages.put(TrainerFailed(text, False))
+        if worker is not None:
+            worker.end_run("failed", error=text[:500])
         raise
     finally:
         for shm in shms:
