@@ -136,7 +136,8 @@ def parse_command(argv=None):
     if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     try:
-        plan = tuning.plan_sweep(config, specs, options, argv=sys.argv[1:] if argv is None else argv)
+        plan = tuning.plan_sweep(config, specs, options, argv=sys.argv[1:] if argv is None else argv,
+                                 given=sorted(set(ns) | set(specs)))
     except tuning.SweepError as e:
         parser.error(str(e))
     return config, set(ns) | set(specs), plan

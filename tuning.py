@@ -192,17 +192,21 @@ def _spec_json(spec):
     return dataclasses.asdict(spec) if isinstance(spec, Range) else {"values": list(spec.values)}
 
 
-def plan_sweep(config, specs, options, argv=()):
+RESUME_KEEPS = ("headless", "data_home")      # what --resume may be given besides --jobs and --scheduler
+
+
+def plan_sweep(config, specs, options, argv=(), given=()):
     """A SweepPlan from the parsed command line, or None for a normal run. `config`: the base
     Config (the swept options at their defaults), `specs`: {name: Values or Range} of the
-    sweepable options given, `options`: the sweep options given ({"search": 16, ...}).
+    sweepable options given, `options`: the sweep options given ({"search": 16, ...}),
+    `given`: the names of the Config fields given explicitly.
     SweepError (a one-line usage error) for a sweep that cannot run."""
     varying = {k: s for k, s in specs.items() if isinstance(s, Range) or len(s.values) > 1}
     if not varying and not options:
         return None
     resume = options.get("resume")
     if resume is not None:
-        extra = [flag(k) for k in (*varying, *options) if k not in ("resume", "jobs", "scheduler")]
+        extra = [flag(k) for k in (*given, *options) if k not in ("resume", "jobs", "scheduler", *RESUME_KEEPS)]
         if extra:
             raise SweepError(f"--resume continues the sweep as it was defined; not with {', '.join(extra)}")
         _check_name(resume, "--resume")
@@ -749,8 +753,15 @@ class Sweep:
         todo = self.pending_jobs()
         left = (lambda: todo > 0) if self.plan.search else (lambda: bool(todo))
         self.free_slots = list(range(slots))
+        # Ctrl+C and SIGTERM only set a flag: an exception in the middle of a call to the
+        # Manager would leave its connection half-read.
+        self.signals = 0
+
+        def count(signum, frame):
+            self.signals += 1
+        previous = {sig: signal.signal(sig, count) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            while left() or self.running:
+            while (left() or self.running) and not self.signals:
                 while left() and self.free_slots:
                     st, job = self.ask(todo, self.free_slots.pop(0), model_folder)
                     if self.plan.search:
@@ -759,9 +770,12 @@ class Sweep:
                     st.future, st.answers = pool.submit(job)
                 self._drain(pool, timeout=0.1)
                 self._check_futures(pool)
-        except KeyboardInterrupt:
-            self.stop(pool)
-            return "interrupted"
+            if self.signals:
+                self.stop(pool)
+                return "interrupted"
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         return "done"
 
     def stop(self, pool):
@@ -775,12 +789,9 @@ class Sweep:
             except Exception:                               # the channel is gone: the process will be killed
                 pass
         deadline = time.monotonic() + STOP_GRACE_S
-        try:
-            while self.running and time.monotonic() < deadline:
-                self._drain(pool, timeout=0.1)
-                self._check_futures(pool)
-        except KeyboardInterrupt:                           # a second Ctrl+C: no more waiting
-            pass
+        while self.running and time.monotonic() < deadline and self.signals < 2:   # a second Ctrl+C: no waiting
+            self._drain(pool, timeout=0.1)
+            self._check_futures(pool)
         for st in list(self.running.values()):
             self._end(st, "interrupted", None)
 
@@ -833,7 +844,6 @@ def run_sweep(plan, load_data, out=None):
     temp = os.path.join(folder, f"{name}.tmp")
     shutil.rmtree(temp, ignore_errors=True)            # left by a killed parent
     os.makedirs(temp)
-    pool = None
     t0 = time.perf_counter()
     try:
         return _run(plan, name, sweep, data, total, temp, t0)
@@ -859,11 +869,11 @@ def _run(plan, name, sweep, data, total, temp, t0):
         sweep.progress.close()
         if pool is not None:
             pool.close()
-    status = report(sweep, plan, name, time.perf_counter() - t0, out)
+    status = report(sweep, plan, name, time.perf_counter() - t0, out, interrupted=ended == "interrupted")
     return 130 if ended == "interrupted" else status
 
 
-def report(sweep, plan, name, wall, out):
+def report(sweep, plan, name, wall, out, interrupted=False):
     """The leaderboard of every trial of the sweep (earlier sessions' too), the best
     configuration as a command line, and --save. Returns the exit status."""
     rows = {r["number"]: r for r in _earlier_rows(sweep)}
@@ -875,8 +885,11 @@ def report(sweep, plan, name, wall, out):
     for line in leaderboard(rows, list(plan.specs)):
         print(line, file=out)
     best = best_trial(rows)
+    if interrupted:
+        print(f"\nInterrupted: mnist-live --headless --resume {name} continues the sweep", file=out)
     if best is None:
-        print("error: no trial finished", file=sys.stderr)
+        if not interrupted:
+            print("error: no trial finished", file=sys.stderr)
         return 1
     print(f"\nBest: trial {best['number']}, test accuracy {100 * best['accuracy']:.2f} %:\n  "
           f"{' '.join(command_line(best['config']))}", file=out)
