@@ -510,10 +510,11 @@ class DaskPool:
         return future, answers
 
     def get(self, timeout):
-        try:
-            return self.reports.get(timeout=timeout)
-        except TimeoutError:
-            raise queue.Empty from None
+        if self.reports.qsize() == 0:              # a get that times out is logged as an error by the scheduler
+            time.sleep(timeout)
+            if self.reports.qsize() == 0:
+                raise queue.Empty
+        return self.reports.get()
 
     def close(self):
         self.client.cancel(self.futures)
@@ -734,9 +735,10 @@ class Sweep:
                 self._drain(pool)
                 if not st.ended:
                     try:
-                        error = repr(st.future.exception())
-                    except Exception as e:                # a cancelled future
-                        error = repr(e)
+                        e = st.future.exception()
+                    except Exception as cancelled:
+                        e = cancelled
+                    error = f"{type(e).__name__}: {' '.join(str(e).split())}"[:300]
                     self._end(st, "interrupted" if self.stopping else "failed", {"error": error})
 
     def _drain(self, pool, timeout=0.0):
