@@ -216,9 +216,10 @@ def plan_sweep(config, specs, options, argv=(), given=()):
                          f"(--lr 0.001 0.003) or, with --search N, a range (--lr 1e-4:1e-2:log)")
     if not config.headless:
         raise SweepError("a sweep runs in the terminal: add --headless (the window takes one run)")
-    for bad, why in (("load", "--load"), ("no_train", "--no-train"), ("metrics", None)):
-        if why and getattr(config, bad):
-            raise SweepError(f"{why} is for one run; not with a sweep")
+    for name in ("load", "no_train", "metrics"):
+        if getattr(config, name):
+            raise SweepError(f"{flag(name)} is for one run; not with a sweep (the run library keeps every trial: "
+                             f"mnist-live runs --where sweep=NAME)")
     search = options.get("search")
     ranges = [flag(k) for k, s in varying.items() if isinstance(s, Range)]
     if ranges and not search:

@@ -70,6 +70,8 @@ def test_plan_sweep_tells_a_run_from_a_sweep():
         plan_sweep(Config(), {"lr": Values((0.001, 0.003))}, {})
     with pytest.raises(SweepError, match="--seed seeds the sampler"):
         plan_sweep(base, {"seed": Values((1, 2))}, {"search": 4})
+    with pytest.raises(SweepError, match="--metrics is for one run"):
+        plan_sweep(Config(headless=True, metrics="m.json"), {"lr": Values((0.001, 0.003))}, {})
     with pytest.raises(SweepError, match="not with --epochs"):
         plan_sweep(base, {}, {"resume": "s1"}, given=["epochs", "headless"])
 
