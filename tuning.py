@@ -537,7 +537,7 @@ class Progress:
             from tqdm import tqdm
             self.bars[st.number] = tqdm(total=st.config.epochs, position=st.slot, leave=False, file=self.out,
                                         desc=f"trial {st.number:>3}", dynamic_ncols=True,
-                                        bar_format="{desc} {bar} {n:.2f}/{total} epochs {postfix}")
+                                        bar_format="{desc} {bar} {n:.2f}/{total} epochs{postfix}")
             self.bars[st.number].set_postfix_str(st.label)
         else:
             self.line(f"trial {st.number} started: {st.label}")
@@ -665,9 +665,7 @@ class Sweep:
         kind = msg["kind"]
         st.progress = msg.get("progress", st.progress)
         if kind == "start":
-            from run_library import RunRecorder
-            st.recorder = RunRecorder(self.library_path, st.config, self.dataset, command=command_line(st.config),
-                                      sweep=self.name, trial=st.number, log=self.progress.line)
+            self._record_start(st)
             self.progress.start(st)
             return
         if kind == "tick":
@@ -681,6 +679,11 @@ class Sweep:
             self.progress.update(st, f"subset acc {100 * msg['value']:.1f} %")
         elif kind == "done":
             self._end(st, msg["status"], msg)
+
+    def _record_start(self, st):
+        from run_library import RunRecorder
+        st.recorder = RunRecorder(self.library_path, st.config, self.dataset, command=command_line(st.config),
+                                  sweep=self.name, trial=st.number, log=self.progress.line)
 
     def _mirror(self, st, msg):
         from trainer import EvalRecord
@@ -705,6 +708,8 @@ class Sweep:
             ev = Evaluation(acc, np.array(msg["per_class"], np.float64), np.array(msg["confusion"], np.int64),
                             np.zeros(0, np.int16), msg["n"])
         wall = msg.get("wall_s", time.monotonic() - st.started)
+        if st.recorder is None and status == "failed":      # died before it started: still a run that failed
+            self._record_start(st)
         if st.recorder is not None:
             st.recorder.finish(status, evaluation=ev, wall_s=wall, samples_per_s=msg.get("samples_per_s"),
                                error=msg.get("error"))
@@ -860,7 +865,7 @@ def _run(plan, name, sweep, data, total, temp, t0):
     try:
         if plan.scheduler:
             pool = DaskPool(plan.scheduler, data, name)
-            slots = pool.slots
+            slots = min(plan.jobs or pool.slots, pool.slots, total)
         else:
             slots = min(plan.jobs or os.cpu_count() or 1, total)
             pool = LocalPool(slots, data, temp)

@@ -4,7 +4,7 @@
     python bench/bench_sweep.py --pairs 5    # more alternations on a noisy machine
     python bench/bench_sweep.py --quick      # smoke run on the bundled sample
 
-(1) An 8-trial grid (--hidden 128 --train-size 6000 --epochs 2, 4 learning rates x 2 batch
+(1) An 8-trial grid (--hidden 512 --train-size 30000 --epochs 3, 4 learning rates x 2 batch
 sizes) with --jobs 2 against the same 8 trials one after another (--jobs 1). (2) --search 16
 over --lr 1e-5:1:log (half the range is hopeless: too slow or unstable) with the median
 pruner against --pruner none, and the best test accuracy each finds. A and B alternate
@@ -59,8 +59,8 @@ def main():
         data, size, pairs = ["--offline"], ["--hidden", "16", "--train-size", "500", "--epochs", "1"], 1
         grid_lrs, search_n = ["0.001", "0.003"], "4"
     elif SHARED.exists():
-        data, size, pairs = ["--data-dir", str(SHARED)], ["--hidden", "128", "--train-size", "6000",
-                                                          "--epochs", "2"], opts.pairs
+        data, size, pairs = ["--data-dir", str(SHARED)], ["--hidden", "512", "--train-size", "30000",
+                                                          "--epochs", "3"], opts.pairs
         grid_lrs, search_n = ["0.0005", "0.001", "0.002", "0.004"], "16"
     else:
         raise SystemExit("error: ../shared/data/mnist not found (use --quick for the bundled sample)")
