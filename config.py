@@ -73,6 +73,9 @@ class Config:
     no_train: bool = field(default=False, metadata=_opt("do not train: explore the (loaded) model"))
     headless: bool = field(default=False, metadata=_opt("no window: train in the terminal with a progress bar"))
     metrics: str | None = field(default=None, metadata=_opt("write run metrics as JSON to FILE", metavar="FILE"))
+    runs: str | None = field(default=None, metadata=_opt(
+        "run library database file (default: <data home>/mnist_viz/runs.sqlite3)", metavar="FILE"))
+    no_runs: bool = field(default=False, metadata=_opt("do not record this run in the run library"))
     # --- window -----------------------------------------------------------------
     connections: int = field(default=60, metadata=_opt(
         "strongest connections drawn per layer pair (keys + / -)", type=int, min=0, metavar="K"))

@@ -85,7 +85,7 @@ def build_parser():
 
 
 HISTORY_EPOCHS = 1000         # epochs kept in the metrics' history (a run may have millions)
-PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "record", "data_dir", "data_home")
+PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "record", "data_dir", "data_home", "runs")
 
 
 def parse_config(argv=None):
@@ -374,9 +374,23 @@ class HeadlessProgress:
         self.run_bar.close()
 
 
-def run_headless(config, data, arrays=None, meta=None):
+def start_recorder(config, data, command=None):
+    """A run_library.RunRecorder for this run (None with --no-runs); a library it cannot
+    use costs one line ("runs not recorded: ..."), never the run."""
+    if config.no_runs:
+        return None
+    import run_library
+    path = config.runs or run_library.default_path(config.data_home)
+    dataset = {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
+               "test": int(len(data.y_test))}
+    return run_library.RunRecorder(path, config, dataset, command=command,
+                                   log=lambda line: print(line, file=sys.stderr))
+
+
+def run_headless(config, data, arrays=None, meta=None, command=None):
     """Train in the terminal: progress bars (HeadlessProgress), test results per epoch, and
-    a per-class table and confusion matrix at the end. Returns the metrics dict."""
+    a per-class table and confusion matrix at the end; the run goes into the run library
+    (start_recorder). Returns the metrics dict."""
     from trainer import Trainer, TrainingDiverged, evaluate
     from utils import format_confusion, format_per_class
     trainer = Trainer(config, data.x_train, data.y_train)
@@ -389,6 +403,7 @@ def run_headless(config, data, arrays=None, meta=None):
     status = "finished"
     ev = None                                      # the latest test evaluation
     progress = HeadlessProgress(trainer, config) if not config.no_train and not trainer.finished else None
+    recorder = start_recorder(config, data, command) if progress is not None else None
     try:
         while not config.no_train and not trainer.finished:
             stats = trainer.train_batch()
@@ -401,10 +416,17 @@ def run_headless(config, data, arrays=None, meta=None):
                                 "train_accuracy": stats.accuracy, "loss": stats.loss,
                                 "seconds": time.perf_counter() - t_start})
                 progress.epoch_done(trainer, stats, ev)
+                if recorder is not None:
+                    recorder.sync(trainer.history, time.perf_counter() - t_start)
     except TrainingDiverged as e:
         status, diverged = "diverged", e
     except KeyboardInterrupt:
         status = "interrupted"
+    except BaseException as e:
+        if recorder is not None:
+            recorder.finish("failed", error=f"{type(e).__name__}: {e}"[:500], history=trainer.history,
+                            wall_s=time.perf_counter() - t_start)
+        raise
     finally:
         if progress is not None:
             progress.close()                       # the bars go before any message below
@@ -418,25 +440,36 @@ def run_headless(config, data, arrays=None, meta=None):
     print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
     print(format_per_class(ev.per_class, data.class_names))
     print(format_confusion(ev.confusion, data.class_names))
+    speed = speed_sum / speed_n if speed_n else trainer.samples_per_s
     if config.save and status != "diverged":
         try:
             trainer.save(config.save)
         except OSError as e:
-            fail(f"could not save the model to {config.save}: {e.strerror or e}")
+            message = f"could not save the model to {config.save}: {e.strerror or e}"
+            if recorder is not None:
+                recorder.finish("failed", ev, time.perf_counter() - t_start, speed, error=message,
+                                history=trainer.history)
+            fail(message)
         print(f"Saved model to {config.save}")
+    if recorder is not None:
+        recorder.finish(status, ev, time.perf_counter() - t_start, speed,
+                        model_file=config.save if config.save and status != "diverged" else None,
+                        error=str(diverged) if status == "diverged" else None, history=trainer.history)
     return {
         "status": status,
         "test_accuracy": ev.accuracy,
         "per_class_accuracy": [float(v) for v in ev.per_class],
         "confusion_matrix": ev.confusion.tolist(),
         "epochs_completed": trainer.epoch,
-        "train_samples_per_s": speed_sum / speed_n if speed_n else trainer.samples_per_s,
+        "train_samples_per_s": speed,
         "epochs": list(epochs),
         "history": trainer.history.to_json(),
         "snapshots": {"count": len(trainer.snapshots), "bytes": trainer.snapshots.nbytes()},
         "hyperparameters": config.hyperparameters(),
         "dataset": {"name": data.name, "source": data.source,
                     "train": int(len(data.y_train)), "test": int(len(data.y_test))},
+        "run_library": None if recorder is None else {"file": recorder.path, "run_id": recorder.run_id,
+                                                      "recording_s": recorder.busy_s},
     }
 
 
@@ -465,6 +498,10 @@ def _terminate_like_ctrl_c(signum, frame):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "runs":                 # `mnist-live runs ...`: the run library (no NumPy)
+        import run_library
+        return run_library.runs_main(argv[1:])
     start = time.perf_counter()
     config, given, plan = parse_command(argv)
     if plan is not None:
@@ -490,7 +527,7 @@ def main(argv=None):
     else:                                                        # the window at once, on the bundled sample
         data = cut_data(load_sample_or_fail(config), config)
     if config.headless:
-        metrics = run_headless(config, data, arrays, meta)
+        metrics = run_headless(config, data, arrays, meta, command=argv)
     else:
         import visualization
         metrics = visualization.run_app(config, data, start, fetch=fetch,

@@ -192,7 +192,7 @@ def _spec_json(spec):
     return dataclasses.asdict(spec) if isinstance(spec, Range) else {"values": list(spec.values)}
 
 
-RESUME_KEEPS = ("headless", "data_home")      # what --resume may be given besides --jobs and --scheduler
+RESUME_KEEPS = ("headless", "data_home", "runs")      # what --resume may be given besides --jobs and --scheduler
 
 
 def plan_sweep(config, specs, options, argv=(), given=()):
@@ -216,6 +216,8 @@ def plan_sweep(config, specs, options, argv=(), given=()):
                          f"(--lr 0.001 0.003) or, with --search N, a range (--lr 1e-4:1e-2:log)")
     if not config.headless:
         raise SweepError("a sweep runs in the terminal: add --headless (the window takes one run)")
+    if config.no_runs:
+        raise SweepError("a sweep records its trials in the run library; not with --no-runs")
     for name in ("load", "no_train", "metrics"):
         if getattr(config, name):
             raise SweepError(f"{flag(name)} is for one run; not with a sweep (the run library keeps every trial: "
@@ -830,7 +832,7 @@ def run_sweep(plan, load_data, out=None):
     SweepError for a usage problem found here (an unknown or existing sweep name)."""
     out = out or sys.stdout
     import run_library
-    library_path = run_library.default_path(plan.base.data_home)
+    library_path = plan.base.runs or run_library.default_path(plan.base.data_home)
     folder = sweep_folder(library_path)
     try:
         os.makedirs(folder, exist_ok=True)

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -18,6 +20,13 @@ NO_SHARED = "../shared/data/mnist not found (it exists only on the development m
 
 
 MAIN = str(ROOT / "main.py")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_run_library(tmp_path_factory):
+    """Headless runs in the tests (and their subprocesses) record into a temporary run
+    library, never into the user's (run_library.ENV_PATH overrides the default file)."""
+    os.environ["MNIST_LIVE_RUNS"] = str(tmp_path_factory.mktemp("runs") / "runs.sqlite3")
 
 
 def run(*args, timeout=120):

@@ -1,0 +1,147 @@
+"""The run library's costs: what recording takes from a training run, and how fast
+`mnist-live runs` answers with 10,000 runs in the library.
+
+    python bench/bench_runs.py              # (a) 3 epochs on 10,000 MNIST digits, 4 pairs; (b) 10,000 runs
+    python bench/bench_runs.py --quick      # smoke run: the bundled sample, 300 runs
+
+(a) A real small headless run (../shared/data/mnist via --data-dir when present, else
+--offline): the seconds spent inside RunRecorder calls (the run's metrics say, under
+`run_library`) as a share of the run's wall time; then whole runs alternating with and
+without recording (A B A B ...), medians.
+(b) A library of N runs made in a temp folder through RunLibrary (varied hyperparameters,
+one full evaluation per epoch, 100 loss points each), then the whole `python main.py runs`
+process timed, median of several, also with `--where lr<0.01 --sort time98`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "mnist"
+sys.path.insert(0, str(ROOT))
+
+import run_library  # noqa: E402  (after the path set-up)
+from config import Config  # noqa: E402
+
+
+def headless(args, tmp, record):
+    """(process wall s, metrics) of one headless run."""
+    metrics = Path(tmp) / "m.json"
+    runs = ["--runs", str(Path(tmp) / "lib.sqlite3")] if record else ["--no-runs"]
+    cmd = [sys.executable, str(ROOT / "main.py"), "--headless", *args, *runs, "--metrics", str(metrics)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0 or "runs not recorded" in proc.stderr:
+        raise SystemExit(f"main.py failed: {proc.stderr.strip()[-500:]}")
+    return wall, json.loads(metrics.read_text())
+
+
+def recording_cost(args, pairs):
+    print(f"(a) recording cost: python main.py --headless {' '.join(args)} (--runs FILE / --no-runs), "
+          f"{pairs} pairs alternating\n")
+    with_rec, without, shares = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(pairs):
+            wall, m = headless(args, tmp, record=True)
+            lib = m["run_library"]
+            with run_library.RunLibrary(lib["file"]) as rl:
+                run_wall = rl.run(lib["run_id"])["wall_s"]
+            shares.append((lib["recording_s"], run_wall))
+            with_rec.append(wall)
+            without.append(headless(args, tmp, record=False)[0])
+    rec_s = statistics.median(s for s, _ in shares)
+    run_s = statistics.median(w for _, w in shares)
+    share = statistics.median(s / w for s, w in shares)
+    a, b = statistics.median(with_rec), statistics.median(without)
+    print("| measure | median | all |")
+    print("|---|---|---|")
+    print(f"| time inside RunRecorder calls | {1000 * rec_s:.1f} ms | "
+          f"{', '.join(f'{1000 * s:.1f}' for s, _ in shares)} ms |")
+    print(f"| the run's wall time (recorded) | {run_s:.2f} s | {', '.join(f'{w:.2f}' for _, w in shares)} s |")
+    print(f"| **recording share of the run** | **{100 * share:.3f} %** | "
+          f"{', '.join(f'{100 * s / w:.3f}' for s, w in shares)} % |")
+    print(f"| whole process, recording | {a:.2f} s | {', '.join(f'{w:.2f}' for w in with_rec)} s |")
+    print(f"| whole process, --no-runs | {b:.2f} s | {', '.join(f'{w:.2f}' for w in without)} s |")
+    print(f"| difference (noise included) | {100 * (a - b) / b:+.1f} % | |")
+
+
+def make_library(path, n, seed=0):
+    """n finished runs with plausible, varied hyperparameters and curves (stdlib random)."""
+    rnd = random.Random(seed)
+    t0 = time.perf_counter()
+    with run_library.RunLibrary(path) as lib:
+        for i in range(n):
+            cfg = Config(lr=rnd.choice([0.0003, 0.001, 0.003, 0.01, 0.03]), batch_size=rnd.choice([32, 64, 128, 256]),
+                         optimizer=rnd.choice(["adam", "momentum", "sgd"]), epochs=rnd.choice([2, 5, 10]),
+                         hidden=rnd.choice([(1024, 512), (256,), (512, 256)]), seed=i % 7,
+                         dropout=rnd.choice([0.0, 0.2]))
+            rid = lib.start_run(cfg, {"name": "mnist", "source": "bench", "train": 60000, "test": 10000},
+                                sweep=f"sweep{i // 100}" if i % 3 == 0 else None, trial=i % 100)
+            top = rnd.uniform(0.95, 0.99)
+            evals = [(e + 1.0, "full", top - 0.03 / (e + 1), [top] * 10, e + 1, 0, 7.0 * (e + 1))
+                     for e in range(cfg.epochs)]
+            losses = [(k / 100 * cfg.epochs, 2.3 / (1 + k)) for k in range(100)]
+            lib.record(rid, evals, losses)
+            lib.finish_run(rid, "finished" if i % 20 else "diverged", test_accuracy=evals[-1][2], per_class=[top] * 10,
+                           wall_s=7.0 * cfg.epochs + 1, samples_per_s=rnd.uniform(15000, 25000))
+    return time.perf_counter() - t0
+
+
+def timed(cmd, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        times.append(time.perf_counter() - t0)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+    return times
+
+
+def query_speed(n, repeats):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "runs.sqlite3")
+        made = make_library(path, n)
+        size = os.path.getsize(path) + sum(os.path.getsize(path + s) for s in ("-wal",) if os.path.exists(path + s))
+        print(f"\n(b) `python main.py runs` against a library of {n:,} runs ({size / 2**20:.1f} MiB, made in "
+              f"{made:.1f} s), median of {repeats}\n")
+        main_py = [sys.executable, str(ROOT / "main.py")]
+        rows = [("python -c pass (the interpreter alone)", [sys.executable, "-c", "pass"]),
+                ("python main.py runs --runs FILE", [*main_py, "runs", "--runs", path]),
+                ("python main.py runs --runs FILE --where lr<0.01 --sort time98",
+                 [*main_py, "runs", "--runs", path, "--where", "lr<0.01", "--sort", "time98"]),
+                ("python main.py runs --runs FILE --sort batch_size --where optimizer=adam",
+                 [*main_py, "runs", "--runs", path, "--sort", "batch_size", "--where", "optimizer=adam"]),
+                (f"python main.py runs show {n // 2} --runs FILE",
+                 [*main_py, "runs", "show", str(n // 2), "--runs", path])]
+        print("| command | median s | min s | max s |")
+        print("|---|---|---|---|")
+        for label, cmd in rows:
+            t = timed(cmd, repeats)
+            print(f"| `{label}` | {statistics.median(t):.3f} | {min(t):.3f} | {max(t):.3f} |")
+
+
+def main():
+    quick = "--quick" in sys.argv[1:]
+    if quick:
+        args = ["--offline", "--epochs", "1", "--hidden", "32", "--train-size", "1000", "--test-size", "200"]
+        pairs, n, repeats = 1, 300, 2
+    else:
+        data = ["--data-dir", os.path.relpath(SHARED)] if SHARED.exists() else ["--offline"]
+        args = [*data, "--epochs", "3", "--train-size", "10000"]
+        pairs, n, repeats = 4, 10000, 7
+    recording_cost(args, pairs)
+    query_speed(n, repeats)
+
+
+if __name__ == "__main__":
+    main()
