@@ -8,7 +8,9 @@
 sizes) with --jobs 2 against the same 8 trials one after another (--jobs 1). (2) --search 16
 over --lr 1e-5:1:log (half the range is hopeless: too slow or unstable) with the median
 pruner against --pruner none, and the best test accuracy each finds. A and B alternate
-(A B A B ...); the table gives the medians. Each sweep has its own run library in a temp folder.
+(A B A B ...); the table gives the medians, and the load average before each run (other work
+on a shared machine takes cores from the parallel trials). Each sweep has its own run library in
+a temp folder.
 """
 from __future__ import annotations
 
@@ -27,7 +29,9 @@ SHARED = ROOT.parent / "shared" / "data" / "mnist"
 
 
 def sweep(args, home):
-    """Wall seconds and best test accuracy (%) of `python main.py --headless ARGS`."""
+    """(wall seconds, best test accuracy %, trials pruned, 1-minute load average before) of
+    `python main.py --headless ARGS`."""
+    load = os.getloadavg()[0]
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "HOME": home, "SCIKIT_LEARN_DATA": os.path.join(home, "sk")}
     env.pop("MNIST_LIVE_RUNS", None)
     t0 = time.perf_counter()
@@ -38,7 +42,7 @@ def sweep(args, home):
         raise SystemExit(f"error: main.py {' '.join(args)} failed: {proc.stderr.strip()[-500:]}")
     best = re.search(r"Best: trial \d+, test accuracy ([\d.]+) %", proc.stdout)
     pruned = re.search(r"(\d+) pruned", proc.stdout)
-    return wall, float(best.group(1)), int(pruned.group(1)) if pruned else 0
+    return wall, float(best.group(1)), int(pruned.group(1)) if pruned else 0, load
 
 
 def alternate(tag, a, b, pairs, home):
@@ -77,12 +81,12 @@ def main():
     def med(rows, i=0):
         return statistics.median(r[i] for r in rows)
 
-    print("| comparison | A: median s | B: median s | A / B | target | runs (s) |")
+    print("| comparison | A: median s | B: median s | A / B | target | runs A/B s (load average before) |")
     print("|---|---|---|---|---|---|")
     for name, a, b, target in ((f"grid of {len(grid_lrs) * 2}: A --jobs 2, B --jobs 1", par, seq, 0.60),
                                (f"search {search_n}: A median pruner, B none", pruned, full, 0.60)):
         ratio = med(a) / med(b)
-        runs = " ".join(f"{x[0]:.1f}/{y[0]:.1f}" for x, y in zip(a, b))
+        runs = " ".join(f"{x[0]:.1f}/{y[0]:.1f} (load {x[3]:.1f}/{y[3]:.1f})" for x, y in zip(a, b))
         print(f"| {name} | {med(a):.1f} | {med(b):.1f} | {ratio:.2f} | <= {target:.2f} "
               f"{'met' if ratio <= target else 'NOT met'} | {runs} |")
     print("\n| search | best test acc % per run | median | trials pruned per run |")
