@@ -676,7 +676,8 @@ class Sweep:
         self._mirror(st, msg)
         if kind == "report":
             st.trial.report(msg["value"], msg["step"])
-            answer = "stop" if self.stopping else "prune" if st.trial.should_prune() else "go"
+            last = msg["progress"] >= st.config.epochs          # nothing left to save: never prune the end
+            answer = "stop" if self.stopping else "prune" if not last and st.trial.should_prune() else "go"
             st.answers.put(answer)
             self.progress.update(st, f"subset acc {100 * msg['value']:.1f} %")
         elif kind == "done":
