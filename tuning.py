@@ -890,8 +890,8 @@ def report(sweep, plan, name, wall, out, interrupted=False):
     rows = {r["number"]: r for r in _earlier_rows(sweep)}
     rows.update({r["number"]: r for r in sweep.results})
     rows = list(rows.values())
-    counts = collections_counter(r["status"] for r in rows)
-    print(f"\nSweep {name}: {len(rows)} trials ({', '.join(f'{n} {s}' for s, n in counts.items())}); "
+    counts = sorted(collections_counter(r["status"] for r in rows).items(), key=lambda c: STATUS_ORDER.get(c[0], 9))
+    print(f"\nSweep {name}: {len(rows)} trials ({', '.join(f'{n} {s}' for s, n in counts)}); "
           f"this session {wall:.1f} s", file=out)
     for line in leaderboard(rows, list(plan.specs)):
         print(line, file=out)
