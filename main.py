@@ -19,6 +19,7 @@ import sys
 import time
 
 from config import DATASET_NAMES, HYPERPARAMETERS, Config, bounds_problem
+from tuning import SWEEP_OPTIONS, SWEEPABLE
 
 __version__ = "1.0.0"                  # the package version (pyproject.toml reads it from here)
 
@@ -60,7 +61,10 @@ def build_parser():
         kw = {}
         if "choices" in meta:
             kw["choices"] = meta["choices"]
-        if "type" in meta:
+        if f.name in SWEEPABLE:                    # several values or a range sweep it (tuning.parse_values)
+            kw["nargs"] = "+"
+            help_text += "; several values or (with --search) a range LO:HI[:log] sweep it"
+        elif "type" in meta:
             kw["type"] = _checked(meta["type"], meta, flag)
         if "nargs" in meta:
             kw["nargs"] = meta["nargs"]
@@ -70,6 +74,13 @@ def build_parser():
             shown = " ".join(map(str, default)) if isinstance(default, tuple) else default
             help_text += f" (default: {shown})"
         parser.add_argument(flag, help=help_text, **kw)
+    sweep = parser.add_argument_group("sweeps (several values for an option run every combination; see README)")
+    for name, meta in SWEEP_OPTIONS.items():
+        meta = dict(meta)
+        kw = {k: meta[k] for k in ("choices", "metavar") if k in meta}
+        if "type" in meta:
+            kw["type"] = _checked(meta["type"], meta, name)
+        sweep.add_argument("--" + name.replace("_", "-"), help=meta["help"], **kw)
     return parser
 
 
@@ -78,9 +89,32 @@ PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "record", "data_dir", "
 
 
 def parse_config(argv=None):
-    """(Config, set of option names given explicitly). Exits 2 on bad input."""
+    """(Config, set of option names given explicitly) of one run. Exits 2 on bad input, a sweep included."""
+    config, given, plan = parse_command(argv)
+    if plan is not None:
+        build_parser().error("several values or a range sweep an option; here one run is expected")
+    return config, given
+
+
+def parse_command(argv=None):
+    """(Config, set of option names given explicitly, tuning.SweepPlan or None). Several
+    values or a range for a sweepable option, or a sweep option, make a sweep; its base
+    Config has those options at their defaults. Exits 2 on bad input."""
+    import tuning
     parser = build_parser()
     ns = vars(parser.parse_args(argv))
+    options = {k: ns.pop(k) for k in SWEEP_OPTIONS if k in ns}
+    specs = {}
+    for name in SWEEPABLE:
+        if name in ns:
+            try:
+                specs[name] = tuning.parse_values(name, ns[name])
+            except tuning.SweepError as e:
+                parser.error(f"argument --{name.replace('_', '-')}: {e}")
+            if isinstance(specs[name], tuning.Values) and len(specs[name].values) == 1:
+                ns[name] = specs[name].values[0]
+            else:
+                del ns[name]
     if "hidden" in ns:
         ns["hidden"] = tuple(ns["hidden"])
     for key in PATH_OPTIONS:                       # ~ and ~user, also where no shell expanded them
@@ -101,7 +135,12 @@ def parse_config(argv=None):
         parser.error("--data-dir reads IDX files; --data-home is for the OpenML download: give one of them")
     if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
-    return config, set(ns)
+    try:
+        plan = tuning.plan_sweep(config, specs, options, argv=sys.argv[1:] if argv is None else argv,
+                                 given=sorted(set(ns) | set(specs)))
+    except tuning.SweepError as e:
+        parser.error(str(e))
+    return config, set(ns) | set(specs), plan
 
 
 def _check_outputs(parser, config):
@@ -465,7 +504,9 @@ def main(argv=None):
         import runs_command
         return runs_command.runs_main(argv[1:])
     start = time.perf_counter()
-    config, given = parse_config(argv)
+    config, given, plan = parse_command(argv)
+    if plan is not None:
+        return run_sweep(plan)
     if not config.headless and no_display():
         fail("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set): use --headless to "
              "train in the terminal, or set SDL_VIDEODRIVER (e.g. offscreen for --screenshot)")
@@ -503,6 +544,25 @@ def main(argv=None):
         print(f"error: {metrics.get('error')}", file=sys.stderr)
         return 1
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
+
+
+def headless_data(config):
+    """The data set of a headless run: the cache, the IDX files, the sample, or a download waited for."""
+    fetch = start_fetch(config)
+    return load_data(config) if fetch is None else wait_for_fetch(fetch, config)
+
+
+def run_sweep(plan):
+    """Hand a sweep over to tuning.run_sweep (trials in worker processes, one BLAS thread each)."""
+    signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
+    limit_blas_threads()
+    import tuning
+    try:
+        return tuning.run_sweep(plan, headless_data)
+    except tuning.SweepError as e:
+        fail(str(e), status=2)
+    except tuning.SweepFailed as e:
+        fail(str(e))
 
 
 def cli(argv=None):

@@ -16,6 +16,7 @@ from conftest import ROOT
     ("bench_window.py", "| run (dummy video driver unless said) | frame p50 ms"),
     ("bench_explain.py", "| layer pair | lines ending at switched-off neurons"),
     ("bench_clip.py", "| reduction | ms per frame"),
+    ("bench_sweep.py", "| comparison | A: median s | B: median s | A / B"),
     ("bench_runs.py", "| time inside RunRecorder calls |"),
     pytest.param("bench_heap.py", "| heap setting | window PSS MiB", marks=pytest.mark.skipif(
         not sys.platform.startswith("linux"), reason="reads /proc and glibc's mallinfo2: Linux only")),

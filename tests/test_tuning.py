@@ -1,0 +1,328 @@
+"""Sweeps: the syntax (pure functions), the usage errors as a user meets them, and real
+sweeps through `python main.py --headless ...`: trials in the run library, pruning that
+stops trials, Ctrl+C / SIGTERM that leave nothing behind, --resume, a Dask cluster."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+import tuning
+from config import Config
+from conftest import MAIN, ROOT, assert_one_line_error
+from tuning import Range, SweepError, Values, expand_grid, parse_values, plan_sweep
+
+TINY = ["--headless", "--offline", "--hidden", "16", "--train-size", "500"]
+
+
+# ------------------------------------------------------------------ syntax (pure)
+def test_values_and_ranges_parse():
+    assert parse_values("lr", ["0.001"]) == Values((0.001,))
+    assert parse_values("lr", ["3e-4", "0.001"]) == Values((3e-4, 0.001))
+    assert parse_values("optimizer", ["adam", "momentum"]) == Values(("adam", "momentum"))
+    assert parse_values("lr", ["1e-4:1e-2:log"]) == Range(1e-4, 1e-2, True, False)
+    assert parse_values("dropout", ["0:0.5"]) == Range(0.0, 0.5, False, False)
+    assert parse_values("batch_size", ["32:256"]) == Range(32, 256, False, True)
+
+
+@pytest.mark.parametrize("name, tokens, fragment", [
+    ("lr", ["1e-2:1e-4"], "LO must be below HI"),
+    ("lr", ["a:b"], "expected a number, got 'a'"),
+    ("lr", ["0:1:log"], "must be > 0.0, got 0"),           # the bound of --lr comes first
+    ("weight_decay", ["0:1:log"], "a log range needs LO > 0"),
+    ("lr", ["1e-4:1e-2:ln"], "LO:HI or LO:HI:log"),
+    ("lr", ["1:2:3:4"], "LO:HI or LO:HI:log"),
+    ("batch_size", ["32:25.5"], "expected an integer"),
+    ("dropout", ["0:1"], "must be < 1.0, got 1"),
+    ("dropout", ["0.1", "0:0.5"], "not with other values"),
+    ("optimizer", ["adam:sgd"], "not a range"),
+    ("optimizer", ["adam", "rmsprop"], "invalid choice"),
+    ("lr", ["0.001", "0.001"], "given twice"),
+    ("epochs", ["0", "3"], "must be >= 1, got 0"),
+])
+def test_bad_specs_say_why(name, tokens, fragment):
+    with pytest.raises(SweepError, match=fragment.replace("(", r"\(").replace(".", r"\.")):
+        parse_values(name, tokens)
+
+
+def test_grid_expansion_is_the_product_last_option_fastest():
+    grid = expand_grid({"lr": Values((0.1, 0.2, 0.3)), "batch_size": Values((64, 128))})
+    assert grid == [{"lr": lr, "batch_size": b} for lr in (0.1, 0.2, 0.3) for b in (64, 128)]
+    assert len(expand_grid({"seed": Values(tuple(range(10))), "epochs": Values(tuple(range(1, 101)))})) == 1000
+    with pytest.raises(SweepError, match="1,010 combinations"):
+        expand_grid({"seed": Values(tuple(range(10))), "epochs": Values(tuple(range(1, 102)))})
+
+
+def test_plan_sweep_tells_a_run_from_a_sweep():
+    base = Config(headless=True)
+    assert plan_sweep(base, {"lr": Values((0.001,))}, {}) is None
+    plan = plan_sweep(base, {"lr": Values((0.001, 0.003)), "epochs": Values((2,))}, {})
+    assert plan.kind == "grid" and list(plan.specs) == ["lr"] and plan.pruner == "none"
+    plan = plan_sweep(base, {"lr": Range(1e-4, 1e-2, True, False)}, {"search": 8})
+    assert plan.kind == "search" and plan.pruner == "median"
+    with pytest.raises(SweepError, match="needs --search"):
+        plan_sweep(base, {"lr": Range(1e-4, 1e-2, True, False)}, {})
+    with pytest.raises(SweepError, match="needs something|for sweeps"):
+        plan_sweep(base, {}, {"search": 8})
+    with pytest.raises(SweepError, match="--headless"):
+        plan_sweep(Config(), {"lr": Values((0.001, 0.003))}, {})
+    with pytest.raises(SweepError, match="--seed seeds the sampler"):
+        plan_sweep(base, {"seed": Values((1, 2))}, {"search": 4})
+    with pytest.raises(SweepError, match="--metrics is for one run"):
+        plan_sweep(Config(headless=True, metrics="m.json"), {"lr": Values((0.001, 0.003))}, {})
+    with pytest.raises(SweepError, match="not with --epochs"):
+        plan_sweep(base, {}, {"resume": "s1"}, given=["epochs", "headless"])
+
+
+def test_command_line_of_a_config_reproduces_it():
+    import main
+    config = Config(hidden=(64,), lr=0.003, batch_size=64, offline=True, train_size=500, headless=True)
+    words = tuning.command_line(config)
+    assert words[:2] == ["mnist-live", "--headless"]
+    again, _ = main.parse_config(words[1:])
+    assert again.hyperparameters() == config.hyperparameters() and again.train_size == 500 and again.offline
+
+
+def test_leaderboard_ranks_finished_first_and_shows_only_what_varies():
+    trials = [{"number": 0, "params": {"lr": 0.1}, "status": "pruned", "accuracy": 0.5, "wall_s": 1.0},
+              {"number": 1, "params": {"lr": 0.01}, "status": "finished", "accuracy": 0.9, "wall_s": 2.0},
+              {"number": 2, "params": {"lr": 0.001}, "status": "finished", "accuracy": 0.95, "wall_s": 2.0},
+              {"number": 3, "params": {"lr": 1.0}, "status": "diverged", "accuracy": None, "wall_s": 0.1}]
+    lines = tuning.leaderboard(trials, ["lr"])
+    assert lines[0].split("|")[1:4] == [" rank ", " trial ", " lr    "]
+    assert [line.split("|")[2].strip() for line in lines[2:]] == ["2", "1", "0", "3"]
+    assert tuning.best_trial(trials)["number"] == 2
+
+
+# ------------------------------------------------------------------ usage errors through main.py
+def run(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or os.environ)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--lr", "1e-2:1e-4", "--search", "4"], "argument --lr: empty range"),
+    (["--lr", "a:b", "--search", "4"], "argument --lr: expected a number, got 'a'"),
+    (["--weight-decay", "0:1:log", "--search", "4"], "a log range needs LO > 0"),
+    (["--lr", "1e-4:1e-2:log"], "a range needs --search N"),
+    (["--search", "4"], "for sweeps"),
+    (["--dropout", "0.2", "1.5"], "argument --dropout: must be < 1.0, got 1.5"),
+    (["--seed", *map(str, range(11)), "--epochs", *map(str, range(1, 101))], "at most 1,000"),
+    (["--lr", "abc"], "argument --lr: expected a number, got 'abc'"),      # one run: as before
+])
+def test_sweep_usage_errors_are_one_line_exit_2(args, fragment):
+    assert_one_line_error(run(*args, "--headless", "--offline"), 2, fragment)
+
+
+def test_a_sweep_needs_headless():
+    assert_one_line_error(run("--offline", "--lr", "0.001", "0.003"), 2, "add --headless", "window takes one run")
+
+
+# ------------------------------------------------------------------ real sweeps
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A private run library (and sweeps folder) for this test: (env for main.py, library path)."""
+    import run_library
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "skdata"))
+    monkeypatch.delenv("MNIST_LIVE_RUNS", raising=False)
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
+    return env, run_library.default_path()
+
+
+def trials(library, sweep):
+    import run_library
+    lib = run_library.RunLibrary(library, create=False)
+    try:
+        return sorted(lib.runs(sweep=sweep), key=lambda r: (r["trial"], r["id"]))
+    finally:
+        lib.close()
+
+
+def sweeps_folder(library):
+    return tuning.sweep_folder(library)
+
+
+@pytest.mark.slow
+def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home, tmp_path):
+    env, library = home
+    best = tmp_path / "best.npz"
+    proc = run(*TINY, "--epochs", "2", "--lr", "0.001", "0.01", "--batch-size", "32", "64",
+               "--sweep-name", "g1", "--jobs", "2", "--save", str(best), env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = trials(library, "g1")
+    assert [r["trial"] for r in rows] == [0, 1, 2, 3]
+    assert {r["status"] for r in rows} == {"finished"}
+    assert sorted((r["hyperparameters"]["lr"], r["hyperparameters"]["batch_size"]) for r in rows) == \
+        [(0.001, 32), (0.001, 64), (0.01, 32), (0.01, 64)]
+    assert all(r["n_evals"] >= 2 for r in rows)                 # the curves came over the channel
+    top = max(rows, key=lambda r: r["test_accuracy"])
+    assert f"Best: trial {top['trial']}, test accuracy {100 * top['test_accuracy']:.2f} %" in proc.stdout
+    board = proc.stdout[proc.stdout.index("| rank"):].splitlines()
+    assert "| lr " in board[0] and "batch_size" in board[0] and "hidden" not in board[0]
+    assert best.is_file()
+    from model_file import read_model
+    _, meta = read_model(best)
+    assert meta["config"]["lr"] == top["hyperparameters"]["lr"]
+    assert sorted(os.listdir(sweeps_folder(library))) == ["g1.journal"]          # no temp files
+    again = run(*TINY, "--lr", "0.001", "0.01", "--sweep-name", "g1", env=env)
+    assert_one_line_error(again, 2, "exists already", "--resume g1")
+
+
+@pytest.mark.slow
+def test_pruning_stops_trials_that_are_behind(home):
+    """Four good learning rates complete first (--jobs 2, grid order), then two hopeless ones
+    start: the median pruner, which sees the finished trials' checkpoints, stops them early."""
+    env, library = home
+    proc = run(*TINY, "--epochs", "4", "--batch-size", "100", "--pruner", "median", "--jobs", "2",
+               "--lr", "0.003", "0.004", "0.005", "0.006", "1e-7", "2e-7", "--sweep-name", "p1", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = trials(library, "p1")
+    status = {r["trial"]: r["status"] for r in rows}
+    assert status == {0: "finished", 1: "finished", 2: "finished", 3: "finished", 4: "pruned", 5: "pruned"}
+    import run_library
+    lib = run_library.RunLibrary(library, create=False)
+    try:
+        trained = {r["trial"]: max(e["progress"] for e in lib.run(r["id"])["evaluations"]) for r in rows}
+    finally:
+        lib.close()
+    assert all(trained[t] == 4 for t in range(4))
+    assert trained[4] < 2 and trained[5] < 2                     # stopped in their first half
+    assert "pruned at epoch" in proc.stdout
+
+
+def _descendants(pid):
+    """Pids of every process below `pid` (Linux /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _start(args, env):
+    return subprocess.Popen([sys.executable, MAIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, start_new_session=True)
+
+
+def _wait_for_line(proc, text, timeout=60):
+    deadline, lines = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if text in line:
+            return lines
+    raise AssertionError(f"{text!r} not seen in {''.join(lines)}")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_interrupt_stops_every_trial_and_leaves_nothing_behind(home, how):
+    env, library = home
+    proc = _start([*TINY, "--epochs", "5000", "--lr", "0.001", "0.003", "--jobs", "2", "--sweep-name", "i1"], env)
+    try:
+        _wait_for_line(proc, "started")
+        _wait_for_line(proc, "started")
+        time.sleep(1.0)
+        below = _descendants(proc.pid)
+        assert len(below) >= 3                                  # two workers and the Manager at least
+        if how == "ctrl-c":
+            os.killpg(proc.pid, signal.SIGINT)                  # the terminal sends it to the whole group
+        else:
+            proc.send_signal(signal.SIGTERM)                    # `kill PID`: the parent only
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "--resume i1" in out
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in below if _alive(p)]
+    assert [r["status"] for r in trials(library, "i1")] == ["interrupted", "interrupted"]
+    assert sorted(os.listdir(sweeps_folder(library))) == ["i1.journal"]
+    if os.path.isdir("/dev/shm"):
+        assert not [n for n in os.listdir("/dev/shm") if f"-{proc.pid}-" in n]   # loky's semaphores
+
+
+@pytest.mark.slow
+def test_resume_runs_only_the_unfinished_combinations(home):
+    env, library = home
+    args = ["--headless", "--offline", "--hidden", "256", "--epochs", "3", "--lr", "0.001", "0.002",
+            "--jobs", "1", "--sweep-name", "r1"]
+    proc = _start(args, env)
+    try:
+        _wait_for_line(proc, "trial 1 started")
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130
+    assert [(r["trial"], r["status"]) for r in trials(library, "r1")] == [(0, "finished"), (1, "interrupted")]
+    again = run("--headless", "--resume", "r1", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "trial 1 started" in again.stdout and "trial 0 started" not in again.stdout
+    assert [(r["trial"], r["status"]) for r in trials(library, "r1")] == \
+        [(0, "finished"), (1, "finished"), (1, "interrupted")] or \
+        [(r["trial"], r["status"]) for r in trials(library, "r1")] == [(0, "finished"), (1, "interrupted"),
+                                                                       (1, "finished")]
+    board = again.stdout[again.stdout.index("| rank"):].split("\n\n")[0].splitlines()
+    assert len(board) == 4                                        # both trials, the earlier one too
+    assert_one_line_error(run("--headless", "--resume", "nope", env=env), 2, "no sweep 'nope'")
+
+
+@pytest.mark.slow
+def test_search_is_seeded_and_draws_from_the_ranges(home):
+    env, library = home
+    drawn = []
+    for name in ("s1", "s2"):
+        proc = run(*TINY, "--epochs", "1", "--search", "4", "--pruner", "none", "--lr", "1e-4:1e-1:log",
+                   "--optimizer", "adam", "momentum", "--seed", "3", "--sweep-name", name, env=env)
+        assert proc.returncode == 0, proc.stderr
+        rows = trials(library, name)
+        assert len(rows) == 4
+        drawn.append([(r["hyperparameters"]["lr"], r["hyperparameters"]["optimizer"]) for r in rows])
+    assert drawn[0] == drawn[1]
+    assert all(1e-4 <= lr <= 1e-1 and opt in ("adam", "momentum") for lr, opt in drawn[0])
+    assert len({lr for lr, _ in drawn[0]}) == 4
+
+
+@pytest.mark.slow
+def test_trials_run_on_a_dask_cluster(home, monkeypatch):
+    pytest.importorskip("distributed", reason="Dask's distributed is the optional extra: pip install -e .[cluster]")
+    from distributed import LocalCluster
+    env, library = home
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))              # the workers import the project (installed, on a cluster)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        proc = run(*TINY, "--epochs", "2", "--lr", "0.001", "0.01", "--batch-size", "32", "64",
+                   "--sweep-name", "d1", "--scheduler", cluster.scheduler_address, env={**env, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr
+    assert "Dask cluster" in proc.stdout
+    rows = trials(library, "d1")
+    assert [r["trial"] for r in rows] == [0, 1, 2, 3] and {r["status"] for r in rows} == {"finished"}
+    assert {r["pid"] for r in rows} == {rows[0]["pid"]}          # recorded by the client, not the workers
