@@ -531,7 +531,7 @@ def main(argv=None):
         metrics = run_headless(config, data, arrays, meta, command=argv)
     else:
         import visualization
-        metrics = visualization.run_app(config, data, start, fetch=fetch,
+        metrics = visualization.run_app(config, data, start, fetch=fetch, command=argv,
                                         prepare=functools.partial(cut_data, config=config))
     if config.metrics and metrics is not None:
         try:

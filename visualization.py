@@ -117,7 +117,7 @@ class EventRouter:
 class App:
     """The window: the loop, the state, the regions in z-order; mirrors the trainer."""
 
-    def __init__(self, config, data, screen=None, worker=True, full=None):
+    def __init__(self, config, data, screen=None, worker=True, full=None, command=None):
         self.config, self.data, self.screen = config, data, screen
         self.full = full                  # FullData arriving in the background, or None
         self.switch_to = None             # the data set U switches to (ends this app's loop)
@@ -127,7 +127,8 @@ class App:
         self.state = WindowState(self.y_test, tuple(self.names), k=config.connections)
         self.tele = Telemetry(paused=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
-        self.worker = TrainingProcess(config, data, model_file=config.load) if worker else None
+        self.command = command            # the command line that started the run (recorded with it)
+        self.worker = TrainingProcess(config, data, model_file=config.load, command=command) if worker else None
         if self.worker is not None:
             # one BLAS thread here, one in the trainer: a second thread on either side would
             # spin against the other process (a 20-digit prediction took 50 ms instead of 1)
@@ -519,13 +520,14 @@ def switch_data(app):
         app.full.close()
     print(f"Switched to {data.source}: {len(data.y_train):,} training / {len(data.y_test):,} test images; "
           f"training restarts")
-    return App(app.config, data, app.screen)
+    return App(app.config, data, app.screen, command=app.command)
 
 
-def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data):
+def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data, command=None):
     """Open the window and run until the user quits (or --frames / --screenshot are done).
     `fetch`: the full data set arriving in the background (data is the bundled sample
-    meanwhile); U switches to it once ready, cut by `prepare`.
+    meanwhile); U switches to it once ready, cut by `prepare`. `command`: the command
+    line, recorded with the run in the run library.
     Returns the metrics dict; first_frame_s counts from the launch of the process."""
     age = process_age()
     start_time = time.perf_counter() - age if age is not None else (start_time or time.perf_counter())
@@ -534,7 +536,7 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     pygame.display.set_caption("MNIST network - live")
     screen = pygame.display.set_mode((config.width, config.height), pygame.RESIZABLE)
     pygame.key.set_repeat(300, 35)
-    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None)
+    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None, command=command)
     first_frame_s = None
 
     def screenshot():

@@ -3,6 +3,7 @@ paths to the shared MNIST files (present on the dev machines and CI only)."""
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,18 @@ NO_SHARED = "../shared/data/mnist not found (it exists only on the development m
 MAIN = str(ROOT / "main.py")
 
 
+# Runs in the tests (and their subprocesses, also those whose environment a test module
+# copies at import) record into a temporary run library, never into the user's
+# (run_library.ENV_PATH overrides the default file). Set at import, before any test module.
+_RUNS_DIR = tempfile.TemporaryDirectory(prefix="mnist-live-test-runs-")
+os.environ["MNIST_LIVE_RUNS"] = str(Path(_RUNS_DIR.name) / "runs.sqlite3")
+
+
 @pytest.fixture(autouse=True, scope="session")
-def _private_run_library(tmp_path_factory):
-    """Headless runs in the tests (and their subprocesses) record into a temporary run
-    library, never into the user's (run_library.ENV_PATH overrides the default file)."""
-    os.environ["MNIST_LIVE_RUNS"] = str(tmp_path_factory.mktemp("runs") / "runs.sqlite3")
+def _private_run_library():
+    """The temporary run library stays in place for the whole session."""
+    assert os.environ["MNIST_LIVE_RUNS"].startswith(_RUNS_DIR.name)
+    yield
 
 
 def run(*args, timeout=120):
