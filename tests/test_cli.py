@@ -155,6 +155,34 @@ def test_window_on_a_finished_model_renders_and_exits(tmp_path):
     assert shot.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ["--screenshot", "shot.png"]])
+def test_frames_ends_a_window_that_has_stopped_drawing(tmp_path, extra):
+    """--no-train draws only when something changes, so a drawn-frame count alone never
+    reaches N: the run ends after N frames' worth of time (N/60 s) of the network on screen."""
+    import time
+    model = tmp_path / "m.npz"
+    assert run("--headless", "--offline", "--hidden", "16", "--train-size", "500", "--epochs", "1",
+               "--save", str(model)).returncode == 0
+    metrics = tmp_path / "w.json"
+    t = time.monotonic()
+    try:
+        proc = run("--offline", "--load", str(model), "--no-train", "--frames", "30", "--metrics", str(metrics),
+                   *extra, timeout=60, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("--frames 30 --no-train was still running after 60 s")
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - t < 40
+    m = json.loads(metrics.read_text())
+    assert 1 <= m["frames"] <= 30 and m["epochs_completed"] == 1
+    if extra:                                        # the picture of the model, not the start-up screen
+        import pygame
+        shot = pygame.image.load(str(tmp_path / "shot.png"))
+        assert shot.get_size() == (1600, 900)
+        colours = {tuple(shot.get_at((x, y)))[:3] for x in range(0, 1600, 7) for y in range(0, 900, 7)}
+        assert len(colours) > 50
+
+
 def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
     import os
     import signal
