@@ -581,6 +581,8 @@ class TrainerLink:
         only, which --load explores or trains further with a fresh optimizer. Returns what
         to tell the user ('' when there are no weights)."""
         app = self.app
+        if app.weights_waiting:
+            self.adopt_weights()             # the last weights it published, not one publication before
         if app.stamp is None:
             return ""
         arrays = {}
