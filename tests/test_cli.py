@@ -146,6 +146,7 @@ def test_resume_with_another_batch_size_restarts_the_epoch(tmp_path):
         assert np.isfinite(other.train_batch().loss)
 
 
+@pytest.mark.slow
 def test_window_on_a_finished_model_renders_and_exits(tmp_path):
     model, shot = tmp_path / "done.npz", tmp_path / "done.png"
     assert run("--headless", "--offline", "--hidden", "32", "--epochs", "1", "--train-size", "500",
@@ -183,6 +184,7 @@ def test_frames_ends_a_window_that_has_stopped_drawing(tmp_path, extra):
         assert len(colours) > 50
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
     import os
     import signal
@@ -206,6 +208,7 @@ def test_npz_without_model_entries_is_refused(tmp_path):
     assert_one_line_error(proc, 1, "not a model file")
 
 
+@pytest.mark.slow
 def test_headless_run_saves_loads_and_writes_metrics(tmp_path):
     model, metrics = tmp_path / "m.npz", tmp_path / "m.json"
     proc = run("--headless", "--offline", "--hidden", "64", "--epochs", "2", "--train-size", "2000",
@@ -291,6 +294,7 @@ def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
     assert loads and all(k.get("allow_pickle") is False for k in loads)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_MNIST.exists(), reason=NO_SHARED)
 def test_window_mode_frames_and_metrics(tmp_path):
     metrics = tmp_path / "w.json"
@@ -353,6 +357,7 @@ def test_sigterm_in_the_terminal_saves_like_ctrl_c(tmp_path):
     assert model.exists() and int(read_model(model)[0]["epoch"]) >= 1
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_window_saves_like_ctrl_c(tmp_path):
     import signal
     import time
@@ -381,6 +386,7 @@ def test_contradictory_options_are_usage_errors(tmp_path, args, fragments):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_tilde_is_expanded_in_every_path_option(tmp_path):
     env_home = {"HOME": str(tmp_path)}
     common = ["--headless", "--hidden", "8", "--epochs", "1", "--train-size", "200"]
@@ -439,6 +445,7 @@ def test_headless_history_is_bounded(monkeypatch, capsys):
     json.dumps(m)
 
 
+@pytest.mark.slow
 def test_the_readme_views_are_made_by_the_app(tmp_path):
     """assets/make_screenshots.py (the README's pictures) runs the real window on a model and
     writes each view as a PNG of the window's size."""

@@ -28,6 +28,7 @@ def training_app(sample, **config):
     return app
 
 
+@pytest.mark.slow
 def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
     app = training_app(sample, epochs=50, batch_size=64, seed=2, connections=0)
     try:
@@ -73,6 +74,7 @@ def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
         app.close()
 
 
+@pytest.mark.slow
 def test_strip_and_output_agree_in_every_frame_while_training(sample):
     app = training_app(sample, epochs=50, batch_size=32, seed=3)
     try:
