@@ -28,6 +28,8 @@ class TrainerLink:
         reports, fresh = app.worker.poll()
         for msg in reports:
             if isinstance(msg, SnapshotWeights):
+                if msg.index not in self.asked or app.state.rewind is None:
+                    continue                     # live again since it was asked for: 2.7 MB for nothing
                 self.snapshot_cache[msg.index] = msg
                 self.asked.discard(msg.index)
                 while len(self.snapshot_cache) > SNAPSHOT_CACHE:      # oldest fetched first (2.7 MB each)
@@ -64,6 +66,7 @@ class TrainerLink:
         """Show the snapshot the state asks for (fetching it first), or the live weights."""
         app, i = self.app, self.app.state.rewind
         if i is None:
+            self.asked.clear()                       # answers still on their way are let go when they land
             if app.stamp is not None and app.stamp.version < 0:         # leaving a snapshot
                 self.adopt_weights()
                 self.snapshot_cache.clear()          # 2.7 MB each, fetched again in ms on the next rewind
@@ -97,6 +100,8 @@ class TrainerLink:
         only, which --load explores or trains further with a fresh optimizer. Returns what
         to tell the user ('' when there are no weights)."""
         app = self.app
+        if app.weights_waiting:
+            self.adopt_weights()             # the last weights it published, not one publication before
         if app.stamp is None:
             return ""
         arrays = {}

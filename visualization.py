@@ -552,9 +552,25 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
         else:
             print(f"error: {app.errors[-1]}", file=sys.stderr)
 
+    shown_since = None                # when the network was first on screen (the --frames clock)
+
+    def frames_done():
+        """--frames N: N frames drawn; or, when the window is not training (it then draws only
+        when something changes), N frames' worth of time (N/FPS s) of the network on screen."""
+        nonlocal shown_since
+        if app.drawn_frames >= config.frames:
+            return True
+        if app.view is None or not app.drawn_frames:
+            return False
+        shown_since = shown_since or time.perf_counter()
+        tele = app.tele
+        training = app.worker is not None and not (config.no_train or tele.paused or tele.finished or tele.failed
+                                                   or tele.diverged)
+        return not training and time.perf_counter() - shown_since >= config.frames / FPS
+
     def done():
         """Whether --frames / --screenshot have what they wait for (taking the screenshot)."""
-        if config.frames and app.drawn_frames >= config.frames:
+        if config.frames and frames_done():
             if config.screenshot:    # --frames decides when: the view as it is now
                 screenshot()
             return True

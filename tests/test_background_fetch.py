@@ -95,6 +95,7 @@ def collapse(stages):
 
 # ------------------------------------------------------------------------- tests
 
+@pytest.mark.slow
 def test_progress_then_ready_through_the_real_fetch_openml(fake):
     home, x, y, payload = fake
     opener = fo.SlowArffOpener(payload, chunk=2048, delay=0.05)          # ~24 reads, ~1.2 s
@@ -135,6 +136,7 @@ def test_progress_then_ready_through_the_real_fetch_openml(fake):
     assert not [p for p in leftovers(home) if "/tmp" in p or ".tmp-" in p]
 
 
+@pytest.mark.slow
 def test_a_download_between_two_looks_is_still_reported(fake, monkeypatch):
     """The watcher looks at the download folder every _STATUS_INTERVAL seconds; a download
     and parse that fit between two looks still show as "parsing" with their bytes."""
@@ -146,6 +148,7 @@ def test_a_download_between_two_looks_is_still_reported(fake, monkeypatch):
         ("downloading", 0), ("parsing", len(payload)), ("ready", len(payload))]
 
 
+@pytest.mark.slow
 def test_a_network_error_during_the_download_is_unreachable_not_bad(fake):
     home, _, _, _ = fake
     fetch, final = fetch_to_the_end(home, urlopen=fo.SlowArffOpener(None))
@@ -178,6 +181,7 @@ def _wrong_checksum(payload):
     return payload, "0" * 32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage, reason", [(_truncated, "end-of-stream"), (_wrong_checksum, "MD5 checksum")])
 def test_a_bad_download_fails_with_one_line_and_leaves_nothing(tmp_path, openml_here, damage, reason):
     x, y = fo.fake_digits(sum(SPLIT), seed=4)
@@ -192,6 +196,7 @@ def test_a_bad_download_fails_with_one_line_and_leaves_nothing(tmp_path, openml_
     assert dl.needs_fetch("mnist", data_home=home)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["close", "killed"])
 def test_stopping_a_download_leaves_no_process_and_no_partial_file(fake, how):
     home, _, _, payload = fake
@@ -267,6 +272,7 @@ class _SlowArffServer(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_headless_cli_on_a_cache_miss_shows_progress_and_trains_on_the_full_set(tmp_path, openml_here, monkeypatch,
                                                                                   capsys):
     import json
@@ -340,6 +346,7 @@ class _Terminal:
         return True
 
 
+@pytest.mark.slow
 def test_headless_progress_on_a_terminal_is_one_line_rewritten_in_place(fake):
     import main
     from config import Config

@@ -9,6 +9,7 @@ import pytest
 from conftest import ROOT
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script, header", [
     ("bench_train.py", "| optimizer | batch | samples/s"),
     ("bench_data.py", "cached load"),

@@ -146,6 +146,7 @@ def test_resume_with_another_batch_size_restarts_the_epoch(tmp_path):
         assert np.isfinite(other.train_batch().loss)
 
 
+@pytest.mark.slow
 def test_window_on_a_finished_model_renders_and_exits(tmp_path):
     model, shot = tmp_path / "done.npz", tmp_path / "done.png"
     assert run("--headless", "--offline", "--hidden", "32", "--epochs", "1", "--train-size", "500",
@@ -155,6 +156,35 @@ def test_window_on_a_finished_model_renders_and_exits(tmp_path):
     assert shot.exists()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ["--screenshot", "shot.png"]])
+def test_frames_ends_a_window_that_has_stopped_drawing(tmp_path, extra):
+    """--no-train draws only when something changes, so a drawn-frame count alone never
+    reaches N: the run ends after N frames' worth of time (N/60 s) of the network on screen."""
+    import time
+    model = tmp_path / "m.npz"
+    assert run("--headless", "--offline", "--hidden", "16", "--train-size", "500", "--epochs", "1",
+               "--save", str(model)).returncode == 0
+    metrics = tmp_path / "w.json"
+    t = time.monotonic()
+    try:
+        proc = run("--offline", "--load", str(model), "--no-train", "--frames", "30", "--metrics", str(metrics),
+                   *extra, timeout=60, cwd=tmp_path)
+    except subprocess.TimeoutExpired:
+        pytest.fail("--frames 30 --no-train was still running after 60 s")
+    assert proc.returncode == 0, proc.stderr
+    assert time.monotonic() - t < 40
+    m = json.loads(metrics.read_text())
+    assert 1 <= m["frames"] <= 30 and m["epochs_completed"] == 1
+    if extra:                                        # the picture of the model, not the start-up screen
+        import pygame
+        shot = pygame.image.load(str(tmp_path / "shot.png"))
+        assert shot.get_size() == (1600, 900)
+        colours = {tuple(shot.get_at((x, y)))[:3] for x in range(0, 1600, 7) for y in range(0, 900, 7)}
+        assert len(colours) > 50
+
+
+@pytest.mark.slow
 def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
     import os
     import signal
@@ -178,6 +208,7 @@ def test_npz_without_model_entries_is_refused(tmp_path):
     assert_one_line_error(proc, 1, "not a model file")
 
 
+@pytest.mark.slow
 def test_headless_run_saves_loads_and_writes_metrics(tmp_path):
     model, metrics = tmp_path / "m.npz", tmp_path / "m.json"
     proc = run("--headless", "--offline", "--hidden", "64", "--epochs", "2", "--train-size", "2000",
@@ -263,6 +294,7 @@ def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
     assert loads and all(k.get("allow_pickle") is False for k in loads)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not SHARED_MNIST.exists(), reason=NO_SHARED)
 def test_window_mode_frames_and_metrics(tmp_path):
     metrics = tmp_path / "w.json"
@@ -325,6 +357,7 @@ def test_sigterm_in_the_terminal_saves_like_ctrl_c(tmp_path):
     assert model.exists() and int(read_model(model)[0]["epoch"]) >= 1
 
 
+@pytest.mark.slow
 def test_sigterm_to_the_window_saves_like_ctrl_c(tmp_path):
     import signal
     import time
@@ -353,6 +386,7 @@ def test_contradictory_options_are_usage_errors(tmp_path, args, fragments):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_tilde_is_expanded_in_every_path_option(tmp_path):
     env_home = {"HOME": str(tmp_path)}
     common = ["--headless", "--hidden", "8", "--epochs", "1", "--train-size", "200"]
@@ -411,6 +445,7 @@ def test_headless_history_is_bounded(monkeypatch, capsys):
     json.dumps(m)
 
 
+@pytest.mark.slow
 def test_the_readme_views_are_made_by_the_app(tmp_path):
     """assets/make_screenshots.py (the README's pictures) runs the real window on a model and
     writes each view as a PNG of the window's size."""

@@ -87,6 +87,7 @@ def forbid_fetch(monkeypatch):
 
 # ------------------------------------------------------------------------- OpenML
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parser", ["liac-arff", "pandas"])
 def test_openml_fetch_then_cache(fake_home, monkeypatch, parser):
     if parser == "pandas":
@@ -507,6 +508,7 @@ def test_mnist_style_empty_canvas():
     assert out.shape == (28, 28) and out.dtype == np.float32 and not out.any()
 
 
+@pytest.mark.slow
 def test_mnist_style_upscaled_digits_round_trip(digits):
     scores = []
     for d in digits:

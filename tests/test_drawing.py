@@ -1,6 +1,7 @@
 """Drawn digits are preprocessed like MNIST, so a trained network reads them: real MNIST
 test digits, scaled and shifted onto the drawing canvas, must keep their predictions."""
 import numpy as np
+import pytest
 
 import data_loader
 import drawn_digit
@@ -21,6 +22,7 @@ def place(image28, scale, dx, dy):
     return canvas
 
 
+@pytest.mark.slow
 def test_scaled_and_shifted_mnist_digits_keep_their_label():
     data = data_loader.load_dataset(offline=True, log=lambda *a: None)
     trainer = Trainer(Config(hidden=(256,), epochs=4, batch_size=64, seed=0), data.x_train, data.y_train)

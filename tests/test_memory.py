@@ -54,6 +54,7 @@ def test_text_cache_stays_within_its_budget_after_thousands_of_distinct_strings(
     assert any(s is surf for s in text.surfs.values())   # the newest are kept
 
 
+@pytest.mark.slow
 def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
     app = open_app(sample)
     try:
@@ -76,6 +77,7 @@ def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
         app.close()
 
 
+@pytest.mark.slow
 def test_network_cache_keeps_one_picture_per_slot_across_weights_hovers_and_passes(sample):
     app = open_app(sample)
     try:

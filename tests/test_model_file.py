@@ -191,6 +191,7 @@ def test_weights_only_npz_is_read_in_either_layout(tmp_path, plain_weights, layo
         np.testing.assert_allclose(got[k], v, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_weights_only_npz_is_explored_and_trained_further(tmp_path, plain_weights, data):
     arrays, acc = plain_weights
     path = tmp_path / "torch.npz"
@@ -229,6 +230,7 @@ def test_integer_weights_are_refused(tmp_path):
 
 
 # ------------------------------------------------------------- data set of a file (7)
+@pytest.mark.slow
 def test_loading_with_another_data_set_says_what_the_file_was_trained_on(tmp_path):
     model = tmp_path / "fashion.npz"
     assert run("--headless", "--offline", "--dataset", "fashion", "--hidden", "8", "--epochs", "1",

@@ -416,6 +416,7 @@ def _idx(path, offset):
         return np.frombuffer(f.read(), np.uint8, offset=offset)
 
 
+@pytest.mark.slow
 def test_learns_real_mnist_digits():
     if not MNIST_DIR.is_dir():
         pytest.skip(f"../shared/data/mnist not found ({MNIST_DIR})")

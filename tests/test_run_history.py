@@ -161,6 +161,7 @@ def test_learning_rate_steering_scales_the_schedule_and_is_recorded(data):
 
 
 # ------------------------------------------------------------------ model files
+@pytest.mark.slow
 def test_save_load_gives_identical_history_snapshots_and_lr_scale(data, tmp_path):
     t = small_trainer(data)
     train(t, 45)
@@ -200,6 +201,7 @@ def test_no_snapshots_leaves_them_out_of_the_file_but_keeps_the_history(data, tm
     assert loaded.history == t.history and len(loaded.snapshots) == 0
 
 
+@pytest.mark.slow
 def test_an_old_file_without_history_loads_empty(data, tmp_path):
     t = small_trainer(data)
     train(t, 50)
@@ -275,6 +277,7 @@ def run(*args):
                           timeout=300, env=env)
 
 
+@pytest.mark.slow
 def test_metrics_and_model_file_carry_the_history(tmp_path):
     model, metrics, again = tmp_path / "m.npz", tmp_path / "m.json", tmp_path / "again.json"
     common = ["--headless", "--offline", "--hidden", "32", "--train-size", "1000", "--test-size", "300"]

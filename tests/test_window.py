@@ -53,6 +53,7 @@ def test_prediction_ring_is_green_when_right_and_red_when_wrong(sample):
         assert ring_color(app, other) not in (RIGHT, WRONG)          # only the prediction is ringed
 
 
+@pytest.mark.slow
 def test_confusion_cells_hold_the_count_of_that_true_predicted_pair(sample):
     """Catches: the confusion matrix drawn transposed."""
     app = open_app(sample)
@@ -75,6 +76,7 @@ def test_confusion_cells_hold_the_count_of_that_true_predicted_pair(sample):
     assert checked >= 10
 
 
+@pytest.mark.slow
 def test_dead_neurons_are_drawn_dead_and_live_ones_are_not(sample):
     """Catches: the dead-neuron mask inverted (or not drawn)."""
     app = open_app(sample)
@@ -250,6 +252,7 @@ def test_every_key_in_the_table_acts(sample):
     assert {a for a in vars(Actions) if not a.startswith("_")} - helpers == acts
 
 
+@pytest.mark.slow
 def test_navigation_keys(sample):
     app = open_app(sample)
     app.state.go(10)
@@ -273,6 +276,7 @@ def test_navigation_keys(sample):
     assert len(seen) > 1
 
 
+@pytest.mark.slow
 def test_mistakes_only_and_confusion_cell_filters(sample):
     app = open_app(sample)
     settle(app)
@@ -376,6 +380,7 @@ def test_screenshot_key_writes_a_png(sample, tmp_path, monkeypatch):
     assert pygame.image.load(str(files[0])).get_size() == (1600, 900)
 
 
+@pytest.mark.slow
 def test_idle_window_does_not_redraw_until_something_happens(sample):
     app = open_app(sample)
     settle(app)
@@ -391,6 +396,7 @@ def test_idle_window_does_not_redraw_until_something_happens(sample):
     assert app.drawn_frames == drawn + 1 and app.state.index == 1
 
 
+@pytest.mark.slow
 def test_rapid_keys_and_resizes_do_not_crash(sample):
     app = open_app(sample)
     rng = np.random.default_rng(0)
@@ -541,6 +547,7 @@ def test_two_screenshots_in_one_second_get_two_names_and_a_failure_is_said(sampl
     assert "could not save screenshot" in app.state.toast and app.errors
 
 
+@pytest.mark.slow
 def test_hover_portrait_shows_that_neurons_prototype_and_top_digits(sample):
     """Catches: another neuron's prototype or top digits in the portrait."""
     app = open_app(sample)
@@ -562,6 +569,7 @@ def test_hover_portrait_shows_that_neurons_prototype_and_top_digits(sample):
     assert np.abs(shown.astype(int) - (255 * neighbour / neighbour.max()).reshape(28, 28)).max() > 20
 
 
+@pytest.mark.slow
 def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample):
     app = open_app(sample)
     key(pygame.K_o)
@@ -585,6 +593,7 @@ def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample)
     assert sum(on) > sum(off) + 200                                # the brightest neuron is bright where it sits
 
 
+@pytest.mark.slow
 def test_atlas_draws_each_neurons_prototype_in_its_cell(sample):
     app = open_app(sample)
     key(pygame.K_a)
@@ -628,6 +637,7 @@ def test_atlas_cell_p_shows_neuron_order_p_upright_and_scaled_to_its_own_peak(sa
         assert (r, c) == spots[order[p]] and cell[r, c] >= 250, p
 
 
+@pytest.mark.slow
 def test_v_dreams_the_explained_class_and_esc_returns(sample):
     app = open_app(sample)
     c = app.view.explained
@@ -648,6 +658,7 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
     assert np.array_equal(app.view.x, to_float(app.x_test[app.state.index]))
 
 
+@pytest.mark.slow
 def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
     from regions.palette import CLASS_COLORS
     app = open_app(sample)
@@ -705,6 +716,7 @@ def test_clip_frames_carry_only_what_changed_and_decode_to_each_picture(tmp_path
             assert np.array_equal(np.asarray(gif.convert("RGB")), p), f"frame {i} differs"
 
 
+@pytest.mark.slow
 def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_path, monkeypatch):
     from PIL import Image
     app = open_app(sample)

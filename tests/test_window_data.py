@@ -56,6 +56,7 @@ def offer_position(app):
     return 12 + label.get_width() + 6, h.rect.y + 6 + h.fs + 4
 
 
+@pytest.mark.slow
 def test_progress_in_the_header_then_u_switches_to_the_full_set(sample, tmp_path):
     downloading = FetchStatus("downloading", 12.0, done_bytes=6_000_000, expected_bytes=15_000_000)
     fetch = FakeFetch(bigger(sample), downloading)
@@ -117,6 +118,7 @@ def test_a_failed_fetch_says_why_and_leaves_the_sample_run_alone(sample):
         app.close()
 
 
+@pytest.mark.slow
 def test_the_real_background_fetch_keeps_the_window_drawing_then_u_switches(sample, fake):  # noqa: F811
     """The real BackgroundFetch (fetch_openml in a spawned process, a slowed download of a fake
     mnist_784): frames keep coming while it downloads and parses, the header follows its

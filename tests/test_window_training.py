@@ -10,6 +10,7 @@ import pygame
 import pytest
 
 import data_loader
+from messages import Command, Order
 from regions.palette import RIGHT, WRONG
 from visualization import window_metrics
 from window_driver import click, key, open_app, pixel, pixels, run_until
@@ -27,6 +28,7 @@ def training_app(sample, **config):
     return app
 
 
+@pytest.mark.slow
 def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
     app = training_app(sample, epochs=50, batch_size=64, seed=2, connections=0)
     try:
@@ -72,6 +74,7 @@ def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
         app.close()
 
 
+@pytest.mark.slow
 def test_strip_and_output_agree_in_every_frame_while_training(sample):
     app = training_app(sample, epochs=50, batch_size=32, seed=3)
     try:
@@ -214,6 +217,18 @@ def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
         for w, w_live in zip(app.net.weights, live):
             np.testing.assert_array_equal(w, w_live)
         assert not app.link.snapshot_cache                    # live again: the fetched snapshots are let go
+        for n in range(3):                                    # an answer that lands after the return to live
+            key(pygame.K_COMMA)
+            app.frame()                                       # the snapshot is asked for ...
+            assert app.link.asked and app.state.rewind is not None
+            key(pygame.K_PERIOD)
+            key(pygame.K_PERIOD)                              # past the newest snapshot: live
+            app.frame()                                       # ... and the user is back before it lands
+            assert app.state.rewind is None
+            fence = len(app.y_test) - 1 - n                   # the trainer answers in order: once this digit's
+            app.worker.send(Order(Command.DIGIT_HISTORY, index=fence))      # history is here, so is the snapshot
+            run_until(app, lambda f=fence: f in app.tele.digit_histories)
+            assert not app.link.snapshot_cache and app.stamp.version > 0
         key(pygame.K_COMMA)                                   # and a new rewind fetches what it shows
         run_until(app, lambda: app.state.rewind is not None and app.stamp.version == -(app.state.rewind + 1))
         assert list(app.link.snapshot_cache) == [app.state.rewind]
