@@ -120,8 +120,9 @@ KEYS = (
     Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
         "sample while it downloads); restarts training with the same settings", "full_data", {pygame.K_u: None}),
     Key("H / F1", "this help", "help", {pygame.K_h: None, pygame.K_F1: None}),
-    Key("Esc / Q", "close an overlay / quit (saves to --save if given)", "quit",
-        {pygame.K_ESCAPE: True, pygame.K_q: False}),
+    Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
+        "then the filter; never quits", "back", {pygame.K_ESCAPE: None}),
+    Key("Q", "quit (saves to --save if given)", "quit", {pygame.K_q: None}),
     Key("click a film-strip digit", "open that digit"),
     Key("hover a hidden neuron", "its activation, receptive field and strongest weights"),
 )
@@ -417,16 +418,11 @@ class Actions:
                 return
             app.state.running = False
 
-    def act_quit(self, escape, shift):
-        st = self.app.state
-        if st.dream is not None and escape:
-            self.act_dream(None, shift)
-            return
-        if st.overlay is not Overlay.NONE:
-            st.toggle_overlay(st.overlay)
-            if escape:
-                return
-        st.running = False
+    def act_back(self, _, shift):
+        self.say(self.app.state.back())
+
+    def act_quit(self, _, shift):
+        self.app.state.running = False
 
 
 # ------------------------------------------------------------------------ full data

@@ -177,6 +177,7 @@ class WindowState(Browsing):
     return a message for the user (or None)."""
     y_test: np.ndarray                               # (N,) int64 true classes
     class_names: tuple = tuple(str(d) for d in range(10))
+    noun: str = "digit"                              # "image" for Fashion-MNIST
     index: int = 0                                   # test digit on screen
     drawing: bool = False
     canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
@@ -312,6 +313,30 @@ class WindowState(Browsing):
             what = f"class {self.class_names[explained]}"
         self.touch()
         return f"dreaming {what}: gradient ascent from a blank image (V or Esc returns)"
+
+    def back(self):
+        """Esc: one step back - the overlay, then the dream, then "rather than", then the
+        explained class, then drawing, then the filter. Never quits (Q does)."""
+        if self.overlay is not Overlay.NONE:
+            self.toggle_overlay(self.overlay)
+            return None
+        if self.dream is not None:
+            return self.start_dream(None)
+        if self.contrast_class is not None:
+            self.contrast_class = None
+            self.touch()
+            return "explaining the class on its own again"
+        if self.explain_class is not None:
+            self.explain_class = None
+            self.touch()
+            return "explaining the prediction again"
+        if self.drawing:
+            return self.toggle_drawing()
+        if self.filtering:
+            self.mistakes_only, self.pair_filter = False, None
+            self.touch()
+            return f"browsing all test {self.noun}s"
+        return "nothing to step back from (Q quits)"
 
     def toggle_saliency(self):
         self.saliency = not self.saliency
