@@ -28,10 +28,31 @@ MAX_CURVE = 5000                  # points kept per curve (older ones are thinne
 MAX_DIGIT_HISTORIES = 64          # digits whose history over the snapshots is kept (the trainer resends)
 
 
-def evaluation_label(ev: EvalReport) -> str:
-    """What an evaluation covered and of which weights: "1,000-digit subset, epoch 1, batch 100"."""
-    what = "full test set" if ev.kind == "full" else f"{ev.n:,}-digit subset"
+def evaluation_label(ev: EvalReport, noun: str = "digit") -> str:
+    """What an evaluation covered and of which weights: "1,000-digit subset, epoch 1, batch 100"
+    (`noun`: "image" for Fashion-MNIST)."""
+    what = "full test set" if ev.kind == "full" else f"{ev.n:,}-{noun} subset"
     return f"{what}, {describe_position(ev.epoch, ev.batch)}"
+
+
+def class_change(latest, previous_full, noun="digit"):
+    """What the per-class bars compare: (the per-class accuracy (10,) the change is
+    measured from, or None; the caption as phrasings from the fullest to the shortest).
+    Only full test-set evaluations are compared: a subset has about a hundred images a
+    class, so its per-class figures swing by 10-20 points from noise alone."""
+    if latest is None:
+        return None, ("waiting for the first evaluation",)
+    label = evaluation_label(latest, noun)
+    if latest.kind != "full":
+        per, subset = max(1, latest.n // 10), f"{latest.n:,}-{noun} subset"
+        return None, (f"{label}; about {per:,} a class: too noisy to compare",
+                      f"{subset} ({per:,} a class): too noisy for +/-", f"{subset}: too noisy for +/-",
+                      "subset: too noisy for +/-")
+    if previous_full is None:
+        return None, (label,)
+    since = describe_position(previous_full.epoch, previous_full.batch)
+    return np.asarray(previous_full.per_class, np.float64), (
+        f"{label}; +/- since {since}", f"{label}; +/- since {since}".replace("full test set, ", ""), label)
 
 
 @dataclass
@@ -144,13 +165,10 @@ class Telemetry:
         """The newest evaluation on the whole test set, or None."""
         return self.last.get("full")
 
-    def previous_per_class(self):
-        """Per-class accuracy of the evaluation before the latest, of the same kind
-        (compare like with like), or None."""
-        if self.latest is None:
-            return None
-        prev = self.previous.get(self.latest.kind)
-        return None if prev is None else np.asarray(prev.per_class, np.float64)
+    def class_change(self, noun="digit"):
+        """(per-class accuracy the bars' +/- compare with, or None; caption phrasings): the
+        full test-set evaluation before the newest one, only when the newest is full."""
+        return class_change(self.latest, self.previous.get("full"), noun)
 
 
 def _append(curve, point):

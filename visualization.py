@@ -33,7 +33,7 @@ from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
 from regions.panel import Panel
 from regions.portrait import FilmStrip, Tooltip
-from telemetry import Telemetry, evaluation_label
+from telemetry import Telemetry
 from training_process import TrainingProcess
 from utils import (
     Heap,
@@ -650,10 +650,8 @@ class SideViews:
         """(per-class accuracy, the previous of the same kind, what it is of) for the panel:
         the latest evaluation live; the window's own pass of the weights when rewound."""
         if self.app.state.rewind is None:
-            ev = self.app.tele.latest
-            if ev is None:
-                return None, None, "waiting for the first evaluation"
-            return ev.per_class, self.app.tele.previous_per_class(), evaluation_label(ev)
+            ev, (prev, caption) = self.app.tele.latest, self.app.tele.class_change(self.app.state.noun)
+            return (None if ev is None else ev.per_class), prev, caption
         ps = self.app.sweep.result
         if ps is None or ps.stamp != self.app.stamp:
             return None, None, "rewound: passing the test set with those weights..."
@@ -783,7 +781,8 @@ class App:
         self.names = data.class_names
         self.fashion = data.name == "fashion"
         self.x_test, self.y_test = data.x_test, data.y_test.astype(np.int64)
-        self.state = WindowState(self.y_test, tuple(self.names), k=config.connections)
+        self.state = WindowState(self.y_test, tuple(self.names), k=config.connections,
+                                 noun="image" if self.fashion else "digit")
         self.tele = Telemetry(paused=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.worker = TrainingProcess(config, data, model_file=config.load) if worker else None

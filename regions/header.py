@@ -30,9 +30,10 @@ class Header(Region):
     """Title, data source, the latest evaluation (with its kind), modes, messages."""
 
     @staticmethod
-    def accuracy_text(tele):
+    def accuracy_text(tele, noun="digit"):
         ev = tele.latest
-        return "test accuracy -" if ev is None else f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev)})"
+        return "test accuracy -" if ev is None else \
+            f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev, noun)})"
 
     def draw(self, surface, scene):
         r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
@@ -50,7 +51,7 @@ class Header(Region):
                 pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
             label = label.union(box)
         left = max(left, label.right)
-        acc = scene.accuracy or self.accuracy_text(tele)
+        acc = scene.accuracy or self.accuracy_text(tele, scene.noun)
         right_x = r.right - 12
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
         modes = []

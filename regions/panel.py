@@ -271,8 +271,10 @@ class Panel(Region):
         self.chart.draw(surface, scene)
         y = self.bars_y
         line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), ACCENT, True)
-        label = "each line a class, at every evaluation" if st.class_chart else scene.classes[2]
-        line(self.text.fit(label, fs - 2, w), DIM, size=fs - 2)
+        labels = ("each line a class, at every evaluation",) if st.class_chart else scene.classes[2]
+        labels = (labels,) if isinstance(labels, str) else labels          # phrasings, the fullest first
+        line(self.text.fit(next((t for t in labels if self.text.width(t, fs - 2) <= w), labels[-1]), fs - 2, w),
+             DIM, size=fs - 2)
         (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
         y = self.bars.rect.bottom + 8
         line(f"{scene.noun.capitalize()} on screen", ACCENT, True)

@@ -2,10 +2,14 @@
 messages, cut or overlapping text, rewinding past the live weights, settings that do
 not come back. Each test drives the real window (dummy video driver) or the pure
 functions behind it."""
+import re
+
+import numpy as np
 import pygame
 import pytest
 
 import data_loader
+from messages import EvalReport
 from window_driver import key, open_app
 from window_state import Overlay
 
@@ -23,6 +27,27 @@ def fashion():
 def press(app, k, mod=0):
     key(k, mod)
     app.frame()
+
+
+def drawn_texts(app, monkeypatch, draw):
+    """[(text, rect)] of every string `draw()` blits through the app's text cache."""
+    drawn = []
+    real = app.text.blit
+
+    def recording(target, text, pos, *args, **kwargs):
+        rect = real(target, text, pos, *args, **kwargs)
+        drawn.append((text, rect))
+        return rect
+    monkeypatch.setattr(app.text, "blit", recording)
+    draw()
+    monkeypatch.setattr(app.text, "blit", real)
+    return [(t, r) for t, r in drawn if t.strip()]
+
+
+def evaluation(kind, per_class, epoch, batch, n):
+    per = np.asarray(per_class, np.float64)
+    conf = np.diag(np.full(10, n // 10))
+    return EvalReport(kind, float(per.mean()), per, conf, None, epoch, batch, epoch + batch / 40, 0.0)
 
 
 # ------------------------------------------------------------------ 1. Esc steps back
@@ -59,3 +84,24 @@ def test_the_help_says_esc_goes_back_and_q_quits():
     rows = {k.label: k for k in KEYS}
     assert "back" in rows["Esc"].help and "never quits" in rows["Esc"].help
     assert "quit" in rows["Q"].help
+
+
+# --------------------------------------------------- 2. per-class changes, like with like
+def test_per_class_changes_compare_full_test_set_evaluations_only(sample, monkeypatch):
+    app = open_app(sample)
+    tele = app.tele
+    rng = np.random.default_rng(0)
+    tele.apply(evaluation("full", np.full(10, 0.1), 0, 0, 1000))
+    tele.apply(evaluation("subset", 0.8 + 0.15 * rng.random(10), 0, 20, 1000))
+    tele.apply(evaluation("subset", 0.8 + 0.15 * rng.random(10), 0, 30, 1000))     # swings from noise
+    change = re.compile(r"^[+-]\d+\.\d$")
+
+    def panel():
+        return drawn_texts(app, monkeypatch, lambda: app.panel.draw(app.screen, app.scene()))
+    texts = [t for t, _ in panel()]
+    assert not [t for t in texts if change.match(t)], "a subset's per-class figures are not compared"
+    assert any("subset" in t and "too noisy" in t for t in texts), texts
+    tele.apply(evaluation("full", np.full(10, 0.95), 1, 0, 1000))
+    texts = [t for t, _ in panel()]
+    assert sorted(t for t in texts if change.match(t)) == ["+85.0"] * 10       # full with full: since untrained
+    assert any("since untrained" in t for t in texts), texts
