@@ -84,12 +84,14 @@ class Telemetry:
     version: int = 0             # bumped by every report (regions redraw when it changes)
 
     def samples_per_s(self, now=None):
-        """Samples actually trained per second of wall time over the last few seconds
-        (slow motion shows its real rate; 0 when nothing was trained lately)."""
+        """Samples actually trained per second of wall time over the last few seconds of
+        training (slow motion shows its real rate); None while there is no such rate yet:
+        paused, or fewer than two reports since training (re)started or changed speed;
+        0 when the trainer has reported nothing lately."""
         now = time.monotonic() if now is None else now
         pts = self.rate_samples                       # (worker time, samples trained so far)
-        if len(pts) < 2:
-            return 0.0
+        if self.paused or len(pts) < 2:
+            return None
         t1, s1 = pts[-1]
         gap = t1 - pts[-2][0]
         if now - t1 > max(RATE_WINDOW_S, 1.5 * gap):
@@ -99,6 +101,11 @@ class Telemetry:
             i -= 1
         t0, s0 = pts[i]
         return (s1 - s0) / max(t1 - t0, 1e-9)
+
+    def speed_changed(self):
+        """The pace of training changes (slow motion, pause): the rate starts afresh, so
+        neither the old pace nor the pause is mixed into the new one."""
+        self.rate_samples.clear()
 
     def apply(self, msg, now=None, full_speed=True):
         """Fold one report from the training process into the telemetry; returns a
@@ -131,6 +138,8 @@ class Telemetry:
             while len(self.digit_histories) > MAX_DIGIT_HISTORIES:       # the oldest answers go first
                 del self.digit_histories[next(iter(self.digit_histories))]
         elif isinstance(msg, Position):
+            if msg.paused != self.paused:
+                self.speed_changed()
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
         elif isinstance(msg, Finished):
             self.finished, self.epoch, self.batch = True, msg.epoch, 0

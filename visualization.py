@@ -338,6 +338,7 @@ class Actions:
 
     def act_speed(self, slower, shift):
         self.say(self.app.state.change_speed(slower))
+        self.app.tele.speed_changed()                    # the new pace only, not a blend with the old
         if self.app.worker is not None:
             self.app.worker.send(Order(Command.DELAY, seconds=SPEEDS[self.app.state.speed]))
 

@@ -252,9 +252,8 @@ class Panel(Region):
         status, color = scene.status
         line(self.text.fit(status, fs + 1, w, True), color, True, fs + 1)
         if tele.trained_here or not cfg.no_train:
-            rate = tele.samples_per_s()
             line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
-                 f"batch {tele.batch}/{tele.n_batches}   {rate:,.0f} samples/s", DIM, one=True)
+                 f"batch {tele.batch}/{tele.n_batches}   {rate_text(tele, st)}", DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
             line(f"model: {model}, {tele.epoch} epoch(s) trained", DIM, one=True)
@@ -331,6 +330,17 @@ class Panel(Region):
         caption = next((c for c in captions if self.text.width(c, fs) <= w), captions[-1])
         self.text.blit(surface, self.text.fit(caption, fs, w), (x, y), fs, DIM)
         return y + fs + 6
+
+
+def rate_text(tele, state):
+    """The training pace for the panel: the rate of the last seconds of training, or why
+    there is none."""
+    if tele.finished:
+        return "finished"
+    if tele.paused or state.pause_requested:
+        return "paused"
+    rate = tele.samples_per_s()
+    return "measuring samples/s..." if rate is None else f"{rate:,.0f} samples/s"
 
 
 def snapshot_namer(snapshots, n_batches=1):

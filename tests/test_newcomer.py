@@ -105,3 +105,37 @@ def test_per_class_changes_compare_full_test_set_evaluations_only(sample, monkey
     texts = [t for t, _ in panel()]
     assert sorted(t for t in texts if change.match(t)) == ["+85.0"] * 10       # full with full: since untrained
     assert any("since untrained" in t for t in texts), texts
+
+
+# ------------------------------------------------------------------- 9. samples/s
+def batch_report(b, samples, t):
+    from messages import BatchReport
+    return BatchReport(0, b, 1000, 1.0, 0.5, 0.01, samples, t)
+
+
+def test_rate_is_of_the_last_seconds_of_training_only():
+    from messages import Position
+    from telemetry import Telemetry
+    tele = Telemetry()
+    for i in range(30):                                  # full speed: 6,400 a second
+        tele.apply(batch_report(i + 1, 640 * (i + 1), 5.0 + 0.1 * i), now=5.0 + 0.1 * i)
+    assert tele.samples_per_s(now=7.95) == pytest.approx(6400, rel=0.01)
+    tele.apply(Position(0, 30, True), now=8.0)           # paused
+    assert tele.samples_per_s(now=8.5) is None           # no rate while paused, not a decaying one
+    tele.apply(Position(0, 30, False), now=20.0)
+    tele.speed_changed()                                 # [ : 1 s a batch from here
+    s = 640 * 30
+    for i in range(3):
+        s += 128
+        tele.apply(batch_report(31 + i, s, 21.0 + i), now=21.0 + i, full_speed=False)
+        assert tele.samples_per_s(now=21.0 + i) in (None, pytest.approx(128, rel=0.01))   # never the old rate
+    assert tele.samples_per_s(now=23.2) == pytest.approx(128, rel=0.01)
+    assert all(r == pytest.approx(6400, rel=0.01) for r in tele.full_speed_rates)      # the pause is no rate
+
+
+def test_the_panel_says_paused_while_paused(sample, monkeypatch):
+    app = open_app(sample)
+    app.tele.trained_here, app.tele.paused = True, True
+    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.panel.draw(app.screen, app.scene()))]
+    line = next(t for t in texts if t.startswith("epoch "))
+    assert line.endswith("paused") and "samples/s" not in line, line

@@ -39,7 +39,7 @@ def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
         time.sleep(0.4)
         app.frame()
         assert (app.tele.epoch, app.tele.batch) == frozen and app.scene().status[0] == "PAUSED"
-        assert app.tele.samples_per_s() == 0.0 or time.monotonic() - app.tele.rate_samples[-1][0] < 2.5
+        assert app.tele.samples_per_s() is None          # no rate while paused (not a decaying one)
         w = app.net.weights[1].copy()
         key(pygame.K_n)                                  # N: exactly one batch
         run_until(app, lambda: not np.array_equal(w, app.net.weights[1]) and app.tele.batch != frozen[1])
