@@ -64,6 +64,7 @@ class Telemetry:
     lr: float = 0.0
     train_acc: float = 0.0
     paused: bool = False         # the worker acknowledged a pause
+    no_train: bool = False       # a --no-train session: the model is explored, not trained
     finished: bool = False
     diverged: str = ""
     failed: str = ""             # the training process stopped (why)
@@ -143,7 +144,10 @@ class Telemetry:
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
         elif isinstance(msg, Finished):
             self.finished, self.epoch, self.batch = True, msg.epoch, 0
-            return f"training finished after {msg.epoch} epochs"
+            epochs = f"{msg.epoch} epoch{'s' * (msg.epoch != 1)}"
+            if self.no_train:
+                return f"model trained for {epochs}; not training (--no-train)"
+            return f"training finished after {epochs}"
         elif isinstance(msg, Saved):
             self.saved_path = msg.path
             return f"model saved to {msg.path}"

@@ -111,7 +111,8 @@ KEYS = (
          pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
     Key("X", "confusion matrix of the test set; click a cell to browse those digits", "confusion",
         {pygame.K_x: None}),
-    Key("G", "pixel map of the explained class: relevance (or d score / d pixel)", "saliency", {pygame.K_g: None}),
+    Key("G", "pixel map of the explained class: relevance, again: d score / d pixel (gradient), again: off",
+        "saliency", {pygame.K_g: None}),
     Key("D", "draw your own digit: left button draws, right erases", "draw", {pygame.K_d: None}),
     Key("Backspace", "clear the drawing", "clear", {pygame.K_BACKSPACE: None}),
     Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", "screenshot",
@@ -355,7 +356,7 @@ class Actions:
         self.app.state.toggle_overlay(Overlay.HELP)
 
     def act_saliency(self, _, shift):
-        self.app.state.toggle_saliency()
+        self.say(self.app.state.cycle_saliency(self.app.state.rank_mode == "relevance"), 4)
 
     def act_draw(self, _, shift):
         self.say(self.app.state.toggle_drawing())
@@ -784,7 +785,7 @@ class App:
         self.x_test, self.y_test = data.x_test, data.y_test.astype(np.int64)
         self.state = WindowState(self.y_test, tuple(self.names), k=config.connections,
                                  noun="image" if self.fashion else "digit")
-        self.tele = Telemetry(paused=config.no_train)
+        self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.worker = TrainingProcess(config, data, model_file=config.load) if worker else None
         if self.worker is not None:

@@ -98,8 +98,8 @@ class Browsing:
             if delta == 0:
                 break
         if landed is None:
-            return "no more test digits match the filter" if self.filter_mask(predict).any() \
-                else "no test digits match the filter"
+            return f"no more test {self.noun}s match the filter" if self.filter_mask(predict).any() \
+                else f"no test {self.noun}s match the filter"
         self.go(landed)
         return None
 
@@ -110,7 +110,7 @@ class Browsing:
             return None
         idx = np.flatnonzero(mask)
         if not len(idx):
-            return "no test digits match the filter"
+            return f"no test {self.noun}s match the filter"
         self.go(idx[-1] if last else idx[0])
         return None
 
@@ -121,7 +121,7 @@ class Browsing:
         i = self._scan(self._ring(1, among), (lambda idx, pred: pred != self.y_test[idx]) if mistakes
                        else (lambda idx, pred: np.ones(len(idx), bool)), predict)
         if i is None:
-            return f"no {'misclassified ' if mistakes else ''}test digit of class {self.class_names[digit]}"
+            return f"no {'misclassified ' if mistakes else ''}test {self.noun} of class {self.class_names[digit]}"
         self.go(i)
         return None
 
@@ -129,7 +129,7 @@ class Browsing:
         """Next (direction 1) or previous (-1) digit the current weights get wrong."""
         i = self._scan(self._ring(direction), lambda idx, pred: pred != self.y_test[idx], predict)
         if i is None:
-            return "no misclassified test digits"
+            return f"no misclassified test {self.noun}s"
         self.go(i)
         return None
 
@@ -137,7 +137,7 @@ class Browsing:
         mask = self.filter_mask(predict)
         idx = np.arange(self.n) if mask is None else np.flatnonzero(mask)
         if not len(idx):
-            return "no test digits match the filter"
+            return f"no test {self.noun}s match the filter"
         self.go(rng.choice(idx))
         return None
 
@@ -149,7 +149,7 @@ class Browsing:
             if predict(np.array([self.index]))[0] == self.y_test[self.index]:
                 self.next_mistake(1, predict)
             return "browsing mistakes only"
-        return "browsing all test digits"
+        return f"browsing all test {self.noun}s"
 
     def choose_pair(self, true, pred, predict):
         """Browse exactly the digits of class `true` predicted as `pred` (a confusion cell)."""
@@ -160,14 +160,14 @@ class Browsing:
             self.go(idx[0])
         else:
             self.touch()
-        return (f"browsing {len(idx)} digits: true {self.class_names[true]}, predicted {self.class_names[pred]}"
+        return (f"browsing {len(idx)} {self.noun}s: true {self.class_names[true]}, predicted {self.class_names[pred]}"
                 f" (Left/Right; F leaves the filter)")
 
     def filter_label(self):
         if self.pair_filter is not None:
             t, p = self.pair_filter
             return f"true {self.class_names[t]}, predicted {self.class_names[p]}"
-        return "mistakes only" if self.mistakes_only else "all test digits"
+        return "mistakes only" if self.mistakes_only else f"all test {self.noun}s"
 
 
 @dataclass
@@ -186,7 +186,7 @@ class WindowState(Browsing):
     mistakes_only: bool = False
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
     overlay: Overlay = Overlay.NONE
-    saliency: bool = False
+    saliency: str | None = None                      # pixel map (G): None, "relevance" or "gradient"
     explain_class: int | None = None                 # explain this class instead of the prediction
     contrast_class: int | None = None                # ... rather than this one (relevance of z_c - z_d)
     sorted_grids: bool = False                       # hidden grids ordered by preferred class
@@ -338,9 +338,17 @@ class WindowState(Browsing):
             return f"browsing all test {self.noun}s"
         return "nothing to step back from (Q quits)"
 
-    def toggle_saliency(self):
-        self.saliency = not self.saliency
+    def cycle_saliency(self, relevance):
+        """G: off -> relevance -> gradient -> off (off -> gradient -> off when the lines
+        are not ranked by relevance: there is no relevance to map)."""
+        order = (None, "relevance", "gradient") if relevance else (None, "gradient")
+        self.saliency = order[(order.index(self.saliency) + 1) % len(order)] if self.saliency in order else None
         self.touch()
+        if self.saliency == "relevance":
+            return "pixel map: each pixel's share of the evidence (relevance); G again: the gradient"
+        if self.saliency == "gradient":
+            return "pixel map: d score / d pixel, how the score would change with each pixel; G again: off"
+        return "pixel map off"
 
     def toggle_drawing(self):
         self.drawing = not self.drawing

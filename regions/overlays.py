@@ -154,7 +154,7 @@ class HelpOverlay(Region):
     def draw(self, surface, scene):
         fs = self.fs
         lh = fs + 6
-        rows = [(k.label, k.help) for k in scene.keys]
+        rows = [(k.label.replace("digit", scene.noun), k.help.replace("digit", scene.noun)) for k in scene.keys]
         key_w = self.text.widest([r[0] for r in rows], fs, True) + 24
         widest = key_w + self.text.widest([r[1] for r in rows], fs)
         box = pygame.Rect(0, 0, min(self.rect.width - 20, widest + 60), lh * len(rows) + 60)

@@ -256,7 +256,8 @@ class Panel(Region):
                  f"batch {tele.batch}/{tele.n_batches}   {rate_text(tele, st)}", DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
-            line(f"model: {model}, {tele.epoch} epoch(s) trained", DIM, one=True)
+            trained = f", trained for {tele.epoch} epoch{'s' * (tele.epoch != 1)}" if cfg.load else ""
+            line(f"model: {model}{trained}", DIM, one=True)
         y += 4
         line("Hyperparameters", ACCENT, True)
         line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
@@ -364,7 +365,7 @@ def history_caption(rows, true, names, when):
         return (f"read right at every snapshot ({len(rows)})", "right at every snapshot")
     now = names[rows[-1][1]]
     if len(wrong) == len(rows):
-        return (f"read wrong at every snapshot, last as {now}", f"always wrong, now {now}")
+        return (f"wrong at every snapshot, read as {now} now", f"always wrong, now {now}")
     last_q, last_p = wrong[-1]
     if rows[-1][1] == true:
         since = next(q for q, p, _ in rows if q > last_q and p == true)

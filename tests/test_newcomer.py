@@ -10,7 +10,7 @@ import pytest
 
 import data_loader
 from messages import EvalReport
-from window_driver import key, open_app
+from window_driver import key, open_app, settle
 from window_state import Overlay
 
 
@@ -139,3 +139,69 @@ def test_the_panel_says_paused_while_paused(sample, monkeypatch):
     texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.panel.draw(app.screen, app.scene()))]
     line = next(t for t in texts if t.startswith("epoch "))
     assert line.endswith("paused") and "samples/s" not in line, line
+
+
+# ------------------------------------------------------------------------ 10. wording
+def test_a_no_train_session_does_not_say_training_finished():
+    from messages import Finished
+    from telemetry import Telemetry
+    said = Telemetry(paused=True, no_train=True).apply(Finished(2))
+    assert said == "model trained for 2 epochs; not training (--no-train)"
+    assert Telemetry().apply(Finished(1)) == "training finished after 1 epoch"
+
+
+def test_fashion_says_images_everywhere(fashion, monkeypatch):
+    app = open_app(fashion)
+    press(app, pygame.K_f)
+    press(app, pygame.K_f)
+    assert app.state.toast == "browsing all test images"
+    settle(app)
+    app.needs_draw = True
+    app.frame()
+    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))]
+    assert not [t for t in texts if "digit" in t.lower()], [t for t in texts if "digit" in t.lower()]
+    press(app, pygame.K_h)
+    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))]
+    assert not [t for t in texts if "digit" in t.lower()], [t for t in texts if "digit" in t.lower()]
+
+
+def test_strip_names_the_true_class_of_a_mistake_and_the_weights_it_was_judged_by(fashion, monkeypatch):
+    app = open_app(fashion)
+    settle(app)
+    press(app, pygame.K_f)
+    app.needs_draw = True
+    app.frame()
+    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.strip.draw(app.screen, app.scene()))]
+    short = app.scene().short_names
+    wrong = [t for t in texts if ">" in t]
+    assert wrong and all(t.split(">")[0] and any(n.startswith(t.split(">")[0]) for n in short) for t in wrong), texts
+    assert not [t for t in texts if t.startswith("as ")]
+    assert "with the untrained weights" in texts[0] and "pass of" not in texts[0], texts[0]
+
+
+def test_history_caption_wording():
+    from regions.panel import history_caption
+    rows = [(q, 3, 0.1) for q in range(4)]
+    assert history_caption(rows, 7, [str(d) for d in range(10)], str)[0] == "wrong at every snapshot, read as 3 now"
+
+
+def test_g_cycles_relevance_gradient_off_in_relevance_mode_and_says_so(sample):
+    app = open_app(sample)
+    maps = []
+    for _ in range(4):
+        press(app, pygame.K_g)
+        maps.append((None if app.view.saliency is None else app.view.saliency.copy(), app.state.toast))
+    rel = app.view.relevance
+    assert maps[0][0] is not None and "relevance" in maps[0][1]
+    gradient = app.net.input_gradient(app.view.x, app.view.explained)
+    assert maps[1][0] is not None and np.allclose(maps[1][0], gradient) and "d pixel" in maps[1][1]
+    assert not np.allclose(maps[0][0], maps[1][0]) and rel is not None
+    assert maps[2][0] is None and "off" in maps[2][1]
+    assert maps[3][0] is not None and "relevance" in maps[3][1]
+    press(app, pygame.K_g)
+    press(app, pygame.K_g)
+    press(app, pygame.K_c)                                  # contribution mode: no relevance, so G is
+    press(app, pygame.K_g)                                  # off -> gradient -> off
+    assert app.view.saliency is not None and "d pixel" in app.state.toast
+    press(app, pygame.K_g)
+    assert app.view.saliency is None
