@@ -969,7 +969,7 @@ class App:
                                                     self.layout.size))
             self.tooltip.draw(surface, scene)             # last: the tooltip covers the rest
         v = self.view
-        legend_key = (st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.layout.size)
+        legend_key = (st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.layout.size, st.overlay)
         self.legend.draw_cached(surface, scene, legend_key)
         self.panel.draw_cached(surface, scene, self.panel_key())
         self.header.draw(surface, scene)

@@ -231,6 +231,7 @@ class WindowState(Browsing):
 
     def toggle_overlay(self, overlay):
         self.overlay = Overlay.NONE if self.overlay == overlay else overlay
+        self.toast = ""                              # a message of the view that was on screen
         self.touch()
 
     def explain(self, c, predicted):
@@ -286,7 +287,8 @@ class WindowState(Browsing):
     def cycle_map(self, n_hidden):
         """P: the map of the last hidden layer, then of each earlier one, then closed."""
         if self.overlay is not Overlay.MAP:
-            self.overlay, self.map_layer = Overlay.MAP, n_hidden - 1
+            self.toggle_overlay(Overlay.MAP)
+            self.map_layer = n_hidden - 1
         elif self.map_layer > 0:
             self.map_layer -= 1
         else:

@@ -81,11 +81,32 @@ class Header(Region):
                     y += surf.get_height()
 
 
+def overlay_legend(overlay, noun):
+    """The legend of an overlay as phrasings from the fullest to the shortest ((): none)."""
+    if overlay == "confusion":
+        return (f"each cell: the test {noun}s of its row's true class read as its column's class; "
+                f"click one to browse them; X closes",
+                f"cell = test {noun}s of the row's class read as the column's; click: browse them",
+                "cell = row's class read as column's; click: browse")
+    if overlay == "map":
+        return (f"each point a test {noun}, coloured by its true class: filled = read right, hollow = read wrong; "
+                f"white ring = the one on screen; click opens one; P: next layer / close",
+                "filled = right, hollow = wrong;  white ring = on screen;  click opens;  P: next layer / close",
+                "filled = right, hollow = wrong;  ring = on screen;  P: next / close")
+    return ()
+
+
 class Legend(Region):
     def draw(self, surface, scene):
         r, st = self.rect, scene.state
         x, y = r.x + 14, r.centery
         fs = self.fs - 2
+        labels = overlay_legend(st.overlay.value, scene.noun)
+        if labels:                                     # an overlay is on screen: its legend, not the network's
+            pygame.draw.rect(surface, BG, r)
+            label = next((t for t in labels if self.text.width(t, fs) <= r.width - 28), labels[-1])
+            self.text.blit(surface, self.text.fit(label, fs, r.width - 28), (x, y), fs, DIM, False, "midleft")
+            return
 
         def swatch(color, label, line=False):
             nonlocal x

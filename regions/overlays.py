@@ -121,8 +121,6 @@ class MapOverlay(Region):
             pygame.draw.circle(surface, CLASS_COLORS[c], (x + 5, r.y + 22 + fs + 6), 5)
             x = self.text.blit(surface, scene.short_names[c], (x + 14, r.y + 22 + fs + 6), fs - 2, DIM, False,
                                "midleft").right + 12
-        x = self.text.blit(surface, "filled = right, hollow = wrong;  white ring = on screen;  P: next layer / close",
-                           (x + 6, r.y + 22 + fs + 6), fs - 2, DIM, False, "midleft").right
         pts = scene.map_points
         self.screen_points = None
         if pts is None or m.layer != layer:

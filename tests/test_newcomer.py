@@ -10,7 +10,7 @@ import pytest
 
 import data_loader
 from messages import EvalReport
-from window_driver import key, open_app, settle
+from window_driver import key, open_app, run_until, settle
 from window_state import Overlay
 
 
@@ -205,3 +205,28 @@ def test_g_cycles_relevance_gradient_off_in_relevance_mode_and_says_so(sample):
     assert app.view.saliency is not None and "d pixel" in app.state.toast
     press(app, pygame.K_g)
     assert app.view.saliency is None
+
+
+# -------------------------------------------------------------------- 4. stale text
+def test_messages_and_legend_belong_to_the_view_on_screen(sample, monkeypatch):
+    app = open_app(sample)
+    settle(app)
+    press(app, pygame.K_PLUS)                               # "... connections per layer pair"
+    assert app.state.toast
+    press(app, pygame.K_x)
+    assert app.state.toast == "", "the network's message is not left over the confusion matrix"
+
+    def legend():
+        app.legend._picture = None                          # draw it afresh (not its cached picture)
+        texts = drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))
+        return [t for t, r in texts if app.layout.legend.contains(r)]
+    assert not [t for t in legend() if "lines" in t or "activation" in t]
+    assert any("cell" in t for t in legend())
+    press(app, pygame.K_x)
+    press(app, pygame.K_p)
+    run_until(app, lambda: app.shown.get("map") is not None)
+    texts = legend()
+    assert not [t for t in texts if "lines" in t or "activation" in t], texts
+    assert any("hollow" in t for t in texts), texts
+    press(app, pygame.K_ESCAPE)
+    assert any("lines" in t for t in legend())
