@@ -1091,7 +1091,7 @@ def status_line(tele, state, config, worker):
     if state.pause_requested:
         return "PAUSED", LOSS_COLOR
     s = SPEEDS[state.speed]
-    return "TRAINING" + ("" if s == 0 else f" (slow motion {s * 1000:g} ms/batch)"), RIGHT
+    return ("TRAINING" if s == 0 else f"SLOW MOTION: {s * 1000:g} ms/batch"), RIGHT
 
 
 def window_metrics(app, first_frame_s):

@@ -29,14 +29,17 @@ def press(app, k, mod=0):
     app.frame()
 
 
-def drawn_texts(app, monkeypatch, draw):
-    """[(text, rect)] of every string `draw()` blits through the app's text cache."""
+def drawn_texts(app, monkeypatch, draw, colors=None):
+    """[(text, rect)] of every string `draw()` blits through the app's text cache (and
+    each one's colour in the dict `colors`)."""
     drawn = []
     real = app.text.blit
 
-    def recording(target, text, pos, *args, **kwargs):
-        rect = real(target, text, pos, *args, **kwargs)
+    def recording(target, text, pos, size, color=None, *args, **kwargs):
+        rect = real(target, text, pos, size, *(() if color is None else (color,)), *args, **kwargs)
         drawn.append((text, rect))
+        if colors is not None:
+            colors[text] = color
         return rect
     monkeypatch.setattr(app.text, "blit", recording)
     draw()
@@ -230,3 +233,84 @@ def test_messages_and_legend_belong_to_the_view_on_screen(sample, monkeypatch):
     assert any("hollow" in t for t in texts), texts
     press(app, pygame.K_ESCAPE)
     assert any("lines" in t for t in legend())
+
+
+# --------------------------------------------------------------- 5. overlaps and cuts
+def assert_no_overlap_or_cut(texts, where):
+    """No two text rectangles overlap and none was cut with '...' (TextCache.fit's sign)."""
+    cut = [t for t, _ in texts if t.endswith("...") and not t.endswith("s...")]   # "passing..." is a word
+    assert not cut, (where, cut)
+    for i, (a, ra) in enumerate(texts):
+        for b, rb in texts[i + 1:]:
+            assert not ra.colliderect(rb), (where, a, b)
+
+
+def trained_history(app, n_classes_evals=12):
+    """Evaluations, a loss curve and two learning-rate changes close together, as a run has them."""
+    rng = np.random.default_rng(1)
+    tele = app.tele
+    tele.trained_here, tele.n_batches, tele.epoch, tele.batch = True, 40, 2, 10
+    for i in range(120):
+        from messages import BatchReport
+        tele.apply(BatchReport(i // 40, i % 40 + 1, 40, 2.0 / (1 + i), 0.9, 0.001, 128 * (i + 1), 1.0 + i))
+    for e in range(n_classes_evals):
+        kind = "full" if e % 4 == 0 else "subset"
+        per = np.clip(0.9 + 0.01 * e + 0.005 * rng.standard_normal(10), 0, 1)
+        tele.apply(evaluation(kind, per, e // 4, (e % 4) * 10, 1000))
+    tele.lr_changes = [(1.50, 0.002), (1.53, 0.004)]
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 900)])
+@pytest.mark.parametrize("dataset", ["mnist", "fashion"])
+def test_panel_charts_and_overlays_have_no_overlapping_or_cut_text(sample, fashion, size, dataset, monkeypatch):
+    app = open_app(sample if dataset == "mnist" else fashion, size)
+    settle(app)
+    trained_history(app)
+    app.state.speed = 7                                   # slowest motion: the longest status line
+    app.config = app.config.replace(no_train=False)
+    app.worker = type("Worker", (), {"send": lambda self, order: None})()     # status reads the mode only
+    views = {"bars": lambda: None, "class chart": lambda: setattr(app.state, "class_chart", True)}
+    for name, setup in views.items():
+        setup()
+        texts = drawn_texts(app, monkeypatch, lambda: app.panel.draw(app.screen, app.scene()))
+        assert_no_overlap_or_cut([(t, r) for t, r in texts if app.panel.rect.contains(r)], name)
+    app.worker = None
+    for name, k in (("confusion", pygame.K_x), ("help", pygame.K_h), ("map", pygame.K_p)):
+        press(app, k)
+        if name == "map":
+            run_until(app, lambda: app.shown.get("map") is not None)
+        app.legend._picture = app.map_view._picture = None
+        texts = drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))
+        if name == "help":                                # what the help box covers is not on screen
+            texts = drawn_texts(app, monkeypatch, lambda: app.help.draw(app.screen, app.scene()))
+        on_top = [(t, r) for t, r in texts if not app.layout.panel.contains(r) and not app.layout.header.contains(r)]
+        assert_no_overlap_or_cut(on_top, name)
+        press(app, pygame.K_ESCAPE)
+
+
+# ------------------------------------------------------- 8. per-class accuracy told apart
+def test_bars_zoom_to_the_data_and_mark_the_hardest_class(sample, monkeypatch):
+    from regions.palette import WRONG
+    from regions.panel import bar_floor
+    assert bar_floor([0.97, 0.993]) == pytest.approx(0.95)
+    assert bar_floor([0.08, 0.2]) == 0.0                         # an untrained network: the whole scale
+    app = open_app(sample)
+    per = np.array([0.99, 0.993, 0.98, 0.97, 0.985, 0.99, 0.99, 0.975, 0.96, 0.98])
+    app.tele.apply(evaluation("full", per, 2, 0, 1000))
+    bars = app.panel.bars.bar_rects(app.names)
+    colors = {}
+    texts = drawn_texts(app, monkeypatch, lambda: app.panel.draw(app.screen, app.scene()), colors)
+
+    def filled(c):
+        row = pygame.surfarray.array3d(app.screen)[bars[c].x:bars[c].right, bars[c].centery]
+        return int((np.abs(row.astype(int) - np.array(app.panel.bars.fill_color)).sum(1) < 30).sum())
+    assert filled(1) - filled(3) > 0.3 * bars[0].width, "99.3 % and 97 % look different"
+    assert any(t == "bars from 94 %" for t, _ in texts), [t for t, _ in texts]      # 2 below the lowest, 96 %
+    assert colors[app.names[8]] == WRONG and colors[app.names[3]] != WRONG      # the hardest class marked
+
+
+def test_class_chart_lines_start_at_the_first_evaluation(sample):
+    app = open_app(sample)
+    trained_history(app)
+    pts, _ = app.panel.class_chart.points(app.tele, app.config.epochs)
+    assert pts[0, :, 0].min() == app.panel.class_chart.plot().x
