@@ -262,19 +262,19 @@ class WindowState(Browsing):
                 else "hidden neurons in index order")
 
     def step_rewind(self, direction, snapshots, live_progress):
-        """Step back (-1) or forward (+1) through the snapshots; forward past the newest
-        returns to the live weights."""
-        n = len(snapshots)
-        if n == 0:
-            return "no snapshots yet"
+        """Step back (-1) or forward (+1) through the snapshots older than the live weights
+        (one taken of the live weights is the live weights: --no-train); forward past the
+        newest of them returns to the live weights."""
+        older = [i for i, s in enumerate(snapshots) if s[2] < live_progress]
+        if not older:
+            return "no snapshots yet" if not snapshots else "no snapshot older than the live weights"
         if self.rewind is None:
             if direction > 0:
                 return "already showing the live weights (, steps back)"
-            older = [i for i, s in enumerate(snapshots) if s[2] < live_progress]
-            self.rewind = older[-1] if older else 0
+            self.rewind = older[-1]
         elif direction < 0:
             self.rewind = max(0, self.rewind - 1)
-        elif self.rewind + 1 < n:
+        elif self.rewind + 1 in older:
             self.rewind += 1
         else:
             self.rewind = None
@@ -282,7 +282,7 @@ class WindowState(Browsing):
         if self.rewind is None:
             return "back to the live weights"
         epoch, batch, _ = snapshots[self.rewind]
-        return f"rewound to snapshot {self.rewind + 1} of {n}: {describe_position(epoch, batch)}"
+        return f"rewound to snapshot {self.rewind + 1} of {len(older)}: {describe_position(epoch, batch)}"
 
     def cycle_map(self, n_hidden):
         """P: the map of the last hidden layer, then of each earlier one, then closed."""

@@ -100,6 +100,12 @@ class Chart(Region):
                 if color == ACCENT:
                     for px, py in xy.astype(int).tolist():      # evaluation points marked
                         pygame.draw.circle(surface, color, (px, py), 3)
+        rewind = scene.state.rewind
+        if rewind is not None and rewind < len(tele.snapshots):          # where the rewound snapshot sits
+            rx = p.x + int(round(np.clip(tele.snapshots[rewind][2] / max(epochs, 1e-9), 0, 1) * (p.width - 1)))
+            pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
+            self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
+                           fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
         self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, f"{epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
         if not tele.trained_here and scene.config.no_train:

@@ -314,3 +314,28 @@ def test_class_chart_lines_start_at_the_first_evaluation(sample):
     trained_history(app)
     pts, _ = app.panel.class_chart.points(app.tele, app.config.epochs)
     assert pts[0, :, 0].min() == app.panel.class_chart.plot().x
+
+
+# ----------------------------------------------------------------- 6. rewind, no-train
+def test_stepping_forward_returns_to_live_after_the_last_older_snapshot():
+    from window_state import WindowState
+    st = WindowState(np.zeros(10, np.int64))
+    snaps = [(e, 0, float(e)) for e in range(3)]          # the last one is the live weights (--no-train)
+    assert st.step_rewind(-1, snaps, 2.0).endswith("of 2: after epoch 1")
+    assert st.rewind == 1
+    assert st.step_rewind(1, snaps, 2.0) == "back to the live weights" and st.rewind is None
+
+
+def test_the_loss_chart_marks_the_rewound_snapshot(sample):
+    from regions.palette import LOSS_COLOR
+    app = open_app(sample)
+    app.tele.snapshots = [(0, 0, 0.0), (1, 0, 1.0), (5, 0, 5.0)]
+    app.state.rewind = 1
+    app.state.touch()
+    app.needs_draw = True
+    app.frame()
+    chart = app.panel.chart
+    p = chart.plot_rect()
+    x = p.x + int(round(1.0 / app.config.epochs * (p.width - 1)))
+    column = [tuple(app.screen.get_at((x, y)))[:3] for y in range(p.y + 2, p.bottom - 2)]
+    assert sum(c == LOSS_COLOR for c in column) > 0.8 * len(column)
