@@ -48,7 +48,7 @@ from utils import (
     write_gif,
 )
 from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, describe_position
-from window_state import SPEEDS, Overlay, WindowState
+from window_state import SPEEDS, Overlay, WindowState, waiting_message
 
 FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
@@ -851,6 +851,10 @@ class App:
         self.sweep.want_preferred = st.hover is not None or st.sorted_grids
         if self.sweep.needs_pass(self.stamp):
             self.sweep.start(self.net.weights, self.net.biases, self.stamp)
+        waiting = waiting_message(st, self.sweep.result, self.sweep.pos / len(self.y_test) if self.sweep.busy else 0)
+        if waiting and waiting != st.toast:                 # O and A wait for the pass: say how far it is
+            st.say(waiting, 0.5)
+            self.needs_draw = True
         self.side.step_dream()
         self.side.update_map()
         key = (st.version, self.stamp, self.side.dream_step)
@@ -897,7 +901,7 @@ class App:
             orders=self.side.orders(), dream_step=self.side.dream_step, map=self.map, map_points=self.shown.get("map"),
             classes=self.side.classes(), accuracy=self.side.rewound_accuracy(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
-            fps_line=self.fps_text())
+            fps_line=self.fps_text(), sweep_done=self.sweep.pos / len(self.y_test) if self.sweep.busy else 0.0)
 
     def panel_key(self):
         """What the panel shows depends on: user changes at once; the trainer's reports at

@@ -15,6 +15,19 @@ K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 
 
+def waiting_message(state, result, fraction):
+    """What the user waits for from the test-set pass under way (`fraction` of it done):
+    'grouping neurons... 40 %' (O), 'drawing the atlas... 40 %' (A); None when nothing is
+    waited for. `result` is the last complete pass (view_model.Pass) or None."""
+    if state.sorted_grids and (result is None or result.preferred is None):
+        what = "grouping neurons"
+    elif state.atlas and (result is None or result.stats is None):
+        what = "drawing the atlas"
+    else:
+        return None
+    return f"{what}... {100 * fraction:.0f} %"
+
+
 # --------------------------------------------------------------------- window state
 class Overlay(enum.Enum):
     NONE = "none"

@@ -38,6 +38,7 @@ class Scene:
     map: object = None           # view_model.RepresentationMap
     map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
     data_offer: tuple = ("", None, None)    # the full data set arriving: (text, colour, download fraction or None)
+    sweep_done: float = 0.0      # how much of the test-set pass under way is done (0..1)
 
     @property
     def true(self):

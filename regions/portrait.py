@@ -99,7 +99,7 @@ class Tooltip(Region):
                 surface.blit(pygame.transform.smoothscale(small, r.size), r)
                 self.top_rects.append((r, k))
         else:
-            self.text.blit(surface, "portraits: the window is passing the test set...",
+            self.text.blit(surface, f"portraits: passing the test set... {100 * scene.sweep_done:.0f} %",
                            (x + side + 10, y + side // 2), fs - 2, DIM, False, "midleft")
         for i, cap in enumerate(captions):
             self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)

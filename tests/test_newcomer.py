@@ -339,3 +339,18 @@ def test_the_loss_chart_marks_the_rewound_snapshot(sample):
     x = p.x + int(round(1.0 / app.config.epochs * (p.width - 1)))
     column = [tuple(app.screen.get_at((x, y)))[:3] for y in range(p.y + 2, p.bottom - 2)]
     assert sum(c == LOSS_COLOR for c in column) > 0.8 * len(column)
+
+
+# -------------------------------------------------------------------- 3. silent waits
+@pytest.mark.parametrize("k, what", [(pygame.K_o, "grouping neurons"), (pygame.K_a, "drawing the atlas")])
+def test_o_and_a_show_the_progress_of_the_pass_they_wait_for(sample, k, what):
+    app = open_app(sample)
+    settle(app)
+    press(app, k)
+    app.frame()
+    seen = set()
+    while app.sweep.busy:
+        app.frame()
+        if app.state.toast.startswith(what):
+            seen.add(app.state.toast)
+    assert seen and all(re.fullmatch(rf"{what}\.\.\. \d+ %", t) for t in seen), seen
