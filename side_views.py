@@ -8,7 +8,6 @@ import numpy as np
 
 import explain
 from explain import order_by_class
-from telemetry import evaluation_label
 from utils import per_class_accuracy
 from view_model import describe_position
 from window_state import Overlay
@@ -67,10 +66,8 @@ class SideViews:
         """(per-class accuracy, the previous of the same kind, what it is of) for the panel:
         the latest evaluation live; the window's own pass of the weights when rewound."""
         if self.app.state.rewind is None:
-            ev = self.app.tele.latest
-            if ev is None:
-                return None, None, "waiting for the first evaluation"
-            return ev.per_class, self.app.tele.previous_per_class(), evaluation_label(ev)
+            ev, (prev, caption) = self.app.tele.latest, self.app.tele.class_change(self.app.state.noun)
+            return (None if ev is None else ev.per_class), prev, caption
         ps = self.app.sweep.result
         if ps is None or ps.stamp != self.app.stamp:
             return None, None, "rewound: passing the test set with those weights..."

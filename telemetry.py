@@ -28,10 +28,31 @@ MAX_CURVE = 5000                  # points kept per curve (older ones are thinne
 MAX_DIGIT_HISTORIES = 64          # digits whose history over the snapshots is kept (the trainer resends)
 
 
-def evaluation_label(ev: EvalReport) -> str:
-    """What an evaluation covered and of which weights: "1,000-digit subset, epoch 1, batch 100"."""
-    what = "full test set" if ev.kind == "full" else f"{ev.n:,}-digit subset"
+def evaluation_label(ev: EvalReport, noun: str = "digit") -> str:
+    """What an evaluation covered and of which weights: "1,000-digit subset, epoch 1, batch 100"
+    (`noun`: "image" for Fashion-MNIST)."""
+    what = "full test set" if ev.kind == "full" else f"{ev.n:,}-{noun} subset"
     return f"{what}, {describe_position(ev.epoch, ev.batch)}"
+
+
+def class_change(latest, previous_full, noun="digit"):
+    """What the per-class bars compare: (the per-class accuracy (10,) the change is
+    measured from, or None; the caption as phrasings from the fullest to the shortest).
+    Only full test-set evaluations are compared: a subset has about a hundred images a
+    class, so its per-class figures swing by 10-20 points from noise alone."""
+    if latest is None:
+        return None, ("waiting for the first evaluation",)
+    label = evaluation_label(latest, noun)
+    if latest.kind != "full":
+        per, subset = max(1, latest.n // 10), f"{latest.n:,}-{noun} subset"
+        return None, (f"{label}; about {per:,} a class: too noisy to compare",
+                      f"{subset} ({per:,} a class): too noisy for +/-", f"{subset}: too noisy for +/-",
+                      "subset: too noisy for +/-")
+    if previous_full is None:
+        return None, (label,)
+    since = describe_position(previous_full.epoch, previous_full.batch)
+    return np.asarray(previous_full.per_class, np.float64), (
+        f"{label}; +/- since {since}", f"{label}; +/- since {since}".replace("full test set, ", ""), label)
 
 
 @dataclass
@@ -43,6 +64,7 @@ class Telemetry:
     lr: float = 0.0
     train_acc: float = 0.0
     paused: bool = False         # the worker acknowledged a pause
+    no_train: bool = False       # a --no-train session: the model is explored, not trained
     finished: bool = False
     diverged: str = ""
     failed: str = ""             # the training process stopped (why)
@@ -63,12 +85,14 @@ class Telemetry:
     version: int = 0             # bumped by every report (regions redraw when it changes)
 
     def samples_per_s(self, now=None):
-        """Samples actually trained per second of wall time over the last few seconds
-        (slow motion shows its real rate; 0 when nothing was trained lately)."""
+        """Samples actually trained per second of wall time over the last few seconds of
+        training (slow motion shows its real rate); None while there is no such rate yet:
+        paused, or fewer than two reports since training (re)started or changed speed;
+        0 when the trainer has reported nothing lately."""
         now = time.monotonic() if now is None else now
         pts = self.rate_samples                       # (worker time, samples trained so far)
-        if len(pts) < 2:
-            return 0.0
+        if self.paused or len(pts) < 2:
+            return None
         t1, s1 = pts[-1]
         gap = t1 - pts[-2][0]
         if now - t1 > max(RATE_WINDOW_S, 1.5 * gap):
@@ -78,6 +102,11 @@ class Telemetry:
             i -= 1
         t0, s0 = pts[i]
         return (s1 - s0) / max(t1 - t0, 1e-9)
+
+    def speed_changed(self):
+        """The pace of training changes (slow motion, pause): the rate starts afresh, so
+        neither the old pace nor the pause is mixed into the new one."""
+        self.rate_samples.clear()
 
     def apply(self, msg, now=None, full_speed=True):
         """Fold one report from the training process into the telemetry; returns a
@@ -110,10 +139,15 @@ class Telemetry:
             while len(self.digit_histories) > MAX_DIGIT_HISTORIES:       # the oldest answers go first
                 del self.digit_histories[next(iter(self.digit_histories))]
         elif isinstance(msg, Position):
+            if msg.paused != self.paused:
+                self.speed_changed()
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
         elif isinstance(msg, Finished):
             self.finished, self.epoch, self.batch = True, msg.epoch, 0
-            return f"training finished after {msg.epoch} epochs"
+            epochs = f"{msg.epoch} epoch{'s' * (msg.epoch != 1)}"
+            if self.no_train:
+                return f"model trained for {epochs}; not training (--no-train)"
+            return f"training finished after {epochs}"
         elif isinstance(msg, Saved):
             self.saved_path = msg.path
             return f"model saved to {msg.path}"
@@ -144,13 +178,10 @@ class Telemetry:
         """The newest evaluation on the whole test set, or None."""
         return self.last.get("full")
 
-    def previous_per_class(self):
-        """Per-class accuracy of the evaluation before the latest, of the same kind
-        (compare like with like), or None."""
-        if self.latest is None:
-            return None
-        prev = self.previous.get(self.latest.kind)
-        return None if prev is None else np.asarray(prev.per_class, np.float64)
+    def class_change(self, noun="digit"):
+        """(per-class accuracy the bars' +/- compare with, or None; caption phrasings): the
+        full test-set evaluation before the newest one, only when the newest is full."""
+        return class_change(self.latest, self.previous.get("full"), noun)
 
 
 def _append(curve, point):

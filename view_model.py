@@ -88,6 +88,14 @@ class WeightsStamp:
     def describe(self):
         return describe_position(self.epoch, self.batch)
 
+    def weights(self):
+        """These weights in words: 'the untrained weights', 'the weights after epoch 2',
+        'the weights at epoch 3, batch 40'."""
+        where = self.describe()
+        if where == "untrained":
+            return "the untrained weights"
+        return f"the weights {where}" if where.startswith("after") else f"the weights at {where}"
+
 
 @dataclass
 class View:
@@ -131,8 +139,8 @@ def compute_view(net, x, stamp, k, rank_mode, saliency=False, empty=False, expla
     if rel is None:                            # other modes, or a blown-up network (no finite relevance)
         conns = strongest_connections(net.weights, acts[:-1], k, "weight" if rank_mode == "weight" else "contribution")
     sal = None
-    if saliency:
-        if rel is not None:
+    if saliency:                               # "relevance" (or True) / "gradient": which pixel map
+        if rel is not None and saliency != "gradient":
             sal = rel.neurons[0]
         else:                                  # d (z_c - z_d) / d pixel
             sal = net.input_gradient(x, explained)

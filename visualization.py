@@ -44,7 +44,7 @@ from utils import Heap, percentile, process_age
 from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, describe_position
 from window_actions import Actions
 from window_keys import KEYS, controls_markdown, key_action  # noqa: F401 - controls_markdown: the README's table
-from window_state import SPEEDS, Overlay, WindowState
+from window_state import SPEEDS, Overlay, WindowState, waiting_message
 
 FPS = 60
 EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
@@ -124,8 +124,9 @@ class App:
         self.names = data.class_names
         self.fashion = data.name == "fashion"
         self.x_test, self.y_test = data.x_test, data.y_test.astype(np.int64)
-        self.state = WindowState(self.y_test, tuple(self.names), k=config.connections)
-        self.tele = Telemetry(paused=config.no_train)
+        self.state = WindowState(self.y_test, tuple(self.names), k=config.connections,
+                                 noun="image" if self.fashion else "digit")
+        self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.command = command            # the command line that started the run (recorded with it)
         self.worker = TrainingProcess(config, data, model_file=config.load, command=command) if worker else None
@@ -208,6 +209,10 @@ class App:
         self.sweep.want_preferred = st.hover is not None or st.sorted_grids
         if self.sweep.needs_pass(self.stamp):
             self.sweep.start(self.net.weights, self.net.biases, self.stamp)
+        waiting = waiting_message(st, self.sweep.result, self.sweep.pos / len(self.y_test) if self.sweep.busy else 0)
+        if waiting and waiting != st.toast:                 # O and A wait for the pass: say how far it is
+            st.say(waiting, 0.5)
+            self.needs_draw = True
         self.side.step_dream()
         self.side.update_map()
         key = (st.version, self.stamp, self.side.dream_step)
@@ -274,6 +279,7 @@ class App:
             map_points=self.shown.get("map"), classes=self.side.classes(), accuracy=self.side.rewound_accuracy(),
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line=self.fps_text(), view_key=self.view_key, hover_cell=hover_cell,
+            sweep_done=self.sweep.pos / len(self.y_test) if self.sweep.busy else 0.0,
             panel_key=self.panel_key() if self.layout is not None else None)
 
     def panel_key(self):
@@ -464,7 +470,7 @@ def status_line(tele, state, config, worker):
     if state.pause_requested:
         return "PAUSED", LOSS_COLOR
     s = SPEEDS[state.speed]
-    return "TRAINING" + ("" if s == 0 else f" (slow motion {s * 1000:g} ms/batch)"), RIGHT
+    return ("TRAINING" if s == 0 else f"SLOW MOTION: {s * 1000:g} ms/batch"), RIGHT
 
 
 def window_metrics(app, first_frame_s):

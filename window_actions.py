@@ -108,8 +108,8 @@ class Actions:
         self.app.state.toggle_overlay(Overlay.HELP)
 
     def saliency(self, _, shift):
-        """state.saliency: the pixel map of the explained class on / off."""
-        self.app.state.toggle_saliency()
+        """state.saliency: the pixel map of the explained class: relevance -> gradient -> off."""
+        self.say(self.app.state.cycle_saliency(self.app.state.rank_mode == "relevance"), 4)
 
     def draw(self, _, shift):
         """state.drawing: draw a digit, or back to the test images."""
@@ -125,17 +125,13 @@ class Actions:
         live = tele.epoch + tele.batch / max(tele.n_batches, 1)
         self.say(self.app.state.step_rewind(direction, tele.snapshots, live), 5)
 
-    def quit(self, escape, shift):
-        """state.overlay / state.dream, else state.running: Esc closes an overlay or a dream first."""
-        st = self.app.state
-        if st.dream is not None and escape:
-            self.dream(None, shift)
-            return
-        if st.overlay is not Overlay.NONE:
-            st.toggle_overlay(st.overlay)
-            if escape:
-                return
-        st.running = False
+    def back(self, _, shift):
+        """One step back in the state: overlay, dream, explained class, drawing, filter; never quits."""
+        self.say(self.app.state.back())
+
+    def quit(self, _, shift):
+        """state.running: the window closes (saving to --save)."""
+        self.app.state.running = False
 
     # ------------------------------------------------------ training (orders to the trainer)
     def training_off(self):
@@ -175,8 +171,9 @@ class Actions:
         self.app.worker.send(Order(Command.SCALE_LR, value=0.5 if shift else 2.0))
 
     def speed(self, slower, shift):
-        """state.speed and order DELAY: slow motion."""
+        """state.speed and order DELAY: slow motion (the rate shown restarts at the new pace)."""
         self.say(self.app.state.change_speed(slower))
+        self.app.tele.speed_changed()                    # the new pace only, not a blend with the old
         if self.app.worker is not None:
             self.app.worker.send(Order(Command.DELAY, seconds=SPEEDS[self.app.state.speed]))
 

@@ -60,8 +60,8 @@ KEYS = (
          pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
     Key("X", "confusion matrix of the test set; click a cell to browse those digits", Actions.confusion,
         {pygame.K_x: None}),
-    Key("G", "pixel map of the explained class: relevance (or d score / d pixel)", Actions.saliency,
-        {pygame.K_g: None}),
+    Key("G", "pixel map of the explained class: relevance, again: d score / d pixel (gradient), again: off",
+        Actions.saliency, {pygame.K_g: None}),
     Key("D", "draw your own digit: left button draws, right erases", Actions.draw, {pygame.K_d: None}),
     Key("Backspace", "clear the drawing", Actions.clear, {pygame.K_BACKSPACE: None}),
     Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", Actions.screenshot,
@@ -70,8 +70,9 @@ KEYS = (
     Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
         "sample while it downloads); restarts training with the same settings", Actions.full_data, {pygame.K_u: None}),
     Key("H / F1", "this help", Actions.help, {pygame.K_h: None, pygame.K_F1: None}),
-    Key("Esc / Q", "close an overlay / quit (saves to --save if given)", Actions.quit,
-        {pygame.K_ESCAPE: True, pygame.K_q: False}),
+    Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
+        "then the filter; never quits", Actions.back, {pygame.K_ESCAPE: None}),
+    Key("Q", "quit (saves to --save if given)", Actions.quit, {pygame.K_q: None}),
     Key("click a film-strip digit", "open that digit"),
     Key("hover a hidden neuron", "its activation, receptive field and strongest weights"),
 )

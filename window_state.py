@@ -15,6 +15,19 @@ K_STEPS = (0, 5, 10, 20, 30, 60, 100, 200, 500, 1000, 2000, 5000)
 CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 
 
+def waiting_message(state, result, fraction):
+    """What the user waits for from the test-set pass under way (`fraction` of it done):
+    'grouping neurons... 40 %' (O), 'drawing the atlas... 40 %' (A); None when nothing is
+    waited for. `result` is the last complete pass (view_model.Pass) or None."""
+    if state.sorted_grids and (result is None or result.preferred is None):
+        what = "grouping neurons"
+    elif state.atlas and (result is None or result.stats is None):
+        what = "drawing the atlas"
+    else:
+        return None
+    return f"{what}... {100 * fraction:.0f} %"
+
+
 # --------------------------------------------------------------------- window state
 class Overlay(enum.Enum):
     NONE = "none"
@@ -98,8 +111,8 @@ class Browsing:
             if delta == 0:
                 break
         if landed is None:
-            return "no more test digits match the filter" if self.filter_mask(predict).any() \
-                else "no test digits match the filter"
+            return f"no more test {self.noun}s match the filter" if self.filter_mask(predict).any() \
+                else f"no test {self.noun}s match the filter"
         self.go(landed)
         return None
 
@@ -110,7 +123,7 @@ class Browsing:
             return None
         idx = np.flatnonzero(mask)
         if not len(idx):
-            return "no test digits match the filter"
+            return f"no test {self.noun}s match the filter"
         self.go(idx[-1] if last else idx[0])
         return None
 
@@ -121,7 +134,7 @@ class Browsing:
         i = self._scan(self._ring(1, among), (lambda idx, pred: pred != self.y_test[idx]) if mistakes
                        else (lambda idx, pred: np.ones(len(idx), bool)), predict)
         if i is None:
-            return f"no {'misclassified ' if mistakes else ''}test digit of class {self.class_names[digit]}"
+            return f"no {'misclassified ' if mistakes else ''}test {self.noun} of class {self.class_names[digit]}"
         self.go(i)
         return None
 
@@ -129,7 +142,7 @@ class Browsing:
         """Next (direction 1) or previous (-1) digit the current weights get wrong."""
         i = self._scan(self._ring(direction), lambda idx, pred: pred != self.y_test[idx], predict)
         if i is None:
-            return "no misclassified test digits"
+            return f"no misclassified test {self.noun}s"
         self.go(i)
         return None
 
@@ -137,7 +150,7 @@ class Browsing:
         mask = self.filter_mask(predict)
         idx = np.arange(self.n) if mask is None else np.flatnonzero(mask)
         if not len(idx):
-            return "no test digits match the filter"
+            return f"no test {self.noun}s match the filter"
         self.go(rng.choice(idx))
         return None
 
@@ -149,7 +162,7 @@ class Browsing:
             if predict(np.array([self.index]))[0] == self.y_test[self.index]:
                 self.next_mistake(1, predict)
             return "browsing mistakes only"
-        return "browsing all test digits"
+        return f"browsing all test {self.noun}s"
 
     def choose_pair(self, true, pred, predict):
         """Browse exactly the digits of class `true` predicted as `pred` (a confusion cell)."""
@@ -160,14 +173,14 @@ class Browsing:
             self.go(idx[0])
         else:
             self.touch()
-        return (f"browsing {len(idx)} digits: true {self.class_names[true]}, predicted {self.class_names[pred]}"
+        return (f"browsing {len(idx)} {self.noun}s: true {self.class_names[true]}, predicted {self.class_names[pred]}"
                 f" (Left/Right; F leaves the filter)")
 
     def filter_label(self):
         if self.pair_filter is not None:
             t, p = self.pair_filter
             return f"true {self.class_names[t]}, predicted {self.class_names[p]}"
-        return "mistakes only" if self.mistakes_only else "all test digits"
+        return "mistakes only" if self.mistakes_only else f"all test {self.noun}s"
 
 
 @dataclass
@@ -177,6 +190,7 @@ class WindowState(Browsing):
     return a message for the user (or None)."""
     y_test: np.ndarray                               # (N,) int64 true classes
     class_names: tuple = tuple(str(d) for d in range(10))
+    noun: str = "digit"                              # "image" for Fashion-MNIST
     index: int = 0                                   # test digit on screen
     drawing: bool = False
     canvas: np.ndarray = field(default_factory=lambda: np.zeros((CANVAS, CANVAS), np.float32))
@@ -185,7 +199,7 @@ class WindowState(Browsing):
     mistakes_only: bool = False
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
     overlay: Overlay = Overlay.NONE
-    saliency: bool = False
+    saliency: str | None = None                      # pixel map (G): None, "relevance" or "gradient"
     explain_class: int | None = None                 # explain this class instead of the prediction
     contrast_class: int | None = None                # ... rather than this one (relevance of z_c - z_d)
     sorted_grids: bool = False                       # hidden grids ordered by preferred class
@@ -231,6 +245,7 @@ class WindowState(Browsing):
 
     def toggle_overlay(self, overlay):
         self.overlay = Overlay.NONE if self.overlay == overlay else overlay
+        self.toast = ""                              # a message of the view that was on screen
         self.touch()
 
     def explain(self, c, predicted):
@@ -261,19 +276,19 @@ class WindowState(Browsing):
                 else "hidden neurons in index order")
 
     def step_rewind(self, direction, snapshots, live_progress):
-        """Step back (-1) or forward (+1) through the snapshots; forward past the newest
-        returns to the live weights."""
-        n = len(snapshots)
-        if n == 0:
-            return "no snapshots yet"
+        """Step back (-1) or forward (+1) through the snapshots older than the live weights
+        (one taken of the live weights is the live weights: --no-train); forward past the
+        newest of them returns to the live weights."""
+        older = [i for i, s in enumerate(snapshots) if s[2] < live_progress]
+        if not older:
+            return "no snapshots yet" if not snapshots else "no snapshot older than the live weights"
         if self.rewind is None:
             if direction > 0:
                 return "already showing the live weights (, steps back)"
-            older = [i for i, s in enumerate(snapshots) if s[2] < live_progress]
-            self.rewind = older[-1] if older else 0
+            self.rewind = older[-1]
         elif direction < 0:
             self.rewind = max(0, self.rewind - 1)
-        elif self.rewind + 1 < n:
+        elif self.rewind + 1 in older:
             self.rewind += 1
         else:
             self.rewind = None
@@ -281,12 +296,13 @@ class WindowState(Browsing):
         if self.rewind is None:
             return "back to the live weights"
         epoch, batch, _ = snapshots[self.rewind]
-        return f"rewound to snapshot {self.rewind + 1} of {n}: {describe_position(epoch, batch)}"
+        return f"rewound to snapshot {self.rewind + 1} of {len(older)}: {describe_position(epoch, batch)}"
 
     def cycle_map(self, n_hidden):
         """P: the map of the last hidden layer, then of each earlier one, then closed."""
         if self.overlay is not Overlay.MAP:
-            self.overlay, self.map_layer = Overlay.MAP, n_hidden - 1
+            self.toggle_overlay(Overlay.MAP)
+            self.map_layer = n_hidden - 1
         elif self.map_layer > 0:
             self.map_layer -= 1
         else:
@@ -314,9 +330,41 @@ class WindowState(Browsing):
         self.touch()
         return f"dreaming {what}: gradient ascent from a blank image (V or Esc returns)"
 
-    def toggle_saliency(self):
-        self.saliency = not self.saliency
+    def back(self):
+        """Esc: one step back - the overlay, then the dream, then "rather than", then the
+        explained class, then drawing, then the filter. Never quits (Q does)."""
+        if self.overlay is not Overlay.NONE:
+            self.toggle_overlay(self.overlay)
+            return None
+        if self.dream is not None:
+            return self.start_dream(None)
+        if self.contrast_class is not None:
+            self.contrast_class = None
+            self.touch()
+            return "explaining the class on its own again"
+        if self.explain_class is not None:
+            self.explain_class = None
+            self.touch()
+            return "explaining the prediction again"
+        if self.drawing:
+            return self.toggle_drawing()
+        if self.filtering:
+            self.mistakes_only, self.pair_filter = False, None
+            self.touch()
+            return f"browsing all test {self.noun}s"
+        return "nothing to step back from (Q quits)"
+
+    def cycle_saliency(self, relevance):
+        """G: off -> relevance -> gradient -> off (off -> gradient -> off when the lines
+        are not ranked by relevance: there is no relevance to map)."""
+        order = (None, "relevance", "gradient") if relevance else (None, "gradient")
+        self.saliency = order[(order.index(self.saliency) + 1) % len(order)] if self.saliency in order else None
         self.touch()
+        if self.saliency == "relevance":
+            return "pixel map: each pixel's share of the evidence (relevance); G again: the gradient"
+        if self.saliency == "gradient":
+            return "pixel map: d score / d pixel, how the score would change with each pixel; G again: off"
+        return "pixel map off"
 
     def toggle_drawing(self):
         self.drawing = not self.drawing

@@ -41,6 +41,7 @@ class Scene:
     view_key: tuple | None = None           # changes whenever the view of the digit is recomputed
     hover_cell: object = None               # pygame.Rect of the hovered neuron's cell, or None
     panel_key: tuple | None = None          # everything the side panel shows depends on
+    sweep_done: float = 0.0      # how much of the test-set pass under way is done (0..1)
 
     @property
     def true(self):

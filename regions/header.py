@@ -33,9 +33,10 @@ class Header(Region):
         return layout.header
 
     @staticmethod
-    def accuracy_text(tele):
+    def accuracy_text(tele, noun="digit"):
         ev = tele.latest
-        return "test accuracy -" if ev is None else f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev)})"
+        return "test accuracy -" if ev is None else \
+            f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev, noun)})"
 
     @staticmethod
     def modes(scene):
@@ -77,7 +78,7 @@ class Header(Region):
                 pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
             label = label.union(box)
         left = max(left, label.right)
-        acc = scene.accuracy or self.accuracy_text(tele)
+        acc = scene.accuracy or self.accuracy_text(tele, scene.noun)
         right_x = r.right - 12
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
         hint = "   ".join(self.modes(scene) + ["H: keys"])
@@ -98,6 +99,21 @@ class Header(Region):
                     y += surf.get_height()
 
 
+def overlay_legend(overlay, noun):
+    """The legend of an overlay as phrasings from the fullest to the shortest ((): none)."""
+    if overlay == "confusion":
+        return (f"each cell: the test {noun}s of its row's true class read as its column's class; "
+                f"click one to browse them; X closes",
+                f"cell = test {noun}s of the row's class read as the column's; click: browse them",
+                "cell = row's class read as column's; click: browse")
+    if overlay == "map":
+        return (f"each point a test {noun}, coloured by its true class: filled = read right, hollow = read wrong; "
+                f"white ring = the one on screen; click opens one; P: next layer / close",
+                "filled = right, hollow = wrong;  white ring = on screen;  click opens;  P: next layer / close",
+                "filled = right, hollow = wrong;  ring = on screen;  P: next / close")
+    return ()
+
+
 class Legend(Region):
     """The strip under the network: what the colours and the lines mean."""
 
@@ -106,12 +122,18 @@ class Legend(Region):
 
     def key(self, scene):
         st, v = scene.state, scene.view
-        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size
+        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, st.overlay
 
     def draw(self, surface, scene):
         r, st = self.rect, scene.state
         x, y = r.x + 14, r.centery
         fs = self.fs - 2
+        labels = overlay_legend(st.overlay.value, scene.noun)
+        if labels:                                     # an overlay is on screen: its legend, not the network's
+            pygame.draw.rect(surface, BG, r)
+            label = next((t for t in labels if self.text.width(t, fs) <= r.width - 28), labels[-1])
+            self.text.blit(surface, self.text.fit(label, fs, r.width - 28), (x, y), fs, DIM, False, "midleft")
+            return
 
         def swatch(color, label, line=False):
             nonlocal x

@@ -145,7 +145,8 @@ class InputColumn(GridRegion):
         else:
             self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}")
         if v.saliency is not None:
-            what = f"pixel relevance for {scene.names[v.explained]}" if v.relevance is not None else \
+            what = f"pixel relevance for {scene.names[v.explained]}" \
+                if v.relevance is not None and st.saliency != "gradient" else \
                 f"saliency: d score {scene.names[v.explained]} / d pixel"
             self.text.blit(surface, what, (g.rect.centerx, g.rect.bottom + 6), self.fs - 2, DIM, False, "midtop")
 

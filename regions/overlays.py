@@ -144,8 +144,6 @@ class MapOverlay(Region):
             pygame.draw.circle(surface, CLASS_COLORS[c], (x + 5, r.y + 22 + fs + 6), 5)
             x = self.text.blit(surface, scene.short_names[c], (x + 14, r.y + 22 + fs + 6), fs - 2, DIM, False,
                                "midleft").right + 12
-        x = self.text.blit(surface, "filled = right, hollow = wrong;  white ring = on screen;  P: next layer / close",
-                           (x + 6, r.y + 22 + fs + 6), fs - 2, DIM, False, "midleft").right
         if self.screen_points is None:
             self.text.blit(surface, "projecting...", self.plot_rect().center, fs, DIM, False, "center")
             return
@@ -167,31 +165,70 @@ class MapOverlay(Region):
             self.text.blit(surface, what, (r.right - 20, r.bottom - 10), fs - 1, TEXT, False, "bottomright")
 
 
+IDEAS = (
+    ("relevance", "how much each pixel or neuron counts towards the explained class's score (LRP): the score "
+                  "split back layer by layer; orange supports the class, blue opposes it"),
+    ("% between columns", "the share of the relevance the drawn lines carry: a few dozen of the 500,000 "
+                          "connections carry 1-6 % between the hidden layers, more next to the input and output"),
+    ("dead", "a hidden neuron that is never on for any test {noun}: it passes nothing on and no longer learns"),
+    ("subset / full", "during the first epoch the trainer measures a fixed 1,000-{noun} subset often (about 100 "
+                      "a class: per-class figures are noisy); the full test set after every epoch"),
+    ("dream (V)", "the input that raises a score most, by gradient ascent from a blank image: the network needs "
+                  "no {noun}-like shape, only pixels that push the score up, so dreams look like noise and strokes"),
+)
+
+
 class HelpOverlay(Region):
-    """Every key and mouse action, from the app's key table."""
+    """The ideas on screen in a few words, then every key and mouse action (from the app's
+    key table), in one or two columns, the font shrinking until it all fits."""
     modal = True
 
     def area(self, layout):
         return pygame.Rect((0, 0), layout.size)
 
     def key(self, scene):
-        return len(scene.keys), self.rect.size
+        return len(scene.keys), scene.noun, self.rect.size
+
+    def blocks(self, scene):
+        noun = scene.noun
+        keys = [(k.label.replace("digit", noun), k.help.replace("digit", noun)) for k in scene.keys]
+        return ([(None, "What the window shows")] + [(a, b.replace("{noun}", noun)) for a, b in IDEAS]
+                + [(None, "Keys and mouse (H, F1 or Esc closes)")] + keys)
+
+    def arrange(self, blocks, fs, width, height):
+        """[(column, label, lines)] of the blocks at font size fs in the fewest columns that
+        fit width x height, with the label column width; None when they do not fit."""
+        lh = fs + 5
+        key_w = self.text.widest([a for a, _ in blocks if a], fs, True) + 16
+        for ncols in (1, 2):
+            col_w = (width - 30 * (ncols - 1)) // ncols
+            placed, col, used = [], 0, 0
+            for label, text in blocks:
+                lines = [text] if label is None else self.text.wrap(text, fs, col_w - key_w)
+                if used + len(lines) * lh > height:
+                    col, used = col + 1, 0
+                placed.append((col, label, lines, used))
+                used += len(lines) * lh + (6 if label is None else 0)
+            if col < ncols and not any(t.endswith("...") for _, _, ls, _ in placed for t in ls):
+                return placed, col_w, key_w, lh
+        return None
 
     def draw(self, surface, scene):
-        fs = self.fs
-        lh = fs + 6
-        rows = [(k.label, k.help) for k in scene.keys]
-        key_w = self.text.widest([r[0] for r in rows], fs, True) + 24
-        widest = key_w + self.text.widest([r[1] for r in rows], fs)
-        box = pygame.Rect(0, 0, min(self.rect.width - 20, widest + 60), lh * len(rows) + 60)
-        box.center = self.rect.center
-        box.clamp_ip(self.rect)
+        blocks = self.blocks(scene)
+        area = self.rect.inflate(-20, -20)
+        for fs in range(self.fs, 9, -1):
+            got = self.arrange(blocks, fs, area.width - 48, area.height - 40)
+            if got is not None:
+                break
+        placed, col_w, key_w, lh = got
+        box = area.copy()
         pygame.draw.rect(surface, PANEL_BG, box)
         pygame.draw.rect(surface, ACCENT, box, 2)
-        self.text.blit(surface, "Keys and mouse (H, F1 or Esc closes)", (box.x + 20, box.y + 14), fs + 2, ACCENT, True)
-        y = box.y + 20 + lh + 6
-        for label, help_text in rows:
-            self.text.blit(surface, label, (box.x + 24, y), fs, TEXT, True)
-            self.text.blit(surface, self.text.fit(help_text, fs, box.right - box.x - key_w - 40),
-                           (box.x + 24 + key_w, y), fs, DIM)
-            y += lh
+        for col, label, lines, y in placed:
+            x, y = box.x + 24 + col * (col_w + 30), box.y + 20 + y
+            if label is None:
+                self.text.blit(surface, lines[0], (x, y), fs + 1, ACCENT, True)
+                continue
+            self.text.blit(surface, label, (x, y), fs, TEXT, True)
+            for i, part in enumerate(lines):
+                self.text.blit(surface, part, (x + key_w, y + i * lh), fs, DIM)

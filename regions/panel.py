@@ -82,10 +82,17 @@ class Chart(Region):
             self.polyline(surface, xs, ys, LOSS_COLOR)
             self.text.blit(surface, f"{top:.2g}", (p.x - 3, p.y), fs, LOSS_COLOR, False, "topright")
             self.text.blit(surface, f"{10 ** lb:.1g}", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+        taken = []                                            # label rects so far: close markers stack
         for q, lr in tele.lr_changes:                         # the user steered the learning rate here
             lx = p.x + int(np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1))
             pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
-            self.text.blit(surface, f"lr {lr:.2g}", (lx + 2, p.y + 1), fs - 1, TEXT)
+            label = f"lr {lr:.2g}"
+            box = pygame.Rect(lx + 2, p.y + 1, self.text.width(label, fs - 1), self.text.font(fs - 1).get_height())
+            if box.right > p.right:                           # near the right end: left of the marker
+                box.right = lx - 2
+            while box.collidelist(taken) >= 0 and box.bottom + box.height <= p.bottom:
+                box.y += box.height
+            taken.append(self.text.blit(surface, label, box.topleft, fs - 1, TEXT))
         for curve, color in ((tele.subset_curve, SUBSET_COLOR), ([c for c in tele.acc_curve if c[0] > 0], ACCENT)):
             if curve:
                 xy = np.array([self.point(tele, epochs, q, a) for q, a in curve], np.float64)
@@ -93,6 +100,12 @@ class Chart(Region):
                 if color == ACCENT:
                     for px, py in xy.astype(int).tolist():      # evaluation points marked
                         pygame.draw.circle(surface, color, (px, py), 3)
+        rewind = scene.state.rewind
+        if rewind is not None and rewind < len(tele.snapshots):          # where the rewound snapshot sits
+            rx = p.x + int(round(np.clip(tele.snapshots[rewind][2] / max(epochs, 1e-9), 0, 1) * (p.width - 1)))
+            pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
+            self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
+                           fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
         self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, f"{epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
         if not tele.trained_here and scene.config.no_train:
@@ -108,9 +121,18 @@ class Chart(Region):
         pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), 2)
 
 
+def bar_floor(per_class):
+    """Where the per-class bars start: 2 points below the lowest class, in whole per cent,
+    so 97 % and 99.3 % look different; 0 when a class is under 50 % (the whole scale)."""
+    lowest = float(np.nanmin(per_class)) if np.isfinite(per_class).any() else 0.0
+    return 0.0 if lowest < 0.5 else max(0.0, np.floor(round(100 * lowest, 6) - 2) / 100)
+
+
 class ClassBars(Region):
-    """Per-class accuracy of the latest evaluation, with the change since the previous
-    evaluation of the same kind."""
+    """Per-class accuracy of the latest evaluation on a scale zoomed to the data (from
+    `bar_floor`), the hardest class marked, with the change since the previous full
+    test-set evaluation."""
+    fill_color = ACCENT
 
     def bar_rects(self, names):
         fs = self.fs - 1
@@ -123,13 +145,19 @@ class ClassBars(Region):
     def draw(self, surface, scene):
         fs = self.fs - 1
         per_class, prev, _ = scene.classes
+        per = None if per_class is None else np.asarray(per_class, np.float64)
+        lo = 0.0 if per is None else bar_floor(per)
+        hardest = None if per is None or not np.isfinite(per).any() or np.nanmin(per) == np.nanmax(per) \
+            else int(np.nanargmin(per))
         for c, bar in enumerate(self.bar_rects(scene.names)):
-            self.text.blit(surface, scene.names[c], (self.rect.x, bar.centery), fs, TEXT, False, "midleft")
+            self.text.blit(surface, scene.names[c], (self.rect.x, bar.centery), fs, WRONG if c == hardest else TEXT,
+                           c == hardest, "midleft")
             pygame.draw.rect(surface, GRID_BG, bar)
-            if per_class is None or np.isnan(per_class[c]):
+            if per is None or np.isnan(per[c]):
                 continue
-            a = float(per_class[c])
-            pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, int(bar.width * a), bar.height))
+            a = float(per[c])
+            fill = int(bar.width * np.clip((a - lo) / (1 - lo), 0, 1))
+            pygame.draw.rect(surface, self.fill_color, (bar.x, bar.y, fill, bar.height))
             self.text.blit(surface, f"{100 * a:.1f}", (bar.right + 4, bar.centery), fs - 1, TEXT, False, "midleft")
             # the change since the previous evaluation of the same kind, right-aligned
             if prev is not None and not np.isnan(prev[c]):
@@ -145,7 +173,8 @@ class ClassChart(Region):
 
     def plot(self):
         r = self.rect
-        return pygame.Rect(r.x + 30, r.y + 4, r.width - 40, r.height - self.fs - 8)
+        label_w = self.text.width("Snea", self.fs - 4) + 4            # the class names at the lines' ends
+        return pygame.Rect(r.x + 30, r.y + 4, r.width - 30 - label_w, r.height - self.fs - 8)
 
     def series(self, tele):
         """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
@@ -162,9 +191,15 @@ class ClassChart(Region):
         p = self.plot()
         lo = float(np.nanmin(acc)) if acc.size and np.isfinite(acc).any() else 0.0
         lo = min(0.9, max(0.0, np.floor(lo * 10) / 10))
-        x = p.x + np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1)
+        start = self.start(q)
+        x = p.x + np.clip((q - start) / max(epochs - start, 1e-9), 0, 1) * (p.width - 1)
         y = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
         return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), lo
+
+    @staticmethod
+    def start(q):
+        """The epoch axis starts at the first evaluation (the lines start at the left edge)."""
+        return float(q[0]) if len(q) else 0.0
 
     def update(self, scene):
         self.pts, self.lo = self.points(scene.tele, scene.config.epochs)   # what is drawn and hit-tested
@@ -191,11 +226,17 @@ class ClassChart(Region):
         for frac in (lo, 1.0):
             yy = p.bottom - 1 - (frac - lo) / (1 - lo) * (p.height - 1)
             self.text.blit(surface, f"{100 * frac:.0f}%", (p.x - 3, yy), fs, DIM, False, "midright")
-        self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
+        start = self.start(self.series(scene.tele)[0])
+        self.text.blit(surface, f"epoch {start:.2g}", (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, f"{scene.config.epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
         if len(pts) < 1:
             self.text.blit(surface, "no evaluations yet", p.center, fs + 1, DIM, False, "center")
             return
+        ends = [pts[:, c][np.isfinite(pts[:, c, 1])] for c in range(10)]
+        have = [c for c in range(10) if len(ends[c])]
+        label_h = self.text.font(fs - 1).get_height()
+        label_y = dict(zip(have, spread([ends[c][-1][1] for c in have], label_h + 1, p.y + label_h / 2,
+                                        p.bottom - label_h / 2)))
         for c in range(10):
             xy = pts[:, c][np.isfinite(pts[:, c, 1])]
             width = 3 if c == hover else 1
@@ -204,11 +245,31 @@ class ClassChart(Region):
             elif len(xy) == 1:
                 pygame.draw.circle(surface, CLASS_COLORS[c], xy[0].astype(int).tolist(), 2)
             if len(xy):
-                self.text.blit(surface, scene.short_names[c][:3], (p.right + 2, xy[-1][1]), fs - 1,
+                self.text.blit(surface, scene.short_names[c][:3], (p.right + 2, label_y[c]), fs - 1,
                                CLASS_COLORS[c], False, "midleft")
         if hover is not None:
             self.text.blit(surface, f"{scene.names[hover]}: {100 * self.acc[-1, hover]:.1f} %, click: its mistakes",
                            (p.x + 4, p.y + 2), fs, TEXT)
+
+
+def spread(ys, gap, top, bottom):
+    """Label centres near `ys` that are at least `gap` apart, within [top, bottom], in the
+    order of ys (labels at the ends of lines that end close together)."""
+    ys = np.asarray(ys, np.float64)
+    if not len(ys):
+        return []
+    order = np.argsort(ys, kind="stable")
+    out = np.clip(ys[order], top, bottom)
+    for i in range(1, len(out)):                          # push down past the one above
+        out[i] = max(out[i], out[i - 1] + gap)
+    overflow = out[-1] - bottom
+    if overflow > 0:                                       # then up from the bottom, if it ran over
+        out[-1] = bottom
+        for i in range(len(out) - 2, -1, -1):
+            out[i] = min(out[i], out[i + 1] - gap)
+    result = np.empty_like(out)
+    result[order] = out
+    return result.tolist()
 
 
 class Panel(Region):
@@ -266,12 +327,12 @@ class Panel(Region):
         status, color = scene.status
         line(self.text.fit(status, fs + 1, w, True), color, True, fs + 1)
         if tele.trained_here or not cfg.no_train:
-            rate = tele.samples_per_s()
             line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
-                 f"batch {tele.batch}/{tele.n_batches}   {rate:,.0f} samples/s", DIM, one=True)
+                 f"batch {tele.batch}/{tele.n_batches}   {rate_text(tele, st)}", DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
-            line(f"model: {model}, {tele.epoch} epoch(s) trained", DIM, one=True)
+            trained = f", trained for {tele.epoch} epoch{'s' * (tele.epoch != 1)}" if cfg.load else ""
+            line(f"model: {model}{trained}", DIM, one=True)
         y += 4
         line("Hyperparameters", ACCENT, True)
         line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
@@ -284,9 +345,14 @@ class Panel(Region):
         line("Loss and test accuracy", ACCENT, True)
         self.chart.draw(surface, scene)
         y = self.bars_y
+        floor = 0.0 if scene.classes[0] is None else bar_floor(np.asarray(scene.classes[0], np.float64))
+        if not st.class_chart and floor > 0:                  # the bars' zoomed scale, said
+            self.text.blit(surface, f"bars from {100 * floor:.0f} %", (p.right - 14, y), fs - 2, DIM, False, "topright")
         line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), ACCENT, True)
-        label = "each line a class, at every evaluation" if st.class_chart else scene.classes[2]
-        line(self.text.fit(label, fs - 2, w), DIM, size=fs - 2)
+        labels = ("each line a class, at every evaluation",) if st.class_chart else scene.classes[2]
+        labels = (labels,) if isinstance(labels, str) else labels          # phrasings, the fullest first
+        line(self.text.fit(next((t for t in labels if self.text.width(t, fs - 2) <= w), labels[-1]), fs - 2, w),
+             DIM, size=fs - 2)
         (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
         y = self.bars.rect.bottom + 8
         line(f"{scene.noun.capitalize()} on screen", ACCENT, True)
@@ -345,6 +411,17 @@ class Panel(Region):
         return y + fs + 6
 
 
+def rate_text(tele, state):
+    """The training pace for the panel: the rate of the last seconds of training, or why
+    there is none."""
+    if tele.finished:
+        return "finished"
+    if tele.paused or state.pause_requested:
+        return "paused"
+    rate = tele.samples_per_s()
+    return "measuring samples/s..." if rate is None else f"{rate:,.0f} samples/s"
+
+
 def snapshot_namer(snapshots, n_batches=1):
     """progress -> where training stood ('epoch 1, batch 40'), from the (epoch, batch,
     progress) of the snapshots the trainer reported (a loaded model's too), else from the
@@ -366,7 +443,7 @@ def history_caption(rows, true, names, when):
         return (f"read right at every snapshot ({len(rows)})", "right at every snapshot")
     now = names[rows[-1][1]]
     if len(wrong) == len(rows):
-        return (f"read wrong at every snapshot, last as {now}", f"always wrong, now {now}")
+        return (f"wrong at every snapshot, read as {now} now", f"always wrong, now {now}")
     last_q, last_p = wrong[-1]
     if rows[-1][1] == true:
         since = next(q for q, p, _ in rows if q > last_q and p == true)

@@ -112,7 +112,7 @@ class Tooltip(Region):
                 surface.blit(pygame.transform.smoothscale(small, r.size), r)
                 self.top_rects.append((r, k))
         else:
-            self.text.blit(surface, "portraits: the window is passing the test set...",
+            self.text.blit(surface, f"portraits: passing the test set... {100 * scene.sweep_done:.0f} %",
                            (x + side + 10, y + side // 2), fs - 2, DIM, False, "midleft")
         for i, cap in enumerate(captions):
             self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)
@@ -183,7 +183,7 @@ class FilmStrip(Region):
         fs, thumb, step, per_row, rows = self.geometry()
         total = self.total
         which = f"{st.filter_label()} ({total:,}" + ("" if not st.filtering or scene.sweep is None
-                                                     else f" in the pass of {scene.sweep.stamp.describe()}") + ")"
+                                                     else f" with {scene.sweep.stamp.weights()}") + ")"
         self.text.blit(surface, self.text.fit(
             f"Browsing {which}: click one to open it; frame = right / wrong now", fs, r.width), (r.x, r.y), fs, DIM)
         for (box, k), pred in zip(self.boxes, self.preds.tolist()):           # frames inside the boxes
@@ -198,9 +198,8 @@ class FilmStrip(Region):
             pygame.draw.rect(surface, color, box.inflate(4, 4), 2)
             if k == st.index and not st.drawing:
                 pygame.draw.rect(surface, TEXT, box.inflate(10, 10), 2)
-            label = scene.short_names[true] if pred == true else f"as {scene.short_names[pred]}"
-            if pred != true and scene.short_names[0] == "0":
-                label = f"{true}>{pred}"
+            labels = strip_labels(scene.short_names, true, pred)
+            label = next((t for t in labels if self.text.width(t, fs) <= step - 2), labels[-1])
             self.text.blit(surface, self.text.fit(label, fs, step - 2), (box.centerx, box.bottom + 4), fs,
                            color if pred != true else DIM, False, "midtop")
 
@@ -209,3 +208,13 @@ class FilmStrip(Region):
             if box.inflate(6, 6).collidepoint(pos):
                 return ("open", k)
         return None
+
+
+def strip_labels(names, true, pred):
+    """A thumbnail's caption as phrasings from the fullest to the shortest: its class when
+    read right; when wrong, the true class then what it was read as ('Coat>Pullover',
+    'Coat>Pull', 'Coa>Pul')."""
+    if pred == true:
+        return (names[true],)
+    return (f"{names[true]}>{names[pred]}", f"{names[true][:4]}>{names[pred][:4]}",
+            f"{names[true][:3]}>{names[pred][:3]}")

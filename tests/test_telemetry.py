@@ -38,12 +38,18 @@ def test_latest_evaluation_is_labelled_with_its_kind_and_deltas_compare_like_wit
     assert evaluation_label(tele.latest) == "full test set, untrained"
     tele.apply(evaluation("subset", 0.90, 0, 100))
     assert tele.latest.kind == "subset" and evaluation_label(tele.latest) == "1,000-digit subset, epoch 1, batch 100"
-    assert tele.previous_per_class() is None                 # no earlier subset evaluation
+    assert tele.class_change()[0] is None                    # a subset is never compared
     tele.apply(evaluation("subset", 0.93, 0, 200))
-    np.testing.assert_allclose(tele.previous_per_class(), 0.90)
+    prev, caption = tele.class_change()
+    assert prev is None and "too noisy" in caption[0]          # not even with a subset (100 a class: noise)
     tele.apply(evaluation("full", 0.97, 1, 0))
     assert evaluation_label(tele.latest) == "full test set, after epoch 1"
-    np.testing.assert_allclose(tele.previous_per_class(), 0.08)
+    prev, caption = tele.class_change()
+    np.testing.assert_allclose(prev, 0.08)                   # full with full
+    assert caption[0] == "full test set, after epoch 1; +/- since untrained"
+    tele.apply(evaluation("subset", 0.97, 1, 100))
+    assert tele.class_change()[0] is None
+    assert evaluation_label(tele.latest, "image") == "1,000-image subset, epoch 2, batch 100"
     assert [p for p, _ in tele.acc_curve] == [0.0, 1.0]
 
 

@@ -18,7 +18,19 @@ from regions.layout import MIN_SIZE, compute_layout
 from regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
 from regions.panel import history_caption, snapshot_namer
 from view_model import WeightsStamp, receptive_field
-from window_driver import click, index_where, key, move, open_app, pixel, pixels, run_until, settle, text_drawn_at
+from window_driver import (
+    click,
+    draw_region,
+    index_where,
+    key,
+    move,
+    open_app,
+    pixel,
+    pixels,
+    run_until,
+    settle,
+    text_drawn_at,
+)
 from window_keys import KEYS, controls_markdown
 from window_state import K_STEPS
 
@@ -467,7 +479,7 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
         return rect
 
     monkeypatch.setattr(app.text, "blit", recording_blit)
-    app.panel.draw(app.screen, app.scene())
+    draw_region(app, app.panel)
     texts = [(t, r) for t, r in drawn if t.strip()]
     assert any(t.startswith("model: ") for t, _ in texts) and len(texts) > 15
     told = [t for t, _ in texts if t in history_caption(story, true, app.names, snapshot_namer([], 469))]

@@ -14,6 +14,7 @@ import data_loader
 from explain import order_by_class
 from messages import EvalReport
 from regions.palette import ACCENT, DIM, GRID_BG, NEGATIVE, POSITIVE, RIGHT, TEXT, WRONG
+from regions.panel import bar_floor
 from view_model import compute_view, describe_position
 from window_driver import click, index_where, key, open_app, pixel, pixels, run_until, text_drawn_at
 
@@ -53,12 +54,14 @@ def test_each_class_bar_has_that_classs_length_name_figure_and_change(sample):
     show_reports(app, evaluation("full", 0.75, first, 1, 0), evaluation("full", 0.80, now, 2, 0))
     bars = app.panel.bars
     fs = bars.fs - 1
+    lo, hardest = bar_floor(now), int(np.argmin(now))          # the scale zoomed to the data; the hardest in red
     for c, bar in enumerate(bars.bar_rects(app.names)):
         assert bars.rect.contains(bar)
         row = pixels(app, pygame.Rect(bar.x, bar.centery, bar.width, 1))[:, 0]     # (w, 3) along the bar
-        filled = int(bar.width * now[c])
+        filled = int(bar.width * np.clip((now[c] - lo) / (1 - lo), 0, 1))
         assert (row[:filled] == ACCENT).all() and (row[filled:] == GRID_BG).all(), c
-        assert text_drawn_at(app, app.names[c], fs, TEXT, False, "midleft", (bars.rect.x, bar.centery)), c
+        assert text_drawn_at(app, app.names[c], fs, WRONG if c == hardest else TEXT, c == hardest, "midleft",
+                             (bars.rect.x, bar.centery)), c
         assert text_drawn_at(app, f"{100 * now[c]:.1f}", fs - 1, TEXT, False, "midleft",
                              (bar.right + 4, bar.centery)), c
         d = 100 * (now[c] - first[c])
@@ -66,7 +69,10 @@ def test_each_class_bar_has_that_classs_length_name_figure_and_change(sample):
         assert text_drawn_at(app, f"{d:+.1f}", fs - 3, colour, False, "midright",
                              (bars.rect.right, bar.centery)), c
     panel = app.panel
-    label = app.text.fit("full test set, after epoch 2", panel.fs - 2, panel.rect.width - 28)
+    w, size = panel.rect.width - 28, panel.fs - 2
+    phrasings = app.scene().classes[2]                       # the fullest that fits is drawn
+    assert all(t.startswith("full test set, after epoch 2") for t in phrasings[:1]), phrasings
+    label = app.text.fit(next((t for t in phrasings if app.text.width(t, size) <= w), phrasings[-1]), size, w)
     assert text_drawn_at(app, label, panel.fs - 2, DIM, False, "topleft",
                          (panel.rect.x + 14, panel.bars_y + panel.fs + 5))          # what the bars are of
 
@@ -298,7 +304,8 @@ def test_the_header_and_the_bars_are_of_the_same_evaluation(sample):
     bars = app.panel.bars
     for c, bar in enumerate(bars.bar_rects(app.names)):
         row = pixels(app, pygame.Rect(bar.x, bar.centery, bar.width, 1))[:, 0]
-        assert (row == ACCENT).all(axis=1).sum() == int(bar.width * per_class[c])
+        lo = bar_floor(per_class)
+        assert (row == ACCENT).all(axis=1).sum() == int(bar.width * np.clip((per_class[c] - lo) / (1 - lo), 0, 1))
     h = app.header
     assert text_drawn_at(app, "test accuracy 87.65 % (1,000-digit subset, epoch 2, batch 300)", h.fs, ACCENT, True,
                          "topright", (h.rect.right - 12, h.rect.y + 4))

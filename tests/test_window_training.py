@@ -41,7 +41,7 @@ def test_training_moves_the_picture_and_space_n_brackets_control_it(sample):
         time.sleep(0.4)
         app.frame()
         assert (app.tele.epoch, app.tele.batch) == frozen and app.scene().status[0] == "PAUSED"
-        assert app.tele.samples_per_s() == 0.0 or time.monotonic() - app.tele.rate_samples[-1][0] < 2.5
+        assert app.tele.samples_per_s() is None          # no rate while paused (not a decaying one)
         w = app.net.weights[1].copy()
         key(pygame.K_n)                                  # N: exactly one batch
         run_until(app, lambda: not np.array_equal(w, app.net.weights[1]) and app.tele.batch != frozen[1])
@@ -96,14 +96,14 @@ def test_strip_and_output_agree_in_every_frame_while_training(sample):
         app.close()
 
 
-@pytest.mark.parametrize("how", ["escape", "q", "window close"])
+@pytest.mark.parametrize("how", ["q", "window close"])        # Esc steps back, never quits (test_newcomer)
 def test_quit_is_immediate_stops_the_worker_and_saves(sample, how, tmp_path):
     app = training_app(sample, epochs=50, seed=3, save=str(tmp_path / "quit.npz"))
     proc = app.worker.process
     if how == "window close":
         pygame.event.post(pygame.event.Event(pygame.QUIT))
     else:
-        key(pygame.K_ESCAPE if how == "escape" else pygame.K_q)
+        key(pygame.K_q)
     app.frame()
     assert not app.state.running
     t = time.monotonic()

@@ -79,3 +79,11 @@ def text_drawn_at(app, text, size, color, bold, anchor, pos):
     got = pixels(app, rect)
     ink = pygame.surfarray.array_alpha(surf) == 255    # compare where the glyphs are opaque
     return bool(ink.any()) and np.array_equal(want[ink], got[ink])
+
+
+def draw_region(app, region):
+    """Draw one region now, as a frame would: it derives what it draws from the state
+    (`update`), then paints."""
+    scene = app.scene()
+    region.update(scene)
+    region.draw(app.screen, scene)
