@@ -173,23 +173,25 @@ def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home
 
 @pytest.mark.slow
 def test_pruning_stops_trials_that_are_behind(home):
-    """Four good learning rates complete first (--jobs 2, grid order), then two hopeless ones
-    start: the median pruner, which sees the finished trials' checkpoints, stops them early."""
+    """Five good learning rates come first (--jobs 2, grid order), then two hopeless ones: with
+    two slots a trial starts when all but one before it have finished, so each hopeless one
+    starts with at least the pruner's four finished trials to compare with, and the median
+    pruner, which sees the finished trials' checkpoints, stops it early."""
     env, library = home
     proc = run(*TINY, "--epochs", "4", "--batch-size", "100", "--pruner", "median", "--jobs", "2",
-               "--lr", "0.003", "0.004", "0.005", "0.006", "1e-7", "2e-7", "--sweep-name", "p1", env=env)
+               "--lr", "0.003", "0.004", "0.005", "0.006", "0.007", "1e-7", "2e-7", "--sweep-name", "p1", env=env)
     assert proc.returncode == 0, proc.stderr
     rows = trials(library, "p1")
     status = {r["trial"]: r["status"] for r in rows}
-    assert status == {0: "finished", 1: "finished", 2: "finished", 3: "finished", 4: "pruned", 5: "pruned"}
+    assert status == {**{t: "finished" for t in range(5)}, 5: "pruned", 6: "pruned"}
     import run_library
     lib = run_library.RunLibrary(library, create=False)
     try:
         trained = {r["trial"]: max(e["progress"] for e in lib.run(r["id"])["evaluations"]) for r in rows}
     finally:
         lib.close()
-    assert all(trained[t] == 4 for t in range(4))
-    assert trained[4] < 2 and trained[5] < 2                     # stopped in their first half
+    assert all(trained[t] == 4 for t in range(5))
+    assert trained[5] < 2 and trained[6] < 2                     # stopped in their first half
     assert "pruned at epoch" in proc.stdout
 
 
