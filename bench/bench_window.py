@@ -69,11 +69,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-def run_app(args, data_args, env, sample_memory=False):
-    """Run main.py with --metrics; returns (metrics dict, peak PSS MiB or None, wall s)."""
+def run_app(args, data_args, env, sample_memory=False, root=ROOT):
+    """Run main.py (of the checkout `root`) with --metrics; returns (metrics dict, peak PSS
+    MiB or None, wall s)."""
     with tempfile.TemporaryDirectory() as tmp:
         metrics = Path(tmp) / "m.json"
-        cmd = [sys.executable, str(ROOT / "main.py"), *data_args, *args, "--metrics", str(metrics)]
+        cmd = [sys.executable, str(Path(root) / "main.py"), *data_args, *args, "--metrics", str(metrics)]
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         peak = [0]
@@ -157,11 +158,49 @@ def frame_row(label, m, headless=None):
             f"{m['fps']:.1f} | {m['train_samples_per_s']:,.0f} | {ratio} |")
 
 
+def xvfb_rows(data_args, env, frames, repeats, before=None, sizes=((1280, 720), (1600, 900))):
+    """The real X window while training, at each size: headless, this code's window and (with
+    `before`, another checkout) the earlier code's window, run alternately, `repeats` rounds.
+    Prints a table row per run and the medians."""
+    ms = lambda m, k: "-" if m.get(k) is None else f"{m[k]:.1f}"                          # noqa: E731
+    print("| code | window | frame p50 ms | frame p95 ms | draw p95 ms | push p95 ms | pushed | FPS "
+          "| train samples/s | vs headless |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    codes = [("this", ROOT)] + ([("before", Path(before))] if before else [])
+    got = {}
+    for rnd in range(repeats):
+        for w, h in sizes:
+            head, _, _ = run_app(["--headless", "--epochs", "1", "--no-runs"], data_args, env)
+            for name, root in (codes if rnd % 2 == 0 else codes[::-1]):           # alternate the order too
+                extra = ["--no-runs"] if name == "this" else []
+                m, _, _ = run_app(["--frames", str(frames), "--width", str(w), "--height", str(h), *extra],
+                                  data_args, env, root=root)
+                ratio = m["train_samples_per_s"] / head["train_samples_per_s"]
+                got.setdefault((name, w), []).append((m, ratio))
+                share = "-" if m.get("push_share") is None else f"{100 * m['push_share']:.0f} %"
+                print(f"| {name} | {w}x{h} | {m['frame_ms_p50']:.1f} | {m['frame_ms_p95']:.1f} "
+                      f"| {ms(m, 'draw_ms_p95')} | {ms(m, 'push_ms_p95')} | {share} | {m['fps']:.1f} "
+                      f"| {m['train_samples_per_s']:,.0f} "
+                      f"| {100 * ratio:.0f} % |", flush=True)
+    print()
+    for (name, w), runs in got.items():
+        p95 = statistics.median(m["frame_ms_p95"] for m, _ in runs)
+        ratio = statistics.median(r for _, r in runs)
+        print(f"{name} code at width {w}: median frame p95 {p95:.1f} ms, window/headless {100 * ratio:.0f} % "
+              f"(each: {', '.join(f'{100 * r:.0f} %' for _, r in runs)})")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run")
     ap.add_argument("--frames", type=int, default=900, help="frames per window run (default 900 = 15 s)")
     ap.add_argument("--repeats", type=int, default=3, help="alternating headless/window pairs, and launches")
+    ap.add_argument("--xvfb", action="store_true",
+                    help="only the real-X-window rows (Xvfb) at 1280x720 and 1600x900 while training, "
+                         "with headless runs between them for the throughput ratio")
+    ap.add_argument("--before", metavar="DIR",
+                    help="with --xvfb: also run the window of another checkout (e.g. a worktree of an "
+                         "earlier commit), alternating with this one")
     ap.add_argument("--full", action="store_true",
                     help="also measure peak memory over a full default run (10 epochs) with the window")
     args = ap.parse_args()
@@ -178,6 +217,15 @@ def main():
             source = "bundled 5k/1k sample (../shared/data/mnist not found)"
         if args.quick:
             data_args += ["--train-size", "2000", "--test-size", "500"]
+        if args.xvfb:
+            if not shutil.which("Xvfb"):
+                raise SystemExit("error: Xvfb is not installed (apt-get install xvfb)")
+            print(f"data: {source}; {frames} frames per window run, real X window (Xvfb), while training\n")
+            with Xvfb() as x:
+                env = {k: v for k, v in dummy.items() if k != "SDL_VIDEODRIVER"}
+                env["DISPLAY"] = x.display
+                xvfb_rows(data_args, env, frames, repeats, args.before)
+            return
         print(f"data: {source}; {frames} frames per window run at 1600x900\n")
 
         # throughput: headless and window runs alternate, so a drifting machine hits both
