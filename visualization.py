@@ -17,6 +17,7 @@ window (`flip`).
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -502,6 +503,16 @@ def window_metrics(app, first_frame_s):
     }
 
 
+def use_native_framebuffer(environ=os.environ, platform=sys.platform):
+    """On X11 systems, have SDL push frames through the X server's shared memory rather than
+    through a renderer: SDL's default there copies and renders the whole window as a texture
+    on every push, whatever part changed; without a GPU (software OpenGL) that took 7-22 ms
+    a push at 1600x900 against 0.3 ms (`python bench/bench_push.py`). The user's own setting
+    of SDL_FRAMEBUFFER_ACCELERATION is kept."""
+    if platform.startswith(("linux", "freebsd", "openbsd", "netbsd")):
+        environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
+
+
 def distinct_rects(rects):
     """`rects` without those inside another (each pushed rectangle costs its pixels)."""
     kept = []
@@ -537,6 +548,7 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     Returns the metrics dict; first_frame_s counts from the launch of the process."""
     age = process_age()
     start_time = time.perf_counter() - age if age is not None else (start_time or time.perf_counter())
+    use_native_framebuffer()
     pygame.display.init()
     pygame.font.init()
     pygame.display.set_caption("MNIST network - live")

@@ -1,6 +1,9 @@
 """What sending a frame to a real X server costs (Xvfb): a full `display.flip()` against
-`display.update(rects)` of a part of the window, on an idle machine and with both cores
-busy (two processes spinning, as the trainer and the window's own work do).
+`display.update(rects)` of a part of the window, through SDL's default framebuffer (a
+renderer that copies the whole window as a texture on every push) and through X11's own
+shared-memory framebuffer (SDL_FRAMEBUFFER_ACCELERATION=0, what the app asks for on X11),
+on an idle machine and with both cores busy (two processes spinning, as the trainer and
+the window's own work do).
 
     python bench/bench_push.py                 # 1280x720 and 1600x900, 300 pushes each
     python bench/bench_push.py --quick         # a few pushes (smoke run)
@@ -51,7 +54,11 @@ def measure(size, n, share):
     return out
 
 
-def child(size, n, share, conn):
+def child(size, n, share, accelerated, conn):
+    if accelerated:
+        os.environ.pop("SDL_FRAMEBUFFER_ACCELERATION", None)
+    else:
+        os.environ["SDL_FRAMEBUFFER_ACCELERATION"] = "0"
     conn.send(measure(size, n, share))
 
 
@@ -73,28 +80,29 @@ def main():
     os.environ["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
     ctx = mp.get_context("spawn")
     print(f"{n} pushes of each kind, alternating; p50 / p95 ms\n")
-    print("| window | machine | " + " | ".join(("flip (whole window)", f"update: {100 * args.share:.0f} % of it",
-                                                 "update: 64x64")) + " |")
-    print("|---|---|---|---|---|")
+    columns = ("flip (whole window)", f"update: {100 * args.share:.0f} % of it", "update: 64x64")
+    print("| window | framebuffer | machine | " + " | ".join(columns) + " |")
+    print("|---|---|---|---|---|---|")
     try:
-        for size in ((1280, 720), (1600, 900)):
-            for load in (0, 2):
-                stop = ctx.Event()
-                spinners = [ctx.Process(target=spin, args=(stop,), daemon=True) for _ in range(load)]
-                for p in spinners:
-                    p.start()
-                parent, conn = ctx.Pipe()
-                p = ctx.Process(target=child, args=(size, n, args.share, conn))
+        for size, accelerated, load in [(size, acc, load) for size in ((1280, 720), (1600, 900))
+                                        for load in (0, 2) for acc in (True, False)]:
+            stop = ctx.Event()
+            spinners = [ctx.Process(target=spin, args=(stop,), daemon=True) for _ in range(load)]
+            for p in spinners:
                 p.start()
-                got = parent.recv()
-                p.join()
-                stop.set()
-                for s in spinners:
-                    s.join()
-                cells = [f"{statistics.median(v):.1f} / {sorted(v)[int(0.95 * (len(v) - 1))]:.1f}"
-                         for v in got.values()]
-                print(f"| {size[0]}x{size[1]} | {'idle' if not load else f'{load} cores busy'} | "
-                      + " | ".join(cells) + " |", flush=True)
+            parent, conn = ctx.Pipe()
+            p = ctx.Process(target=child, args=(size, n, args.share, accelerated, conn))
+            p.start()
+            got = parent.recv()
+            p.join()
+            stop.set()
+            for s in spinners:
+                s.join()
+            cells = [f"{statistics.median(v):.1f} / {sorted(v)[int(0.95 * (len(v) - 1))]:.1f}"
+                     for v in got.values()]
+            kind = "SDL default (texture)" if accelerated else "X11 shared memory"
+            print(f"| {size[0]}x{size[1]} | {kind} | {'idle' if not load else f'{load} cores busy'} | "
+                  + " | ".join(cells) + " |", flush=True)
     finally:
         xvfb.terminate()
         xvfb.wait(5)
