@@ -68,9 +68,11 @@ class TrainingProcess:
 
     The run goes into the run library (`config.runs`, or the default file) unless
     `config.no_runs` or `config.no_train` (a session that cannot train is no run);
-    `command`: the command line it records (default: this process's, sys.argv[1:])."""
+    `command`: the command line it records (default: this process's, sys.argv[1:]).
+    `nice`: how much lower its CPU priority is (a preview run on the bundled sample while
+    the full set is parsed in the background gives the parse the cores it needs)."""
 
-    def __init__(self, config: Config, data, model_file=None, command=None):
+    def __init__(self, config: Config, data, model_file=None, command=None, nice=0):
         ctx = mp.get_context("spawn")
         self._shms = []
         specs = {}
@@ -94,7 +96,7 @@ class TrainingProcess:
             self.process = ctx.Process(
                 target=_worker_main, daemon=True, name="trainer",
                 args=(config, specs, model_file, self.lock, self.commands, self.messages,
-                      run_to_record(config, data, sys.argv[1:] if command is None else command)))
+                      run_to_record(config, data, sys.argv[1:] if command is None else command), nice))
             self.process.start()
         finally:
             if env_before is None:
@@ -445,8 +447,10 @@ class _Worker:
         self.end_run("interrupted")               # the window closed (or died) before the end
 
 
-def _worker_main(config, specs, model_file, lock, commands, messages, to_record=None):
+def _worker_main(config, specs, model_file, lock, commands, messages, to_record=None, nice=0):
     """Body of the training process."""
+    if nice and hasattr(os, "nice"):
+        os.nice(nice)
     # Ctrl+C and SIGTERM (also when sent to the whole process group) are the window's to
     # handle: it asks this process to save and stop. A SIGTERM that no order follows (a
     # window gone without closing, multiprocessing's exit) ends it after a grace period.

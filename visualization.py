@@ -53,6 +53,7 @@ SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a fram
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
+FETCH_NICE = 10                   # the sample's trainer's lower priority while the full set arrives
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 
@@ -130,7 +131,9 @@ class App:
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.command = command            # the command line that started the run (recorded with it)
-        self.worker = TrainingProcess(config, data, model_file=config.load, command=command) if worker else None
+        # on the bundled sample while the full set is parsed: the parse has the cores first (FETCH_NICE)
+        self.worker = TrainingProcess(config, data, model_file=config.load, command=command,
+                                      nice=FETCH_NICE if full is not None else 0) if worker else None
         if self.worker is not None:
             # one BLAS thread here, one in the trainer: a second thread on either side would
             # spin against the other process (a 20-digit prediction took 50 ms instead of 1)
