@@ -91,3 +91,19 @@ def test_options_are_checked_before_numpy_is_imported(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_on_x11_the_window_pushes_through_shared_memory_unless_the_user_chose():
+    """SDL's default framebuffer renders the whole window as a texture on every push (7-22 ms
+    at 1600x900 without a GPU: bench/bench_push.py); X11's own costs what changed."""
+    from visualization import use_native_framebuffer
+    env = {}
+    use_native_framebuffer(env, "linux")
+    assert env == {"SDL_FRAMEBUFFER_ACCELERATION": "0"}
+    env = {"SDL_FRAMEBUFFER_ACCELERATION": "opengl"}
+    use_native_framebuffer(env, "linux")
+    assert env == {"SDL_FRAMEBUFFER_ACCELERATION": "opengl"}        # the user's choice stays
+    for platform in ("darwin", "win32"):
+        env = {}
+        use_native_framebuffer(env, platform)
+        assert env == {}                                             # their native paths are left alone

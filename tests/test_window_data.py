@@ -1,5 +1,6 @@
 """A first launch: the window trains on the bundled sample while the full data set
 arrives in the background; the header shows how far it is, U switches to it."""
+import os
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ import data_loader
 from background_fetch import FetchStatus, FullData
 from regions.palette import ACCENT, DIM, GRID_BG
 from test_background_fetch import fake, openml_here  # noqa: F401 - fixtures of the fake OpenML
-from visualization import switch_data
+from visualization import FETCH_NICE, switch_data
 from window_driver import key, open_app, pixel, run_until, text_drawn_at
 
 
@@ -65,6 +66,8 @@ def test_progress_in_the_header_then_u_switches_to_the_full_set(sample, tmp_path
     new = None
     try:
         run_until(app, lambda: app.weights_seen and app.tele.batch > 3)
+        own = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, app.worker.process.pid) == own + FETCH_NICE   # the parse goes first
         wait_poll(app)
         h, (x, y) = app.header, offer_position(app)
         text = downloading.describe()
@@ -93,6 +96,7 @@ def test_progress_in_the_header_then_u_switches_to_the_full_set(sample, tmp_path
         assert not save.exists(), "the sample run was saved over --save at the switch"
         assert new.data is fetch.full and new.full is None and new.config == app.config
         run_until(new, lambda: new.weights_seen and new.tele.batch > 3)
+        assert os.getpriority(os.PRIO_PROCESS, new.worker.process.pid) == own     # the full set's run: normal
         assert len(new.x_test) == 2 * len(sample.x_test)
         assert "bundled sample" not in new.scene().data_label and "10,000 training / 2,000 test" in \
             new.scene().data_label
