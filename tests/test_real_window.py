@@ -1,0 +1,82 @@
+"""The window in a real X server (Xvfb): what the server shows equals what the app drew,
+frame after frame of partial pushes while training. Xvfb's -fbdir keeps the server's
+framebuffer in a file (XWD format), so the test reads the pixels a person would see.
+Skips when Xvfb is not installed (apt-get install xvfb)."""
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (1280, 720)
+SCREEN = (1920, 1080)
+
+
+def read_xwd(path):
+    """The screen (h, w, 3) uint8 RGB of an XWD file of 32-bit pixels (Xvfb's -fbdir)."""
+    raw = Path(path).read_bytes()
+    h = np.frombuffer(raw[:100], ">u4")
+    header_size, width, height, bytes_per_line, n_colours = (int(v) for v in (h[0], h[4], h[5], h[12], h[19]))
+    start = header_size + 12 * n_colours
+    pixels = np.frombuffer(raw[start:start + bytes_per_line * height], np.uint8).reshape(height, bytes_per_line)
+    return pixels[:, :4 * width].reshape(height, width, 4)[:, :, 2::-1]          # BGRX -> RGB
+
+
+def compare_frames(fb_file, frames=150, every=15):
+    """In a process whose DISPLAY is the Xvfb: train in the window, and every `every`
+    frames compare the server's pixels under the window with the app's surface. Prints one
+    line per comparison: the push kind and the number of differing pixels."""
+    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    import pygame
+
+    import data_loader
+    from visualization import use_native_framebuffer
+    from window_driver import open_app, run_until
+    use_native_framebuffer()
+    sample = data_loader.load_dataset(offline=True, log=lambda *a: None)
+    app = open_app(sample, size=SIZE, worker=True, epochs=20, no_train=False, hidden=(256, 128), no_runs=True)
+    x0, y0 = (SCREEN[0] - SIZE[0]) // 2, (SCREEN[1] - SIZE[1]) // 2            # no window manager: centred
+    try:
+        run_until(app, lambda: app.weights_seen and app.tele.trained_here)
+        for i in range(frames):
+            app.frame()
+            time.sleep(0.01)
+            if i % every == every - 1:
+                shown = read_xwd(fb_file)[y0:y0 + SIZE[1], x0:x0 + SIZE[0]]
+                drawn = pygame.surfarray.array3d(app.screen).transpose(1, 0, 2)
+                kind = "flip" if app.last_push is None else f"{len(app.last_push)} rects"
+                print(f"{kind} {int((shown != drawn).any(axis=2).sum())}", flush=True)
+    finally:
+        app.close(save=False)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed (apt-get install xvfb)")
+def test_the_x_server_shows_exactly_what_the_window_drew(tmp_path):
+    """Catches: a changed rectangle not pushed (the server keeps the old pixels there), and
+    pushes that do not reach the screen at all."""
+    display = next(f":{n}" for n in range(211, 400) if not os.path.exists(f"/tmp/.X{n}-lock"))
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-fbdir", str(tmp_path),
+                             "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "Xvfb_screen0").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        env = {k: v for k, v in os.environ.items() if k != "SDL_VIDEODRIVER"}
+        env["DISPLAY"] = display
+        code = f"import sys; sys.path.insert(0, {str(ROOT / 'tests')!r}); import test_real_window as t; " \
+               f"t.compare_frames({str(tmp_path / 'Xvfb_screen0')!r})"
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = [line.rsplit(" ", 1) for line in proc.stdout.splitlines() if line.strip()]
+        assert len(rows) == 10, proc.stdout
+        assert any(kind != "flip" for kind, _ in rows), "no partial pushes to check"
+        assert all(int(n) == 0 for _, n in rows), f"the server shows other pixels than the window drew: {rows}"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(10)
