@@ -37,6 +37,20 @@ def _private_run_library():
     yield
 
 
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled MNIST sample (5,000 / 1,000 digits), loaded once for the session."""
+    import data_loader
+    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    """The bundled Fashion-MNIST sample, loaded once for the session."""
+    import data_loader
+    return data_loader.load_dataset("fashion", offline=True, log=lambda *a: None)
+
+
 def run(*args, timeout=120):
     """Run main.py as a user would (dummy video driver); the finished process."""
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}

@@ -9,7 +9,6 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
 import regions.caches
 from conftest import ROOT
 from explain import NeuronStats
@@ -17,11 +16,6 @@ from messages import DigitHistory
 from regions.caches import BoundedCache, TextCache
 from telemetry import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
 
 
 def surface_bytes(values):

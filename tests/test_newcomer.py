@@ -8,20 +8,9 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
 from messages import EvalReport
 from window_driver import draw_region, key, open_app, run_until, settle
 from window_state import Overlay
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    return data_loader.load_dataset("fashion", offline=True, log=lambda *a: None)
 
 
 def press(app, k, mod=0):

@@ -6,18 +6,12 @@ import sys
 
 import pytest
 
-import data_loader
 import main
 from config import Config
 from run_library import RunLibrary
 from window_driver import open_app, run_until
 
 TINY = {"hidden": (16,), "train_size": 500, "epochs": 1, "batch_size": 4, "seed": 5}   # 125 batches: one subset eval
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
 
 
 def window(sample, **config):

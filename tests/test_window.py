@@ -10,7 +10,6 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
 from messages import DigitHistory, EvalReport
 from neural_network import to_float
 from regions.header import Header
@@ -35,16 +34,6 @@ from window_keys import KEYS, controls_markdown
 from window_state import K_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
-
-
-@pytest.fixture(scope="module")
-def fashion():
-    return data_loader.load_dataset("fashion", offline=True, log=lambda *a: None)
 
 
 # ------------------------------------------------------------------ picture tests

@@ -16,11 +16,6 @@ from visualization import FETCH_NICE, switch_data
 from window_driver import key, open_app, pixel, run_until, text_drawn_at
 
 
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
-
-
 class FakeFetch:
     """A BackgroundFetch whose status the test sets; dataset() is a larger data set."""
 

@@ -10,18 +10,12 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
 from explain import order_by_class
 from messages import EvalReport
 from regions.palette import ACCENT, DIM, GRID_BG, NEGATIVE, POSITIVE, RIGHT, TEXT, WRONG
 from regions.panel import bar_floor
 from view_model import compute_view, describe_position
 from window_driver import click, index_where, key, open_app, pixel, pixels, run_until, text_drawn_at
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
 
 
 def evaluation(kind, accuracy, per_class, epoch, batch):

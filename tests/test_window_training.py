@@ -9,17 +9,11 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
 from messages import Command, Order
 from regions.palette import RIGHT, WRONG
 from visualization import window_metrics
 from window_driver import click, key, open_app, pixel, pixels, run_until
 from window_state import SPEEDS
-
-
-@pytest.fixture(scope="module")
-def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
 
 
 def training_app(sample, **config):
