@@ -259,7 +259,7 @@ class App:
             return
         if self.layout is None or self.layout.size != (w, h):
             self.place((w, h))
-        self.columns.update(self.frame_scene or self.scene())        # the grid orders: the hover cell follows
+        self.columns.set_orders(self.side.orders())                  # first: the hovered cell follows the order
         self.frame_scene = scene = self.scene()
         for region in self.layers():
             region.update(scene)
