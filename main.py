@@ -376,16 +376,17 @@ class HeadlessProgress:
 
 
 def start_recorder(config, data, command=None):
-    """A run_library.RunRecorder for this run (None with --no-runs); a library it cannot
+    """A run_recorder.RunRecorder for this run (None with --no-runs); a library it cannot
     use costs one line ("runs not recorded: ..."), never the run."""
     if config.no_runs:
         return None
     import run_library
+    import run_recorder
     path = config.runs or run_library.default_path(config.data_home)
     dataset = {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
                "test": int(len(data.y_test))}
-    return run_library.RunRecorder(path, config, dataset, command=command,
-                                   log=lambda line: print(line, file=sys.stderr))
+    return run_recorder.RunRecorder(path, config, dataset, command=command,
+                                    log=lambda line: print(line, file=sys.stderr))
 
 
 def run_headless(config, data, arrays=None, meta=None, command=None):

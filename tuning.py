@@ -224,7 +224,7 @@ class Sweep:
             self._end(st, msg["status"], msg)
 
     def _record_start(self, st):
-        from run_library import RunRecorder
+        from run_recorder import RunRecorder
         st.recorder = RunRecorder(self.library_path, st.config, self.dataset, command=command_line(st.config),
                                   sweep=self.name, trial=st.number, log=self.progress.line)
 
