@@ -18,8 +18,9 @@ import signal
 import sys
 import time
 
+import sweep_plan
 from config import DATASET_NAMES, HYPERPARAMETERS, Config, bounds_problem
-from tuning import SWEEP_OPTIONS, SWEEPABLE
+from sweep_plan import SWEEP_OPTIONS, SWEEPABLE
 
 __version__ = "1.0.0"                  # the package version (pyproject.toml reads it from here)
 
@@ -61,7 +62,7 @@ def build_parser():
         kw = {}
         if "choices" in meta:
             kw["choices"] = meta["choices"]
-        if f.name in SWEEPABLE:                    # several values or a range sweep it (tuning.parse_values)
+        if f.name in SWEEPABLE:                    # several values or a range sweep it (sweep_plan.parse_values)
             kw["nargs"] = "+"
             help_text += "; several values or (with --search) a range LO:HI[:log] sweep it"
         elif "type" in meta:
@@ -97,10 +98,9 @@ def parse_config(argv=None):
 
 
 def parse_command(argv=None):
-    """(Config, set of option names given explicitly, tuning.SweepPlan or None). Several
+    """(Config, set of option names given explicitly, sweep_plan.SweepPlan or None). Several
     values or a range for a sweepable option, or a sweep option, make a sweep; its base
     Config has those options at their defaults. Exits 2 on bad input."""
-    import tuning
     parser = build_parser()
     ns = vars(parser.parse_args(argv))
     options = {k: ns.pop(k) for k in SWEEP_OPTIONS if k in ns}
@@ -108,10 +108,10 @@ def parse_command(argv=None):
     for name in SWEEPABLE:
         if name in ns:
             try:
-                specs[name] = tuning.parse_values(name, ns[name])
-            except tuning.SweepError as e:
+                specs[name] = sweep_plan.parse_values(name, ns[name])
+            except sweep_plan.SweepError as e:
                 parser.error(f"argument --{name.replace('_', '-')}: {e}")
-            if isinstance(specs[name], tuning.Values) and len(specs[name].values) == 1:
+            if isinstance(specs[name], sweep_plan.Values) and len(specs[name].values) == 1:
                 ns[name] = specs[name].values[0]
             else:
                 del ns[name]
@@ -136,9 +136,9 @@ def parse_command(argv=None):
     if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     try:
-        plan = tuning.plan_sweep(config, specs, options, argv=sys.argv[1:] if argv is None else argv,
+        plan = sweep_plan.plan_sweep(config, specs, options, argv=sys.argv[1:] if argv is None else argv,
                                  given=sorted(set(ns) | set(specs)))
-    except tuning.SweepError as e:
+    except sweep_plan.SweepError as e:
         parser.error(str(e))
     return config, set(ns) | set(specs), plan
 
@@ -376,16 +376,17 @@ class HeadlessProgress:
 
 
 def start_recorder(config, data, command=None):
-    """A run_library.RunRecorder for this run (None with --no-runs); a library it cannot
+    """A run_recorder.RunRecorder for this run (None with --no-runs); a library it cannot
     use costs one line ("runs not recorded: ..."), never the run."""
     if config.no_runs:
         return None
     import run_library
+    import run_recorder
     path = config.runs or run_library.default_path(config.data_home)
     dataset = {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
                "test": int(len(data.y_test))}
-    return run_library.RunRecorder(path, config, dataset, command=command,
-                                   log=lambda line: print(line, file=sys.stderr))
+    return run_recorder.RunRecorder(path, config, dataset, command=command,
+                                    log=lambda line: print(line, file=sys.stderr))
 
 
 def run_headless(config, data, arrays=None, meta=None, command=None):
@@ -559,9 +560,9 @@ def run_sweep(plan):
     import tuning
     try:
         return tuning.run_sweep(plan, headless_data)
-    except tuning.SweepError as e:
+    except sweep_plan.SweepError as e:
         fail(str(e), status=2)
-    except tuning.SweepFailed as e:
+    except tuning.SweepFailed as e:                 # raised by sweep_workers and tuning
         fail(str(e))
 
 

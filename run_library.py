@@ -1,10 +1,11 @@
 """The run library: an SQLite database of every training run.
 
 What it owns: the database file (one per user, next to the OpenML cache:
-`default_path(data_home)`), its schema (versioned with PRAGMA user_version), writing a run
-while it trains (`RunRecorder`, which never raises into training), reading runs back
-(`RunLibrary`), and telling a run whose process died from one still training. The
-`mnist-live runs` command that shows them is `runs_command.py`.
+`default_path(data_home)`), its schema (versioned with PRAGMA user_version), writing and
+reading runs (`RunLibrary`), the machine a run trained on (`machine_info`), and telling a
+run whose process died from one still training. Recording a run as it trains, without ever
+raising into training, is run_recorder.py (`RunRecorder`); the `mnist-live runs` command
+that shows the runs is `runs_command.py`.
 
 Tables: `runs` (one row per run: its configuration as JSON, one column per hyperparameter,
 the data set and sizes, host/pid/process start time, machine, status, and summary columns
@@ -18,8 +19,7 @@ whose process is gone from this host (pid and process start time from /proc) is 
 into `interrupted` by whoever opens the library next.
 
 Imports: the standard library only (it is handed `config.Config` objects). No NumPy:
-`mnist-live runs` must start fast. Headless runs (main.py) and window runs (training_process.py)
-record through `RunRecorder`.
+`mnist-live runs` must start fast.
 """
 from __future__ import annotations
 
@@ -622,96 +622,3 @@ def _run_dict(row):
     d["command"] = json.loads(d["command"]) if d["command"] else None
     d["per_class"] = json.loads(d["per_class"]) if d["per_class"] else None
     return d
-
-# ------------------------------------------------------------------ recording while training
-class RunRecorder:
-    """Writes one run into the library as it trains; never raises into training: a library
-    problem becomes one line 'runs not recorded: ...' (printed once) and recording stops.
-
-    Build it where the training happens (from a path: nothing to pickle). `busy_s` is the
-    time spent in its calls (bench/bench_runs.py)."""
-
-    def __init__(self, path, config, dataset, command=None, sweep=None, trial=None, log=print):
-        self.path, self.log = path, log
-        self.run_id = None
-        self.lib = None
-        self.busy_s = 0.0
-        self.finished = False
-        self._evals = 0                 # history entries already written
-        self._last_eval = None
-        self._loss_progress = -1.0
-        self._lrs = 0
-        t0 = time.perf_counter()
-        try:
-            self.lib = RunLibrary(path)
-            self.run_id = self.lib.start_run(config, dataset, command=command, sweep=sweep, trial=trial)
-        except (RunLibraryError, sqlite3.Error, OSError) as e:
-            self._fail(e)
-        finally:
-            self.busy_s += time.perf_counter() - t0
-
-    @property
-    def active(self):
-        return self.run_id is not None
-
-    def _fail(self, e):
-        why = str(e) if isinstance(e, RunLibraryError) else f"runs library {self.path}: {_why(e)}"
-        self.log(f"runs not recorded: {why}")
-        self.run_id = None
-        if self.lib is not None:
-            self.lib.close()
-            self.lib = None
-
-    def sync(self, history, elapsed_s):
-        """Write what `history` (trainer.History) gained since the last sync, in one
-        transaction; its new evaluations get elapsed_s."""
-        if not self.active:
-            return
-        t0 = time.perf_counter()
-        try:
-            evals = history.evals
-            replace = self._evals > 0 and len(evals) >= self._evals and evals[self._evals - 1] is not self._last_eval
-            start = self._evals - 1 if replace else self._evals
-            new_evals = [(r.progress, r.kind, r.accuracy, r.per_class, r.epoch, r.batch, elapsed_s)
-                         for r in evals[start:]]
-            losses = [pt for pt in history.loss if pt[0] > self._loss_progress]
-            lrs = history.lr_changes[self._lrs:]
-            if new_evals or losses or lrs:
-                self.lib.record(self.run_id, new_evals, losses, lrs, replace_last_eval=replace)
-            self._evals = len(evals)
-            self._last_eval = evals[-1] if evals else None
-            if losses:
-                self._loss_progress = losses[-1][0]
-            self._lrs = len(history.lr_changes)
-        except (RunLibraryError, sqlite3.Error, OSError) as e:
-            self._fail(e)
-        finally:
-            self.busy_s += time.perf_counter() - t0
-
-    def finish(self, status, evaluation=None, wall_s=None, samples_per_s=None, model_file=None, error=None,
-               history=None, elapsed_s=None):
-        """The run's end (evaluation: the final trainer.Evaluation); with `history`, a last
-        sync first. Once only."""
-        if not self.active or self.finished:
-            return
-        if history is not None:
-            self.sync(history, elapsed_s if elapsed_s is not None else wall_s)
-            if not self.active:
-                return
-        t0 = time.perf_counter()
-        try:
-            self.lib.finish_run(self.run_id, status,
-                                test_accuracy=None if evaluation is None else float(evaluation.accuracy),
-                                per_class=None if evaluation is None else [float(v) for v in evaluation.per_class],
-                                wall_s=wall_s, samples_per_s=samples_per_s, model_file=model_file, error=error)
-            self.finished = True
-        except (RunLibraryError, sqlite3.Error, OSError) as e:
-            self._fail(e)
-        finally:
-            self.busy_s += time.perf_counter() - t0
-        self.close()
-
-    def close(self):
-        if self.lib is not None:
-            self.lib.close()
-            self.lib = None

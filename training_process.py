@@ -3,10 +3,10 @@ publishes its weights through shared memory and reports through a queue, so trai
 waits for a frame and a frame never waits for training.
 
 `TrainingProcess` is the window's handle on it (start, orders, polling, stop); `_Worker`
-is the child's loop, which also records the run in the run library (`run_library.RunRecorder`,
+is the child's loop, which also records the run in the run library (`run_recorder.RunRecorder`,
 built in the child: every evaluation, the loss curve, and how the run ended). What they say
 to each other is in `messages.py`. Imports the trainer, the model file reader, the run
-library and multiprocessing; never pygame.
+library and its recorder, and multiprocessing; never pygame.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from multiprocessing import shared_memory
 import numpy as np
 
 import run_library
+import run_recorder
 from config import Config
 from messages import (
     BatchReport,
@@ -224,7 +225,7 @@ class _Worker:
         self.paused, self.delay, self.running = config.no_train, 0.0, True
         self.samples = 0
         self.sent_snapshots = None              # what the window was last told of the snapshots
-        self.recorder = None                    # run_library.RunRecorder while the run is recorded
+        self.recorder = None                    # run_recorder.RunRecorder while the run is recorded
         self.t_start = time.perf_counter()      # when the run started (elapsed_s of its evaluations)
         self.train_s = 0.0                      # seconds spent training batches (samples/s)
         self.last_full = None                   # ((epoch, batch), Evaluation) of the newest full evaluation
@@ -363,9 +364,9 @@ class _Worker:
             print(line, file=sys.stderr, flush=True)
             self.messages.put(Notice(line))
         cfg = self.config
-        self.recorder = run_library.RunRecorder(cfg.runs or run_library.default_path(cfg.data_home), cfg,
-                                                self.to_record["dataset"], command=self.to_record["command"],
-                                                log=log)
+        self.recorder = run_recorder.RunRecorder(cfg.runs or run_library.default_path(cfg.data_home), cfg,
+                                                 self.to_record["dataset"], command=self.to_record["command"],
+                                                 log=log)
         self.recorder.sync(self.trainer.history, time.perf_counter() - self.t_start)   # the first evaluation
 
     def final_evaluation(self):

@@ -1,283 +1,41 @@
-"""Hyperparameter sweeps from the command line: grids, Optuna searches, pruning, progress.
+"""Running a sweep: the parent's loop, the Optuna study with pruning, progress and the leaderboard.
 
-    mnist-live --headless --lr 0.0003 0.001 0.003 --batch-size 64 128      # a grid of 6 trials
-    mnist-live --headless --search 16 --lr 1e-4:1e-2:log --dropout 0:0.5   # 16 TPE trials, pruned
+This module owns the parent's side of a sweep (`run_sweep`, `Sweep`): it holds the Optuna
+study (ask/tell, the journal file in the sweeps folder next to the run library), hands the
+trials out to a pool of workers (sweep_workers.py), answers their prune-or-continue
+questions, writes every trial into the run library as it trains (run_recorder.RunRecorder),
+draws one progress line per running trial (`Progress`) and prints the leaderboard and the
+best configuration at the end (`report`, `leaderboard`). What to run comes from the command
+line as a sweep_plan.SweepPlan.
 
-This module owns the sweep syntax (`parse_values`, `expand_grid`, `plan_sweep`: small pure
-functions), the trial worker (`run_trial`, one process and one BLAS thread each), and the
-parent's loop (`run_sweep`): it holds the Optuna study (ask/tell), answers the workers'
-prune-or-continue questions over a channel (a multiprocessing Manager queue for local
-joblib/loky workers, `distributed.Queue`s on a Dask cluster), writes every trial into the run
-library as it trains, draws one progress line per running trial and prints the leaderboard.
-
-Imports: the standard library and config at import time (main.py parses the command line
-with it before NumPy is loaded); NumPy, Optuna, joblib, tqdm, trainer and run_library inside
-the functions that need them; `distributed` only with --scheduler (an optional extra).
+Imports: the standard library, config, sweep_plan and sweep_workers at import time; NumPy,
+Optuna, tqdm, trainer, run_history, run_library, run_recorder and files inside the
+functions that need them.
 """
 from __future__ import annotations
 
-import dataclasses
-import itertools
-import json
-import math
 import os
 import queue
-import re
 import shutil
 import signal
-import socket
 import sys
 import time
 from dataclasses import dataclass, field
 
-from config import HYPERPARAMETERS, Config, bounds_problem
+from config import Config
+from sweep_plan import Range, SweepError, SweepPlan, command_line, expand_grid, flag, trial_config
+from sweep_workers import REPORTS_PER_EPOCH, DaskPool, LocalPool, SweepFailed, TrialJob
 
-# Config fields a sweep may vary: the scalar hyperparameters (the layer sizes take several
-# values already, so --hidden is not sweepable; nor are the booleans).
-SWEEPABLE = ("lr", "momentum", "weight_decay", "dropout", "epochs", "batch_size", "seed",
-             "optimizer", "activation", "lr_schedule")
-MAX_GRID = 1000               # combinations a grid may have
-REPORTS_PER_EPOCH = 4         # pruning checkpoints: subset accuracy every quarter epoch (and so at each epoch end)
-SUBSET = 1000                 # the fixed test subset evaluated at the checkpoints (trainer.SUBSET_SIZE)
-TICK_S = 0.25                 # a worker's progress messages and stop checks, seconds apart
-ANSWER_TIMEOUT_S = 600.0      # a worker gives up on a parent that does not answer
 STOP_GRACE_S = 15.0           # after Ctrl+C the trials have this long to stop before they are killed
 PRUNER_STARTUP = 4            # trials the median pruner lets complete before it prunes
-PRUNERS = ("median", "halving", "none")
-NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
-class SweepError(Exception):
-    """Bad sweep syntax or an impossible sweep: one line, a usage error (exit 2)."""
-
-
-# ------------------------------------------------------------------ the sweep options
-# The options that steer a sweep rather than describe a run. They are not Config fields:
-# a Config describes one run (every trial's is stored in the run library and in its model
-# file), and "16 trials, 2 at a time" is no property of a run. main.build_parser adds them
-# from this table, in the same style as the Config fields' metadata.
-SWEEP_OPTIONS = {
-    "search": dict(type=int, min=1, max=100_000, metavar="N",
-                   help="sweep: draw N trials with Optuna's TPE sampler (seeded from --seed) from the ranges "
-                        "(--lr 1e-4:1e-2:log, --dropout 0:0.5, --batch-size 32:256) and value lists given"),
-    "jobs": dict(type=int, min=1, max=1024, metavar="N",
-                 help="sweep: trials run at once, one process each (default: the number of cores)"),
-    "pruner": dict(choices=PRUNERS,
-                   help="sweep: stop trials that are clearly behind at the quarter-epoch checkpoints "
-                        "(default: median with --search, none for a grid)"),
-    "resume": dict(metavar="SWEEP", help="continue an interrupted sweep: its unfinished grid combinations "
-                                         "or the remaining trials of its search"),
-    "sweep_name": dict(metavar="NAME", help="sweep: its name in the run library (default: sweep-DATE-TIME)"),
-    "scheduler": dict(metavar="ADDR", help="sweep: run the trials on a Dask cluster (tcp://HOST:8786); "
-                                           "needs pip install mnist-live[cluster]"),
-}
-
-
-def flag(name):
-    return "--" + name.replace("_", "-")
-
-
-# ------------------------------------------------------------------ sweep specs (pure)
-@dataclass(frozen=True)
-class Values:
-    """Values listed for an option: one is a normal run, several a grid axis or a categorical."""
-    values: tuple
-
-
-@dataclass(frozen=True)
-class Range:
-    """LO:HI[:log] for --search: floats, or integers for integer options."""
-    lo: float
-    hi: float
-    log: bool
-    integer: bool
-
-    def __str__(self):
-        return f"{self.lo:g}:{self.hi:g}" + (":log" if self.log else "")
-
-
-def _field(name):
-    return next(f for f in dataclasses.fields(Config) if f.name == name)
-
-
-def _convert(name, text):
-    """One token as a value of Config field `name`, checked against its bounds."""
-    meta = _field(name).metadata
-    if "choices" in meta:
-        if text not in meta["choices"]:
-            raise SweepError(f"invalid choice: {text!r} (choose from {', '.join(meta['choices'])})")
-        return text
-    kind = meta["type"]
-    try:
-        value = kind(text)
-    except ValueError:
-        raise SweepError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
-    problem = bounds_problem(meta, value)
-    if problem:
-        raise SweepError(f"{problem}, got {text}")
-    return value
-
-
-def parse_values(name, tokens):
-    """The tokens given after --NAME as Values or a Range; SweepError (one line, without the
-    option's name: the caller says "argument --lr: ...") when they make no sense."""
-    tokens = list(tokens)
-    ranges = [t for t in tokens if ":" in t]
-    if not ranges:
-        values = [_convert(name, t) for t in tokens]
-        for i, v in enumerate(values):
-            if v in values[:i]:
-                raise SweepError(f"{tokens[i]} is given twice")
-        return Values(tuple(values))
-    meta = _field(name).metadata
-    if len(tokens) > 1:
-        raise SweepError(f"a range is one token LO:HI[:log]; not with other values, got {' '.join(tokens)}")
-    text = tokens[0]
-    if "choices" in meta:
-        raise SweepError(f"takes a list of choices ({', '.join(meta['choices'])}), not a range, got {text}")
-    parts = text.split(":")
-    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != "log"):
-        raise SweepError(f"a range is LO:HI or LO:HI:log, got {text}")
-    lo, hi = (_convert(name, p) for p in parts[:2])
-    if not lo < hi:
-        raise SweepError(f"empty range: LO must be below HI, got {text}")
-    log = len(parts) == 3
-    if log and lo <= 0:
-        raise SweepError(f"a log range needs LO > 0, got {text}")
-    return Range(lo, hi, log, meta["type"] is int)
-
-
-def expand_grid(specs):
-    """Every combination of the Values in `specs` ({name: Values}), as a list of {name: value},
-    the last option varying fastest; SweepError past MAX_GRID combinations."""
-    names = list(specs)
-    n = math.prod(len(specs[k].values) for k in names)
-    if n > MAX_GRID:
-        sizes = " x ".join(str(len(specs[k].values)) for k in names)
-        raise SweepError(f"the grid has {n:,} combinations ({sizes}); at most {MAX_GRID:,} (use --search N)")
-    return [dict(zip(names, combo)) for combo in itertools.product(*(specs[k].values for k in names))]
-
-
-@dataclass(frozen=True)
-class SweepPlan:
-    """What to run: the base Config plus the varying options, and how."""
-    base: Config
-    specs: dict                   # {name: Values (2+ values) or Range}: the options that vary
-    search: int | None = None     # trials to draw; None: a grid
-    jobs: int | None = None       # None: os.cpu_count()
-    pruner: str = "none"
-    name: str | None = None       # None: sweep-DATE-TIME
-    scheduler: str | None = None
-    resume: str | None = None     # the name of the sweep to continue (then base/specs come from it)
-    argv: tuple = ()
-
-    @property
-    def kind(self):
-        return "search" if self.search else "grid"
-
-    def to_json(self):
-        return {"base": json.loads(self.base.to_json()), "search": self.search, "pruner": self.pruner,
-                "specs": {k: _spec_json(s) for k, s in self.specs.items()}, "argv": list(self.argv)}
-
-    @classmethod
-    def from_json(cls, d, **overrides):
-        base = json.loads(json.dumps(d["base"]))
-        base["hidden"] = tuple(base["hidden"])
-        specs = {k: Range(s["lo"], s["hi"], s["log"], s["integer"]) if "lo" in s else Values(tuple(s["values"]))
-                 for k, s in d["specs"].items()}
-        return cls(Config(**base), specs, search=d["search"], pruner=d["pruner"], argv=tuple(d["argv"]), **overrides)
-
-
-def _spec_json(spec):
-    return dataclasses.asdict(spec) if isinstance(spec, Range) else {"values": list(spec.values)}
-
-
-RESUME_KEEPS = ("headless", "data_home", "runs")      # what --resume may be given besides --jobs and --scheduler
-
-
-def plan_sweep(config, specs, options, argv=(), given=()):
-    """A SweepPlan from the parsed command line, or None for a normal run. `config`: the base
-    Config (the swept options at their defaults), `specs`: {name: Values or Range} of the
-    sweepable options given, `options`: the sweep options given ({"search": 16, ...}),
-    `given`: the names of the Config fields given explicitly.
-    SweepError (a one-line usage error) for a sweep that cannot run."""
-    varying = {k: s for k, s in specs.items() if isinstance(s, Range) or len(s.values) > 1}
-    if not varying and not options:
-        return None
-    resume = options.get("resume")
-    if resume is not None:
-        extra = [flag(k) for k in (*given, *options) if k not in ("resume", "jobs", "scheduler", *RESUME_KEEPS)]
-        if extra:
-            raise SweepError(f"--resume continues the sweep as it was defined; not with {', '.join(extra)}")
-        _check_name(resume, "--resume")
-    elif not varying:
-        given = ", ".join(flag(k) for k in options)
-        raise SweepError(f"{given} {'is' if len(options) == 1 else 'are'} for sweeps: give several values "
-                         f"(--lr 0.001 0.003) or, with --search N, a range (--lr 1e-4:1e-2:log)")
-    if not config.headless:
-        raise SweepError("a sweep runs in the terminal: add --headless (the window takes one run)")
-    if config.no_runs:
-        raise SweepError("a sweep records its trials in the run library; not with --no-runs")
-    for name in ("load", "no_train", "metrics"):
-        if getattr(config, name):
-            raise SweepError(f"{flag(name)} is for one run; not with a sweep (the run library keeps every trial: "
-                             f"mnist-live runs --where sweep=NAME)")
-    search = options.get("search")
-    ranges = [flag(k) for k, s in varying.items() if isinstance(s, Range)]
-    if ranges and not search:
-        raise SweepError(f"{ranges[0]} {varying[ranges[0][2:].replace('-', '_')]}: a range needs --search N "
-                         f"(or give a list of values for a grid)")
-    if search and "seed" in varying:
-        raise SweepError("--seed seeds the sampler with --search: give it one value")
-    if resume is None and not search:
-        expand_grid(varying)                                  # its size
-    name = options.get("sweep_name")
-    if name is not None:
-        _check_name(name, "--sweep-name")
-    pruner = options.get("pruner", "median" if search else "none")
-    return SweepPlan(config, varying, search=search, jobs=options.get("jobs"), pruner=pruner, name=name,
-                     scheduler=options.get("scheduler"), resume=resume, argv=tuple(argv))
-
-
-def _check_name(name, option):
-    if not NAME_RE.fullmatch(name):
-        raise SweepError(f"argument {option}: a sweep name is 1-64 letters, digits, '_', '.', '-' "
-                         f"(starting with a letter or digit), got {name!r}")
-
-
-# ------------------------------------------------------------------ command lines (pure)
-COMMAND_FIELDS = (*HYPERPARAMETERS, "data_dir", "data_home", "offline", "train_size", "test_size", "no_snapshots")
-
-
-def command_line(config, program="mnist-live"):
-    """The command that trains `config` (the options that differ from the defaults)."""
-    words = [program, "--headless"]
-    default = Config()
-    for name in COMMAND_FIELDS:
-        value = getattr(config, name)
-        if name == "lr" and value is None:
-            continue
-        if value == getattr(default, name) and name != "lr":
-            continue
-        if isinstance(value, bool):
-            words.append(flag(name))
-        elif isinstance(value, tuple):
-            words += [flag(name), *map(str, value)]
-        else:
-            words += [flag(name), f"{value:g}" if isinstance(value, float) else str(value)]
-    return words
-
-
-def trial_config(base, params):
-    return base.replace(**params)
-
-
-def format_value(value):
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 # ------------------------------------------------------------------ the leaderboard (pure)
 STATUS_ORDER = {"finished": 0, "pruned": 1, "interrupted": 2, "diverged": 3, "failed": 4, "running": 5}
+
+
+def format_value(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def leaderboard(trials, varying):
@@ -304,224 +62,6 @@ def leaderboard(trials, varying):
 def best_trial(trials):
     done = [t for t in trials if t["status"] == "finished" and t["accuracy"] is not None]
     return max(done, key=lambda t: (t["accuracy"], -t["number"])) if done else None
-
-
-# ------------------------------------------------------------------ the trial worker
-class Channel:
-    """A trial's end of the channel: reports to the parent, answers from it. `reports` and
-    `answers` are queue-like (put, get(timeout), qsize): multiprocessing Manager queues
-    locally, distributed.Queue on a Dask cluster."""
-
-    def __init__(self, reports, answers):
-        self.reports, self.answers = reports, answers
-
-    def send(self, message):
-        self.reports.put(message)
-
-    def answer(self, timeout=ANSWER_TIMEOUT_S):
-        try:
-            return self.answers.get(timeout=timeout)
-        except (queue.Empty, TimeoutError):
-            return "stop"                                # the parent is gone: stop
-
-    def stop_requested(self):
-        try:
-            return self.answers.qsize() > 0 and self.answers.get(timeout=5) == "stop"
-        except (queue.Empty, TimeoutError, OSError, EOFError):
-            return True
-
-
-@dataclass
-class TrialJob:
-    number: int
-    config: Config
-    params: dict
-    model_path: str | None = None      # where a finished trial saves its model (local workers)
-    return_model: bool = False         # cluster workers send the model back as bytes instead
-
-
-def _load_arrays(data):
-    """The data set in a worker: {name: array} as scattered by Dask, or {name: path of .npy}
-    memory-mapped read-only (the page cache shares one copy between the local workers)."""
-    import numpy as np
-    return {k: np.load(v, mmap_mode="r") if isinstance(v, str) else v for k, v in data.items()}
-
-
-def run_trial(job, data, channel):
-    """One trial, in a worker process: train job.config, evaluating the fixed test subset at
-    every quarter epoch (the pruning checkpoints) and asking the parent whether to go on,
-    the full test set at each epoch end. Everything the parent records comes over the
-    channel; the return value only says that the trial ended on its own terms."""
-    import numpy as np
-    from threadpoolctl import threadpool_limits
-
-    from trainer import Trainer, TrainingDiverged, evaluate
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl+C reaches the parent, which stops us
-    except ValueError:                                     # not the main thread (a threaded Dask worker)
-        pass
-    t0 = time.perf_counter()
-    with threadpool_limits(1):
-        arr = _load_arrays(data)
-        cfg = job.config
-        trainer = Trainer(cfg, arr["x_train"], arr["y_train"])
-        x_test, y_test = arr["x_test"], arr["y_test"]
-        x_sub, y_sub = np.asarray(x_test[:SUBSET]), np.asarray(y_test[:SUBSET])
-        channel.send({"kind": "start", "trial": job.number, "pid": os.getpid(), "host": socket.gethostname()})
-        sent_evals, losses = 0, []
-        status, error, ev, batches = "finished", None, None, 0
-        next_check, last_tick = 1, time.perf_counter()
-
-        def report(kind, **extra):
-            nonlocal sent_evals, losses
-            msg = {"kind": kind, "trial": job.number, "progress": trainer.progress, "batches": batches,
-                   "elapsed": time.perf_counter() - t0, "losses": losses,
-                   "evals": [dataclasses.asdict(r) for r in trainer.history.evals[sent_evals:]], **extra}
-            sent_evals, losses = len(trainer.history.evals), []
-            channel.send(msg)
-
-        try:
-            while not trainer.finished:
-                stats = trainer.train_batch()
-                batches += 1
-                losses.append((trainer.progress, float(stats.loss)))
-                if stats.batch == stats.n_batches:
-                    ev = evaluate(trainer.net, x_test, y_test)
-                    trainer.record_eval("full", ev)
-                check = math.floor(trainer.progress * REPORTS_PER_EPOCH + 1e-9)
-                if check >= next_check:
-                    sub = evaluate(trainer.net, x_sub, y_sub)
-                    trainer.record_eval("subset", sub)
-                    next_check = check + 1
-                    report("report", step=check, value=float(sub.accuracy), loss=float(stats.loss))
-                    answer = channel.answer()
-                    if answer != "go":
-                        status = "pruned" if answer == "prune" else "interrupted"
-                        break
-                    last_tick = time.perf_counter()
-                elif time.perf_counter() - last_tick >= TICK_S:
-                    last_tick = time.perf_counter()
-                    channel.send({"kind": "tick", "trial": job.number, "progress": trainer.progress,
-                                  "loss": float(stats.loss)})
-                    if channel.stop_requested():
-                        status = "interrupted"
-                        break
-        except TrainingDiverged as e:
-            status, error = "diverged", str(e)
-        except Exception as e:                            # reported as a failed trial, not lost
-            status, error = "failed", f"{type(e).__name__}: {e}"
-        full = trainer.history.evals and trainer.history.evals[-1]
-        if status != "interrupted" and not (ev is not None and full and full.kind == "full"
-                                            and (full.epoch, full.batch) == trainer.position):
-            ev = evaluate(trainer.net, x_test, y_test)
-            trainer.record_eval("full", ev)
-        model_file = model_bytes = None
-        if status == "finished" and (job.model_path or job.return_model):
-            if job.model_path:
-                trainer.save(job.model_path)
-                model_file = job.model_path
-            else:
-                import io
-                buf = io.BytesIO()
-                np.savez(buf, **trainer.state_arrays())
-                model_bytes = buf.getvalue()
-        final = {"status": status, "error": error, "samples_per_s": trainer.samples_per_s,
-                 "wall_s": time.perf_counter() - t0, "model_file": model_file, "model_bytes": model_bytes,
-                 "accuracy": None if ev is None else float(ev.accuracy),
-                 "per_class": None if ev is None else [float(v) for v in ev.per_class],
-                 "confusion": None if ev is None else ev.confusion.tolist(), "n": None if ev is None else ev.n}
-        report("done", **final)
-    return status
-
-
-# ------------------------------------------------------------------ where trials run
-def _ignore_sigint():
-    """Workers and the Manager's server leave Ctrl+C to the parent, which stops them in order."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class SweepFailed(Exception):
-    """The sweep could not run (no cluster, an unwritable folder): one line, exit 1."""
-
-
-class LocalPool:
-    """Trials in local worker processes (joblib's loky executor), one BLAS thread each. The
-    data set is written once as .npy files into the sweep's temp folder and memory-mapped by
-    the workers; the channel is a multiprocessing Manager's queues."""
-
-    def __init__(self, jobs, data, folder):
-        import multiprocessing.managers
-
-        import numpy as np
-        from joblib.externals.loky import get_reusable_executor
-        self.data = {}
-        for key in ("x_train", "y_train", "x_test", "y_test"):
-            path = os.path.join(folder, f"{key}.npy")
-            np.save(path, np.ascontiguousarray(getattr(data, key)))
-            self.data[key] = path
-        self.manager = multiprocessing.managers.SyncManager()
-        self.manager.start(_ignore_sigint)
-        self.reports = self.manager.Queue()
-        blas = {var: "1" for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                                     "VECLIB_MAXIMUM_THREADS")}
-        self.executor = get_reusable_executor(max_workers=jobs, env=blas, initializer=_ignore_sigint, reuse=False)
-        self.where = f"{jobs} local process{'es' if jobs > 1 else ''}"
-
-    def submit(self, job):
-        answers = self.manager.Queue()
-        return self.executor.submit(run_trial, job, self.data, Channel(self.reports, answers)), answers
-
-    def get(self, timeout):
-        """The next report; queue.Empty after `timeout` seconds."""
-        return self.reports.get(timeout=timeout)
-
-    def close(self):
-        self.executor.shutdown(wait=True, kill_workers=True)
-        self.manager.shutdown()
-
-
-class DaskPool:
-    """Trials on an existing Dask cluster: the data set is scattered to every worker once; the
-    channel is distributed.Queues (the workers never open the run library)."""
-
-    def __init__(self, address, data, name):
-        try:
-            import distributed
-        except ImportError:
-            raise SweepFailed("--scheduler needs Dask's distributed: pip install -e .[cluster]") from None
-        import uuid
-        self.distributed = distributed
-        try:
-            self.client = distributed.Client(address, timeout="10s")
-        except (OSError, TimeoutError, ValueError) as e:
-            raise SweepFailed(f"no Dask scheduler at {address}: {e}") from None
-        self.data = self.client.scatter({k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")},
-                                        broadcast=True)
-        self.prefix = f"{name}-{uuid.uuid4().hex[:8]}"
-        self.reports = distributed.Queue(f"{self.prefix}-reports", client=self.client)
-        self.futures = []
-        workers = self.client.scheduler_info().get("workers", {})
-        threads = sum(w.get("nthreads", 1) for w in workers.values())
-        self.where = f"the Dask cluster at {address} ({len(workers)} workers, {threads} threads)"
-        self.slots = max(threads, 1)
-
-    def submit(self, job):
-        answers = self.distributed.Queue(f"{self.prefix}-answers-{job.number}", client=self.client)
-        future = self.client.submit(run_trial, job, self.data, Channel(self.reports, answers), pure=False,
-                                    key=f"{self.prefix}-trial-{job.number}")
-        self.futures.append(future)
-        return future, answers
-
-    def get(self, timeout):
-        if self.reports.qsize() == 0:              # a get that times out is logged as an error by the scheduler
-            time.sleep(timeout)
-            if self.reports.qsize() == 0:
-                raise queue.Empty
-        return self.reports.get()
-
-    def close(self):
-        self.client.cancel(self.futures)
-        self.client.close()
 
 
 # ------------------------------------------------------------------ progress lines
@@ -684,7 +224,7 @@ class Sweep:
             self._end(st, msg["status"], msg)
 
     def _record_start(self, st):
-        from run_library import RunRecorder
+        from run_recorder import RunRecorder
         st.recorder = RunRecorder(self.library_path, st.config, self.dataset, command=command_line(st.config),
                                   sweep=self.name, trial=st.number, log=self.progress.line)
 

@@ -5,7 +5,7 @@
     python bench/bench_runs.py --quick      # smoke run: the bundled sample, 300 runs
 
 (a) A real small headless run (../shared/data/mnist via --data-dir when present, else
---offline): the seconds spent inside RunRecorder calls (the run's metrics say, under
+--offline): the seconds spent inside run_recorder.RunRecorder calls (the run's metrics say, under
 `run_library`) as a share of the run's wall time; then whole runs alternating with and
 without recording (A B A B ...), medians.
 (b) A library of N runs made in a temp folder through RunLibrary (varied hyperparameters,

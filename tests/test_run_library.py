@@ -16,7 +16,8 @@ import run_library
 from config import Config
 from conftest import MAIN, ROOT, run
 from fixtures_runs import DATASET, call, per_class
-from run_library import RunLibrary, RunRecorder
+from run_library import RunLibrary
+from run_recorder import RunRecorder
 
 QUICK = ("--headless", "--offline", "--hidden", "16", "--train-size", "500", "--test-size", "200")
 
