@@ -88,6 +88,11 @@ class Config:
     record: str | None = field(default=None, metadata=_opt(
         "record the window to an animated GIF from launch until exit (5 frames a second, 640 px wide)",
         metavar="FILE"))
+    compare: tuple | None = field(default=None, metadata=_opt(
+        "overlay these runs of the run library on the charts (default: the previous finished run of the data "
+        "set; K hides them, B lists the best runs)", nargs="+", type=int, min=1, metavar="ID"))
+    watch: str | None = field(default=None, metadata=_opt(
+        "show a sweep's trials' accuracy curves live from the run library (Shift+B)", metavar="SWEEP"))
 
     @property
     def learning_rate(self) -> float:

@@ -115,15 +115,16 @@ def parse_command(argv=None):
                 ns[name] = specs[name].values[0]
             else:
                 del ns[name]
-    if "hidden" in ns:
-        ns["hidden"] = tuple(ns["hidden"])
+    for key in ("hidden", "compare"):
+        if key in ns:
+            ns[key] = tuple(ns[key])
     for key in PATH_OPTIONS:                       # ~ and ~user, also where no shell expanded them
         if key in ns:
             ns[key] = os.path.expanduser(ns[key])
     config = Config(**ns)
     _check_outputs(parser, config)
     window_only = [f"--{k.replace('_', '-')}" for k in ("frames", "screenshot", "record", "width", "height",
-                                                        "connections")
+                                                        "connections", "compare", "watch")
                    if k in ns]
     if config.headless and window_only:
         parser.error(f"{', '.join(window_only)} {'is' if len(window_only) == 1 else 'are'} for the window; "
@@ -508,6 +509,11 @@ def main(argv=None):
     config, given, plan = parse_command(argv)
     if plan is not None:
         return run_sweep(plan)
+    if not config.headless and (config.compare or config.watch):
+        import comparison  # --compare IDs and --watch SWEEP must be in the library
+        problem = comparison.check_options(config)
+        if problem:
+            fail(problem, status=2)
     if not config.headless and no_display():
         fail("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are not set): use --headless to "
              "train in the terminal, or set SDL_VIDEODRIVER (e.g. offscreen for --screenshot)")

@@ -82,6 +82,8 @@ class Telemetry:
     rate_samples: deque = field(default_factory=lambda: deque(maxlen=400))  # (time, samples trained)
     full_speed_rates: deque = field(default_factory=lambda: deque(maxlen=2000))
     saved_path: str = ""
+    started: float = field(default_factory=time.monotonic)  # when the window began to listen
+    clock: list = field(default_factory=list)    # (progress, seconds since `started`) as each report arrived
     version: int = 0             # bumped by every report (regions redraw when it changes)
 
     def samples_per_s(self, now=None):
@@ -122,6 +124,7 @@ class Telemetry:
                     self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
             self.rate_samples.append((msg.time, msg.samples))
             _append(self.loss_curve, (msg.epoch + msg.batch / msg.n_batches, msg.loss))
+            self.tick(msg.epoch + msg.batch / msg.n_batches, now)
             if msg.batch >= msg.n_batches:                      # the epoch is complete
                 self.epoch, self.batch = msg.epoch + 1, 0
         elif isinstance(msg, EvalReport):
@@ -129,6 +132,7 @@ class Telemetry:
                 self.previous[msg.kind] = self.last[msg.kind]
             self.latest = self.last[msg.kind] = msg
             _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
+            self.tick(msg.progress, now)
             _append(self.evals, EvalRecord(msg.progress, msg.kind, msg.accuracy, [float(v) for v in msg.per_class],
                                            msg.epoch, msg.batch))
         elif isinstance(msg, RunHistory):
@@ -160,6 +164,12 @@ class Telemetry:
         elif isinstance(msg, Notice):
             return msg.text
         return None
+
+    def tick(self, progress, now):
+        """The live run's wall clock: where training stood when a report arrived (the
+        seconds axis of the charts; the library's elapsed_s is the trainer's own)."""
+        if not self.clock or progress > self.clock[-1][0]:
+            _append(self.clock, (progress, now - self.started))
 
     def take_history(self, msg):
         """The trainer's own record of the run (also what a loaded model file carried): it

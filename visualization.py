@@ -26,6 +26,7 @@ import pygame
 
 from background_fetch import FullData
 from clip_recorder import Recorder
+from comparison import Comparison, SweepWatch, library_path
 from drawn_digit import mnist_style
 from neural_network import MLP, to_float
 from regions.base import Scene
@@ -37,6 +38,7 @@ from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
 from regions.panel import Panel
 from regions.portrait import FilmStrip, Tooltip
+from regions.runs_views import LeaderboardOverlay, WatchOverlay
 from side_views import SideViews
 from telemetry import Telemetry
 from trainer_link import TrainerLink
@@ -158,6 +160,8 @@ class App:
         self.map_view = MapOverlay(self.text)
         self.map = RepresentationMap(lambda: MLP(config.sizes, config.activation, seed=config.seed),
                                      self.x_test, self.y_test)
+        self.board, self.watch_view = LeaderboardOverlay(self.text), WatchOverlay(self.text)
+        self.compare, self.watch = self.open_library()
         self.layout = None
         self.frame_scene = None           # the scene of the frame being drawn (built in update)
         self.pushed = None                # (layout size, the regions shown) of the last full push
@@ -185,6 +189,8 @@ class App:
             network = [self.confusion]
         elif st.overlay is Overlay.MAP:
             network = [self.map_view]
+        elif st.overlay in (Overlay.LEADERBOARD, Overlay.WATCH):
+            network = [self.board if st.overlay is Overlay.LEADERBOARD else self.watch_view]
         else:
             network = [self.columns, self.strip, self.tooltip]
         return network + [self.legend, self.panel, self.header] + ([self.help] if st.overlay is Overlay.HELP else [])
@@ -199,6 +205,8 @@ class App:
         if self.worker is not None:
             self.link.poll()
         if self.full is not None and self.full.poll():
+            self.needs_draw = True
+        if self.watch is not None and self.watch.poll():      # the watched sweep's newest read
             self.needs_draw = True
         user_changed = self.view_key is None or st.version != self.view_key[0]
         # new weights refresh the picture at most every few refresh costs (view + lines), so
@@ -284,7 +292,7 @@ class App:
             status=status_line(self.tele, self.state, self.config, self.worker), keys=KEYS, lines_stamp=self.lines_key,
             fps_line=self.fps_text(), view_key=self.view_key, hover_cell=hover_cell,
             sweep_done=self.sweep.pos / len(self.y_test) if self.sweep.busy else 0.0,
-            panel_key=self.panel_key() if self.layout is not None else None)
+            panel_key=self.panel_key() if self.layout is not None else None, compare=self.compare, watch=self.watch)
 
     def panel_key(self):
         """What the panel shows depends on: user changes at once; the trainer's reports at
@@ -297,7 +305,7 @@ class App:
         st = self.state
         return (self._panel_tele, st.version, self.view_key, id(self.sweep.result), self.fps_text(),
                 id(self.tele.digit_histories.get(st.index)), self.layout.size,
-                st.pointer if st.class_chart else None)
+                st.pointer if st.class_chart else None, self.compare.version)
 
     def fps_text(self):
         """The frame-rate line, refreshed twice a second (not every frame)."""
@@ -316,7 +324,7 @@ class App:
         fs = font_size_for(*size)
         self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True))
         for region in (self.header, self.columns, self.tooltip, self.strip, self.legend, self.panel, self.confusion,
-                       self.map_view, self.help):
+                       self.map_view, self.help, self.board, self.watch_view):
             region.place(self.layout)
         self.pushed = None                                   # a new layout: the whole window is pushed
 
@@ -407,9 +415,25 @@ class App:
                 break
         self._sweep_cost = cost
 
+    def open_library(self):
+        """The earlier runs to overlay, read once now (a library it cannot read: a message,
+        no overlay), and the --watch sweep's reader thread."""
+        path = library_path(self.config)
+        compare = Comparison(path, self.config, live_pid=self.worker.process.pid if self.worker else None)
+        message = compare.load()
+        if message:
+            self.state.say(message, 6)
+        watch = None
+        if self.config.watch:
+            watch = SweepWatch(path, self.config.watch)
+            self.state.overlay = Overlay.WATCH
+        return compare, watch
+
     def close(self, save=True):
         """Stop the training process (saving to --save when `save`) and finish clips."""
         self.link.close(save)
+        if self.watch is not None:
+            self.watch.stop()
         if self.recorder is not None:
             self.recorder.finish()
             self.finished_recorders.append(self.recorder)

@@ -133,6 +133,30 @@ class Actions:
         """state.running: the window closes (saving to --save)."""
         self.app.state.running = False
 
+    # ------------------------------------------------- earlier runs (app.compare: the run library)
+    def compare_runs(self, _, shift):
+        """app.compare.on: the earlier runs overlaid on the charts on (read again) / off."""
+        self.say(self.app.compare.toggle(), 5)
+        self.app.state.touch()
+
+    def time_axis(self, _, shift):
+        """app.compare.axis: the charts against epochs or seconds."""
+        self.say(self.app.compare.toggle_axis())
+        self.app.state.touch()
+
+    def leaderboard(self, _, shift):
+        """state.overlay: the leaderboard of the best runs (read when it opens); Shift: the watched sweep."""
+        st = self.app.state
+        if shift:
+            if self.app.watch is None:
+                self.say("no sweep watched (start with --watch SWEEP)")
+            else:
+                st.toggle_overlay(Overlay.WATCH)
+            return
+        st.toggle_overlay(Overlay.LEADERBOARD)
+        if st.overlay is Overlay.LEADERBOARD:
+            self.say(self.app.compare.read_board(), 5)
+
     # ------------------------------------------------------ training (orders to the trainer)
     def training_off(self):
         """Why training keys do nothing now, or '' when they work."""
@@ -252,6 +276,9 @@ class Actions:
             (self.contrast if button == 3 else self.explain)(arg, False)
         elif what == "pair":
             self.say(st.choose_pair(*arg, self.app.predict))
+        elif what == "compare_run":                      # a leaderboard row: on (or off) the charts
+            self.say(self.app.compare.choose(arg), 5)
+            st.touch()
         elif what == "mistakes_of":                       # a class's line in the per-class chart
             st.mistakes_only, st.pair_filter = True, None
             self.say(st.next_of_class(arg, self.app.predict) or f"browsing the mistakes of class {self.app.names[arg]}")

@@ -58,6 +58,11 @@ KEYS = (
     Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", Actions.k,
         {pygame.K_PLUS: True, pygame.K_EQUALS: True, pygame.K_KP_PLUS: True,
          pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
+    Key("K", "earlier runs on the loss and accuracy chart on / off (the previous finished run of the data set, "
+        "or --compare IDs), each labelled with what it does differently", Actions.compare_runs, {pygame.K_k: None}),
+    Key("E", "the chart's time axis: epochs / seconds", Actions.time_axis, {pygame.K_e: None}),
+    Key("B / Shift+B", "leaderboard of the best runs of the data set (click a row: overlay that run) / the sweep "
+        "watched with --watch", Actions.leaderboard, {pygame.K_b: None}),
     Key("X", "confusion matrix of the test set; click a cell to browse those digits", Actions.confusion,
         {pygame.K_x: None}),
     Key("G", "pixel map of the explained class: relevance, again: d score / d pixel (gradient), again: off",

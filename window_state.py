@@ -34,6 +34,8 @@ class Overlay(enum.Enum):
     HELP = "help"
     CONFUSION = "confusion"
     MAP = "map"
+    LEADERBOARD = "leaderboard"    # the data set's best runs (B)
+    WATCH = "watch"                # a sweep's trials (--watch, Shift+B)
 
 
 class Browsing:

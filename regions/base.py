@@ -42,6 +42,8 @@ class Scene:
     hover_cell: object = None               # pygame.Rect of the hovered neuron's cell, or None
     panel_key: tuple | None = None          # everything the side panel shows depends on
     sweep_done: float = 0.0      # how much of the test-set pass under way is done (0..1)
+    compare: object = None       # comparison.Comparison: the earlier runs overlaid on the charts
+    watch: object = None         # comparison.SweepWatch of --watch, or None
 
     @property
     def true(self):

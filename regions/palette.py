@@ -17,6 +17,11 @@ WRONG = (240, 80, 80)             # wrong prediction
 DEAD = (105, 40, 85)              # a neuron never active on the test-set pass
 LOSS_COLOR = (240, 190, 80)       # training-loss curve
 SUBSET_COLOR = (60, 120, 160)     # test accuracy on the fixed 1,000-digit subset
+COMPARE_COLORS = ((235, 110, 200), (165, 125, 255), (130, 225, 180), (205, 175, 120))   # earlier runs overlaid
+#                                  on the charts: one colour per overlaid run (K, B, --compare), never the live run's
+TRIAL_COLORS = {"finished": (120, 200, 160), "pruned": (150, 90, 110),      # a watched sweep's trials (--watch),
+                "running": (250, 220, 120)}                                # by status; others TRIAL_OTHER
+TRIAL_OTHER = (110, 112, 125)     # a watched trial that failed, diverged or was interrupted
 CLASS_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                 (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))   # map only
 

@@ -7,11 +7,13 @@ import os
 import numpy as np
 import pygame
 
+from comparison import on_axis, to_seconds
 from regions.base import Region
 from regions.palette import (
     ACCENT,
     BG,
     CLASS_COLORS,
+    COMPARE_COLORS,
     DIM,
     GRID_BG,
     LOSS_COLOR,
@@ -26,32 +28,69 @@ from view_model import describe_position
 
 
 class Chart(Region):
-    """Loss (left scale) and test accuracy (right scale, zoomed) against epochs. Legend
-    above, scales and epoch axis outside the plot, so no label sits on a curve."""
+    """Loss (left scale) and test accuracy (right scale, zoomed) against epochs or seconds
+    (E), with earlier runs of the run library overlaid (K; `scene.compare`): each in its
+    own colour, its accuracy thick and its loss thin, named in a legend under the axis by
+    what it does differently. Legend above, scales and time axis outside the plot, so no
+    label sits on a curve."""
+    legend_rows = 0              # overlaid runs named under the axis (set by `update`)
+
+    def overlays(self, scene):
+        """The overlaid runs that fit (as many legend rows as leave the plot 3 lines high)."""
+        runs = scene.compare.shown() if scene.compare is not None else []
+        th = self.text.font(self.fs).get_height()
+        room = max(0, (self.rect.height - 5 * th - 6) // (th + 1))
+        return runs[:room]
+
+    def update(self, scene):
+        self.legend_rows = len(self.overlays(scene))
 
     def plot_rect(self):
         fs = self.fs
         th = self.text.font(fs).get_height()
         gl, gr = self.text.width("0.00", fs) + 4, self.text.width("100%", fs) + 4
         r = self.rect
-        return pygame.Rect(r.x + gl, r.y + th + 4, r.width - gl - gr, r.height - 2 * th - 6)
+        return pygame.Rect(r.x + gl, r.y + th + 4, r.width - gl - gr,
+                           r.height - 2 * th - 6 - self.legend_rows * (th + 1))
 
-    def acc_range(self, tele):
-        accs = [a for q, a in tele.acc_curve + tele.subset_curve if q > 0]
+    def acc_range(self, tele, extra=()):
+        accs = [a for q, a in tele.acc_curve + tele.subset_curve if q > 0] + [a for _, a in extra]
         lo = max(0.0, np.floor(min(accs) * 20) / 20 - 0.05) if accs else 0.0
         return min(lo, 0.9), 1.0
 
-    def point(self, tele, epochs, q, acc):
-        """Pixel position of an accuracy point (progress q, accuracy) on the plot."""
+    def to_px(self, x, acc, span, lo):
+        """Pixel position of (x on the time axis, accuracy) on the plot spanning [0, span]."""
         p = self.plot_rect()
-        lo, hi = self.acc_range(tele)
-        x = p.x + np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1)
-        y = p.bottom - 1 - np.clip((acc - lo) / (hi - lo), 0, 1) * (p.height - 1)
-        return int(round(x)), int(round(y))
+        px = p.x + np.clip(x / max(span, 1e-9), 0, 1) * (p.width - 1)
+        py = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
+        return int(round(px)), int(round(py))
+
+    def point(self, tele, epochs, q, acc):
+        """Pixel position of a live accuracy point (progress q, accuracy) on an epoch axis
+        of `epochs`, no run overlaid."""
+        return self.to_px(q, acc, epochs, self.acc_range(tele)[0])
+
+    @staticmethod
+    def axis_of(scene):
+        return scene.compare.axis if scene.compare is not None else "epochs"
+
+    def span(self, scene, runs):
+        """The time axis' extent: the epochs of the longest run, or the seconds of the longest so far."""
+        if self.axis_of(scene) == "epochs":
+            return max([scene.config.epochs] + [r.epochs for r in runs])
+        clock = scene.tele.clock
+        return max([clock[-1][1] if clock else 0.0] + [r.seconds for r in runs] + [1.0])
+
+    def live(self, scene, points):
+        """The live run's (progress, value) points on the chart's time axis."""
+        return on_axis(points, scene.tele.clock, self.axis_of(scene))
 
     def draw(self, surface, scene):
         tele, r, fs = scene.tele, self.rect, self.fs
-        epochs = scene.config.epochs
+        runs = self.overlays(scene)
+        self.legend_rows = len(runs)
+        axis = self.axis_of(scene)
+        span = self.span(scene, runs)
         pygame.draw.rect(surface, PANEL_BG, r)
         x = self.text.blit(surface, "loss (log)", (r.x, r.y), fs, LOSS_COLOR).right + 10
         x = self.text.blit(surface, "test acc", (x, r.y), fs, ACCENT).right + 8
@@ -60,31 +99,20 @@ class Chart(Region):
         if p.height < 10 or p.width < 20:
             return
         pygame.draw.rect(surface, BG, p)
-        lo, hi = self.acc_range(tele)
+        run_acc = [run.acc_on(axis) for run in runs]
+        lo, hi = self.acc_range(tele, [pt for curve in run_acc for pt in curve])
         th = self.text.font(fs).get_height()
         fracs = (lo, (1 + lo) / 2, 1.0) if p.height >= 2 * th + 4 else (lo, 1.0)
         for frac in fracs:
-            yy = self.point(tele, epochs, 0, frac)[1]
+            yy = self.to_px(0, frac, span, lo)[1]
             pygame.draw.line(surface, GRID_BG, (p.x, yy), (p.right - 1, yy))
             self.text.blit(surface, f"{100 * frac:.0f}%", (r.right, yy), fs, ACCENT, False, "midright")
-        if tele.loss_curve:
-            pts = np.asarray(tele.loss_curve, np.float64)
-            smooth = np.empty(len(pts))
-            acc_ = pts[0, 1]
-            for i, loss in enumerate(pts[:, 1]):                # exponential moving average
-                acc_ = 0.9 * acc_ + 0.1 * loss
-                smooth[i] = acc_
-            # log scale: the late epochs' small losses stay readable
-            top, bottom = max(float(np.nanmax(smooth)), 1e-6), max(float(np.nanmin(smooth)), 1e-6)
-            lt, lb = np.log10(top), min(np.log10(bottom), np.log10(top) - 0.5)
-            xs = p.x + np.clip(pts[:, 0] / max(epochs, 1e-9), 0, 1) * (p.width - 1)
-            ys = p.bottom - 1 - np.clip((np.log10(np.maximum(smooth, 1e-6)) - lb) / (lt - lb), 0, 1) * (p.height - 1)
-            self.polyline(surface, xs, ys, LOSS_COLOR)
-            self.text.blit(surface, f"{top:.2g}", (p.x - 3, p.y), fs, LOSS_COLOR, False, "topright")
-            self.text.blit(surface, f"{10 ** lb:.1g}", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+        self.draw_losses(surface, scene, runs, span)
         taken = []                                            # label rects so far: close markers stack
-        for q, lr in tele.lr_changes:                         # the user steered the learning rate here
-            lx = p.x + int(np.clip(q / max(epochs, 1e-9), 0, 1) * (p.width - 1))
+        lr_x = to_seconds([q for q, _ in tele.lr_changes], tele.clock) if axis == "seconds" else \
+            [q for q, _ in tele.lr_changes]
+        for xv, (_, lr) in zip(lr_x, tele.lr_changes):        # the user steered the learning rate here
+            lx = self.to_px(xv, lo, span, lo)[0]
             pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
             label = f"lr {lr:.2g}"
             box = pygame.Rect(lx + 2, p.y + 1, self.text.width(label, fs - 1), self.text.font(fs - 1).get_height())
@@ -93,32 +121,77 @@ class Chart(Region):
             while box.collidelist(taken) >= 0 and box.bottom + box.height <= p.bottom:
                 box.y += box.height
             taken.append(self.text.blit(surface, label, box.topleft, fs - 1, TEXT))
-        for curve, color in ((tele.subset_curve, SUBSET_COLOR), ([c for c in tele.acc_curve if c[0] > 0], ACCENT)):
+        for i, curve in enumerate(run_acc):                   # earlier runs under the live one
             if curve:
-                xy = np.array([self.point(tele, epochs, q, a) for q, a in curve], np.float64)
+                xy = np.array([self.to_px(xv, a, span, lo) for xv, a in curve], np.float64)
+                self.polyline(surface, xy[:, 0], xy[:, 1], COMPARE_COLORS[i % len(COMPARE_COLORS)])
+        live_acc = self.live(scene, [c for c in tele.acc_curve if c[0] > 0])
+        for curve, color in ((self.live(scene, tele.subset_curve), SUBSET_COLOR), (live_acc, ACCENT)):
+            if curve:
+                xy = np.array([self.to_px(xv, a, span, lo) for xv, a in curve], np.float64)
                 self.polyline(surface, xy[:, 0], xy[:, 1], color)
                 if color == ACCENT:
                     for px, py in xy.astype(int).tolist():      # evaluation points marked
                         pygame.draw.circle(surface, color, (px, py), 3)
         rewind = scene.state.rewind
         if rewind is not None and rewind < len(tele.snapshots):          # where the rewound snapshot sits
-            rx = p.x + int(round(np.clip(tele.snapshots[rewind][2] / max(epochs, 1e-9), 0, 1) * (p.width - 1)))
+            q = tele.snapshots[rewind][2]
+            rx = self.to_px(to_seconds([q], tele.clock)[0] if axis == "seconds" and tele.clock else q, lo, span, lo)[0]
             pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
             self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
                            fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
-        self.text.blit(surface, "epoch 0", (p.x, p.bottom + 2), fs, DIM)
-        self.text.blit(surface, f"{epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
-        if not tele.trained_here and scene.config.no_train:
+        first, last = ("epoch 0", f"{span}") if axis == "epochs" else ("0 s", f"{span:,.0f} s")
+        self.text.blit(surface, first, (p.x, p.bottom + 2), fs, DIM)
+        self.text.blit(surface, last, (p.right, p.bottom + 2), fs, DIM, False, "topright")
+        y = p.bottom + 2 + th + 1
+        for i, run in enumerate(runs):                        # the legend of the overlaid runs
+            color = COMPARE_COLORS[i % len(COMPARE_COLORS)]
+            pygame.draw.line(surface, color, (r.x, y + th // 2), (r.x + 12, y + th // 2), 3)
+            text = f"run {run.id}: {scene.compare.label(run)}"
+            self.text.blit(surface, self.text.fit(text, fs, r.width - 18), (r.x + 18, y), fs, color)
+            y += th + 1
+        if not tele.trained_here and scene.config.no_train and not runs:
             self.text.blit(surface, "no training in this session", p.center, fs + 2, DIM, False, "center")
 
+    def draw_losses(self, surface, scene, runs, span):
+        """The live loss (thick) and the overlaid runs' (thin), smoothed, on one log scale."""
+        p, fs = self.plot_rect(), self.fs
+        curves = [(self.live(scene, scene.tele.loss_curve), LOSS_COLOR, 2)]
+        curves += [(run.loss_on(self.axis_of(scene)), COMPARE_COLORS[i % len(COMPARE_COLORS)], 1)
+                   for i, run in enumerate(runs)]
+        smoothed = [(np.asarray(c, np.float64), ema(np.asarray(c, np.float64)[:, 1]), color, width)
+                    for c, color, width in curves if c]
+        if not smoothed:
+            return
+        # log scale: the late epochs' small losses stay readable
+        top = max(max(float(np.nanmax(sm)) for _, sm, _, _ in smoothed), 1e-6)
+        bottom = max(min(float(np.nanmin(sm)) for _, sm, _, _ in smoothed), 1e-6)
+        lt, lb = np.log10(top), min(np.log10(bottom), np.log10(top) - 0.5)
+        for pts, sm, color, width in reversed(smoothed):      # the live loss on top
+            xs = p.x + np.clip(pts[:, 0] / max(span, 1e-9), 0, 1) * (p.width - 1)
+            ys = p.bottom - 1 - np.clip((np.log10(np.maximum(sm, 1e-6)) - lb) / (lt - lb), 0, 1) * (p.height - 1)
+            self.polyline(surface, xs, ys, color, width)
+        self.text.blit(surface, f"{top:.2g}", (p.x - 3, p.y), fs, LOSS_COLOR, False, "topright")
+        self.text.blit(surface, f"{10 ** lb:.1g}", (p.x - 3, p.bottom), fs, LOSS_COLOR, False, "bottomright")
+
     @staticmethod
-    def polyline(surface, xs, ys, color):
+    def polyline(surface, xs, ys, color, width=2):
         if len(xs) < 2:
             return
         if len(xs) > 400:
             keep = np.linspace(0, len(xs) - 1, 400).astype(int)
             xs, ys = xs[keep], ys[keep]
-        pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), 2)
+        pygame.draw.lines(surface, color, False, np.stack([xs, ys], 1).tolist(), width)
+
+
+def ema(values, keep=0.9):
+    """values (n,) smoothed by an exponential moving average (the loss curves)."""
+    out = np.empty(len(values))
+    acc = values[0]
+    for i, v in enumerate(values):
+        acc = keep * acc + (1 - keep) * v
+        out[i] = acc
+    return out
 
 
 def bar_floor(per_class):
@@ -303,6 +376,7 @@ class Panel(Region):
         self.showing_chart = False
 
     def update(self, scene):
+        self.chart.update(scene)
         self.showing_chart = scene.state.class_chart
         if self.showing_chart:
             self.class_chart.update(scene)

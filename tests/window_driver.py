@@ -1,5 +1,7 @@
 """Drive the real window like a user: open it (dummy video driver), post pygame events,
 run frames, read pixels from the rectangles the layout gave each region."""
+import os
+import tempfile
 import time
 
 import numpy as np
@@ -7,6 +9,8 @@ import pygame
 
 from config import Config
 from visualization import App
+
+NO_LIBRARY = os.path.join(tempfile.mkdtemp(prefix="mnist-live-no-library-"), "absent.sqlite3")   # never created
 
 
 def key(k, mod=0):
@@ -51,6 +55,7 @@ def open_app(data, size=(1600, 900), worker=False, full=None, **config):
     config.setdefault("seed", 1)
     if not worker:
         config.setdefault("no_train", True)
+        config.setdefault("runs", NO_LIBRARY)    # no earlier runs overlaid unless a test gives its library
     app = App(Config(**config), data, screen, worker=worker, full=full)
     run_until(app, lambda: app.view is not None and app.layout is not None)
     return app
