@@ -29,6 +29,7 @@ from drawn_digit import mnist_style
 from neural_network import MLP, to_float
 from regions.base import Scene
 from regions.caches import TextCache
+from regions.caption import Caption
 from regions.header import Header, Legend
 from regions.layout import MIN_SIZE, compute_layout, font_size_for
 from regions.network import NetworkColumns
@@ -149,7 +150,7 @@ class App:
         self.heap = Heap()                        # malloc: no growth or swings from its own holes
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip = Tooltip(self.text), FilmStrip(self.text)
-        self.legend = Legend(self.text)
+        self.legend, self.caption = Legend(self.text), Caption(self.text)
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
         self.map_view = MapOverlay(self.text)
         self.map = RepresentationMap(lambda: MLP(config.sizes, config.activation, seed=config.seed),
@@ -183,7 +184,9 @@ class App:
             network = [self.map_view]
         else:
             network = [self.columns, self.strip, self.tooltip]
-        return network + [self.legend, self.panel, self.header] + ([self.help] if st.overlay is Overlay.HELP else [])
+        caption = [self.caption] if st.captions else []
+        return network + [self.legend, *caption, self.panel, self.header] + \
+            ([self.help] if st.overlay is Overlay.HELP else [])
 
     # ------------------------------------------------------------------ update
     def update(self):
@@ -253,7 +256,8 @@ class App:
         if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
             self.layout = None
             return
-        if self.layout is None or self.layout.size != (w, h):
+        captions = self.state.captions                     # I: the caption strip takes its room or gives it back
+        if self.layout is None or self.layout.size != (w, h) or (self.layout.caption is not None) != captions:
             self.place((w, h))
         self.columns.update(self.frame_scene or self.scene())        # the grid orders: the hover cell follows
         self.frame_scene = scene = self.scene()
@@ -310,10 +314,13 @@ class App:
 
     def place(self, size):
         fs = font_size_for(*size)
-        self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True))
+        self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True),
+                                     caption=self.state.captions)
         for region in (self.header, self.columns, self.tooltip, self.strip, self.legend, self.panel, self.confusion,
                        self.map_view, self.help):
             region.place(self.layout)
+        if self.layout.caption is not None:
+            self.caption.place(self.layout)
         self.pushed = None                                   # a new layout: the whole window is pushed
 
     # -------------------------------------------------------------------- draw
