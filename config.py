@@ -88,6 +88,9 @@ class Config:
     record: str | None = field(default=None, metadata=_opt(
         "record the window to an animated GIF from launch until exit (5 frames a second, 640 px wide)",
         metavar="FILE"))
+    reset_view: bool = field(default=False, metadata=_opt(
+        "forget the view settings the window remembers between launches (line mode, connections, order, "
+        "captions, size: ~/.config/mnist-live/view.json) and start from the defaults"))
 
     @property
     def learning_rate(self) -> float:

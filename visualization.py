@@ -23,6 +23,7 @@ import time
 import numpy as np
 import pygame
 
+import view_settings
 from background_fetch import FullData
 from clip_recorder import Recorder
 from drawn_digit import mnist_style
@@ -118,7 +119,7 @@ class EventRouter:
 class App:
     """The window: the loop, the state, the regions in z-order; mirrors the trainer."""
 
-    def __init__(self, config, data, screen=None, worker=True, full=None, command=None):
+    def __init__(self, config, data, screen=None, worker=True, full=None, command=None, view=None):
         self.config, self.data, self.screen = config, data, screen
         self.full = full                  # FullData arriving in the background, or None
         self.switch_to = None             # the data set U switches to (ends this app's loop)
@@ -127,6 +128,9 @@ class App:
         self.x_test, self.y_test = data.x_test, data.y_test.astype(np.int64)
         self.state = WindowState(self.y_test, tuple(self.names), k=config.connections,
                                  noun="image" if self.fashion else "digit")
+        if view is not None:              # view_settings.ViewSettings remembered from the last launch
+            self.state.rank_mode, self.state.sorted_grids, self.state.captions = \
+                view.rank_mode, view.sorted_grids, view.captions
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.command = command            # the command line that started the run (recorded with it)
@@ -533,14 +537,18 @@ def switch_data(app):
         app.full.close()
     print(f"Switched to {data.source}: {len(data.y_train):,} training / {len(data.y_test):,} test images; "
           f"training restarts")
-    return App(app.config, data, app.screen, command=app.command)
+    return App(app.config.replace(connections=app.state.k), data, app.screen, command=app.command,
+               view=view_settings.of_window(app.state, app.screen.get_size()))
 
 
-def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data, command=None):
+def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data, command=None, view=None,
+            view_path=None):
     """Open the window and run until the user quits (or --frames / --screenshot are done).
     `fetch`: the full data set arriving in the background (data is the bundled sample
     meanwhile); U switches to it once ready, cut by `prepare`. `command`: the command
-    line, recorded with the run in the run library.
+    line, recorded with the run in the run library. `view`: the view settings to start
+    with (view_settings.ViewSettings); `view_path`: the file they are remembered in when
+    the window closes (None: not remembered).
     Returns the metrics dict; first_frame_s counts from the launch of the process."""
     age = process_age()
     start_time = time.perf_counter() - age if age is not None else (start_time or time.perf_counter())
@@ -549,7 +557,8 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     pygame.display.set_caption("MNIST network - live")
     screen = pygame.display.set_mode((config.width, config.height), pygame.RESIZABLE)
     pygame.key.set_repeat(300, 35)
-    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None, command=command)
+    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None, command=command,
+              view=view)
     first_frame_s = None
 
     def screenshot():
@@ -612,6 +621,8 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     except KeyboardInterrupt:
         pass
     finally:
+        if view_path is not None:
+            view_settings.remember(view_path, view_settings.of_window(app.state, app.screen.get_size()))
         app.close()
         if app.full is not None:
             app.full.close()
