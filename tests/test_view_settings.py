@@ -84,7 +84,7 @@ def test_settings_written_are_read_back(path):
 
 @pytest.mark.parametrize("text, kept", [
     ("{", {}), ("", {}), ("[1, 2]", {}), ("null", {}), ('{"rank_mode": "weight"}', {}),
-    (json.dumps({"format": "something else", "rank_mode": "weight"}), {}),
+    (json.dumps({"format": "something else", "version": 1, "rank_mode": "weight"}), {}),
     (json.dumps({"format": view_settings.FORMAT, "version": 2, "rank_mode": "weight"}), {}),
     (json.dumps({"format": view_settings.FORMAT, "version": 1, "rank_mode": "bogus", "connections": 20}),
      {"connections": 20}),
