@@ -6,8 +6,9 @@ size, in a small JSON file in the user's config folder
 Owns reading and checking that file (anything invalid, foreign or out of range is ignored
 with one line on stderr), writing it atomically when the window closes (never over
 something that is not a regular file), forgetting it (--reset-view), and which values
-win (the command line's over the file's). Imports the standard library, config, files
-and view_model's list of line modes; no pygame, no NumPy arrays.
+win (the command line's over the file's). Imports the standard library, config and files
+only (no NumPy, no pygame); the line modes and the largest K are copies of the window's,
+which a test compares.
 """
 from __future__ import annotations
 
