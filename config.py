@@ -93,6 +93,9 @@ class Config:
         "set; K hides them, B lists the best runs)", nargs="+", type=int, min=1, metavar="ID"))
     watch: str | None = field(default=None, metadata=_opt(
         "show a sweep's trials' accuracy curves live from the run library (Shift+B)", metavar="SWEEP"))
+    reset_view: bool = field(default=False, metadata=_opt(
+        "forget the view settings the window remembers between launches (line mode, connections, order, "
+        "captions, size: ~/.config/mnist-live/view.json) and start from the defaults"))
 
     @property
     def learning_rate(self) -> float:

@@ -535,11 +535,16 @@ def main(argv=None):
     else:                                                        # the window at once, on the bundled sample
         data = cut_data(load_sample_or_fail(config), config)
     if config.headless:
+        if config.reset_view:
+            import view_settings
+            view_settings.forget(view_settings.default_path())
         metrics = run_headless(config, data, arrays, meta, command=argv)
     else:
         import visualization
+        config, view, view_path = window_view(config, given)
         metrics = visualization.run_app(config, data, start, fetch=fetch, command=argv,
-                                        prepare=functools.partial(cut_data, config=config))
+                                        prepare=functools.partial(cut_data, config=config), view=view,
+                                        view_path=view_path)
     if config.metrics and metrics is not None:
         try:
             atomic_write_json(config.metrics, metrics)
@@ -551,6 +556,21 @@ def main(argv=None):
         print(f"error: {metrics.get('error')}", file=sys.stderr)
         return 1
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
+
+
+def window_view(config, given, environ=os.environ):
+    """(config, view settings, the file to remember them in or None) of a window run: the
+    settings remembered from the last launch, the command line winning (--reset-view:
+    forgotten). Runs that end by themselves (--frames, --screenshot: benchmarks, pictures)
+    start from the defaults and remember nothing, so they look the same on every machine."""
+    import view_settings
+    path = view_settings.default_path(environ)
+    if config.frames or config.screenshot:
+        if config.reset_view:
+            view_settings.forget(path)
+        return config, None, None
+    config, view = view_settings.at_launch(config, given, path)
+    return config, view, path
 
 
 def headless_data(config):

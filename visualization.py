@@ -24,6 +24,7 @@ import time
 import numpy as np
 import pygame
 
+import view_settings
 from background_fetch import FullData
 from clip_recorder import Recorder
 from comparison import Comparison, SweepWatch, library_path
@@ -31,6 +32,7 @@ from drawn_digit import mnist_style
 from neural_network import MLP, to_float
 from regions.base import Scene
 from regions.caches import TextCache
+from regions.caption import Caption
 from regions.header import Header, Legend
 from regions.layout import MIN_SIZE, compute_layout, font_size_for
 from regions.network import NetworkColumns
@@ -121,7 +123,7 @@ class EventRouter:
 class App:
     """The window: the loop, the state, the regions in z-order; mirrors the trainer."""
 
-    def __init__(self, config, data, screen=None, worker=True, full=None, command=None):
+    def __init__(self, config, data, screen=None, worker=True, full=None, command=None, view=None):
         self.config, self.data, self.screen = config, data, screen
         self.full = full                  # FullData arriving in the background, or None
         self.switch_to = None             # the data set U switches to (ends this app's loop)
@@ -130,6 +132,9 @@ class App:
         self.x_test, self.y_test = data.x_test, data.y_test.astype(np.int64)
         self.state = WindowState(self.y_test, tuple(self.names), k=config.connections,
                                  noun="image" if self.fashion else "digit")
+        if view is not None:              # view_settings.ViewSettings remembered from the last launch
+            self.state.rank_mode, self.state.sorted_grids, self.state.captions = \
+                view.rank_mode, view.sorted_grids, view.captions
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.command = command            # the command line that started the run (recorded with it)
@@ -155,7 +160,7 @@ class App:
         self.heap = Heap()                        # malloc: no growth or swings from its own holes
         self.header, self.columns = Header(self.text), NetworkColumns(self.text)
         self.tooltip, self.strip = Tooltip(self.text), FilmStrip(self.text)
-        self.legend = Legend(self.text)
+        self.legend, self.caption = Legend(self.text), Caption(self.text)
         self.panel, self.confusion, self.help = Panel(self.text), ConfusionOverlay(self.text), HelpOverlay(self.text)
         self.map_view = MapOverlay(self.text)
         self.map = RepresentationMap(lambda: MLP(config.sizes, config.activation, seed=config.seed),
@@ -193,7 +198,9 @@ class App:
             network = [self.board if st.overlay is Overlay.LEADERBOARD else self.watch_view]
         else:
             network = [self.columns, self.strip, self.tooltip]
-        return network + [self.legend, self.panel, self.header] + ([self.help] if st.overlay is Overlay.HELP else [])
+        caption = [self.caption] if st.captions else []
+        return network + [self.legend, *caption, self.panel, self.header] + \
+            ([self.help] if st.overlay is Overlay.HELP else [])
 
     # ------------------------------------------------------------------ update
     def update(self):
@@ -265,7 +272,8 @@ class App:
         if w < MIN_SIZE[0] or h < MIN_SIZE[1]:
             self.layout = None
             return
-        if self.layout is None or self.layout.size != (w, h):
+        captions = self.state.captions                     # I: the caption strip takes its room or gives it back
+        if self.layout is None or self.layout.size != (w, h) or (self.layout.caption is not None) != captions:
             self.place((w, h))
         self.columns.set_orders(self.side.orders())                  # first: the hovered cell follows the order
         self.frame_scene = scene = self.scene()
@@ -322,10 +330,13 @@ class App:
 
     def place(self, size):
         fs = font_size_for(*size)
-        self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True))
+        self.layout = compute_layout(*size, self.config.hidden, self.text.widest(self.names, fs, True),
+                                     caption=self.state.captions)
         for region in (self.header, self.columns, self.tooltip, self.strip, self.legend, self.panel, self.confusion,
                        self.map_view, self.help, self.board, self.watch_view):
             region.place(self.layout)
+        if self.layout.caption is not None:
+            self.caption.place(self.layout)
         self.pushed = None                                   # a new layout: the whole window is pushed
 
     # -------------------------------------------------------------------- draw
@@ -564,14 +575,18 @@ def switch_data(app):
         app.full.close()
     print(f"Switched to {data.source}: {len(data.y_train):,} training / {len(data.y_test):,} test images; "
           f"training restarts")
-    return App(app.config, data, app.screen, command=app.command)
+    return App(app.config.replace(connections=app.state.k), data, app.screen, command=app.command,
+               view=view_settings.of_window(app.state, app.screen.get_size()))
 
 
-def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data, command=None):
+def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data, command=None, view=None,
+            view_path=None):
     """Open the window and run until the user quits (or --frames / --screenshot are done).
     `fetch`: the full data set arriving in the background (data is the bundled sample
     meanwhile); U switches to it once ready, cut by `prepare`. `command`: the command
-    line, recorded with the run in the run library.
+    line, recorded with the run in the run library. `view`: the view settings to start
+    with (view_settings.ViewSettings); `view_path`: the file they are remembered in when
+    the window closes (None: not remembered).
     Returns the metrics dict; first_frame_s counts from the launch of the process."""
     age = process_age()
     start_time = time.perf_counter() - age if age is not None else (start_time or time.perf_counter())
@@ -581,7 +596,8 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     pygame.display.set_caption("MNIST network - live")
     screen = pygame.display.set_mode((config.width, config.height), pygame.RESIZABLE)
     pygame.key.set_repeat(300, 35)
-    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None, command=command)
+    app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None, command=command,
+              view=view)
     first_frame_s = None
 
     def screenshot():
@@ -644,6 +660,8 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     except KeyboardInterrupt:
         pass
     finally:
+        if view_path is not None:
+            view_settings.remember(view_path, view_settings.of_window(app.state, app.screen.get_size()))
         app.close()
         if app.full is not None:
             app.full.close()

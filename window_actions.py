@@ -85,6 +85,10 @@ class Actions:
         """state.dream: dream the hovered neuron or the explained class (again: back)."""
         self.say(self.app.state.start_dream(self.app.view.explained), 5)
 
+    def captions(self, _, shift):
+        """state.captions: the caption strip (what the view on screen shows) on / off."""
+        self.say(self.app.state.toggle_captions())
+
     def class_chart(self, _, shift):
         """state.class_chart: per-class accuracy over time instead of bars."""
         st = self.app.state

@@ -74,6 +74,8 @@ KEYS = (
     Key("W", "save the model (to --save, or mnist_model.npz)", Actions.save, {pygame.K_w: None}),
     Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
         "sample while it downloads); restarts training with the same settings", Actions.full_data, {pygame.K_u: None}),
+    Key("I", "captions on / off: a line or two above the legend on what the view on screen shows (remembered)",
+        Actions.captions, {pygame.K_i: None}),
     Key("H / F1", "this help", Actions.help, {pygame.K_h: None, pygame.K_F1: None}),
     Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
         "then the filter; never quits", Actions.back, {pygame.K_ESCAPE: None}),

@@ -209,6 +209,7 @@ class WindowState(Browsing):
     map_layer: int = -1                              # hidden layer of the representation map (-1: last)
     rewind: int | None = None                        # snapshot shown instead of the live weights
     class_chart: bool = False                        # per-class accuracy over time instead of bars
+    captions: bool = True                            # the caption strip above the legend (I)
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
     pointer: tuple | None = None                     # (x, y) of the mouse in the window (None: outside)
@@ -311,6 +312,11 @@ class WindowState(Browsing):
             self.overlay = Overlay.NONE
         self.touch()
         return f"map of hidden layer {self.map_layer + 1}" if self.overlay is Overlay.MAP else "map closed"
+
+    def toggle_captions(self):
+        self.captions = not self.captions
+        self.touch()
+        return "captions: what the view on screen shows, above the legend" if self.captions else "captions off"
 
     def toggle_atlas(self):
         self.atlas = not self.atlas

@@ -56,6 +56,7 @@ class Layout:
     output_rows: list             # one Rect per class
     strip: pygame.Rect | None     # film strip of neighbouring test digits (None if no room)
     labels_y: int                 # baseline of the column labels
+    caption: pygame.Rect | None = None    # the caption strip above the legend (None: captions off)
 
 
 def _grid_options(n):
@@ -64,9 +65,10 @@ def _grid_options(n):
     return sorted(shapes, key=lambda s: s[1])
 
 
-def _fit_columns(max_h, net_w, hidden_sizes, out_w):
+def _fit_columns(max_h, net_w, hidden_sizes, out_w, min_gap=40):
     """(cell, input cell, grid shapes, column widths, gap) of the biggest hidden cells
-    whose columns fit max_h and the width, each grid in its narrowest shape that fits."""
+    whose columns fit max_h and the width with at least min_gap between them, each grid
+    in its narrowest shape that fits."""
     for cell in range(24, 1, -1):
         in_cell = max(2, min(14, int(cell * 0.9)))
         if 28 * in_cell > max_h:
@@ -79,7 +81,7 @@ def _fit_columns(max_h, net_w, hidden_sizes, out_w):
             continue
         widths = [28 * in_cell] + [c * cell for _, c in shapes] + [out_w]
         gap = (net_w - 40 - sum(widths)) / (len(hidden_sizes) + 1)     # between the columns
-        if gap >= 40:
+        if gap >= min_gap:
             return cell, in_cell, shapes, widths, gap
     return None
 
@@ -89,17 +91,25 @@ def font_size_for(width, height):
     return 14 if height < 700 or width < 1100 else 15 if height < 850 or width < 1500 else 17
 
 
-def compute_layout(width, height, hidden_sizes, label_w=20):
+def caption_height(font_size):
+    """The caption strip's height: two lines of the legend's text size."""
+    return 2 * (font_size + 1) + 8
+
+
+def compute_layout(width, height, hidden_sizes, label_w=20, caption=True):
     """All rectangles for a window of this size; pure, so tests can check for overlap.
-    label_w is the pixel width of the longest output class name. The network grows to
+    label_w is the pixel width of the longest output class name; `caption`: a strip for
+    the caption between the network and the legend (captions on). The network grows to
     the largest cell size that fits; each hidden grid takes the narrowest shape that
     fits the height; the film strip takes the height left over."""
     font_size = font_size_for(width, height)
     panel_w = int(np.clip(width * 0.26, 290, 440))
     header = pygame.Rect(0, 0, width, HEADER_H)
     panel = pygame.Rect(width - panel_w, HEADER_H, panel_w, height - HEADER_H)
-    net = pygame.Rect(0, HEADER_H, width - panel_w, height - HEADER_H - LEGEND_H)
+    caption_h = caption_height(font_size) if caption else 0
+    net = pygame.Rect(0, HEADER_H, width - panel_w, height - HEADER_H - LEGEND_H - caption_h)
     legend = pygame.Rect(0, height - LEGEND_H, width - panel_w, LEGEND_H)
+    caption_rect = pygame.Rect(0, legend.y - caption_h, legend.width, caption_h) if caption else None
     label_h = 2 * font_size + 16                       # two label lines above the columns
     out_w = 96 + int(1.2 * label_w) + (30 if width >= 1400 else 0)
     strip_min = 2 * font_size + 62                     # the smallest useful film strip
@@ -107,6 +117,7 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
     usable_h = net.height - label_h - 10
     got = (_fit_columns(usable_h - strip_min, net.width, hidden_sizes, out_w)
            or _fit_columns(usable_h, net.width, hidden_sizes, out_w)
+           or _fit_columns(usable_h, net.width, hidden_sizes, out_w, min_gap=16)    # the smallest windows
            or _fit_columns(10 ** 6, net.width, hidden_sizes, out_w))
     cell, in_cell, shapes, widths, gap = got
     gap = min(gap, 220)                                 # very wide windows: keep columns together
@@ -140,4 +151,4 @@ def compute_layout(width, height, hidden_sizes, label_w=20):
     rows = [pygame.Rect(out.x, out.y + i * row_h, out.width, row_h) for i in range(10)]
     labels_y = min(r.y for r in rects[:-1] + [out]) - 8
     return Layout((width, height), font_size, header, net, legend, panel, input_grid, hidden, out, rows, strip,
-                  labels_y)
+                  labels_y, caption_rect)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pygame
 
+from captions import IDEAS
 from regions.base import Region
 from regions.palette import (
     ACCENT,
@@ -163,19 +164,6 @@ class MapOverlay(Region):
         if k is not None:
             what = f"test #{k}: true {scene.names[int(scene.state.y_test[k])]}; click opens it"
             self.text.blit(surface, what, (r.right - 20, r.bottom - 10), fs - 1, TEXT, False, "bottomright")
-
-
-IDEAS = (
-    ("relevance", "how much each pixel or neuron counts towards the explained class's score (LRP): the score "
-                  "split back layer by layer; orange supports the class, blue opposes it"),
-    ("% between columns", "the share of the relevance the drawn lines carry: a few dozen of the 500,000 "
-                          "connections carry 1-6 % between the hidden layers, more next to the input and output"),
-    ("dead", "a hidden neuron that is never on for any test {noun}: it passes nothing on and no longer learns"),
-    ("subset / full", "during the first epoch the trainer measures a fixed 1,000-{noun} subset often (about 100 "
-                      "a class: per-class figures are noisy); the full test set after every epoch"),
-    ("dream (V)", "the input that raises a score most, by gradient ascent from a blank image: the network needs "
-                  "no {noun}-like shape, only pixels that push the score up, so dreams look like noise and strokes"),
-)
 
 
 class HelpOverlay(Region):

@@ -30,10 +30,17 @@ _RUNS_DIR = tempfile.TemporaryDirectory(prefix="mnist-live-test-runs-")
 os.environ["MNIST_LIVE_RUNS"] = str(Path(_RUNS_DIR.name) / "runs.sqlite3")
 
 
+# The window's remembered view settings (view_settings.default_path) go to a temporary
+# config folder too, never the user's ~/.config: set at import, like the run library.
+_CONFIG_DIR = tempfile.TemporaryDirectory(prefix="mnist-live-test-config-")
+os.environ["XDG_CONFIG_HOME"] = _CONFIG_DIR.name
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _private_run_library():
-    """The temporary run library stays in place for the whole session."""
+    """The temporary run library and config folder stay in place for the whole session."""
     assert os.environ["MNIST_LIVE_RUNS"].startswith(_RUNS_DIR.name)
+    assert os.environ["XDG_CONFIG_HOME"] == _CONFIG_DIR.name
     yield
 
 

@@ -1,0 +1,140 @@
+"""The caption strip: its texts (captions.caption, pure), its own rectangle in the layout,
+what it draws, and the I key."""
+import numpy as np
+import pygame
+import pytest
+
+import data_loader
+from captions import IDEAS, caption
+from regions.layout import compute_layout
+from regions.palette import TEXT
+from window_driver import key, open_app, run_until, text_drawn_at
+from window_state import Overlay, WindowState
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+
+
+def state(**kw):
+    st = WindowState(np.zeros(10, np.int64))
+    for k, v in kw.items():
+        setattr(st, k, v)
+    return st
+
+
+def text(st, **kw):
+    """All phrasings of the caption, lower case, in one string."""
+    return " | ".join(p for line in caption(st, **kw) for p in line).lower()
+
+
+def first(st, **kw):
+    return caption(st, **kw)[0][0].lower()
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({}, ["relevance", "% between columns", "1-6 %", "60"]),
+    ({"rank_mode": "contribution"}, ["|a*w|", "activation x weight"]),
+    ({"rank_mode": "weight"}, ["|w|", "same for every digit"]),
+    ({"saliency": "relevance"}, ["pixel map", "relevance", "class 3"]),
+    ({"saliency": "gradient"}, ["pixel map", "d score / d pixel"]),
+    ({"dream": ("class", 3)}, ["dream", "gradient ascent from a blank image", "noise", "no digit-like shape"]),
+    ({"atlas": True}, ["atlas", "prototype"]),
+    ({"sorted_grids": True}, ["grouped", "class they support most"]),
+    ({"overlay": Overlay.MAP, "map_layer": 1}, ["map", "hidden layer 2", "principal components"]),
+    ({"overlay": Overlay.CONFUSION}, ["confusion", "true class", "diagonal"]),
+    ({"rewind": 2}, ["rewound", "earlier snapshot", "live"]),
+])
+def test_the_caption_says_what_the_view_on_screen_shows(changes, words):
+    """Catches: a mode captioned as another, or with the wrong words."""
+    got = first(state(**changes), explained="3")
+    for w in words:
+        assert w in got, (w, got)
+
+
+def test_the_most_specific_view_names_the_first_line_and_the_lines_follow():
+    st = state(dream=("class", 3), atlas=True, sorted_grids=True, rank_mode="weight")
+    lines = caption(st, explained="3")
+    assert "dream" in lines[0][0] and "|w|" in lines[1][0] and len(lines) == 2
+    assert len(caption(state(overlay=Overlay.CONFUSION, rank_mode="weight"))) == 1   # no lines under an overlay
+    assert caption(state(overlay=Overlay.HELP)) == ()                                 # the help covers it all
+
+
+def test_dead_and_subset_are_explained_only_when_on_screen():
+    """Catches: the notes shown when nothing is dead and the accuracy is of the full test set."""
+    assert len(caption(state())) == 1
+    both = caption(state(), dead=4, subset=True)[1][0]
+    assert "dead" in both and "never on for any test digit" in both and "1,000-digit subset" in both
+    assert "subset" not in caption(state(), dead=4)[1][0]
+    assert "dead" not in caption(state(), subset=True)[1][0]
+    assert "image" in caption(state(), noun="image", dead=1)[1][0]
+
+
+def test_every_line_has_phrasings_from_the_fullest_to_the_shortest():
+    for changes in ({}, {"rank_mode": "contribution"}, {"rank_mode": "weight"}, {"dream": ("class", 1)},
+                    {"atlas": True}, {"saliency": "gradient"}, {"overlay": Overlay.MAP}, {"rewind": 0}):
+        for line in caption(state(**changes), dead=1, subset=True):
+            assert len(line) >= 2 and all(len(a) >= len(b) for a, b in zip(line, line[1:])), line
+            assert len(line[-1]) <= 60, line[-1]                    # the shortest fits a 640-px window
+
+
+def test_the_help_explains_the_same_ideas_with_the_same_figures():
+    ideas = " ".join(t for _, t in IDEAS)
+    for shared in ("1-6 %", "gradient ascent from a blank image", "never on for any test {noun}", "1,000-{noun} subset",
+                   "I hides it"):
+        assert shared in ideas, shared
+    assert "1-6 %" in text(state()) and "gradient ascent from a blank image" in text(state(dream=("class", 1)))
+
+
+@pytest.mark.parametrize("size", [(640, 400), (1000, 600), (1280, 720), (1600, 900)])
+@pytest.mark.parametrize("hidden", [(1024, 512), (64,), (300, 100, 50)])
+def test_the_caption_has_its_own_rectangle_above_the_legend(size, hidden):
+    """Catches: the caption overlapping the network's columns, the strip or the legend."""
+    lay = compute_layout(*size, hidden)
+    window = pygame.Rect((0, 0), size)
+    cap = lay.caption
+    assert cap is not None and cap.bottom == lay.legend.y and cap.height >= 2 * lay.font_size
+    rects = {"header": lay.header, "network": lay.network, "legend": lay.legend, "panel": lay.panel,
+             "input": lay.input.rect, "output": lay.output, **{f"h{i}": g.rect for i, g in enumerate(lay.hidden)},
+             **({"strip": lay.strip} if lay.strip is not None else {})}
+    for name, r in rects.items():
+        assert window.contains(r), name
+        assert not cap.colliderect(r), name
+    for name in ("input", "output", *(f"h{i}" for i in range(len(hidden))), *(["strip"] * (lay.strip is not None))):
+        assert lay.network.contains(rects[name]), name
+    off = compute_layout(*size, hidden, caption=False)
+    assert off.caption is None and off.network.height == lay.network.height + cap.height
+
+
+def test_the_caption_is_drawn_and_i_hides_it(sample):
+    """Catches: the strip not drawn, drawn in the wrong place, or I not giving its room back."""
+    app = open_app(sample, (1280, 720))
+    app.frame()
+    app.state.toast = ""
+    app.draw(app.screen)
+    shown = app.caption.chosen(app.scene())
+    cap = app.layout.caption
+    fs = app.layout.font_size - 2
+    assert "relevance" in shown[0]
+    assert text_drawn_at(app, shown[0], fs, TEXT, False, "topleft", (cap.x + 14, cap.y + 4))
+    height = app.layout.network.height
+    key(pygame.K_i)
+    run_until(app, lambda: app.layout.caption is None)
+    assert app.caption not in app.layers() and app.layout.network.height == height + cap.height
+    key(pygame.K_g)                                  # the caption follows the view: back on, the pixel map's
+    key(pygame.K_i)
+    run_until(app, lambda: app.layout.caption is not None)
+    assert "pixel map" in app.caption.chosen(app.scene())[0]
+
+
+@pytest.mark.parametrize("size", [(640, 400), (1280, 720), (1600, 900)])
+def test_each_caption_line_fits_the_strip(sample, size):
+    """Catches: a phrasing chosen that runs past the strip's right edge."""
+    app = open_app(sample, size)
+    for k in (None, pygame.K_c, pygame.K_c, pygame.K_v):
+        if k is not None:
+            key(k)
+            app.frame()
+        for line in app.caption.chosen(app.scene()):
+            assert app.text.width(line, app.layout.font_size - 2) <= app.layout.caption.width - 28, line
