@@ -9,10 +9,9 @@ import numpy as np
 import explain
 from explain import order_by_class
 from utils import per_class_accuracy
-from view_model import describe_position
+from view_model import EASE_STEP, describe_position
 from window_state import Overlay
 
-EASE = 0.35                       # per-frame step towards new positions (about 6 frames)
 DREAM_STEPS = 60                  # gradient-ascent steps of a dream, one per frame
 
 class SideViews:
@@ -39,7 +38,7 @@ class SideViews:
             self.app.shown["map"] = self.app.map.points.copy()
             self.app.needs_draw = True
         elif np.abs(self.app.map.points - shown).max() > 1e-4 * (np.abs(shown).max() + 1e-9):
-            shown += (self.app.map.points - shown) * EASE
+            shown += (self.app.map.points - shown) * EASE_STEP
             self.app.needs_draw = True
 
     def step_dream(self):

@@ -347,3 +347,29 @@ def describe_position(epoch, batch):
 
 def rank_label(mode):
     return {"relevance": "relevance (LRP)", "contribution": "|activation x weight|", "weight": "|weight|"}[mode]
+
+
+EASE_STEP = 0.35                  # per-frame step of the display towards new activations (about 6 frames)
+
+
+def ease(shown, view, snap):
+    """Move the displayed activations and probabilities in `shown` a step towards the
+    view's (all the way when snap); returns True while they still move."""
+    targets = {"probs": view.probs}
+    for i, a in enumerate(view.acts[1:-1]):
+        peak = a.max()
+        # brightness = positive activation (tanh can go negative); sqrt keeps faint activity visible
+        targets[("hidden", i)] = np.sqrt(np.clip(a, 0, None) / peak) if peak > 0 else np.zeros_like(a)
+    moving = False
+    for key, target in targets.items():
+        current = shown.get(key)
+        if snap or current is None or current.shape != target.shape:
+            shown[key] = target.astype(np.float32)
+            continue
+        diff = target - current
+        if np.abs(diff).max() > 2e-3:
+            current += diff * EASE_STEP
+            moving = True
+        else:
+            current[...] = target
+    return moving

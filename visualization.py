@@ -8,12 +8,14 @@ of regions in z-order (`layers`), used both to draw (bottom first) and to hit-te
 package. The state and every number drawn come from `view_model.py`, `window_state.py`
 and `telemetry.py`, which have no pygame. The keys are the table `window_keys.KEYS`: the
 dispatch, the help overlay (H) and the README's Controls table all come from it; what each
-key and click does is `window_actions.Actions`.
+key and click does is `window_actions.Actions`, and `window_events.EventRouter` routes each
+event to them.
 
 A frame pushes to the screen only what changed (`pygame.display.update(rects)`): each
 region says whether its picture changed, the network view which of its grids moved; a
 new layout or a different set of regions (an overlay opened or closed) pushes the whole
-window (`flip`).
+window (`flip`). On X11 it pushes through the X server's shared memory
+(`use_native_framebuffer`): SDL's default there renders the whole window on every push.
 """
 from __future__ import annotations
 
@@ -33,12 +35,12 @@ from neural_network import MLP, to_float
 from regions.base import Scene
 from regions.caches import TextCache
 from regions.caption import Caption
-from regions.header import Header, Legend
+from regions.header import Header, Legend, data_label
 from regions.layout import MIN_SIZE, compute_layout, font_size_for
 from regions.network import NetworkColumns
 from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
-from regions.palette import ACCENT, BG, DIM, LOSS_COLOR, RIGHT, WRONG
-from regions.panel import Panel
+from regions.palette import ACCENT, BG, DIM
+from regions.panel import Panel, status_line
 from regions.portrait import FilmStrip, Tooltip
 from regions.runs_views import LeaderboardOverlay, WatchOverlay
 from side_views import SideViews
@@ -46,77 +48,19 @@ from telemetry import Telemetry
 from trainer_link import TrainerLink
 from training_process import TrainingProcess
 from utils import Heap, percentile, process_age
-from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, describe_position
+from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, ease
 from window_actions import Actions
-from window_keys import KEYS, controls_markdown, key_action  # noqa: F401 - controls_markdown: the README's table
-from window_state import SPEEDS, Overlay, WindowState, waiting_message
+from window_events import EventRouter
+from window_keys import KEYS
+from window_state import Overlay, WindowState, waiting_message
 
 FPS = 60
-EASE = 0.35                       # per-frame step towards new activations (about 6 frames)
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
 MAX_FRAME_TIMES = 20_000          # frame-time samples kept (about 5 minutes at 60 FPS)
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
 FETCH_NICE = 10                   # the sample's trainer's lower priority while the full set arrives
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
-
-
-# ---------------------------------------------------------------------------- events
-class EventRouter:
-    """Routes each event: keys through the key table, the pointer to the regions in
-    z-order (`App.layers`, top first; a modal overlay takes every click)."""
-
-    def __init__(self, app):
-        self.app = app
-
-    def handle_event(self, event):
-        app, st = self.app, self.app.state
-        app.needs_draw = True
-        if event.type == pygame.QUIT:
-            st.running = False
-        elif event.type == pygame.KEYDOWN:
-            action = key_action(event.key, event.mod)
-            if action is not None and app.weights_seen:
-                method, arg = action
-                method(app.actions, arg, bool(event.mod & pygame.KMOD_SHIFT))
-            elif action is not None and action[0] is Actions.quit:
-                st.running = False
-        elif event.type in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN):
-            st.pointer = event.pos
-            if app.layout and app.weights_seen:
-                self.handle_pointer(event)
-        elif event.type == pygame.WINDOWLEAVE:
-            st.pointer = None
-        elif event.type in (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE):
-            app.layout = None
-
-    def hit(self, pos):
-        """(what, argument) of the topmost region under pos that answers, or None."""
-        for region in reversed(self.app.layers()):
-            if region.modal or region.rect.collidepoint(pos):
-                hit = region.hit(pos)
-                if hit is not None or region.modal:
-                    return hit
-        return None
-
-    def handle_pointer(self, event):
-        app, st, pos = self.app, self.app.state, event.pos
-        if event.type == pygame.MOUSEBUTTONDOWN and event.button in (1, 3):
-            hit = self.hit(pos)
-            if hit is not None and (event.button == 1 or hit[0] == "explain"):   # right: an output neuron only
-                app.actions.on_hit(hit, event.button)
-                return
-        if st.overlay is not Overlay.NONE:
-            return
-        if st.drawing:
-            uv = app.columns.canvas_at(pos)
-            buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
-                (event.button == 1, event.button == 2, event.button == 3)
-            if uv is not None and (buttons[0] or buttons[2]):
-                st.paint(*uv, erase=bool(buttons[2]) and not buttons[0])
-        hover = app.columns.neuron_at(pos)
-        if hover != st.hover:
-            st.hover = hover
 
 
 # ------------------------------------------------------------------------------ app
@@ -458,58 +402,6 @@ class App:
                 self.errors.append(rec.error)
         self.finished_recorders = []
 
-
-
-def ease(shown, view, snap):
-    """Move the displayed activations and probabilities in `shown` a step towards the
-    view's (all the way when snap); returns True while they still move."""
-    targets = {"probs": view.probs}
-    for i, a in enumerate(view.acts[1:-1]):
-        peak = a.max()
-        # brightness = positive activation (tanh can go negative); sqrt keeps faint activity visible
-        targets[("hidden", i)] = np.sqrt(np.clip(a, 0, None) / peak) if peak > 0 else np.zeros_like(a)
-    moving = False
-    for key, target in targets.items():
-        current = shown.get(key)
-        if snap or current is None or current.shape != target.shape:
-            shown[key] = target.astype(np.float32)
-            continue
-        diff = target - current
-        if np.abs(diff).max() > 2e-3:
-            current += diff * EASE
-            moving = True
-        else:
-            current[...] = target
-    return moving
-
-
-def data_label(data, config, full=None):
-    """Where the data came from and how much of it there is (shown in the header)."""
-    source = data.source
-    if full is not None:                  # the full set is on its way: FullData.offer says how far
-        return f"data: bundled sample, {len(data.y_train):,} / {len(data.y_test):,} images  |"
-    if source.startswith("bundled sample") and not config.offline and config.data_dir is None:
-        source = "bundled sample (OpenML was unreachable)"
-    return f"data: {source}; {len(data.y_train):,} training / {len(data.y_test):,} test images"
-
-
-def status_line(tele, state, config, worker):
-    """(text, colour) of the training state, for the panel's first line."""
-    if state.rewind is not None and state.rewind < len(tele.snapshots):
-        e, b, _ = tele.snapshots[state.rewind]
-        return f"REWOUND: {describe_position(e, b)}", LOSS_COLOR
-    if tele.failed:
-        return "TRAINER STOPPED: " + tele.failed, WRONG
-    if tele.diverged:
-        return "DIVERGED", WRONG
-    if tele.finished:
-        return "FINISHED", RIGHT
-    if config.no_train or worker is None:
-        return "EXPLORING (no training)", ACCENT
-    if state.pause_requested:
-        return "PAUSED", LOSS_COLOR
-    s = SPEEDS[state.speed]
-    return ("TRAINING" if s == 0 else f"SLOW MOTION: {s * 1000:g} ms/batch"), RIGHT
 
 
 def window_metrics(app, first_frame_s):

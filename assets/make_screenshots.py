@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 import pygame  # noqa: E402
 
 import main  # noqa: E402
-from visualization import App, ease  # noqa: E402
+from view_model import ease  # noqa: E402
+from visualization import App  # noqa: E402
 
 VIEWS = (  # file name, what it shows (printed), the keys pressed from the main view
     ("relevance", "the default view: relevance flow from the ink to the prediction", ()),

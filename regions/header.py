@@ -167,3 +167,13 @@ class Legend(Region):
             if x + self.text.width(label, fs) < r.right - 10:
                 self.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
                 break
+
+
+def data_label(data, config, full=None):
+    """Where the data came from and how much of it there is (shown in the header)."""
+    source = data.source
+    if full is not None:                  # the full set is on its way: FullData.offer says how far
+        return f"data: bundled sample, {len(data.y_train):,} / {len(data.y_test):,} images  |"
+    if source.startswith("bundled sample") and not config.offline and config.data_dir is None:
+        source = "bundled sample (OpenML was unreachable)"
+    return f"data: {source}; {len(data.y_train):,} training / {len(data.y_test):,} test images"

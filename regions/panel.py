@@ -25,6 +25,7 @@ from regions.palette import (
     verdict_color,
 )
 from view_model import describe_position
+from window_state import SPEEDS
 
 
 class Chart(Region):
@@ -527,3 +528,22 @@ def history_caption(rows, true, names, when):
     right = len(rows) - len(wrong)
     return (f"now read as {now}; right at {right} of {len(rows)} snapshots",
             f"now {now}; right at {right} of {len(rows)}")
+
+
+def status_line(tele, state, config, worker):
+    """(text, colour) of the training state, for the panel's first line."""
+    if state.rewind is not None and state.rewind < len(tele.snapshots):
+        e, b, _ = tele.snapshots[state.rewind]
+        return f"REWOUND: {describe_position(e, b)}", LOSS_COLOR
+    if tele.failed:
+        return "TRAINER STOPPED: " + tele.failed, WRONG
+    if tele.diverged:
+        return "DIVERGED", WRONG
+    if tele.finished:
+        return "FINISHED", RIGHT
+    if config.no_train or worker is None:
+        return "EXPLORING (no training)", ACCENT
+    if state.pause_requested:
+        return "PAUSED", LOSS_COLOR
+    s = SPEEDS[state.speed]
+    return ("TRAINING" if s == 0 else f"SLOW MOTION: {s * 1000:g} ms/batch"), RIGHT
