@@ -10,9 +10,9 @@ import pygame
 import pytest
 
 from messages import Command, Order
-from regions.palette import RIGHT, WRONG
+from regions.palette import RIGHT, TEXT, WRONG
 from visualization import window_metrics
-from window_driver import click, key, open_app, pixel, pixels, run_until
+from window_driver import click, key, open_app, pixel, pixels, run_until, text_drawn_at
 from window_state import SPEEDS
 
 
@@ -115,7 +115,10 @@ def test_w_saves_the_model(sample, tmp_path, monkeypatch):
         key(pygame.K_w)
         run_until(app, lambda: (tmp_path / "mnist_model.npz").exists() and "saved" in app.state.toast)
         with np.load(tmp_path / "mnist_model.npz", allow_pickle=False) as f:
-            np.testing.assert_array_equal(f["W1"], app.net.weights[0])
+            for i, (W, bias) in enumerate(zip(app.net.weights, app.net.biases), start=1):   # every layer
+                np.testing.assert_array_equal(f[f"W{i}"], W)
+                np.testing.assert_array_equal(f[f"b{i}"], bias)
+            assert not any(k.startswith("W") and k[1:].isdigit() and int(k[1:]) > len(app.net.weights) for k in f)
     finally:
         app.close()
 
@@ -231,16 +234,41 @@ def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
 
 
 def test_learning_rate_keys_steer_the_run_and_mark_the_curve(sample):
-    app = training_app(sample, hidden=(256,), batch_size=16, epochs=50, seed=7)
+    """L doubles the rate the trainer uses from then on and Shift+L halves it, each change
+    recorded where it happened and drawn there on the loss chart as a white line with its
+    new rate. Catches: a key that changes nothing, a change not recorded, the marker drawn
+    at another progress or not at all."""
+    app = training_app(sample, hidden=(256,), batch_size=16, epochs=2, seed=7)   # 313 batches an epoch
     try:
-        run_until(app, lambda: app.tele.batch > 3)
+        key(pygame.K_LEFTBRACKET)
+        key(pygame.K_LEFTBRACKET)                            # slow motion, 20 ms a batch: the run lasts
+        run_until(app, lambda: app.tele.batch > 60)
         lr = app.tele.lr
         key(pygame.K_l)                                      # x2
         run_until(app, lambda: len(app.tele.lr_changes) == 1)
         run_until(app, lambda: app.tele.lr > 1.8 * lr)
         assert "learning rate now" in app.state.toast
+        doubled = app.tele.lr
         key(pygame.K_l, mod=pygame.KMOD_SHIFT)               # /2
         run_until(app, lambda: len(app.tele.lr_changes) == 2)
+        run_until(app, lambda: app.tele.lr < 0.6 * doubled)
+        (q1, lr1), (q2, lr2) = app.tele.lr_changes
+        assert 0 < q1 <= q2 < 2 and lr1 > 1.8 * lr and lr2 < 0.6 * lr1    # where and what
+        key(pygame.K_SPACE)                                  # pause: the chart holds still to be read
+        run_until(app, lambda: app.tele.paused)
+        app.needs_draw = True
+        run_until(app, lambda: app.panel_key()[0] == app.tele.version)
+        app.needs_draw = True
+        app.frame()
+        p = app.panel.chart.plot_rect()
+        for q, _ in app.tele.lr_changes:
+            x = p.x + int(round(q / 2 * (p.width - 1)))      # the epoch axis spans the run's 2 epochs
+            column = [tuple(app.screen.get_at((x, y)))[:3] for y in range(p.y + 20, p.bottom - 2)]
+            assert sum(c == TEXT for c in column) > 0.6 * len(column), (q, x)
+        labels = [f"lr {rate:.2g}" for _, rate in app.tele.lr_changes]
+        assert any(text_drawn_at(app, labels[0], app.panel.chart.fs - 1, TEXT, False, "topleft", (x0 + 2, y0))
+                   for x0 in [p.x + int(round(app.tele.lr_changes[0][0] / 2 * (p.width - 1)))]
+                   for y0 in range(p.y, p.bottom))
     finally:
         app.close()
 
