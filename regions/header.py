@@ -59,8 +59,9 @@ class Header(Region):
         return state.toast if state.toast and time.monotonic() < state.toast_until else ""
 
     def key(self, scene):
-        return (scene.dataset, scene.data_label, scene.data_offer, scene.accuracy or self.accuracy_text(scene.tele),
-                tuple(self.modes(scene)), self.toast(scene.state))
+        return (scene.dataset, scene.data_label, scene.data_offer,
+                scene.accuracy or self.accuracy_text(scene.tele, scene.noun), tuple(self.modes(scene)),
+                self.toast(scene.state), self.rect.size)
 
     def draw(self, surface, scene):
         r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
@@ -68,7 +69,11 @@ class Header(Region):
         y1, y2 = r.y + 4, r.y + 6 + fs + 4
         title = f"Neural network learning {scene.dataset} - live"
         left = self.text.blit(surface, title, (12, y1), fs + 1, TEXT, True).right
-        label = self.text.blit(surface, scene.data_label, (12, y2), fs - 2, DIM)
+        right_x = r.right - 12
+        hint = "   ".join(self.modes(scene) + ["H: keys"])
+        hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
+        label_text = self.text.fit(scene.data_label, fs - 2, max(40, hint_rect.x - 24 - 12))   # never under the hint
+        label = self.text.blit(surface, label_text, (12, y2), fs - 2, DIM)
         offer, colour, fraction = scene.data_offer
         if offer:                       # the full data set on its way: progress, then the offer to switch
             box = self.text.blit(surface, offer, (label.right + 6, y2), fs - 2, colour, colour != DIM)
@@ -79,10 +84,10 @@ class Header(Region):
             label = label.union(box)
         left = max(left, label.right)
         acc = scene.accuracy or self.accuracy_text(tele, scene.noun)
-        right_x = r.right - 12
+        room = right_x - left - 24                        # never over the title: without what it covered, or cut
+        acc = next((t for t in (acc, acc.split(" (")[0]) if self.text.width(t, fs, True) <= room),
+                   self.text.fit(acc.split(" (")[0], fs, max(40, room), True))
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
-        hint = "   ".join(self.modes(scene) + ["H: keys"])
-        hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
         toast = self.toast(st)
         if toast:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24

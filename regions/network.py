@@ -45,13 +45,23 @@ class GridRegion(Region):
             held = self.cache[slot] = (key, make())
         return held[1]
 
+    def label_width(self, rect):
+        """How wide a column's label may be: to half way to the neighbouring columns."""
+        lay = self.lay
+        cols = sorted([lay.input.rect] + [g.rect for g in lay.hidden] + [lay.output], key=lambda c: c.x)
+        left = max([(c.right + rect.x) // 2 for c in cols if c.right <= rect.x], default=lay.network.x)
+        right = min([(rect.right + c.x) // 2 for c in cols if c.x >= rect.right], default=lay.network.right)
+        return max(20, 2 * min(rect.centerx - left, right - rect.centerx) - 4)
+
     def label(self, surface, rect, text, second=""):
-        """Label above a column (all columns share one row), with an optional second line."""
-        y = self.lay.labels_y
+        """Label above a column (all columns share one row), with an optional second line;
+        cut to its room so neighbouring labels never run into each other."""
+        y, w = self.lay.labels_y, self.label_width(rect)
         if second:
-            self.text.blit(surface, second, (rect.centerx, y), self.fs - 2, DIM, False, "midbottom")
+            self.text.blit(surface, self.text.fit(second, self.fs - 2, w), (rect.centerx, y), self.fs - 2, DIM, False,
+                           "midbottom")
             y -= self.fs + 2
-        self.text.blit(surface, text, (rect.centerx, y), self.fs, TEXT, False, "midbottom")
+        self.text.blit(surface, self.text.fit(text, self.fs, w), (rect.centerx, y), self.fs, TEXT, False, "midbottom")
 
     def grid_surface(self, key, rgb, rows, cols, cell, gaps=True):
         """Blit-ready surface of a rows x cols grid of colours rgb (rows*cols, 3), one

@@ -344,3 +344,28 @@ def test_o_and_a_show_the_progress_of_the_pass_they_wait_for(sample, k, what):
         if not app.sweep.busy:
             break
     assert seen and all(re.fullmatch(rf"{what}\.\.\. \d+ %", t) for t in seen), seen
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1280, 720), (1600, 900)])
+def test_the_header_and_the_column_labels_never_run_into_each_other(sample, size, monkeypatch):
+    """The header's accuracy never lies over the title, its data line never under the hint,
+    and the labels above the columns stay in their room, down to the smallest window
+    (where they are cut rather than overlap). Catches: the accuracy drawn at full length
+    over the title at 640 px, labels wider than the gap to their neighbours."""
+    app = open_app(sample, size)
+    settle(app)
+    app.tele.apply(evaluation("subset", np.full(10, 0.8765), 0, 300, 1000))      # the longest accuracy line
+    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.header))
+    assert any(t.startswith("test accuracy 87.65 %") for t, _ in texts), texts
+    for i, (a, ra) in enumerate(texts):
+        for b, rb in texts[i + 1:]:
+            assert not ra.colliderect(rb), (size, a, b)
+    assert all(app.header.rect.contains(r) for _, r in texts), size
+    labels_top = app.layout.labels_y - 3 * app.columns.fs - 8
+    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.columns))
+    labels = [(t, r) for t, r in texts if r.bottom <= app.layout.labels_y + 2 and r.top >= labels_top
+              and not t.endswith(" %")]                                     # the relevance shares aside
+    assert len(labels) >= 2 * (2 + len(app.layout.hidden)) - 1, labels     # every column's label lines
+    for i, (a, ra) in enumerate(labels):
+        for b, rb in labels[i + 1:]:
+            assert not ra.colliderect(rb), (size, a, b)
