@@ -464,6 +464,15 @@ class RunLibrary:
                          os.path.abspath(model_file) if model_file else None, error, run_id))
         self._write(write)
 
+    def set_model_file(self, run_id, model_file):
+        """The model file a finished run's weights were kept in (e.g. a sweep's best trial,
+        saved to --save after the sweep)."""
+        def write(cur):
+            if cur.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+                raise self.error(f"no run {run_id}")
+            cur.execute("UPDATE runs SET model_file=? WHERE id=?", (os.path.abspath(model_file), run_id))
+        self._write(write)
+
     def mark_interrupted(self, run_ids=None):
         """`running` rows of this host whose process is gone become `interrupted`; the ids changed."""
         rows = self._read("SELECT id, pid, proc_start FROM runs WHERE status='running' AND host=?", (self.host,))

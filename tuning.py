@@ -266,6 +266,7 @@ class Sweep:
                 f.write(msg["model_bytes"])
         row = {"number": st.number, "params": st.params, "status": status, "accuracy": acc, "wall_s": wall,
                "progress": st.progress, "config": st.config, "error": msg.get("error"),
+               "run_id": st.recorder.run_id if st.recorder is not None else None,
                "model_file": os.path.join(self.model_folder, f"trial-{st.number}.npz")
                if status == "finished" and self.plan.base.save else None}
         self.results.append(row)
@@ -451,11 +452,25 @@ def report(sweep, plan, name, wall, out, interrupted=False):
             except OSError as e:
                 raise SweepFailed(f"could not save the model to {plan.base.save}: {e.strerror or e}") from None
             print(f"Saved the best trial's model to {plan.base.save}", file=out)
+            _note_model_file(sweep.library_path, best.get("run_id"), plan.base.save, out)
         else:
             print(f"The best trial ran in an earlier session of the sweep; its model was not kept "
                   f"({plan.base.save} not written)", file=out)
     print(f"The trials: mnist-live runs --where sweep={name}", file=out)
     return 0
+
+
+def _note_model_file(library_path, run_id, path, out):
+    """Record in the run library that the best trial's model now lives at `path` (a library
+    problem is one line: the model is saved either way)."""
+    if run_id is None:
+        return
+    import run_library
+    try:
+        with run_library.RunLibrary(library_path, create=False) as lib:
+            lib.set_model_file(run_id, path)
+    except run_library.RunLibraryError as e:
+        print(f"runs not recorded: {e}", file=out)
 
 
 def _move(src, dst):

@@ -78,6 +78,8 @@ def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home
     from model_file import read_model
     _, meta = read_model(best)
     assert meta["config"]["lr"] == top["hyperparameters"]["lr"]
+    kept = {r["trial"]: r["model_file"] for r in rows}
+    assert kept == {t: (str(best) if t == top["trial"] else None) for t in kept}   # the library knows where
     assert sorted(os.listdir(sweeps_folder(library))) == ["g1.journal"]          # no temp files
     again = run(*TINY, "--lr", "0.001", "0.01", "--sweep-name", "g1", env=env)
     assert_one_line_error(again, 2, "exists already", "--resume g1")
