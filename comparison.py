@@ -246,8 +246,9 @@ class Comparison:
         try:
             with open_library(self.path) as lib:
                 self.board = lib.runs(dataset=self.dataset, limit=limit)
-                mine = [r for r in lib.runs(dataset=self.dataset, conditions=[("status=?", ["running"])])
-                        if self._is_live(r)]
+                mine = [] if self.live_pid is None else \
+                    [r for r in lib.runs(dataset=self.dataset, conditions=[("pid=?", [self.live_pid])])
+                     if self._is_live(r)]                   # running or finished: the run on screen either way
                 self.live_id = mine[0]["id"] if mine else self.live_id
         except (RunLibraryError, sqlite3.Error, OSError) as e:
             self.board = []

@@ -116,6 +116,16 @@ def overlay_legend(overlay, noun):
                 f"white ring = the one on screen; click opens one; P: next layer / close",
                 "filled = right, hollow = wrong;  white ring = on screen;  click opens;  P: next layer / close",
                 "filled = right, hollow = wrong;  ring = on screen;  P: next / close")
+    if overlay == "leaderboard":
+        return ("the data set's best runs in the run library, best first, with the hyperparameters that differ; "
+                "click a row: its curves on the loss and accuracy chart (again: off); B or Esc closes",
+                "best runs first; click a row: overlay it on the chart; B or Esc closes",
+                "click a row: overlay it; B closes")
+    if overlay == "watch":
+        return ("each trial's test accuracy over its epochs, coloured by how it ended (finished, pruned, "
+                "still running), read from the run library every second; Shift+B or Esc closes",
+                "each trial's accuracy, coloured by finished / pruned / running; Shift+B closes",
+                "trials: finished / pruned / running")
     return ()
 
 

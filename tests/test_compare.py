@@ -145,6 +145,19 @@ def test_the_live_run_is_never_its_own_comparison(library):
     assert c.load() == "" and [r.id for r in c.runs] == [slow]
 
 
+
+def test_the_leaderboard_marks_the_run_on_screen_finished_or_running(library):
+    """The live run's row is found by its training process's pid whatever its status.
+    Catches: only running rows looked at (a finished run on screen went unmarked)."""
+    path, fast, slow = library
+    with RunLibrary(path) as lib:
+        rid = add_run(lib, FAST)                                  # a finished run
+        lib.conn.execute("UPDATE runs SET pid=-5 WHERE id=?", (rid,))
+    c = Comparison(path, Config(epochs=4), live_pid=-5)
+    assert c.read_board() == "" and c.live_id == rid
+    assert c.choose(rid) == "that is the run on screen"
+
+
 # ------------------------------------------------------------------ the leaderboard
 def test_the_leaderboard_lists_the_best_first_and_a_click_overlays_that_run(sample, library):
     """Catches: rows out of order, a row's click overlaying another run, the overlaid

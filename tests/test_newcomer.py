@@ -222,6 +222,10 @@ def test_messages_and_legend_belong_to_the_view_on_screen(sample, monkeypatch):
     assert any("hollow" in t for t in texts), texts
     press(app, pygame.K_ESCAPE)
     assert any("lines" in t for t in legend())
+    press(app, pygame.K_b)                                  # the run library's leaderboard
+    texts = legend()
+    assert not [t for t in texts if "lines" in t or "activation" in t], texts
+    assert any("click a row" in t for t in texts), texts
 
 
 # --------------------------------------------------------------- 5. overlaps and cuts
