@@ -61,8 +61,10 @@ class EventRouter:
             uv = app.columns.canvas_at(pos)
             buttons = event.buttons if event.type == pygame.MOUSEMOTION else \
                 (event.button == 1, event.button == 2, event.button == 3)
-            if uv is not None and (buttons[0] or buttons[2]):
-                st.paint(*uv, erase=bool(buttons[2]) and not buttons[0])
+            if uv is not None and (buttons[0] or buttons[2]):      # a held button drags the brush along
+                st.paint(*uv, erase=bool(buttons[2]) and not buttons[0], stroke=event.type == pygame.MOUSEMOTION)
+            else:
+                st.stroke_from = None
         hover = app.columns.neuron_at(pos)
         if hover != st.hover:
             st.hover = hover

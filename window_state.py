@@ -212,6 +212,7 @@ class WindowState(Browsing):
     captions: bool = True                            # the caption strip above the legend (I)
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
+    stroke_from: tuple | None = None                 # (u, v) where the stroke under way last painted
     pointer: tuple | None = None                     # (x, y) of the mouse in the window (None: outside)
     speed: int = 0                                   # index into SPEEDS
     pause_requested: bool = False
@@ -385,12 +386,19 @@ class WindowState(Browsing):
             self.canvas[...] = 0
             self.touch()
 
-    def paint(self, u, v, erase=False):
-        """An anti-aliased round brush at canvas fraction (u, v) in [0, 1]."""
-        cx, cy = u * CANVAS, v * CANVAS
+    def paint(self, u, v, erase=False, stroke=False):
+        """An anti-aliased round brush at canvas fraction (u, v) in [0, 1]; with `stroke`, a
+        brush dragged from where the stroke last painted, so a fast stroke is a line, not
+        dots where the pointer was seen."""
+        u0, v0 = self.stroke_from if stroke and self.stroke_from is not None else (u, v)
+        self.stroke_from = (u, v)
+        ax, ay, bx, by = u0 * CANVAS, v0 * CANVAS, u * CANVAS, v * CANVAS
         radius = CANVAS / 28 * 1.3
         ys, xs = np.ogrid[0:CANVAS, 0:CANVAS]
-        d = np.sqrt((xs + 0.5 - cx) ** 2 + (ys + 0.5 - cy) ** 2)
+        px, py = xs + 0.5 - ax, ys + 0.5 - ay                           # (1, W), (H, 1)
+        dx, dy = bx - ax, by - ay
+        t = np.clip((px * dx + py * dy) / max(dx * dx + dy * dy, 1e-12), 0, 1)   # (H, W): nearest point
+        d = np.sqrt((px - t * dx) ** 2 + (py - t * dy) ** 2)            # distance to the segment
         ink = np.clip(radius - d + 0.5, 0, 1).astype(np.float32)     # 1 inside, soft 1-px edge
         if erase:
             np.minimum(self.canvas, 1 - ink, out=self.canvas)

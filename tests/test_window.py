@@ -217,6 +217,30 @@ def test_drawing_shows_raw_strokes_under_the_pointer_and_predicts_live(sample):
     assert ring_color(app, 0) not in (RIGHT, WRONG, ACCENT)  # an empty canvas predicts nothing
 
 
+def test_a_fast_stroke_is_a_line_not_dots_where_the_pointer_was_seen(sample):
+    """A quick drag is seen as a few far-apart motion events: the brush is dragged from one
+    to the next, so the whole segment is inked, and a new press starts a new stroke.
+    Catches: painting only at the event positions (dots), strokes joined across presses."""
+    app = open_app(sample)
+    key(pygame.K_d)
+    app.frame()
+    r = app.layout.input.rect
+    a, b = (r.x + r.width // 5, r.y + r.height // 5), (r.x + 4 * r.width // 5, r.y + 4 * r.height // 5)
+    click(a)
+    move(b, buttons=(1, 0, 0))                           # one jump across the canvas, button held
+    app.frame()
+    canvas = app.state.canvas                            # (280, 280): rows are y
+    for t in np.linspace(0, 1, 11):
+        u, v = ((1 - t) * a[0] + t * b[0] - r.x) / r.width, ((1 - t) * a[1] + t * b[1] - r.y) / r.height
+        assert canvas[int(v * canvas.shape[0]), int(u * canvas.shape[1])] > 0.9, f"a gap at t={t:.1f}"
+    c = (r.x + r.width // 5, r.y + 4 * r.height // 5)
+    move(c)                                              # the button let go: the stroke ends
+    click(c)
+    app.frame()
+    mid = ((b[0] + c[0]) // 2 - r.x) / r.width, ((b[1] + c[1]) // 2 - r.y) / r.height
+    assert canvas[int(mid[1] * canvas.shape[0]), int(mid[0] * canvas.shape[1])] == 0, "joined to the last stroke"
+
+
 def test_fashion_says_image_and_keeps_class_names_whole(fashion):
     app = open_app(fashion, size=(1280, 720), dataset="fashion")
     app.frame()
