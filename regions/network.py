@@ -46,21 +46,24 @@ class GridRegion(Region):
         return held[1]
 
     def label_width(self, rect):
-        """How wide a column's label may be: to half way to the neighbouring columns."""
-        lay = self.lay
+        """How wide a column's label may be: to half way to the neighbouring columns, less
+        half the share of relevance written there (`coverage_anchor`)."""
+        lay, share = self.lay, self.text.width("100 %", self.fs - 2) // 2 + 3
         cols = sorted([lay.input.rect] + [g.rect for g in lay.hidden] + [lay.output], key=lambda c: c.x)
-        left = max([(c.right + rect.x) // 2 for c in cols if c.right <= rect.x], default=lay.network.x)
-        right = min([(rect.right + c.x) // 2 for c in cols if c.x >= rect.right], default=lay.network.right)
+        left = max([(c.right + rect.x) // 2 + share for c in cols if c.right <= rect.x], default=lay.network.x)
+        right = min([(rect.right + c.x) // 2 - share for c in cols if c.x >= rect.right], default=lay.network.right)
         return max(20, 2 * min(rect.centerx - left, right - rect.centerx) - 4)
 
-    def label(self, surface, rect, text, second=""):
+    def label(self, surface, rect, text, second="", short=()):
         """Label above a column (all columns share one row), with an optional second line;
-        cut to its room so neighbouring labels never run into each other."""
+        in its room so neighbouring labels never run into each other: the first of `text`
+        and its `short` forms that fits, else cut."""
         y, w = self.lay.labels_y, self.label_width(rect)
         if second:
             self.text.blit(surface, self.text.fit(second, self.fs - 2, w), (rect.centerx, y), self.fs - 2, DIM, False,
                            "midbottom")
             y -= self.fs + 2
+        text = next((t for t in (text, *short) if self.text.width(t, self.fs) <= w), short[-1] if short else text)
         self.text.blit(surface, self.text.fit(text, self.fs, w), (rect.centerx, y), self.fs, TEXT, False, "midbottom")
 
     def grid_surface(self, key, rgb, rows, cols, cell, gaps=True):
@@ -153,7 +156,7 @@ class InputColumn(GridRegion):
             of = f"class {scene.names[what[0]]}" if kind == "class" else f"H{what[0] + 1} neuron {what[1]}"
             self.label(surface, g.rect, f"Dream of {of}", f"step {scene.dream_step}, V or Esc returns")
         else:
-            self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}")
+            self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}", ("Input", "In"))
         if v.saliency is not None:
             what = f"pixel relevance for {scene.names[v.explained]}" \
                 if v.relevance is not None and st.saliency != "gradient" else \
@@ -191,7 +194,7 @@ class OutputColumn(GridRegion):
         probs, pred, true = scene.shown["probs"], v.pred, scene.true
         ring = verdict_color(pred, true)
         name_w = self.text.widest(scene.names, fs, bold=True)
-        self.label(surface, lay.output, "Output (10)", "softmax probability")
+        self.label(surface, lay.output, "Output (10)", "softmax probability", ("Output", "Out"))
         for c, row in enumerate(lay.output_rows):
             (cx, cy), radius = self.output_neuron(c)
             fill = tuple(int(x) for x in RAMP_LUT[int(255 * np.sqrt(np.clip(probs[c], 0, 1)))])
@@ -368,7 +371,8 @@ class NetworkColumns(GridRegion):
         a = scene.view.acts[layer + 1]
         if scene.state.atlas and scene.sweep is not None and scene.sweep.stats is not None:
             surface.blit(self.atlas_surface(scene.sweep.stats, layer, grid), grid.rect)
-            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each responds to")
+            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each responds to",
+                       (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
             return
         rgb = ramp(scene.shown[("hidden", layer)])
         dead = scene.sweep.dead[layer] if scene.sweep is not None else None
@@ -380,7 +384,8 @@ class NetworkColumns(GridRegion):
             self.draw_bands(surface, scene, layer, grid, order)
         surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
         active = int((a > 0).sum())
-        self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", f"{active} active")
+        self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", f"{active} active",
+                   (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
 
     def draw_bands(self, surface, scene, layer, grid, order):
         """Class labels left of a grid ordered by preferred class: each at its band's first row."""
