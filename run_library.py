@@ -212,7 +212,7 @@ def machine_info():
 
 
 # ------------------------------------------------------------------ the database
-def _why(e):
+def sqlite_reason(e):
     """A short reason for an sqlite3 error."""
     text = str(e)
     if "locked" in text or "busy" in text:
@@ -261,13 +261,13 @@ class RunLibrary:
             uri = "file:" + _uri_path(self.path) + ("" if create else "?mode=rw")
             self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         except sqlite3.Error as e:
-            raise self.error(_why(e)) from None
+            raise self.error(sqlite_reason(e)) from None
         try:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._open_schema()
         except sqlite3.Error as e:
             self.conn.close()
-            raise self.error(_why(e)) from None
+            raise self.error(sqlite_reason(e)) from None
         except RunLibraryError:
             self.conn.close()
             raise
@@ -338,7 +338,7 @@ class RunLibrary:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
                     continue
-                raise self.error(_why(e)) from None
+                raise self.error(sqlite_reason(e)) from None
             try:
                 result = fn(_Cursor(self.conn))
                 self.conn.execute("COMMIT")
@@ -351,14 +351,14 @@ class RunLibrary:
                     if _is_locked(e) and time.monotonic() < deadline:
                         time.sleep(delay)
                         continue
-                    raise self.error(_why(e)) from None
+                    raise self.error(sqlite_reason(e)) from None
                 raise
 
     def _read(self, sql, args=()):
         try:
             return self.conn.execute(sql, args).fetchall()
         except sqlite3.Error as e:
-            raise self.error(_why(e)) from None
+            raise self.error(sqlite_reason(e)) from None
 
     # ------------------------------------------------------------ writing
     def start_run(self, config, dataset, command=None, sweep=None, trial=None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from run_library import RunLibrary, RunLibraryError, _why
+from run_library import RunLibrary, RunLibraryError, sqlite_reason
 
 
 class RunRecorder:
@@ -48,7 +48,7 @@ class RunRecorder:
         return self.run_id is not None
 
     def _fail(self, e):
-        why = str(e) if isinstance(e, RunLibraryError) else f"runs library {self.path}: {_why(e)}"
+        why = str(e) if isinstance(e, RunLibraryError) else f"runs library {self.path}: {sqlite_reason(e)}"
         self.log(f"runs not recorded: {why}")
         self.run_id = None
         if self.lib is not None:
