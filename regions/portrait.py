@@ -31,6 +31,7 @@ class Tooltip(Region):
         self.cache = BoundedCache(PICTURE_CACHE_BYTES)
         self.heatmap_rect = self.prototype_rect = self.box = None     # last drawn (tests read them)
         self.top_rects = []
+        self.dirty, self._drawn = [], None        # what the last draw changed; what that draw showed
 
     def pixel_size(self):
         """Screen pixels per image pixel of the portrait's pictures."""
@@ -74,6 +75,13 @@ class Tooltip(Region):
         self.heatmap_rect = self.prototype_rect = None
         self.top_rects = []
         box = self.box
+        shows = (None if box is None else tuple(box), scene.state.hover, scene.view_key, id(scene.sweep),
+                 scene.lines_stamp)                # everything the portrait's pixels depend on
+        if shows != self._drawn:                   # it changed: where it is and where it was are pushed
+            self.dirty = [pygame.Rect(r) for r in (box, self._drawn and self._drawn[0]) if r]
+        else:
+            self.dirty = []
+        self._drawn = shows
         if scene.state.hover is None or box is None:
             return
         fs = self.fs - 1
@@ -118,7 +126,7 @@ class Tooltip(Region):
             self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)
 
     def dirty_rects(self):
-        return []                      # it sits in the network view, which pushes its own changes
+        return self.dirty              # the portrait hangs over the network view, also below its columns
 
 
 def _big_image(img, px):
