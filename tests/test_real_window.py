@@ -36,13 +36,15 @@ def compare_frames(fb_file, frames=150, every=15):
 
     import data_loader
     from visualization import use_native_framebuffer
-    from window_driver import open_app, run_until
+    from window_driver import move, open_app, run_until
     use_native_framebuffer()
     sample = data_loader.load_dataset(offline=True, log=lambda *a: None)
     app = open_app(sample, size=SIZE, worker=True, epochs=20, no_train=False, hidden=(256, 128), no_runs=True)
     x0, y0 = (SCREEN[0] - SIZE[0]) // 2, (SCREEN[1] - SIZE[1]) // 2            # no window manager: centred
     try:
         run_until(app, lambda: app.weights_seen and app.tele.trained_here)
+        grid = app.layout.hidden[0]
+        move(grid.cell_rect(grid.n // 2).center)         # a neuron's portrait too, hanging below the columns
         for i in range(frames):
             app.frame()
             time.sleep(0.01)
