@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from utils import atomic_save_npz
+from mnist_live.training.files import atomic_save_npz
 
 MNIST_CLASSES = tuple("0123456789")
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

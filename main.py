@@ -6,8 +6,35 @@
     mnist-live ...                      # the same, once installed (pip install -e .)
 
 Bad input ends with a one-line `error: ...` and a non-zero exit status, never a traceback.
+
+From a clone, `python main.py` imports this folder as the package `mnist_live` (what
+`pip install .` installs it as) before anything else; see `_import_clone`.
 """
 from __future__ import annotations
+
+
+def _import_clone():
+    """`python main.py` in a clone (and a child process re-running this file as its main
+    module): import the folder holding this file as the package `mnist_live`, the name
+    `pip install .` gives it, so the modules import each other as `mnist_live.*` either way."""
+    import importlib.util
+    import os
+    import sys
+    if "mnist_live" in sys.modules:
+        return
+    root = os.path.dirname(os.path.abspath(__file__))
+    spec = importlib.util.spec_from_file_location("mnist_live", os.path.join(root, "__init__.py"),
+                                                  submodule_search_locations=[root])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["mnist_live"] = package
+    spec.loader.exec_module(package)
+
+
+if not __package__:                    # run as a script, not imported as mnist_live.main
+    _import_clone()
+    if __name__ == "__main__":
+        from mnist_live.main import cli
+        cli()
 
 import argparse
 import collections
@@ -18,11 +45,10 @@ import signal
 import sys
 import time
 
-import sweep_plan
-from config import DATASET_NAMES, HYPERPARAMETERS, Config, bounds_problem
-from sweep_plan import SWEEP_OPTIONS, SWEEPABLE
-
-__version__ = "1.0.0"                  # the package version (pyproject.toml reads it from here)
+from mnist_live import __version__
+from mnist_live.runs import sweep_plan
+from mnist_live.runs.sweep_plan import SWEEP_OPTIONS, SWEEPABLE
+from mnist_live.training.config import DATASET_NAMES, HYPERPARAMETERS, Config, bounds_problem
 
 
 # ------------------------------------------------------------------------ parsing
@@ -146,7 +172,7 @@ def parse_command(argv=None):
 
 def _check_outputs(parser, config):
     """Usage errors (exit 2) for output files that cannot or must not be written, before any work."""
-    from files import output_target  # standard library only: NumPy is not imported yet
+    from mnist_live.training.files import output_target  # standard library only: NumPy is not imported yet
     seen = {}
     for flag, path in (("--save", config.save), ("--metrics", config.metrics), ("--screenshot", config.screenshot),
                        ("--record", config.record)):
@@ -187,7 +213,7 @@ def fail(message, status=1):
 
 def load_data(config, log=print):
     """The data set named by the config, cut to --train-size / --test-size."""
-    import data_loader
+    from mnist_live import data_loader
     try:
         data = data_loader.load_dataset(config.dataset, data_dir=config.data_dir, data_home=config.data_home,
                                         offline=config.offline, log=log)
@@ -210,14 +236,14 @@ def start_fetch(config):
     """A background_fetch.BackgroundFetch of the full data set when this launch would download it
     from OpenML (no --offline, no --data-dir, no valid cache), else None. An unwritable
     data folder is an error at once, not after the download."""
-    import data_loader
+    from mnist_live import data_loader
     if not data_loader.needs_fetch(config.dataset, config.data_dir, config.data_home, config.offline):
         return None
     try:
         data_loader.check_cache_folder(config.dataset, config.data_home)
     except data_loader.DataError as e:
         fail(str(e))
-    import background_fetch
+    from mnist_live.window import fetch as background_fetch
     return background_fetch.BackgroundFetch(config.dataset, config.data_home)
 
 
@@ -228,7 +254,7 @@ def wait_for_fetch(fetch, config, out=None, interval=0.2):
     """--headless (or a scripted window run) on a cache miss: wait for `fetch`, showing its progress on one console line
     (rewritten in place on a terminal; otherwise a line per stage and every FETCH_LINE_EVERY
     seconds). Returns the full data set, or the bundled sample after a one-line reason."""
-    import data_loader
+    from mnist_live import data_loader
     out = out or sys.stdout
     tty = out.isatty()
     last_stage, last_print, width = None, 0.0, 0
@@ -267,7 +293,7 @@ def wait_for_fetch(fetch, config, out=None, interval=0.2):
 
 
 def load_sample_or_fail(config):
-    import data_loader
+    from mnist_live import data_loader
     try:
         return data_loader.load_sample(config.dataset)
     except data_loader.DataError as e:
@@ -281,7 +307,7 @@ def resolve_model_file(config, given):
         return config, None, None
     import numpy as np
 
-    from model_file import ModelFileError, check_model_fits, read_model
+    from mnist_live.training.model_file import ModelFileError, check_model_fits, read_model
     try:
         arrays, meta = read_model(config.load)
         saved = meta.get("config", {})
@@ -293,7 +319,7 @@ def resolve_model_file(config, given):
         config = config.replace(**adopt)
         check_model_fits(config.load, arrays, meta, config)
         try:                                      # a dry run of the restore catches odd files
-            from trainer import Trainer
+            from mnist_live.training.trainer import Trainer
             Trainer(config, np.zeros((1, 784), np.uint8), np.zeros(1, np.uint8)).restore(arrays, meta)
         except (KeyError, ValueError, TypeError, IndexError) as e:
             raise ModelFileError(f"{config.load} has incomplete or inconsistent training state ({e!r})") from None
@@ -381,8 +407,8 @@ def start_recorder(config, data, command=None):
     use costs one line ("runs not recorded: ..."), never the run."""
     if config.no_runs:
         return None
-    import run_library
-    import run_recorder
+    from mnist_live.runs import library as run_library
+    from mnist_live.runs import recorder as run_recorder
     path = config.runs or run_library.default_path(config.data_home)
     dataset = {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
                "test": int(len(data.y_test))}
@@ -394,8 +420,8 @@ def run_headless(config, data, arrays=None, meta=None, command=None):
     """Train in the terminal: progress bars (HeadlessProgress), test results per epoch, and
     a per-class table and confusion matrix at the end; the run goes into the run library
     (start_recorder). Returns the metrics dict."""
-    from trainer import Trainer, TrainingDiverged, evaluate
-    from utils import format_confusion, format_per_class
+    from mnist_live.training.trainer import Trainer, TrainingDiverged, evaluate
+    from mnist_live.utils import format_confusion, format_per_class
     trainer = Trainer(config, data.x_train, data.y_train)
     if arrays is not None:
         trainer.restore(arrays, meta)
@@ -503,14 +529,14 @@ def _terminate_like_ctrl_c(signum, frame):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] == "runs":                 # `mnist-live runs ...`: the run library (no NumPy)
-        import runs_command
+        from mnist_live.runs import command as runs_command
         return runs_command.runs_main(argv[1:])
     start = time.perf_counter()
     config, given, plan = parse_command(argv)
     if plan is not None:
         return run_sweep(plan)
     if not config.headless and (config.compare or config.watch):
-        import comparison  # --compare IDs and --watch SWEEP must be in the library
+        from mnist_live.runs import comparison  # --compare IDs and --watch SWEEP must be in the library
         problem = comparison.check_options(config)
         if problem:
             fail(problem, status=2)
@@ -525,7 +551,7 @@ def main(argv=None):
         # The window and the training process get one core each: a second BLAS thread in
         # either would only fight the other (must be set before NumPy is imported).
         limit_blas_threads()
-    from utils import atomic_write_json
+    from mnist_live.training.files import atomic_write_json
     config, arrays, meta = resolve_model_file(config, given)
     fetch = start_fetch(config)
     if fetch is None:
@@ -536,11 +562,11 @@ def main(argv=None):
         data = cut_data(load_sample_or_fail(config), config)
     if config.headless:
         if config.reset_view:
-            import view_settings
+            from mnist_live.window import settings as view_settings
             view_settings.forget(view_settings.default_path())
         metrics = run_headless(config, data, arrays, meta, command=argv)
     else:
-        import visualization
+        from mnist_live import visualization
         config, view, view_path = window_view(config, given)
         metrics = visualization.run_app(config, data, start, fetch=fetch, command=argv,
                                         prepare=functools.partial(cut_data, config=config), view=view,
@@ -563,7 +589,7 @@ def window_view(config, given, environ=os.environ):
     settings remembered from the last launch, the command line winning (--reset-view:
     forgotten). Runs that end by themselves (--frames, --screenshot: benchmarks, pictures)
     start from the defaults and remember nothing, so they look the same on every machine."""
-    import view_settings
+    from mnist_live.window import settings as view_settings
     path = view_settings.default_path(environ)
     if config.frames or config.screenshot:
         if config.reset_view:
@@ -583,7 +609,7 @@ def run_sweep(plan):
     """Hand a sweep over to tuning.run_sweep (trials in worker processes, one BLAS thread each)."""
     signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     limit_blas_threads()
-    import tuning
+    from mnist_live.runs import sweeps as tuning
     try:
         return tuning.run_sweep(plan, headless_data)
     except sweep_plan.SweepError as e:

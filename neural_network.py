@@ -1,12 +1,13 @@
-"""A multilayer perceptron in NumPy: forward, backward, optimizers, augmentation.
+"""A multilayer perceptron in NumPy: forward, backward, and the BLAS gemm its training step uses.
 
 No I/O and no pygame here. Arrays are batch-first; weights are shaped (fan_in, fan_out)
 so `a @ W` maps a batch of activations to the next layer. Everything is float32 unless a
 caller asks for float64 (the gradient check does). Training buffers are allocated once
 per batch size and reused, and SGD/momentum update each weight matrix inside the product
-that computes its gradient (`blas_gemm.gemm`), so a step is mostly BLAS time;
+that computes its gradient (`gemm`, below), so a step is mostly BLAS time;
 `bench/bench_train.py` measures it against the machine's matmul peak, its own products
-alone, and PyTorch. Imports: NumPy and blas_gemm only.
+alone, and PyTorch. The optimizers are `training/optimizers.py` (a step takes one as `opt`).
+Imports: the standard library and NumPy only (ctypes and glob on first use).
 """
 from __future__ import annotations
 
@@ -15,7 +16,93 @@ import os
 
 import numpy as np
 
-from blas_gemm import gemm
+# ---------------------------------------------------------------- BLAS gemm
+# np.matmul computes C = A @ B only. BLAS's gemm computes C = alpha*A@B + beta*C, which
+# lets a training step fold a weight update into the product that computes its
+# gradient (SGD: W = (1 - lr*wd)*W - lr*(a.T @ delta)) instead of writing a gradient
+# array and passing over it again. We call the BLAS NumPy itself ships and uses, so
+# there is one thread pool and threadpoolctl limits apply; elsewhere (a NumPy on
+# Accelerate or MKL, say) `gemm` computes the same thing with np.matmul.
+_CBLAS = (("scipy_cblas_{}gemm64_", 64), ("cblas_{}gemm64_", 64),   # NumPy >= 2 / 1.22+ wheels
+          ("scipy_cblas_{}gemm", 32), ("cblas_{}gemm", 32))
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _load_cblas():
+    """{dtype: ctypes gemm} from the OpenBLAS in NumPy's wheel, or {} when not found."""
+    import ctypes
+    import glob
+    root = os.path.dirname(os.path.abspath(np.__file__))
+    paths = sorted(glob.glob(os.path.join(root + ".libs", "*openblas*"))
+                   + glob.glob(os.path.join(root, ".dylibs", "*openblas*")))
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pattern, bits in _CBLAS:
+            try:
+                fns = {np.dtype(np.float32): getattr(lib, pattern.format("s")),
+                       np.dtype(np.float64): getattr(lib, pattern.format("d"))}
+            except AttributeError:
+                continue
+            i, p, e = (ctypes.c_int64 if bits == 64 else ctypes.c_int), ctypes.c_void_p, ctypes.c_int
+            for dt, fn in fns.items():
+                f = ctypes.c_float if dt == np.float32 else ctypes.c_double
+                fn.argtypes = [e, e, e, i, i, i, f, p, i, p, i, f, p, i]
+                fn.restype = None
+            return fns
+    return {}
+
+
+def _trans(a):
+    """(BLAS transpose flag, leading dimension, data pointer) of a 2-D array that is
+    C-contiguous or the transpose of one, else None."""
+    if a.flags.c_contiguous:
+        return _NO_TRANS, max(a.shape[1], 1), a.ctypes.data
+    if a.T.flags.c_contiguous:
+        return _TRANS, max(a.shape[0], 1), a.ctypes.data
+    return None
+
+
+def gemm(a, b, out, alpha=1.0, beta=0.0):
+    """out = alpha * a @ b + beta * out, in place, for 2-D a (m, k), b (k, n), out (m, n).
+    `a` and `b` may be transposed views (x.T) of C-contiguous arrays. Returns out."""
+    blas = _GEMM if _GEMM is not None else _checked_cblas()
+    fn = blas.get(out.dtype) if out.dtype == a.dtype == b.dtype else None
+    ta, tb = _trans(a), _trans(b)
+    if fn is None or ta is None or tb is None or not out.flags.c_contiguous or 0 in a.shape:
+        if beta == 0.0:
+            np.matmul(a, b, out=out)
+            if alpha != 1.0:
+                out *= alpha
+        else:
+            if beta != 1.0:
+                out *= beta
+            out += alpha * (a @ b)
+        return out
+    (m, n), k = out.shape, a.shape[1]
+    fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, ta[2], ta[1], tb[2], tb[1], beta,
+       out.ctypes.data, max(n, 1))
+    return out
+
+
+def _checked_cblas():
+    """Sets and returns _GEMM: _load_cblas() if it agrees with np.matmul on a small case
+    (transposes, alpha, beta) for both dtypes, else {}: a wrong guess about the library
+    costs speed, never correctness. MLP_NUMPY_GEMM=1 in the environment skips it."""
+    global _GEMM
+    _GEMM = {} if os.environ.get("MLP_NUMPY_GEMM") == "1" else _load_cblas()
+    rng = np.random.default_rng(0)
+    for dt in list(_GEMM):
+        a, b, c = (rng.standard_normal(s).astype(dt) for s in ((5, 3), (4, 5), (3, 4)))
+        want = 0.5 * c + 2.0 * (a.T @ b.T)
+        if not np.allclose(gemm(a.T, b.T, c.copy(), 2.0, 0.5), want, rtol=1e-4, atol=1e-5):
+            _GEMM = {}
+    return _GEMM
+
+
+_GEMM = None   # {dtype: BLAS gemm}, loaded on first use (the window's UI process never trains)
 
 
 # Activation functions applied in place, and their derivatives written in terms of the
@@ -62,7 +149,7 @@ def softmax(z):
     return z
 
 
-def _add_scaled(y, a, x, scratch):
+def add_scaled(y, a, x, scratch):
     """y += a*x in place, in chunks of len(scratch): no parameter-sized temporary."""
     yf, xf, n = y.reshape(-1), x.reshape(-1), len(scratch)
     for s in range(0, yf.size, n):
@@ -292,7 +379,7 @@ class MLP:
                 dW = grads[2 * i]
                 gemm(a_prev.T, delta, dW)              # (fan_in, B) @ (B, fan_out)
                 if weight_decay:
-                    _add_scaled(dW, weight_decay, self.weights[i], self._wd_scratch)
+                    add_scaled(dW, weight_decay, self.weights[i], self._wd_scratch)
             delta.sum(axis=0, out=grads[2 * i + 1])    # db (fan_out,)
             if i > 0:
                 if dropout > 0:
@@ -302,266 +389,3 @@ class MLP:
         if opt is not None:
             opt.step(grads, lr, done=range(0, 2 * L, 2) if fused else ())
         return loss, correct
-
-
-def default_threads():
-    """Threads for the optimizer's elementwise work when `Optimizer(threads=None)`.
-
-    Measured on a 2-CPU machine: a second thread only pays off (Adam -11 % step time)
-    when OpenBLAS's idle workers stop spinning soon after each matmul, i.e. when
-    OPENBLAS_THREAD_TIMEOUT (<= 10) was exported before NumPy was loaded; with the
-    default busy-waiting worker the second thread competes with it and gains nothing.
-    So: 1 thread unless that variable is set low and the BLAS itself may use more
-    than one thread (the window's training child runs with OPENBLAS_NUM_THREADS=1)."""
-    blas = None
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-        try:
-            blas = int(os.environ[var])
-            break
-        except (KeyError, ValueError):
-            continue
-    try:
-        timeout = int(os.environ.get("OPENBLAS_THREAD_TIMEOUT", ""))
-    except ValueError:
-        timeout = None
-    if timeout is None or timeout > 10 or (blas is not None and blas <= 1):
-        return 1
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(blas or cpus, cpus, 4))
-
-
-_POOLS = {}  # worker count -> ThreadPoolExecutor shared by all optimizers
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has no pool threads
-
-
-def _pool(workers):
-    pool = _POOLS.get(workers)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor  # only when threads > 1 (~20 ms import)
-        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nn-optimizer")
-    return pool
-
-
-def _flat(a):
-    if not a.flags.c_contiguous:
-        raise ValueError("optimizer arrays must be C-contiguous")
-    return a.reshape(-1)
-
-
-class Optimizer:
-    """SGD, momentum (optionally Nesterov) and Adam over a list of parameter arrays,
-    updating them in place. State arrays are allocated once.
-
-    Update rules (lr may change every step; t counts steps from 1):
-      sgd       p -= lr*g
-      momentum  m = mu*m - lr*g;  p += m            (Nesterov: p += mu*m - lr*g)
-      adam      m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2
-                p -= lr*sqrt(1-b2^t)/(1-b1^t) * m/(sqrt(v)+eps)
-
-    Speed: the update is a handful of elementwise passes over every parameter, as
-    expensive as all the matrix products of a step if done naively. So the work is cut
-    into cache-sized chunks (each chunk goes through all passes while it sits in L2,
-    with a small scratch buffer instead of parameter-sized temporaries), and the chunks
-    can be shared among `threads` threads (NumPy ufuncs release the GIL; default
-    `default_threads()`, usually 1). The result does not depend on the number of
-    threads. Adam keeps M = m/(1-b1) and V = v/(1-b2), the plain decayed sums of g and
-    g^2, which saves two passes; the constant factors are folded into the scalar step
-    size and eps. `grads` are read, never modified.
-    """
-
-    CHUNK = 65536  # elements per work item: all arrays of one chunk fit in L2 together
-    G_SCALE = 2.0 ** 32   # Adam squares g*G_SCALE: squares of tiny gradients stay normal floats
-    FLUSH_EVERY = 64      # steps between flushing decayed-to-nothing state to exact zeros
-    FLUSH_BELOW = 1e-30   # (state of parameters whose gradient is 0, e.g. into dead neurons,
-                          #  decays geometrically into denormals, which are ~100x slower)
-
-    def __init__(self, params, kind="adam", momentum=0.9, nesterov=False,
-                 beta2=0.999, eps=1e-8, threads=None):
-        if kind not in ("sgd", "momentum", "adam"):
-            raise ValueError(f"unknown optimizer {kind!r}")
-        self.params = params
-        self.kind = kind
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.beta2, self.eps = beta2, eps
-        self.t = 0
-        self.state = {}
-        if kind == "momentum":
-            self.state["m"] = [np.zeros_like(p) for p in params]
-        elif kind == "adam":   # decayed sums: m = (1-b1)*M, v = (1-b2)*V
-            self.state["M"] = [np.zeros_like(p) for p in params]
-            self.state["V"] = [np.zeros_like(p) for p in params]
-        self._flat_params = [_flat(p) for p in params]
-        self._flat_state = {k: [_flat(a) for a in arrays] for k, arrays in self.state.items()}
-        self.threads = default_threads() if threads is None else max(1, int(threads))
-        # Work items (param index, start, stop); no thread gets less than 2 chunks' worth.
-        items = [(i, s, min(s + self.CHUNK, p.size))
-                 for i, p in enumerate(params) for s in range(0, p.size, self.CHUNK)]
-        total = sum(p.size for p in params)
-        n = max(1, min(self.threads, total // (2 * self.CHUNK)))
-        loads, shares = [0] * n, [[] for _ in range(n)]
-        for item in sorted(items, key=lambda it: it[1] - it[2]):   # largest first
-            k = loads.index(min(loads))
-            shares[k].append(item)
-            loads[k] += item[2] - item[1]
-        self._shares = [sorted(s) for s in shares]
-        dtype = np.result_type(*params) if params else np.float32
-        self._scratch = [np.empty(min(self.CHUNK, max(total, 1)), dtype) for _ in range(n)]
-
-    @property
-    def fuses(self):
-        """Whether weight updates can be folded into the gradient product (see
-        fused_weight_update): plain SGD and momentum, not Nesterov or Adam."""
-        return self.kind == "sgd" or (self.kind == "momentum" and not self.nesterov)
-
-    def fused_weight_update(self, k, a_t, delta, lr, weight_decay=0.0):
-        """Update params[k], a weight matrix whose gradient is a_t @ delta + weight_decay*W
-        ((fan_in, B) @ (B, fan_out)), without materialising that gradient:
-          sgd       W = (1 - lr*wd)*W - lr*(a_t @ delta)          one gemm
-          momentum  m = mu*m - lr*(a_t @ delta);  m -= lr*wd*W;  W += m
-        The caller then runs step(..., done=[k, ...]) for the rest and the step count."""
-        W = self.params[k]
-        if self.kind == "sgd":
-            gemm(a_t, delta, W, -lr, 1.0 - lr * weight_decay)
-        elif self.fuses:
-            m = self.state["m"][k]
-            gemm(a_t, delta, m, -lr, float(self.momentum))
-            if weight_decay:
-                _add_scaled(m, -lr * weight_decay, W, self._scratch[0])
-            W += m
-        else:
-            raise ValueError(f"{self.kind} (nesterov={self.nesterov}) updates cannot be fused")
-
-    def step(self, grads, lr, done=()):
-        """One update of every parameter from `grads` (same shapes as params), except
-        the indices in `done`, already updated by fused_weight_update this step."""
-        self.t += 1
-        # Python floats, not np.float64: with NumPy 2 a float64 scalar would make every
-        # float32 pass compute in float64 through a slow casting loop.
-        lr = float(lr)
-        flat_grads = [g.reshape(-1) for g in grads]
-        if self.kind == "sgd":
-            update, args = self._sgd, (lr,)
-        elif self.kind == "momentum":
-            update, args = self._momentum, (float(self.momentum), lr)
-        else:
-            b1, b2 = self.momentum, self.beta2
-            # step*m/(sqrt(v)+eps) with m=(1-b1)M, v=(1-b2)V:
-            #   = step*(1-b1)/sqrt(1-b2) * M/(sqrt(V) + eps/sqrt(1-b2))
-            # V holds sums of (g*G_SCALE)^2, so sqrt(V) is G_SCALE times too large:
-            # scale eps and the step by the same factor.
-            step = lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-            update = self._adam
-            args = (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2) * self.G_SCALE,
-                    float(self.eps) / math.sqrt(1 - b2) * self.G_SCALE)
-        if self.t % self.FLUSH_EVERY == 0:
-            for arrays in self.state.values():
-                for a in arrays:
-                    np.copyto(a, 0, where=np.abs(a) < self.FLUSH_BELOW)
-        shares = self._shares
-        if done:
-            done = set(done)
-            shares = [[it for it in share if it[0] not in done] for share in shares]
-        if len(shares) == 1:
-            update(shares[0], self._scratch[0], flat_grads, *args)
-            return
-        pool = _pool(len(shares) - 1)
-        futures = [pool.submit(update, share, scratch, flat_grads, *args)
-                   for share, scratch in zip(shares[1:], self._scratch[1:])]
-        update(shares[0], self._scratch[0], flat_grads, *args)
-        for f in futures:
-            f.result()
-
-    # Each update runs over one thread's chunks; t is the scratch buffer.
-    def _sgd(self, share, scratch, grads, lr):
-        P = self._flat_params
-        for i, s, e in share:
-            t = scratch[:e - s]
-            np.multiply(grads[i][s:e], lr, out=t)
-            P[i][s:e] -= t
-
-    def _momentum(self, share, scratch, grads, mu, lr):
-        P, Ms = self._flat_params, self._flat_state["m"]
-        for i, s, e in share:
-            p, m, t = P[i][s:e], Ms[i][s:e], scratch[:e - s]
-            np.multiply(grads[i][s:e], lr, out=t)
-            m *= mu
-            m -= t
-            if self.nesterov:            # p += mu*m - lr*g
-                p -= t
-                np.multiply(m, mu, out=t)
-                p += t
-            else:
-                p += m
-
-    def _adam(self, share, scratch, grads, b1, b2, step, eps):
-        P, Ms, Vs = self._flat_params, self._flat_state["M"], self._flat_state["V"]
-        for i, s, e in share:
-            p, g, M, V, t = P[i][s:e], grads[i][s:e], Ms[i][s:e], Vs[i][s:e], scratch[:e - s]
-            M *= b1
-            M += g
-            np.multiply(g, self.G_SCALE, out=t)
-            np.multiply(t, t, out=t)
-            V *= b2
-            V += t
-            np.sqrt(V, out=t)
-            t += eps
-            np.divide(M, t, out=t)
-            t *= step
-            p -= t
-
-    def state_arrays(self):
-        """{name: array} of the optimizer state, for model files (Adam: opt_M*, opt_V*,
-        the decayed sums M = m/(1-b1) and V = v/(1-b2) * G_SCALE^2)."""
-        out = {"opt_t": np.array(self.t, dtype=np.int64)}
-        for key, arrays in self.state.items():
-            for i, a in enumerate(arrays):
-                out[f"opt_{key}{i}"] = a
-        return out
-
-    def load_state(self, arrays):
-        self.t = int(arrays["opt_t"])
-        for key, dst in self.state.items():
-            for i, a in enumerate(dst):
-                a[...] = arrays[f"opt_{key}{i}"]
-
-
-def lr_at(base_lr, schedule, progress):
-    """Learning rate at `progress` in [0, 1] of the whole run."""
-    if schedule == "cosine":
-        return base_lr * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))
-    if schedule == "step":
-        return base_lr * (0.1 if progress >= 0.5 else 1.0) * (0.1 if progress >= 0.75 else 1.0)
-    return base_lr
-
-
-class Shifter:
-    """Random shifts of up to `max_shift` px, vectorised over the batch.
-
-    Each image is padded into a (28+2s)^2 canvas once per batch, and a single gather with
-    precomputed index tables (one table per shift) reads every shifted image at once."""
-
-    def __init__(self, max_shift=2, side=28):
-        s, n = max_shift, side + 2 * max_shift
-        self.max_shift, self.side, self.padded_side = s, side, n
-        rr, cc = np.mgrid[0:side, 0:side]
-        tables = []
-        for dy in range(-s, s + 1):
-            for dx in range(-s, s + 1):
-                tables.append(((rr + s - dy) * n + (cc + s - dx)).ravel())
-        self.tables = np.stack(tables)        # (n_shifts, 784) flat indices into the padded canvas
-        self._pad = {}
-
-    def __call__(self, x, rng):
-        """x (B, 784) -> shifted copy (B, 784), same dtype."""
-        B, s, n, side = len(x), self.max_shift, self.padded_side, self.side
-        pad = self._pad.get((B, x.dtype))
-        if pad is None:
-            pad = self._pad[(B, x.dtype)] = np.zeros((B, n, n), x.dtype)
-        pad[:, s:s + side, s:s + side] = x.reshape(B, side, side)
-        idx = self.tables[rng.integers(0, len(self.tables), B)]      # (B, 784)
-        return np.take_along_axis(pad.reshape(B, n * n), idx, axis=1)

@@ -26,33 +26,34 @@ import time
 import numpy as np
 import pygame
 
-import view_settings
-from background_fetch import FullData
-from clip_recorder import Recorder
-from comparison import Comparison, SweepWatch, library_path
-from drawn_digit import mnist_style
-from neural_network import MLP, to_float
-from regions.base import Scene
-from regions.caches import TextCache
-from regions.caption import Caption
-from regions.header import Header, Legend, data_label
-from regions.layout import MIN_SIZE, compute_layout, font_size_for
-from regions.network import NetworkColumns
-from regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
-from regions.palette import ACCENT, BG, DIM
-from regions.panel import Panel, status_line
-from regions.portrait import FilmStrip, Tooltip
-from regions.runs_views import LeaderboardOverlay, WatchOverlay
-from side_views import SideViews
-from telemetry import Telemetry
-from trainer_link import TrainerLink
-from training_process import TrainingProcess
-from utils import Heap, percentile, process_age
-from view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, ease
-from window_actions import Actions
-from window_events import EventRouter
-from window_keys import KEYS
-from window_state import Overlay, WindowState, waiting_message
+from mnist_live.neural_network import MLP, to_float
+from mnist_live.runs.comparison import Comparison, SweepWatch, library_path
+from mnist_live.training.process import TrainingProcess
+from mnist_live.utils import percentile
+from mnist_live.window import settings as view_settings
+from mnist_live.window.actions import Actions
+from mnist_live.window.clips import Recorder
+from mnist_live.window.drawn_digit import mnist_style
+from mnist_live.window.events import EventRouter
+from mnist_live.window.fetch import FullData
+from mnist_live.window.keys import KEYS
+from mnist_live.window.memory import Heap
+from mnist_live.window.regions.base import Scene
+from mnist_live.window.regions.caches import TextCache
+from mnist_live.window.regions.caption import Caption
+from mnist_live.window.regions.header import Header, Legend, data_label
+from mnist_live.window.regions.layout import MIN_SIZE, compute_layout, font_size_for
+from mnist_live.window.regions.network import NetworkColumns
+from mnist_live.window.regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
+from mnist_live.window.regions.palette import ACCENT, BG, DIM
+from mnist_live.window.regions.panel import Panel, status_line
+from mnist_live.window.regions.portrait import FilmStrip, Tooltip
+from mnist_live.window.regions.runs_views import LeaderboardOverlay, WatchOverlay
+from mnist_live.window.side_views import SideViews
+from mnist_live.window.state import Overlay, WindowState, waiting_message
+from mnist_live.window.telemetry import Telemetry
+from mnist_live.window.trainer_link import TrainerLink
+from mnist_live.window.view_model import Predictions, RepresentationMap, Sweep, WeightsStamp, compute_view, ease
 
 FPS = 60
 SWEEP_CHUNK = 32                  # test digits re-predicted per slice of a frame's idle time
@@ -402,6 +403,18 @@ class App:
                 self.errors.append(rec.error)
         self.finished_recorders = []
 
+
+
+def process_age():
+    """Seconds since this process started (Linux: from /proc; elsewhere None)."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def window_metrics(app, first_frame_s):

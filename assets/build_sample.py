@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import data_loader  # noqa: E402
+from mnist_live import data_loader  # noqa: E402
 
 TRAIN_PER_CLASS = 500
 TEST_PER_CLASS = 100

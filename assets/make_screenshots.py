@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 import pygame  # noqa: E402
 
-import main  # noqa: E402
-from view_model import ease  # noqa: E402
-from visualization import App  # noqa: E402
+from mnist_live import main  # noqa: E402
+from mnist_live.visualization import App  # noqa: E402
+from mnist_live.window.view_model import ease  # noqa: E402
 
 VIEWS = (  # file name, what it shows (printed), the keys pressed from the main view
     ("relevance", "the default view: relevance flow from the ink to the prediction", ()),

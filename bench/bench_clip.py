@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +21,6 @@ import numpy as np
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 VIEWS = ROOT / "assets" / "views"
 METHODS = {"median cut (Pillow's default)": "MEDIANCUT", "fast octree (used)": "FASTOCTREE"}
 
@@ -50,7 +48,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="one round (a smoke run)")
     args = ap.parse_args()
     args.rounds = 1 if args.quick else args.rounds
-    from clip_recorder import clip_frame
+    from mnist_live.window.clips import clip_frame
     ps = pictures()
     times = {m: [] for m in METHODS.values()}
     whole = []

@@ -22,14 +22,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 import numpy as np  # noqa: E402
 
-import background_fetch  # noqa: E402
-import data_loader  # noqa: E402
 import fixtures_openml  # noqa: E402
+from mnist_live import data_loader  # noqa: E402
+from mnist_live.window import fetch as background_fetch  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -37,14 +36,13 @@ SHARED = ROOT.parent / "shared" / "data"
 _CHILD = r"""
 import json, resource, sys, time, urllib.error
 args = json.loads(sys.argv[1])
-sys.path[:0] = [args["root"]]
 t0 = time.perf_counter()
 import sklearn.datasets._openml as so
 t_import = time.perf_counter() - t0
 def _no_network(*a, **k):
     raise urllib.error.URLError("network blocked by bench")
 so.urlopen = _no_network
-import data_loader as dl
+from mnist_live import data_loader as dl
 dl._OPENML_SPLIT = tuple(args["split"])
 dl.openml_parser = lambda: args["parser"]
 t1 = time.perf_counter()
@@ -58,8 +56,7 @@ print(json.dumps({"import": t_import, "parse": t_parse,
 _CACHED_CHILD = r"""
 import json, sys, time
 args = json.loads(sys.argv[1])
-sys.path[:0] = [args["root"]]
-import data_loader as dl
+from mnist_live import data_loader as dl
 dl._OPENML_SPLIT = tuple(args["split"])
 t = time.perf_counter()
 ds = dl.load_dataset("mnist", data_home=args["home"])

@@ -10,7 +10,7 @@ predicted class, in two ways:
 
   contribution  view_model.strongest_connections(weights, acts, k, "contribution"), the
                 ranking the window used: |a_i W_ij| whatever neuron j does;
-  relevance     explain.top_edges of explain.relevance: |R(i -> j)|, the share of the
+  relevance     lrp.top_edges of lrp.relevance: |R(i -> j)|, the share of the
                 class score that flows along the edge (LRP).
 
 and counts the lines that end at a switched-off neuron (ReLU output 0: nothing flows
@@ -19,27 +19,24 @@ fraction of the pair's total edge relevance |R(i -> j)| that the k drawn lines c
 contribution ranking: its lines' edges looked up in the same relevance matrix). An extra row
 gives the input pair under the z+ rule instead of z^B (see explain.py). The time is the median
 of relevance + top_edges per digit with one BLAS thread (the window's setting). A second table
-times explain.pca_2d on the hidden activations of a balanced subset of 2,000 test digits,
+times projection.pca_2d on the hidden activations of a balanced subset of 2,000 test digits,
 and a third the window's whole map build (P) with its peak NumPy memory.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-import explain  # noqa: E402
-from config import Config  # noqa: E402
-from data_loader import load_dataset  # noqa: E402
-from neural_network import to_float  # noqa: E402
-from trainer import Trainer  # noqa: E402
-from view_model import strongest_connections
+from mnist_live.data_loader import load_dataset  # noqa: E402
+from mnist_live.explain import dreams, lrp, neurons, projection  # noqa: E402
+from mnist_live.neural_network import to_float  # noqa: E402
+from mnist_live.training.config import Config  # noqa: E402
+from mnist_live.training.trainer import Trainer  # noqa: E402
+from mnist_live.window.view_model import strongest_connections
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "mnist"
@@ -82,18 +79,18 @@ def measure(net, x_test, n, k):
             t0 = time.perf_counter()
             old = strongest_connections(net.weights, acts[:-1], k, "contribution")
             t1 = time.perf_counter()
-            rel = explain.relevance(net, x, target)
-            new, coverage = explain.top_edges(net, acts, rel, k)
+            rel = lrp.relevance(net, x, target)
+            new, coverage = lrp.top_edges(net, acts, rel, k)
             t2 = time.perf_counter()
             old_times.append(t1 - t0)
             times.append(t2 - t1)
-            rel_zp = explain.relevance(net, x, target, input_rule="z+")
-            zp_edges, zp_cov = explain.top_edges(net, acts, rel_zp, k)
+            rel_zp = lrp.relevance(net, x, target, input_rule="z+")
+            zp_edges, zp_cov = lrp.top_edges(net, acts, rel_zp, k)
             zp["off"] += int((acts[1][zp_edges[0][1]] == 0).sum())
             zp["lines"] += len(zp_edges[0][1])
             zp["carried"] += zp_cov[0]
             for pair in range(L):
-                E = np.abs(explain.edge_relevance(net, acts, rel, pair))
+                E = np.abs(lrp.edge_relevance(net, acts, rel, pair))
                 total = E.sum(dtype=np.float64)
                 for name, conns in (("contribution", old), ("relevance", new)):
                     src, dst, _ = conns[pair]
@@ -137,31 +134,31 @@ def main():
           f"{1e3 * np.median(old_times):.2f} ms)")
 
     preferences(net, data.x_test, 50 if args.quick else 200)
-    dreams(net, data)
+    dream_figures(net, data)
     projections(net, data, 200 if args.quick else 2000)
 
 
 def preferences(net, x_test, n):
-    """How often explain.preferred_class, a property of the weights alone, names the class a
+    """How often neurons.preferred_class, a property of the weights alone, names the class a
     neuron supports most on data: the class c with the largest mean relevance R_j for logit
     c over n test digits (neurons never on for them are left out). With on-rates: the
     fraction of digits each neuron is on, from a NeuronStats sweep over the next 1,000."""
     L = net.n_layers
     mean_rel = [np.zeros((n_h, net.sizes[-1])) for n_h in net.sizes[1:-1]]
     ever_on = [np.zeros(n_h, bool) for n_h in net.sizes[1:-1]]
-    stats = explain.NeuronStats(net.sizes[1:-1])
+    stats = neurons.NeuronStats(net.sizes[1:-1])
     with threadpool_limits(1, user_api="blas"):
         for x in to_float(x_test[:n]):
             for c in range(net.sizes[-1]):
-                rel = explain.relevance(net, x, c)
+                rel = lrp.relevance(net, x, c)
                 for layer in range(L - 1):
                     mean_rel[layer][:, c] += rel.neurons[layer + 1]
             for layer, a in enumerate(net.forward(x, return_all=True)[1:-1]):
                 ever_on[layer] |= a > 0
         sweep = to_float(x_test[n:n + 1000])
         stats.update(sweep, net.forward(sweep, return_all=True)[1:-1], np.arange(n, n + len(sweep)))
-    rules = {"weights alone": explain.preferred_class(net),
-             "with on-rates": explain.preferred_class(net, stats.on_rates())}
+    rules = {"weights alone": neurons.preferred_class(net),
+             "with on-rates": neurons.preferred_class(net, stats.on_rates())}
     print(f"\n| hidden layer | neurons on for some of {n} digits | preferred_class = class of largest "
           "mean relevance: weights alone | : with on-rates |")
     print("|---|---|---|---|")
@@ -171,14 +168,14 @@ def preferences(net, x_test, n):
         print(f"| h{layer + 1} | {on.sum()} of {len(on)} | {agree[0]} | {agree[1]} |")
 
 
-def dreams(net, data):
-    """explain.dream with its defaults (60 steps) for every class: how sure the network is of
+def dream_figures(net, data):
+    """dreams.dream with its defaults (60 steps) for every class: how sure the network is of
     the result, its ink against real digits', and the time per step (1 BLAS thread)."""
     probs, ink, times = [], [], []
     with threadpool_limits(1, user_api="blas"):
         for c in range(net.sizes[-1]):
             t0 = time.perf_counter()
-            x = list(explain.dream(net, c))[-1]
+            x = list(dreams.dream(net, c))[-1]
             times.append((time.perf_counter() - t0) / 60)
             probs.append(float(net.forward(x)[c]))
             ink.append(float(x.mean()))
@@ -191,8 +188,8 @@ def dreams(net, data):
 
 
 def projections(net, data, n):
-    """Time of explain.pca_2d on hidden activations of a balanced test subset, 1 BLAS thread."""
-    idx = explain.balanced_subset(data.y_test, n)
+    """Time of projection.pca_2d on hidden activations of a balanced test subset, 1 BLAS thread."""
+    idx = projection.balanced_subset(data.y_test, n)
     acts = net.forward(to_float(data.x_test[idx]), return_all=True)
     print("\n| pca_2d of | points x dims | time ms | aligned to the previous projection: time ms |")
     print("|---|---|---|---|")
@@ -200,9 +197,9 @@ def projections(net, data, n):
         for layer in range(1, net.n_layers):
             A = acts[layer]
             t0 = time.perf_counter()
-            Y = explain.pca_2d(A)
+            Y = projection.pca_2d(A)
             t1 = time.perf_counter()
-            explain.pca_2d(A * 1.01, previous=Y)
+            projection.pca_2d(A * 1.01, previous=Y)
             t2 = time.perf_counter()
             print(f"| h{layer} activations | {A.shape[0]} x {A.shape[1]} | {1e3 * (t1 - t0):.0f} "
                   f"| {1e3 * (t2 - t1):.0f} |")
@@ -220,8 +217,8 @@ def map_builds(net, data, n):
     during it (tracemalloc, which NumPy reports its buffers to), 1 BLAS thread."""
     import tracemalloc
 
-    from neural_network import MLP
-    from view_model import RepresentationMap
+    from mnist_live.neural_network import MLP
+    from mnist_live.window.view_model import RepresentationMap
     m = RepresentationMap(lambda: MLP(net.sizes, net.activation), data.x_test, data.y_test, n=n)
     print("\n| map build (P) of | time ms: first | aligned | peak NumPy memory MB: first | aligned |")
     print("|---|---|---|---|---|")

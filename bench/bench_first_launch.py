@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 SHARED = ROOT.parent / "shared" / "data" / "mnist"
 
@@ -36,8 +35,8 @@ def write_sklearn_cache(home, quick):
     """scikit-learn's OpenML cache of mnist_784 in `home` (no compact cache); returns the rows."""
     import numpy as np
 
-    import data_loader
     import fixtures_openml as fo
+    from mnist_live import data_loader
     if SHARED.exists() and not quick:
         d = data_loader.load_dataset("mnist", data_dir=str(SHARED), log=lambda *a: None)
         x, y = np.concatenate([d.x_train, d.x_test]), np.concatenate([d.y_train, d.y_test])

@@ -33,7 +33,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
 SETTINGS = {"app's own: trim every 5 s, 16 MB": (5.0, 16 << 20), "stricter: trim every 1 s, 1 MB": (1.0, 1 << 20)}
 
 
@@ -47,13 +46,12 @@ def one_run(seconds, seed, every, slack):
     os.environ["SDL_VIDEODRIVER"] = "dummy"
     os.environ["PYGAME_HIDE_SUPPORT_PROMPT"] = "1"
     import pygame
+
     from bench_soak import input_gap, pss_by_kind, pss_kb, random_input
     from bench_window import prepare_cache
-
-    import data_loader
-    import utils
-    from config import Config
-    from visualization import App
+    from mnist_live import data_loader, utils
+    from mnist_live.training.config import Config
+    from mnist_live.visualization import App
     libc = ctypes.CDLL(None)
     libc.mallinfo2.restype = MallInfo2
     home = tempfile.mkdtemp()

@@ -26,10 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "mnist"
-sys.path.insert(0, str(ROOT))
 
-import run_library  # noqa: E402  (after the path set-up)
-from config import Config  # noqa: E402
+from mnist_live.runs import library as run_library  # noqa: E402  (after the path set-up)
+from mnist_live.training.config import Config  # noqa: E402
 
 
 def headless(args, tmp, record):

@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT))
 from bench_window import SHARED, Xvfb, descendants, prepare_cache  # noqa: E402
 
 KEYS = ["Right", "Left", "Prior", "Next", "Home", "End", "m", "shift+m", "f", "r", "space", "n", "bracketleft",

@@ -44,14 +44,12 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_info, threadpool_limits  # noqa: E402
 
-from neural_network import MLP, Optimizer, default_threads  # noqa: E402
+from mnist_live.neural_network import MLP  # noqa: E402
+from mnist_live.training.optimizers import Optimizer, default_threads
 
 SIZES = (784, 1024, 512, 10)
 LR = {"sgd": 0.01, "momentum": 0.01, "adam": 1e-3}   # small enough that random labels never diverge

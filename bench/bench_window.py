@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data" / "mnist"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -145,7 +144,7 @@ class Xvfb:
 
 def prepare_cache(data_home):
     """Write the OpenML cache from the original IDX files, as a first launch would."""
-    import data_loader
+    from mnist_live import data_loader
     data = data_loader.load_dataset("mnist", data_dir=str(SHARED), log=lambda *a: None)
     path = data_loader.cache_path("mnist", data_home)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,20 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+
+
+def _check_installed_clone():
+    """The tests import this clone as the package mnist_live, installed in place by
+    `pip install -r requirements-test.txt` (`-e .`), so every process they start finds it too."""
+    import importlib.util
+    spec = importlib.util.find_spec("mnist_live")
+    where = spec and spec.submodule_search_locations and Path(list(spec.submodule_search_locations)[0]).resolve()
+    if where != ROOT:
+        raise pytest.UsageError(f"mnist_live is {'not installed' if not where else f'installed from {where}'}: "
+                                f"run `pip install -r requirements-test.txt` (or `pip install -e .`) in {ROOT}")
+
+
+_check_installed_clone()
 
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 SHARED_FASHION = ROOT.parent / "shared" / "data" / "fashion-mnist"
@@ -47,14 +60,14 @@ def _private_run_library():
 @pytest.fixture(scope="session")
 def sample():
     """The bundled MNIST sample (5,000 / 1,000 digits), loaded once for the session."""
-    import data_loader
+    from mnist_live import data_loader
     return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
 
 
 @pytest.fixture(scope="session")
 def fashion():
     """The bundled Fashion-MNIST sample, loaded once for the session."""
-    import data_loader
+    from mnist_live import data_loader
     return data_loader.load_dataset("fashion", offline=True, log=lambda *a: None)
 
 

@@ -1,7 +1,7 @@
 """What the run library tests share: a data set description, runs made through the
 library, and the `runs` command called in this process."""
-from config import Config
-from runs_command import runs_main
+from mnist_live.runs.command import runs_main
+from mnist_live.training.config import Config
 
 DATASET = {"name": "mnist", "source": "bundled sample", "train": 5000, "test": 1000}
 

@@ -21,13 +21,13 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "tests"):
+for _p in (ROOT / "tests",):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-import background_fetch as bf  # noqa: E402
-import data_loader as dl  # noqa: E402
 import fixtures_openml as fo  # noqa: E402
+from mnist_live import data_loader as dl  # noqa: E402
+from mnist_live.window import fetch as bf  # noqa: E402
 
 SPLIT = (100, 20)
 DOWNLOAD = "openml/openml.org/data/v1/download"
@@ -277,7 +277,7 @@ def test_headless_cli_on_a_cache_miss_shows_progress_and_trains_on_the_full_set(
                                                                                   capsys):
     import json
 
-    import main
+    from mnist_live import main
     x, y = fo.fake_digits(sum(SPLIT), seed=5)
     payload = fo.arff_gz(x, y)
     handler = type("Handler", (_SlowArffServer,), {"payload": payload})
@@ -311,7 +311,7 @@ def test_headless_cli_on_a_cache_miss_shows_progress_and_trains_on_the_full_set(
 
 
 def test_headless_cli_falls_back_to_the_sample_with_one_line(tmp_path, openml_here, monkeypatch, capsys):
-    import main
+    from mnist_live import main
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     monkeypatch.setattr(dl, "_OPENML_PORT", closed.getsockname()[1])
@@ -348,8 +348,8 @@ class _Terminal:
 
 @pytest.mark.slow
 def test_headless_progress_on_a_terminal_is_one_line_rewritten_in_place(fake):
-    import main
-    from config import Config
+    from mnist_live import main
+    from mnist_live.training.config import Config
     home, x, _, payload = fake
     fetch = bf.BackgroundFetch("mnist", home, urlopen=fo.SlowArffOpener(payload, chunk=2048, delay=0.05))
     term = _Terminal()

@@ -4,12 +4,12 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
-from captions import IDEAS, caption
-from regions.layout import compute_layout
-from regions.palette import TEXT
+from mnist_live import data_loader
+from mnist_live.window.captions import IDEAS, caption
+from mnist_live.window.regions.layout import compute_layout
+from mnist_live.window.regions.palette import TEXT
+from mnist_live.window.state import Overlay, WindowState
 from window_driver import key, open_app, run_until, text_drawn_at
-from window_state import Overlay, WindowState
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from config import Config
 from conftest import NO_SHARED, ROOT, SHARED_MNIST
-from model_file import read_model
-from trainer import Trainer
+from mnist_live.training.config import Config
+from mnist_live.training.model_file import read_model
+from mnist_live.training.trainer import Trainer
 
 MAIN = str(ROOT / "main.py")
 
@@ -222,7 +222,7 @@ def test_headless_run_saves_loads_and_writes_metrics(tmp_path):
     assert m["epochs_completed"] == 2 and m["train_samples_per_s"] > 0
     assert m["hyperparameters"]["hidden"] == [64] and m["hyperparameters"]["epochs"] == 2
     # the plain W/b arrays alone reproduce the accuracy (any NumPy code can use them)
-    import data_loader
+    from mnist_live import data_loader
     data = data_loader.load_dataset(offline=True, log=lambda *a: None)
     with np.load(model, allow_pickle=False) as f:
         a = data.x_test.astype(np.float32) / 255
@@ -246,7 +246,7 @@ def test_diverging_run_stops_with_a_clear_message(tmp_path):
 
 
 def _small_data():
-    import data_loader
+    from mnist_live import data_loader
     return data_loader.load_dataset(offline=True, log=lambda *a: None)
 
 
@@ -278,11 +278,11 @@ def test_save_is_atomic_and_loading_never_unpickles(tmp_path, monkeypatch):
     path = tmp_path / "m.npz"
     t.save(path)
     before = path.read_bytes()
-    import utils
+    from mnist_live.training import files
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(utils.os, "fsync", boom)
+    monkeypatch.setattr(files.os, "fsync", boom)
     with pytest.raises(OSError):
         t.save(path)
     assert path.read_bytes() == before                         # old file intact
@@ -322,7 +322,7 @@ def test_window_mode_frames_and_metrics(tmp_path):
 def test_atomic_files_get_a_normal_mode(tmp_path):
     import os
 
-    from utils import atomic_write_json
+    from mnist_live.training.files import atomic_write_json
     old = os.umask(0o022)
     try:
         atomic_write_json(tmp_path / "m.json", {"a": 1})
@@ -402,8 +402,8 @@ def test_tilde_is_expanded_in_every_path_option(tmp_path):
     assert_one_line_error(proc, 1, str(tmp_path / "idx"))
     import dataclasses
 
-    import config as config_module
-    import main as main_module
+    from mnist_live import main as main_module
+    from mnist_live.training import config as config_module
     paths = [f.name for f in dataclasses.fields(config_module.Config) if f.metadata.get("metavar") in ("FILE", "DIR")]
     assert sorted(paths) == sorted(main_module.PATH_OPTIONS)     # a new path option is expanded too
 
@@ -426,14 +426,14 @@ def test_no_display_is_a_one_line_error_suggesting_headless(tmp_path):
     proc = subprocess.run([sys.executable, MAIN, "--offline", "--hidden", "8", "--epochs", "1", "--train-size", "100"],
                           capture_output=True, text=True, timeout=30, env=env)
     assert_one_line_error(proc, 1, "no display", "--headless")
-    import main as main_module
+    from mnist_live import main as main_module
     assert not main_module.no_display({"SDL_VIDEODRIVER": "dummy"}, "linux")     # what the tests use
     assert not main_module.no_display({"WAYLAND_DISPLAY": "wayland-0"}, "linux")
     assert not main_module.no_display({}, "darwin") and not main_module.no_display({}, "win32")
 
 
 def test_headless_history_is_bounded(monkeypatch, capsys):
-    import main as main_module
+    from mnist_live import main as main_module
     monkeypatch.setattr(main_module, "HISTORY_EPOCHS", 5)
     data = _small_data()
     import dataclasses

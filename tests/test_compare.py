@@ -5,12 +5,12 @@ import numpy as np
 import pygame
 import pytest
 
-import data_loader
-from comparison import Comparison, difference_label, differences, to_seconds
-from config import Config
 from conftest import assert_one_line_error, run
-from regions.palette import COMPARE_COLORS, GRID_BG, TRIAL_COLORS
-from run_library import RunLibrary
+from mnist_live import data_loader
+from mnist_live.runs.comparison import Comparison, difference_label, differences, to_seconds
+from mnist_live.runs.library import RunLibrary
+from mnist_live.training.config import Config
+from mnist_live.window.regions.palette import COMPARE_COLORS, GRID_BG, TRIAL_COLORS
 from window_driver import click, key, open_app, pixels, run_until, text_drawn_at
 
 DATA = {"source": "test", "train": 100, "test": 100}

@@ -17,14 +17,14 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-for _p in (ROOT, ROOT / "tests"):
+for _p in (ROOT / "tests",):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-import data_loader as dl  # noqa: E402
-import drawn_digit  # noqa: E402
 import fixtures_openml as fo  # noqa: E402
-from data_loader import DataError  # noqa: E402
+from mnist_live import data_loader as dl  # noqa: E402
+from mnist_live.data_loader import DataError  # noqa: E402
+from mnist_live.window import drawn_digit  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 SPLIT = (100, 20)   # tiny stand-in for OpenML's 60,000 / 10,000 rows
@@ -159,8 +159,7 @@ def test_cached_load_does_not_import_sklearn(fake_home):
     dl.load_dataset("mnist", data_home=home, log=Log())          # builds the cache
     code = textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(ROOT)!r})
-        import data_loader as dl
+        from mnist_live import data_loader as dl
         dl._OPENML_SPLIT = {SPLIT!r}
         ds = dl.load_dataset("mnist", data_home={str(home)!r}, log=lambda m: print("LOG", m))
         print(ds.source.split(" (")[0], ds.x_train.shape, "sklearn" in sys.modules)
@@ -244,11 +243,10 @@ def test_offline_launch_without_offline_flag_is_fast(tmp_path):
     connection refused) falls back in about a second, not the ~5 s of fetch_openml's retries."""
     code = textwrap.dedent(f"""
         import sys, time, socket
-        sys.path.insert(0, {str(ROOT)!r})
         def refuse(*a, **k):
             raise ConnectionRefusedError(111, "Connection refused")
         socket.create_connection = refuse
-        import data_loader as dl
+        from mnist_live import data_loader as dl
         t = time.perf_counter()
         ds = dl.load_dataset("mnist", data_home={str(tmp_path)!r}, log=lambda m: None)
         print(time.perf_counter() - t, ds.source, "sklearn" in sys.modules)

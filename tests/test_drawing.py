@@ -3,10 +3,10 @@ test digits, scaled and shifted onto the drawing canvas, must keep their predict
 import numpy as np
 import pytest
 
-import data_loader
-import drawn_digit
-from config import Config
-from trainer import Trainer, evaluate
+from mnist_live import data_loader
+from mnist_live.training.config import Config
+from mnist_live.training.trainer import Trainer, evaluate
+from mnist_live.window import drawn_digit
 
 CANVAS = 280
 

@@ -3,8 +3,8 @@ edge matrices, numpy.linalg.svd, and per-neuron sorts over small random sets."""
 import numpy as np
 import pytest
 
-import explain
-from neural_network import MLP
+from mnist_live.explain import dreams, lrp, neurons, projection
+from mnist_live.neural_network import MLP
 
 
 def _net(sizes=(784, 48, 24, 10), seed=0, bias=0.1):
@@ -53,11 +53,11 @@ def _brute_lrp(net, x, target, contrast=None, eps=0.01, input_rule="zB"):
     return neurons, edges, acts, zs
 
 
-@pytest.mark.parametrize("rule", explain.INPUT_RULES)
+@pytest.mark.parametrize("rule", lrp.INPUT_RULES)
 @pytest.mark.parametrize("contrast", [None, 7])
 def test_relevance_matches_brute_force(rule, contrast):
     net, x = _net(), _digit()
-    rel = explain.relevance(net, x, 3, contrast=contrast, input_rule=rule)
+    rel = lrp.relevance(net, x, 3, contrast=contrast, input_rule=rule)
     want, _, _, zs = _brute_lrp(net, x, 3, contrast, input_rule=rule)
     assert rel.target == 3 and rel.contrast == contrast
     assert rel.logit == pytest.approx(zs[-1][3] - (zs[-1][contrast] if contrast is not None else 0), rel=1e-5)
@@ -65,18 +65,18 @@ def test_relevance_matches_brute_force(rule, contrast):
     for got, ref in zip(rel.neurons, want):
         assert got.dtype == np.float32
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-6 * np.abs(ref).max())
-    np.testing.assert_array_equal(explain.pixel_relevance(rel), rel.neurons[0])
+    np.testing.assert_array_equal(lrp.pixel_relevance(rel), rel.neurons[0])
     if rule == "zB" and contrast is None:                       # a uint8 digit means the same picture
         as_bytes = np.round(x * 255).astype(np.uint8)
-        again = explain.relevance(net, as_bytes, 3)
-        np.testing.assert_allclose(again.neurons[0], explain.relevance(net, as_bytes / 255, 3).neurons[0],
+        again = lrp.relevance(net, as_bytes, 3)
+        np.testing.assert_allclose(again.neurons[0], lrp.relevance(net, as_bytes / 255, 3).neurons[0],
                                    rtol=1e-5, atol=1e-7)
 
 
 def test_relevance_is_conserved_up_to_the_exact_bias_and_eps_share():
     net, x = _net(bias=0.3), _digit(1)
     eps = 0.05
-    rel = explain.relevance(net, x, 5, eps=eps)
+    rel = lrp.relevance(net, x, 5, eps=eps)
     _, _, acts, zs = _brute_lrp(net, x, 5, eps=eps)
     sums = [float(r.astype(np.float64).sum()) for r in rel.neurons]
     assert sums[-1] == pytest.approx(rel.logit, rel=1e-6)
@@ -86,15 +86,15 @@ def test_relevance_is_conserved_up_to_the_exact_bias_and_eps_share():
         share = float(np.sum(R_up * (net.biases[pair] + eps * np.where(z >= 0, 1, -1)) / den))
         assert abs(share) > 1e-3                               # the bias share is not negligible here...
         assert sums[pair] == pytest.approx(sums[pair + 1] - share, abs=2e-5 * abs(rel.logit) + 1e-6)
-        assert explain.relevance_absorbed(net, x, rel)[pair] == pytest.approx(share, rel=1e-4, abs=1e-7)
+        assert lrp.relevance_absorbed(net, x, rel)[pair] == pytest.approx(share, rel=1e-4, abs=1e-7)
     assert sums[0] == pytest.approx(sums[1], rel=1e-5)          # ...and z^B conserves exactly
-    assert explain.relevance_absorbed(net, x, rel)[0] == 0.0
+    assert lrp.relevance_absorbed(net, x, rel)[0] == 0.0
 
 
 def test_without_biases_and_with_small_eps_every_layer_sums_to_the_logit():
     net, x = _net(bias=0.0), _digit(2)
     for target in range(10):
-        rel = explain.relevance(net, x, target, eps=1e-6)
+        rel = lrp.relevance(net, x, target, eps=1e-6)
         for r in rel.neurons:
             assert float(r.astype(np.float64).sum()) == pytest.approx(rel.logit, rel=1e-4, abs=1e-6)
 
@@ -102,29 +102,29 @@ def test_without_biases_and_with_small_eps_every_layer_sums_to_the_logit():
 def test_switched_off_neurons_and_the_edges_into_them_carry_exactly_nothing():
     net, x = _net(), _digit(3)
     acts = net.forward(x, return_all=True)
-    rel = explain.relevance(net, x, 2, contrast=4)
+    rel = lrp.relevance(net, x, 2, contrast=4)
     for layer in (1, 2):
         off = acts[layer] == 0
         assert 0 < off.sum() < len(off)                         # both kinds exist in this net
         assert np.all(rel.neurons[layer][off] == 0)
-        into = explain.edge_relevance(net, acts, rel, layer - 1)
+        into = lrp.edge_relevance(net, acts, rel, layer - 1)
         assert np.all(into[:, off] == 0)
-        out_of = explain.edge_relevance(net, acts, rel, layer)  # epsilon rule: nothing from them either
+        out_of = lrp.edge_relevance(net, acts, rel, layer)  # epsilon rule: nothing from them either
         assert np.all(out_of[off] == 0)
-    edges, _ = explain.top_edges(net, acts, rel, 500)
+    edges, _ = lrp.top_edges(net, acts, rel, 500)
     for pair in (0, 1):
         assert len(edges[pair][1]) > 0
         assert np.all(acts[pair + 1][edges[pair][1]] > 0)
 
 
-@pytest.mark.parametrize("rule", explain.INPUT_RULES)
+@pytest.mark.parametrize("rule", lrp.INPUT_RULES)
 def test_edge_relevance_matches_brute_force_and_sums_to_the_source_layer(rule):
     net, x = _net(), _digit(4)
     acts = net.forward(x, return_all=True)
-    rel = explain.relevance(net, x, 6, input_rule=rule)
+    rel = lrp.relevance(net, x, 6, input_rule=rule)
     _, want, _, _ = _brute_lrp(net, x, 6, input_rule=rule)
     for pair in range(3):
-        E = explain.edge_relevance(net, acts, rel, pair)
+        E = lrp.edge_relevance(net, acts, rel, pair)
         assert E.shape == net.weights[pair].shape and E.dtype == np.float32
         np.testing.assert_allclose(E, want[pair], rtol=1e-4, atol=1e-6 * np.abs(want[pair]).max())
         np.testing.assert_allclose(E.sum(axis=1), rel.neurons[pair], rtol=1e-4, atol=1e-6)
@@ -135,11 +135,11 @@ def test_edge_relevance_matches_brute_force_and_sums_to_the_source_layer(rule):
 def test_top_edges_equal_a_brute_force_sort_of_all_edges(k, contrast):
     net, x = _net((784, 96, 40, 10)), _digit(5)
     acts = net.forward(x, return_all=True)
-    rel = explain.relevance(net, x, 8, contrast=contrast)
-    edges, coverage = explain.top_edges(net, acts, rel, k)
+    rel = lrp.relevance(net, x, 8, contrast=contrast)
+    edges, coverage = lrp.top_edges(net, acts, rel, k)
     assert len(edges) == len(coverage) == 3
     for pair, ((src, dst, val), cov) in enumerate(zip(edges, coverage)):
-        E = explain.edge_relevance(net, acts, rel, pair).astype(np.float64)
+        E = lrp.edge_relevance(net, acts, rel, pair).astype(np.float64)
         mag = np.abs(E).ravel()
         order = np.argsort(-mag, kind="stable")
         n = min(k, int((mag > 0).sum()))
@@ -158,10 +158,10 @@ def test_top_edges_equal_a_brute_force_sort_of_all_edges(k, contrast):
 def test_top_edges_on_the_default_network_with_k_60():
     net, x = MLP((784, 1024, 512, 10), seed=1), _digit(6)
     acts = net.forward(x, return_all=True)
-    rel = explain.relevance(net, x, 0)
-    edges, coverage = explain.top_edges(net, acts, rel, 60)
+    rel = lrp.relevance(net, x, 0)
+    edges, coverage = lrp.top_edges(net, acts, rel, 60)
     for pair, (src, dst, val) in enumerate(edges):
-        E = explain.edge_relevance(net, acts, rel, pair)
+        E = lrp.edge_relevance(net, acts, rel, pair)
         mag = np.abs(E)
         assert len(val) == 60
         assert mag[src, dst].min() >= np.partition(mag.ravel(), mag.size - 60)[mag.size - 60]
@@ -171,10 +171,10 @@ def test_top_edges_on_the_default_network_with_k_60():
 
 def test_contrast_relevance_is_the_difference_of_the_plain_ones():
     net, x = _net(), _digit(7)
-    for rule in explain.INPUT_RULES:
-        both = explain.relevance(net, x, 3, contrast=8, input_rule=rule)
-        c = explain.relevance(net, x, 3, input_rule=rule)
-        d = explain.relevance(net, x, 8, input_rule=rule)
+    for rule in lrp.INPUT_RULES:
+        both = lrp.relevance(net, x, 3, contrast=8, input_rule=rule)
+        c = lrp.relevance(net, x, 3, input_rule=rule)
+        d = lrp.relevance(net, x, 8, input_rule=rule)
         assert both.logit == pytest.approx(c.logit - d.logit, rel=1e-5)
         for rb, rc, rd in zip(both.neurons, c.neurons, d.neurons):
             np.testing.assert_allclose(rb, rc - rd, rtol=1e-4, atol=1e-6 * max(np.abs(rc).max(), 1e-6))
@@ -185,7 +185,7 @@ def test_relevance_rejects_bad_classes_and_rules():
     for kw in (dict(target=10), dict(target=-1), dict(target=3, contrast=3), dict(target=3, contrast=10),
                dict(target=3, input_rule="w2")):
         with pytest.raises(ValueError):
-            explain.relevance(net, x, **kw)
+            lrp.relevance(net, x, **kw)
 
 
 # ------------------------------------------------------------------ neuron roles
@@ -202,27 +202,27 @@ def _hand_net():
 
 def test_preferred_class_sums_the_paths_weighted_by_how_often_neurons_are_on():
     net = _hand_net()
-    plain = explain.preferred_class(net)
+    plain = neurons.preferred_class(net)
     assert [p.tolist() for p in plain] == [[2, 0, 0], [2, 1]]
     # j0: 1 * 5 -> class 2. j1: [0.1, -3] @ W3 = [12, -3, 0.5]: class 0, through k1's -4.
     # j2: [-1, -1] @ W3 = [4, -1, -5]: class 0.
-    gated = explain.preferred_class(net, on_rates=[np.ones(3), np.array([1.0, 0.01])])
+    gated = neurons.preferred_class(net, on_rates=[np.ones(3), np.array([1.0, 0.01])])
     # k1 is almost never on: j1 = 0.1 * [0, 0, 5] - 3 * 0.01 * [-4, 1, 0] = [0.12, -0.03, 0.5] -> 2
     assert [p.tolist() for p in gated] == [[2, 2, 0], [2, 1]]
     assert all(p.dtype.kind == "i" for p in plain + gated)
     with pytest.raises(ValueError):
-        explain.preferred_class(net, on_rates=[np.ones(3)])
+        neurons.preferred_class(net, on_rates=[np.ones(3)])
     deep = MLP((5, 4, 3, 2, 3), seed=1)                        # three hidden layers: the full product
     want = deep.weights[1].astype(np.float64) @ deep.weights[2] @ deep.weights[3]
-    assert explain.preferred_class(deep)[0].tolist() == want.argmax(axis=1).tolist()
+    assert neurons.preferred_class(deep)[0].tolist() == want.argmax(axis=1).tolist()
 
 
 def test_order_by_class_groups_neurons_by_class_stably():
-    order = explain.order_by_class(np.array([2, 1, 0, 1, 2, 0]))
+    order = neurons.order_by_class(np.array([2, 1, 0, 1, 2, 0]))
     assert order.tolist() == [2, 5, 1, 3, 0, 4]
-    pref = explain.preferred_class(MLP((784, 30, 20, 10), seed=3))
+    pref = neurons.preferred_class(MLP((784, 30, 20, 10), seed=3))
     for p in pref:
-        o = explain.order_by_class(p)
+        o = neurons.order_by_class(p)
         assert sorted(o.tolist()) == list(range(len(p)))
         assert np.all(np.diff(p[o]) >= 0)
 
@@ -236,7 +236,7 @@ def test_neuron_stats_equal_brute_force_over_chunks():
     acts[1][:, 2] = 0
     acts[1][[5, 40], 2] = [0.5, 2.0]                      # active on two digits only (fewer than k)
     indices = 1000 + rng.permutation(N)                   # test-set indices, not positions
-    stats = explain.NeuronStats(sizes, k=k)
+    stats = neurons.NeuronStats(sizes, k=k)
     for s in range(0, N, 13):
         stats.update(x[s:s + 13], [a[s:s + 13] for a in acts], indices[s:s + 13])
     for layer, a in enumerate(acts):
@@ -269,7 +269,7 @@ def _planted(N=300, d=40, seed=0):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pca_matches_svd_up_to_sign(shape, dtype):
     X = _planted(*shape)
-    Y = explain.pca_2d(X.astype(dtype))
+    Y = projection.pca_2d(X.astype(dtype))
     Xc = X - X.mean(axis=0)
     U, S, _ = np.linalg.svd(Xc, full_matrices=False)
     want = U[:, :2] * S[:2]
@@ -281,28 +281,28 @@ def test_pca_matches_svd_up_to_sign(shape, dtype):
 
 def test_pca_alignment_undoes_a_rotation_reflection_scale_and_shift():
     X = _planted()
-    Y = explain.pca_2d(X).astype(np.float64)
+    Y = projection.pca_2d(X).astype(np.float64)
     t = 0.7
     Q = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]) @ np.diag([1, -1])
     previous = 2.5 * Y @ Q + [3.0, -1.0]
-    np.testing.assert_allclose(explain.pca_2d(X, previous=previous), previous, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(projection.pca_2d(X, previous=previous), previous, rtol=1e-4, atol=1e-4)
     # A changed data set: aligned, the points are closer to where they were than unaligned.
     X2 = X + np.random.default_rng(1).normal(0, 0.2, X.shape)
-    far = np.linalg.norm(explain.pca_2d(X2) - previous)
-    near = np.linalg.norm(explain.pca_2d(X2, previous=previous) - previous)
+    far = np.linalg.norm(projection.pca_2d(X2) - previous)
+    near = np.linalg.norm(projection.pca_2d(X2, previous=previous) - previous)
     assert near < 0.2 * far
     with pytest.raises(ValueError):
-        explain.pca_2d(X, previous=previous[:10])
+        projection.pca_2d(X, previous=previous[:10])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pca_fit_gives_the_affine_map_of_its_points(dtype):
     X = _planted().astype(dtype)
-    Y, mean, A, shift = explain.pca_2d_fit(X)
+    Y, mean, A, shift = projection.pca_2d_fit(X)
     np.testing.assert_allclose((X - mean) @ A + shift, Y, rtol=1e-4, atol=1e-4 * np.abs(Y).max())
-    np.testing.assert_array_equal(Y, explain.pca_2d(X))
+    np.testing.assert_array_equal(Y, projection.pca_2d(X))
     previous = 2.5 * Y[:, ::-1] + [3.0, -1.0]                  # a swap of axes, a scale and a shift
-    Y2, mean, A, shift = explain.pca_2d_fit(X, previous=previous)
+    Y2, mean, A, shift = projection.pca_2d_fit(X, previous=previous)
     np.testing.assert_allclose(Y2, previous, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose((X - mean) @ A + shift, Y2, rtol=1e-4, atol=1e-4 * np.abs(Y2).max())
 
@@ -311,26 +311,26 @@ def test_balanced_subset_is_fixed_and_balanced():
     y = np.random.default_rng(0).integers(0, 10, 5000)
     y[y == 9] = 8                                         # class 9 missing
     y[:30] = 9                                            # and now 30 of them: fewer than the quota
-    idx = explain.balanced_subset(y, n=1000, seed=3)
+    idx = projection.balanced_subset(y, n=1000, seed=3)
     counts = np.bincount(y[idx], minlength=10)
     assert counts.tolist() == [100] * 9 + [30]
     assert len(np.unique(idx)) == len(idx) and np.all(np.diff(idx) > 0)
-    np.testing.assert_array_equal(idx, explain.balanced_subset(y, n=1000, seed=3))
-    assert not np.array_equal(idx, explain.balanced_subset(y, n=1000, seed=4))
-    assert np.bincount(y[explain.balanced_subset(y, n=995)], minlength=10).tolist()[:6] == [100] * 5 + [99]
+    np.testing.assert_array_equal(idx, projection.balanced_subset(y, n=1000, seed=3))
+    assert not np.array_equal(idx, projection.balanced_subset(y, n=1000, seed=4))
+    assert np.bincount(y[projection.balanced_subset(y, n=995)], minlength=10).tolist()[:6] == [100] * 5 + [99]
 
 
 # ------------------------------------------------------------------ dreams
 def _logit(net, x, c):
-    return float(explain.forward_pre(net, x)[1][-1][c])
+    return float(lrp.forward_pre(net, x)[1][-1][c])
 
 
 @pytest.fixture(scope="module")
 def trained_small():
     """784-64-32-10 trained for 2 epochs on the bundled sample (well under a second)."""
-    from config import Config
-    from data_loader import load_dataset
-    from trainer import Trainer
+    from mnist_live.data_loader import load_dataset
+    from mnist_live.training.config import Config
+    from mnist_live.training.trainer import Trainer
     data = load_dataset("mnist", offline=True)
     trainer = Trainer(Config(hidden=(64, 32), epochs=2), data.x_train, data.y_train)
     while not trainer.finished:
@@ -345,7 +345,7 @@ def _start():
 def test_dream_raises_the_target_logit_until_the_network_is_sure(trained_small):
     net = trained_small
     for target in (0, 4, 8):
-        frames = list(explain.dream(net, target))
+        frames = list(dreams.dream(net, target))
         assert len(frames) == 60
         assert all(f.shape == (784,) and f.dtype == np.float32 and f.min() >= 0 and f.max() <= 1 for f in frames)
         start, end = _logit(net, _start(), target), _logit(net, frames[-1], target)
@@ -357,9 +357,9 @@ def test_dream_raises_the_target_logit_until_the_network_is_sure(trained_small):
 def test_dream_raises_a_hidden_neuron(trained_small):
     net = trained_small
     for layer, neuron in ((0, 5), (1, 7)):
-        frames = list(explain.dream(net, 0, steps=30, layer=layer, neuron=neuron))
-        before = explain.forward_pre(net, _start())[0][layer + 1][neuron]
-        after = explain.forward_pre(net, frames[-1])[0][layer + 1][neuron]
+        frames = list(dreams.dream(net, 0, steps=30, layer=layer, neuron=neuron))
+        before = lrp.forward_pre(net, _start())[0][layer + 1][neuron]
+        after = lrp.forward_pre(net, frames[-1])[0][layer + 1][neuron]
         assert after > before + 1.0
     with pytest.raises(ValueError):
-        next(explain.dream(net, 0, layer=2))
+        next(dreams.dream(net, 0, layer=2))

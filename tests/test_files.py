@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-import utils
 from conftest import ROOT, assert_one_line_error, run  # noqa: F401
-from utils import atomic_write_json
+from mnist_live.training import files
+from mnist_live.training.files import atomic_write_json
 
 
 def char_device(tmp_path):
@@ -164,7 +164,7 @@ def test_cli_saves_through_a_symlink_keeping_mode(tmp_path):
 # ------------------------------------------------------------------ killed writers (3)
 def test_temp_files_of_killed_writers_are_removed_on_the_next_save(tmp_path):
     target = tmp_path / "model.npz"
-    code = ("import os, signal, sys; sys.path.insert(0, sys.argv[2]); from utils import atomic_file\n"
+    code = ("import os, signal, sys; from mnist_live.training.files import atomic_file\n"
             "with atomic_file(sys.argv[1]) as f:\n"
             "    f.write(b'half a model'); f.flush(); os.kill(os.getpid(), signal.SIGKILL)\n")
     for _ in range(3):                  # three writers killed mid-save: each removes the one before
@@ -202,8 +202,8 @@ def test_save_png_atomic_writes_a_verified_png_pygame_can_read(tmp_path):
     import pygame
     surface, _ = _png_bytes(tmp_path)
     path = tmp_path / "shot.png"
-    assert utils.save_png_atomic(path, lambda f: pygame.image.save(surface, f, "shot.png")) == str(path)
-    utils.check_png(path)
+    assert files.save_png_atomic(path, lambda f: pygame.image.save(surface, f, "shot.png")) == str(path)
+    files.check_png(path)
     assert pygame.image.load(str(path)).get_size() == (64, 48)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]
 
@@ -221,7 +221,7 @@ def test_a_bad_png_never_replaces_the_old_one(tmp_path, damage, fragment):
     path = tmp_path / "shot.png"
     path.write_bytes(b"old screenshot")
     with pytest.raises(OSError) as e:
-        utils.save_png_atomic(path, lambda f: f.write(damage(good)))
+        files.save_png_atomic(path, lambda f: f.write(damage(good)))
     assert fragment in e.value.strerror and "\n" not in e.value.strerror
     assert path.read_bytes() == b"old screenshot"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shot.png"]       # no temp file left
@@ -239,19 +239,19 @@ def test_a_full_disk_or_failing_encoder_is_an_oserror_and_leaves_no_file(tmp_pat
 
     import errno
     with pytest.raises(OSError, match="No space left"):
-        utils.save_png_atomic(path, disk_full)
+        files.save_png_atomic(path, disk_full)
     with pytest.raises(OSError) as e:
-        utils.save_png_atomic(path, encoder_fails)
+        files.save_png_atomic(path, encoder_fails)
     assert "could not encode" in e.value.strerror and "\n" not in e.value.strerror
     assert list(tmp_path.iterdir()) == []
 
 
 def test_save_png_atomic_accepts_returned_bytes_and_refuses_devices(tmp_path):
     _, good = _png_bytes(tmp_path)
-    utils.save_png_atomic(tmp_path / "b.png", lambda f: good)
+    files.save_png_atomic(tmp_path / "b.png", lambda f: good)
     assert (tmp_path / "b.png").read_bytes() == good
     with pytest.raises(OSError, match="character device"):
-        utils.save_png_atomic(char_device(tmp_path), lambda f: good)
+        files.save_png_atomic(char_device(tmp_path), lambda f: good)
 
 
 def test_unique_path_never_collides_within_one_second(tmp_path, monkeypatch):
@@ -260,13 +260,13 @@ def test_unique_path_never_collides_within_one_second(tmp_path, monkeypatch):
     now = time.localtime()
     names = []
     for _ in range(3):                                   # S pressed three times in one second
-        name = utils.unique_path("screenshot-%Y%m%d-%H%M%S.png", now)
+        name = files.unique_path("screenshot-%Y%m%d-%H%M%S.png", now)
         open(name, "wb").close()
         names.append(name)
     base = time.strftime("screenshot-%Y%m%d-%H%M%S", now)
     assert names == [f"{base}.png", f"{base}-2.png", f"{base}-3.png"]
     os.symlink("nowhere", f"{base}-4.png")               # a dangling link takes the name too
-    assert utils.unique_path("screenshot-%Y%m%d-%H%M%S.png", now) == f"{base}-5.png"
+    assert files.unique_path("screenshot-%Y%m%d-%H%M%S.png", now) == f"{base}-5.png"
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
@@ -296,12 +296,12 @@ def test_frames_written_one_by_one_read_back_pixel_for_pixel_with_delay_and_loop
         rgb[:, : 5 + 7 * i] = (255, 32 * i, 0)             # a bar that grows: the frames differ
         frame = Image.fromarray(rgb).quantize(colors=200)
         sources.append(np.asarray(frame.convert("RGB")))
-        w, h, image = utils.gif_frame_image(gif_of(frame))
+        w, h, image = files.gif_frame_image(gif_of(frame))
         assert (w, h) == (50, 30)
         images.append(image)
     path = tmp_path / "clip.gif"
     with open(path, "wb") as f:
-        utils.write_gif(f, (50, 30), ((image, 40) for image in images))
+        files.write_gif(f, (50, 30), ((image, 40) for image in images))
     with Image.open(path) as gif:
         assert gif.format == "GIF" and gif.size == (50, 30) and gif.n_frames == 6
         assert gif.info["loop"] == 0
@@ -314,9 +314,9 @@ def test_frames_written_one_by_one_read_back_pixel_for_pixel_with_delay_and_loop
 def test_a_frame_keeps_a_local_colour_table_and_malformed_gifs_are_errors():
     from PIL import Image
     frame = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) * 4, "L").convert("P")
-    w, h, image = utils.gif_frame_image(gif_of(frame))
+    w, h, image = files.gif_frame_image(gif_of(frame))
     assert image[0] == 0x2C and image[9] & 0x80          # an image descriptor with a local table
-    assert utils.gif_frame_image(b"GIF89a" + (8).to_bytes(2, "little") * 2 + b"\x00\x00\x00" + image)[2] == image
+    assert files.gif_frame_image(b"GIF89a" + (8).to_bytes(2, "little") * 2 + b"\x00\x00\x00" + image)[2] == image
     for bad in (b"PNG", b"GIF89a" + bytes(7) + b"\x3b", gif_of(frame)[:-20]):
         with pytest.raises(ValueError):
-            utils.gif_frame_image(bad)
+            files.gif_frame_image(bad)

@@ -9,12 +9,12 @@ import numpy as np
 import pygame
 import pytest
 
-import regions.caches
+import mnist_live.window.regions.caches
 from conftest import ROOT
-from explain import NeuronStats
-from messages import DigitHistory
-from regions.caches import BoundedCache, TextCache
-from telemetry import MAX_DIGIT_HISTORIES, Telemetry
+from mnist_live.explain.neurons import NeuronStats
+from mnist_live.training.messages import DigitHistory
+from mnist_live.window.regions.caches import BoundedCache, TextCache
+from mnist_live.window.telemetry import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
 
 
@@ -40,10 +40,10 @@ def test_text_cache_stays_within_its_budget_after_thousands_of_distinct_strings(
     text = TextCache()
     for i in range(3000):                                # 3,000 numbers, as the panel renders over hours
         text.render(f"epoch {i}   batch {i * 7}/938   {i * 13:,} samples/s", 17)
-    for i in range(regions.caches.WIDTH_CACHE_ENTRIES + 1000):
+    for i in range(mnist_live.window.regions.caches.WIDTH_CACHE_ENTRIES + 1000):
         text.width(f"{i} samples/s", 15)
-    assert surface_bytes(text.surfs.values()) <= regions.caches.TEXT_CACHE_BYTES
-    assert len(text.widths) <= regions.caches.WIDTH_CACHE_ENTRIES
+    assert surface_bytes(text.surfs.values()) <= mnist_live.window.regions.caches.TEXT_CACHE_BYTES
+    assert len(text.widths) <= mnist_live.window.regions.caches.WIDTH_CACHE_ENTRIES
     surf = text.render("epoch 2999   batch 20993/938   38,987 samples/s", 17)
     assert any(s is surf for s in text.surfs.values())   # the newest are kept
 
@@ -57,7 +57,7 @@ def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
             key(pygame.K_PAGEDOWN)
             app.frame()
         assert len(app.strip.boxes) > 10
-        assert surface_bytes(app.strip.thumbs.values()) <= regions.caches.THUMB_CACHE_BYTES
+        assert surface_bytes(app.strip.thumbs.values()) <= mnist_live.window.regions.caches.THUMB_CACHE_BYTES
         shown = {(k, box.width) for box, k in app.strip.boxes}
         assert shown <= set(app.strip.thumbs.items)      # what is on screen is cached
         grid = app.layout.hidden[0]
@@ -66,7 +66,7 @@ def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
             pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
             app.frame()
         assert app.state.hover == (0, 79)
-        assert surface_bytes(app.tooltip.cache.values()) <= regions.caches.PICTURE_CACHE_BYTES
+        assert surface_bytes(app.tooltip.cache.values()) <= mnist_live.window.regions.caches.PICTURE_CACHE_BYTES
     finally:
         app.close()
 
@@ -119,7 +119,7 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
 
     from PIL import Image
 
-    import clip_recorder
+    from mnist_live.window import clips as clip_recorder
     spools, written = [], []
     real_temporary_file, real_write_gif = tempfile.TemporaryFile, clip_recorder.write_gif
 
@@ -160,7 +160,7 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
 HEAP_CHECKS = """
 import ctypes, sys
 import numpy as np
-from utils import Heap
+from mnist_live.window.memory import Heap
 
 def rss_mb():
     with open("/proc/self/statm") as f:
@@ -208,7 +208,7 @@ def test_a_long_clip_halves_its_frame_rate_and_keeps_every_frame(tmp_path, monke
     already taken stay, each with the delay it was taken at."""
     from PIL import Image
 
-    import clip_recorder
+    from mnist_live.window import clips as clip_recorder
     monkeypatch.setattr(clip_recorder, "RECORD_FPS", 100)            # a frame every 10 ms
     monkeypatch.setattr(clip_recorder, "RECORD_SLOWER_EVERY", 3)
     rec = clip_recorder.Recorder(str(tmp_path / "long.gif"))
@@ -231,7 +231,7 @@ def test_a_clip_whose_temporary_file_fails_says_so_and_writes_nothing(tmp_path, 
     import errno
     import tempfile
 
-    import clip_recorder
+    from mnist_live.window import clips as clip_recorder
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

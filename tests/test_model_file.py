@@ -8,15 +8,15 @@ import zipfile
 import numpy as np
 import pytest
 
-from config import Config
 from conftest import ROOT, assert_one_line_error, run  # noqa: F401
-from model_file import ModelFileError, read_model
-from trainer import Trainer, evaluate
+from mnist_live.training.config import Config
+from mnist_live.training.model_file import ModelFileError, read_model
+from mnist_live.training.trainer import Trainer, evaluate
 
 
 @pytest.fixture(scope="module")
 def data():
-    import data_loader
+    from mnist_live import data_loader
     return data_loader.load_dataset(offline=True, log=lambda *a: None)
 
 

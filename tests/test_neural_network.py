@@ -3,17 +3,15 @@
 Fast (a few seconds) except the optional real-data test, which needs ../shared/data/mnist.
 """
 import gzip
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import blas_gemm  # noqa: E402
-from blas_gemm import gemm  # noqa: E402
-from neural_network import MLP, Optimizer, Shifter, to_float  # noqa: E402
+from mnist_live import neural_network
+from mnist_live.neural_network import MLP, gemm, to_float
+from mnist_live.training.augment import Shifter
+from mnist_live.training.optimizers import Optimizer
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/mnist"
 
@@ -84,8 +82,8 @@ def gemm_path(request, monkeypatch):
     """Run a test through NumPy's BLAS called directly, then through the np.matmul
     fallback that other NumPy builds get."""
     if request.param == "numpy":
-        monkeypatch.setattr(blas_gemm, "_GEMM", {})
-    elif not blas_gemm._checked_cblas():
+        monkeypatch.setattr(neural_network, "_GEMM", {})
+    elif not neural_network._checked_cblas():
         pytest.skip("this NumPy's BLAS was not found; only the np.matmul path runs")
     return request.param
 

@@ -8,9 +8,9 @@ import numpy as np
 import pygame
 import pytest
 
-from messages import EvalReport
+from mnist_live.training.messages import EvalReport
+from mnist_live.window.state import Overlay
 from window_driver import draw_region, key, open_app, run_until, settle
-from window_state import Overlay
 
 
 def press(app, k, mod=0):
@@ -72,7 +72,7 @@ def test_esc_steps_back_one_level_at_a_time_and_never_quits(sample):
 
 
 def test_the_help_says_esc_goes_back_and_q_quits():
-    from window_keys import KEYS
+    from mnist_live.window.keys import KEYS
     rows = {k.label: k for k in KEYS}
     assert "back" in rows["Esc"].help and "never quits" in rows["Esc"].help
     assert "quit" in rows["Q"].help
@@ -101,13 +101,13 @@ def test_per_class_changes_compare_full_test_set_evaluations_only(sample, monkey
 
 # ------------------------------------------------------------------- 9. samples/s
 def batch_report(b, samples, t):
-    from messages import BatchReport
+    from mnist_live.training.messages import BatchReport
     return BatchReport(0, b, 1000, 1.0, 0.5, 0.01, samples, t)
 
 
 def test_rate_is_of_the_last_seconds_of_training_only():
-    from messages import Position
-    from telemetry import Telemetry
+    from mnist_live.training.messages import Position
+    from mnist_live.window.telemetry import Telemetry
     tele = Telemetry()
     for i in range(30):                                  # full speed: 6,400 a second
         tele.apply(batch_report(i + 1, 640 * (i + 1), 5.0 + 0.1 * i), now=5.0 + 0.1 * i)
@@ -135,8 +135,8 @@ def test_the_panel_says_paused_while_paused(sample, monkeypatch):
 
 # ------------------------------------------------------------------------ 10. wording
 def test_a_no_train_session_does_not_say_training_finished():
-    from messages import Finished
-    from telemetry import Telemetry
+    from mnist_live.training.messages import Finished
+    from mnist_live.window.telemetry import Telemetry
     said = Telemetry(paused=True, no_train=True).apply(Finished(2))
     assert said == "model trained for 2 epochs; not training (--no-train)"
     assert Telemetry().apply(Finished(1)) == "training finished after 1 epoch"
@@ -172,7 +172,7 @@ def test_strip_names_the_true_class_of_a_mistake_and_the_weights_it_was_judged_b
 
 
 def test_history_caption_wording():
-    from regions.panel import history_caption
+    from mnist_live.window.regions.panel import history_caption
     rows = [(q, 3, 0.1) for q in range(4)]
     assert history_caption(rows, 7, [str(d) for d in range(10)], str)[0] == "wrong at every snapshot, read as 3 now"
 
@@ -244,7 +244,7 @@ def trained_history(app, n_classes_evals=12):
     tele = app.tele
     tele.trained_here, tele.n_batches, tele.epoch, tele.batch = True, 40, 2, 10
     for i in range(120):
-        from messages import BatchReport
+        from mnist_live.training.messages import BatchReport
         tele.apply(BatchReport(i // 40, i % 40 + 1, 40, 2.0 / (1 + i), 0.9, 0.001, 128 * (i + 1), 1.0 + i))
     for e in range(n_classes_evals):
         kind = "full" if e % 4 == 0 else "subset"
@@ -283,8 +283,8 @@ def test_panel_charts_and_overlays_have_no_overlapping_or_cut_text(sample, fashi
 
 # ------------------------------------------------------- 8. per-class accuracy told apart
 def test_bars_zoom_to_the_data_and_mark_the_hardest_class(sample, monkeypatch):
-    from regions.palette import WRONG
-    from regions.panel import bar_floor
+    from mnist_live.window.regions.palette import WRONG
+    from mnist_live.window.regions.panel import bar_floor
     assert bar_floor([0.97, 0.993]) == pytest.approx(0.95)
     assert bar_floor([0.08, 0.2]) == 0.0                         # an untrained network: the whole scale
     app = open_app(sample)
@@ -311,7 +311,7 @@ def test_class_chart_lines_start_at_the_first_evaluation(sample):
 
 # ----------------------------------------------------------------- 6. rewind, no-train
 def test_stepping_forward_returns_to_live_after_the_last_older_snapshot():
-    from window_state import WindowState
+    from mnist_live.window.state import WindowState
     st = WindowState(np.zeros(10, np.int64))
     snaps = [(e, 0, float(e)) for e in range(3)]          # the last one is the live weights (--no-train)
     assert st.step_rewind(-1, snaps, 2.0).endswith("of 2: after epoch 1")
@@ -320,7 +320,7 @@ def test_stepping_forward_returns_to_live_after_the_last_older_snapshot():
 
 
 def test_the_loss_chart_marks_the_rewound_snapshot(sample):
-    from regions.palette import LOSS_COLOR
+    from mnist_live.window.regions.palette import LOSS_COLOR
     app = open_app(sample)
     app.tele.snapshots = [(0, 0, 0.0), (1, 0, 1.0), (5, 0, 5.0)]
     app.state.rewind = 1

@@ -9,17 +9,14 @@ import time
 
 import pytest
 
-from conftest import ROOT
-
-PARENT_SCRIPT = f"""
+PARENT_SCRIPT = """
 import os, sys, time, multiprocessing as mp
-sys.path.insert(0, {str(ROOT)!r})
 
 
 def child(marker):
     fixed = os.getppid()
     os.getppid = lambda: fixed          # as on Windows: an orphan's parent pid never changes
-    from training_process import ParentWatch
+    from mnist_live.training.process import ParentWatch
     watch = ParentWatch()
     open(marker + ".ready", "w").close()
     deadline = time.time() + 30
@@ -62,7 +59,7 @@ def test_child_notices_its_parent_killed_without_reparenting(tmp_path):
 
 
 def test_parent_watch_in_the_test_process_sees_its_parent_alive():
-    from training_process import ParentWatch
+    from mnist_live.training.process import ParentWatch
     assert ParentWatch().gone() is False
 
 
@@ -71,7 +68,7 @@ def test_window_mode_limits_every_blas_to_one_thread():
     thread after main.limit_blas_threads(); Accelerate, which threadpoolctl cannot see,
     reads VECLIB_MAXIMUM_THREADS."""
     pytest.importorskip("threadpoolctl")
-    code = (f"import sys, os; sys.path.insert(0, {str(ROOT)!r}); import main; main.limit_blas_threads()\n"
+    code = ("import sys, os; from mnist_live import main; main.limit_blas_threads()\n"
             "import numpy, threadpoolctl\n"
             "print(os.environ['VECLIB_MAXIMUM_THREADS'], [p['num_threads'] for p in threadpoolctl.threadpool_info()])")
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS"))}
@@ -84,7 +81,7 @@ def test_window_mode_limits_every_blas_to_one_thread():
 def test_options_are_checked_before_numpy_is_imported(tmp_path):
     """The BLAS thread limits only work if set before NumPy loads, so parsing and checking
     the options (output files included) must not import it."""
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import main\n"
+    code = ("import sys; from mnist_live import main\n"
             f"main.parse_config(['--save', {str(tmp_path / 'm.npz')!r}, '--metrics', {str(tmp_path / 'm.json')!r},"
             f" '--screenshot', {str(tmp_path / 's.png')!r}])\n"
             "print('numpy' in sys.modules)")
@@ -96,7 +93,7 @@ def test_options_are_checked_before_numpy_is_imported(tmp_path):
 def test_on_x11_the_window_pushes_through_shared_memory_unless_the_user_chose():
     """SDL's default framebuffer renders the whole window as a texture on every push (7-22 ms
     at 1600x900 without a GPU: bench/bench_push.py); X11's own costs what changed."""
-    from visualization import use_native_framebuffer
+    from mnist_live.visualization import use_native_framebuffer
     env = {}
     use_native_framebuffer(env, "linux")
     assert env == {"SDL_FRAMEBUFFER_ACCELERATION": "0"}

@@ -31,11 +31,11 @@ def compare_frames(fb_file, frames=150, every=15):
     """In a process whose DISPLAY is the Xvfb: train in the window, and every `every`
     frames compare the server's pixels under the window with the app's surface. Prints one
     line per comparison: the push kind and the number of differing pixels."""
-    sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+    sys.path[:0] = [str(ROOT / "tests")]
     import pygame
 
-    import data_loader
-    from visualization import use_native_framebuffer
+    from mnist_live import data_loader
+    from mnist_live.visualization import use_native_framebuffer
     from window_driver import move, open_app, run_until
     use_native_framebuffer()
     sample = data_loader.load_dataset(offline=True, log=lambda *a: None)

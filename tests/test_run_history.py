@@ -8,17 +8,17 @@ import sys
 import numpy as np
 import pytest
 
-from config import Config
 from conftest import ROOT
-from model_file import ModelFileError, read_model
-from neural_network import MLP
-from run_history import MAX_LOSS_POINTS, EvalRecord, History, Snapshots, history_member, read_history
-from trainer import Trainer, TrainingDiverged, evaluate
+from mnist_live.neural_network import MLP
+from mnist_live.training.config import Config
+from mnist_live.training.history import MAX_LOSS_POINTS, EvalRecord, History, Snapshots, history_member, read_history
+from mnist_live.training.model_file import ModelFileError, read_model
+from mnist_live.training.trainer import Trainer, TrainingDiverged, evaluate
 
 
 @pytest.fixture(scope="module")
 def data():
-    import data_loader
+    from mnist_live import data_loader
     return data_loader.load_dataset(offline=True, log=lambda *a: None)
 
 
@@ -313,7 +313,7 @@ def test_evaluations_in_the_training_process_reach_the_history(data):
     """The window's worker records what it evaluates (one call in _Worker.evaluate)."""
     import queue
 
-    from training_process import _Worker
+    from mnist_live.training.process import _Worker
     cfg = Config(hidden=(16,), epochs=1, batch_size=100, seed=1, no_train=True)
     arr = {"x_train": data.x_train[:500], "y_train": data.y_train[:500], "x_test": data.x_test[:200],
            "y_test": data.y_test[:200], "params": np.zeros(784 * 16 + 16 + 16 * 10 + 10, np.float32),

@@ -12,12 +12,12 @@ import time
 
 import pytest
 
-import run_library
-from config import Config
-from conftest import MAIN, ROOT, run
+from conftest import MAIN, run
 from fixtures_runs import DATASET, call, per_class
-from run_library import RunLibrary
-from run_recorder import RunRecorder
+from mnist_live.runs import library as run_library
+from mnist_live.runs.library import RunLibrary
+from mnist_live.runs.recorder import RunRecorder
+from mnist_live.training.config import Config
 
 QUICK = ("--headless", "--offline", "--hidden", "16", "--train-size", "500", "--test-size", "200")
 
@@ -65,7 +65,7 @@ def test_every_field_survives_a_round_trip(db):
 
 
 def test_the_recorder_syncs_only_what_the_history_gained(db):
-    from run_history import EvalRecord, History
+    from mnist_live.training.history import EvalRecord, History
     h = History()
     rec = RunRecorder(db, Config(epochs=3), DATASET, log=pytest.fail)
     assert rec.active
@@ -90,9 +90,9 @@ def test_the_recorder_syncs_only_what_the_history_gained(db):
 def test_two_processes_writing_at_once_lose_nothing(db):
     RunLibrary(db).close()
     script = textwrap.dedent(f"""
-        import sys; sys.path.insert(0, {str(ROOT)!r})
-        from config import Config
-        from run_library import RunLibrary
+        import sys
+        from mnist_live.training.config import Config
+        from mnist_live.runs.library import RunLibrary
         lib = RunLibrary({db!r})
         for i in range(200):
             rid = lib.start_run(Config(seed=i), {DATASET!r}, sweep=sys.argv[1], trial=i)
@@ -285,5 +285,5 @@ def test_the_default_library_lives_next_to_the_openml_cache(monkeypatch, tmp_pat
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))
     assert run_library.default_path() == str(tmp_path / "mnist_viz" / "runs.sqlite3")
     assert run_library.default_path("~/d") == os.path.expanduser("~/d/mnist_viz/runs.sqlite3")
-    import data_loader
+    from mnist_live import data_loader
     assert os.path.dirname(run_library.default_path()) == str(data_loader.cache_path("mnist").parent)

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-import main
-import runs_command
-from config import Config
-from conftest import ROOT, assert_one_line_error, run
+from conftest import assert_one_line_error, run
 from fixtures_runs import DATASET, add_run, call, per_class
-from run_library import RunLibrary, RunLibraryError
+from mnist_live import main
+from mnist_live.runs import command as runs_command
+from mnist_live.runs.library import RunLibrary, RunLibraryError
+from mnist_live.training.config import Config
 
 
 @pytest.fixture
@@ -202,7 +202,7 @@ def test_running_rows_show_their_latest_evaluation(db, capsys):
 
 def test_the_runs_command_does_not_import_numpy(three):
     db, _ = three
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import main; "
+    code = ("import sys; from mnist_live import main; "
             f"main.main(['runs', '--runs', {db!r}]); print('numpy' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "3 of 3 matching runs shown" in proc.stdout and proc.stdout.strip().endswith("False"), proc.stderr

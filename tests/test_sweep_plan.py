@@ -2,9 +2,9 @@
 line of a Config) and the usage errors as a user meets them through `python main.py`."""
 import pytest
 
-from config import Config
 from conftest import assert_one_line_error, run
-from sweep_plan import Range, SweepError, Values, command_line, expand_grid, parse_values, plan_sweep
+from mnist_live.runs.sweep_plan import Range, SweepError, Values, command_line, expand_grid, parse_values, plan_sweep
+from mnist_live.training.config import Config
 
 
 # ------------------------------------------------------------------ syntax (pure)
@@ -67,7 +67,7 @@ def test_plan_sweep_tells_a_run_from_a_sweep():
 
 
 def test_command_line_of_a_config_reproduces_it():
-    import main
+    from mnist_live import main
     config = Config(hidden=(64,), lr=0.003, batch_size=64, offline=True, train_size=500, headless=True)
     words = command_line(config)
     assert words[:2] == ["mnist-live", "--headless"]

@@ -3,8 +3,8 @@ labelled evaluations, without a display (telemetry has no pygame)."""
 import numpy as np
 import pytest
 
-from messages import BatchReport, EvalReport, Finished, Position, TrainerFailed
-from telemetry import MAX_CURVE, Telemetry, evaluation_label
+from mnist_live.training.messages import BatchReport, EvalReport, Finished, Position, TrainerFailed
+from mnist_live.window.telemetry import MAX_CURVE, Telemetry, evaluation_label
 
 
 def batch(epoch, b, samples, t, n=100, loss=1.0):

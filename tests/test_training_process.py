@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-import main
-from config import Config
-from run_library import RunLibrary
+from mnist_live import main
+from mnist_live.runs.library import RunLibrary
+from mnist_live.training.config import Config
 from window_driver import open_app, run_until
 
 TINY = {"hidden": (16,), "train_size": 500, "epochs": 1, "batch_size": 4, "seed": 5}   # 125 batches: one subset eval

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-import tuning
 from conftest import MAIN, ROOT, assert_one_line_error
+from mnist_live.runs import sweeps as tuning
 
 TINY = ["--headless", "--offline", "--hidden", "16", "--train-size", "500"]
 
@@ -36,7 +36,7 @@ def run(*args, env=None, timeout=120):
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     """A private run library (and sweeps folder) for this test: (env for main.py, library path)."""
-    import run_library
+    from mnist_live.runs import library as run_library
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "skdata"))
     monkeypatch.delenv("MNIST_LIVE_RUNS", raising=False)
@@ -45,7 +45,7 @@ def home(tmp_path, monkeypatch):
 
 
 def trials(library, sweep):
-    import run_library
+    from mnist_live.runs import library as run_library
     lib = run_library.RunLibrary(library, create=False)
     try:
         return sorted(lib.runs(sweep=sweep), key=lambda r: (r["trial"], r["id"]))
@@ -75,7 +75,7 @@ def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home
     board = proc.stdout[proc.stdout.index("| rank"):].splitlines()
     assert "| lr " in board[0] and "batch_size" in board[0] and "hidden" not in board[0]
     assert best.is_file()
-    from model_file import read_model
+    from mnist_live.training.model_file import read_model
     _, meta = read_model(best)
     assert meta["config"]["lr"] == top["hyperparameters"]["lr"]
     kept = {r["trial"]: r["model_file"] for r in rows}
@@ -98,7 +98,7 @@ def test_pruning_stops_trials_that_are_behind(home):
     rows = trials(library, "p1")
     status = {r["trial"]: r["status"] for r in rows}
     assert status == {**{t: "finished" for t in range(5)}, 5: "pruned", 6: "pruned"}
-    import run_library
+    from mnist_live.runs import library as run_library
     lib = run_library.RunLibrary(library, create=False)
     try:
         trained = {r["trial"]: max(e["progress"] for e in lib.run(r["id"])["evaluations"]) for r in rows}

@@ -2,8 +2,8 @@
 map, without a display (view_model has no pygame)."""
 import numpy as np
 
-from neural_network import MLP
-from view_model import (
+from mnist_live.neural_network import MLP
+from mnist_live.window.view_model import (
     Predictions,
     RepresentationMap,
     Sweep,

@@ -8,14 +8,12 @@ import os
 import pygame
 import pytest
 
-import data_loader
-import main
-import view_settings
-import visualization
-from config import Config
-from view_model import RANK_MODES
-from view_settings import ViewSettings
-from window_state import K_STEPS
+from mnist_live import data_loader, main, visualization
+from mnist_live.training.config import Config
+from mnist_live.window import settings as view_settings
+from mnist_live.window.settings import ViewSettings
+from mnist_live.window.state import K_STEPS
+from mnist_live.window.view_model import RANK_MODES
 
 
 @pytest.fixture
@@ -217,7 +215,7 @@ def test_a_failed_write_leaves_the_old_file_whole(path, monkeypatch):
 def test_what_is_remembered_is_what_the_next_launch_accepts():
     import numpy as np
 
-    from window_state import WindowState
+    from mnist_live.window.state import WindowState
     st = WindowState(np.zeros(3, np.int64), k=10_000)
     got = view_settings.of_window(st, (300, 200))
     assert (got.connections, got.width, got.height) == (5000, 640, 480)

@@ -10,13 +10,15 @@ import numpy as np
 import pygame
 import pytest
 
-from messages import DigitHistory, EvalReport
-from neural_network import to_float
-from regions.header import Header
-from regions.layout import MIN_SIZE, compute_layout
-from regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
-from regions.panel import history_caption, snapshot_namer
-from view_model import WeightsStamp, receptive_field
+from mnist_live.neural_network import to_float
+from mnist_live.training.messages import DigitHistory, EvalReport
+from mnist_live.window.keys import KEYS, controls_markdown
+from mnist_live.window.regions.header import Header
+from mnist_live.window.regions.layout import MIN_SIZE, compute_layout
+from mnist_live.window.regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
+from mnist_live.window.regions.panel import history_caption, snapshot_namer
+from mnist_live.window.state import K_STEPS
+from mnist_live.window.view_model import WeightsStamp, receptive_field
 from window_driver import (
     click,
     draw_region,
@@ -30,8 +32,6 @@ from window_driver import (
     settle,
     text_drawn_at,
 )
-from window_keys import KEYS, controls_markdown
-from window_state import K_STEPS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -267,7 +267,7 @@ def test_readme_controls_table_is_the_key_table():
 def test_every_key_in_the_table_acts(sample):
     """Every row names an Actions method, and every action method has a row (the helpers
     say, training_off, save_screenshot and on_hit, the clicks, are not keys)."""
-    from window_actions import Actions
+    from mnist_live.window.actions import Actions
     app = open_app(sample)
     for k in KEYS:
         if k.action:
@@ -361,10 +361,10 @@ def test_connection_keys_change_k_and_cycle_the_line_modes(sample):
 
 def test_relevance_lines_show_the_share_of_relevance_they_carry(sample):
     """The percentage between two columns is the share of that pair's relevance."""
-    import explain
+    from mnist_live.explain import lrp
     app = open_app(sample)
-    rel = explain.relevance(app.net, app.view.x, app.view.explained, input_rule="z+")
-    _, coverage = explain.top_edges(app.net, app.view.acts, rel, 60)
+    rel = lrp.relevance(app.net, app.view.x, app.view.explained, input_rule="z+")
+    _, coverage = lrp.top_edges(app.net, app.view.acts, rel, 60)
     assert np.allclose(app.view.coverage, coverage)
     for pair, share in enumerate(coverage):
         assert text_drawn_at(app, f"{100 * share:.0f} %", app.columns.fs - 2, (255, 150, 40), False, "midbottom",
@@ -506,7 +506,7 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
 def test_ctrl_digit_and_right_click_explain_the_class_rather_than_another(sample):
     """Catches: the contrast not reaching the relevance, the lines of the plain class, the
     contrast class unmarked, a contrast that outlives the explained class."""
-    import explain
+    from mnist_live.explain import lrp
     app = open_app(sample)
     app.state.go(index_where(app, True))
     app.frame()
@@ -516,11 +516,11 @@ def test_ctrl_digit_and_right_click_explain_the_class_rather_than_another(sample
     app.frame()
     v = app.view
     assert app.state.contrast_class == d and v.contrast == d and v.relevance.contrast == d
-    acts, zs = explain.forward_pre(app.net, v.x)
+    acts, zs = lrp.forward_pre(app.net, v.x)
     assert v.relevance.logit == pytest.approx(float(zs[-1][pred] - zs[-1][d]), rel=1e-5)
-    want = explain.relevance(app.net, v.x, pred, contrast=d, input_rule="z+")
-    plain = explain.relevance(app.net, v.x, pred, input_rule="z+")
-    conns, _ = explain.top_edges(app.net, v.acts, want, app.state.k)
+    want = lrp.relevance(app.net, v.x, pred, contrast=d, input_rule="z+")
+    plain = lrp.relevance(app.net, v.x, pred, input_rule="z+")
+    conns, _ = lrp.top_edges(app.net, v.acts, want, app.state.k)
     for (s1, d1, _), (s2, d2, _) in zip(v.conns, conns):            # the lines are the contrast's
         assert sorted(zip(s1.tolist(), d1.tolist())) == sorted(zip(s2.tolist(), d2.tolist()))
     assert not np.allclose(want.neurons[0], plain.neurons[0])
@@ -671,8 +671,8 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
     assert app.state.dream == ("class", c)
     run_until(app, lambda: app.side.dream_step >= 60)
     app.frame()
-    import explain
-    logit = lambda x: explain.forward_pre(app.net, x)[1][-1][c]       # noqa: E731
+    from mnist_live.explain import lrp
+    logit = lambda x: lrp.forward_pre(app.net, x)[1][-1][c]       # noqa: E731
     assert logit(app.view.x) > logit(np.zeros(784, np.float32)) + 1   # the dream raises the class's score
     g = app.layout.input
     shown = pixels(app, g.rect)[g.cell // 2::g.cell, g.cell // 2::g.cell, 0].T.reshape(784)
@@ -685,7 +685,7 @@ def test_v_dreams_the_explained_class_and_esc_returns(sample):
 
 @pytest.mark.slow
 def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
-    from regions.palette import CLASS_COLORS
+    from mnist_live.window.regions.palette import CLASS_COLORS
     app = open_app(sample)
     key(pygame.K_p)
     run_until(app, lambda: app.map.points is not None)
@@ -695,8 +695,8 @@ def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
     m, view = app.map, app.map_view
     assert app.state.overlay.value == "map" and m.layer == len(app.config.hidden) - 1
     hidden = app.net.forward(app.x_test[m.subset].astype(np.float32) / 255, return_all=True)[-2]
-    import explain
-    want = explain.pca_2d(hidden)                                   # the map is the layer's PCA (up to alignment)
+    from mnist_live.explain import projection
+    want = projection.pca_2d(hidden)                                   # the map is the layer's PCA (up to alignment)
     assert np.allclose(np.abs(np.corrcoef(want[:, 0], m.points[:, 0])[0, 1]), 1, atol=1e-3) or \
         np.allclose(np.abs(np.corrcoef(want[:, 0], m.points[:, 1])[0, 1]), 1, atol=1e-3)
     right = np.flatnonzero(m.predictions == app.y_test[m.subset])
@@ -717,8 +717,8 @@ def test_clip_frames_carry_only_what_changed_and_decode_to_each_picture(tmp_path
     delay lost."""
     from PIL import Image
 
-    from clip_recorder import CLIP_SAME, clip_frame
-    from utils import write_gif
+    from mnist_live.training.files import write_gif
+    from mnist_live.window.clips import CLIP_SAME, clip_frame
     rng = np.random.default_rng(0)
     colours = rng.integers(0, 256, (40, 3), dtype=np.uint8)            # few colours: reduced losslessly
     pictures = [colours[rng.integers(0, 40, (36, 64))]]

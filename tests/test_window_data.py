@@ -7,12 +7,12 @@ import numpy as np
 import pygame
 import pytest
 
-import background_fetch
-import data_loader
-from background_fetch import FetchStatus, FullData
-from regions.palette import ACCENT, DIM, GRID_BG
+from mnist_live import data_loader
+from mnist_live.visualization import FETCH_NICE, switch_data
+from mnist_live.window import fetch as background_fetch
+from mnist_live.window.fetch import FetchStatus, FullData
+from mnist_live.window.regions.palette import ACCENT, DIM, GRID_BG
 from test_background_fetch import fake, openml_here  # noqa: F401 - fixtures of the fake OpenML
-from visualization import FETCH_NICE, switch_data
 from window_driver import key, open_app, pixel, run_until, text_drawn_at
 
 

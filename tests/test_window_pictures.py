@@ -10,11 +10,11 @@ import numpy as np
 import pygame
 import pytest
 
-from explain import order_by_class
-from messages import EvalReport
-from regions.palette import ACCENT, DIM, GRID_BG, NEGATIVE, POSITIVE, RIGHT, TEXT, WRONG
-from regions.panel import bar_floor
-from view_model import compute_view, describe_position
+from mnist_live.explain.neurons import order_by_class
+from mnist_live.training.messages import EvalReport
+from mnist_live.window.regions.palette import ACCENT, DIM, GRID_BG, NEGATIVE, POSITIVE, RIGHT, TEXT, WRONG
+from mnist_live.window.regions.panel import bar_floor
+from mnist_live.window.view_model import compute_view, describe_position
 from window_driver import click, index_where, key, open_app, pixel, pixels, run_until, text_drawn_at
 
 

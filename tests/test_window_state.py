@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from window_state import K_STEPS, WindowState
+from mnist_live.window.state import K_STEPS, WindowState
 
 
 def oracle(preds):

@@ -9,11 +9,11 @@ import numpy as np
 import pygame
 import pytest
 
-from messages import Command, Order
-from regions.palette import RIGHT, TEXT, WRONG
-from visualization import window_metrics
+from mnist_live.training.messages import Command, Order
+from mnist_live.visualization import window_metrics
+from mnist_live.window.regions.palette import RIGHT, TEXT, WRONG
+from mnist_live.window.state import SPEEDS
 from window_driver import click, key, move, open_app, pixel, pixels, run_until, text_drawn_at
-from window_state import SPEEDS
 
 
 def training_app(sample, **config):
@@ -194,7 +194,7 @@ def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
             np.testing.assert_array_equal(w, w16.astype(np.float32))   # the window's network is the snapshot
         app.frame()
         x = app.x_test.astype(np.float32) / 255
-        from neural_network import MLP
+        from mnist_live.neural_network import MLP
         ref = MLP((784, 64, 10), seed=0)
         for dst, src in zip(ref.weights + ref.biases, snap.weights + snap.biases):
             dst[...] = src.astype(np.float32)

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pygame
 
-from config import Config
-from visualization import App
+from mnist_live.training.config import Config
+from mnist_live.visualization import App
 
 NO_LIBRARY = os.path.join(tempfile.mkdtemp(prefix="mnist-live-no-library-"), "absent.sqlite3")   # never created
 

@@ -1,0 +1,10 @@
+"""Explanations of a network's predictions, in pure NumPy (no pygame): the window draws what
+these modules compute and the tests check them against brute force and independent libraries.
+
+    lrp         relevance: layer-wise relevance propagation from one score down to the pixels
+    neurons     what each hidden neuron does: its preferred class, its test-set statistics
+    projection  a layer's activations in two dimensions (aligned PCA), the balanced subset
+    dreams      the input gradient ascent dreams for a class or a neuron
+
+Imports NumPy and `neural_network` only; importing the package imports nothing.
+"""

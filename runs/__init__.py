@@ -1,0 +1,13 @@
+"""Runs remembered and compared, and hyperparameter sweeps.
+
+    library      the run library: an SQLite database of every run
+    recorder     writing one run into the library as it trains
+    command      `mnist-live runs`: leaderboard, show, compare, export, rm
+    comparison   earlier runs overlaid on the window's charts, the leaderboard, a watched sweep
+    sweep_plan   what a sweep's command line asks for (pure)
+    sweeps       running a sweep: the Optuna study, pruning, progress, the summary
+    trials       one trial where it runs, and the local and Dask pools of workers
+
+Imports `training` (config, files) and the standard library; `library` and `command` never
+import NumPy, so `mnist-live runs` answers at once. Importing the package imports nothing.
+"""

@@ -1,0 +1,254 @@
+"""The trials of a sweep where they run: the trial worker and the pools that hold the workers.
+
+This module owns one trial in a worker process (`run_trial`: one BLAS thread, the fixed test
+subset evaluated at every quarter epoch, the prune-or-continue question asked at each of
+those checkpoints), the worker's end of the channel to the parent (`Channel`: a
+multiprocessing Manager's queues for local workers, `distributed.Queue`s on a Dask cluster),
+and where the trials run (`LocalPool`: joblib/loky processes with the data set memory-mapped
+from .npy files; `DaskPool`: an existing Dask cluster with the data set scattered once).
+`SweepFailed` is a sweep that cannot run (no cluster, an unwritable folder). The parent's
+loop that hands the trials out is tuning.py.
+
+Imports: the standard library and config at import time; NumPy, threadpoolctl, joblib and
+trainer inside the functions that need them; `distributed` only with --scheduler (an
+optional extra).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import queue
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+from mnist_live.training.config import Config
+
+REPORTS_PER_EPOCH = 4         # pruning checkpoints: subset accuracy every quarter epoch (and so at each epoch end)
+SUBSET = 1000                 # the fixed test subset evaluated at the checkpoints (trainer.SUBSET_SIZE)
+TICK_S = 0.25                 # a worker's progress messages and stop checks, seconds apart
+ANSWER_TIMEOUT_S = 600.0      # a worker gives up on a parent that does not answer
+
+
+# ------------------------------------------------------------------ the trial worker
+class Channel:
+    """A trial's end of the channel: reports to the parent, answers from it. `reports` and
+    `answers` are queue-like (put, get(timeout), qsize): multiprocessing Manager queues
+    locally, distributed.Queue on a Dask cluster."""
+
+    def __init__(self, reports, answers):
+        self.reports, self.answers = reports, answers
+
+    def send(self, message):
+        self.reports.put(message)
+
+    def answer(self, timeout=ANSWER_TIMEOUT_S):
+        try:
+            return self.answers.get(timeout=timeout)
+        except (queue.Empty, TimeoutError):
+            return "stop"                                # the parent is gone: stop
+
+    def stop_requested(self):
+        try:
+            return self.answers.qsize() > 0 and self.answers.get(timeout=5) == "stop"
+        except (queue.Empty, TimeoutError, OSError, EOFError):
+            return True
+
+
+@dataclass
+class TrialJob:
+    number: int
+    config: Config
+    params: dict
+    model_path: str | None = None      # where a finished trial saves its model (local workers)
+    return_model: bool = False         # cluster workers send the model back as bytes instead
+
+
+def _load_arrays(data):
+    """The data set in a worker: {name: array} as scattered by Dask, or {name: path of .npy}
+    memory-mapped read-only (the page cache shares one copy between the local workers)."""
+    import numpy as np
+    return {k: np.load(v, mmap_mode="r") if isinstance(v, str) else v for k, v in data.items()}
+
+
+def run_trial(job, data, channel):
+    """One trial, in a worker process: train job.config, evaluating the fixed test subset at
+    every quarter epoch (the pruning checkpoints) and asking the parent whether to go on,
+    the full test set at each epoch end. Everything the parent records comes over the
+    channel; the return value only says that the trial ended on its own terms."""
+    import numpy as np
+    from threadpoolctl import threadpool_limits
+
+    from mnist_live.training.trainer import Trainer, TrainingDiverged, evaluate
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl+C reaches the parent, which stops us
+    except ValueError:                                     # not the main thread (a threaded Dask worker)
+        pass
+    t0 = time.perf_counter()
+    with threadpool_limits(1):
+        arr = _load_arrays(data)
+        cfg = job.config
+        trainer = Trainer(cfg, arr["x_train"], arr["y_train"])
+        x_test, y_test = arr["x_test"], arr["y_test"]
+        x_sub, y_sub = np.asarray(x_test[:SUBSET]), np.asarray(y_test[:SUBSET])
+        channel.send({"kind": "start", "trial": job.number, "pid": os.getpid(), "host": socket.gethostname()})
+        sent_evals, losses = 0, []
+        status, error, ev, batches = "finished", None, None, 0
+        next_check, last_tick = 1, time.perf_counter()
+
+        def report(kind, **extra):
+            nonlocal sent_evals, losses
+            msg = {"kind": kind, "trial": job.number, "progress": trainer.progress, "batches": batches,
+                   "elapsed": time.perf_counter() - t0, "losses": losses,
+                   "evals": [dataclasses.asdict(r) for r in trainer.history.evals[sent_evals:]], **extra}
+            sent_evals, losses = len(trainer.history.evals), []
+            channel.send(msg)
+
+        try:
+            while not trainer.finished:
+                stats = trainer.train_batch()
+                batches += 1
+                losses.append((trainer.progress, float(stats.loss)))
+                if stats.batch == stats.n_batches:
+                    ev = evaluate(trainer.net, x_test, y_test)
+                    trainer.record_eval("full", ev)
+                check = math.floor(trainer.progress * REPORTS_PER_EPOCH + 1e-9)
+                if check >= next_check:
+                    sub = evaluate(trainer.net, x_sub, y_sub)
+                    trainer.record_eval("subset", sub)
+                    next_check = check + 1
+                    report("report", step=check, value=float(sub.accuracy), loss=float(stats.loss))
+                    answer = channel.answer()
+                    if answer != "go":
+                        status = "pruned" if answer == "prune" else "interrupted"
+                        break
+                    last_tick = time.perf_counter()
+                elif time.perf_counter() - last_tick >= TICK_S:
+                    last_tick = time.perf_counter()
+                    channel.send({"kind": "tick", "trial": job.number, "progress": trainer.progress,
+                                  "loss": float(stats.loss)})
+                    if channel.stop_requested():
+                        status = "interrupted"
+                        break
+        except TrainingDiverged as e:
+            status, error = "diverged", str(e)
+        except Exception as e:                            # reported as a failed trial, not lost
+            status, error = "failed", f"{type(e).__name__}: {e}"
+        full = trainer.history.evals and trainer.history.evals[-1]
+        if status != "interrupted" and not (ev is not None and full and full.kind == "full"
+                                            and (full.epoch, full.batch) == trainer.position):
+            ev = evaluate(trainer.net, x_test, y_test)
+            trainer.record_eval("full", ev)
+        model_file = model_bytes = None
+        if status == "finished" and (job.model_path or job.return_model):
+            if job.model_path:
+                trainer.save(job.model_path)
+                model_file = job.model_path
+            else:
+                import io
+                buf = io.BytesIO()
+                np.savez(buf, **trainer.state_arrays())
+                model_bytes = buf.getvalue()
+        final = {"status": status, "error": error, "samples_per_s": trainer.samples_per_s,
+                 "wall_s": time.perf_counter() - t0, "model_file": model_file, "model_bytes": model_bytes,
+                 "accuracy": None if ev is None else float(ev.accuracy),
+                 "per_class": None if ev is None else [float(v) for v in ev.per_class],
+                 "confusion": None if ev is None else ev.confusion.tolist(), "n": None if ev is None else ev.n}
+        report("done", **final)
+    return status
+
+
+# ------------------------------------------------------------------ where trials run
+def _ignore_sigint():
+    """Workers and the Manager's server leave Ctrl+C to the parent, which stops them in order."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class SweepFailed(Exception):
+    """The sweep could not run (no cluster, an unwritable folder): one line, exit 1."""
+
+
+class LocalPool:
+    """Trials in local worker processes (joblib's loky executor), one BLAS thread each. The
+    data set is written once as .npy files into the sweep's temp folder and memory-mapped by
+    the workers; the channel is a multiprocessing Manager's queues."""
+
+    def __init__(self, jobs, data, folder):
+        import multiprocessing.managers
+
+        import numpy as np
+        from joblib.externals.loky import get_reusable_executor
+        self.data = {}
+        for key in ("x_train", "y_train", "x_test", "y_test"):
+            path = os.path.join(folder, f"{key}.npy")
+            np.save(path, np.ascontiguousarray(getattr(data, key)))
+            self.data[key] = path
+        self.manager = multiprocessing.managers.SyncManager()
+        self.manager.start(_ignore_sigint)
+        self.reports = self.manager.Queue()
+        blas = {var: "1" for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "VECLIB_MAXIMUM_THREADS")}
+        # loky_init_main: a worker runs the main script first, as multiprocessing's spawn does, so
+        # `python main.py` from a clone has imported the clone as mnist_live (main._import_clone)
+        # before the worker unpickles anything of ours; loky's default context skips that.
+        self.executor = get_reusable_executor(max_workers=jobs, env=blas, initializer=_ignore_sigint, reuse=False,
+                                              context="loky_init_main")
+        self.where = f"{jobs} local process{'es' if jobs > 1 else ''}"
+
+    def submit(self, job):
+        answers = self.manager.Queue()
+        return self.executor.submit(run_trial, job, self.data, Channel(self.reports, answers)), answers
+
+    def get(self, timeout):
+        """The next report; queue.Empty after `timeout` seconds."""
+        return self.reports.get(timeout=timeout)
+
+    def close(self):
+        self.executor.shutdown(wait=True, kill_workers=True)
+        self.manager.shutdown()
+
+
+class DaskPool:
+    """Trials on an existing Dask cluster: the data set is scattered to every worker once; the
+    channel is distributed.Queues (the workers never open the run library)."""
+
+    def __init__(self, address, data, name):
+        try:
+            import distributed
+        except ImportError:
+            raise SweepFailed("--scheduler needs Dask's distributed: pip install -e .[cluster]") from None
+        import uuid
+        self.distributed = distributed
+        try:
+            self.client = distributed.Client(address, timeout="10s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise SweepFailed(f"no Dask scheduler at {address}: {e}") from None
+        self.data = self.client.scatter({k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")},
+                                        broadcast=True)
+        self.prefix = f"{name}-{uuid.uuid4().hex[:8]}"
+        self.reports = distributed.Queue(f"{self.prefix}-reports", client=self.client)
+        self.futures = []
+        workers = self.client.scheduler_info().get("workers", {})
+        threads = sum(w.get("nthreads", 1) for w in workers.values())
+        self.where = f"the Dask cluster at {address} ({len(workers)} workers, {threads} threads)"
+        self.slots = max(threads, 1)
+
+    def submit(self, job):
+        answers = self.distributed.Queue(f"{self.prefix}-answers-{job.number}", client=self.client)
+        future = self.client.submit(run_trial, job, self.data, Channel(self.reports, answers), pure=False,
+                                    key=f"{self.prefix}-trial-{job.number}")
+        self.futures.append(future)
+        return future, answers
+
+    def get(self, timeout):
+        if self.reports.qsize() == 0:              # a get that times out is logged as an error by the scheduler
+            time.sleep(timeout)
+            if self.reports.qsize() == 0:
+                raise queue.Empty
+        return self.reports.get()
+
+    def close(self):
+        self.client.cancel(self.futures)
+        self.client.close()

@@ -1,0 +1,21 @@
+"""The window's parts behind `visualization.py` (which owns the loop and the regions).
+
+    state         what the person at the window has chosen (digit, filters, overlays)
+    keys          the key table: one row per control (dispatch, help, README)
+    actions       what each key and click does to the state
+    events        events routed to the keys and the regions
+    trainer_link  the window's side of the training process
+    telemetry     the training process as the window knows it (curves, evaluations)
+    view_model    what the window shows, computed without pygame
+    side_views    dreams, the representation map, grid orders
+    captions      the caption of the view on screen, the ideas the help explains
+    settings      the view settings remembered between launches
+    clips         animated GIF clips of the window
+    drawn_digit   drawn digits made to look like MNIST
+    fetch         the full data set downloaded and parsed in the background
+    memory        the window process's malloc heap
+    regions/      one module per screen area
+
+pygame is imported by `keys`, `actions`, `events`, `clips` and `regions` only; the rest is pure
+Python and NumPy, tested without a display. Importing the package imports nothing.
+"""

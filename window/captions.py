@@ -1,0 +1,126 @@
+"""The words on screen that explain the ideas: the caption strip above the legend (one or
+two lines about the view on screen, toggled with I) and the ideas the help (H) lists.
+Pure text: it reads the window's state (window_state.WindowState) and plain values, and
+imports nothing of the window, so tests call it without a display."""
+from __future__ import annotations
+
+from mnist_live.window.state import Overlay
+
+IDEAS = (
+    ("relevance", "how much each pixel or neuron counts towards the explained class's score (LRP): the score "
+                  "split back layer by layer; orange supports the class, blue opposes it"),
+    ("% between columns", "the share of the relevance the drawn lines carry: a few dozen of the 500,000 "
+                          "connections carry 1-6 % between the hidden layers, more next to the input and output"),
+    ("dead", "a hidden neuron that is never on for any test {noun}: it passes nothing on and no longer learns"),
+    ("subset / full", "during the first epoch the trainer measures a fixed 1,000-{noun} subset often (about 100 "
+                      "a class: per-class figures are noisy); the full test set after every epoch"),
+    ("dream (V)", "the input that raises a score most, by gradient ascent from a blank image: the network needs "
+                  "no {noun}-like shape, only pixels that push the score up, so dreams look like noise and strokes"),
+    ("caption (I)", "the strip above the legend says in a line or two what the view on screen shows; I hides it"),
+)
+
+
+def lines_caption(state, noun, explained):
+    """What the lines (and the % between the columns) mean in the line mode (C) on screen,
+    as phrasings from the fullest to the shortest."""
+    k = state.k
+    if state.rank_mode == "relevance":
+        return (f"relevance (LRP): how much each neuron counts towards class {explained}'s score, split back layer "
+                f"by layer; the % between columns is the share of it the {k} drawn lines carry (1-6 % between "
+                f"hidden layers: it is spread over many connections)",
+                f"relevance: each neuron's part in class {explained}'s score; % between columns = the share the "
+                f"{k} lines carry (1-6 % between hidden layers)",
+                f"relevance: each neuron's part in {explained}'s score; % = the lines' share",
+                "relevance: each neuron's part in the score")
+    if state.rank_mode == "contribution":
+        return (f"contribution |a*w|: the lines are the {k} connections per layer pair that pass the most signal "
+                f"for this {noun} (activation x weight), whatever class it helps; orange excites, blue inhibits",
+                f"lines: the {k} connections passing the most signal (|activation x weight|) for this {noun}",
+                f"lines: most signal |a*w| for this {noun}")
+    return (f"weight |w|: the lines are the {k} largest weights per layer pair, the same for every {noun}: what the "
+            f"network could pass on, not what this {noun} uses; orange positive, blue negative",
+            f"lines: the {k} largest weights |w|, the same for every {noun}",
+            f"lines: largest weights, same for every {noun}")
+
+
+def notes_caption(noun, dead, subset):
+    """The second line of the plain view: what "dead" means when some neurons are, and
+    what the accuracy is of during the first epoch (a subset); None when neither."""
+    parts = []
+    if dead:
+        parts.append((f"dead (purple) = never on for any test {noun}: it passes nothing on and no longer learns",
+                      f"dead = never on for any test {noun}", "dead = never on"))
+    if subset:
+        parts.append((f"the accuracy is of a 1,000-{noun} subset, measured often in the first epoch (noisy per class); "
+                      f"the full test set comes after each epoch",
+                      f"accuracy: a 1,000-{noun} subset until the epoch ends, then the full test set",
+                      "accuracy: subset, full after the epoch"))
+    if not parts:
+        return None
+    return tuple("; ".join(p[i] for p in parts) for i in range(3))
+
+
+def mode_caption(state, noun, explained):
+    """The first line when the view shows something other than the plain network (the most
+    specific first): overlays, a dream, rewound weights, the pixel map, the atlas, sorted
+    grids; None for the plain network."""
+    if state.overlay is Overlay.CONFUSION:
+        return (f"confusion matrix: each row is a true class, each column what the network read it as; the diagonal "
+                f"is right, every other cell a kind of mistake (click one to browse those {noun}s)",
+                "confusion: rows = true class, columns = read as; off the diagonal = mistakes",
+                "rows = true, columns = read as")
+    if state.overlay is Overlay.MAP:
+        return (f"map (P): each dot a test {noun}, placed by what hidden layer {state.map_layer + 1} makes of it "
+                f"(its first two principal components): {noun}s the layer tells apart lie apart",
+                f"map: each dot a test {noun}, placed by what hidden layer {state.map_layer + 1} makes of it",
+                f"map: test {noun}s as hidden layer {state.map_layer + 1} sees them")
+    if state.dream is not None:
+        return (f"dream (V): the input that raises the score most, by gradient ascent from a blank image; the network "
+                f"needs no {noun}-like shape, only pixels that push the score up, so it looks like noise",
+                "dream: gradient ascent from a blank image; it needs no digit shape, so it looks like noise"
+                .replace("digit", noun),
+                "dream: gradient ascent, so it looks like noise")
+    if state.rewind is not None:
+        return ("rewound (,): the whole window shows the network as it was at an earlier snapshot, while training "
+                "goes on; . steps forward, back to the live weights",
+                "rewound: the window shows an earlier snapshot; . steps forward to live",
+                "rewound: an earlier snapshot (. forward)")
+    if state.saliency == "relevance":
+        return (f"pixel map (G): each pixel's share of the evidence for class {explained} (relevance): orange pixels "
+                f"support it, blue oppose it; G again: the gradient",
+                f"pixel map: each pixel's share of the evidence for {explained} (orange for, blue against)",
+                "pixel map: each pixel's relevance")
+    if state.saliency == "gradient":
+        return (f"pixel map (G): d score / d pixel, how class {explained}'s score would change if each pixel got "
+                f"brighter, ink or not (not what the ink contributed: that is relevance); G again: off",
+                f"pixel map: how {explained}'s score would change with each pixel (gradient)",
+                "pixel map: the gradient d score / d pixel")
+    if state.atlas:
+        return (f"atlas (A): each hidden neuron drawn as what it responds to, its prototype: the average of the test "
+                f"{noun}s weighted by how strongly they turn it on",
+                f"atlas: each neuron drawn as the average test {noun} that turns it on",
+                "atlas: each neuron's prototype")
+    if state.sorted_grids:
+        return ("grouped (O): hidden neurons sorted by the class they support most, so each class's neurons sit "
+                "together; a neuron keeps its connections, only its place on screen changes",
+                "grouped: hidden neurons sorted by the class they support most (O: index order)",
+                "grouped by the class they support")
+    return None
+
+
+def caption(state, noun="digit", explained="0", dead=0, subset=False):
+    """The caption of the view on screen: up to two lines, each a tuple of phrasings from
+    the fullest to the shortest (the strip shows the longest that fits); () when there is
+    nothing to caption (the help covers the window). `explained` is the name of the class
+    the lines explain ("3" or "3 rather than 5"), `dead` how many hidden neurons are dead,
+    `subset` whether the accuracy shown is of the test subset."""
+    if state.overlay is Overlay.HELP:
+        return ()
+    first = mode_caption(state, noun, explained)
+    lines = lines_caption(state, noun, explained)
+    if first is None:
+        notes = notes_caption(noun, dead, subset)
+        return (lines, notes) if notes else (lines,)
+    if state.overlay is not Overlay.NONE:                 # the network is covered: no lines to explain
+        return (first,)
+    return first, lines

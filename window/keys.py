@@ -1,0 +1,100 @@
+"""The window's key table: one row per control, with the label and help the help overlay
+(H) and the README's Controls table show, the `Actions` method it runs, and the pygame
+keys that run it with the argument each passes. Imports pygame and window_actions."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pygame
+
+from mnist_live.window.actions import Actions
+
+
+@dataclass(frozen=True)
+class Key:
+    """One row of the controls: how it reads in the help and README, and what it does.
+    `codes` maps each pygame key to the argument its action receives."""
+    label: str
+    help: str
+    action: Callable | None = None                    # Actions.<method>(actions, arg, shift); None: a mouse row
+    codes: dict = field(default_factory=dict)
+
+
+DIGITS = {**{pygame.K_0 + d: d for d in range(10)}, **{getattr(pygame, f"K_KP{d}"): d for d in range(10)}}
+
+KEYS = (
+    Key("Left / Right", "previous / next test digit (within the active filter)", Actions.step,
+        {pygame.K_LEFT: -1, pygame.K_RIGHT: 1}),
+    Key("PgUp / PgDn", "100 digits back / forward", Actions.step, {pygame.K_PAGEUP: -100, pygame.K_PAGEDOWN: 100}),
+    Key("Home / End", "first / last test digit", Actions.home_end, {pygame.K_HOME: False, pygame.K_END: True}),
+    Key("0 - 9", "next test digit of that true class", Actions.digit, DIGITS),
+    Key("Shift+0 - 9", "explain that class instead of the prediction (or click an output neuron)", Actions.explain, {}),
+    Key("Ctrl+0 - 9", "explain the class rather than that one: what tells them apart (or right-click an output "
+        "neuron)", Actions.contrast, {}),
+    Key("M / Shift+M", "next / previous digit the current weights get wrong", Actions.mistake, {pygame.K_m: None}),
+    Key("F", "browse mistakes only (on / off); also leaves a confusion-cell filter", Actions.mistakes_only,
+        {pygame.K_f: None}),
+    Key("R", "random test digit", Actions.random, {pygame.K_r: None}),
+    Key("Space", "pause / resume training", Actions.pause, {pygame.K_SPACE: None}),
+    Key("N", "train one batch (while paused)", Actions.one_batch, {pygame.K_n: None}),
+    Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", Actions.speed,
+        {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
+    Key("L / Shift+L", "double / halve the learning rate from now on (marked on the curves)", Actions.lr,
+        {pygame.K_l: None}),
+    Key(", / .", "rewind: the whole window shows an earlier snapshot of the network / step forward to live",
+        Actions.rewind, {pygame.K_COMMA: -1, pygame.K_PERIOD: 1}),
+    Key("T", "per-class accuracy over time instead of bars (click a class's line for its mistakes)",
+        Actions.class_chart,
+        {pygame.K_t: None}),
+    Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", Actions.rank, {pygame.K_c: None}),
+    Key("O", "order the hidden grids by the class each neuron supports most", Actions.sort, {pygame.K_o: None}),
+    Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close", Actions.map,
+        {pygame.K_p: None}),
+    Key("A", "atlas: every hidden neuron drawn as what it responds to (its prototype)", Actions.atlas,
+        {pygame.K_a: None}),
+    Key("V", "dream: the input that excites the explained class (or hovered neuron) most", Actions.dream,
+        {pygame.K_v: None}),
+    Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", Actions.k,
+        {pygame.K_PLUS: True, pygame.K_EQUALS: True, pygame.K_KP_PLUS: True,
+         pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
+    Key("K", "earlier runs on the loss and accuracy chart on / off (the previous finished run of the data set, "
+        "or --compare IDs), each labelled with what it does differently", Actions.compare_runs, {pygame.K_k: None}),
+    Key("E", "the chart's time axis: epochs / seconds", Actions.time_axis, {pygame.K_e: None}),
+    Key("B / Shift+B", "leaderboard of the best runs of the data set (click a row: overlay that run) / the sweep "
+        "watched with --watch", Actions.leaderboard, {pygame.K_b: None}),
+    Key("X", "confusion matrix of the test set; click a cell to browse those digits", Actions.confusion,
+        {pygame.K_x: None}),
+    Key("G", "pixel map of the explained class: relevance, again: d score / d pixel (gradient), again: off",
+        Actions.saliency, {pygame.K_g: None}),
+    Key("D", "draw your own digit: left button draws, right erases", Actions.draw, {pygame.K_d: None}),
+    Key("Backspace", "clear the drawing", Actions.clear, {pygame.K_BACKSPACE: None}),
+    Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", Actions.screenshot,
+        {pygame.K_s: None}),
+    Key("W", "save the model (to --save, or mnist_model.npz)", Actions.save, {pygame.K_w: None}),
+    Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
+        "sample while it downloads); restarts training with the same settings", Actions.full_data, {pygame.K_u: None}),
+    Key("I", "captions on / off: a line or two above the legend on what the view on screen shows (remembered)",
+        Actions.captions, {pygame.K_i: None}),
+    Key("H / F1", "this help", Actions.help, {pygame.K_h: None, pygame.K_F1: None}),
+    Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
+        "then the filter; never quits", Actions.back, {pygame.K_ESCAPE: None}),
+    Key("Q", "quit (saves to --save if given)", Actions.quit, {pygame.K_q: None}),
+    Key("click a film-strip digit", "open that digit"),
+    Key("hover a hidden neuron", "its activation, receptive field and strongest weights"),
+)
+KEY_ACTIONS = {code: (k.action, arg) for k in KEYS for code, arg in k.codes.items()}   # key code -> (method, arg)
+
+
+def key_action(key, mod):
+    """(Actions method, argument) for a key press, or None: Ctrl+digit contrasts."""
+    if mod & pygame.KMOD_CTRL and key in DIGITS:
+        return Actions.contrast, DIGITS[key]
+    return KEY_ACTIONS.get(key)
+
+
+def controls_markdown():
+    """The README's Controls table, generated from KEYS."""
+    rows = ["| key / mouse | action |", "|---|---|"]
+    rows += [f"| {k.label} | {k.help.replace('|', chr(92) + '|')} |" for k in KEYS]
+    return "\n".join(rows)

@@ -1,0 +1,194 @@
+"""The two text bars: the header above everything (title, data, the latest evaluation,
+modes, messages) and the legend under the network."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pygame
+
+from mnist_live.window.regions.base import Region
+from mnist_live.window.regions.palette import (
+    ACCENT,
+    BG,
+    DEAD,
+    DIM,
+    GRID_BG,
+    NEGATIVE,
+    PANEL_BG,
+    POSITIVE,
+    RIGHT,
+    TEXT,
+    WRONG,
+    ramp,
+)
+from mnist_live.window.telemetry import evaluation_label
+from mnist_live.window.view_model import describe_position, rank_label
+
+
+class Header(Region):
+    """Title, data source, the latest evaluation (with its kind), modes, messages."""
+
+    def area(self, layout):
+        return layout.header
+
+    @staticmethod
+    def accuracy_text(tele, noun="digit"):
+        ev = tele.latest
+        return "test accuracy -" if ev is None else \
+            f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev, noun)})"
+
+    @staticmethod
+    def modes(scene):
+        """The modes shown at the right: rewound, drawing, filters."""
+        st, tele, out = scene.state, scene.tele, []
+        if st.rewind is not None and st.rewind < len(tele.snapshots):
+            e, b, _ = tele.snapshots[st.rewind]
+            out.append(f"REWOUND: {describe_position(e, b)}")
+        if st.drawing:
+            out.append("DRAWING")
+        if st.mistakes_only:
+            out.append("MISTAKES ONLY")
+        if st.pair_filter is not None:
+            out.append(f"TRUE {scene.names[st.pair_filter[0]]} / PRED {scene.names[st.pair_filter[1]]}")
+        return out
+
+    @staticmethod
+    def toast(state):
+        """The message on screen now ('' when none)."""
+        return state.toast if state.toast and time.monotonic() < state.toast_until else ""
+
+    def key(self, scene):
+        return (scene.dataset, scene.data_label, scene.data_offer,
+                scene.accuracy or self.accuracy_text(scene.tele, scene.noun), tuple(self.modes(scene)),
+                self.toast(scene.state), self.rect.size)
+
+    def draw(self, surface, scene):
+        r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
+        pygame.draw.rect(surface, PANEL_BG, r)
+        y1, y2 = r.y + 4, r.y + 6 + fs + 4
+        title = f"Neural network learning {scene.dataset} - live"
+        left = self.text.blit(surface, title, (12, y1), fs + 1, TEXT, True).right
+        right_x = r.right - 12
+        hint = "   ".join(self.modes(scene) + ["H: keys"])
+        hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
+        label_text = self.text.fit(scene.data_label, fs - 2, max(40, hint_rect.x - 24 - 12))   # never under the hint
+        label = self.text.blit(surface, label_text, (12, y2), fs - 2, DIM)
+        offer, colour, fraction = scene.data_offer
+        if offer:                       # the full data set on its way: progress, then the offer to switch
+            box = self.text.blit(surface, offer, (label.right + 6, y2), fs - 2, colour, colour != DIM)
+            if fraction is not None:    # a thin bar under it: how much of the download is here
+                bar = pygame.Rect(box.x, box.bottom + 1, box.width, 2)
+                pygame.draw.rect(surface, GRID_BG, bar)
+                pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
+            label = label.union(box)
+        left = max(left, label.right)
+        acc = scene.accuracy or self.accuracy_text(tele, scene.noun)
+        room = right_x - left - 24                        # never over the title: without what it covered, or cut
+        acc = next((t for t in (acc, acc.split(" (")[0]) if self.text.width(t, fs, True) <= room),
+                   self.text.fit(acc.split(" (")[0], fs, max(40, room), True))
+        acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
+        toast = self.toast(st)
+        if toast:
+            x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
+            if x1 - x0 > 80:
+                lines = self.text.wrap(toast, fs - 2, x1 - x0 - 20)[:2]
+                surfs = [self.text.render(t, fs - 2, TEXT) for t in lines]
+                box = pygame.Rect(0, 0, max(s.get_width() for s in surfs) + 20, r.height - 8)
+                box.center = ((x0 + x1) // 2, r.centery)
+                pygame.draw.rect(surface, BG, box)
+                pygame.draw.rect(surface, ACCENT, box, 1)
+                y = box.centery - sum(s.get_height() for s in surfs) // 2
+                for surf in surfs:
+                    surface.blit(surf, surf.get_rect(midtop=(box.centerx, y)))
+                    y += surf.get_height()
+
+
+def overlay_legend(overlay, noun):
+    """The legend of an overlay as phrasings from the fullest to the shortest ((): none)."""
+    if overlay == "confusion":
+        return (f"each cell: the test {noun}s of its row's true class read as its column's class; "
+                f"click one to browse them; X closes",
+                f"cell = test {noun}s of the row's class read as the column's; click: browse them",
+                "cell = row's class read as column's; click: browse")
+    if overlay == "map":
+        return (f"each point a test {noun}, coloured by its true class: filled = read right, hollow = read wrong; "
+                f"white ring = the one on screen; click opens one; P: next layer / close",
+                "filled = right, hollow = wrong;  white ring = on screen;  click opens;  P: next layer / close",
+                "filled = right, hollow = wrong;  ring = on screen;  P: next / close")
+    if overlay == "leaderboard":
+        return ("the data set's best runs in the run library, best first, with the hyperparameters that differ; "
+                "click a row: its curves on the loss and accuracy chart (again: off); B or Esc closes",
+                "best runs first; click a row: overlay it on the chart; B or Esc closes",
+                "click a row: overlay it; B closes")
+    if overlay == "watch":
+        return ("each trial's test accuracy over its epochs, coloured by how it ended (finished, pruned, "
+                "still running), read from the run library every second; Shift+B or Esc closes",
+                "each trial's accuracy, coloured by finished / pruned / running; Shift+B closes",
+                "trials: finished / pruned / running")
+    return ()
+
+
+class Legend(Region):
+    """The strip under the network: what the colours and the lines mean."""
+
+    def area(self, layout):
+        return layout.legend
+
+    def key(self, scene):
+        st, v = scene.state, scene.view
+        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, st.overlay
+
+    def draw(self, surface, scene):
+        r, st = self.rect, scene.state
+        x, y = r.x + 14, r.centery
+        fs = self.fs - 2
+        labels = overlay_legend(st.overlay.value, scene.noun)
+        if labels:                                     # an overlay is on screen: its legend, not the network's
+            pygame.draw.rect(surface, BG, r)
+            label = next((t for t in labels if self.text.width(t, fs) <= r.width - 28), labels[-1])
+            self.text.blit(surface, self.text.fit(label, fs, r.width - 28), (x, y), fs, DIM, False, "midleft")
+            return
+
+        def swatch(color, label, line=False):
+            nonlocal x
+            if line:
+                pygame.draw.line(surface, color, (x, y), (x + 20, y), 3)
+                x += 26
+            else:
+                pygame.draw.rect(surface, color, (x, y - 6, 12, 12))
+                x += 17
+            x = self.text.blit(surface, label, (x, y), fs, DIM, False, "midleft").right + 14
+
+        relevance = scene.view.relevance is not None
+        swatch(POSITIVE, "supports" if relevance else "excites")
+        swatch(NEGATIVE, "opposes" if relevance else "inhibits")
+        for i, t in enumerate((0.0, 0.5, 1.0)):
+            pygame.draw.rect(surface, tuple(int(c) for c in ramp(np.array([t]))[0]), (x + i * 12, y - 6, 12, 12))
+        x += 40
+        x = self.text.blit(surface, "activation", (x, y), fs, DIM, False, "midleft").right + 14
+        swatch(DEAD, "dead")
+        swatch(RIGHT, "right")
+        swatch(WRONG, "wrong")
+        if relevance:
+            c = scene.view.explains(scene.names)
+            labels = (f"lines: the {st.k} most relevant to {'class ' * (scene.view.contrast is None)}{c} per "
+                      f"layer pair, % = their share (C)",
+                      f"lines: {st.k} most relevant to {c} (C)", f"{st.k} most relevant", f"K={st.k}")
+        else:
+            mode = rank_label(st.rank_mode)
+            labels = (f"lines: {st.k} strongest by {mode} (C)", f"{st.k} by {mode}", f"K={st.k}")
+        for label in labels:
+            if x + self.text.width(label, fs) < r.right - 10:
+                self.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
+                break
+
+
+def data_label(data, config, full=None):
+    """Where the data came from and how much of it there is (shown in the header)."""
+    source = data.source
+    if full is not None:                  # the full set is on its way: FullData.offer says how far
+        return f"data: bundled sample, {len(data.y_train):,} / {len(data.y_test):,} images  |"
+    if source.startswith("bundled sample") and not config.offline and config.data_dir is None:
+        source = "bundled sample (OpenML was unreachable)"
+    return f"data: {source}; {len(data.y_train):,} training / {len(data.y_test):,} test images"

@@ -1,0 +1,222 @@
+"""The modal overlays drawn over the network view: the confusion matrix, the
+representation map and the help."""
+from __future__ import annotations
+
+import numpy as np
+import pygame
+
+from mnist_live.window.captions import IDEAS
+from mnist_live.window.regions.base import Region
+from mnist_live.window.regions.palette import (
+    ACCENT,
+    BG,
+    CLASS_COLORS,
+    DIM,
+    PANEL_BG,
+    TEXT,
+    confusion_color,
+)
+
+
+class ConfusionOverlay(Region):
+    """The window's last full test-set pass as a confusion matrix (modal, over the
+    network); click a cell to browse its digits."""
+    modal = True
+
+    def key(self, scene):
+        conf = scene.confusion
+        return None if conf is None else (conf[0].tobytes(), conf[1], scene.noun, scene.names, self.rect.size)
+
+    def matrix_rect(self):
+        net = self.rect
+        side = min(net.width - 180, net.height - 110)
+        return pygame.Rect(net.x + 130, net.y + 70, side, side)
+
+    def cell_at(self, pos):
+        r = self.matrix_rect()
+        if not r.collidepoint(pos):
+            return None
+        cell = r.width / 10
+        return int((pos[1] - r.y) // cell), int((pos[0] - r.x) // cell)
+
+    def cell_rect(self, t, p):
+        r = self.matrix_rect()
+        cell = r.width / 10
+        return pygame.Rect(int(r.x + p * cell), int(r.y + t * cell), int(cell) - 2, int(cell) - 2)
+
+    def hit(self, pos):
+        cell = self.cell_at(pos)
+        return None if cell is None else ("pair", cell)
+
+    def draw(self, surface, scene):
+        net, fs = self.rect, self.fs
+        pygame.draw.rect(surface, BG, net)
+        r = self.matrix_rect()
+        self.text.blit(surface, "Confusion matrix on the test set (rows: true class, columns: predicted)",
+                       (net.x + 20, net.y + 12), fs, TEXT, True)
+        if scene.confusion is None:
+            self.text.blit(surface, "computing the first test-set pass...", (net.x + 20, net.y + 20 + fs), fs - 1, DIM)
+            return
+        conf, label = scene.confusion
+        self.text.blit(surface, self.text.fit(f"{label}; click a cell to browse its {scene.noun}s; X closes",
+                                              fs - 1, net.width - 40), (net.x + 20, net.y + 14 + fs + 6), fs - 1, DIM)
+        cell = r.width / 10
+        cfs = max(10, min(fs, int(cell / 3)))
+        row_max = conf.max(axis=1)
+        named = scene.names[0] != "0"          # Fashion: rows "3 Dress"; columns "3" when too wide
+        narrow = named and self.text.widest(scene.names, cfs) > cell - 4
+        for t in range(10):
+            row = self.text.fit(f"{t} {scene.names[t]}" if named else scene.names[t], cfs, 120)
+            self.text.blit(surface, row, (r.x - 8, r.y + (t + 0.5) * cell), cfs, DIM, False, "midright")
+            col = str(t) if narrow else scene.names[t]
+            self.text.blit(surface, col, (r.x + (t + 0.5) * cell, r.bottom + 6), cfs, DIM, False, "midtop")
+            for p in range(10):
+                n = int(conf[t, p])
+                cr = self.cell_rect(t, p)
+                pygame.draw.rect(surface, confusion_color(n, row_max[t], t == p), cr)
+                if n:
+                    self.text.blit(surface, str(n), cr.center, cfs, TEXT, False, "center")
+        acc = np.trace(conf) / max(conf.sum(), 1)
+        self.text.blit(surface, f"accuracy {100 * acc:.2f} %", (r.right, r.y - 6), fs - 1, TEXT, False, "bottomright")
+
+
+
+class MapOverlay(Region):
+    """The representation map (modal, over the network): one point per digit of a fixed,
+    balanced test subset, coloured by true class, mistakes crossed, the digit on screen
+    ringed; hover names a point, click opens it."""
+
+    modal = True
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.screen_points = None            # (n, 2) pixel positions of the points (hit tests)
+        self.indices = None
+        self.bounds = None                   # the points' (min, max) corners: the map's scale
+        self.hover = None                    # test index of the point under the pointer
+
+    def update(self, scene):
+        m, pts = scene.map, scene.map_points
+        self.screen_points = self.bounds = None
+        if pts is not None and m.layer == scene.state.map_layer:
+            self.bounds = (pts.min(axis=0), pts.max(axis=0))
+            self.screen_points, self.indices = self.to_screen(pts, self.bounds), m.subset
+        pointer = scene.state.pointer
+        self.hover = None if pointer is None else self.nearest(pointer)
+
+    def key(self, scene):
+        pts = scene.map_points
+        return (None if pts is None else pts.tobytes(), scene.state.version, scene.view_key, scene.state.map_layer,
+                self.hover, self.rect.size)
+
+    def plot_rect(self):
+        r = self.rect
+        return pygame.Rect(r.x + 30, r.y + 2 * self.fs + 40, r.width - 60, r.height - 2 * self.fs - 60)
+
+    def to_screen(self, pts, bounds):
+        p = self.plot_rect()
+        lo, hi = bounds
+        span = np.maximum(hi - lo, 1e-9)
+        scale = min(p.width / span[0], p.height / span[1])
+        centre = (lo + hi) / 2
+        return np.stack([p.centerx + (pts[:, 0] - centre[0]) * scale,
+                         p.centery - (pts[:, 1] - centre[1]) * scale], 1)
+
+    def nearest(self, pos, radius=8):
+        """Test index of the point nearest pos within radius pixels, or None."""
+        if self.screen_points is None:
+            return None
+        d = np.hypot(*(self.screen_points - np.asarray(pos, np.float64)).T)
+        i = int(np.argmin(d))
+        return int(self.indices[i]) if d[i] <= radius else None
+
+    def hit(self, pos):
+        k = self.nearest(pos)
+        return None if k is None else ("open", k)
+
+    def draw(self, surface, scene):
+        r, fs, m = self.rect, self.fs, scene.map
+        pygame.draw.rect(surface, BG, r)
+        layer = scene.state.map_layer
+        self.text.blit(surface, f"What hidden layer {layer + 1} makes of {len(m.subset):,} test {scene.noun}s "
+                                f"(first two principal components)", (r.x + 20, r.y + 12), fs, TEXT, True)
+        x = r.x + 20
+        for c in range(10):                                   # the colours mean classes here
+            pygame.draw.circle(surface, CLASS_COLORS[c], (x + 5, r.y + 22 + fs + 6), 5)
+            x = self.text.blit(surface, scene.short_names[c], (x + 14, r.y + 22 + fs + 6), fs - 2, DIM, False,
+                               "midleft").right + 12
+        if self.screen_points is None:
+            self.text.blit(surface, "projecting...", self.plot_rect().center, fs, DIM, False, "center")
+            return
+        xy, bounds = self.screen_points, self.bounds
+        y_true = scene.state.y_test[m.subset]
+        wrong = m.predictions != y_true
+        for c in range(10):                     # filled: read right; hollow: read wrong
+            for px, py in xy[(y_true == c) & ~wrong].astype(int).tolist():
+                pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3)
+            for px, py in xy[(y_true == c) & wrong].astype(int).tolist():
+                pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3, 1)
+        if scene.view is not None and m.can_project:
+            here = [int(v) for v in self.to_screen(m.project(scene.view.acts[layer + 1])[None], bounds)[0]]
+            if self.plot_rect().inflate(20, 20).collidepoint(here):
+                pygame.draw.circle(surface, TEXT, here, 9, 2)
+        k = self.hover
+        if k is not None:
+            what = f"test #{k}: true {scene.names[int(scene.state.y_test[k])]}; click opens it"
+            self.text.blit(surface, what, (r.right - 20, r.bottom - 10), fs - 1, TEXT, False, "bottomright")
+
+
+class HelpOverlay(Region):
+    """The ideas on screen in a few words, then every key and mouse action (from the app's
+    key table), in one or two columns, the font shrinking until it all fits."""
+    modal = True
+
+    def area(self, layout):
+        return pygame.Rect((0, 0), layout.size)
+
+    def key(self, scene):
+        return len(scene.keys), scene.noun, self.rect.size
+
+    def blocks(self, scene):
+        noun = scene.noun
+        keys = [(k.label.replace("digit", noun), k.help.replace("digit", noun)) for k in scene.keys]
+        return ([(None, "What the window shows")] + [(a, b.replace("{noun}", noun)) for a, b in IDEAS]
+                + [(None, "Keys and mouse (H, F1 or Esc closes)")] + keys)
+
+    def arrange(self, blocks, fs, width, height):
+        """[(column, label, lines)] of the blocks at font size fs in the fewest columns that
+        fit width x height, with the label column width; None when they do not fit."""
+        lh = fs + 5
+        key_w = self.text.widest([a for a, _ in blocks if a], fs, True) + 16
+        for ncols in (1, 2):
+            col_w = (width - 30 * (ncols - 1)) // ncols
+            placed, col, used = [], 0, 0
+            for label, text in blocks:
+                lines = [text] if label is None else self.text.wrap(text, fs, col_w - key_w)
+                if used + len(lines) * lh > height:
+                    col, used = col + 1, 0
+                placed.append((col, label, lines, used))
+                used += len(lines) * lh + (6 if label is None else 0)
+            if col < ncols and not any(t.endswith("...") for _, _, ls, _ in placed for t in ls):
+                return placed, col_w, key_w, lh
+        return None
+
+    def draw(self, surface, scene):
+        blocks = self.blocks(scene)
+        area = self.rect.inflate(-20, -20)
+        for fs in range(self.fs, 9, -1):
+            got = self.arrange(blocks, fs, area.width - 48, area.height - 40)
+            if got is not None:
+                break
+        placed, col_w, key_w, lh = got
+        box = area.copy()
+        pygame.draw.rect(surface, PANEL_BG, box)
+        pygame.draw.rect(surface, ACCENT, box, 2)
+        for col, label, lines, y in placed:
+            x, y = box.x + 24 + col * (col_w + 30), box.y + 20 + y
+            if label is None:
+                self.text.blit(surface, lines[0], (x, y), fs + 1, ACCENT, True)
+                continue
+            self.text.blit(surface, label, (x, y), fs, TEXT, True)
+            for i, part in enumerate(lines):
+                self.text.blit(surface, part, (x + key_w, y + i * lh), fs, DIM)
