@@ -92,6 +92,11 @@ class Dataset:
     x_test: np.ndarray        # (M, 784) uint8
     y_test: np.ndarray        # (M,) uint8 in 0..9
 
+    def summary(self) -> dict:
+        """What a run records of its data: name, source and the sizes."""
+        return {"name": self.name, "source": self.source, "train": int(len(self.y_train)),
+                "test": int(len(self.y_test))}
+
 
 # --------------------------------------------------------------------------- public
 

@@ -37,7 +37,6 @@ if not __package__:                    # run as a script, not imported as mnist_
         cli()
 
 import argparse
-import collections
 import dataclasses
 import functools
 import os
@@ -111,7 +110,6 @@ def build_parser():
     return parser
 
 
-HISTORY_EPOCHS = 1000         # epochs kept in the metrics' history (a run may have millions)
 PATH_OPTIONS = ("load", "save", "metrics", "screenshot", "record", "data_dir", "data_home", "runs")
 
 
@@ -337,169 +335,28 @@ def resolve_model_file(config, given):
     return config, arrays, meta
 
 
-class HeadlessProgress:
-    """tqdm bars for a headless run, counted in training samples: one for the whole run
-    and one for the current epoch, each with its rate, elapsed time and ETA, the epoch's
-    mean loss and accuracy in the epoch bar. The bars go to stderr and only when it is a
-    terminal (tqdm's disable=None); `epoch_done` prints one line per epoch to stdout either
-    way, so a log or a pipe gets exactly one line per epoch and no carriage returns."""
-
-    def __init__(self, trainer, config):
-        from tqdm import tqdm
-        self.tqdm, self.config = tqdm, config
-        self.n = len(trainer.x_train)
-        in_epoch = min(trainer.position[1] * config.batch_size, self.n)
-        self.start_samples = trainer.epoch * self.n + in_epoch
-        self.t_start = self.t_epoch = time.perf_counter()
-        self.loss_sum, self.loss_count = 0.0, 0
-        self.run_bar = tqdm(total=config.epochs * self.n, initial=self.start_samples, desc="run",
-                            unit=" samples", unit_scale=True, smoothing=0, dynamic_ncols=True, disable=None)
-        self.epoch_bar = None
-
-    def batch(self, stats):
-        """After each training batch (stats: trainer.BatchStats)."""
-        self.loss_sum += stats.loss
-        self.loss_count += 1
-        if self.run_bar.disable:
-            return
-        seen = min(stats.batch * self.config.batch_size, self.n)      # samples done in this epoch
-        if self.epoch_bar is None:
-            first = min((stats.batch - 1) * self.config.batch_size, self.n)
-            desc = f"epoch {stats.epoch + 1}/{self.config.epochs}"
-            self.epoch_bar = self.tqdm(total=self.n, initial=first, desc=desc, unit=" samples", unit_scale=True,
-                                       leave=False, dynamic_ncols=True)
-        self.epoch_bar.set_postfix_str(f"loss {self.mean_loss():.4f}  acc {100 * stats.accuracy:.2f} %", refresh=False)
-        step = seen - self.epoch_bar.n
-        self.run_bar.update(step)
-        self.epoch_bar.update(step)                                     # redraws at most every 0.1 s
-
-    def mean_loss(self):
-        return self.loss_sum / max(self.loss_count, 1)
-
-    def epoch_done(self, trainer, stats, ev):
-        """After an epoch's test evaluation: its line (trainer.epoch is the epoch just done)."""
-        now = time.perf_counter()
-        done = trainer.epoch * self.n - self.start_samples                   # samples trained in this run
-        left = (self.config.epochs - trainer.epoch) * self.n
-        eta = (now - self.t_start) / done * left if done > 0 else 0.0       # evaluations included
-        line = (f"epoch {trainer.epoch}/{self.config.epochs}  loss {self.mean_loss():.4f}  "
-                f"train acc {100 * stats.accuracy:6.2f} %  test acc {100 * ev.accuracy:6.2f} %  "
-                f"{stats.samples_per_s:7.0f} samples/s  epoch {now - self.t_epoch:5.1f} s  "
-                f"elapsed {self.tqdm.format_interval(now - self.t_start)}  ETA {self.tqdm.format_interval(eta)}")
-        self.close_epoch()
-        self.tqdm.write(line, file=sys.stdout)
-        sys.stdout.flush()
-        self.t_epoch = now
-        self.loss_sum, self.loss_count = 0.0, 0
-
-    def close_epoch(self):
-        if self.epoch_bar is not None:
-            self.epoch_bar.close()
-            self.epoch_bar = None
-
-    def close(self):
-        self.close_epoch()
-        self.run_bar.close()
-
-
-def start_recorder(config, data, command=None):
-    """A run_recorder.RunRecorder for this run (None with --no-runs); a library it cannot
-    use costs one line ("runs not recorded: ..."), never the run."""
+def recording(config, data, command=None):
+    """The run library's observer of this run (None with --no-runs); a library it cannot use
+    costs one line ("runs not recorded: ..."), never the run."""
     if config.no_runs:
         return None
-    from mnist_live.runs import library as run_library
-    from mnist_live.runs import recorder as run_recorder
-    path = config.runs or run_library.default_path(config.data_home)
-    dataset = {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
-               "test": int(len(data.y_test))}
-    return run_recorder.RunRecorder(path, config, dataset, command=command,
-                                    log=lambda line: print(line, file=sys.stderr))
+    from mnist_live.runs import library
+    from mnist_live.runs.recorder import Recording
+    path = config.runs or library.default_path(config.data_home)
+    return Recording(path, config, data.summary(), command=command, log=lambda line: print(line, file=sys.stderr))
 
 
 def run_headless(config, data, arrays=None, meta=None, command=None):
-    """Train in the terminal: progress bars (HeadlessProgress), test results per epoch, and
-    a per-class table and confusion matrix at the end; the run goes into the run library
-    (start_recorder). Returns the metrics dict."""
-    from mnist_live.training.trainer import Trainer, TrainingDiverged, evaluate
-    from mnist_live.utils import format_confusion, format_per_class
-    trainer = Trainer(config, data.x_train, data.y_train)
-    if arrays is not None:
-        trainer.restore(arrays, meta)
-        print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
-    epochs = collections.deque(maxlen=HISTORY_EPOCHS)     # per-epoch results: the latest only
-    speed_sum, speed_n = 0.0, 0                            # mean training speed over the epochs
-    t_start = time.perf_counter()
-    status = "finished"
-    ev = None                                      # the latest test evaluation
-    progress = HeadlessProgress(trainer, config) if not config.no_train and not trainer.finished else None
-    recorder = start_recorder(config, data, command) if progress is not None else None
-    try:
-        while not config.no_train and not trainer.finished:
-            stats = trainer.train_batch()
-            progress.batch(stats)
-            if stats.batch == stats.n_batches:     # end of an epoch
-                speed_sum, speed_n = speed_sum + stats.samples_per_s, speed_n + 1
-                ev = evaluate(trainer.net, data.x_test, data.y_test)
-                trainer.record_eval("full", ev)
-                epochs.append({"epoch": trainer.epoch, "test_accuracy": ev.accuracy,
-                                "train_accuracy": stats.accuracy, "loss": stats.loss,
-                                "seconds": time.perf_counter() - t_start})
-                progress.epoch_done(trainer, stats, ev)
-                if recorder is not None:
-                    recorder.sync(trainer.history, time.perf_counter() - t_start)
-    except TrainingDiverged as e:
-        status, diverged = "diverged", e
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except BaseException as e:
-        if recorder is not None:
-            recorder.finish("failed", error=f"{type(e).__name__}: {e}"[:500], history=trainer.history,
-                            wall_s=time.perf_counter() - t_start)
-        raise
-    finally:
-        if progress is not None:
-            progress.close()                       # the bars go before any message below
-    if status == "diverged":
-        print(f"error: {diverged}", file=sys.stderr)
-    elif status == "interrupted":
-        print("interrupted")
-    if ev is None or status != "finished":
-        ev = evaluate(trainer.net, data.x_test, data.y_test)
-        trainer.record_eval("full", ev)
-    print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
-    print(format_per_class(ev.per_class, data.class_names))
-    print(format_confusion(ev.confusion, data.class_names))
-    speed = speed_sum / speed_n if speed_n else trainer.samples_per_s
-    if config.save and status != "diverged":
-        try:
-            trainer.save(config.save)
-        except OSError as e:
-            message = f"could not save the model to {config.save}: {e.strerror or e}"
-            if recorder is not None:
-                recorder.finish("failed", ev, time.perf_counter() - t_start, speed, error=message,
-                                history=trainer.history)
-            fail(message)
-        print(f"Saved model to {config.save}")
-    if recorder is not None:
-        recorder.finish(status, ev, time.perf_counter() - t_start, speed,
-                        model_file=config.save if config.save and status != "diverged" else None,
-                        error=str(diverged) if status == "diverged" else None, history=trainer.history)
-    return {
-        "status": status,
-        "test_accuracy": ev.accuracy,
-        "per_class_accuracy": [float(v) for v in ev.per_class],
-        "confusion_matrix": ev.confusion.tolist(),
-        "epochs_completed": trainer.epoch,
-        "train_samples_per_s": speed,
-        "epochs": list(epochs),
-        "history": trainer.history.to_json(),
-        "snapshots": {"count": len(trainer.snapshots), "bytes": trainer.snapshots.nbytes()},
-        "hyperparameters": config.hyperparameters(),
-        "dataset": {"name": data.name, "source": data.source,
-                    "train": int(len(data.y_train)), "test": int(len(data.y_test))},
-        "run_library": None if recorder is None else {"file": recorder.path, "run_id": recorder.run_id,
-                                                      "recording_s": recorder.busy_s},
-    }
+    """Train in the terminal (training.headless), recorded in the run library. Returns the
+    metrics dict; a model that could not be saved is a one-line error."""
+    from mnist_live.training.headless import run_headless as train_in_terminal
+    recorder = recording(config, data, command)
+    metrics, run = train_in_terminal(config, data, arrays, meta, observers=[recorder] if recorder else [])
+    if run.save_error:
+        fail(run.save_error)
+    metrics["run_library"] = None if recorder is None or recorder.recorder is None else \
+        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s}
+    return metrics
 
 
 def no_display(environ=os.environ, platform=sys.platform):

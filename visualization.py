@@ -19,6 +19,7 @@ window (`flip`). On X11 it pushes through the X server's shared memory
 """
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -28,6 +29,7 @@ import pygame
 
 from mnist_live.neural_network import MLP, to_float
 from mnist_live.runs.comparison import Comparison, SweepWatch, library_path
+from mnist_live.runs.recorder import Recording
 from mnist_live.training.process import TrainingProcess
 from mnist_live.utils import percentile
 from mnist_live.window import settings as view_settings
@@ -84,7 +86,8 @@ class App:
         self.net = MLP(config.sizes, config.activation, seed=config.seed)
         self.command = command            # the command line that started the run (recorded with it)
         # on the bundled sample while the full set is parsed: the parse has the cores first (FETCH_NICE)
-        self.worker = TrainingProcess(config, data, model_file=config.load, command=command,
+        self.worker = TrainingProcess(config, data, model_file=config.load,
+                                      observers=run_recording(config, data, command),
                                       nice=FETCH_NICE if full is not None else 0) if worker else None
         if self.worker is not None:
             # one BLAS thread here, one in the trainer: a second thread on either side would
@@ -405,6 +408,15 @@ class App:
 
 
 
+def run_recording(config, data, command=None):
+    """The run library's observer of the training process's loop, as a factory it calls with its
+    log (a session that cannot train is no run), or none."""
+    if config.no_runs or config.no_train:
+        return ()
+    command = [str(a) for a in (sys.argv[1:] if command is None else command)]
+    return (functools.partial(Recording, library_path(config), config, data.summary(), command),)
+
+
 def process_age():
     """Seconds since this process started (Linux: from /proc; elsewhere None)."""
     try:
@@ -440,8 +452,7 @@ def window_metrics(app, first_frame_s):
         "fps": 1000 / float(np.mean(app.frame_interval_ms[1:])) if len(app.frame_interval_ms) > 1 else None,
         "window": list(app.screen.get_size()), "connections": app.state.k,
         "hyperparameters": app.config.hyperparameters(),
-        "dataset": {"name": app.data.name, "source": app.data.source,
-                    "train": int(len(app.data.y_train)), "test": int(len(app.data.y_test))},
+        "dataset": app.data.summary(),
         "errors": list(app.errors),
     }
 

@@ -1,13 +1,14 @@
-"""Recording one run into the run library while it trains: `RunRecorder`.
+"""Recording one run into the run library while it trains: `RunRecorder`, and `Recording`,
+the observer that records what the training loop trains (the loop never imports this).
 
 What it owns: a run's row from its start to its end (`RunRecorder(path, config, dataset)`,
-`.sync(history, elapsed_s)` after each batch or evaluation, `.finish(status, ...)` once),
-written through run_library.RunLibrary, and never raising into training: a library problem
-becomes one line 'runs not recorded: ...' (printed once) and recording stops. Headless runs
-(main.py), window runs (training_process.py) and sweeps (tuning.py) record through it.
+`.sync(history, elapsed_s)` after each evaluation, `.finish(status, ...)` once), written
+through library.RunLibrary, and never raising into training: a library problem becomes one
+line 'runs not recorded: ...' (printed once) and recording stops. Headless and window runs
+record through `Recording`; a sweep's parent records its trials with `RunRecorder`.
 
-Imports: the standard library and run_library only (it is handed `config.Config` objects,
-trainer.History and trainer.Evaluation). No NumPy.
+Imports: the standard library, runs.library and the loop's Observer (it is handed
+`config.Config` objects, history.History and history.EvalRecord). No NumPy.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import sqlite3
 import time
 
 from mnist_live.runs.library import RunLibrary, RunLibraryError, sqlite_reason
+from mnist_live.training.loop import Observer
 
 
 class RunRecorder:
@@ -83,7 +85,7 @@ class RunRecorder:
 
     def finish(self, status, evaluation=None, wall_s=None, samples_per_s=None, model_file=None, error=None,
                history=None, elapsed_s=None):
-        """The run's end (evaluation: the final trainer.Evaluation); with `history`, a last
+        """The run's end (evaluation: the final history.EvalRecord); with `history`, a last
         sync first. Once only."""
         if not self.active or self.finished:
             return
@@ -108,3 +110,39 @@ class RunRecorder:
         if self.lib is not None:
             self.lib.close()
             self.lib = None
+
+
+class Recording(Observer):
+    """The run-library adapter of the training loop: opens the run's record when training
+    starts, writes each evaluation (with the loss curve and learning-rate changes since the
+    last), and closes it with how the run ended, the final evaluation, the model file."""
+
+    def __init__(self, path, config, dataset, command=None, log=print):
+        self.path, self.config, self.dataset, self.command, self.log = path, config, dataset, command, log
+        self.recorder = None
+
+    def on_start(self, run):
+        self.recorder = RunRecorder(self.path, self.config, self.dataset, command=self.command, log=self.log)
+        self.recorder.sync(run.trainer.history, run.elapsed_s)      # the evaluations before this session's first batch
+
+    def on_evaluation(self, run, record):
+        if self.recorder is not None:
+            self.recorder.sync(run.trainer.history, run.elapsed_s)
+
+    def on_end(self, run, outcome):
+        if self.recorder is None:
+            return
+        status, error = outcome.status, outcome.error
+        if run.save_error:
+            status, error = "failed", run.save_error
+        self.recorder.finish(status, None if status == "failed" else outcome.final, wall_s=run.elapsed_s,
+                             samples_per_s=run.samples_per_s or None, model_file=run.model_file, error=error,
+                             history=run.trainer.history)
+
+    @property
+    def busy_s(self):
+        return self.recorder.busy_s if self.recorder is not None else 0.0
+
+    @property
+    def run_id(self):
+        return self.recorder.run_id if self.recorder is not None else None

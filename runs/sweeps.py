@@ -229,9 +229,8 @@ class Sweep:
                                   sweep=self.name, trial=st.number, log=self.progress.line)
 
     def _mirror(self, st, msg):
-        from mnist_live.training.history import EvalRecord
-        for e in msg["evals"]:
-            st.history.add_eval(EvalRecord(**e))
+        for record in msg["evals"]:                        # history.EvalRecord, as the trial recorded it
+            st.history.add_eval(record)
         for p, loss in msg["losses"]:
             st.history.add_loss(p, loss)
         if st.recorder is not None:
@@ -239,17 +238,11 @@ class Sweep:
 
     def _end(self, st, status, msg):
         """Record a trial's end in the library and the study; free its slot."""
-        import numpy as np
         from optuna.trial import TrialState
-
-        from mnist_live.training.trainer import Evaluation
         st.ended = True
         msg = msg or {}
-        acc = msg.get("accuracy")
-        ev = None
-        if acc is not None:
-            ev = Evaluation(acc, np.array(msg["per_class"], np.float64), np.array(msg["confusion"], np.int64),
-                            np.zeros(0, np.int16), msg["n"])
+        ev = msg.get("final")                               # history.EvalRecord of the weights it ended with
+        acc = None if ev is None else ev.accuracy
         wall = msg.get("wall_s", time.monotonic() - st.started)
         if st.recorder is None and status == "failed":      # died before it started: still a run that failed
             self._record_start(st)
@@ -389,9 +382,7 @@ def run_sweep(plan, load_data, out=None):
                          f"--resume {name} continues it")
     study, plan = _open_study(storage_path, name, plan, create=not plan.resume)
     data = load_data(plan.base)
-    dataset = {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
-               "test": int(len(data.y_test))}
-    sweep = Sweep(plan, name, study, library_path, dataset, out)
+    sweep = Sweep(plan, name, study, library_path, data.summary(), out)
     total = plan.search or len(expand_grid(plan.specs))
     temp = os.path.join(folder, f"{name}.tmp")
     shutil.rmtree(temp, ignore_errors=True)            # left by a killed parent

@@ -7,15 +7,15 @@ multiprocessing Manager's queues for local workers, `distributed.Queue`s on a Da
 and where the trials run (`LocalPool`: joblib/loky processes with the data set memory-mapped
 from .npy files; `DaskPool`: an existing Dask cluster with the data set scattered once).
 `SweepFailed` is a sweep that cannot run (no cluster, an unwritable folder). The parent's
-loop that hands the trials out is tuning.py.
+loop that hands the trials out is sweeps.py. A trial is the one training loop
+(training/loop.py) with `TrialCheckpoints` as its observer.
 
-Imports: the standard library and config at import time; NumPy, threadpoolctl, joblib and
-trainer inside the functions that need them; `distributed` only with --scheduler (an
-optional extra).
+Imports: the standard library, config and the loop's Observer at import time; NumPy,
+threadpoolctl, joblib and the trainer inside the functions that need them; `distributed`
+only with --scheduler (an optional extra).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import queue
@@ -25,9 +25,10 @@ import time
 from dataclasses import dataclass
 
 from mnist_live.training.config import Config
+from mnist_live.training.loop import Observer, StopTraining
 
 REPORTS_PER_EPOCH = 4         # pruning checkpoints: subset accuracy every quarter epoch (and so at each epoch end)
-SUBSET = 1000                 # the fixed test subset evaluated at the checkpoints (trainer.SUBSET_SIZE)
+SUBSET = 1000                 # the fixed test subset evaluated at the checkpoints (its first images)
 TICK_S = 0.25                 # a worker's progress messages and stop checks, seconds apart
 ANSWER_TIMEOUT_S = 600.0      # a worker gives up on a parent that does not answer
 
@@ -64,6 +65,7 @@ class TrialJob:
     params: dict
     model_path: str | None = None      # where a finished trial saves its model (local workers)
     return_model: bool = False         # cluster workers send the model back as bytes instead
+    observers: tuple = ()              # factories of more observers of the trial's loop (picklable, no arguments)
 
 
 def _load_arrays(data):
@@ -73,91 +75,97 @@ def _load_arrays(data):
     return {k: np.load(v, mmap_mode="r") if isinstance(v, str) else v for k, v in data.items()}
 
 
-def run_trial(job, data, channel):
-    """One trial, in a worker process: train job.config, evaluating the fixed test subset at
-    every quarter epoch (the pruning checkpoints) and asking the parent whether to go on,
-    the full test set at each epoch end. Everything the parent records comes over the
-    channel; the return value only says that the trial ended on its own terms."""
-    import numpy as np
-    from threadpoolctl import threadpool_limits
+class TrialCheckpoints(Observer):
+    """A trial's side of the training loop: every quarter epoch it evaluates the fixed test
+    subset, reports it with the loss curve and evaluations since the last report, and asks
+    the parent whether to go on (pruning); in between, a tick every TICK_S with a stop check;
+    at the end, the final evaluation and the model (a file, or bytes for a cluster)."""
 
-    from mnist_live.training.trainer import Trainer, TrainingDiverged, evaluate
-    try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl+C reaches the parent, which stops us
-    except ValueError:                                     # not the main thread (a threaded Dask worker)
-        pass
-    t0 = time.perf_counter()
-    with threadpool_limits(1):
-        arr = _load_arrays(data)
-        cfg = job.config
-        trainer = Trainer(cfg, arr["x_train"], arr["y_train"])
-        x_test, y_test = arr["x_test"], arr["y_test"]
-        x_sub, y_sub = np.asarray(x_test[:SUBSET]), np.asarray(y_test[:SUBSET])
-        channel.send({"kind": "start", "trial": job.number, "pid": os.getpid(), "host": socket.gethostname()})
-        sent_evals, losses = 0, []
-        status, error, ev, batches = "finished", None, None, 0
-        next_check, last_tick = 1, time.perf_counter()
+    def __init__(self, job, channel):
+        self.job, self.channel = job, channel
+        self.t0 = time.perf_counter()
+        self.sent_evals, self.losses, self.batches = 0, [], 0
+        self.next_check, self.last_tick = 1, time.perf_counter()
 
-        def report(kind, **extra):
-            nonlocal sent_evals, losses
-            msg = {"kind": kind, "trial": job.number, "progress": trainer.progress, "batches": batches,
-                   "elapsed": time.perf_counter() - t0, "losses": losses,
-                   "evals": [dataclasses.asdict(r) for r in trainer.history.evals[sent_evals:]], **extra}
-            sent_evals, losses = len(trainer.history.evals), []
-            channel.send(msg)
+    def send(self, run, kind, **extra):
+        history = run.trainer.history
+        self.channel.send({"kind": kind, "trial": self.job.number, "progress": run.trainer.progress,
+                           "batches": self.batches, "elapsed": time.perf_counter() - self.t0, "losses": self.losses,
+                           "evals": history.evals[self.sent_evals:], **extra})
+        self.sent_evals, self.losses = len(history.evals), []
 
-        try:
-            while not trainer.finished:
-                stats = trainer.train_batch()
-                batches += 1
-                losses.append((trainer.progress, float(stats.loss)))
-                if stats.batch == stats.n_batches:
-                    ev = evaluate(trainer.net, x_test, y_test)
-                    trainer.record_eval("full", ev)
-                check = math.floor(trainer.progress * REPORTS_PER_EPOCH + 1e-9)
-                if check >= next_check:
-                    sub = evaluate(trainer.net, x_sub, y_sub)
-                    trainer.record_eval("subset", sub)
-                    next_check = check + 1
-                    report("report", step=check, value=float(sub.accuracy), loss=float(stats.loss))
-                    answer = channel.answer()
-                    if answer != "go":
-                        status = "pruned" if answer == "prune" else "interrupted"
-                        break
-                    last_tick = time.perf_counter()
-                elif time.perf_counter() - last_tick >= TICK_S:
-                    last_tick = time.perf_counter()
-                    channel.send({"kind": "tick", "trial": job.number, "progress": trainer.progress,
-                                  "loss": float(stats.loss)})
-                    if channel.stop_requested():
-                        status = "interrupted"
-                        break
-        except TrainingDiverged as e:
-            status, error = "diverged", str(e)
-        except Exception as e:                            # reported as a failed trial, not lost
-            status, error = "failed", f"{type(e).__name__}: {e}"
-        full = trainer.history.evals and trainer.history.evals[-1]
-        if status != "interrupted" and not (ev is not None and full and full.kind == "full"
-                                            and (full.epoch, full.batch) == trainer.position):
-            ev = evaluate(trainer.net, x_test, y_test)
-            trainer.record_eval("full", ev)
+    def on_start(self, run):
+        self.channel.send({"kind": "start", "trial": self.job.number, "pid": os.getpid(), "host": socket.gethostname()})
+
+    def on_batch(self, run, stats):
+        if stats.diverged:
+            return
+        self.batches += 1
+        self.losses.append((run.trainer.progress, float(stats.loss)))
+        if stats.batch < stats.n_batches:                    # an epoch's end: after its full evaluation
+            self.checkpoint(run, stats)
+
+    def on_epoch_end(self, run, stats):
+        self.checkpoint(run, stats)
+
+    def checkpoint(self, run, stats):
+        check = math.floor(run.trainer.progress * REPORTS_PER_EPOCH + 1e-9)
+        if check >= self.next_check:
+            sub = run.evaluate("subset")
+            self.next_check = check + 1
+            self.send(run, "report", step=check, value=float(sub.accuracy), loss=float(stats.loss))
+            answer = self.channel.answer()
+            if answer != "go":
+                raise StopTraining("pruned", evaluate=True) if answer == "prune" else \
+                    StopTraining("interrupted", evaluate=False)
+            self.last_tick = time.perf_counter()
+        elif time.perf_counter() - self.last_tick >= TICK_S:
+            self.last_tick = time.perf_counter()
+            self.channel.send({"kind": "tick", "trial": self.job.number, "progress": run.trainer.progress,
+                               "loss": float(stats.loss)})
+            if self.channel.stop_requested():
+                raise StopTraining("interrupted", evaluate=False)
+
+    def on_end(self, run, outcome):
+        import numpy as np
+        ev, job = outcome.final, self.job
         model_file = model_bytes = None
-        if status == "finished" and (job.model_path or job.return_model):
+        if outcome.status == "finished" and (job.model_path or job.return_model):
             if job.model_path:
-                trainer.save(job.model_path)
+                run.trainer.save(job.model_path)
                 model_file = job.model_path
             else:
                 import io
                 buf = io.BytesIO()
-                np.savez(buf, **trainer.state_arrays())
+                np.savez(buf, **run.trainer.state_arrays())
                 model_bytes = buf.getvalue()
-        final = {"status": status, "error": error, "samples_per_s": trainer.samples_per_s,
-                 "wall_s": time.perf_counter() - t0, "model_file": model_file, "model_bytes": model_bytes,
-                 "accuracy": None if ev is None else float(ev.accuracy),
-                 "per_class": None if ev is None else [float(v) for v in ev.per_class],
-                 "confusion": None if ev is None else ev.confusion.tolist(), "n": None if ev is None else ev.n}
-        report("done", **final)
-    return status
+        self.send(run, "done", status=outcome.status, error=outcome.error, samples_per_s=run.trainer.samples_per_s,
+                  wall_s=time.perf_counter() - self.t0, model_file=model_file, model_bytes=model_bytes, final=ev)
+
+
+def run_trial(job, data, channel):
+    """One trial, in a worker process: job.config trained by the one training loop with one
+    BLAS thread, `TrialCheckpoints` reporting to the parent and asking it at each checkpoint
+    whether to go on. Everything the parent records comes over the channel; the return value
+    only says how the trial ended."""
+    from threadpoolctl import threadpool_limits
+
+    from mnist_live.training.loop import Run, train
+    from mnist_live.training.trainer import DivergenceCheck, Trainer
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)       # Ctrl+C reaches the parent, which stops us
+    except ValueError:                                     # not the main thread (a threaded Dask worker)
+        pass
+    with threadpool_limits(1):
+        arr = _load_arrays(data)
+        trainer = Trainer(job.config, arr["x_train"], arr["y_train"])
+        x_test, y_test = arr["x_test"], arr["y_test"]
+        run = Run(trainer, x_test, y_test, [DivergenceCheck(), TrialCheckpoints(job, channel),
+                                            *(make() for make in job.observers)], subset_size=SUBSET)
+        try:
+            return train(run).status
+        except Exception:                                  # reported as a failed trial (on_end), not lost
+            return "failed"
 
 
 # ------------------------------------------------------------------ where trials run

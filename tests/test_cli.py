@@ -434,7 +434,8 @@ def test_no_display_is_a_one_line_error_suggesting_headless(tmp_path):
 
 def test_headless_history_is_bounded(monkeypatch, capsys):
     from mnist_live import main as main_module
-    monkeypatch.setattr(main_module, "HISTORY_EPOCHS", 5)
+    from mnist_live.training import headless
+    monkeypatch.setattr(headless, "HISTORY_EPOCHS", 5)
     data = _small_data()
     import dataclasses
     data = dataclasses.replace(data, x_train=data.x_train[:20], y_train=data.y_train[:20],

@@ -8,7 +8,7 @@ import numpy as np
 import pygame
 import pytest
 
-from mnist_live.training.messages import EvalReport
+from mnist_live.training.history import EvalRecord
 from mnist_live.window.state import Overlay
 from window_driver import draw_region, key, open_app, run_until, settle
 
@@ -39,7 +39,8 @@ def drawn_texts(app, monkeypatch, draw, colors=None):
 def evaluation(kind, per_class, epoch, batch, n):
     per = np.asarray(per_class, np.float64)
     conf = np.diag(np.full(10, n // 10))
-    return EvalReport(kind, float(per.mean()), per, conf, None, epoch, batch, epoch + batch / 40, 0.0)
+    return EvalRecord(epoch + batch / 40, kind, float(per.mean()), tuple(per), epoch, batch, int(conf.sum()),
+                      confusion=conf)
 
 
 # ------------------------------------------------------------------ 1. Esc steps back
@@ -102,7 +103,7 @@ def test_per_class_changes_compare_full_test_set_evaluations_only(sample, monkey
 # ------------------------------------------------------------------- 9. samples/s
 def batch_report(b, samples, t):
     from mnist_live.training.messages import BatchReport
-    return BatchReport(0, b, 1000, 1.0, 0.5, 0.01, samples, t)
+    return BatchReport(0, b, 1000, ((b / 1000, 1.0),), 0.5, 0.01, samples, t)
 
 
 def test_rate_is_of_the_last_seconds_of_training_only():
@@ -245,7 +246,8 @@ def trained_history(app, n_classes_evals=12):
     tele.trained_here, tele.n_batches, tele.epoch, tele.batch = True, 40, 2, 10
     for i in range(120):
         from mnist_live.training.messages import BatchReport
-        tele.apply(BatchReport(i // 40, i % 40 + 1, 40, 2.0 / (1 + i), 0.9, 0.001, 128 * (i + 1), 1.0 + i))
+        tele.apply(BatchReport(i // 40, i % 40 + 1, 40, (((i + 1) / 40, 2.0 / (1 + i)),), 0.9, 0.001, 128 * (i + 1),
+                               1.0 + i))
     for e in range(n_classes_evals):
         kind = "full" if e % 4 == 0 else "subset"
         per = np.clip(0.9 + 0.01 * e + 0.005 * rng.standard_normal(10), 0, 1)

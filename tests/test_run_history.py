@@ -1,5 +1,6 @@
 """A run's memory, without a window: evaluation history, loss curve, learning-rate steering
 and float16 weight snapshots, in memory, in model files and in --metrics."""
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,8 +13,10 @@ from conftest import ROOT
 from mnist_live.neural_network import MLP
 from mnist_live.training.config import Config
 from mnist_live.training.history import MAX_LOSS_POINTS, EvalRecord, History, Snapshots, history_member, read_history
+from mnist_live.training.loop import Run
+from mnist_live.training.loop import train as train_loop
 from mnist_live.training.model_file import ModelFileError, read_model
-from mnist_live.training.trainer import Trainer, TrainingDiverged, evaluate
+from mnist_live.training.trainer import DivergenceCheck, Trainer
 
 
 @pytest.fixture(scope="module")
@@ -115,16 +118,14 @@ def test_a_snapshot_predicts_exactly_like_its_stored_float16_weights(data, tmp_p
 def test_evaluations_and_loss_are_recorded_with_their_positions(data):
     t = small_trainer(data)
     train(t, 50)
-    ev = evaluate(t.net, data.x_test[:300], data.y_test[:300])
-    t.record_eval("subset", ev)
-    t.record_eval("subset", ev)                              # the same weights again: replaced, not added
+    t.evaluate(data.x_test[:300], data.y_test[:300], "subset")
+    t.evaluate(data.x_test[:300], data.y_test[:300], "subset")   # the same weights again: replaced, not added
     train(t, 30)
-    ev2 = evaluate(t.net, data.x_test, data.y_test)
-    t.record_eval("full", ev2)
+    ev2 = t.evaluate(data.x_test, data.y_test, "full")
     h = t.history
     assert [(r.kind, r.epoch, r.batch) for r in h.evals] == [("subset", 1, 10), ("full", 2, 0)]
     assert h.evals[0].progress == pytest.approx(1.25) and h.evals[1].progress == 2.0
-    assert h.evals[1].accuracy == ev2.accuracy and h.evals[1].per_class == [float(v) for v in ev2.per_class]
+    assert h.evals[1].accuracy == ev2.accuracy and h.evals[1].per_class == ev2.per_class
     assert len(h.loss) == 80 and h.loss[0][0] == 1 / 40 and h.loss[-1][0] == 2.0
     progress, per_class = h.per_class_series("full")
     assert progress.tolist() == [2.0] and per_class.shape == (1, 10)
@@ -156,8 +157,8 @@ def test_learning_rate_steering_scales_the_schedule_and_is_recorded(data):
         t.scale_lr(0)
     wild = small_trainer(data, optimizer="sgd", lr=0.5, lr_schedule="constant", hidden=(64,))
     wild.scale_lr(200)
-    with pytest.raises(TrainingDiverged, match=r"learning rate 0.5 \(x200 by steering\)"):
-        train(wild, 40)
+    outcome = train_loop(Run(wild, data.x_test[:100], data.y_test[:100], [DivergenceCheck()]))
+    assert outcome.status == "diverged" and "learning rate 0.5 (x200 by steering)" in outcome.error
 
 
 # ------------------------------------------------------------------ model files
@@ -166,8 +167,10 @@ def test_save_load_gives_identical_history_snapshots_and_lr_scale(data, tmp_path
     t = small_trainer(data)
     train(t, 45)
     t.scale_lr(2)
-    t.record_eval("subset", evaluate(t.net, data.x_test[:200], data.y_test[:200]))
-    t.history.evals[0].per_class[3] = float("nan")          # a class absent from the evaluated set
+    t.evaluate(data.x_test[:200], data.y_test[:200], "subset")
+    first = t.history.evals[0]                              # a class absent from the evaluated set:
+    per_class = (*first.per_class[:3], float("nan"), *first.per_class[4:])
+    t.history.evals[0] = dataclasses.replace(first, per_class=per_class)
     train(t, 10)
     loaded = save_and_reload(t, tmp_path / "m.npz")
     assert loaded.history == t.history and loaded.history.evals[0].kind == "subset"
@@ -310,7 +313,7 @@ def test_metrics_and_model_file_carry_the_history(tmp_path):
 
 
 def test_evaluations_in_the_training_process_reach_the_history(data):
-    """The window's worker records what it evaluates (one call in _Worker.evaluate)."""
+    """The window's worker records what it evaluates (through its run's evaluate)."""
     import queue
 
     from mnist_live.training.process import _Worker
@@ -327,8 +330,8 @@ def test_evaluations_in_the_training_process_reach_the_history(data):
             return False
     w = _Worker(cfg, arr, None, Lock(), queue.Queue(), queue.Queue())
     w.trainer.train_batch()
-    w.evaluate("subset")
-    w.evaluate("full")
+    w.run.evaluate("subset")
+    w.run.evaluate("full")
     assert [(r.kind, r.epoch, r.batch) for r in w.trainer.history.evals] == [("subset", 0, 1), ("full", 0, 1)]
     assert isinstance(w.trainer.history.evals[0], EvalRecord)
 

@@ -3,18 +3,19 @@ labelled evaluations, without a display (telemetry has no pygame)."""
 import numpy as np
 import pytest
 
-from mnist_live.training.messages import BatchReport, EvalReport, Finished, Position, TrainerFailed
-from mnist_live.window.telemetry import MAX_CURVE, Telemetry, evaluation_label
+from mnist_live.training.history import MAX_LOSS_POINTS, EvalRecord, History
+from mnist_live.training.messages import BatchReport, Finished, Position, TrainerFailed
+from mnist_live.window.telemetry import Telemetry, evaluation_label
 
 
 def batch(epoch, b, samples, t, n=100, loss=1.0):
-    return BatchReport(epoch, b, n, loss, 0.5, 0.01, samples, t)
+    return BatchReport(epoch, b, n, ((epoch + b / n, loss),), 0.5, 0.01, samples, t)
 
 
 def evaluation(kind, acc, epoch, b, n=1000):
     per = np.full(10, acc)
     conf = np.diag(np.full(10, n // 10))
-    return EvalReport(kind, acc, per, conf, None, epoch, b, epoch + b / 100, 0.0)
+    return EvalRecord(epoch + b / 100, kind, acc, tuple(per), epoch, b, int(conf.sum()), confusion=conf)
 
 
 def test_rate_is_what_actually_happened_in_slow_motion_and_zero_when_paused():
@@ -64,20 +65,18 @@ def test_trainer_failure_diverged_and_finished_are_mirrored():
     assert tele.epoch == 3 and tele.paused
 
 
-def test_curves_are_bounded():
-    """12,000 reports keep at most MAX_CURVE points: the oldest thinned (every other one), the
-    newest all there, in order, and each kept point is one that was reported."""
-    tele = Telemetry()
-    reported = []
-    for i in range(12000):
-        msg = batch(0, 1 + i % 99, i, float(i), loss=1.0 + i)
-        reported.append((msg.epoch + msg.batch / msg.n_batches, msg.loss))
-        tele.apply(msg, now=float(i))
+def test_the_loss_curve_is_the_trainers_point_for_point():
+    """12,000 batches in 1,200 reports: the window's loss curve is exactly the one the trainer
+    keeps (History.add_loss: bounded, the older half merged pairwise, the newest at full
+    resolution), so the chart and the run library show the same curve."""
+    tele, trainer_side, reported = Telemetry(), History(), []
+    for i in range(1200):
+        points = tuple(((10 * i + j) / 1000, 1.0 + 10 * i + j) for j in range(10))
+        for p, v in points:
+            trainer_side.add_loss(p, v)
+        reported += points
+        tele.apply(BatchReport(0, 1 + i % 99, 100, points, 0.5, 0.01, 10 * i, float(i)), now=float(i))
     curve = tele.loss_curve
-    assert len(curve) <= MAX_CURVE
-    assert curve[0] == pytest.approx(reported[0])                       # the first point survives
+    assert curve == trainer_side.loss and len(curve) <= MAX_LOSS_POINTS
     assert curve[-100:] == reported[-100:]                              # the newest at full resolution
-    losses = [v for _, v in curve]
-    assert losses == sorted(losses) and len(set(losses)) == len(losses)  # in order, no duplicates
-    assert set(losses) <= {v for _, v in reported}                      # nothing invented
-    assert len(curve) > MAX_CURVE // 2                                  # thinned, not emptied
+    assert curve[0][0] < 0.01 * curve[-1][0] and len(curve) > MAX_LOSS_POINTS // 2   # the start, merged

@@ -11,7 +11,8 @@ import pygame
 import pytest
 
 from mnist_live.neural_network import to_float
-from mnist_live.training.messages import DigitHistory, EvalReport
+from mnist_live.training.history import EvalRecord
+from mnist_live.training.messages import DigitHistory
 from mnist_live.window.keys import KEYS, controls_markdown
 from mnist_live.window.regions.header import Header
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout
@@ -95,7 +96,7 @@ def test_dead_neurons_are_drawn_dead_and_live_ones_are_not(sample):
 
 
 def full_eval(acc, epoch):
-    return EvalReport("full", acc, np.full(10, acc), np.diag(np.full(10, 100)), None, epoch, 0, float(epoch), 0.0)
+    return EvalRecord(float(epoch), "full", acc, (acc,) * 10, epoch, 0, 1000, confusion=np.diag(np.full(10, 100)))
 
 
 def test_accuracy_curve_passes_through_each_evaluation(sample):
@@ -181,7 +182,7 @@ def test_m_lands_on_a_digit_the_screen_shows_as_wrong(sample):
 def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sample):
     app = open_app(sample)
     app.tele.apply(full_eval(0.0845, 0))
-    app.tele.apply(EvalReport("subset", 0.94, np.full(10, 0.94), np.diag(np.full(10, 100)), None, 0, 300, 0.3, 0))
+    app.tele.apply(EvalRecord(0.3, "subset", 0.94, (0.94,) * 10, 0, 300, 1000, confusion=np.diag(np.full(10, 100))))
     app.needs_draw = True
     app.frame()
     text = Header.accuracy_text(app.tele)

@@ -11,7 +11,7 @@ import pygame
 import pytest
 
 from mnist_live.explain.neurons import order_by_class
-from mnist_live.training.messages import EvalReport
+from mnist_live.training.history import EvalRecord
 from mnist_live.window.regions.palette import ACCENT, DIM, GRID_BG, NEGATIVE, POSITIVE, RIGHT, TEXT, WRONG
 from mnist_live.window.regions.panel import bar_floor
 from mnist_live.window.view_model import compute_view, describe_position
@@ -19,11 +19,11 @@ from window_driver import click, index_where, key, open_app, pixel, pixels, run_
 
 
 def evaluation(kind, accuracy, per_class, epoch, batch):
-    """An EvalReport as the trainer sends it (the subset has 1,000 digits, the full set 10,000)."""
+    """An EvalRecord as the trainer sends it (the subset has 1,000 digits, the full set 10,000)."""
     n = 1000 if kind == "subset" else 10000
     confusion = np.diag(np.full(10, n // 10))
-    return EvalReport(kind, accuracy, np.asarray(per_class, np.float64), confusion, None, epoch, batch,
-                      epoch + batch / 500, 0.0)
+    return EvalRecord(epoch + batch / 500, kind, accuracy, tuple(float(v) for v in per_class), epoch, batch, n,
+                      confusion=confusion)
 
 
 def show_reports(app, *reports):

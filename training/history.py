@@ -7,8 +7,9 @@ NumPy and `model_file` (for its error type); nothing here trains.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -18,19 +19,38 @@ MAX_LOSS_POINTS = 5000        # loss curve length bound: older points are merged
 SNAPSHOT_BUDGET = 150 * 2**20  # bytes of float16 snapshots kept (default network: 2.54 MiB each, 58 fit)
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalRecord:
-    """One evaluation of the network at a training position."""
+    """One evaluation of the network at a training position: the one record of an evaluation
+    from the trainer to the pixels (the history, the window's reports, the run library and
+    sweeps all carry this type)."""
     progress: float          # epochs done as a float (fractional)
     kind: str                # "full" (whole test set) or "subset"
     accuracy: float
-    per_class: list          # 10 floats (NaN for classes absent from the evaluated set)
+    per_class: tuple         # 10 floats (NaN for classes absent from the evaluated set)
     epoch: int               # training position of the evaluated weights
     batch: int               # batches done in that epoch (0 between epochs)
+    n: int = 0               # images evaluated (0: not known, an older model file)
+    elapsed_s: float | None = None                  # seconds since the run started, when known
+    confusion: np.ndarray | None = field(default=None, compare=False, repr=False)    # (10, 10) int64, rows true
+    predictions: np.ndarray | None = field(default=None, compare=False, repr=False)  # (n,) int16 predicted class
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.epoch, self.batch
+
+    def slim(self) -> EvalRecord:
+        """The record without its per-image predictions (what the history keeps)."""
+        return self if self.predictions is None else dataclasses.replace(self, predictions=None)
 
     def to_json(self):
-        return {"progress": self.progress, "kind": self.kind, "accuracy": _json_float(self.accuracy),
-                "per_class": [_json_float(v) for v in self.per_class], "epoch": self.epoch, "batch": self.batch}
+        out = {"progress": self.progress, "kind": self.kind, "accuracy": _json_float(self.accuracy),
+               "per_class": [_json_float(v) for v in self.per_class], "epoch": self.epoch, "batch": self.batch}
+        if self.n:
+            out["n"] = self.n
+        if self.elapsed_s is not None:
+            out["elapsed_s"] = self.elapsed_s
+        return out
 
 
 def _json_float(v):
@@ -75,6 +95,16 @@ def _pairs(d, key):
     return out
 
 
+def add_loss_point(curve, progress, loss):
+    """Append (progress, loss) to a loss curve; past MAX_LOSS_POINTS the older half is merged
+    pairwise (means of progress and loss), so recent training stays at full resolution."""
+    curve.append((float(progress), float(loss)))
+    if len(curve) > MAX_LOSS_POINTS:
+        half = len(curve) // 2 // 2 * 2
+        old = np.asarray(curve[:half]).reshape(-1, 2, 2).mean(axis=1)   # (half/2, 2)
+        curve[:half] = [(float(p), float(v)) for p, v in old]
+
+
 class History:
     """Evaluations, loss curve and learning-rate changes of a run, in training order."""
 
@@ -84,8 +114,10 @@ class History:
         self.lr_changes: list[tuple[float, float]] = []   # (progress, new effective lr)
 
     def add_eval(self, rec: EvalRecord):
-        """Append; an evaluation of the same kind at the same position replaces the last
-        one (the same weights, e.g. a paused window or a loaded model evaluated again)."""
+        """Append (without its per-image predictions); an evaluation of the same kind at the
+        same position replaces the last one (the same weights, e.g. a paused window or a
+        loaded model evaluated again)."""
+        rec = rec.slim()
         last = self.evals[-1] if self.evals else None
         if last is not None and (last.kind, last.epoch, last.batch) == (rec.kind, rec.epoch, rec.batch):
             self.evals[-1] = rec
@@ -93,13 +125,7 @@ class History:
             self.evals.append(rec)
 
     def add_loss(self, progress, loss):
-        """Append a point; past MAX_LOSS_POINTS the older half is merged pairwise (means of
-        progress and loss), so recent training stays at full resolution."""
-        self.loss.append((float(progress), float(loss)))
-        if len(self.loss) > MAX_LOSS_POINTS:
-            half = len(self.loss) // 2 // 2 * 2
-            old = np.asarray(self.loss[:half]).reshape(-1, 2, 2).mean(axis=1)   # (half/2, 2)
-            self.loss[:half] = [(float(p), float(v)) for p, v in old]
+        add_loss_point(self.loss, progress, loss)
 
     def add_lr_change(self, progress, lr):
         self.lr_changes.append((float(progress), float(lr)))
@@ -145,8 +171,10 @@ class History:
             h.evals.append(EvalRecord(
                 _number(e.get("progress"), f"{f}.progress", lo=0), e["kind"],
                 _number(e.get("accuracy"), f"{f}.accuracy", lo=0, hi=1, allow_null=True),
-                [_number(v, f"{f}.per_class[{j}]", lo=0, hi=1, allow_null=True) for j, v in enumerate(per_class)],
-                _count(e.get("epoch"), f"{f}.epoch"), _count(e.get("batch"), f"{f}.batch")))
+                tuple(_number(v, f"{f}.per_class[{j}]", lo=0, hi=1, allow_null=True) for j, v in enumerate(per_class)),
+                _count(e.get("epoch"), f"{f}.epoch"), _count(e.get("batch"), f"{f}.batch"),
+                _count(e.get("n", 0), f"{f}.n"),
+                None if e.get("elapsed_s") is None else _number(e["elapsed_s"], f"{f}.elapsed_s", lo=0)))
         h.loss = _pairs(d, "loss")
         if len(h.loss) > MAX_LOSS_POINTS:
             raise _bad("loss", f"has {len(h.loss)} points, more than {MAX_LOSS_POINTS}")

@@ -1,17 +1,17 @@
 """The typed records the window and the training process send each other.
 
 The window sends an `Order` (a `Command` and its argument); the training process answers
-with the reports below. Each is a small frozen dataclass, so both sides (and the tests)
-speak of the same fields. Plain data only: this module imports NumPy for the annotations
-and nothing of multiprocessing, so `view_model` can read the reports without pulling in
-the process machinery (`training_process.py` owns that).
+with the reports below, and each evaluation as `history.EvalRecord` (the one evaluation
+record, end to end). Each is a small frozen dataclass, so both sides (and the tests) speak
+of the same fields. Plain data only: nothing of multiprocessing, so the window's telemetry
+reads the reports without pulling in the process machinery (`process.py` owns that).
 """
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
 
-import numpy as np
+from mnist_live.training.history import History
 
 
 class Command(enum.Enum):
@@ -40,29 +40,11 @@ class BatchReport:
     epoch: int               # 0-based epoch being trained
     batch: int               # batches done in this epoch
     n_batches: int
-    loss: float              # mean loss since the previous report
+    losses: tuple            # (progress, loss) of every batch since the previous report
     accuracy: float          # running training accuracy in this epoch
     lr: float
     samples: int             # samples trained in this session so far
     time: float              # time.monotonic() when the batch ended
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    kind: str                # "full" (whole test set) or "subset"
-    accuracy: float
-    per_class: np.ndarray    # (10,)
-    confusion: np.ndarray    # (10, 10) rows true
-    predictions: np.ndarray | None   # (N,) for "full"
-    epoch: int
-    batch: int
-    progress: float          # epochs done as a float
-    seconds: float
-
-    @property
-    def n(self) -> int:
-        """Test images evaluated."""
-        return int(np.sum(self.confusion))
 
 
 @dataclass(frozen=True)
@@ -91,8 +73,21 @@ class TrainerFailed:
 
 @dataclass(frozen=True)
 class RunHistory:
-    history: object          # run_history.History (a copy): evaluations, loss curve, learning-rate changes
+    """The run's past, sent once at the start (a loaded model's curves); later evaluations
+    come one by one as history.EvalRecord, the snapshots as SnapshotList."""
+    history: History         # a copy: evaluations, loss curve, learning-rate changes
     snapshots: list          # (epoch, batch, progress) of each snapshot kept, oldest first
+
+
+@dataclass(frozen=True)
+class SnapshotList:
+    snapshots: list          # (epoch, batch, progress) of each snapshot kept now, oldest first
+
+
+@dataclass(frozen=True)
+class LrChange:
+    progress: float          # where the user steered the learning rate
+    lr: float                # the effective learning rate from there on
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,14 @@
 publishes its weights through shared memory and reports through a queue, so training never
 waits for a frame and a frame never waits for training.
 
-`TrainingProcess` is the window's handle on it (start, orders, polling, stop); `_Worker`
-is the child's loop, which also records the run in the run library (`run_recorder.RunRecorder`,
-built in the child: every evaluation, the loss curve, and how the run ended). What they say
-to each other is in `messages.py`. Imports the trainer, the model file reader, the run
-library and its recorder, and multiprocessing; never pygame.
+`TrainingProcess` is the window's handle on it (start, orders, polling, stop). In the
+child, the one training loop (`loop.train`) runs with `_Worker` as its observer: the
+window's orders before each batch, reports and published weights after it, each
+evaluation sent once. The caller may hand it more observers to build in the child
+(`observers`: picklable factories taking `log`, e.g. the run library's `Recording`), so
+this module never imports the run library. What the two sides say to each other is in
+`messages.py`. Imports the trainer, the loop, the model file reader and multiprocessing;
+never pygame.
 """
 from __future__ import annotations
 
@@ -21,25 +24,25 @@ from multiprocessing import shared_memory
 import numpy as np
 
 from mnist_live.neural_network import MLP, copy_params, to_float
-from mnist_live.runs import library as run_library
-from mnist_live.runs import recorder as run_recorder
 from mnist_live.training.config import Config
+from mnist_live.training.loop import Observer, Outcome, Run, StopTraining, train
 from mnist_live.training.messages import (
     BatchReport,
     Command,
     DigitHistory,
-    EvalReport,
     Finished,
+    LrChange,
     Notice,
     Order,
     Position,
     RunHistory,
     Saved,
+    SnapshotList,
     SnapshotWeights,
     TrainerFailed,
 )
 from mnist_live.training.model_file import read_model
-from mnist_live.training.trainer import SUBSET_SIZE, Trainer, TrainingDiverged, evaluate
+from mnist_live.training.trainer import DivergenceCheck, Trainer
 
 SUBSET_EVERY = 100            # batches between subset evaluations in the window
 PUBLISH_SECONDS = 0.05        # weight snapshots to the window at most 20 times a second
@@ -67,13 +70,13 @@ class TrainingProcess:
     published new weights, `take_weights` copies them into the caller's arrays and returns
     their stamp (publication counter, epoch, batch).
 
-    The run goes into the run library (`config.runs`, or the default file) unless
-    `config.no_runs` or `config.no_train` (a session that cannot train is no run);
-    `command`: the command line it records (default: this process's, sys.argv[1:]).
-    `nice`: how much lower its CPU priority is (a preview run on the bundled sample while
-    the full set is parsed in the background gives the parse the cores it needs)."""
+    `observers`: factories of more observers of the child's training loop, each called
+    there with `log` (a function that says a line to the window and stderr), e.g. the run
+    library's recorder; picklable (a class or functools.partial of one). `nice`: how much
+    lower its CPU priority is (a preview run on the bundled sample while the full set is
+    parsed in the background gives the parse the cores it needs)."""
 
-    def __init__(self, config: Config, data, model_file=None, command=None, nice=0):
+    def __init__(self, config: Config, data, model_file=None, observers=(), nice=0):
         ctx = mp.get_context("spawn")
         self._shms = []
         specs = {}
@@ -96,8 +99,7 @@ class TrainingProcess:
         try:
             self.process = ctx.Process(
                 target=_worker_main, daemon=True, name="trainer",
-                args=(config, specs, model_file, self.lock, self.commands, self.messages,
-                      run_to_record(config, data, sys.argv[1:] if command is None else command), nice))
+                args=(config, specs, model_file, self.lock, self.commands, self.messages, tuple(observers), nice))
             self.process.start()
         finally:
             if env_before is None:
@@ -183,15 +185,6 @@ class ParentWatch:
         return os.getppid() != self._ppid
 
 
-def run_to_record(config, data, command):
-    """What the child needs to record the run (plain data), or None when it is not recorded."""
-    if config.no_runs or config.no_train:
-        return None
-    return {"dataset": {"name": data.name, "source": data.source, "train": int(len(data.y_train)),
-                        "test": int(len(data.y_test))},
-            "command": [str(a) for a in command]}
-
-
 def _split_params(flat, sizes):
     """Views W_i (fan_in, fan_out) and b_i (fan_out,) into one flat float32 array."""
     weights, biases, o = [], [], 0
@@ -203,88 +196,97 @@ def _split_params(flat, sizes):
     return weights, biases
 
 
-def _eval_report(kind, ev, trainer, elapsed):
-    return EvalReport(kind, ev.accuracy, ev.per_class, ev.confusion, ev.predictions if kind == "full" else None,
-                      *trainer.position, trainer.progress, elapsed)
+class _Worker(Observer):
+    """The child's side: the trainer, the loop it runs in, and, as its observer, the window's
+    orders before each batch (pause, slow motion, one step, stop), batch reports and
+    published weights after it, every evaluation sent once, the snapshots the window can
+    rewind to. Orders keep being answered after training ends (rewinding, saving)."""
 
-
-class _Worker:
-    """The training process's loop: train, publish, obey orders, never block the UI."""
-
-    def __init__(self, config, arr, model_file, lock, commands, messages, to_record=None):
+    def __init__(self, config, arr, model_file, lock, commands, messages, observers=()):
         self.config, self.lock, self.commands, self.messages = config, lock, commands, messages
-        self.to_record = to_record              # run_to_record(...): the run library's recording, or None
         self.trainer = Trainer(config, arr["x_train"], arr["y_train"])
-        self.x_test, self.y_test = arr["x_test"], arr["y_test"]
-        self.subset = np.arange(min(SUBSET_SIZE, len(self.y_test)))
         if model_file:
             arrays, meta = read_model(model_file)
             self.trainer.restore(arrays, meta)
+        self.x_test, self.y_test = arr["x_test"], arr["y_test"]
+        self.run = Run(self.trainer, self.x_test, self.y_test,
+                       [DivergenceCheck(), self, *(make(log=self.log) for make in observers)])
         self.weights, self.biases = _split_params(arr["params"], config.sizes)
         self.stamp = arr["stamp"]
-        self.paused, self.delay, self.running = config.no_train, 0.0, True
-        self.samples = 0
+        self.paused, self.delay, self.running, self.stepping = config.no_train, 0.0, True, False
+        self.parent_alive = lambda: True
         self.sent_snapshots = None              # what the window was last told of the snapshots
-        self.recorder = None                    # run_recorder.RunRecorder while the run is recorded
-        self.t_start = time.perf_counter()      # when the run started (elapsed_s of its evaluations)
-        self.train_s = 0.0                      # seconds spent training batches (samples/s)
-        self.last_full = None                   # ((epoch, batch), Evaluation) of the newest full evaluation
-        self.saved_to = None                    # the model file holding the final weights, once saved
+        self.losses = []                        # (progress, loss) of the batches since the last report
+        self.last_publish = self.last_report = time.perf_counter()
 
+    def log(self, line):
+        """A line for the user: on stderr and in the window."""
+        print(line, file=sys.stderr, flush=True)
+        self.messages.put(Notice(line))
+
+    # ------------------------------------------------------------ the loop's observer
+    def before_batch(self, run):
+        self.wait_for_orders()
+        if not self.running or not self.parent_alive():
+            raise StopTraining("interrupted")    # the window closed (or died) before the end
+
+    def on_batch(self, run, stats):
+        if stats.diverged:
+            return
+        self.losses.append((self.trainer.progress, float(stats.loss)))
+        now, t = time.perf_counter(), self.trainer
+        slow, end_of_epoch = self.delay > 0 or self.stepping, stats.batch == stats.n_batches
+        if slow or end_of_epoch or now - self.last_report > 0.1:
+            self.messages.put(BatchReport(stats.epoch, stats.batch, stats.n_batches, tuple(self.losses),
+                                          stats.accuracy, stats.lr, run.samples, time.monotonic()))
+            self.losses, self.last_report = [], now
+        if slow or end_of_epoch or now - self.last_publish > PUBLISH_SECONDS:
+            self.publish()
+            self.last_publish = now
+        if not end_of_epoch:                     # the loop evaluates the full test set at an epoch's end
+            if self.stepping or t.batch % SUBSET_EVERY == 0:
+                run.evaluate("subset")
+            if self.snapshot_mark() != self.sent_snapshots:
+                self.send_snapshots()            # a new snapshot to rewind to
+        self.stepping = False
+
+    def on_evaluation(self, run, record):
+        if self.running:                         # not the final one after the window closed
+            self.messages.put(record if record.kind == "full" else record.slim())
+
+    def on_epoch_end(self, run, stats):
+        self.send_snapshots()                    # the epoch's snapshot, once
+
+    def on_end(self, run, outcome):
+        if outcome.status == "finished":
+            if self.config.save:
+                self.save(self.config.save, "finished")
+            self.messages.put(Finished(self.trainer.epoch))
+        elif outcome.status == "diverged":
+            self.messages.put(TrainerFailed(outcome.error, diverged=True))
+            self.paused = True
+
+    # ------------------------------------------------------------ the window's orders
     def publish(self):
         t = self.trainer
         with self.lock:
             copy_params(self.weights + self.biases, t.net.weights + t.net.biases)
             self.stamp[:] = (self.stamp[0] + 1, *t.position)
 
-    def evaluate(self, kind):
-        t0 = time.perf_counter()
-        if kind == "full":
-            ev = evaluate(self.trainer.net, self.x_test, self.y_test)
-        else:
-            ev = evaluate(self.trainer.net, self.x_test[self.subset], self.y_test[self.subset])
-        self.trainer.record_eval(kind, ev)
-        self.messages.put(_eval_report(kind, ev, self.trainer, time.perf_counter() - t0))
-        if kind == "full":
-            self.last_full = (self.trainer.position, ev)
-        if self.recorder is not None:
-            self.recorder.sync(self.trainer.history, time.perf_counter() - self.t_start)
-
     def position(self):
-        t = self.trainer
-        self.messages.put(Position(*t.position, self.paused))
+        self.messages.put(Position(*self.trainer.position, self.paused))
 
     def save(self, path, reason):
         try:
             self.trainer.save(path)
             if reason in ("finished", "quit"):  # the weights the run ends with
-                self.saved_to = path
+                self.run.model_file = path
             self.messages.put(Saved(path, reason))
         except OSError as e:
             self.messages.put(Notice(f"could not save {path}: {e.strerror or e}"))
 
-    def train_one(self):
-        """One batch; None (and paused) when the run diverged."""
-        t0 = time.perf_counter()
-        try:
-            stats = self.trainer.train_batch()
-        except TrainingDiverged as e:
-            self.messages.put(TrainerFailed(str(e), diverged=True))
-            self.paused = True
-            self.end_run("diverged", error=str(e))
-            return None
-        finally:
-            self.train_s += time.perf_counter() - t0
-        self.samples += self.config.batch_size if stats.batch < stats.n_batches else \
-            len(self.trainer.x_train) - (stats.n_batches - 1) * self.config.batch_size
-        return stats
-
-    def report(self, stats, loss):
-        self.messages.put(BatchReport(stats.epoch, stats.batch, stats.n_batches, float(loss), stats.accuracy,
-                                      stats.lr, self.samples, time.monotonic()))
-
     def handle(self, order):
-        c = order.command
+        c, t = order.command, self.trainer
         if c is Command.STOP:
             if order.path:
                 self.save(order.path, "quit")
@@ -293,7 +295,7 @@ class _Worker:
             self.paused = True
             self.publish()
             self.position()
-            self.evaluate("full")
+            self.run.evaluate("full")
         elif c is Command.RESUME:
             self.paused = False
             self.position()
@@ -302,33 +304,45 @@ class _Worker:
         elif c is Command.SAVE:
             self.save(order.path, "key")
         elif c is Command.SCALE_LR:
-            lr = self.trainer.scale_lr(order.value)
-            self.messages.put(Notice(f"learning rate now {lr:.3g} (x{self.trainer.lr_scale:g} of the schedule)"))
-            self.send_history()
-        elif c is Command.SNAPSHOT and 0 <= order.index < len(self.trainer.snapshots):
-            snaps = self.trainer.snapshots
-            W, b = snaps.weights(order.index)
-            self.messages.put(SnapshotWeights(order.index, snaps.info(order.index),
+            lr = t.scale_lr(order.value)
+            self.messages.put(LrChange(*t.history.lr_changes[-1]))
+            self.messages.put(Notice(f"learning rate now {lr:.3g} (x{t.lr_scale:g} of the schedule)"))
+        elif c is Command.SNAPSHOT and 0 <= order.index < len(t.snapshots):
+            W, b = t.snapshots.weights(order.index)
+            self.messages.put(SnapshotWeights(order.index, t.snapshots.info(order.index),
                                               [w.astype(np.float16) for w in W], [v.astype(np.float16) for v in b]))
         elif c is Command.DIGIT_HISTORY:
             self.messages.put(DigitHistory(order.index, self.digit_history(order.index)))
-        elif c is Command.STEP and not self.trainer.finished:
-            epoch = self.trainer.epoch
-            stats = self.train_one()
-            if stats is not None:
-                self.report(stats, stats.loss)
-                self.publish()
-                self.evaluate("full" if self.trainer.epoch != epoch else "subset")
-                self.after_epoch(epoch)
+        elif c is Command.STEP and not t.finished and self.run.outcome is None:
+            self.stepping = True                 # the loop trains one batch, then waits again
 
+    def wait_for_orders(self):
+        """Orders first, so keys feel instant even mid-epoch. Idle or in slow motion, wait for
+        them (instead of sleeping) so Space still answers at once; a step order ends the wait."""
+        begin = time.perf_counter()
+        while self.running and not self.stepping:
+            idle = self.paused or self.trainer.finished or self.run.outcome is not None
+            remaining = begin + (0.05 if idle else self.delay) - time.perf_counter()
+            try:
+                order = self.commands.get(timeout=remaining) if remaining > 0 else self.commands.get_nowait()
+            except queue.Empty:
+                if idle and self.parent_alive():
+                    begin = time.perf_counter()
+                    continue
+                return
+            except (EOFError, OSError):           # the window is gone
+                order = Order(Command.STOP)
+            self.handle(order)
+
+    # ------------------------------------------------------------ what the window asks for
     def snapshot_mark(self):
         """(count, newest info) of the snapshots: changes whenever one is taken or thinned."""
         snaps = self.trainer.snapshots
         return len(snaps), snaps.info(len(snaps) - 1) if len(snaps) else None
 
-    def send_history(self):
+    def send_snapshots(self):
         snaps = self.trainer.snapshots
-        self.messages.put(RunHistory(self.trainer.history.copy(), [snaps.info(i) for i in range(len(snaps))]))
+        self.messages.put(SnapshotList([snaps.info(i) for i in range(len(snaps))]))
         self.sent_snapshots = self.snapshot_mark()
 
     def digit_history(self, index):
@@ -347,108 +361,32 @@ class _Worker:
             rows.append((snaps.info(i)[2], int(p.argmax()), float(p[int(self.y_test[index])])))
         return rows
 
-    def after_epoch(self, epoch_before):
-        t = self.trainer
-        if t.epoch == epoch_before:
-            return
-        if t.finished:
-            if self.config.save:
-                self.save(self.config.save, "finished")
-            self.messages.put(Finished(t.epoch))
-            self.end_run("finished")
-
-    # ------------------------------------------------------------ the run library
-    def start_recording(self):
-        """Open the run's record (a library it cannot use: one line, to the window and stderr)."""
-        def log(line):
-            print(line, file=sys.stderr, flush=True)
-            self.messages.put(Notice(line))
-        cfg = self.config
-        self.recorder = run_recorder.RunRecorder(cfg.runs or run_library.default_path(cfg.data_home), cfg,
-                                                 self.to_record["dataset"], command=self.to_record["command"],
-                                                 log=log)
-        self.recorder.sync(self.trainer.history, time.perf_counter() - self.t_start)   # the first evaluation
-
-    def final_evaluation(self):
-        """A full test-set evaluation of the weights the run ends with (the newest one when
-        it was of these weights); not sent to the window nor added to the history."""
-        if self.last_full is not None and self.last_full[0] == self.trainer.position:
-            return self.last_full[1]
-        return evaluate(self.trainer.net, self.x_test, self.y_test)
-
-    def end_run(self, status, error=None):
-        """Close the run's record: finished, interrupted, diverged or failed (once; nothing
-        is recorded after it)."""
-        recorder, self.recorder = self.recorder, None
-        if recorder is None:
-            return
-        ev = None
-        if status != "failed":
-            ev = self.final_evaluation()
-        recorder.finish(status, ev, wall_s=time.perf_counter() - self.t_start,
-                        samples_per_s=self.samples / self.train_s if self.train_s > 0 else None,
-                        model_file=self.saved_to, error=error, history=self.trainer.history,
-                        elapsed_s=time.perf_counter() - self.t_start)
-
-    def wait_for_orders(self):
-        """Commands first, so keys feel instant even mid-epoch. Idle or in slow motion,
-        wait for them (instead of sleeping) so Space still answers at once."""
-        begin = time.perf_counter()
-        while self.running:
-            idle = self.paused or self.trainer.finished
-            remaining = begin + (0.05 if idle else self.delay) - time.perf_counter()  # re-read per order
-            try:
-                order = self.commands.get(timeout=remaining) if remaining > 0 else self.commands.get_nowait()
-            except queue.Empty:
-                return
-            except (EOFError, OSError):           # the window is gone
-                order = Order(Command.STOP)
-            self.handle(order)
-
-    def run(self, parent_alive):
-        t = self.trainer
+    # ------------------------------------------------------------ the process's life
+    def serve(self, parent_alive):
+        """The window's first picture (weights, an evaluation, the run's past), then the loop
+        until training ends, then orders until the window stops this process."""
+        t, self.parent_alive = self.trainer, parent_alive
         self.position()
         if t.finished:                            # a loaded run that is already complete
             self.messages.put(Finished(t.epoch))
         self.publish()
-        self.evaluate("full")
-        self.send_history()
-        if not t.finished and self.to_record is not None:
-            self.start_recording()                # after the window has its first picture
-        last_publish = last_report = time.perf_counter()
-        losses = []
+        self.run.evaluate("full")
+        snaps = t.snapshots
+        self.messages.put(RunHistory(t.history.copy(), [snaps.info(i) for i in range(len(snaps))]))
+        self.sent_snapshots = self.snapshot_mark()
+        if not t.finished and not self.config.no_train:
+            train(self.run)
         while self.running and parent_alive():
             self.wait_for_orders()
-            if not self.running or self.paused or t.finished:
-                continue
-            epoch_before = t.epoch
-            stats = self.train_one()
-            if stats is None:
-                continue
-            losses.append(stats.loss)
-            now = time.perf_counter()
-            slow = self.delay > 0
-            if slow or now - last_report > 0.1 or t.epoch != epoch_before:
-                self.report(stats, np.mean(losses))
-                losses = []
-                last_report = now
-            if t.epoch != epoch_before:
-                self.publish()
-                self.evaluate("full")
-                self.after_epoch(epoch_before)
-                self.send_history()                       # the epoch's evaluation and snapshot, once
-            else:
-                if slow or now - last_publish > PUBLISH_SECONDS:
-                    self.publish()
-                    last_publish = now
-                if t.batch % SUBSET_EVERY == 0:
-                    self.evaluate("subset")
-                if self.snapshot_mark() != self.sent_snapshots:
-                    self.send_history()                   # a new snapshot to rewind to
-        self.end_run("interrupted")               # the window closed (or died) before the end
+
+    def failed(self, text):
+        """The process failed outside the loop: the observers still hear how the run ended."""
+        if self.run.outcome is None:
+            self.run.outcome = Outcome("failed", text[:500])
+            self.run.notify("on_end", self.run.outcome)
 
 
-def _worker_main(config, specs, model_file, lock, commands, messages, to_record=None, nice=0):
+def _worker_main(config, specs, model_file, lock, commands, messages, observers=(), nice=0):
     """Body of the training process."""
     if nice and hasattr(os, "nice"):
         os.nice(nice)
@@ -465,13 +403,13 @@ def _worker_main(config, specs, model_file, lock, commands, messages, to_record=
         shms.append(shm)
     worker = None
     try:
-        worker = _Worker(config, arr, model_file, lock, commands, messages, to_record)
-        worker.run(lambda: not parent.gone() and not (terminated and time.monotonic() - terminated[0] > TERM_GRACE_S))
+        worker = _Worker(config, arr, model_file, lock, commands, messages, observers)
+        worker.serve(lambda: not parent.gone() and not (terminated and time.monotonic() - terminated[0] > TERM_GRACE_S))
     except Exception as e:                         # noqa: BLE001 - said to the window, which stays up
         text = f"the training process failed: {type(e).__name__}: {e}".splitlines()[0]
         messages.put(TrainerFailed(text, False))
         if worker is not None:
-            worker.end_run("failed", error=text[:500])
+            worker.failed(text)
         raise
     finally:
         for shm in shms:

@@ -1,9 +1,11 @@
-"""Training runs: the epoch loop and test evaluation.
+"""A training run's state: `Trainer` (network, optimizer, data order and position, all
+reproducible from the seed and resumable from a model file), test evaluation and the
+divergence check.
 
-`Trainer` owns a network, its optimizer and one random generator; `train_batch()` does one
-step and `evaluate()` measures the test set. The headless command line drives it directly;
-the window drives it through `training_process.TrainingProcess`. What a run remembers
-(history, snapshots) is in `run_history.py`, the model-file format in `model_file.py`.
+`Trainer.train_batch()` does one step; `Trainer.evaluate()` measures test images and keeps
+the record in the run's history. The one loop that drives a trainer is `loop.py`;
+`DivergenceCheck` is the observer that ends a run whose loss blew up. What a run remembers
+(history, snapshots) is in `history.py`, the model-file format in `model_file.py`.
 Imports NumPy, the network, the config and those two; never pygame or multiprocessing.
 """
 from __future__ import annotations
@@ -19,16 +21,12 @@ from mnist_live.training.augment import Shifter
 from mnist_live.training.config import Config
 from mnist_live.training.files import atomic_save_npz
 from mnist_live.training.history import EvalRecord, History, Snapshots, history_arrays, read_history
+from mnist_live.training.loop import Observer, StopTraining
 from mnist_live.training.model_file import FORMAT_VERSION
 from mnist_live.training.optimizers import Optimizer, lr_at
 from mnist_live.utils import accuracy, confusion_matrix, per_class_accuracy
 
 DIVERGED_LOSS = 50.0          # chance level is ln(10) = 2.3; far above it the run has blown up
-SUBSET_SIZE = 1000            # fixed test subset evaluated often, so per-class bars move early
-
-
-class TrainingDiverged(Exception):
-    """Loss became NaN/inf or exploded; the message names the likely cause."""
 
 
 @dataclass
@@ -40,23 +38,20 @@ class BatchStats:
     accuracy: float       # running training accuracy in this epoch
     samples_per_s: float  # training throughput over this epoch
     lr: float
+    samples: int = 0      # images in this batch
+    diverged: bool = False  # the loss blew up: the step was not applied (DivergenceCheck ends the run)
 
 
-@dataclass
-class Evaluation:
-    accuracy: float
-    per_class: np.ndarray     # (10,) recall per class
-    confusion: np.ndarray     # (10, 10) int64, rows true
-    predictions: np.ndarray   # (N,) int predicted class per test sample
-    n: int
-
-
-def evaluate(net, x, y):
-    """Accuracy, per-class accuracy and confusion matrix of `net` on x (N, 784) uint8, y (N,)."""
+def evaluate(net, x, y, kind="full", at=(0.0, 0, 0), elapsed_s=None) -> EvalRecord:
+    """The record of `net` evaluated on x (N, 784) uint8, y (N,): accuracy, per-class accuracy,
+    confusion matrix and each image's predicted class; `at` is (progress, epoch, batch) of the
+    weights, `elapsed_s` the seconds since the run started."""
     with np.errstate(over="ignore", invalid="ignore"):      # weights of a diverged run: no warnings
         pred = net.predict(x)
     conf = confusion_matrix(y, pred)
-    return Evaluation(accuracy(conf), per_class_accuracy(conf), conf, pred.astype(np.int16), len(y))
+    progress, epoch, batch = at
+    return EvalRecord(float(progress), kind, accuracy(conf), tuple(float(v) for v in per_class_accuracy(conf)),
+                      int(epoch), int(batch), len(y), elapsed_s, conf, pred.astype(np.int16))
 
 
 class Trainer:
@@ -119,11 +114,12 @@ class Trainer:
         self.history.add_lr_change(self.progress, self.current_lr())
         return self.current_lr()
 
-    def record_eval(self, kind, ev):
-        """Add an evaluation (trainer.Evaluation) of the current weights to the history."""
-        epoch, batch = self.position
-        self.history.add_eval(EvalRecord(self.progress, kind, float(ev.accuracy),
-                                         [float(v) for v in ev.per_class], epoch, batch))
+    def evaluate(self, x, y, kind="full", elapsed_s=None) -> EvalRecord:
+        """Evaluate the current weights on x (N, 784) uint8, y (N,) and keep the record in
+        the history (without its predictions); returns the whole record."""
+        record = evaluate(self.net, x, y, kind, (self.progress, *self.position), elapsed_s)
+        self.history.add_eval(record)
+        return record
 
     def snapshot_now(self):
         """Snapshot the current weights at the current position."""
@@ -131,7 +127,10 @@ class Trainer:
         self.snapshots.take(self.net, epoch, batch, self.progress)
 
     def train_batch(self) -> BatchStats:
-        """One optimisation step on the next mini-batch; starts a new epoch when needed."""
+        """One optimisation step on the next mini-batch; starts a new epoch when needed.
+        A batch whose loss blew up (NaN, inf, above DIVERGED_LOSS) changes nothing and
+        comes back with `diverged` set: the same batch would blow up again, so whoever
+        drives the trainer stops (the loop's DivergenceCheck does)."""
         cfg = self.config
         t0 = time.perf_counter()
         if self._untrained:
@@ -156,14 +155,15 @@ class Trainer:
             loss, correct = self.net.train_step(xb, yb, self.grads, self.config.weight_decay,
                                                 self.config.dropout, self.rng, self.opt, lr,
                                                 max_loss=DIVERGED_LOSS)  # no update past it
-        if not np.isfinite(loss) or loss > DIVERGED_LOSS:
-            raise TrainingDiverged(self._divergence_message(loss))
+        if not np.isfinite(loss) or loss > DIVERGED_LOSS:     # nothing was updated: the position stays
+            return BatchStats(self.epoch, self.batch + 1, self.n_batches, loss, 0.0, self.samples_per_s, lr,
+                              len(idx), diverged=True)
         self.batch += 1
         self._epoch_seen += len(idx)
         self._epoch_correct += correct
         self._epoch_time += time.perf_counter() - t0
         stats = BatchStats(self.epoch, self.batch, self.n_batches, loss,
-                           self._epoch_correct / self._epoch_seen, self.samples_per_s, lr)
+                           self._epoch_correct / self._epoch_seen, self.samples_per_s, lr, len(idx))
         due = self.snapshots.due(self.epoch, self.batch, self.n_batches)
         if self.batch >= self.n_batches:
             self.epoch += 1
@@ -173,10 +173,11 @@ class Trainer:
             self.snapshot_now()
         return stats
 
-    def _divergence_message(self, loss):
-        cfg = self.config
+    def divergence_message(self, stats):
+        """Why the run of `stats` (a diverged BatchStats) blew up, and what to try."""
+        cfg, loss = self.config, stats.loss
         what = "became NaN/inf" if not np.isfinite(loss) else f"exploded to {loss:.3g}"
-        where = f"training diverged at epoch {self.epoch + 1}, batch {self.batch + 1}: the loss {what}; "
+        where = f"training diverged at epoch {stats.epoch + 1}, batch {stats.batch}: the loss {what}; "
         if cfg.learning_rate * cfg.weight_decay >= 1:   # each step would scale weights by 1 - lr*decay <= 0
             return where + (f"the weight decay {cfg.weight_decay:g} is too strong for the learning rate "
                             f"{cfg.learning_rate:g} (lr x decay = {cfg.learning_rate * cfg.weight_decay:.3g} "
@@ -237,3 +238,29 @@ class Trainer:
         """History, snapshots and lr scale from a model file (old files: empty, none, 1)."""
         self.history, self.snapshots, self.lr_scale = read_history(arrays, self.config.sizes)
         self._untrained = not self.history.loss and self.position == (0, 0)
+
+
+class DivergenceCheck(Observer):
+    """Ends the run (status "diverged") at the first batch whose loss blew up, with a message
+    naming the likely cause (the learning rate, or the weight decay)."""
+
+    def on_batch(self, run, stats):
+        if stats.diverged:
+            raise StopTraining("diverged", run.trainer.divergence_message(stats))
+
+
+class SaveAtEnd(Observer):
+    """Saves the model to `path` when the run ends (not after it diverged: those weights are
+    no use) and sets `run.model_file`; a save that fails sets `run.save_error` instead."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_end(self, run, outcome):
+        if outcome.status in ("diverged", "failed"):
+            return
+        try:
+            run.trainer.save(self.path)
+            run.model_file = self.path
+        except OSError as e:
+            run.save_error = f"could not save the model to {self.path}: {e.strerror or e}"

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mnist_live.training.history import EvalRecord, History
+from mnist_live.training.history import EvalRecord, History, add_loss_point
 from mnist_live.training.messages import (
     BatchReport,
     DigitHistory,
-    EvalReport,
     Finished,
+    LrChange,
     Notice,
     Position,
     RunHistory,
     Saved,
+    SnapshotList,
     TrainerFailed,
 )
 from mnist_live.window.view_model import describe_position
@@ -28,7 +29,7 @@ MAX_CURVE = 5000                  # points kept per curve (older ones are thinne
 MAX_DIGIT_HISTORIES = 64          # digits whose history over the snapshots is kept (the trainer resends)
 
 
-def evaluation_label(ev: EvalReport, noun: str = "digit") -> str:
+def evaluation_label(ev: EvalRecord, noun: str = "digit") -> str:
     """What an evaluation covered and of which weights: "1,000-digit subset, epoch 1, batch 100"
     (`noun`: "image" for Fashion-MNIST)."""
     what = "full test set" if ev.kind == "full" else f"{ev.n:,}-{noun} subset"
@@ -69,7 +70,7 @@ class Telemetry:
     diverged: str = ""
     failed: str = ""             # the training process stopped (why)
     trained_here: bool = False   # a batch was trained in this session
-    latest: EvalReport | None = None                    # newest evaluation of any kind
+    latest: EvalRecord | None = None                    # newest evaluation of any kind
     last: dict = field(default_factory=dict)            # kind -> its newest evaluation
     previous: dict = field(default_factory=dict)        # kind -> the evaluation before it
     loss_curve: list = field(default_factory=list)      # (progress, loss)
@@ -123,20 +124,28 @@ class Telemetry:
                 if msg.time > t0 and msg.samples > s0:
                     self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
             self.rate_samples.append((msg.time, msg.samples))
-            _append(self.loss_curve, (msg.epoch + msg.batch / msg.n_batches, msg.loss))
+            for progress, loss in msg.losses:                   # the trainer's own curve, point for point
+                add_loss_point(self.loss_curve, progress, loss)
             self.tick(msg.epoch + msg.batch / msg.n_batches, now)
             if msg.batch >= msg.n_batches:                      # the epoch is complete
                 self.epoch, self.batch = msg.epoch + 1, 0
-        elif isinstance(msg, EvalReport):
+        elif isinstance(msg, EvalRecord):
             if msg.kind in self.last:
                 self.previous[msg.kind] = self.last[msg.kind]
             self.latest = self.last[msg.kind] = msg
             _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
             self.tick(msg.progress, now)
-            _append(self.evals, EvalRecord(msg.progress, msg.kind, msg.accuracy, [float(v) for v in msg.per_class],
-                                           msg.epoch, msg.batch))
+            last = self.evals[-1] if self.evals else None
+            if last is not None and (last.kind, last.position) == (msg.kind, msg.position):
+                self.evals[-1] = msg.slim()                     # the same weights again (History.add_eval)
+            else:
+                _append(self.evals, msg.slim())
         elif isinstance(msg, RunHistory):
             self.take_history(msg)
+        elif isinstance(msg, SnapshotList):
+            self.snapshots = [tuple(s) for s in msg.snapshots]
+        elif isinstance(msg, LrChange):
+            self.lr_changes.append((msg.progress, msg.lr))
         elif isinstance(msg, DigitHistory):
             self.digit_histories.pop(msg.index, None)
             self.digit_histories[msg.index] = (len(self.snapshots), msg.rows)
@@ -172,8 +181,8 @@ class Telemetry:
             _append(self.clock, (progress, now - self.started))
 
     def take_history(self, msg):
-        """The trainer's own record of the run (also what a loaded model file carried): it
-        replaces the curves, so a loaded model shows its whole past."""
+        """The run's past as the trainer sends it once at the start (what a loaded model file
+        carried): it replaces the curves, so a loaded model shows its whole past."""
         h: History = msg.history
         self.evals = list(h.evals)
         self.acc_curve = [(r.progress, r.accuracy) for r in h.evals if r.kind == "full"]

@@ -8,7 +8,8 @@ import os
 import sys
 
 from mnist_live.training.files import atomic_save_npz
-from mnist_live.training.messages import Command, EvalReport, Order, RunHistory, SnapshotWeights
+from mnist_live.training.history import EvalRecord
+from mnist_live.training.messages import Command, Order, RunHistory, SnapshotList, SnapshotWeights
 from mnist_live.window.view_model import WeightsStamp
 
 SNAPSHOT_CACHE = 3                # snapshots kept while rewound (2.7 MB each; let go back at live)
@@ -36,10 +37,10 @@ class TrainerLink:
                     self.snapshot_cache.pop(next(iter(self.snapshot_cache)))
                 continue
             text = app.tele.apply(msg, full_speed=app.state.speed == 0)
-            if isinstance(msg, EvalReport) and msg.predictions is not None and app.stamp is not None \
+            if isinstance(msg, EvalRecord) and msg.predictions is not None and app.stamp is not None \
                     and (app.stamp.epoch, app.stamp.batch) == (msg.epoch, msg.batch) and not app.tele.trained_here:
                 app.predict.known[:] = msg.predictions           # the worker's exact pass of these weights
-            if isinstance(msg, RunHistory):
+            if isinstance(msg, (RunHistory, SnapshotList)):
                 self.snapshot_cache.clear()                      # thinning may renumber the snapshots
             app.actions.say(text, 10 if app.tele.failed or app.tele.diverged else 5)
             app.needs_draw = True

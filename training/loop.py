@@ -1,0 +1,143 @@
+"""The one training loop. The headless run, the window's training process and every sweep
+trial drive a `Trainer` through `train`; what each needs besides training is an observer,
+in the spirit of Keras's CallbackList: the progress bars, the run library's recorder, the
+window's reports and orders, a sweep's pruning checkpoints, the divergence check, a
+measurement of training health. The loop knows none of them.
+
+    run = Run(trainer, x_test, y_test, observers)
+    outcome = train(run)          # the batches, an evaluation at each epoch's end, the end
+
+An observer reads the run (`run.trainer`, `run.elapsed_s`, ...), may ask for an evaluation
+(`run.evaluate("subset")`, which every observer then sees) and ends the run by raising
+`StopTraining(status, message)`. Imports the standard library only (the trainer and the
+data are handed in), so the observers' modules can import it without NumPy.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+SUBSET_SIZE = 1000            # the fixed test subset (the first images) evaluated often
+
+
+class StopTraining(Exception):
+    """Raised by an observer to end the run: `status` is how it ended (interrupted, pruned,
+    diverged), `message` why; `evaluate`: whether the weights it ends with are evaluated."""
+
+    def __init__(self, status, message=None, evaluate=True):
+        super().__init__(message or status)
+        self.status, self.message, self.evaluate = status, message, evaluate
+
+
+class Observer:
+    """What an observer may do at each point of a run; every hook is optional."""
+
+    def on_start(self, run):
+        """Before the first batch of this session (after any evaluation of the start)."""
+
+    def before_batch(self, run):
+        """Before each batch: may wait (pause, slow motion) or raise StopTraining."""
+
+    def on_batch(self, run, stats):
+        """After each optimizer step (stats: trainer.BatchStats)."""
+
+    def on_evaluation(self, run, record):
+        """After each evaluation (record: history.EvalRecord), whoever asked for it."""
+
+    def on_epoch_end(self, run, stats):
+        """After the end-of-epoch evaluation (stats: the epoch's last BatchStats)."""
+
+    def on_end(self, run, outcome):
+        """Once, when the run ends however it ends (outcome: Outcome)."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str                    # finished, interrupted, pruned, diverged, failed
+    error: str | None = None       # why, for every status but finished
+    final: object = None           # history.EvalRecord of the weights the run ends with (full test set), or None
+
+
+class Run:
+    """One run of the loop: the trainer, the test images, the observers, and what the
+    observers may ask of it."""
+
+    def __init__(self, trainer, x_test, y_test, observers=(), subset_size=SUBSET_SIZE):
+        self.trainer = trainer
+        self.x_test, self.y_test = x_test, y_test                       # (N, 784) uint8, (N,)
+        self.subset = slice(0, min(subset_size, len(y_test)))
+        self.observers = list(observers)
+        self.t_start = time.perf_counter()
+        self.train_s = 0.0             # seconds spent in train_batch (samples/s counts only these)
+        self.samples = 0               # images trained in this session
+        self.last_full = None          # the newest full test-set EvalRecord
+        self.model_file = None         # the model file holding the weights the run ends with, once saved
+        self.save_error = None         # why saving them failed
+        self.outcome = None            # set once the run ended
+
+    @property
+    def elapsed_s(self):
+        """Wall seconds since the run started (pauses and slow motion included)."""
+        return time.perf_counter() - self.t_start
+
+    @property
+    def samples_per_s(self):
+        return self.samples / self.train_s if self.train_s > 0 else 0.0
+
+    def notify(self, hook, *args):
+        for observer in self.observers:
+            getattr(observer, hook)(self, *args)
+
+    def evaluate(self, kind="full"):
+        """Evaluate the current weights on the test set ("full") or its first SUBSET_SIZE
+        images ("subset"), keep it in the history, tell every observer; returns the record."""
+        x, y = (self.x_test, self.y_test) if kind == "full" else (self.x_test[self.subset], self.y_test[self.subset])
+        record = self.trainer.evaluate(x, y, kind, elapsed_s=self.elapsed_s)
+        if kind == "full":
+            self.last_full = record
+        self.notify("on_evaluation", record)
+        return record
+
+    def train_batch(self):
+        """One batch, timed; observers see it."""
+        t0 = time.perf_counter()
+        stats = self.trainer.train_batch()
+        self.train_s += time.perf_counter() - t0
+        if not stats.diverged:
+            self.samples += stats.samples
+        self.notify("on_batch", stats)
+        if stats.batch == stats.n_batches and not stats.diverged:      # the end of an epoch
+            self.evaluate("full")
+            self.notify("on_epoch_end", stats)
+        return stats
+
+    def final_evaluation(self):
+        """The full test-set record of the weights the run ends with: the newest one when it
+        is of these weights, else a new one."""
+        last = self.last_full
+        if last is not None and last.position == self.trainer.position:
+            return last
+        return self.evaluate("full")
+
+
+def train(run: Run) -> Outcome:
+    """Train until the trainer has done its epochs or an observer stops the run; then the
+    final evaluation and every observer's on_end. KeyboardInterrupt ends the run as
+    `interrupted`; any other exception as `failed` (observers are told, then it propagates)."""
+    run.notify("on_start")
+    status, error, evaluate = "finished", None, True
+    try:
+        while not run.trainer.finished:
+            run.notify("before_batch")
+            run.train_batch()
+    except StopTraining as stop:
+        status, error, evaluate = stop.status, stop.message, stop.evaluate
+    except KeyboardInterrupt:
+        status, error = "interrupted", None
+    except Exception as e:
+        run.outcome = Outcome("failed", f"{type(e).__name__}: {e}".splitlines()[0][:500])
+        run.notify("on_end", run.outcome)
+        raise
+    run.outcome = Outcome(status, error, run.final_evaluation() if evaluate else None)
+    run.notify("on_end", run.outcome)
+    return run.outcome
