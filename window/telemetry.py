@@ -1,11 +1,13 @@
 """The training process as the window knows it: `Telemetry` folds the trainer's typed
-reports (`messages.py`) into curves, the latest evaluations, snapshots and rates.
-Plain Python and NumPy: no pygame, no multiprocessing."""
+reports (`messages.py`) into curves, the latest evaluations, snapshots and rates;
+`TrainingView` is the frozen copy of it a frame draws from. Plain Python and NumPy: no
+pygame, no multiprocessing."""
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -54,6 +56,36 @@ def class_change(latest, previous_full, noun="digit"):
     since = describe_position(previous_full.epoch, previous_full.batch)
     return np.asarray(previous_full.per_class, np.float64), (
         f"{label}; +/- since {since}", f"{label}; +/- since {since}".replace("full test set, ", ""), label)
+
+
+@dataclass(frozen=True)
+class TrainingView:
+    """The training process as the window knew it when a frame began: numbers, tuples and
+    frozen evaluation records, nothing that changes afterwards."""
+    epoch: int
+    batch: int
+    n_batches: int
+    lr: float
+    train_acc: float
+    paused: bool
+    no_train: bool
+    finished: bool
+    diverged: str
+    failed: str
+    trained_here: bool
+    latest: EvalRecord | None                  # newest evaluation of any kind
+    last_full: EvalRecord | None               # newest evaluation of the whole test set
+    loss_curve: tuple                          # (progress, loss)
+    acc_curve: tuple                           # (progress, accuracy), full test set
+    subset_curve: tuple                        # (progress, accuracy), subset
+    evals: tuple                               # EvalRecord per evaluation, oldest first
+    lr_changes: tuple                          # (progress, new lr) where the user steered
+    snapshots: tuple                           # (epoch, batch, progress) the trainer can rewind to
+    digit_histories: MappingProxyType          # test index -> (snapshot count, ((progress, pred, p_true), ...))
+    clock: tuple                               # (progress, seconds since the window began to listen)
+    samples_per_s: float | None                # Telemetry.samples_per_s() when the view was made
+    saved_path: str
+    version: int
 
 
 @dataclass
@@ -106,10 +138,22 @@ class Telemetry:
         t0, s0 = pts[i]
         return (s1 - s0) / max(t1 - t0, 1e-9)
 
+    def frozen(self, now=None) -> TrainingView:
+        """The telemetry as it is now, as a TrainingView (a few tens of microseconds: once a frame)."""
+        now = time.monotonic() if now is None else now
+        return TrainingView(
+            self.epoch, self.batch, self.n_batches, self.lr, self.train_acc, self.paused, self.no_train, self.finished,
+            self.diverged, self.failed, self.trained_here, self.latest, self.last_full, tuple(self.loss_curve),
+            tuple(self.acc_curve), tuple(self.subset_curve), tuple(self.evals), tuple(self.lr_changes),
+            tuple(self.snapshots),
+            MappingProxyType({i: (n, tuple(rows)) for i, (n, rows) in self.digit_histories.items()}),
+            tuple(self.clock), self.samples_per_s(now), self.saved_path, self.version)
+
     def speed_changed(self):
         """The pace of training changes (slow motion, pause): the rate starts afresh, so
         neither the old pace nor the pause is mixed into the new one."""
         self.rate_samples.clear()
+        self.version += 1
 
     def apply(self, msg, now=None, full_speed=True):
         """Fold one report from the training process into the telemetry; returns a
@@ -191,6 +235,12 @@ class Telemetry:
             self.loss_curve = list(h.loss)
         self.lr_changes = list(h.lr_changes)
         self.snapshots = [tuple(s) for s in msg.snapshots]
+
+    def history_json(self) -> dict:
+        """The run's history as the window knows it, in the model file's format (History.to_json)."""
+        h = History()
+        h.evals, h.loss, h.lr_changes = list(self.evals), list(self.loss_curve), list(self.lr_changes)
+        return h.to_json()
 
     @property
     def last_full(self):
