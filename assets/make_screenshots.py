@@ -56,7 +56,7 @@ def frames_until(app, condition, timeout=60.0):
 
 def settled(app):
     r = app.display.test_pass.result
-    return app.display.stamp is not None and not app.weights_waiting and r is not None and r.stamp == app.display.stamp
+    return app.display.stamp is not None and not app.display.waiting and r is not None and r.stamp == app.display.stamp
 
 
 def main_view(app, index):
@@ -76,7 +76,7 @@ def shoot(app, path):
     ease(app.display.shown, app.display.view, snap=True)
     app.update_regions()                   # the scene again, with the values snapped
     app.draw(app.screen)
-    if not app.save_screenshot(str(path)):
+    if not app.outputs.screenshot(app.state, str(path)):
         raise SystemExit(f"error: {app.errors[-1]}")
 
 

@@ -76,7 +76,8 @@ def one_run(seconds, seed, every, slack):
         if now >= next_sample:
             st = app.state
             samples.append(dict(t=now - t0, pss=pss_kb(os.getpid()) >> 10, heap=pss_by_kind(os.getpid())["heap"] >> 10,
-                                used=libc.mallinfo2().uordblks >> 20, atlas=st.atlas, clip=app.recorder is not None,
+                                used=libc.mallinfo2().uordblks >> 20, atlas=st.atlas,
+                                clip=app.outputs.recorder is not None,
                                 rewound=st.rewind is not None))
             next_sample += 1
         if now >= next_input:                             # bench_soak's mix, as pygame events

@@ -147,7 +147,7 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
         settle(app)
         key(pygame.K_s, pygame.KMOD_LSHIFT)
         app.frame()
-        rec = app.recorder
+        rec = app.outputs.recorder
         run_until(app, lambda: len(rec.frames) >= 5)
         assert len(spools) == 1
         assert all(isinstance(start, int) and isinstance(length, int) for start, length, _ in rec.frames)

@@ -34,7 +34,7 @@ def show_reports(app, *reports):
     for r in reports:
         app.tele.apply(r)
     app.needs_draw = True
-    run_until(app, lambda: app.panel_key()[0][0] == app.tele.version)    # the panel follows within 0.3 s
+    run_until(app, lambda: app.panel.seen[0] == app.tele.version)    # the panel follows within 0.3 s
     app.needs_draw = True
     app.frame()
 

@@ -164,7 +164,7 @@ def test_a_killed_trainer_is_said_for_as_long_as_it_is_true_and_w_saves_the_wind
 def test_after_training_finishes_everything_uses_the_final_weights(sample):
     app = training_app(sample, hidden=(32,), epochs=2, batch_size=32, seed=5)
     try:
-        run_until(app, lambda: app.tele.finished and not app.weights_waiting and passed(app) is not None
+        run_until(app, lambda: app.tele.finished and not app.display.waiting and passed(app) is not None
                   and passed(app).stamp == app.display.stamp)
         app.frame()
         final = app.display.net.predict(app.x_test)
@@ -183,7 +183,7 @@ def test_after_training_finishes_everything_uses_the_final_weights(sample):
 def test_rewind_shows_the_snapshot_everywhere_and_returns_to_live(sample):
     app = training_app(sample, hidden=(64,), epochs=1, batch_size=32, seed=6)
     try:
-        run_until(app, lambda: app.tele.finished and len(app.tele.snapshots) >= 5 and not app.weights_waiting
+        run_until(app, lambda: app.tele.finished and len(app.tele.snapshots) >= 5 and not app.display.waiting
                   and app.display.stamp.epoch == 1)
         live = [w.copy() for w in app.display.net.weights]
         key(pygame.K_COMMA)                                   # back from live: the newest older snapshot
@@ -260,7 +260,7 @@ def test_learning_rate_keys_steer_the_run_and_mark_the_curve(sample):
         key(pygame.K_SPACE)                                  # pause: the chart holds still to be read
         run_until(app, lambda: app.tele.paused)
         app.needs_draw = True
-        run_until(app, lambda: app.panel_key()[0][0] == app.tele.version)
+        run_until(app, lambda: app.panel.seen[0] == app.tele.version)
         app.needs_draw = True
         app.frame()
         p = app.region(Panel).chart.plot_rect()

@@ -69,7 +69,7 @@ def passed(app):
 def settle(app):
     """Run frames until the test-set pass of the current weights is complete."""
     run_until(app, lambda: passed(app) is not None and passed(app).stamp == app.display.stamp
-              and not app.weights_waiting)
+              and not app.display.waiting)
     app.frame()
 
 

@@ -73,6 +73,24 @@ class Controls:
     effects: list = field(default_factory=list)
 
 
+def training_off(training, config, tele):
+    """Why the training keys do nothing now ('' when they work): `training`, whether there
+    is a training process."""
+    if not training or config.no_train:
+        return "training is off (--no-train)"
+    return "the training process has stopped" if tele.failed else "training has finished" if tele.finished else ""
+
+
+def full_data_missing(full, config):
+    """Why U cannot switch to the full data set now ('' when it can); `full`: fetch.FullData or None."""
+    if full is None:
+        return ("--offline: nothing to switch to (the bundled sample is in use)" if config.offline
+                else "this run already uses the full data set")
+    s = full.status
+    return "" if s.stage == "ready" else f"the full data set is unavailable: {s.message}" \
+        if s.stage == "failed" else f"the full data set is not here yet: {s.describe()}"
+
+
 # ------------------------------------------------------- browsing (state: the digit)
 def step(c, delta, shift):
     """state.index: `delta` digits on, within the active filter."""

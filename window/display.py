@@ -41,6 +41,7 @@ class Display:
         self.shown, self.map_points = {}, None           # eased display values; the map's eased points
         self.view_cost, self.last_adopt, self.pass_cost = 0.0, 0.0, 0.0
         self.snap, self.draw_later = True, False
+        self.waiting = False                             # the trainer published weights newer than these
 
     @property
     def pass_done(self):

@@ -140,3 +140,53 @@ def watch_picture(watch):
         return None
     return WatchPicture(watch.sweep, tuple(watch.trials), watch.error, watch.version)
 
+
+
+class Memo:
+    """One value kept until its key changes (what a frame hands over, made again only when
+    what it is made from changed)."""
+
+    def __init__(self):
+        self.key, self.value = object(), None
+
+    def __call__(self, key, make):
+        if key != self.key:
+            self.key, self.value = key, make()
+        return self.value
+
+
+def strip_digits(display, state, count):
+    """The film strip's StripDigits for `count` thumbnails (None: no strip)."""
+    if not count:
+        return None
+    indices, predictions, total = display.strip_digits(state, count)
+    return StripDigits(read_only(indices), read_only(predictions), total)
+
+
+def map_picture(display, state):
+    """The open representation map's MapPicture (None: not open, or not built yet)."""
+    m = display.map
+    if state.overlay != "map" or display.map_points is None or m.points is None:
+        return None
+    here = display.map_here(state)
+    return MapPicture(m.layer, read_only(m.subset), read_only(display.map_points), read_only(m.predictions),
+                      None if here is None else read_only(here))
+
+
+class PanelView:
+    """The telemetry as the side panel shows it: the trainer's reports at most every
+    `every` seconds, and not in a frame that recomputed the view (so frames that redraw it
+    stay rare and light); a change of the run's state (paused, finished, failed, a new
+    evaluation or snapshot, the digit's history) at once."""
+
+    def __init__(self, every):
+        self.every, self.seen, self.when, self.view = every, (-1, None), 0.0, None
+
+    def follow(self, tele, index, view_frame_passed, now):
+        """The TrainingView the panel shows now, and what it is of (a key)."""
+        news = (tele.paused, tele.finished, tele.diverged, tele.failed, tele.trained_here, len(tele.evals),
+                len(tele.snapshots), id(tele.digit_histories.get(index)))
+        due = tele.version != self.seen[0] and now - self.when >= self.every and view_frame_passed
+        if self.view is None or news != self.seen[1] or due:
+            self.seen, self.when, self.view = (tele.version, news), now, tele.frozen(now)
+        return self.view, self.seen

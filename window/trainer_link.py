@@ -2,11 +2,13 @@
 newest weights taken into a network, rewinding to its snapshots (fetched on demand, let go
 back at live), a digit's history, saving, stopping. It holds the process and what it asked
 of it; the frame loop hands it the state, the telemetry and the network it fills, and gets
-answers back. Imports the training process's messages; never pygame."""
+answers back (`follow` each frame, `stop_training` at the end). Imports the training
+process's messages; never pygame."""
 from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass, field
 
 from mnist_live.training.files import atomic_save_npz
@@ -128,6 +130,50 @@ class TrainerLink:
                 errors.append(text)
         self.process = None
         return lines, errors
+
+
+def follow(link, tele, state, display, lines_seconds):
+    """Fold the trainer's reports into `tele`; take its newest weights into the display (at a
+    bounded rate), or the snapshot the state rewinds to. Returns whether anything arrived."""
+    polled = link.poll(tele, state)
+    for text, seconds in polled.said:
+        state.say(text, seconds)
+    display.waiting |= polled.fresh
+    for record in polled.evaluations:
+        if not tele.trained_here:
+            display.known_predictions(record)                # the worker's exact pass of these weights
+    user_changed = display.view_key is None or state.version != display.view_key[0]
+    if state.rewind is not None:
+        display.take(link.rewound(state.rewind, display.net, display.stamp))
+    elif display.stamp is not None and display.stamp.version < 0:  # leaving a snapshot
+        take_newest(link, state, display)
+        link.let_go_of_snapshots()
+    elif display.waiting and display.adopt_due(user_changed, lines_seconds, time.perf_counter()):
+        take_newest(link, state, display)
+    return polled.changed
+
+
+def take_newest(link, state, display):
+    """The newest published weights into the display (not while rewound)."""
+    if link is not None and state.rewind is None:
+        display.take(link.take_weights(display.net))
+        display.waiting = False
+
+
+def stop_training(link, tele, state, display, config, save=True):
+    """Stop the training process: saving to --save (the window's own weights when the
+    process has failed), never over a model file with a blown-up model. Returns the errors."""
+    errors = []
+    if not link.alive and tele.failed and config.save and not config.no_train and save:
+        take_newest(link, state, display)
+        if display.stamp is not None:
+            said, error = save_weights(display.net, display.stamp, os.path.abspath(config.save))
+            print(said)
+            errors += [error] if error else []
+    keep = config.no_train or tele.diverged or not save
+    lines, stopped = link.stop(tele, None if keep else config.save)
+    print_lines(lines, stopped)
+    return errors + stopped
 
 
 def save_weights(net, stamp, path):
