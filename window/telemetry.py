@@ -161,29 +161,9 @@ class Telemetry:
         now = time.monotonic() if now is None else now
         self.version += 1
         if isinstance(msg, BatchReport):
-            self.epoch, self.batch, self.n_batches = msg.epoch, msg.batch, msg.n_batches
-            self.lr, self.train_acc, self.trained_here = msg.lr, msg.accuracy, True
-            if self.rate_samples and full_speed and not self.paused:
-                t0, s0 = self.rate_samples[-1]
-                if msg.time > t0 and msg.samples > s0:
-                    self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
-            self.rate_samples.append((msg.time, msg.samples))
-            for progress, loss in msg.losses:                   # the trainer's own curve, point for point
-                add_loss_point(self.loss_curve, progress, loss)
-            self.tick(msg.epoch + msg.batch / msg.n_batches, now)
-            if msg.batch >= msg.n_batches:                      # the epoch is complete
-                self.epoch, self.batch = msg.epoch + 1, 0
+            self.take_batch(msg, now, full_speed)
         elif isinstance(msg, EvalRecord):
-            if msg.kind in self.last:
-                self.previous[msg.kind] = self.last[msg.kind]
-            self.latest = self.last[msg.kind] = msg
-            _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
-            self.tick(msg.progress, now)
-            last = self.evals[-1] if self.evals else None
-            if last is not None and (last.kind, last.position) == (msg.kind, msg.position):
-                self.evals[-1] = msg.slim()                     # the same weights again (History.add_eval)
-            else:
-                _append(self.evals, msg.slim())
+            self.take_evaluation(msg, now)
         elif isinstance(msg, RunHistory):
             self.take_history(msg)
         elif isinstance(msg, SnapshotList):
@@ -199,22 +179,54 @@ class Telemetry:
             if msg.paused != self.paused:
                 self.speed_changed()
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
-        elif isinstance(msg, Finished):
+        else:
+            return self.take_news(msg)
+        return None
+
+    def take_batch(self, msg, now, full_speed):
+        self.epoch, self.batch, self.n_batches = msg.epoch, msg.batch, msg.n_batches
+        self.lr, self.train_acc, self.trained_here = msg.lr, msg.accuracy, True
+        if self.rate_samples and full_speed and not self.paused:
+            t0, s0 = self.rate_samples[-1]
+            if msg.time > t0 and msg.samples > s0:
+                self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
+        self.rate_samples.append((msg.time, msg.samples))
+        for progress, loss in msg.losses:                   # the trainer's own curve, point for point
+            add_loss_point(self.loss_curve, progress, loss)
+        self.tick(msg.epoch + msg.batch / msg.n_batches, now)
+        if msg.batch >= msg.n_batches:                      # the epoch is complete
+            self.epoch, self.batch = msg.epoch + 1, 0
+
+    def take_evaluation(self, msg, now):
+        if msg.kind in self.last:
+            self.previous[msg.kind] = self.last[msg.kind]
+        self.latest = self.last[msg.kind] = msg
+        _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
+        self.tick(msg.progress, now)
+        last = self.evals[-1] if self.evals else None
+        if last is not None and (last.kind, last.position) == (msg.kind, msg.position):
+            self.evals[-1] = msg.slim()                     # the same weights again (History.add_eval)
+        else:
+            _append(self.evals, msg.slim())
+
+    def take_news(self, msg):
+        """The reports that end in a message for the user: finished, saved, failed, a notice."""
+        if isinstance(msg, Finished):
             self.finished, self.epoch, self.batch = True, msg.epoch, 0
             epochs = f"{msg.epoch} epoch{'s' * (msg.epoch != 1)}"
             if self.no_train:
                 return f"model trained for {epochs}; not training (--no-train)"
             return f"training finished after {epochs}"
-        elif isinstance(msg, Saved):
+        if isinstance(msg, Saved):
             self.saved_path = msg.path
             return f"model saved to {msg.path}"
-        elif isinstance(msg, TrainerFailed):
+        if isinstance(msg, TrainerFailed):
             if msg.diverged:
                 self.diverged, self.paused = msg.text, True
             else:
                 self.failed = msg.text
             return msg.text
-        elif isinstance(msg, Notice):
+        if isinstance(msg, Notice):
             return msg.text
         return None
 

@@ -86,8 +86,7 @@ class Chart(Region):
         tele, r, fs = scene.panel_tele, self.rect, self.fs
         runs = self.overlays(scene)
         self.legend_rows = len(runs)
-        axis = self.axis_of(scene)
-        span = self.span(scene, runs)
+        axis, span = self.axis_of(scene), self.span(scene, runs)
         pygame.draw.rect(surface, PANEL_BG, r)
         x = self.text.blit(surface, "loss (log)", (r.x, r.y), fs, LOSS_COLOR).right + 10
         x = self.text.blit(surface, "test acc", (x, r.y), fs, ACCENT).right + 8
@@ -97,18 +96,34 @@ class Chart(Region):
             return
         pygame.draw.rect(surface, BG, p)
         run_acc = [run.acc_on(axis) for run in runs]
-        lo, hi = self.acc_range(tele, [pt for curve in run_acc for pt in curve])
+        lo, _ = self.acc_range(tele, [pt for curve in run_acc for pt in curve])
+        self.draw_scale(surface, lo, span)
+        self.draw_losses(surface, scene, runs, span)
+        self.draw_lr_marks(surface, tele, axis, lo, span)
+        self.draw_accuracies(surface, scene, run_acc, lo, span)
+        self.draw_rewind(surface, scene, axis, lo, span)
+        first, last = ("epoch 0", f"{span}") if axis == "epochs" else ("0 s", f"{span:,.0f} s")
+        self.text.blit(surface, first, (p.x, p.bottom + 2), fs, DIM)
+        self.text.blit(surface, last, (p.right, p.bottom + 2), fs, DIM, False, "topright")
+        self.draw_run_legend(surface, scene, runs, p.bottom + 2 + self.text.font(fs).get_height() + 1)
+        if not tele.trained_here and scene.config.no_train and not runs:
+            self.text.blit(surface, "no training in this session", p.center, fs + 2, DIM, False, "center")
+
+    def draw_scale(self, surface, lo, span):
+        """The accuracy scale's grid lines, labelled at the right."""
+        p, fs = self.plot_rect(), self.fs
         th = self.text.font(fs).get_height()
-        fracs = (lo, (1 + lo) / 2, 1.0) if p.height >= 2 * th + 4 else (lo, 1.0)
-        for frac in fracs:
+        for frac in (lo, (1 + lo) / 2, 1.0) if p.height >= 2 * th + 4 else (lo, 1.0):
             yy = self.to_px(0, frac, span, lo)[1]
             pygame.draw.line(surface, GRID_BG, (p.x, yy), (p.right - 1, yy))
-            self.text.blit(surface, f"{100 * frac:.0f}%", (r.right, yy), fs, ACCENT, False, "midright")
-        self.draw_losses(surface, scene, runs, span)
-        taken = []                                            # label rects so far: close markers stack
+            self.text.blit(surface, f"{100 * frac:.0f}%", (self.rect.right, yy), fs, ACCENT, False, "midright")
+
+    def draw_lr_marks(self, surface, tele, axis, lo, span):
+        """Where the user steered the learning rate: a line and the new rate (close marks stack)."""
+        p, fs, taken = self.plot_rect(), self.fs, []
         lr_x = to_seconds([q for q, _ in tele.lr_changes], tele.clock) if axis == "seconds" else \
             [q for q, _ in tele.lr_changes]
-        for xv, (_, lr) in zip(lr_x, tele.lr_changes):        # the user steered the learning rate here
+        for xv, (_, lr) in zip(lr_x, tele.lr_changes):
             lx = self.to_px(xv, lo, span, lo)[0]
             pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
             label = f"lr {lr:.2g}"
@@ -118,7 +133,11 @@ class Chart(Region):
             while box.collidelist(taken) >= 0 and box.bottom + box.height <= p.bottom:
                 box.y += box.height
             taken.append(self.text.blit(surface, label, box.topleft, fs - 1, TEXT))
-        for i, curve in enumerate(run_acc):                   # earlier runs under the live one
+
+    def draw_accuracies(self, surface, scene, run_acc, lo, span):
+        """The earlier runs' accuracy under the live run's (its evaluation points marked) and the subset's."""
+        tele = scene.panel_tele
+        for i, curve in enumerate(run_acc):
             if curve:
                 xy = np.array([self.to_px(xv, a, span, lo) for xv, a in curve], np.float64)
                 self.polyline(surface, xy[:, 0], xy[:, 1], COMPARE_COLORS[i % len(COMPARE_COLORS)])
@@ -128,27 +147,30 @@ class Chart(Region):
                 xy = np.array([self.to_px(xv, a, span, lo) for xv, a in curve], np.float64)
                 self.polyline(surface, xy[:, 0], xy[:, 1], color)
                 if color == ACCENT:
-                    for px, py in xy.astype(int).tolist():      # evaluation points marked
+                    for px, py in xy.astype(int).tolist():
                         pygame.draw.circle(surface, color, (px, py), 3)
-        rewind = scene.state.rewind
-        if rewind is not None and rewind < len(tele.snapshots):          # where the rewound snapshot sits
-            q = tele.snapshots[rewind][2]
-            rx = self.to_px(to_seconds([q], tele.clock)[0] if axis == "seconds" and tele.clock else q, lo, span, lo)[0]
-            pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
-            self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
-                           fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
-        first, last = ("epoch 0", f"{span}") if axis == "epochs" else ("0 s", f"{span:,.0f} s")
-        self.text.blit(surface, first, (p.x, p.bottom + 2), fs, DIM)
-        self.text.blit(surface, last, (p.right, p.bottom + 2), fs, DIM, False, "topright")
-        y = p.bottom + 2 + th + 1
-        for i, run in enumerate(runs):                        # the legend of the overlaid runs
+
+    def draw_rewind(self, surface, scene, axis, lo, span):
+        """Where the rewound snapshot sits on the time axis."""
+        tele, rewind, p, fs = scene.panel_tele, scene.state.rewind, self.plot_rect(), self.fs
+        if rewind is None or rewind >= len(tele.snapshots):
+            return
+        q = tele.snapshots[rewind][2]
+        rx = self.to_px(to_seconds([q], tele.clock)[0] if axis == "seconds" and tele.clock else q, lo, span, lo)[0]
+        pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
+        self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
+                       fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
+
+    def draw_run_legend(self, surface, scene, runs, y):
+        """Under the axis, each overlaid run named by what it does differently, in its colour."""
+        r, fs = self.rect, self.fs
+        th = self.text.font(fs).get_height()
+        for i, run in enumerate(runs):
             color = COMPARE_COLORS[i % len(COMPARE_COLORS)]
             pygame.draw.line(surface, color, (r.x, y + th // 2), (r.x + 12, y + th // 2), 3)
             text = f"run {run.id}: {scene.runs.labels[i]}"
             self.text.blit(surface, self.text.fit(text, fs, r.width - 18), (r.x + 18, y), fs, color)
             y += th + 1
-        if not tele.trained_here and scene.config.no_train and not runs:
-            self.text.blit(surface, "no training in this session", p.center, fs + 2, DIM, False, "center")
 
     def draw_losses(self, surface, scene, runs, span):
         """The live loss (thick) and the overlaid runs' (thin), smoothed, on one log scale."""

@@ -104,77 +104,75 @@ class Panel(Region):
         return self.class_chart.hit(pos) if self.showing_chart else None
 
     def draw(self, surface, scene):
-        p, fs, cfg, tele, st = self.rect, self.fs, scene.config, scene.panel_tele, scene.state
+        p, fs, st = self.rect, self.fs, scene.state
         pygame.draw.rect(surface, PANEL_BG, p)
-        lh = fs + 5
-        x, w = p.x + 14, p.width - 28
-        y = p.y + 10
+        out = Lines(self.text, surface, p.x + 14, p.y + 10, p.width - 28, fs + 5)
+        self.draw_state(out, scene)
+        out.y = self.chart.rect.y - out.lh
+        out.line("Loss and test accuracy", fs, ACCENT, True)
+        self.chart.draw(surface, scene)
+        out.y = self.bars_y
+        floor = 0.0 if scene.classes[0] is None else bar_floor(np.asarray(scene.classes[0], np.float64))
+        if not st.class_chart and floor > 0:                  # the bars' zoomed scale, said
+            self.text.blit(surface, f"bars from {100 * floor:.0f} %", (p.right - 14, out.y), fs - 2, DIM, False,
+                           "topright")
+        out.line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), fs, ACCENT, True)
+        labels = ("each line a class, at every evaluation",) if st.class_chart else scene.classes[2]
+        out.line(next((t for t in labels if self.text.width(t, fs - 2) <= out.w), labels[-1]), fs - 2, DIM, one=True)
+        (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
+        out.y = self.bars.rect.bottom + 8
+        self.draw_digit(out, scene)
 
-        def line(text, color=TEXT, bold=False, size=fs, one=False):
-            """Text wrapped to the panel's width (`one`: cut to one line, so what follows stays put)."""
-            nonlocal y
-            for part in [self.text.fit(text, size, w, bold)] if one else self.text.wrap(text, size, w, bold):
-                self.text.blit(surface, part, (x, y), size, color, bold)
-                y += lh
-
+    def draw_state(self, out, scene):
+        """Training state, position and rate, and the hyperparameters."""
+        fs, cfg, tele = self.fs, scene.config, scene.panel_tele
         status, color = scene.status
-        line(self.text.fit(status, fs + 1, w, True), color, True, fs + 1)
+        out.line(status, fs + 1, color, True, one=True)
         if tele.trained_here or not cfg.no_train:
-            line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
-                 f"batch {tele.batch}/{tele.n_batches}   {rate_text(tele, st)}", DIM, one=True)
+            out.line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
+                     f"batch {tele.batch}/{tele.n_batches}   {rate_text(tele, scene.state)}", fs, DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
             trained = f", trained for {tele.epoch} epoch{'s' * (tele.epoch != 1)}" if cfg.load else ""
-            line(f"model: {model}{trained}", DIM, one=True)
-        y += 4
-        line("Hyperparameters", ACCENT, True)
-        line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
-             DIM, size=fs - 1, one=True)
-        line(f"lr {cfg.learning_rate:g} {cfg.lr_schedule}" + (f", now {tele.lr:.2g}" if tele.trained_here else ""),
-             DIM, size=fs - 1, one=True)
-        line(f"weight decay {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
-             + f", seed {cfg.seed}", DIM, size=fs - 1, one=True)
-        y = self.chart.rect.y - lh
-        line("Loss and test accuracy", ACCENT, True)
-        self.chart.draw(surface, scene)
-        y = self.bars_y
-        floor = 0.0 if scene.classes[0] is None else bar_floor(np.asarray(scene.classes[0], np.float64))
-        if not st.class_chart and floor > 0:                  # the bars' zoomed scale, said
-            self.text.blit(surface, f"bars from {100 * floor:.0f} %", (p.right - 14, y), fs - 2, DIM, False, "topright")
-        line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), ACCENT, True)
-        labels = ("each line a class, at every evaluation",) if st.class_chart else scene.classes[2]
-        line(self.text.fit(next((t for t in labels if self.text.width(t, fs - 2) <= w), labels[-1]), fs - 2, w),
-             DIM, size=fs - 2)
-        (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
-        y = self.bars.rect.bottom + 8
-        line(f"{scene.noun.capitalize()} on screen", ACCENT, True)
-        v = scene.view
+            out.line(f"model: {model}{trained}", fs, DIM, one=True)
+        out.y += 4
+        out.line("Hyperparameters", fs, ACCENT, True)
+        out.line(f"784-{'-'.join(map(str, cfg.hidden))}-10 {cfg.activation}, {cfg.optimizer}, batch {cfg.batch_size}",
+                 fs - 1, DIM, one=True)
+        out.line(f"lr {cfg.learning_rate:g} {cfg.lr_schedule}" + (f", now {tele.lr:.2g}" if tele.trained_here else ""),
+                 fs - 1, DIM, one=True)
+        out.line(f"weight decay {cfg.weight_decay:g}, dropout {cfg.dropout:g}" + (", augment" if cfg.augment else "")
+                 + f", seed {cfg.seed}", fs - 1, DIM, one=True)
+
+    def draw_digit(self, out, scene):
+        """The digit on screen: how it is read, its history, what the lines explain, the neurons on."""
+        fs, st, v = self.fs, scene.state, scene.view
+        out.line(f"{scene.noun.capitalize()} on screen", fs, ACCENT, True)
         if st.dream is not None:
-            line(f"dreamt image: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", ACCENT)
+            out.line(f"dreamt image: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", fs, ACCENT)
         elif st.drawing and v.pred < 0:
-            line("your drawing: empty canvas", DIM)
+            out.line("your drawing: empty canvas", fs, DIM)
         elif st.drawing:
-            line(f"your drawing: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", ACCENT)
+            out.line(f"your drawing: predicted {scene.names[v.pred]} ({100 * v.probs[v.pred]:.0f}%)", fs, ACCENT)
         else:
             true = scene.true
-            line(f"test #{st.index}: true {scene.names[true]}, predicted {scene.names[v.pred]} "
-                 f"({100 * v.probs[v.pred]:.0f}%)", verdict_color(v.pred, true))
-            y = self.draw_digit_history(surface, scene, x, y, w, true)
+            out.line(f"test #{st.index}: true {scene.names[true]}, predicted {scene.names[v.pred]} "
+                     f"({100 * v.probs[v.pred]:.0f}%)", fs, verdict_color(v.pred, true))
+            out.y = self.draw_digit_history(out.surface, scene, out.x, out.y, out.w, true)
         if v.pred >= 0 and v.contrast is not None:
             gap = v.relevance.logit if v.relevance is not None else \
                 float(np.log(max(v.probs[v.explained], 1e-30)) - np.log(max(v.probs[v.contrast], 1e-30)))
-            line(f"lines and maps explain {v.explains(scene.names)} (score gap {gap:+.2f})", ACCENT, size=fs - 1)
+            out.line(f"lines and maps explain {v.explains(scene.names)} (score gap {gap:+.2f})", fs - 1, ACCENT)
         elif v.pred >= 0:
             what = "the prediction" if v.explained == v.pred else \
                 f"class {scene.names[v.explained]} ({100 * v.probs[v.explained]:.1f}%), not the prediction"
-            line(f"lines and maps explain {what}", ACCENT if v.explained != v.pred else DIM, size=fs - 1)
+            out.line(f"lines and maps explain {what}", fs - 1, ACCENT if v.explained != v.pred else DIM)
         parts = []
         for i, a in enumerate(v.acts[1:-1]):
             dead = "" if scene.test_pass is None else f", {int(scene.test_pass.dead[i].sum())} dead"
             parts.append(f"H{i + 1} {int((a > 0).sum())}/{len(a)} on{dead}")
-        line("   ".join(parts), DIM, size=fs - 1)
-        line(scene.fps_line, DIM, size=fs - 2)
-
+        out.line("   ".join(parts), fs - 1, DIM)
+        out.line(scene.fps_line, fs - 2, DIM)
 
     def draw_digit_history(self, surface, scene, x, y, w, true):
         """This digit under every snapshot: a cell per snapshot, green when read right,
@@ -201,6 +199,19 @@ class Panel(Region):
         caption = next((c for c in captions if self.text.width(c, fs) <= w), captions[-1])
         self.text.blit(surface, self.text.fit(caption, fs, w), (x, y), fs, DIM)
         return y + fs + 6
+
+
+class Lines:
+    """Lines of text written down the panel from `y`: each wrapped to the width `w` (or, with
+    `one`, cut to one line so what follows stays put)."""
+
+    def __init__(self, text, surface, x, y, w, lh):
+        self.text, self.surface, self.x, self.y, self.w, self.lh = text, surface, x, y, w, lh
+
+    def line(self, text, size, color=TEXT, bold=False, one=False):
+        for part in [self.text.fit(text, size, self.w, bold)] if one else self.text.wrap(text, size, self.w, bold):
+            self.text.blit(self.surface, part, (self.x, self.y), size, color, bold)
+            self.y += self.lh
 
 
 def rate_text(tele, state):
