@@ -123,7 +123,13 @@ BEST_FIRST = "test_accuracy IS NULL, test_accuracy DESC, id ASC"     # RunLibrar
 
 
 class RunLibraryError(Exception):
-    """One line for the user, naming the file: "runs library FILE: ..."."""
+    """One line for the user, naming the file: "runs library FILE: ...". `transient`: the
+    write may succeed later (the database is locked, the disk is full or failing)."""
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
+        self.unwritable = False          # opening failed for want of writing: a reader may read it read-only
 
 
 def default_path(data_home=None) -> str:
@@ -219,6 +225,8 @@ def sqlite_reason(e):
         return "the database is locked (another program is writing to it)"
     if "not a database" in text or "malformed" in text:
         return f"not a valid run library (corrupt file?): {text}"
+    if "full" in text:
+        return "the disk is full"
     if "readonly" in text:
         return "cannot write to it (read-only file or folder)"
     if "unable to open" in text:
@@ -230,6 +238,12 @@ def sqlite_reason(e):
 
 def _is_locked(e):
     return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
+
+
+def _is_transient(e):
+    """A write that may succeed later: locked, a full disk, an I/O error."""
+    return _is_locked(e) or (isinstance(e, sqlite3.OperationalError) and
+                             any(w in str(e) for w in ("full", "disk I/O")))
 
 
 def _json_float(v):
@@ -256,26 +270,84 @@ class RunLibrary:
         timeout = BUSY_TIMEOUT_S if timeout is None else timeout
         self.retry_s = RETRY_S if retry_s is None else retry_s
         self.host = socket.gethostname()
-        self._check_path(create)
+        self.read_only = False           # opened for reading only (a read-only folder or mount, a full disk)
+        self.skipped = []                # (id, why) of the damaged rows the last read skipped
+        try:
+            self._check_path(create)
+            self._connect(create, timeout)
+        except RunLibraryError as e:
+            if create or not e.unwritable:
+                raise
+            self._connect_read_only(timeout, e)
+        if not self.read_only:
+            with contextlib.suppress(RunLibraryError), self._in_passing():
+                from mnist_live.runs import writer
+                writer.replay(self)                       # the ends of runs that could not wait for the library
+                self.mark_interrupted()
+
+    @contextlib.contextmanager
+    def _in_passing(self):
+        """Writes made in passing when the library opens wait for no other writer (a locked
+        library leaves them to the next opener)."""
+        busy, retry = self.conn.execute("PRAGMA busy_timeout").fetchone()[0], self.retry_s
+        self.conn.execute("PRAGMA busy_timeout=50")
+        self.retry_s = 0
+        try:
+            yield
+        finally:
+            self.retry_s = retry
+            self.conn.execute(f"PRAGMA busy_timeout={int(busy)}")
+
+    def _connect(self, create, timeout):
         try:
             uri = "file:" + _uri_path(self.path) + ("" if create else "?mode=rw")
             self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         except sqlite3.Error as e:
-            raise self.error(sqlite_reason(e)) from None
+            raise self._open_error(e) from None
         try:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._open_schema()
         except sqlite3.Error as e:
             self.conn.close()
-            raise self.error(sqlite_reason(e)) from None
+            raise self._open_error(e) from None
         except RunLibraryError:
             self.conn.close()
             raise
-        with contextlib.suppress(RunLibraryError):      # a reader that cannot write still reads
-            self.mark_interrupted()
 
-    def error(self, why):
-        return RunLibraryError(f"runs library {self.path}: {why}")
+    def _open_error(self, e):
+        err = self.error(sqlite_reason(e), _is_transient(e))
+        err.unwritable = any(w in str(e) for w in ("readonly", "unable to open", "disk I/O", "full"))
+        return err
+
+    def _connect_read_only(self, timeout, why):
+        """A reader of a library it cannot write (read-only folder or mount, full disk): the
+        file opened read-only, or as immutable when no -wal file holds changes beside it
+        (SQLite then needs no -shm file). Raises `why` when neither works."""
+        wal = self.path + "-wal"
+        modes = ["mode=ro"] + ([] if os.path.exists(wal) and os.path.getsize(wal) > 0 else ["mode=ro&immutable=1"])
+        for mode in modes:
+            try:
+                conn = sqlite3.connect(f"file:{_uri_path(self.path)}?{mode}", uri=True, timeout=timeout,
+                                       isolation_level=None)
+            except sqlite3.Error:
+                continue
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                conn.execute("SELECT id FROM runs LIMIT 0")
+            except sqlite3.Error:
+                conn.close()
+                continue
+            if version != SCHEMA_VERSION:
+                conn.close()
+                raise self.error(f"written by a newer mnist-live (schema {version}; this version reads up to "
+                                 f"{SCHEMA_VERSION})" if version > SCHEMA_VERSION else
+                                 f"schema {version}, and read-only: it cannot be brought to schema {SCHEMA_VERSION}")
+            self.conn, self.read_only = conn, True
+            return
+        raise why
+
+    def error(self, why, transient=False):
+        return RunLibraryError(f"runs library {self.path}: {why}", transient)
 
     def _check_path(self, create):
         try:
@@ -299,7 +371,9 @@ class RunLibrary:
             raise self.error("is not a regular file (a FIFO, device or socket?)")
         folder = os.path.dirname(os.path.abspath(self.path))
         if not _can_create_in(folder):                  # WAL needs its -wal and -shm files beside it
-            raise self.error(f"folder {folder} is not writable (the library needs its -wal and -shm files there)")
+            err = self.error(f"folder {folder} is not writable (the library needs its -wal and -shm files there)")
+            err.unwritable = True
+            raise err
 
     def _open_schema(self):
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]   # reads the header: corrupt?
@@ -338,7 +412,7 @@ class RunLibrary:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
                     continue
-                raise self.error(sqlite_reason(e)) from None
+                raise self.error(sqlite_reason(e), _is_transient(e)) from None
             try:
                 result = fn(_Cursor(self.conn))
                 self.conn.execute("COMMIT")
@@ -351,8 +425,12 @@ class RunLibrary:
                     if _is_locked(e) and time.monotonic() < deadline:
                         time.sleep(delay)
                         continue
-                    raise self.error(sqlite_reason(e)) from None
+                    raise self.error(sqlite_reason(e), _is_transient(e)) from None
                 raise
+
+    def transaction(self, fn):
+        """fn(cursor) in one write transaction (see _write); what fn returns."""
+        return self._write(fn)
 
     def _read(self, sql, args=()):
         try:
@@ -363,20 +441,8 @@ class RunLibrary:
     # ------------------------------------------------------------ writing
     def start_run(self, config, dataset, command=None, sweep=None, trial=None) -> int:
         """A new `running` row for this process; its id."""
-        hyper = config.hyperparameters()
-        now = time.time()
-        row = {"status": "running", "started": now, "updated": now, "host": self.host, "pid": os.getpid(),
-               "proc_start": process_start(), "config": config.to_json(), "hyper": json.dumps(hyper, sort_keys=True),
-               "dataset": config.dataset, "data_source": dataset.get("source"),
-               "n_train": dataset.get("train"), "n_test": dataset.get("test"),
-               "machine": json.dumps(machine_info(), sort_keys=True),
-               "command": json.dumps(list(command)) if command is not None else None,
-               "sweep": sweep, "trial": trial}
-        row.update({k: _hp_value(k, hyper[k]) for k in HP_COLUMNS if k in hyper})
-        keys = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        return self._write(lambda cur: cur.execute(f"INSERT INTO runs ({keys}) VALUES ({marks})",
-                                                   tuple(row.values())).lastrowid)
+        row = run_row(config, dataset, self.host, command=command, sweep=sweep, trial=trial)
+        return self._write(lambda cur: insert_run(cur, row))
 
     def add_evaluation(self, run_id, progress, kind, accuracy, per_class, epoch, batch, elapsed_s):
         self.record(run_id, evaluations=[(progress, kind, accuracy, per_class, epoch, batch, elapsed_s)])
@@ -454,15 +520,21 @@ class RunLibrary:
         def write(cur):
             if cur.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
                 raise self.error(f"no run {run_id}")
-            self._update_summary(cur, run_id, final=test_accuracy is not None)
-            cur.execute("UPDATE runs SET status=?, ended=?, test_accuracy=COALESCE(?, test_accuracy), "
-                        "per_class=COALESCE(?, per_class), wall_s=?, samples_per_s=?, model_file=?, error=? "
-                        "WHERE id=?",
-                        (status, time.time(), _json_float(test_accuracy),
-                         json.dumps([_json_float(v) for v in per_class]) if per_class is not None else None,
-                         _json_float(wall_s), _json_float(samples_per_s),
-                         os.path.abspath(model_file) if model_file else None, error, run_id))
+            self.end_run(cur, run_id, status, test_accuracy, per_class, wall_s, samples_per_s, model_file, error)
         self._write(write)
+
+    @classmethod
+    def end_run(cls, cur, run_id, status, test_accuracy=None, per_class=None, wall_s=None, samples_per_s=None,
+                model_file=None, error=None):
+        """finish_run's statements, inside a transaction of the caller's (cursor `cur`)."""
+        cls._update_summary(cur, run_id, final=test_accuracy is not None)
+        cur.execute("UPDATE runs SET status=?, ended=?, test_accuracy=COALESCE(?, test_accuracy), "
+                    "per_class=COALESCE(?, per_class), wall_s=?, samples_per_s=?, model_file=?, error=? "
+                    "WHERE id=?",
+                    (status, time.time(), _json_float(test_accuracy),
+                     json.dumps([_json_float(v) for v in per_class]) if per_class is not None else None,
+                     _json_float(wall_s), _json_float(samples_per_s),
+                     os.path.abspath(model_file) if model_file else None, error, run_id))
 
     def set_model_file(self, run_id, model_file):
         """The model file a finished run's weights were kept in (e.g. a sweep's best trial,
@@ -578,6 +650,28 @@ class RunLibrary:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_row(config, dataset, host, command=None, sweep=None, trial=None, started=None) -> dict:
+    """The runs-table row of a new `running` run of this process (column -> value)."""
+    hyper = config.hyperparameters()
+    now = time.time() if started is None else started
+    row = {"status": "running", "started": now, "updated": now, "host": host, "pid": os.getpid(),
+           "proc_start": process_start(), "config": config.to_json(), "hyper": json.dumps(hyper, sort_keys=True),
+           "dataset": config.dataset, "data_source": dataset.get("source"),
+           "n_train": dataset.get("train"), "n_test": dataset.get("test"),
+           "machine": json.dumps(machine_info(), sort_keys=True),
+           "command": json.dumps(list(command)) if command is not None else None,
+           "sweep": sweep, "trial": trial}
+    row.update({k: _hp_value(k, hyper[k]) for k in HP_COLUMNS if k in hyper})
+    return row
+
+
+def insert_run(cur, row) -> int:
+    """Insert a run_row() in the caller's transaction; its id."""
+    keys = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return cur.execute(f"INSERT INTO runs ({keys}) VALUES ({marks})", tuple(row.values())).lastrowid
 
 
 class _Cursor:

@@ -232,38 +232,57 @@ def test_a_broken_library_is_one_line_for_readers_and_writers(db, breaker, fragm
     status, out, err = call(["--runs", db], capsys)
     assert status == 1 and out == "" and err.count("\n") == 1
     assert err.startswith(f"error: runs library {db}: ") and fragment in err
+    from mnist_live.training.history import History
     lines = []
     rec = RunRecorder(db, Config(), DATASET, log=lines.append)
-    rec.sync(None, 1.0)                                   # inactive: touches nothing
-    rec.finish("finished")
+    rec.sync(History(), 1.0)
+    rec.finish("finished")                                # waits for the writer, which gave up
+    rec.sync(History(), 2.0)                              # inactive: touches nothing
     assert rec.run_id is None and len(lines) == 1 and lines[0].startswith("runs not recorded: runs library")
-    assert fragment in lines[0]
+    assert fragment in lines[0] and not rec.active
 
 
-def test_a_locked_library_is_retried_then_one_line(db, capsys, monkeypatch):
+def test_a_locked_library_delays_recording_never_the_caller(db, capsys, monkeypatch):
+    from mnist_live.training.history import EvalRecord, History
     RunLibrary(db).close()
+    monkeypatch.setattr(run_library, "BUSY_TIMEOUT_S", 0.05)         # for `runs rm` below
+    monkeypatch.setattr(run_library, "RETRY_S", 0.3)
     holder = sqlite3.connect(db, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")                     # another writer holds the write lock
-    monkeypatch.setattr(run_library, "BUSY_TIMEOUT_S", 0.05)
-    monkeypatch.setattr(run_library, "RETRY_S", 0.3)
-    lines = []
+    lines, h = [], History()
     t0 = time.monotonic()
-    rec = RunRecorder(db, Config(), DATASET, log=lines.append)
-    assert time.monotonic() - t0 >= 0.3                   # it retried before giving up
-    assert rec.run_id is None and lines == [f"runs not recorded: runs library {db}: the database is locked "
-                                            f"(another program is writing to it)"]
+    rec = RunRecorder(db, Config(), DATASET, log=lines.append, end_wait_s=3.0)
+    for epoch in (1, 2, 3):
+        h.add_eval(EvalRecord(float(epoch), "full", 0.9 + epoch / 100, per_class(0.9), epoch, 0))
+        rec.sync(h, float(epoch))
+    assert time.monotonic() - t0 < 0.5 and rec.run_id is None           # nothing waited for the library
+    rec.finish("finished", h.evals[-1], wall_s=3.5)       # waits 3 s for the library, then hands the end off
+    assert 3.0 <= time.monotonic() - t0 < 4.0
+    assert lines[0] == (f"runs recording delayed: runs library {db}: the database is locked (another program is "
+                        f"writing to it); retrying in the background")
+    (handoff,) = [n for n in os.listdir(os.path.dirname(db)) if "-pending-" in n]
+    assert lines[-1] == (f"runs library {db}: the run's end is not recorded yet (it is kept in "
+                         f"{os.path.join(os.path.dirname(db), handoff)}, which whoever opens the library next applies)")
+    t1 = time.monotonic()
     status, out, _ = call(["--runs", db], capsys)         # readers are not blocked by a writer (WAL)
-    assert status == 0 and "no runs recorded yet" in out
+    assert status == 0 and "no runs recorded yet" in out and time.monotonic() - t1 < 1.0
     status, _, err = call(["rm", "1", "--runs", db], capsys)
     assert status == 1 and "locked" in err
+    time.sleep(1.0)
     holder.execute("ROLLBACK")
     holder.close()
-    assert RunRecorder(db, Config(), DATASET, log=pytest.fail).run_id == 1
+    assert rec.wait(10) and rec.run_id == 1 and lines[-1].startswith("runs recorded again")
+    with RunLibrary(db) as lib:
+        r = lib.run(1)
+    assert (r["status"], r["test_accuracy"], r["wall_s"]) == ("finished", 0.93, 3.5)
+    assert [e["accuracy"] for e in r["evaluations"]] == [0.91, 0.92, 0.93]
+    assert not [n for n in os.listdir(os.path.dirname(db)) if "-pending-" in n]     # the hand-off is gone
 
 
 def test_a_folder_where_nothing_can_be_created_is_one_line(capsys):
     lines = []
     rec = RunRecorder("/proc/runs.sqlite3", Config(), DATASET, log=lines.append)
+    assert rec.wait(5) and not rec.active
     assert rec.run_id is None and lines == ["runs not recorded: runs library /proc/runs.sqlite3: "
                                             "folder /proc is not writable"]
 
