@@ -34,6 +34,8 @@ import stat
 import sys
 import time
 
+from mnist_live.runs.rows import MAX_SQL_INT, DamagedRun, connect_read_only, json_column, run_dict, sql_int
+
 SCHEMA_VERSION = 1
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted", "pruned")
 THRESHOLDS = (0.97, 0.98)                 # time_to_97 / time_to_98: first full evaluation reaching them
@@ -320,31 +322,18 @@ class RunLibrary:
         return err
 
     def _connect_read_only(self, timeout, why):
-        """A reader of a library it cannot write (read-only folder or mount, full disk): the
-        file opened read-only, or as immutable when no -wal file holds changes beside it
-        (SQLite then needs no -shm file). Raises `why` when neither works."""
-        wal = self.path + "-wal"
-        modes = ["mode=ro"] + ([] if os.path.exists(wal) and os.path.getsize(wal) > 0 else ["mode=ro&immutable=1"])
-        for mode in modes:
-            try:
-                conn = sqlite3.connect(f"file:{_uri_path(self.path)}?{mode}", uri=True, timeout=timeout,
-                                       isolation_level=None)
-            except sqlite3.Error:
-                continue
-            try:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                conn.execute("SELECT id FROM runs LIMIT 0")
-            except sqlite3.Error:
-                conn.close()
-                continue
-            if version != SCHEMA_VERSION:
-                conn.close()
-                raise self.error(f"written by a newer mnist-live (schema {version}; this version reads up to "
-                                 f"{SCHEMA_VERSION})" if version > SCHEMA_VERSION else
-                                 f"schema {version}, and read-only: it cannot be brought to schema {SCHEMA_VERSION}")
-            self.conn, self.read_only = conn, True
-            return
-        raise why
+        """A reader of a library it cannot write (read-only folder or mount, full disk):
+        rows.connect_read_only, or `why` it could not be opened."""
+        opened = connect_read_only(self.path, timeout)
+        if opened is None:
+            raise why
+        self.conn, version = opened
+        if version != SCHEMA_VERSION:
+            self.conn.close()
+            raise self.error(f"written by a newer mnist-live (schema {version}; this version reads up to "
+                             f"{SCHEMA_VERSION})" if version > SCHEMA_VERSION else
+                             f"schema {version}, read-only: it cannot be brought to schema {SCHEMA_VERSION}")
+        self.read_only = True
 
     def error(self, why, transient=False):
         return RunLibraryError(f"runs library {self.path}: {why}", transient)
@@ -560,7 +549,7 @@ class RunLibrary:
 
     def remove(self, run_ids):
         """Delete runs (all or none: RunLibraryError naming the first unknown id)."""
-        ids = [int(i) for i in run_ids]
+        ids = [sql_int(i) for i in run_ids]
         def write(cur):
             for i in ids:
                 if cur.execute("SELECT 1 FROM runs WHERE id=?", (i,)).fetchone() is None:
@@ -571,36 +560,69 @@ class RunLibrary:
         self._write(write)
 
     # ------------------------------------------------------------ reading
+    def running(self, run_ids):
+        """(id, host, pid) of those of `run_ids` still recorded as running."""
+        ids = [sql_int(i) for i in run_ids]
+        return [tuple(r) for r in self._read(f"SELECT id, host, pid FROM runs WHERE status='running' AND id IN "
+                                             f"({', '.join('?' * len(ids))}) ORDER BY id", ids)]
+
     def count(self):
         return self._read("SELECT COUNT(*) FROM runs")[0][0]
 
     def run(self, run_id) -> dict:
-        """Everything about one run: the summary of `runs()` plus evaluations, losses, lr_changes."""
-        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (int(run_id),))
+        """Everything about one run: the summary of `runs()` plus evaluations, losses,
+        lr_changes. A damaged row (malformed JSON) is a RunLibraryError saying so."""
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (sql_int(run_id),))
         if not rows:
             raise self.error(f"no run {run_id}")
-        out = _run_dict(rows[0])
-        out["evaluations"] = [
-            {"progress": p, "kind": k, "accuracy": a, "per_class": json.loads(pc), "epoch": e, "batch": b,
-             "elapsed_s": el}
-            for p, k, a, pc, e, b, el in self._read(
-                "SELECT progress, kind, accuracy, per_class, epoch, batch, elapsed_s FROM evaluations "
-                "WHERE run_id=? ORDER BY seq", (int(run_id),))]
-        out["losses"] = [list(r) for r in self._read(
-            "SELECT progress, loss FROM losses WHERE run_id=? ORDER BY seq", (int(run_id),))]
-        out["lr_changes"] = [list(r) for r in self._read(
-            "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (int(run_id),))]
+        try:
+            out = _run_dict(rows[0])
+            out.update(self.details(run_id))
+        except DamagedRun as e:
+            raise self.error(str(e)) from None
         return out
+
+    def details(self, run_id) -> dict:
+        """A run's evaluations, losses and lr_changes (DamagedRun: malformed per-class JSON)."""
+        rid = sql_int(run_id)
+        evals = self._read("SELECT progress, kind, accuracy, per_class, epoch, batch, elapsed_s FROM evaluations "
+                           "WHERE run_id=? ORDER BY seq", (rid,))
+        return {"evaluations": [{"progress": p, "kind": k, "accuracy": a, "epoch": e, "batch": b, "elapsed_s": el,
+                                 "per_class": json_column(rid, pc, "evaluation per_class", list)}
+                                for p, k, a, pc, e, b, el in evals],
+                "losses": [list(r) for r in self._read(
+                    "SELECT progress, loss FROM losses WHERE run_id=? ORDER BY seq", (rid,))],
+                "lr_changes": [list(r) for r in self._read(
+                    "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (rid,))]}
 
     def runs(self, dataset=None, sweep=None, conditions=(), order=BEST_FIRST, last=None, limit=None) -> list[dict]:
         """Summaries of runs in `order` (an SQL ORDER BY over the runs table; best test
         accuracy first by default), filtered by `conditions` [(SQL condition, [args])] (what
         runs_command.parse_where makes of "lr<0.01", "optimizer=adam", ...); `last`: only the
-        N most recently started; `limit`: at most N rows."""
+        N most recently started; `limit`: at most N rows. Damaged rows are skipped
+        (`self.skipped`: their ids and what is wrong)."""
+        return list(self.iter_runs(dataset, sweep, conditions, order, last, limit))
+
+    def iter_runs(self, dataset=None, sweep=None, conditions=(), order=BEST_FIRST, last=None, limit=None):
+        """runs(), one at a time (an export of 100,000 runs never holds them all)."""
         sql, args = self._select(dataset, sweep, conditions, order, last)
         if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [_run_dict(r) for r in self._read(sql, args)]
+            sql += f" LIMIT {min(int(limit), MAX_SQL_INT)}"
+        self.skipped = []
+        try:
+            for row in self.conn.execute(sql, args):
+                try:
+                    yield _run_dict(row)
+                except DamagedRun as e:
+                    self.skipped.append((row[0], str(e)))
+        except sqlite3.Error as e:
+            raise self.error(sqlite_reason(e)) from None
+
+    def hyperparameter_names(self, dataset=None, sweep=None, conditions=(), last=None):
+        """The hyperparameter names stored by the runs selected (damaged JSON skipped)."""
+        sql, args = self._select(dataset, sweep, conditions, None, last, columns="hyper")
+        return {k for (k,) in self._read(f"SELECT DISTINCT j.key FROM ({sql}) AS r, json_each(CASE WHEN "
+                                         f"json_valid(r.hyper) THEN r.hyper ELSE '{{}}' END) AS j", args)}
 
     def count_matching(self, dataset=None, sweep=None, conditions=(), last=None):
         sql, args = self._select(dataset, sweep, conditions, None, last, columns="COUNT(*)")
@@ -619,7 +641,7 @@ class RunLibrary:
             args.extend(a)
         if last is not None:
             conds.append("id IN (SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT ?)")
-            args.append(int(last))
+            args.append(min(int(last), MAX_SQL_INT))
         sql = f"SELECT {columns or _RUN_COLUMNS} FROM runs"
         if conds:
             sql += " WHERE " + " AND ".join(conds)
@@ -629,9 +651,8 @@ class RunLibrary:
 
     def sweep_runs(self, sweep) -> list[dict]:
         """The trials of one sweep in trial order, each with its evaluations (`curve`:
-        [(elapsed_s, progress, kind, accuracy)])."""
-        rows = [_run_dict(r) for r in self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE sweep=? ORDER BY trial, id", (sweep,))]
+        [(elapsed_s, progress, kind, accuracy)]); damaged rows skipped (`self.skipped`)."""
+        rows = self.runs(sweep=sweep, order="trial, id")
         curves = {}
         for run_id, el, p, k, a in self._read(
                 "SELECT e.run_id, e.elapsed_s, e.progress, e.kind, e.accuracy FROM evaluations e "
@@ -718,10 +739,4 @@ _RUN_COLUMNS = ", ".join(_SUMMARY)
 
 
 def _run_dict(row):
-    d = dict(zip(_SUMMARY, row))
-    d["config"] = json.loads(d["config"])
-    d["hyperparameters"] = json.loads(d.pop("hyper"))
-    d["machine"] = json.loads(d["machine"])
-    d["command"] = json.loads(d["command"]) if d["command"] else None
-    d["per_class"] = json.loads(d["per_class"]) if d["per_class"] else None
-    return d
+    return run_dict(_SUMMARY, row)

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -306,3 +307,75 @@ def test_the_default_library_lives_next_to_the_openml_cache(monkeypatch, tmp_pat
     assert run_library.default_path("~/d") == os.path.expanduser("~/d/mnist_viz/runs.sqlite3")
     from mnist_live import data_loader
     assert os.path.dirname(run_library.default_path()) == str(data_loader.cache_path("mnist").parent)
+
+
+# ------------------------------------------------------------------ a library locked or full while a run trains
+class Phases:
+    """An observer of a real training loop that holds the library's write lock (a second
+    connection in BEGIN EXCLUSIVE) during the given phases, times every batch, looks for
+    the run's row while the lock is free, and ends the run (as finished) at `end_s`."""
+
+    def __init__(self, db, locked, end_s, look_at):
+        self.db, self.locked, self.end_s, self.look_at = db, locked, end_s, look_at
+        self.holder = sqlite3.connect(db, isolation_level=None)
+        self.holder.execute("BEGIN EXCLUSIVE")                  # before the run starts: locked at the start
+        self.holding, self.t0, self.times, self.seen = True, None, [0.0], None
+
+    def on_start(self, run):                                    # first of the observers: the clock starts
+        self.t0 = time.monotonic()
+
+    def before_batch(self, run):
+        from mnist_live.training.loop import StopTraining
+        t = time.monotonic() - self.t0
+        self.times.append(t)
+        should = any(a <= t < b for a, b in self.locked)
+        if should != self.holding:
+            self.holder.execute("BEGIN EXCLUSIVE" if should else "COMMIT")
+            self.holding = should
+        if self.seen is None and t >= self.look_at:
+            con = sqlite3.connect(self.db)
+            self.seen = con.execute("SELECT COUNT(*), MAX(n_evals) FROM runs").fetchone()
+            con.close()
+        if t >= self.end_s:
+            raise StopTraining("finished")
+
+    def rate(self, a, b):
+        """Batches per second between a and b seconds."""
+        return sum(a <= t < b for t in self.times) / (b - a)
+
+    def __getattr__(self, name):                                 # the other hooks: nothing to do
+        if name.startswith("on_"):
+            return lambda *args: None
+        raise AttributeError(name)
+
+
+@pytest.mark.slow
+def test_a_library_locked_30s_at_the_start_and_mid_run_never_stalls_training(db, sample):
+    from mnist_live.runs.recorder import Recording
+    from mnist_live.training.loop import Run, train
+    from mnist_live.training.trainer import Trainer
+    RunLibrary(db).close()
+    cfg = Config(hidden=(32,), batch_size=32, epochs=100000, train_size=1000, test_size=300, offline=True)
+    lines = []
+    rec = Recording(db, cfg, DATASET, log=lines.append)
+    phases = Phases(db, locked=[(0, 30), (35, 65)], end_s=69, look_at=33)
+    run = Run(Trainer(cfg, sample.x_train[:1000], sample.y_train[:1000]), sample.x_test[:300], sample.y_test[:300],
+              [phases, rec])
+    outcome = train(run)
+    phases.holder.close()
+    gaps = [b - a for a, b in zip(phases.times, phases.times[1:])]
+    locked = statistics.median([phases.rate(1, 29), phases.rate(36, 64)])
+    free = statistics.median([phases.rate(30.5, 34.5), phases.rate(65.5, 68.5)])
+    print(f"\nbatches/s: locked {locked:.0f} (start {phases.rate(1, 29):.0f}, mid-run {phases.rate(36, 64):.0f}), "
+          f"free {free:.0f}; longest gap between batches {max(gaps) * 1000:.0f} ms")
+    assert max(gaps) < 2.0                                       # never a stall of seconds
+    assert locked > 0.5 * free
+    assert phases.seen[0] == 1 and phases.seen[1] > 0            # the run appeared once the first lock ended
+    assert rec.recorder.wait(15)
+    with RunLibrary(db) as lib:
+        r = lib.run(rec.run_id)
+    evals = run.trainer.history.evals
+    assert outcome.status == r["status"] == "finished" and r["n_evals"] == len(evals) > 1000
+    assert [(e["progress"], e["accuracy"]) for e in r["evaluations"]] == [(e.progress, e.accuracy) for e in evals]
+    assert r["test_accuracy"] == outcome.final.accuracy
+    assert [line.split(":")[0] for line in lines] == ["runs recording delayed", "runs recorded again"] * 2
