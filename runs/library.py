@@ -551,9 +551,9 @@ class RunLibrary:
         """Delete runs (all or none: RunLibraryError naming the first unknown id)."""
         ids = [sql_int(i) for i in run_ids]
         def write(cur):
-            for i in ids:
+            for i, given in zip(ids, run_ids):
                 if cur.execute("SELECT 1 FROM runs WHERE id=?", (i,)).fetchone() is None:
-                    raise self.error(f"no run {i}")
+                    raise self.error(f"no run {given}")
             for table in TABLES[1:]:
                 cur.executemany(f"DELETE FROM {table} WHERE run_id=?", [(i,) for i in ids])
             cur.executemany("DELETE FROM runs WHERE id=?", [(i,) for i in ids])
