@@ -438,6 +438,8 @@ def main(argv=None):
     if metrics is not None and metrics.get("status") == "failed":     # the training process died
         print(f"error: {metrics.get('error')}", file=sys.stderr)
         return 1
+    if config.headless and metrics is not None and metrics.get("status") == "interrupted":
+        return 130                     # Ctrl+C or `kill PID`: saved and reported, but not a finished run (as a sweep)
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 

@@ -177,7 +177,7 @@ def test_sigterm_records_interrupted_with_the_final_evaluation(db):
     wait_for_row(db, proc)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    assert proc.wait(timeout=30) == 130, proc.stderr.read()
     status, error, acc, ended = raw_row(db)
     assert (status, error) == ("interrupted", None) and 0 < acc <= 1 and ended
 
@@ -379,3 +379,119 @@ def test_a_library_locked_30s_at_the_start_and_mid_run_never_stalls_training(db,
     assert [(e["progress"], e["accuracy"]) for e in r["evaluations"]] == [(e.progress, e.accuracy) for e in evals]
     assert r["test_accuracy"] == outcome.final.accuracy
     assert [line.split(":")[0] for line in lines] == ["runs recording delayed", "runs recorded again"] * 2
+
+
+# ------------------------------------------------------------------ a read-only mount, a full disk (a real tmpfs)
+def in_small_tmpfs(tmp_path, script, size="1m"):
+    """Run python `script` with a fresh tmpfs of `size` mounted at sys.argv[1], in a private
+    user and mount namespace (`unshare -rm`: no root needed); the finished process."""
+    import shutil
+    if shutil.which("unshare") is None or subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode:
+        pytest.skip("no user namespaces here (unshare -rm) to mount a small tmpfs in")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    shell = 'mount -t tmpfs -o size="$1" tmpfs "$2" && exec "$3" -c "$4" "$2"'
+    return subprocess.run(["unshare", "-rm", "sh", "-c", shell, "sh", size, str(mnt), sys.executable,
+                           textwrap.dedent(script)], capture_output=True, text=True, timeout=120)
+
+
+TMPFS_PREAMBLE = """
+    import contextlib, io, json, os, subprocess, sys, time
+    from mnist_live.runs.command import runs_main
+    from mnist_live.runs.library import RunLibrary
+    from mnist_live.training.config import Config
+    folder = sys.argv[1]
+    db = os.path.join(folder, "runs.sqlite3")
+    DATASET = {"name": "mnist", "source": "bundled sample", "train": 5000, "test": 1000}
+    with RunLibrary(db) as lib:
+        for acc in (0.97, 0.98):
+            rid = lib.start_run(Config(), DATASET)
+            lib.add_evaluation(rid, 1.0, "full", acc, [acc] * 10, 1, 0, 2.0)
+            lib.finish_run(rid, "finished", test_accuracy=acc, wall_s=3.0)
+
+    def command(*argv):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = runs_main([*argv, "--runs", db])
+            except SystemExit as e:
+                status = e.code
+        return status, out.getvalue(), err.getvalue()
+
+    def reads_everything():
+        status, out, err = command()
+        assert status == 0 and "2 of 2 matching runs shown" in out and err == "", (status, out, err)
+        status, out, err = command("show", "2")
+        assert status == 0 and "98.00 %" in out, (status, out, err)
+        status, out, err = command("export", "--json", "-")
+        assert status == 0 and len(json.loads(out)["runs"]) == 2, (status, err)
+"""
+
+
+def test_a_library_on_a_read_only_mount_is_read(tmp_path):
+    proc = in_small_tmpfs(tmp_path, TMPFS_PREAMBLE + """
+    subprocess.run(["mount", "-o", "remount,ro", folder], check=True)
+    reads_everything()
+    status, _, err = command("rm", "1")
+    assert status == 1 and err.startswith("error: runs library") and "read-only" in err, err
+    from mnist_live.runs.recorder import RunRecorder
+    lines = []
+    rec = RunRecorder(db, Config(), DATASET, log=lines.append)
+    assert rec.wait(10) and not rec.active and len(lines) == 1 and "not writable" in lines[0], lines
+    print("ok")
+    """)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+def test_a_library_on_a_full_disk_is_read_and_recording_catches_up_once_there_is_room(tmp_path):
+    proc = in_small_tmpfs(tmp_path, TMPFS_PREAMBLE + """
+    from mnist_live.runs.recorder import RunRecorder
+    from mnist_live.training.history import EvalRecord, History
+    ballast = os.path.join(folder, "ballast")
+    with contextlib.suppress(OSError), open(ballast, "wb") as f:
+        while True:                                        # fill the disk
+            f.write(b"x" * 4096)
+            f.flush()
+    reads_everything()
+    lines, h = [], History()
+    rec = RunRecorder(db, Config(), DATASET, log=lines.append, end_wait_s=0.5)
+    for epoch in range(1, 30):
+        h.add_loss(epoch - 0.5, 1.0 / epoch)
+        h.add_eval(EvalRecord(float(epoch), "full", 0.5 + epoch / 100, [0.5] * 10, epoch, 0))
+        rec.sync(h, float(epoch))
+    time.sleep(1.0)
+    assert rec.run_id is None and lines[0].startswith("runs recording delayed") and "full" in lines[0], lines
+    rec.finish("finished", h.evals[-1], wall_s=30.0)
+    os.remove(ballast)                                     # room again
+    assert rec.wait(20) and rec.run_id == 3 and lines[-1].startswith("runs recorded again"), lines
+    with RunLibrary(db) as lib:
+        r = lib.run(3)
+    assert (r["status"], r["n_evals"], len(r["losses"]), r["test_accuracy"]) == ("finished", 29, 29, 0.79), r
+    print("ok")
+    """)
+    assert proc.returncode == 0 and proc.stdout == "ok\n", proc.stderr
+
+
+@pytest.mark.slow
+def test_a_run_that_ends_while_the_library_is_locked_is_recorded_finished_later(db, capsys):
+    RunLibrary(db).close()
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")                     # locked for the whole run and after its process exits
+    try:
+        proc = run(*QUICK, "--epochs", "2", "--runs", db)
+    finally:
+        time.sleep(0.5)
+        status, out, _ = call(["--runs", db], capsys)    # a reader meanwhile: not blocked, nothing to show yet
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert proc.returncode == 0 and "Test accuracy" in proc.stdout, proc.stderr
+    assert status == 0 and "no runs recorded yet" in out
+    (handoff,) = [n for n in os.listdir(os.path.dirname(db)) if "-pending-" in n]
+    assert "runs recording delayed" in proc.stderr and f"the run's end is not recorded yet (it is kept in " \
+        f"{os.path.join(os.path.dirname(db), handoff)}, which whoever opens the library next applies)" in proc.stderr
+    status, out, _ = call(["--runs", db], capsys)         # the next opener applies it
+    assert status == 0 and " finished " in out and "interrupted" not in out
+    with RunLibrary(db) as lib:
+        (r,) = [lib.run(x["id"]) for x in lib.runs()]
+    assert r["status"] == "finished" and [e["progress"] for e in r["evaluations"]] == [1.0, 2.0] and r["losses"]
+    assert not [n for n in os.listdir(os.path.dirname(db)) if "-pending-" in n]
