@@ -280,6 +280,36 @@ def test_a_locked_library_delays_recording_never_the_caller(db, capsys, monkeypa
     assert not [n for n in os.listdir(os.path.dirname(db)) if "-pending-" in n]     # the hand-off is gone
 
 
+def test_writes_failing_for_a_while_with_a_full_disk_are_retried_until_they_succeed(db, monkeypatch):
+    """A full disk simulated: every write transaction fails with ENOSPC's message for 1.5 s
+    (a real full tmpfs: test_a_library_on_a_full_disk_...). Catches: giving up after one error."""
+    from mnist_live.runs import writer
+    from mnist_live.training.history import EvalRecord, History
+    full_until, real_apply, attempts = time.monotonic() + 1.5, writer.apply, []
+
+    def apply(lib, doc):
+        attempts.append(time.monotonic())
+        if time.monotonic() < full_until:
+            raise lib.error(run_library.sqlite_reason(sqlite3.OperationalError("database or disk is full")),
+                            transient=True)
+        return real_apply(lib, doc)
+
+    monkeypatch.setattr(writer, "apply", apply)
+    lines, h = [], History()
+    rec = RunRecorder(db, Config(), DATASET, log=lines.append)
+    for epoch in (1, 2):
+        h.add_eval(EvalRecord(float(epoch), "full", 0.9 + epoch / 100, per_class(0.9), epoch, 0))
+        h.add_loss(epoch - 0.5, 1.0 / epoch)
+        rec.sync(h, float(epoch))
+    rec.finish("finished", h.evals[-1], wall_s=2.5)
+    assert rec.run_id is not None and len(attempts) > 3
+    assert lines == [f"runs recording delayed: runs library {db}: the disk is full; retrying in the background",
+                     lines[1]] and lines[1].startswith("runs recorded again")
+    with RunLibrary(db) as lib:
+        r = lib.run(rec.run_id)
+    assert (r["status"], r["n_evals"], r["losses"]) == ("finished", 2, [[0.5, 1.0], [1.5, 0.5]])
+
+
 def test_a_folder_where_nothing_can_be_created_is_one_line(capsys):
     lines = []
     rec = RunRecorder("/proc/runs.sqlite3", Config(), DATASET, log=lines.append)
