@@ -355,7 +355,8 @@ def run_headless(config, data, arrays=None, meta=None, command=None):
     if run.save_error:
         fail(run.save_error)
     metrics["run_library"] = None if recorder is None or recorder.recorder is None else \
-        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s}
+        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s,
+         "writing_s": recorder.write_s}
     return metrics
 
 

@@ -149,5 +149,10 @@ class Recording(Observer):
         return self.recorder.busy_s if self.recorder is not None else 0.0
 
     @property
+    def write_s(self):
+        """Seconds the background writer spent writing (its own thread, not the loop's)."""
+        return self.recorder.writer.write_s if self.recorder is not None else 0.0
+
+    @property
     def run_id(self):
         return self.recorder.run_id if self.recorder is not None else None
