@@ -77,11 +77,16 @@ def _field(name):
 _WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
 
 
+def _clip(text, n=40):
+    """What the user typed, shortened for a one-line message."""
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def parse_where(expr):
     """("SQL condition", [args]) for "FIELD OP VALUE" (OP one of = == != < <= > >=), or UsageError."""
     m = _WHERE_RE.match(expr)
     if not m or not m.group(3):
-        raise UsageError(f"--where {expr!r}: expected FIELD OP VALUE, e.g. lr<0.01 or optimizer=adam "
+        raise UsageError(f"--where {_clip(expr)!r}: expected FIELD OP VALUE, e.g. lr<0.01 or optimizer=adam "
                          f"(OP: = != < <= > >=)")
     name, op, text = m.group(1).replace("-", "_"), m.group(2), m.group(3)
     column, kind = _field(name)
@@ -90,20 +95,20 @@ def parse_where(expr):
         try:
             value = float(text)
         except ValueError:
-            raise UsageError(f"--where {expr!r}: {name} is a number, not {text!r}") from None
+            raise UsageError(f"--where {_clip(expr)!r}: {name} is a number, not {_clip(text)!r}") from None
     elif kind == "bool":
         value = {"true": 1, "yes": 1, "1": 1, "false": 0, "no": 0, "0": 0}.get(text.lower())
         if value is None:
-            raise UsageError(f"--where {expr!r}: {name} is true or false, not {text!r}")
+            raise UsageError(f"--where {_clip(expr)!r}: {name} is true or false, not {_clip(text)!r}")
     elif kind == "hidden":
         sizes = re.split(r"[\s,x]+", text.strip())
         if not all(s.isdigit() and len(s) <= 18 for s in sizes):
-            raise UsageError(f"--where {expr!r}: hidden is layer sizes such as 1024,512, not {text!r}")
+            raise UsageError(f"--where {_clip(expr)!r}: hidden is layer sizes such as 1024,512, not {_clip(text)!r}")
         value = " ".join(str(int(s)) for s in sizes)
     else:
         value = text
     if kind in ("text", "bool", "hidden") and op not in ("=", "!="):
-        raise UsageError(f"--where {expr!r}: {name} can only be compared with = or !=")
+        raise UsageError(f"--where {_clip(expr)!r}: {name} can only be compared with = or !=")
     if op == "!=":
         return f"({column} IS NULL OR {column}!=?)", [value]
     return f"{column}{op}?", [value]

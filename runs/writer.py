@@ -125,7 +125,7 @@ class RunWriter:
     def __init__(self, path, row, log=print):
         self.path, self.log = path, log
         self.doc = {"row": row, "run_id": None, "evals": [0, []], "losses": [0, []], "lrs": [0, []], "end": None}
-        self.incoming = []              # (kind, payload) added since the thread last looked
+        self.incoming = []              # additions (tuples) and the end (a dict) since the thread last looked
         self.cond = threading.Condition()
         self.failed = None              # why recording stopped for good
         self.done = False               # the end is written (or recording stopped)
