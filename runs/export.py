@@ -55,7 +55,7 @@ def _write_csv(lib, query, out):
 def _write_json(lib, query, out):
     """Stream {"schema": N, "runs": [every field, evaluations and curves]} to `out`, one run
     at a time (100,000 runs never sit in memory together); how many."""
-    out.write(f'{{\n "schema": {SCHEMA_VERSION},\n "runs": [')
+    out.write(f'{{"schema": {SCHEMA_VERSION}, "runs": [')
     n, skipped = 0, []
     runs = lib.iter_runs(**query)
     for r in runs:
@@ -64,9 +64,9 @@ def _write_json(lib, query, out):
         except DamagedRun as e:
             skipped.append((r["id"], str(e)))
             continue
-        out.write(("," if n else "") + "\n  " + json.dumps(r, indent=1).replace("\n", "\n  "))
+        out.write(("," if n else "") + "\n" + json.dumps(r))       # one run a line: the C encoder (indent is 5x slower)
         n += 1
-    out.write("\n ]\n}\n")
+    out.write("\n]}\n")
     lib.skipped += skipped
     return n
 
