@@ -4,8 +4,9 @@ What it owns: the database file (one per user, next to the OpenML cache:
 `default_path(data_home)`), its schema (versioned with PRAGMA user_version), writing and
 reading runs (`RunLibrary`), the machine a run trained on (`machine_info`), and telling a
 run whose process died from one still training. Recording a run as it trains, without ever
-raising into training, is run_recorder.py (`RunRecorder`); the `mnist-live runs` command
-that shows the runs is `runs_command.py`.
+raising into training or holding it up, is recorder.py (`RunRecorder`) and writer.py (its
+background writer); rows are decoded and checked by rows.py (a damaged row is skipped by
+readers, with its id, never fatal); the `mnist-live runs` command is command.py.
 
 Tables: `runs` (one row per run: its configuration as JSON, one column per hyperparameter,
 the data set and sizes, host/pid/process start time, machine, status, and summary columns
@@ -14,11 +15,14 @@ time, samples/s), `evaluations` (every evaluation with its per-class accuracy an
 seconds since the run started), `losses` (the loss curve) and `lr_changes`.
 
 Writes are transactions (`BEGIN IMMEDIATE`, retried while another writer holds the
-database), so a run killed at any moment leaves its last complete state; a `running` row
-whose process is gone from this host (pid and process start time from /proc) is turned
-into `interrupted` by whoever opens the library next.
+database), so a run killed at any moment leaves its last complete state. Whoever opens
+the library next applies the ends of runs that could not wait for it (writer.replay) and
+turns a `running` row whose process is gone from this host (pid and process start time
+from /proc) into `interrupted`; these writes in passing never wait for another writer. A
+reader that cannot write the file's folder or disk opens it read-only.
 
-Imports: the standard library only (it is handed `config.Config` objects). No NumPy:
+Imports: the standard library and runs.rows (it is handed `config.Config` objects; writer
+is imported when the library opens). No NumPy:
 `mnist-live runs` must start fast.
 """
 from __future__ import annotations
