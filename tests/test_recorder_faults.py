@@ -159,7 +159,7 @@ def test_a_library_locked_30s_at_the_start_and_mid_run_never_stalls_training(db,
     with RunLibrary(db) as lib:
         r = lib.run(rec.run_id)
     evals = run.trainer.history.evals
-    assert outcome.status == r["status"] == "finished" and r["n_evals"] == len(evals) > 1000
+    assert outcome.status == r["status"] == "finished" and r["n_evals"] == len(evals) > 100
     assert [(e["progress"], e["accuracy"]) for e in r["evaluations"]] == [(e.progress, e.accuracy) for e in evals]
     assert r["test_accuracy"] == outcome.final.accuracy
     assert [line.split(":")[0] for line in lines] == ["runs recording delayed", "runs recorded again"] * 2
