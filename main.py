@@ -355,7 +355,8 @@ def run_headless(config, data, arrays=None, meta=None, command=None):
     if run.save_error:
         fail(run.save_error)
     metrics["run_library"] = None if recorder is None or recorder.recorder is None else \
-        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s}
+        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s,
+         "writing_s": recorder.write_s}
     return metrics
 
 
@@ -438,6 +439,8 @@ def main(argv=None):
     if metrics is not None and metrics.get("status") == "failed":     # the training process died
         print(f"error: {metrics.get('error')}", file=sys.stderr)
         return 1
+    if config.headless and metrics is not None and metrics.get("status") == "interrupted":
+        return 130                     # Ctrl+C or `kill PID`: saved and reported, but not a finished run (as a sweep)
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 

@@ -2,8 +2,8 @@
 
 What it owns: the subcommand's arguments (`runs_main`: the leaderboard, `show`, `compare`,
 `export`, `rm`), the --where / --sort language (turned into SQL conditions over the runs
-table for `RunLibrary.runs`), the tables it prints, the CSV and JSON exports, and the
-command that reproduces a run (`reproduce_command`).
+table for `RunLibrary.runs`), the tables it prints, and the command that reproduces a run
+(`reproduce_command`). The CSV and JSON exports are runs/export.py.
 
 Imports: the standard library, `config`, `run_library` and, lazily, `files` for exports.
 No NumPy: with 10,000 runs in the library the command must answer in well under a second
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import dataclasses
-import io
 import json
 import os
 import re
@@ -23,7 +21,7 @@ import shlex
 import sys
 import time
 
-from mnist_live.runs.library import HP_COLUMNS, SCHEMA_VERSION, RunLibrary, RunLibraryError, default_path
+from mnist_live.runs.library import HP_COLUMNS, RunLibrary, RunLibraryError, default_path
 from mnist_live.training import config as config_module
 
 # The options that say which data a run trained on (part of its reproduce command).
@@ -79,11 +77,16 @@ def _field(name):
 _WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
 
 
+def _clip(text, n=40):
+    """What the user typed, shortened for a one-line message."""
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
 def parse_where(expr):
     """("SQL condition", [args]) for "FIELD OP VALUE" (OP one of = == != < <= > >=), or UsageError."""
     m = _WHERE_RE.match(expr)
     if not m or not m.group(3):
-        raise UsageError(f"--where {expr!r}: expected FIELD OP VALUE, e.g. lr<0.01 or optimizer=adam "
+        raise UsageError(f"--where {_clip(expr)!r}: expected FIELD OP VALUE, e.g. lr<0.01 or optimizer=adam "
                          f"(OP: = != < <= > >=)")
     name, op, text = m.group(1).replace("-", "_"), m.group(2), m.group(3)
     column, kind = _field(name)
@@ -92,20 +95,20 @@ def parse_where(expr):
         try:
             value = float(text)
         except ValueError:
-            raise UsageError(f"--where {expr!r}: {name} is a number, not {text!r}") from None
+            raise UsageError(f"--where {_clip(expr)!r}: {name} is a number, not {_clip(text)!r}") from None
     elif kind == "bool":
         value = {"true": 1, "yes": 1, "1": 1, "false": 0, "no": 0, "0": 0}.get(text.lower())
         if value is None:
-            raise UsageError(f"--where {expr!r}: {name} is true or false, not {text!r}")
+            raise UsageError(f"--where {_clip(expr)!r}: {name} is true or false, not {_clip(text)!r}")
     elif kind == "hidden":
         sizes = re.split(r"[\s,x]+", text.strip())
-        if not all(s.isdigit() for s in sizes):
-            raise UsageError(f"--where {expr!r}: hidden is layer sizes such as 1024,512, not {text!r}")
+        if not all(s.isdigit() and len(s) <= 18 for s in sizes):
+            raise UsageError(f"--where {_clip(expr)!r}: hidden is layer sizes such as 1024,512, not {_clip(text)!r}")
         value = " ".join(str(int(s)) for s in sizes)
     else:
         value = text
     if kind in ("text", "bool", "hidden") and op not in ("=", "!="):
-        raise UsageError(f"--where {expr!r}: {name} can only be compared with = or !=")
+        raise UsageError(f"--where {_clip(expr)!r}: {name} can only be compared with = or !=")
     if op == "!=":
         return f"({column} IS NULL OR {column}!=?)", [value]
     return f"{column}{op}?", [value]
@@ -216,6 +219,7 @@ def _build_parsers():
     subs["export"] = p
     p = _Parser(prog="mnist-live runs rm", description="delete runs from the library")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("--force", action="store_true", help="also runs still recorded as running")
     _common(p)
     subs["rm"] = p
     return top, subs
@@ -227,6 +231,9 @@ def runs_main(argv) -> int:
     top, subs = _build_parsers()
     sub, rest = _subcommand(argv, subs)
     args = (subs[sub] if sub else top).parse_args(rest)
+    for flag, value in (("--runs", args.runs), ("--data-home", args.data_home)):
+        if value is not None and not value.strip():
+            (subs[sub] if sub else top).error(f"argument {flag}: an empty name")
     path = os.path.expanduser(args.runs) if args.runs else default_path(
         os.path.expanduser(args.data_home) if args.data_home else None)
     if sub is None:
@@ -251,13 +258,13 @@ def runs_main(argv) -> int:
             elif sub == "compare":
                 print(format_compare([lib.run(i) for i in args.ids]))
             elif sub == "export":
+                from mnist_live.runs.export import export
                 try:
-                    return _export(lib, args)
+                    return export(lib, args)
                 except UsageError as e:
                     subs["export"].error(str(e))
             elif sub == "rm":
-                lib.remove(args.ids)
-                print(f"removed {len(args.ids)} run{'s' if len(args.ids) != 1 else ''} from {path}")
+                return _remove(lib, args, path)
             return 0
     except RunLibraryError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -266,6 +273,20 @@ def runs_main(argv) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")           # noqa: SIM115 - the interpreter closes it at exit
         return 0
+
+
+def _remove(lib, args, path):
+    """`runs rm`: a run still recorded as running is only removed with --force."""
+    running = lib.running(args.ids) if not args.force else []
+    if running:
+        rid, host, pid = running[0]
+        where = "this host" if host == lib.host else host
+        print(f"error: run {rid} is still running (pid {pid} on {where}): stop it first, or add --force",
+              file=sys.stderr)
+        return 1
+    lib.remove(args.ids)
+    print(f"removed {len(args.ids)} run{'s' if len(args.ids) != 1 else ''} from {path}")
+    return 0
 
 
 def _subcommand(argv, subs):
@@ -306,6 +327,7 @@ def _leaderboard(lib, args, path):
         print(f"no runs recorded yet in {path}")
         return 0
     rows = lib.runs(**_query(args), last=args.last, limit=args.top or None)
+    _warn_damaged(lib.skipped)
     matching = lib.count_matching(conditions=_query(args)["conditions"], last=args.last)
     if not rows:
         print(f"no runs match ({total:,} in {path})")
@@ -315,6 +337,13 @@ def _leaderboard(lib, args, path):
     print(f"\n{len(rows):,} of {matching:,} matching run{'s' if matching != 1 else ''} shown{more}; "
           f"{total:,} in {path}")
     return 0
+
+
+def _warn_damaged(skipped):
+    """One line on stderr for the damaged rows a read skipped."""
+    if skipped:
+        more = f" (and {len(skipped) - 1} more damaged)" if len(skipped) > 1 else ""
+        print(f"warning: skipped {skipped[0][1]}{more}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ formatting
@@ -442,51 +471,3 @@ def format_compare(runs):
         values = [dict(f).get(label, "-") for f in table]
         rows.append(["*" if len(set(values)) > 1 else " ", label, *values])
     return _table(["", "run", *(str(r["id"]) for r in runs)], rows)
-
-
-# ------------------------------------------------------------------ export
-CSV_FIELDS = ("id", "status", "started", "ended", "dataset", "data_source", "n_train", "n_test", "test_accuracy",
-              "best_accuracy", "time_to_97", "time_to_98", "wall_s", "samples_per_s", "n_evals", "sweep", "trial",
-              "model_file", "host", "pid", "error")
-
-
-def csv_rows(runs):
-    """(header, rows) of the CSV export: the summary fields, then one column per hyperparameter, then the command."""
-    hps = list(config_module.HYPERPARAMETERS)
-    hps += sorted({k for r in runs for k in r["hyperparameters"]} - set(hps) - {"dataset"})
-    hps = [h for h in hps if h != "dataset"]
-    header = [*CSV_FIELDS, *hps, "command"]
-    rows = []
-    for r in runs:
-        row = ["" if r[k] is None else r[k] for k in CSV_FIELDS]
-        row += [_hp_text(r["hyperparameters"].get(h)) if h == "hidden" else r["hyperparameters"].get(h, "")
-                for h in hps]
-        row.append(command_text(r["config"]))
-        rows.append(row)
-    return header, rows
-
-
-def _export(lib, args):
-    runs = lib.runs(**_query(args), last=args.last)
-    if args.csv is not None:
-        header, rows = csv_rows(runs)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-        text, target = buf.getvalue(), args.csv
-    else:
-        full = [lib.run(r["id"]) for r in runs]
-        text, target = json.dumps({"schema": SCHEMA_VERSION, "runs": full}, indent=1) + "\n", args.json
-    if target == "-":
-        sys.stdout.write(text)
-        return 0
-    from mnist_live.training.files import atomic_file
-    try:
-        with atomic_file(os.path.expanduser(target)) as f:
-            f.write(text.encode("utf-8"))
-    except OSError as e:
-        print(f"error: could not write {target}: {e.strerror or e}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(runs):,} run{'s' if len(runs) != 1 else ''} to {target}")
-    return 0

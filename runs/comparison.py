@@ -163,7 +163,8 @@ def check_options(config) -> str | None:
         with open_library(path) as lib:
             for run_id in config.compare or ():
                 if not lib.runs(conditions=[("id=?", [int(run_id)])]):
-                    return f"--compare: no run {run_id} in the runs library {path} (mnist-live runs lists them)"
+                    return f"--compare: {lib.skipped[0][1]}" if lib.skipped else \
+                        f"--compare: no run {run_id} in the runs library {path} (mnist-live runs lists them)"
             if config.watch and not lib.runs(sweep=config.watch, limit=1):
                 return f"--watch: no sweep named {config.watch!r} in the runs library {path}"
     except RunLibraryError as e:
@@ -250,7 +251,7 @@ class Comparison:
                     [r for r in lib.runs(dataset=self.dataset, conditions=[("pid=?", [self.live_pid])])
                      if self._is_live(r)]                   # running or finished: the run on screen either way
                 self.live_id = mine[0]["id"] if mine else self.live_id
-        except (RunLibraryError, sqlite3.Error, OSError) as e:
+        except (RunLibraryError, sqlite3.Error, OSError, ValueError, KeyError) as e:
             self.board = []
             return f"no leaderboard: {_why(e)}"
         finally:
