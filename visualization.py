@@ -1,6 +1,7 @@
-"""The live Pygame window: every neuron, the strongest connections for the digit on
-screen, activations, per-digit accuracy and a stats panel, while the network trains in a
-background process.
+"""The live Pygame window: its frame loop and its one list of regions (`App`, `run_app`).
+
+Every neuron, the strongest connections for the digit on screen, activations, per-digit
+accuracy and a stats panel, while the network trains in a background process.
 
 The loop is events -> effects -> update -> draw -> push. `App` owns the loop, the state
 and one list of regions (`REGIONS`, each a `regions.base.Region` class): that one list

@@ -1,6 +1,7 @@
 """Training: what a run is and how it is trained, without a window or a run library.
 
     config       the one frozen `Config` (the command line, model files, sweeps read it)
+    loop         the one training loop and its observers (headless, window, sweep trials)
     trainer      `Trainer`: network, optimizer, data order; one batch at a time; evaluation
     optimizers   SGD, momentum and Adam updates; the learning-rate schedule
     augment      random shifts while training (--augment)
@@ -8,7 +9,9 @@
     model_file   the model-file format: reading, validating, fitting a configuration
     files        output files written atomically, never clobbering what is there
     messages     the typed records the window and its training process exchange
-    process      the window's training process (a trainer in a child process)
+    process      the window's training process (the loop in a child process)
+    headless     a run in the terminal (--headless) and its metrics
+    progress     the terminal's progress bars (an observer of the loop)
 
 Imports NumPy and the top-level `neural_network` and `utils`; never pygame, never `runs`.
 Importing the package imports nothing.
