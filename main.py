@@ -67,11 +67,19 @@ def _checked(kind, meta, flag):
     return convert
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line ("error: ..."), exit 2: no usage block before it."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser():
     """The parser is generated from `Config`, so the CLI and the config never disagree.
     Options the user does not give are absent from the namespace (SUPPRESS), which tells
     explicit choices apart from defaults (needed when a model file brings its own)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(prog="mnist-live",
         argument_default=argparse.SUPPRESS,
         description="Watch a NumPy multilayer perceptron learn MNIST, live, in a Pygame window.",
         epilog="Keys in the window: H or F1 lists them all.")
@@ -81,15 +89,22 @@ def build_parser():
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         help_text = meta["help"]
+        if f.name in sweep_plan.FLAGS:              # --augment, or --augment no yes: a sweep
+            parser.add_argument(flag, nargs="*", metavar="yes|no", help=help_text + "; --FLAG no yes sweeps it")
+            continue
         if f.type == "bool" or isinstance(default, bool):
             parser.add_argument(flag, action="store_true", help=help_text)
             continue
         kw = {}
         if "choices" in meta:
             kw["choices"] = meta["choices"]
-        if f.name in SWEEPABLE:                    # several values or a range sweep it (sweep_plan.parse_values)
+        if f.name == "hidden":
+            help_text += ("; a sweep: architectures 512x256 1024x512, one layer's width 64,128,256 or (with --search) "
+                          "32:512[:log], depth 128x1:3")
+        elif f.name in SWEEPABLE:                  # several values or a range sweep it (sweep_plan.parse_values)
             kw["nargs"] = "+"
-            help_text += "; several values or (with --search) a range LO:HI[:log] sweep it"
+            help_text += "; several values sweep it" + ("" if "choices" in meta else
+                                                        " (with --search, so does a range LO:HI[:log])")
         elif "type" in meta:
             kw["type"] = _checked(meta["type"], meta, flag)
         if "nargs" in meta:
@@ -130,15 +145,20 @@ def parse_command(argv=None):
     options = {k: ns.pop(k) for k in SWEEP_OPTIONS if k in ns}
     specs = {}
     for name in SWEEPABLE:
-        if name in ns:
-            try:
-                specs[name] = sweep_plan.parse_values(name, ns[name])
-            except sweep_plan.SweepError as e:
-                parser.error(f"argument --{name.replace('_', '-')}: {e}")
-            if isinstance(specs[name], sweep_plan.Values) and len(specs[name].values) == 1:
-                ns[name] = specs[name].values[0]
-            else:
-                del ns[name]
+        if name not in ns:
+            continue
+        try:
+            if name == "hidden":                   # its own syntax: the axes are hidden, width or depth
+                ns[name], axes = sweep_plan.parse_hidden(ns[name])
+                specs.update(axes)
+                continue
+            specs[name] = sweep_plan.parse_values(name, ns[name])
+        except sweep_plan.SweepError as e:
+            parser.error(f"argument --{name.replace('_', '-')}: {e}")
+        if isinstance(specs[name], sweep_plan.Values) and len(specs[name].values) == 1:
+            ns[name] = specs.pop(name).values[0]
+        else:
+            del ns[name]
     for key in ("hidden", "compare"):
         if key in ns:
             ns[key] = tuple(ns[key])
@@ -158,6 +178,9 @@ def parse_command(argv=None):
                      f"{'--data-dir' if config.data_dir is not None else '--data-home'}")
     if config.data_dir is not None and config.data_home is not None:
         parser.error("--data-dir reads IDX files; --data-home is for the OpenML download: give one of them")
+    if config.val and not config.headless:
+        parser.error("--val holds out a validation split for --headless runs and sweeps; the window trains and "
+                     "tests on the whole sets")
     if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     try:
@@ -221,13 +244,12 @@ def load_data(config, log=print):
 
 
 def cut_data(data, config):
-    """`data` cut to --train-size / --test-size."""
-    if config.train_size or config.test_size:
-        data = dataclasses.replace(
-            data,
-            x_train=data.x_train[:config.train_size], y_train=data.y_train[:config.train_size],
-            x_test=data.x_test[:config.test_size], y_test=data.y_test[:config.test_size])
-    return data
+    """`data` with the --val split held out, cut to --train-size / --test-size (training.split)."""
+    from mnist_live.training import split
+    try:
+        return split.cut(data, config.val, config.train_size, config.test_size)
+    except split.SplitError as e:
+        fail(str(e), status=2)
 
 
 def start_fetch(config):

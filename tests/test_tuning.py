@@ -1,7 +1,9 @@
 """Running sweeps: the leaderboard (pure), and real sweeps through `python main.py --headless ...`:
 trials in the run library, pruning that stops trials, Ctrl+C / SIGTERM that leave nothing
 behind, --resume, a Dask cluster. The sweep syntax and its usage errors are test_sweep_plan.py."""
+import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,21 +12,54 @@ import time
 import pytest
 
 from conftest import MAIN, ROOT, assert_one_line_error
+from mnist_live.runs import sweep_report as report
 from mnist_live.runs import sweeps as tuning
 
 TINY = ["--headless", "--offline", "--hidden", "16", "--train-size", "500"]
 
 
 # ------------------------------------------------------------------ the leaderboard (pure)
-def test_leaderboard_ranks_finished_first_and_shows_only_what_varies():
-    trials = [{"number": 0, "params": {"lr": 0.1}, "status": "pruned", "accuracy": 0.5, "wall_s": 1.0},
-              {"number": 1, "params": {"lr": 0.01}, "status": "finished", "accuracy": 0.9, "wall_s": 2.0},
-              {"number": 2, "params": {"lr": 0.001}, "status": "finished", "accuracy": 0.95, "wall_s": 2.0},
-              {"number": 3, "params": {"lr": 1.0}, "status": "diverged", "accuracy": None, "wall_s": 0.1}]
-    lines = tuning.leaderboard(trials, ["lr"])
-    assert lines[0].split("|")[1:4] == [" rank ", " trial ", " lr    "]
-    assert [line.split("|")[2].strip() for line in lines[2:]] == ["2", "1", "0", "3"]
-    assert tuning.best_trial(trials)["number"] == 2
+def test_leaderboard_ranks_finished_by_validation_and_shows_only_what_varies():
+    rows = [{"number": 0, "params": {"lr": 0.1}, "status": "pruned", "val": [0.5], "test": [], "wall_s": 1.0},
+            {"number": 1, "params": {"lr": 0.01}, "status": "finished", "val": [0.9], "test": [0.97], "wall_s": 2.0},
+            {"number": 2, "params": {"lr": 0.001}, "status": "finished", "val": [0.95], "test": [0.91], "wall_s": 2.0},
+            {"number": 3, "params": {"lr": 1.0}, "status": "diverged", "val": [], "test": [], "wall_s": 0.1}]
+    lines = report.leaderboard(rows, ["lr"])
+    assert [c.strip() for c in lines[0].split("|")[1:-1]] == \
+        ["rank", "trial", "lr", "status", "val acc %", "test acc %", "epochs", "time s"]
+    assert [line.split("|")[2].strip() for line in lines[2:]] == ["2", "1", "0", "3"]   # by validation, not test
+    assert report.best_trial(rows)["number"] == 2
+    assert "Ranked by validation accuracy" in report.ranked_by(True, 1)
+    no_val = report.leaderboard(rows, ["lr"], has_val=False)                           # --val 0: by test
+    assert "val acc %" not in no_val[0] and [line.split("|")[2].strip() for line in no_val[2:]][:2] == ["1", "2"]
+
+
+def test_repeats_rank_by_the_mean_and_show_the_spread():
+    rows = [{"number": 0, "params": {"lr": 0.1}, "status": "finished", "val": [0.90, 0.99], "test": [0.9, 0.99]},
+            {"number": 1, "params": {"lr": 0.2}, "status": "finished", "val": [0.96, 0.95], "test": [0.95, 0.96]}]
+    lines = report.leaderboard(rows, ["lr"], repeats=2)
+    first = [c.strip() for c in lines[2].split("|")[1:-1]]
+    assert first[1] == "1" and first[4] == "95.50 +- 0.71"                  # mean 95.5 beats 94.5 despite 99.0
+    assert report.accuracy_text([0.9], 3) == "90.00 +- - (1/3)"
+
+
+def test_live_lines_fit_the_terminal_and_say_how_far_the_sweep_is(monkeypatch):
+    """Catches: a line longer than the terminal (it wraps and the display breaks), and an
+    overall line without done/N, best so far and ETA."""
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    out = Terminal()
+    progress = report.Progress(out, total=6, slots=2, columns=64)
+    progress.start(0, 0, 3, "0: lr=0.000123456 batch_size=128 weight_decay=0.0001 dropout=0.25 optimizer=adam")
+    progress.update(0, 1.5, "0: lr=0.000123456 batch_size=128 weight_decay=0.0001 dropout=0.25", "val subset 97.1 %")
+    progress.end(0, "trial 0 finished: val acc 97.10 %, test acc 96.90 % in 12.3 s and a long tail of words",
+                 "finished", 0.971, 0)
+    progress.close()
+    screen = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out.getvalue())
+    lines = [seg for line in screen.split("\n") for seg in line.split("\r") if seg.strip()]
+    assert lines and max(len(line) for line in lines) <= 64
+    assert any("sweep 1/6" in line and "best val 97.10 % (trial 0)" in line and "ETA" in line for line in lines)
 
 
 # ------------------------------------------------------------------ real sweeps
@@ -57,10 +92,31 @@ def sweeps_folder(library):
     return tuning.sweep_folder(library)
 
 
+def evaluations(library, run_id):
+    from mnist_live.runs import library as run_library
+    with run_library.RunLibrary(library, create=False) as lib:
+        return lib.run(run_id)["evaluations"]
+
+
+def load_study(library, name):
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    path = os.path.join(sweeps_folder(library), f"{name}.journal")
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(path)))
+
+
 @pytest.mark.slow
 def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home, tmp_path):
+    """Catches: choosing on the test set, a test set scored more than once, a grid's study
+    without parameters or run ids, a trial's command with the program twice, --save
+    replacing a symlink, temp or lock files left behind."""
     env, library = home
+    kept = tmp_path / "models" / "best.npz"
+    kept.parent.mkdir()
+    kept.write_bytes(b"old")
     best = tmp_path / "best.npz"
+    best.symlink_to(kept)
     proc = run(*TINY, "--epochs", "2", "--lr", "0.001", "0.01", "--batch-size", "32", "64",
                "--sweep-name", "g1", "--jobs", "2", "--save", str(best), env=env)
     assert proc.returncode == 0, proc.stderr
@@ -69,18 +125,30 @@ def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home
     assert {r["status"] for r in rows} == {"finished"}
     assert sorted((r["hyperparameters"]["lr"], r["hyperparameters"]["batch_size"]) for r in rows) == \
         [(0.001, 32), (0.001, 64), (0.01, 32), (0.01, 64)]
-    assert all(r["n_evals"] >= 2 for r in rows)                 # the curves came over the channel
-    top = max(rows, key=lambda r: r["test_accuracy"])
-    assert f"Best: trial {top['trial']}, test accuracy {100 * top['test_accuracy']:.2f} %" in proc.stdout
+    evals = {r["id"]: evaluations(library, r["id"]) for r in rows}
+    assert all([e["kind"] for e in ev].count("val") == 2 for ev in evals.values())      # each epoch's end
+    assert all([e["kind"] for e in ev].count("full") == 1 for ev in evals.values())     # the test set, once
+    val = {r["id"]: [e["accuracy"] for e in evals[r["id"]] if e["kind"] == "val"][-1] for r in rows}
+    top = max(rows, key=lambda r: val[r["id"]])
+    assert f"Best: trial {top['trial']}, validation accuracy {100 * val[top['id']]:.2f} % " \
+           f"(test accuracy {100 * top['test_accuracy']:.2f} %, scored once)" in proc.stdout
+    assert all(r["command"][0] == "--headless" and r["config"]["val"] == 1000 for r in rows)
     board = proc.stdout[proc.stdout.index("| rank"):].splitlines()
-    assert "| lr " in board[0] and "batch_size" in board[0] and "hidden" not in board[0]
-    assert best.is_file()
+    assert "| lr " in board[0] and "batch_size" in board[0] and "val acc %" in board[0] and "hidden" not in board[0]
+    assert best.is_symlink() and os.readlink(best) == str(kept)                  # the link stays a link
     from mnist_live.training.model_file import read_model
-    _, meta = read_model(best)
+    _, meta = read_model(kept)
     assert meta["config"]["lr"] == top["hyperparameters"]["lr"]
-    kept = {r["trial"]: r["model_file"] for r in rows}
-    assert kept == {t: (str(best) if t == top["trial"] else None) for t in kept}   # the library knows where
-    assert sorted(os.listdir(sweeps_folder(library))) == ["g1.journal"]          # no temp files
+    models = {r["trial"]: r["model_file"] for r in rows}
+    assert models == {t: (str(best) if t == top["trial"] else None) for t in models}   # the library knows where
+    assert sorted(os.listdir(sweeps_folder(library))) == ["g1.journal"]          # no temp or lock files
+    study = load_study(library, "g1")                                            # an Optuna-native study
+    import optuna
+    assert set(optuna.importance.get_param_importances(study)) == {"lr", "batch_size"}
+    assert study.best_params == {"lr": top["hyperparameters"]["lr"], "batch_size": top["hyperparameters"]["batch_size"]}
+    by_run = {rid: t for t in study.trials for rid in t.user_attrs["run_ids"]}
+    assert set(by_run) == {r["id"] for r in rows}
+    assert all(by_run[r["id"]].params["lr"] == r["hyperparameters"]["lr"] for r in rows)
     again = run(*TINY, "--lr", "0.001", "0.01", "--sweep-name", "g1", env=env)
     assert_one_line_error(again, 2, "exists already", "--resume g1")
 
