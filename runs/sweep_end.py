@@ -4,9 +4,10 @@ run, telling the study how each configuration ended, and the summary.
 What it owns: `run_locked` (the journal is made only after the data set is loaded and the
 workers are up, so a sweep that fails to start leaves nothing behind and may be started
 again under the same name; a bad --resume is one line), `tell` (a configuration's end in
-the study: its mean validation accuracy, the runs' statuses, accuracies, times and run
-ids as user attributes, which is all `rows` needs to show it again after --resume), and
-`report` (the leaderboard of every configuration, the best as a command line, --save).
+the study: its mean validation accuracy, and the runs' statuses, accuracies and times as
+user attributes, which is all `rows` needs to show it again after --resume; the run ids
+are set as each run starts), and `report` (the leaderboard of every configuration, the
+best as a command line, --save).
 
 Imports: the standard library, sweep_plan, study, sweep_report and sweeps at import time;
 Optuna, the run library and training.files inside the functions that need them.
@@ -98,8 +99,7 @@ def tell(sweep, trial):
     vals = [j.val for j in trial.jobs if j.val is not None]
     tests = [j.test for j in trial.jobs if j.test is not None]
     attrs = {"status": status, "val": vals, "test": tests, "statuses": statuses,
-             "wall_s": sum(j.wall_s or 0 for j in trial.jobs), "progress": max(j.progress for j in trial.jobs),
-             "run_ids": [j.recorder.run_id for j in trial.jobs if j.recorder is not None and j.recorder.run_id]}
+             "wall_s": sum(j.wall_s or 0 for j in trial.jobs), "progress": max(j.progress for j in trial.jobs)}
     for key, value in attrs.items():
         trial.study_trial.set_user_attr(key, value)
     measure = vals if sweep.has_val else tests

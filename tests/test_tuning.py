@@ -62,6 +62,45 @@ def test_live_lines_fit_the_terminal_and_say_how_far_the_sweep_is(monkeypatch):
     assert any("sweep 1/6" in line and "best val 97.10 % (trial 0)" in line and "ETA" in line for line in lines)
 
 
+def test_a_checkpoint_waits_for_the_trials_before_it_to_get_there():
+    """The pruner judges trial k at a checkpoint only once every earlier trial has got there
+    (or ended), so its answer does not depend on which trials ran at the same time."""
+    from mnist_live.runs.sweeps import Job, Sweep, Trial
+    from mnist_live.training.config import Config
+    answers = {}
+
+    class Answers:
+        def __init__(self, key):
+            self.key = key
+
+        def put(self, answer):
+            answers.setdefault(self.key, []).append(answer)
+
+    class StudyTrial:
+        def __init__(self, number):
+            self.number = number
+
+    sweep = Sweep.__new__(Sweep)
+    sweep.stopping, sweep.trials, judged = False, [], []
+    for n in range(3):
+        trial = Trial(n, StudyTrial(n), {}, Config())
+        trial.jobs.append(Job(n, trial, 0, Config(), answers=Answers(n)))
+        sweep.trials.append(trial)
+    sweep._prune = lambda trial, step: judged.append((trial.number, step)) or trial.number == 2
+    first, second, third = (t.lead for t in sweep.trials)
+    first.values, second.values, third.values = {125: 0.5}, {125: 0.4, 250: 0.6}, {125: 0.1, 250: 0.1}
+    sweep.pending = [(second, 250), (third, 250)]
+    sweep.decide()
+    assert judged == [] and not answers                        # the first trial has not reached 250 yet
+    first.values[250] = 0.7
+    sweep.decide()
+    assert judged == [(1, 250), (2, 250)] and answers == {1: ["go"], 2: ["prune"]} and sweep.trials[2].pruned
+    first.status, second.values[375] = "diverged", 0.7                        # an ended trial holds nobody up
+    sweep.pending = [(second, 375)]
+    sweep.decide()
+    assert answers[1] == ["go", "go"]
+
+
 # ------------------------------------------------------------------ real sweeps
 def run(*args, env=None, timeout=120):
     return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout,
@@ -143,6 +182,8 @@ def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home
     assert models == {t: (str(best) if t == top["trial"] else None) for t in models}   # the library knows where
     assert sorted(os.listdir(sweeps_folder(library))) == ["g1.journal"]          # no temp or lock files
     study = load_study(library, "g1")                                            # an Optuna-native study
+    steps = {tuple(t.intermediate_values) for t in study.trials}
+    assert steps == {tuple(range(125, 1001, 125))}      # checkpoints in images trained, whatever the batch size
     import optuna
     assert set(optuna.importance.get_param_importances(study)) == {"lr", "batch_size"}
     assert study.best_params == {"lr": top["hyperparameters"]["lr"], "batch_size": top["hyperparameters"]["batch_size"]}
@@ -154,11 +195,11 @@ def test_grid_sweep_end_to_end_records_every_trial_and_keeps_the_best_model(home
 
 
 @pytest.mark.slow
-def test_pruning_stops_trials_that_are_behind(home):
-    """Five good learning rates come first (--jobs 2, grid order), then two hopeless ones: with
-    two slots a trial starts when all but one before it have finished, so each hopeless one
-    starts with at least the pruner's four finished trials to compare with, and the median
-    pruner, which sees the finished trials' checkpoints, stops it early."""
+def test_pruning_stops_trials_that_are_behind_after_the_warm_up(home):
+    """Five good learning rates come first (grid order), then two hopeless ones: the median
+    pruner judges each trial at a checkpoint against the trials before it at that same
+    checkpoint, so the hopeless ones are stopped at the first checkpoint past the warm-up
+    (--prune-after, one epoch by default), never before it."""
     env, library = home
     proc = run(*TINY, "--epochs", "4", "--batch-size", "100", "--pruner", "median", "--jobs", "2",
                "--lr", "0.003", "0.004", "0.005", "0.006", "0.007", "1e-7", "2e-7", "--sweep-name", "p1", env=env)
@@ -166,15 +207,15 @@ def test_pruning_stops_trials_that_are_behind(home):
     rows = trials(library, "p1")
     status = {r["trial"]: r["status"] for r in rows}
     assert status == {**{t: "finished" for t in range(5)}, 5: "pruned", 6: "pruned"}
-    from mnist_live.runs import library as run_library
-    lib = run_library.RunLibrary(library, create=False)
-    try:
-        trained = {r["trial"]: max(e["progress"] for e in lib.run(r["id"])["evaluations"]) for r in rows}
-    finally:
-        lib.close()
+    trained = {r["trial"]: max(e["progress"] for e in evaluations(library, r["id"])) for r in rows}
     assert all(trained[t] == 4 for t in range(5))
-    assert trained[5] < 2 and trained[6] < 2                     # stopped in their first half
-    assert "pruned at epoch" in proc.stdout
+    assert trained[5] == 1.0 and trained[6] == 1.0                # the first checkpoint after the warm-up
+    kinds = {r["trial"]: [e["kind"] for e in evaluations(library, r["id"])] for r in rows}
+    assert "full" not in kinds[5] + kinds[6]                      # a pruned trial is never tested
+    assert "pruned at epoch 1.00" in proc.stdout
+    study = load_study(library, "p1")
+    steps = {t.number: sorted(t.intermediate_values) for t in study.trials}
+    assert steps[0] == [125 * k for k in range(1, 17)] and steps[5] == [125, 250, 375, 500]   # images trained
 
 
 def _descendants(pid):
@@ -280,19 +321,48 @@ def test_resume_runs_only_the_unfinished_combinations(home):
 
 
 @pytest.mark.slow
-def test_search_is_seeded_and_draws_from_the_ranges(home):
+def test_a_seeded_search_draws_the_same_trials_whatever_the_jobs(home):
+    """Catches: a sampler that sees whichever trials happen to have ended (TPE draws then
+    depend on timing), and pruning decisions that depend on which trials ran at once."""
     env, library = home
-    drawn = []
-    for name in ("s1", "s2"):
-        proc = run(*TINY, "--epochs", "1", "--search", "4", "--pruner", "none", "--lr", "1e-4:1e-1:log",
-                   "--optimizer", "adam", "momentum", "--seed", "3", "--sweep-name", name, env=env)
+    seen = []
+    for jobs in ("1", "2"):
+        proc = run(*TINY, "--epochs", "2", "--search", "14", "--lr", "1e-5:1:log", "--optimizer", "adam", "momentum",
+                   "--seed", "3", "--jobs", jobs, "--sweep-name", f"s{jobs}", env=env)
         assert proc.returncode == 0, proc.stderr
-        rows = trials(library, name)
-        assert len(rows) == 4
-        drawn.append([(r["hyperparameters"]["lr"], r["hyperparameters"]["optimizer"]) for r in rows])
-    assert drawn[0] == drawn[1]
-    assert all(1e-4 <= lr <= 1e-1 and opt in ("adam", "momentum") for lr, opt in drawn[0])
-    assert len({lr for lr, _ in drawn[0]}) == 4
+        study = load_study(library, f"s{jobs}")
+        seen.append([(t.number, t.params, t.state.name) for t in study.trials])
+    assert seen[0] == seen[1]
+    assert len(seen[0]) == 14 and {"COMPLETE", "PRUNED"} <= {state for _, _, state in seen[0]}
+    assert all(1e-5 <= p["lr"] <= 1 and p["optimizer"] in ("adam", "momentum") for _, p, _ in seen[0])
+    assert len({p["lr"] for _, p, _ in seen[0]}) == 14
+
+
+@pytest.mark.slow
+def test_repeats_and_architectures_are_swept(home):
+    """--hidden as one layer's width, --augment on and off, two seeds each: every
+    configuration trained with --seed and --seed + 1, its mean validation accuracy is what
+    the study is told, the leaderboard shows mean +- std."""
+    env, library = home
+    proc = run("--headless", "--offline", "--train-size", "500", "--epochs", "1", "--hidden", "8,24",
+               "--augment", "no", "yes", "--repeats", "2", "--seed", "5", "--jobs", "2", "--sweep-name", "rep", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = trials(library, "rep")
+    assert len(rows) == 8 and {r["status"] for r in rows} == {"finished"}
+    configs = {(tuple(r["hyperparameters"]["hidden"]), r["hyperparameters"]["augment"]) for r in rows}
+    assert configs == {((8,), False), ((8,), True), ((24,), False), ((24,), True)}
+    assert sorted(r["hyperparameters"]["seed"] for r in rows) == [5] * 4 + [6] * 4
+    study = load_study(library, "rep")
+    assert {t.params["width"] for t in study.trials} == {8, 24}
+    for t in study.trials:
+        mine = [r for r in rows if r["id"] in t.user_attrs["run_ids"]]
+        assert len(mine) == 2 and {r["hyperparameters"]["seed"] for r in mine} == {5, 6}
+        val = [[e["accuracy"] for e in evaluations(library, r["id"]) if e["kind"] == "val"][-1] for r in mine]
+        assert t.value == pytest.approx(sum(val) / 2)
+    assert "Ranked by mean validation accuracy over 2 seeds" in proc.stdout
+    board = proc.stdout[proc.stdout.index("| rank"):].split("\n\n")[0].splitlines()
+    assert len(board) == 6 and all(" +- " in line for line in board[2:])
+    assert "--repeats" not in proc.stdout.split("Best:")[1].splitlines()[1]       # the command trains one run
 
 
 @pytest.mark.slow
