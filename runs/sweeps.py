@@ -34,6 +34,7 @@ from mnist_live.training.config import Config
 
 STOP_GRACE_S = 15.0           # after Ctrl+C the trials have this long to stop before they are killed
 RESTARTS = 2                  # a run whose Dask worker was lost is started again up to this often
+LOST = "its Dask worker was lost; the run was started again"
 
 __all__ = ["SweepError", "SweepFailed", "Sweep", "run_sweep", "sweep_folder"]
 
@@ -181,6 +182,8 @@ class Sweep:
         kind = msg["kind"]
         job.progress = msg.get("progress", job.progress)
         if kind == "start":
+            if job.recorder is not None:                 # Dask ran it again on another worker
+                self._rerun(job)
             self._record_start(job)
             self.progress.start(job.key, job.slot, job.config.epochs, job.label)
         elif kind == "tick":
@@ -314,11 +317,23 @@ class Sweep:
                 f"{type(e).__name__}: {' '.join(str(e).split())}"
             self._end(job, "interrupted" if self.stopping else "failed", {"error": error[:300]})
 
+    def _rerun(self, job):
+        """The run started again (its worker was lost and Dask gave the task to another): the
+        first attempt's row ends as failed, the mirror starts afresh, no answer meant for the
+        first attempt reaches the second."""
+        from mnist_live.training.history import History
+        job.recorder.finish("failed", error=LOST)
+        self.progress.line(f"trial {job.label.partition(':')[0]}: its Dask worker was lost; starting it again")
+        self.pending = [(j, s) for j, s in self.pending if j is not job]
+        while job.answers.qsize() > 0:
+            job.answers.get(timeout=1)
+        job.history, job.values, job.progress, job.started = History(), {}, 0.0, time.monotonic()
+
     def _restart(self, pool, job):
         """The run's worker was lost: its row ends as failed, and the run starts again on another worker."""
         if job.recorder is not None:
-            job.recorder.finish("failed", error="its Dask worker was lost; the run was started again")
-        self.progress.line(f"trial {job.label}: its Dask worker was lost; starting it again")
+            job.recorder.finish("failed", error=LOST)
+        self.progress.line(f"trial {job.label.partition(':')[0]}: its Dask worker was lost; starting it again")
         self.jobs.pop(job.key, None)
         self.pending = [(j, s) for j, s in self.pending if j is not job]
         fresh = Job(self.next_key, job.trial, job.repeat, job.config, restarts=job.restarts + 1)
