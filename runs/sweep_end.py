@@ -50,6 +50,8 @@ def run_locked(plan, name, folder, library_path, load_data, out):
             raise SweepFailed(f"cannot create the sweep's temp folder {temp}: {e.strerror or e}") from None
         sweep, ended, wall = _run(plan, name, path, study if plan.resume else None, library_path, data, temp, out)
         status = report(sweep, sweep.plan, name, wall, out, interrupted=ended == "interrupted")
+        if ended == "done":                                 # nothing left to continue
+            clean(resume_folder(folder, name))
     finally:
         clean(temp)
     return 130 if ended == "interrupted" else status
@@ -63,7 +65,7 @@ def _run(plan, name, path, study, library_path, data, temp, out):
         pool, slots = start_pool(plan, data, plan.size * plan.repeats, temp)
         if study is None:
             study, plan = studies.open_study(path, name, plan)
-        sweep = _sweep(plan, name, study, library_path, data, slots, out)
+        sweep = _sweep(plan, name, study, library_path, data, slots, out, os.path.dirname(path))
         sweep.progress.total = sweep.plan_work() * plan.repeats
         announce(plan, name, plan.size, pool, out)
         t0 = time.perf_counter()
@@ -77,7 +79,7 @@ def _run(plan, name, path, study, library_path, data, temp, out):
             pool.close()
 
 
-def _sweep(plan, name, study, library_path, data, slots, out):
+def _sweep(plan, name, study, library_path, data, slots, out, folder):
     """The Sweep, with the study's sampler (seeded TPE behind the window) and pruner (its
     warm-up in images: --prune-after epochs of this data set's training images)."""
     import optuna
@@ -85,7 +87,14 @@ def _sweep(plan, name, study, library_path, data, slots, out):
     tpe = optuna.samplers.TPESampler(seed=plan.base.seed + len(study.trials), n_startup_trials=startup)
     study.sampler = studies.WindowedSampler(tpe, studies.window(slots))
     study.pruner = studies.make_pruner(plan.pruner, int(round(plan.prune_after * len(data.y_train))))
-    return Sweep(plan, name, study, library_path, data, out, pruner=study.pruner)
+    sweep = Sweep(plan, name, study, library_path, data, out, pruner=study.pruner)
+    sweep.resume_folder = resume_folder(folder, name)
+    return sweep
+
+
+def resume_folder(folder, name):
+    """Where a sweep's interrupted runs keep their states until --resume continues them."""
+    return os.path.join(folder, f"{name}.resume")
 
 
 # ------------------------------------------------------------------ a configuration's end

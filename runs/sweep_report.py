@@ -124,10 +124,11 @@ class Progress:
         line = f"{head}|{'#' * done}{' ' * (self.BAR - done)}| {text}"
         bar.set_description_str(fit(line, self.width() - 1), refresh=True)
 
-    def start(self, key, slot, epochs, label):
+    def start(self, key, slot, epochs, label, at=0.0):
+        """Run `key` started (`at`: the epoch it continues from, after an interruption)."""
         if not self.tty:
             number, _, params = label.partition(": ")
-            self.line(f"trial {number} started: {params}")
+            self.line(f"trial {number} " + (f"continued from epoch {at:.2f}" if at else "started") + f": {params}")
             return
         if self.overall is None:
             self.overall = self._bar(self.slots, max(self.total, 1))

@@ -17,6 +17,7 @@ functions that need them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -54,6 +55,7 @@ class Job:
     values: dict = field(default_factory=dict)      # step -> checkpoint accuracy
     progress: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    load_path: str | None = None  # the state an earlier session's interrupted run saved, to continue from
     status: str | None = None     # how it ended, once it has
     val: float | None = None
     test: float | None = None
@@ -126,8 +128,12 @@ class Sweep:
             if t.state == TrialState.RUNNING:
                 self.study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
         done = [t for t in self.study.trials if t.user_attrs.get("status") not in (None, "interrupted")]
+        resumed = {t.user_attrs.get("resumed_from") for t in self.study.trials}
+        self.stopped = {t.user_attrs.get("combo", t.number): t for t in self.study.trials    # newest last
+                        if t.user_attrs.get("status") == "interrupted" and t.number not in resumed}
         if self.plan.search:
             self.left = max(self.plan.search - len(done), 0)
+            self.again = [t for t in self.stopped.values() if self._saved(t)][:self.left]
         else:
             finished = {t.user_attrs.get("combo") for t in done}
             self.grid = expand_grid(self.plan.specs)
@@ -148,9 +154,14 @@ class Sweep:
     def ask(self, model_folder):
         """The next configuration from the study (a grid's combination enqueued first, so the
         study records its parameters), its runs queued."""
+        stopped = None                                # an earlier session's interrupted configuration
         if not self.plan.search:
             combo = self.combos.pop(0)
+            stopped = self.stopped.get(combo)
             self.study.enqueue_trial(self.grid[combo], user_attrs={"combo": combo})
+        elif self.again:
+            stopped = self.again.pop(0)
+            self.study.enqueue_trial(stopped.params)
         study_trial = self.study.ask(self.distributions)
         params = dict(study_trial.params)
         number = study_trial.user_attrs.get("combo", study_trial.number)
@@ -161,18 +172,51 @@ class Sweep:
             self.next_key += 1
             trial.jobs.append(job)
             self.todo.append(job)
+        if stopped is not None:
+            self._continue(trial, stopped)
         self.trials.append(trial)
         self.left -= 1
         self.model_folder = model_folder
+
+    def resume_file(self, trial, repeat):
+        """Where the run `repeat` of configuration `trial` (a Trial or an earlier FrozenTrial)
+        keeps its state when interrupted."""
+        attrs = trial.study_trial.user_attrs if isinstance(trial, Trial) else trial.user_attrs
+        number = trial.study_trial.number if isinstance(trial, Trial) else trial.number
+        name = f"combo-{attrs['combo']}" if "combo" in attrs else f"trial-{number}"
+        return os.path.join(self.resume_folder, f"{name}-seed-{repeat}.npz")
+
+    def _saved(self, stopped):
+        return any(os.path.isfile(self.resume_file(stopped, r)) for r in range(self.plan.repeats))
+
+    def _continue(self, trial, stopped):
+        """Configuration `trial` takes over the interrupted `stopped`: its runs continue from the
+        states they saved, its checkpoints so far are the study's again."""
+        trial.study_trial.set_user_attr("resumed_from", stopped.number)
+        for step, value in sorted(stopped.intermediate_values.items()):
+            trial.study_trial.report(value, step)
+            trial.reported.add(step)
+        trial.lead.values = dict(stopped.intermediate_values)
+        for job in trial.jobs:
+            path = self.resume_file(stopped, job.repeat)
+            job.load_path = path if os.path.isfile(path) else None
 
     def start(self, pool, job, slot):
         from mnist_live.training.history import History
         job.slot, job.history, job.started = slot, History(), time.monotonic()
         model_path = os.path.join(self.model_folder, f"run-{job.key}.npz") if self.plan.base.save else None
+        cluster = isinstance(pool, DaskPool)
+        load = {}
+        if job.load_path:                              # a cluster's worker cannot read our files: their bytes
+            load = {"load_bytes": open(job.load_path, "rb").read()} if cluster else {"load_path": job.load_path}
         self.jobs[job.key] = job
-        job.future, job.answers = pool.submit(TrialJob(job.key, job.config, job.trial.params, model_path=model_path,
-                                                       return_model=isinstance(pool, DaskPool)
-                                                       and bool(self.plan.base.save)))
+        job.future, job.answers = pool.submit(TrialJob(
+            job.key, job.config, job.trial.params, model_path=model_path, return_model=cluster,
+            resume_path=None if cluster else self._resume_path(job), **load))
+
+    def _resume_path(self, job):
+        os.makedirs(self.resume_folder, exist_ok=True)
+        return self.resume_file(job.trial, job.repeat)
 
     # -- messages from the workers
     def handle(self, msg):
@@ -185,7 +229,7 @@ class Sweep:
             if job.recorder is not None:                 # Dask ran it again on another worker
                 self._rerun(job)
             self._record_start(job)
-            self.progress.start(job.key, job.slot, job.config.epochs, job.label)
+            self.progress.start(job.key, job.slot, job.config.epochs, job.label, at=job.progress)
         elif kind == "tick":
             self.progress.update(job.key, job.progress, job.label, f"loss {msg['loss']:.3f}")
         else:
@@ -276,6 +320,12 @@ class Sweep:
             if msg.get("model_bytes"):
                 with open(job.model_file, "wb") as f:
                     f.write(msg["model_bytes"])
+        elif status == "interrupted" and msg.get("model_bytes"):     # a cluster's run: its state came back
+            with open(self._resume_path(job), "wb") as f:
+                f.write(msg["model_bytes"])
+        if job.load_path and job.load_path != self.resume_file(job.trial, job.repeat):
+            with contextlib.suppress(OSError):           # continued: the earlier state is used up
+                os.remove(job.load_path)
         if status == "pruned" or (job is job.trial.lead and status != "finished"):
             job.trial.pruned |= status == "pruned"
             self.todo = [j for j in self.todo if j.trial is not job.trial]   # its other seeds need not run

@@ -79,6 +79,9 @@ class TrialJob:
     model_path: str | None = None      # where a finished trial saves its model (local workers)
     return_model: bool = False         # cluster workers send the model back as bytes instead
     observers: tuple = ()              # factories of more observers of the trial's loop (picklable, no arguments)
+    resume_path: str | None = None     # where an interrupted run saves its state (local; a cluster sends bytes)
+    load_path: str | None = None       # a state to continue from (an earlier session's interrupted run) ...
+    load_bytes: bytes | None = None    # ... or that file's bytes, for a cluster's worker
 
 
 def _load_arrays(data):
@@ -115,7 +118,11 @@ class TrialCheckpoints(Observer):
         self.sent_evals, self.losses = len(history.evals), []
 
     def on_start(self, run):
-        self.channel.send({"kind": "start", "trial": self.job.number, "pid": os.getpid(), "host": socket.gethostname()})
+        n = len(run.trainer.x_train)                     # a run continued from a saved state: its next checkpoint
+        self.next_check = math.floor(self.images(run.trainer) * REPORTS_PER_EPOCH / n + 1e-9) + 1
+        self.losses = list(run.trainer.history.loss)    # a continued run's curve so far goes to its new row too
+        self.channel.send({"kind": "start", "trial": self.job.number, "pid": os.getpid(), "host": socket.gethostname(),
+                           "progress": run.trainer.progress})
 
     def on_batch(self, run, stats):
         if stats.diverged:
@@ -151,10 +158,13 @@ class TrialCheckpoints(Observer):
         import numpy as np
         ev, job = outcome.final, self.job
         model_file = model_bytes = None
-        if outcome.status == "finished" and (job.model_path or job.return_model):
-            if job.model_path:
-                run.trainer.save(job.model_path)
-                model_file = job.model_path
+        keep = outcome.status == "finished" and (job.model_path or job.return_model)
+        resume = outcome.status == "interrupted" and (job.resume_path or job.return_model)
+        if keep or resume:                               # the model, or the state to continue from
+            path = job.model_path if keep else job.resume_path
+            if path and not job.return_model:
+                run.trainer.save(path)
+                model_file = path
             else:
                 import io
                 buf = io.BytesIO()
@@ -181,6 +191,8 @@ def run_trial(job, data, channel):
     with threadpool_limits(1):
         arr = _load_arrays(data)
         trainer = Trainer(job.config, arr["x_train"], arr["y_train"])
+        if job.load_path or job.load_bytes:                # continue an interrupted run where it stopped
+            _restore(trainer, job)
         x_test, y_test = arr["x_test"], arr["y_test"]
         val = (arr["x_val"], arr["y_val"]) if "x_val" in arr else None
         run = Run(trainer, x_test, y_test, [DivergenceCheck(), TrialCheckpoints(job, channel),
@@ -189,6 +201,21 @@ def run_trial(job, data, channel):
             return train(run).status
         except Exception:                                  # reported as a failed trial (on_end), not lost
             return "failed"
+
+
+def _restore(trainer, job):
+    """The state an interrupted run saved, read as any model file is (validated, never unpickled)."""
+    import tempfile
+
+    from mnist_live.training.model_file import read_model
+    if job.load_path:
+        trainer.restore(*read_model(job.load_path))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "state.npz")
+        with open(path, "wb") as f:
+            f.write(job.load_bytes)
+        trainer.restore(*read_model(path))
 
 
 # ------------------------------------------------------------------ where trials run

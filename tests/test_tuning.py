@@ -14,6 +14,7 @@ import pytest
 from conftest import MAIN, ROOT, assert_one_line_error
 from mnist_live.runs import sweep_report as report
 from mnist_live.runs import sweeps as tuning
+from mnist_live.runs.library import RunLibrary
 
 TINY = ["--headless", "--offline", "--hidden", "16", "--train-size", "500"]
 
@@ -288,35 +289,56 @@ def test_interrupt_stops_every_trial_and_leaves_nothing_behind(home, how):
         time.sleep(0.1)
     assert not [p for p in below if _alive(p)]
     assert [r["status"] for r in trials(library, "i1")] == ["interrupted", "interrupted"]
-    assert sorted(os.listdir(sweeps_folder(library))) == ["i1.journal"]
+    assert sorted(os.listdir(sweeps_folder(library))) == ["i1.journal", "i1.resume"]     # no temp or lock files
+    assert sorted(os.listdir(os.path.join(sweeps_folder(library), "i1.resume"))) == \
+        ["combo-0-seed-0.npz", "combo-1-seed-0.npz"]                                     # where each stopped
     if os.path.isdir("/dev/shm"):
         assert not [n for n in os.listdir("/dev/shm") if f"-{proc.pid}-" in n]   # loky's semaphores
 
 
 @pytest.mark.slow
-def test_resume_runs_only_the_unfinished_combinations(home):
+def test_resume_continues_an_interrupted_trial_where_it_stopped(home):
+    """Catches: an interrupted trial thrown away and trained from the start again on --resume,
+    a finished one run again, and an earlier trial's time shown differently once resumed."""
     env, library = home
-    args = ["--headless", "--offline", "--hidden", "256", "--epochs", "3", "--lr", "0.001", "0.002",
+    args = ["--headless", "--offline", "--hidden", "256", "--epochs", "40", "--lr", "0.001", "0.002",
             "--jobs", "1", "--sweep-name", "r1"]
     proc = _start(args, env)
     try:
-        _wait_for_line(proc, "trial 1 started")
+        seen = _wait_for_line(proc, "trial 1 started")
+        time.sleep(1.5)
         os.killpg(proc.pid, signal.SIGINT)
-        proc.communicate(timeout=60)
+        rest, _ = proc.communicate(timeout=60)
+        first = "".join(seen) + rest
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130
     assert [(r["trial"], r["status"]) for r in trials(library, "r1")] == [(0, "finished"), (1, "interrupted")]
+    stopped = evaluations(library, trials(library, "r1")[1]["id"])
+    assert 0 < stopped[-1]["progress"] < 40
     again = run("--headless", "--resume", "r1", env=env)
     assert again.returncode == 0, again.stderr
-    assert "trial 1 started" in again.stdout and "trial 0 started" not in again.stdout
-    assert [(r["trial"], r["status"]) for r in trials(library, "r1")] == \
-        [(0, "finished"), (1, "finished"), (1, "interrupted")] or \
-        [(r["trial"], r["status"]) for r in trials(library, "r1")] == [(0, "finished"), (1, "interrupted"),
-                                                                       (1, "finished")]
-    board = again.stdout[again.stdout.index("| rank"):].split("\n\n")[0].splitlines()
-    assert len(board) == 4                                        # both trials, the earlier one too
+    assert f"trial 1 continued from epoch {stopped[-1]['progress']:.2f}: lr=0.002" in again.stdout
+    assert "trial 0 started" not in again.stdout
+    rows = trials(library, "r1")
+    assert sorted((r["trial"], r["status"]) for r in rows) == [(0, "finished"), (1, "finished"), (1, "interrupted")]
+    resumed = next(r for r in rows if r["trial"] == 1 and r["status"] == "finished")
+    evals = evaluations(library, resumed["id"])
+    def measured(ev):
+        return [(e["progress"], e["kind"], e["accuracy"]) for e in ev]
+    assert measured(evals[:len(stopped)]) == measured(stopped)       # the same run, continued
+    with RunLibrary(library, create=False) as lib:
+        assert lib.run(resumed["id"])["losses"][0][0] < 0.1            # its loss curve from the start too
+    assert evals[-1]["progress"] == 40 and [e["kind"] for e in evals].count("full") == 1
+
+    def board_row(text, trial):
+        board = text[text.index("| rank"):].split("\n\n")[0].splitlines()[2:]
+        return next([c.strip() for c in line.split("|")[2:-1]] for line in board if line.split("|")[2].strip() == trial)
+    assert board_row(again.stdout, "0") == board_row(first, "0")      # the earlier trial as it was, time too
+    took = re.search(r"trial 0 finished: .* in ([\d.]+) s", first).group(1)
+    assert board_row(first, "0")[-1] == took                         # the time the trial measured, not the study's
+    assert not os.path.exists(os.path.join(sweeps_folder(library), "r1.resume"))     # used up
     assert_one_line_error(run("--headless", "--resume", "nope", env=env), 2, "no sweep 'nope'")
 
 
