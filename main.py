@@ -90,7 +90,7 @@ def build_parser():
         default = f.default
         help_text = meta["help"]
         if f.name in sweep_plan.FLAGS:              # --augment, or --augment no yes: a sweep
-            parser.add_argument(flag, nargs="*", metavar="yes|no", help=help_text + "; --FLAG no yes sweeps it")
+            parser.add_argument(flag, nargs="*", metavar="yes|no", help=help_text + sweep_plan.sweep_help(f.name))
             continue
         if f.type == "bool" or isinstance(default, bool):
             parser.add_argument(flag, action="store_true", help=help_text)
@@ -98,13 +98,9 @@ def build_parser():
         kw = {}
         if "choices" in meta:
             kw["choices"] = meta["choices"]
-        if f.name == "hidden":
-            help_text += ("; a sweep: architectures 512x256 1024x512, one layer's width 64,128,256 or (with --search) "
-                          "32:512[:log], depth 128x1:3")
-        elif f.name in SWEEPABLE:                  # several values or a range sweep it (sweep_plan.parse_values)
+        if f.name in SWEEPABLE:                    # several values or a range sweep it (sweep_plan.take_specs)
             kw["nargs"] = "+"
-            help_text += "; several values sweep it" + ("" if "choices" in meta else
-                                                        " (with --search, so does a range LO:HI[:log])")
+            help_text += sweep_plan.sweep_help(f.name)
         elif "type" in meta:
             kw["type"] = _checked(meta["type"], meta, flag)
         if "nargs" in meta:
@@ -143,22 +139,10 @@ def parse_command(argv=None):
     parser = build_parser()
     ns = vars(parser.parse_args(argv))
     options = {k: ns.pop(k) for k in SWEEP_OPTIONS if k in ns}
-    specs = {}
-    for name in SWEEPABLE:
-        if name not in ns:
-            continue
-        try:
-            if name == "hidden":                   # its own syntax: the axes are hidden, width or depth
-                ns[name], axes = sweep_plan.parse_hidden(ns[name])
-                specs.update(axes)
-                continue
-            specs[name] = sweep_plan.parse_values(name, ns[name])
-        except sweep_plan.SweepError as e:
-            parser.error(f"argument --{name.replace('_', '-')}: {e}")
-        if isinstance(specs[name], sweep_plan.Values) and len(specs[name].values) == 1:
-            ns[name] = specs.pop(name).values[0]
-        else:
-            del ns[name]
+    try:
+        specs = sweep_plan.take_specs(ns)           # several values or a range for an option: a sweep
+    except sweep_plan.SweepError as e:
+        parser.error(str(e))
     for key in ("hidden", "compare"):
         if key in ns:
             ns[key] = tuple(ns[key])

@@ -67,6 +67,40 @@ DEFAULT_VAL = {"full": 10_000, "sample": 1_000}     # a sweep's validation split
 SCHEDULER_RE = re.compile(r"(?:(tcp|tls|inproc|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?")
 
 
+def sweep_help(name):
+    """What the help of a sweepable option adds: how to sweep it (ranges only where they work)."""
+    if name == "hidden":
+        return ("; a sweep: architectures 512x256 1024x512, one layer's width 64,128,256 or (with --search) "
+                "32:512[:log], depth 128x1:3")
+    if name in FLAGS:
+        return "; --FLAG no yes sweeps it"
+    choices = "choices" in _field(name).metadata
+    return "; several values sweep it" + ("" if choices else " (with --search, so does a range LO:HI[:log])")
+
+
+def take_specs(ns):
+    """{axis: Values or Range} of the sweepable options given in argparse namespace dict `ns`;
+    an option given one value stays in `ns` as that value (a normal run), the others are
+    taken out of it. SweepError naming the option for bad syntax."""
+    specs = {}
+    for name in SWEEPABLE:
+        if name not in ns:
+            continue
+        try:
+            if name == "hidden":                   # its own syntax: the axes are hidden, width or depth
+                ns[name], axes = parse_hidden(ns[name])
+                specs.update(axes)
+                continue
+            spec = parse_values(name, ns.pop(name))
+        except SweepError as e:
+            raise SweepError(f"argument {flag(name)}: {e}") from None
+        if isinstance(spec, Values) and len(spec.values) == 1:
+            ns[name] = spec.values[0]
+        else:
+            specs[name] = spec
+    return specs
+
+
 def flag(name):
     """The option an axis of a sweep comes from: --batch-size for batch_size, --hidden for width and depth."""
     return "--hidden" if name in ("width", "depth") else "--" + name.replace("_", "-")
