@@ -132,13 +132,9 @@ class Axis:
 
 
 def _text(value):
-    if isinstance(value, list):
-        return "x".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+    """A hyperparameter's value as the views show it (an architecture as 128x64)."""
+    from mnist_live.runs.command import _hp_text
+    return "x".join(str(v) for v in value) if isinstance(value, list) else _hp_text(value)
 
 
 def _numeric(values):

@@ -5,38 +5,26 @@ import errno
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
 
 import pytest
 
-from conftest import MAIN, ROOT, assert_one_line_error
+from conftest import assert_one_line_error
 from mnist_live.runs import study as studies
 from mnist_live.runs import sweeps as tuning
 from mnist_live.runs.sweep_plan import SweepPlan, Values
 from mnist_live.training.config import Config
-from test_tuning import _alive, _descendants, _start, _wait_for_line, trials
+from test_tuning import _alive, _descendants, _start, _wait_for_line, private_home, run, trials
 
 TINY = ["--headless", "--offline", "--hidden", "16", "--train-size", "500"]
 LONG = [*TINY, "--epochs", "5000", "--lr", "0.001", "0.003", "--jobs", "2"]
 
 
-def run(*args, env, timeout=120):
-    return subprocess.run([sys.executable, MAIN, *args], capture_output=True, text=True, timeout=timeout, env=env)
-
-
 @pytest.fixture
 def home(tmp_path, monkeypatch):
-    """A private run library and sweeps folder: (env for main.py, library path, sweeps folder)."""
-    from mnist_live.runs import library as run_library
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "skdata"))
-    monkeypatch.delenv("MNIST_LIVE_RUNS", raising=False)
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYTHONPATH": str(ROOT)}
-    library = run_library.default_path()
-    return env, library, tuning.sweep_folder(library)
+    return private_home(tmp_path, monkeypatch)
 
 
 # ------------------------------------------------------------------ one process per sweep
@@ -44,7 +32,8 @@ def home(tmp_path, monkeypatch):
 def test_a_running_sweep_is_locked(home):
     """Catches: a second --resume (or the same --sweep-name) while the sweep runs, which
     deleted the first one's temp folder and crashed both."""
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
     first = _start([*LONG, "--sweep-name", "lk"], env)
     try:
         _wait_for_line(first, "started")
@@ -84,7 +73,8 @@ def _journal(folder, name):
 @pytest.mark.parametrize("damage, fragment", [
     ("empty", "it is empty"), ("truncated", "damaged"), ("random", "damaged"), ("renamed", "it holds sweep 'good'")])
 def test_a_damaged_journal_on_resume_is_one_line(home, damage, fragment):
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
     good = _journal(folder, "good")
     data = open(good, "rb").read()
     content = {"empty": b"", "truncated": data[:len(data) // 2], "random": os.urandom(3000), "renamed": data}[damage]
@@ -103,7 +93,8 @@ def _free_port():
 @pytest.mark.slow
 def test_a_sweep_that_cannot_start_leaves_nothing_and_may_be_started_again(home):
     pytest.importorskip("distributed", reason="Dask's distributed is the optional extra: pip install -e .[cluster]")
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
     t0 = time.monotonic()
     proc = run(*TINY, "--epochs", "1", "--lr", "0.01", "0.02", "--sweep-name", "again",
                "--scheduler", f"tcp://127.0.0.1:{_free_port()}", env=env)
@@ -119,7 +110,8 @@ def test_a_full_disk_for_the_temp_folder_is_one_line(home, monkeypatch, capsys):
     import numpy as np
 
     from mnist_live import main
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -138,7 +130,8 @@ def test_a_full_disk_for_the_temp_folder_is_one_line(home, monkeypatch, capsys):
 def test_kill_9_of_the_parent_leaves_no_process_behind(home):
     """Catches: the Manager and the loky workers outliving a parent killed with -9 (nothing
     stops them in order then: they watch for their parent's end themselves)."""
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
     proc = _start([*LONG, "--sweep-name", "k9"], env)
     try:
         _wait_for_line(proc, "started")
@@ -196,7 +189,8 @@ def test_a_port_that_is_no_dask_scheduler_is_one_line_in_seconds(home, reply):
     """Catches: a hang of over 45 s on a silent port, and "not enough memory ... --hidden" when
     something else answers (Dask reads its reply as a huge frame length)."""
     pytest.importorskip("distributed", reason="Dask's distributed is the optional extra: pip install -e .[cluster]")
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
     server = _Silent(reply)
     try:
         t0 = time.monotonic()
@@ -212,7 +206,8 @@ def test_a_port_that_is_no_dask_scheduler_is_one_line_in_seconds(home, reply):
 def test_a_scheduler_without_workers_is_one_line(home):
     pytest.importorskip("distributed", reason="Dask's distributed is the optional extra: pip install -e .[cluster]")
     from distributed import LocalCluster
-    env, library, folder = home
+    env, library = home
+    folder = tuning.sweep_folder(library)
     with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address=None) as cluster:
         proc = run(*TINY, "--epochs", "1", "--lr", "0.01", "0.02", "--scheduler", cluster.scheduler_address, env=env)
     assert_one_line_error(proc, 1, "has no workers", "dask worker")
@@ -273,7 +268,7 @@ def test_a_lost_dask_worker_costs_a_rerun_not_the_sweep(home):
     scattered once and lost with it), and Optuna's "already reported" warnings."""
     pytest.importorskip("distributed", reason="Dask's distributed is the optional extra: pip install -e .[cluster]")
     from distributed import Client, LocalCluster
-    env, library, folder = home
+    env, library = home
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
         proc = _start(["--headless", "--offline", "--hidden", "64", "--epochs", "12", "--lr", "0.001", "0.002",

@@ -110,6 +110,10 @@ def run(*args, env=None, timeout=120):
 
 @pytest.fixture
 def home(tmp_path, monkeypatch):
+    return private_home(tmp_path, monkeypatch)
+
+
+def private_home(tmp_path, monkeypatch):
     """A private run library (and sweeps folder) for this test: (env for main.py, library path)."""
     from mnist_live.runs import library as run_library
     monkeypatch.setenv("HOME", str(tmp_path))
