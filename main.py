@@ -469,7 +469,7 @@ def headless_data(config):
 
 
 def run_sweep(plan):
-    """Hand a sweep over to tuning.run_sweep (trials in worker processes, one BLAS thread each)."""
+    """Hand a sweep over to runs.sweeps.run_sweep (trials in worker processes, one BLAS thread each)."""
     signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     limit_blas_threads()
     from mnist_live.runs import sweeps as tuning
@@ -477,8 +477,10 @@ def run_sweep(plan):
         return tuning.run_sweep(plan, headless_data)
     except sweep_plan.SweepError as e:
         fail(str(e), status=2)
-    except tuning.SweepFailed as e:                 # raised by sweep_workers and tuning
+    except tuning.SweepFailed as e:                 # locked, a damaged journal, no cluster, ...
         fail(str(e))
+    except OSError as e:                            # a full disk under the journal or the temp files
+        fail(f"the sweep stopped: {e.filename + ': ' if e.filename else ''}{e.strerror or e}")
 
 
 def cli(argv=None):

@@ -124,6 +124,29 @@ def test_a_full_disk_for_the_temp_folder_is_one_line(home, monkeypatch, capsys):
     assert os.listdir(folder) == []
 
 
+def test_a_full_disk_under_the_journal_mid_sweep_is_one_line(home, monkeypatch, capsys):
+    """Catches: a traceback when the study's journal cannot be appended to once the sweep runs."""
+    from optuna.storages.journal import JournalFileBackend
+
+    from mnist_live import main
+    env, library = home
+    folder = tuning.sweep_folder(library)
+    append, calls = JournalFileBackend.append_logs, []
+
+    def fill_up(self, logs):
+        calls.append(len(logs))
+        if len(calls) > 3:                                       # the study made, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return append(self, logs)
+    monkeypatch.setattr(JournalFileBackend, "append_logs", fill_up)
+    with pytest.raises(SystemExit) as exit_:
+        main.main([*TINY, "--epochs", "1", "--lr", "0.01", "0.02", "--sweep-name", "fill", "--jobs", "1"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: the sweep stopped: No space left on device"]
+    assert sorted(os.listdir(folder)) == ["fill.journal"]                 # the temp folder cleaned up
+
+
 # ------------------------------------------------------------------ the parent killed
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
