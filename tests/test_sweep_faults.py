@@ -294,8 +294,8 @@ def test_a_lost_dask_worker_costs_a_rerun_not_the_sweep(home):
     env, library = home
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster, Client(cluster) as client:
-        proc = _start(["--headless", "--offline", "--hidden", "64", "--epochs", "12", "--lr", "0.001", "0.002",
-                       "0.003", "0.004", "--sweep-name", "lost", "--scheduler", cluster.scheduler_address], env)
+        proc = _start(["--headless", "--offline", "--hidden", "64", "--epochs", "10", "--lr", "0.001", "0.002",
+                       "--sweep-name", "lost", "--scheduler", cluster.scheduler_address], env)
         try:
             _wait_for_line(proc, "started", timeout=90)
             time.sleep(1.0)
@@ -310,6 +310,6 @@ def test_a_lost_dask_worker_costs_a_rerun_not_the_sweep(home):
     assert "already reported" not in out + err and "NoneType" not in out + err
     rows = trials(library, "lost")
     finished = sorted(r["trial"] for r in rows if r["status"] == "finished")
-    assert finished == [0, 1, 2, 3]
+    assert finished == [0, 1]
     assert [r["error"] for r in rows if r["status"] == "failed"][:1] == \
         ["its Dask worker was lost; the run was started again"]
