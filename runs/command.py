@@ -1,11 +1,12 @@
 """The `mnist-live runs` command: the run library in the terminal.
 
 What it owns: the subcommand's arguments (`runs_main`: the leaderboard, `show`, `compare`,
-`export`, `rm`), the --where / --sort language (turned into SQL conditions over the runs
-table for `RunLibrary.runs`), the tables it prints, the CSV and JSON exports, and the
-command that reproduces a run (`reproduce_command`).
+`export`, `rm`; `sweeps` and `analyze` are analysis.py's), the --where / --sort language
+(SQL conditions over the runs table for `RunLibrary.runs`), the tables it prints (one per
+data: analysis.by_data), the CSV and JSON exports, and the command that reproduces a run.
 
-Imports: the standard library, `config`, `run_library` and, lazily, `files` for exports.
+Imports: the standard library, `config`, `run_library`, `analysis` (no NumPy at import time)
+and, lazily, `files` for exports.
 No NumPy: with 10,000 runs in the library the command must answer in well under a second
 (bench/bench_runs.py).
 """

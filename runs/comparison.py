@@ -15,8 +15,9 @@ Reading the library never raises into the window: a missing or broken library be
 message and no overlay. Reads use a short timeout (`READ_TIMEOUT_S`) and are timed
 (`Comparison.read_ms`, `SweepWatch.read_ms`).
 
-Imports: the standard library, `config`, `run_library` and `runs_command` (its table
-helpers). No pygame, no NumPy (main.py checks --compare and --watch before NumPy loads).
+Imports: the standard library, `config`, `run_library`, `runs_command` (its table helpers)
+and `analysis` (what data a run trained on). No pygame, no NumPy (main.py checks --compare
+and --watch before NumPy loads).
 """
 from __future__ import annotations
 

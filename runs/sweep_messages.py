@@ -120,7 +120,7 @@ class RunMessages:
             job.answers.put("stop")
         elif trial.pruned:
             job.answers.put("prune")
-        elif job is not trial.lead or last:
+        elif job is not trial.lead or last or self.plan.pruner == "none":    # nothing to judge: no waiting
             job.answers.put("go")
         else:
             self.pending.append((job, step))
