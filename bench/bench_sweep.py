@@ -3,6 +3,7 @@
     python bench/bench_sweep.py              # ../shared/data/mnist: an 8-trial grid, a 16-trial search
     python bench/bench_sweep.py --pairs 5    # more alternations on a noisy machine
     python bench/bench_sweep.py --quick      # smoke run on the bundled sample
+    python bench/bench_sweep.py --only grid  # one of the two comparisons
 
 (1) An 8-trial grid (--hidden 512 --train-size 30000 --epochs 3, 4 learning rates x 2 batch
 sizes) with --jobs 2 against the same 8 trials one after another (--jobs 1). (2) --search 16
@@ -63,6 +64,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run on the bundled sample")
     parser.add_argument("--pairs", type=int, default=3, help="A/B alternations per comparison (default 3)")
+    parser.add_argument("--only", choices=("grid", "search"), help="run one of the two comparisons")
     opts = parser.parse_args()
     if opts.quick:
         data, size, pairs = ["--offline"], ["--hidden", "16", "--train-size", "500"], 1
@@ -77,10 +79,13 @@ def main():
     print(f"cores: {os.cpu_count()}; {pairs} alternating pair(s) each; sizes: {' '.join(size)}")
     print(f"grid:   python main.py --headless {' '.join(grid)} --jobs 2   vs   --jobs 1")
     print(f"search: python main.py --headless {' '.join(search)} --jobs 2 --pruner median   vs   --pruner none\n")
+    par = seq = pruned = full = []
     with tempfile.TemporaryDirectory() as home:
-        par, seq = alternate("grid", [*grid, "--jobs", "2"], [*grid, "--jobs", "1"], pairs, home)
-        pruned, full = alternate("search", [*search, "--jobs", "2", "--pruner", "median"],
-                                 [*search, "--jobs", "2", "--pruner", "none"], pairs, home)
+        if opts.only != "search":
+            par, seq = alternate("grid", [*grid, "--jobs", "2"], [*grid, "--jobs", "1"], pairs, home)
+        if opts.only != "grid":
+            pruned, full = alternate("search", [*search, "--jobs", "2", "--pruner", "median"],
+                                     [*search, "--jobs", "2", "--pruner", "none"], pairs, home)
 
     def med(rows, i=0):
         return statistics.median(r[i] for r in rows)
@@ -89,10 +94,14 @@ def main():
     print("|---|---|---|---|---|---|")
     for name, a, b, target in ((f"grid of {len(grid_lrs) * 2}: A --jobs 2, B --jobs 1", par, seq, 0.60),
                                (f"search {search_n}: A median pruner, B none", pruned, full, 0.60)):
+        if not a:
+            continue
         ratio = med(a) / med(b)
         runs = " ".join(f"{x[0]:.1f}/{y[0]:.1f} (load {x[3]:.1f}/{y[3]:.1f})" for x, y in zip(a, b))
         print(f"| {name} | {med(a):.1f} | {med(b):.1f} | {ratio:.2f} | <= {target:.2f} "
               f"{'met' if ratio <= target else 'NOT met'} | {runs} |")
+    if not pruned:
+        return
     print("\n| search | best val acc % per run | median | its test acc % (scored once) | trials pruned per run |")
     print("|---|---|---|---|---|")
     for name, rows in (("median pruner", pruned), ("no pruner", full)):
