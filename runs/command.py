@@ -1,11 +1,13 @@
 """The `mnist-live runs` command: the run library in the terminal.
 
 What it owns: the subcommand's arguments (`runs_main`: the leaderboard, `show`, `compare`,
-`export`, `rm`), the --where / --sort language (turned into SQL conditions over the runs
-table for `RunLibrary.runs`), the tables it prints, and the command that reproduces a run
-(`reproduce_command`). The CSV and JSON exports are runs/export.py.
+`export`, `rm`; `sweeps` and `analyze` are analysis.py's), the --where / --sort language
+(SQL conditions over the runs table for `RunLibrary.runs`), the tables it prints (one per
+data: analysis.by_data), and the command that reproduces a run (`reproduce_command`). The
+CSV and JSON exports are runs/export.py.
 
-Imports: the standard library, `config`, `run_library` and, lazily, `files` for exports.
+Imports: the standard library, `config`, `run_library`, `analysis` (no NumPy at import time)
+and, lazily, `files` for exports.
 No NumPy: with 10,000 runs in the library the command must answer in well under a second
 (bench/bench_runs.py).
 """
@@ -21,11 +23,12 @@ import shlex
 import sys
 import time
 
+from mnist_live.runs import analysis
 from mnist_live.runs.library import HP_COLUMNS, RunLibrary, RunLibraryError, default_path
 from mnist_live.training import config as config_module
 
 # The options that say which data a run trained on (part of its reproduce command).
-DATA_OPTIONS = ("dataset", "data_dir", "data_home", "offline", "train_size", "test_size")
+DATA_OPTIONS = ("dataset", "data_dir", "data_home", "offline", "train_size", "test_size", "val")
 
 
 class UsageError(ValueError):
@@ -71,7 +74,7 @@ def _field(name):
     if name in HP_COLUMNS:
         return name, kind
     source = "hyper" if name in config_module.HYPERPARAMETERS else "config"
-    return f"json_extract({source}, '$.{name}')", kind
+    return f"(CASE WHEN json_valid({source}) THEN json_extract({source}, '$.{name}') END)", kind   # damaged: NULL
 
 
 _WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
@@ -129,7 +132,8 @@ def order_by(sort):
                              f"or a hyperparameter such as lr or batch_size)") from None
         desc = False
     desc ^= reverse
-    return f"{column} IS NULL, {column} {'DESC' if desc else 'ASC'}, id ASC"
+    first = "status!='finished', " if key in ("accuracy", "best") else ""      # running runs rank below
+    return f"{first}{column} IS NULL, {column} {'DESC' if desc else 'ASC'}, id ASC"
 
 
 # ------------------------------------------------------------------ the reproduce command
@@ -181,7 +185,7 @@ def _filters(parser):
     parser.add_argument("--sort", default="accuracy", metavar="KEY",
                         help="accuracy (default), time98, time97, wall, speed, started, id, or a hyperparameter "
                              "name; -KEY reverses")
-    parser.add_argument("--last", type=_positive, metavar="N", help="only the N most recently started runs")
+    parser.add_argument("--last", type=_positive, metavar="N", help="only the N most recently started runs (0: all)")
 
 
 def _positive(text):
@@ -196,7 +200,8 @@ def _positive(text):
 
 def _build_parsers():
     top = _Parser(prog="mnist-live runs", description="The run library: every training run recorded. "
-                  "Subcommands: show ID, compare ID ID ..., export --csv FILE|- / --json FILE|-, rm ID ...")
+                  "Subcommands: show ID, compare ID ID ..., export --csv FILE|- / --json FILE|-, rm ID ..., "
+                  "sweeps, analyze SWEEP")
     _common(top)
     _filters(top)
     top.add_argument("--top", type=_positive, default=25, metavar="N",
@@ -229,7 +234,9 @@ def runs_main(argv) -> int:
     """The `mnist-live runs ...` subcommand; its exit status (0, 1 library errors, 2 usage)."""
     argv = _reversed_sort_keys(argv)
     top, subs = _build_parsers()
-    sub, rest = _subcommand(argv, subs)
+    sub, rest = _subcommand(argv, {**subs, **dict.fromkeys(analysis.SUBCOMMANDS)})
+    if sub in analysis.SUBCOMMANDS:                  # `runs sweeps`, `runs analyze SWEEP`: runs/analysis.py
+        return analysis.main(sub, rest)
     args = (subs[sub] if sub else top).parse_args(rest)
     for flag, value in (("--runs", args.runs), ("--data-home", args.data_home)):
         if value is not None and not value.strip():
@@ -326,13 +333,13 @@ def _leaderboard(lib, args, path):
     if total == 0:
         print(f"no runs recorded yet in {path}")
         return 0
-    rows = lib.runs(**_query(args), last=args.last, limit=args.top or None)
+    rows = lib.runs(**_query(args), last=args.last or None, limit=args.top or None)
     _warn_damaged(lib.skipped)
-    matching = lib.count_matching(conditions=_query(args)["conditions"], last=args.last)
+    matching = lib.count_matching(conditions=_query(args)["conditions"], last=args.last or None)
     if not rows:
         print(f"no runs match ({total:,} in {path})")
         return 0
-    print(format_leaderboard(rows))
+    analysis.print_by_data(rows, format_leaderboard)   # runs on other data are never ranked together
     more = f" (--top 0 shows all {matching:,})" if matching > len(rows) else ""
     print(f"\n{len(rows):,} of {matching:,} matching run{'s' if matching != 1 else ''} shown{more}; "
           f"{total:,} in {path}")
@@ -420,7 +427,7 @@ def _summary_fields(r):
             ("machine", f"{r['host']}, {r['machine'].get('cores')} cores, NumPy {r['machine'].get('numpy')}, "
                         f"BLAS {r['machine'].get('blas') or 'unknown'}"),
             ("model file", r["model_file"] or "-"), ("reproduce with", command_text(r["config"]))]
-    return out
+    return out + analysis.steering_note(r)
 
 
 def _hp_order(name):

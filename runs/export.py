@@ -73,7 +73,7 @@ def _write_json(lib, query, out):
 
 def export(lib, args):
     """`runs export --csv FILE|- / --json FILE|-`: its exit status."""
-    query = {**_query(args), "last": args.last}
+    query = {**_query(args), "last": args.last or None}          # --last 0: all
     target, write = (args.csv, _write_csv) if args.csv is not None else (args.json, _write_json)
     if target == "-":
         n = write(lib, query, sys.stdout)

@@ -5,6 +5,7 @@
     trainer      `Trainer`: network, optimizer, data order; one batch at a time; evaluation
     optimizers   SGD, momentum and Adam updates; the learning-rate schedule
     augment      random shifts while training (--augment)
+    split        the validation split (--val), --train-size and --test-size cut from a data set
     history      what a run remembers: evaluations, the loss curve, weight snapshots
     model_file   the model-file format: reading, validating, fitting a configuration
     files        output files written atomically, never clobbering what is there

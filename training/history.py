@@ -16,6 +16,7 @@ import numpy as np
 from mnist_live.training.model_file import ModelFileError
 
 MAX_LOSS_POINTS = 5000        # loss curve length bound: older points are merged pairwise
+EVAL_KINDS = ("full", "subset", "val", "val_subset")   # the test set, its first images; the validation split, ditto
 SNAPSHOT_BUDGET = 150 * 2**20  # bytes of float16 snapshots kept (default network: 2.54 MiB each, 58 fit)
 
 
@@ -25,7 +26,7 @@ class EvalRecord:
     from the trainer to the pixels (the history, the window's reports, the run library and
     sweeps all carry this type)."""
     progress: float          # epochs done as a float (fractional)
-    kind: str                # "full" (whole test set) or "subset"
+    kind: str                # "full" (whole test set), "subset" (its first images), "val", "val_subset" (--val)
     accuracy: float
     per_class: tuple         # 10 floats (NaN for classes absent from the evaluated set)
     epoch: int               # training position of the evaluated weights
@@ -163,8 +164,8 @@ class History:
             f = f"evals[{i}]"
             if not isinstance(e, dict):
                 raise _bad(f, "must be an object")
-            if e.get("kind") not in ("full", "subset"):
-                raise _bad(f"{f}.kind", f"must be 'full' or 'subset', not {e.get('kind')!r}"[:120])
+            if e.get("kind") not in EVAL_KINDS:
+                raise _bad(f"{f}.kind", f"must be one of {', '.join(EVAL_KINDS)}, not {e.get('kind')!r}"[:120])
             per_class = e.get("per_class")
             if not (isinstance(per_class, list) and len(per_class) == 10):
                 raise _bad(f"{f}.per_class", "must be a list of 10 numbers")
