@@ -48,17 +48,21 @@ def one_run(seconds, seed, every, slack):
     import pygame
 
     from bench_soak import input_gap, pss_by_kind, pss_kb, random_input
-    from bench_window import prepare_cache
-    from mnist_live import data_loader, utils
+    from bench_window import SHARED, prepare_cache
+    from mnist_live import data_loader
     from mnist_live.training.config import Config
     from mnist_live.visualization import App
+    from mnist_live.window import memory
     libc = ctypes.CDLL(None)
     libc.mallinfo2.restype = MallInfo2
-    home = tempfile.mkdtemp()
-    prepare_cache(home)
-    data = data_loader.load_dataset("mnist", data_home=home, log=lambda *a: None)
+    if SHARED.exists():                                   # the full set, as after a first launch
+        home = tempfile.mkdtemp()
+        prepare_cache(home)
+        data = data_loader.load_dataset("mnist", data_home=home, log=lambda *a: None)
+    else:                                                 # a plain clone: the bundled sample
+        data = data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
     os.chdir(tempfile.mkdtemp())                         # S and Shift+S write here
-    utils.HEAP_SLACK = slack
+    memory.HEAP_SLACK = slack
     pygame.display.init()
     pygame.font.init()
     screen = pygame.display.set_mode((1600, 900), pygame.RESIZABLE)

@@ -195,12 +195,15 @@ def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
 
     from conftest import CTRL_C_CHILD
     from mnist_live.training.model_file import read_model
-    model, metrics = tmp_path / "ctrlc.npz", tmp_path / "ctrlc.json"
+    model, metrics, library = tmp_path / "ctrlc.npz", tmp_path / "ctrlc.json", tmp_path / "runs.sqlite3"
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
     proc = subprocess.Popen([sys.executable, MAIN, "--offline", "--hidden", "64", "--epochs", "500",
-                             "--save", str(model), "--metrics", str(metrics), "--no-runs"], env=env,
+                             "--save", str(model), "--metrics", str(metrics), "--runs", str(library)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **CTRL_C_CHILD)
-    time.sleep(4)
+    deadline = time.monotonic() + 120                     # until the window trains (a loaded machine is slow)
+    while time.monotonic() < deadline and proc.poll() is None and not training(library):
+        time.sleep(0.2)
+    assert proc.poll() is None and training(library), "the window never started training"
     os.killpg(proc.pid, signal.SIGINT)          # like Ctrl+C: the whole process group
     sent = time.monotonic()
     out, err = proc.communicate(timeout=60)
@@ -211,6 +214,18 @@ def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
     done = json.loads(metrics.read_text())
     assert done["status"] == "stopped" and done["epochs_completed"] < 500, done["status"]
     assert meta["config"]["epochs"] == 500
+
+
+def training(library):
+    """Whether the run library has a running run that has trained past its first batches."""
+    import sqlite3
+    if not library.exists():
+        return False
+    try:
+        with sqlite3.connect(f"file:{library}?mode=ro", uri=True, timeout=1) as con:
+            return bool(con.execute("SELECT COUNT(*) FROM losses").fetchone()[0])
+    except sqlite3.Error:
+        return False
 
 
 def test_npz_without_model_entries_is_refused(tmp_path):
