@@ -29,7 +29,7 @@ from types import MappingProxyType
 import numpy as np
 import pygame
 
-from mnist_live.runs.comparison import Comparison, SweepWatch, leaderboard, library_path
+from mnist_live.runs.comparison import Comparison, SweepWatch, board_table, library_path
 from mnist_live.runs.recorder import Recording
 from mnist_live.training.config import DATASET_NAMES
 from mnist_live.training.messages import Command, Order
@@ -270,7 +270,7 @@ class App:
                                      lambda: cell and Hovered.of(d.net.weights, *hover, cell)),
             strip=strip_digits(d, st, self.region(FilmStrip).capacity() if self.layout else 0),
             map=map_picture(d, st),
-            runs=memos["runs"](self.compare.version, lambda: runs_picture(self.compare, leaderboard)),
+            runs=memos["runs"](self.compare.version, lambda: runs_picture(self.compare, board_table)),
             watch=watch_picture(self.watch), legend=overlay.legend(st.noun) if overlay is not None else (),
             caption=caption(st, st.noun, d.view.explains(self.names) if d.view is not None else "",
                             0 if result is None else int(sum(x.sum() for x in result.dead)),

@@ -133,8 +133,8 @@ class Axis:
 
 def _text(value):
     """A hyperparameter's value as the views show it (an architecture as 128x64)."""
-    from mnist_live.runs.command import _hp_text
-    return "x".join(str(v) for v in value) if isinstance(value, list) else _hp_text(value)
+    from mnist_live.runs.command import hp_text
+    return "x".join(str(v) for v in value) if isinstance(value, list) else hp_text(value)
 
 
 def _numeric(values):

@@ -323,7 +323,7 @@ def _reversed_sort_keys(argv):
     return out
 
 
-def _query(args):
+def query(args):
     """RunLibrary.runs' conditions and order for --where and --sort (UsageError when bad)."""
     return {"conditions": [parse_where(expr) for expr in args.where], "order": order_by(args.sort)}
 
@@ -333,9 +333,9 @@ def _leaderboard(lib, args, path):
     if total == 0:
         print(f"no runs recorded yet in {path}")
         return 0
-    rows = lib.runs(**_query(args), last=args.last or None, limit=args.top or None)
-    _warn_damaged(lib.skipped)
-    matching = lib.count_matching(conditions=_query(args)["conditions"], last=args.last or None)
+    rows = lib.runs(**query(args), last=args.last or None, limit=args.top or None)
+    warn_damaged(lib.skipped)
+    matching = lib.count_matching(conditions=query(args)["conditions"], last=args.last or None)
     if not rows:
         print(f"no runs match ({total:,} in {path})")
         return 0
@@ -346,7 +346,7 @@ def _leaderboard(lib, args, path):
     return 0
 
 
-def _warn_damaged(skipped):
+def warn_damaged(skipped):
     """One line on stderr for the damaged rows a read skipped."""
     if skipped:
         more = f" (and {len(skipped) - 1} more damaged)" if len(skipped) > 1 else ""
@@ -354,19 +354,19 @@ def _warn_damaged(skipped):
 
 
 # ------------------------------------------------------------------ formatting
-def _pct(v):
+def pct(v):
     return "-" if v is None else f"{100 * v:.2f} %"
 
 
-def _secs(v):
+def secs(v):
     return "-" if v is None else f"{v:.1f} s"
 
 
-def _rate(v):
+def rate(v):
     return "-" if v is None else f"{v:,.0f}"
 
 
-def _hp_text(v):
+def hp_text(v):
     if isinstance(v, list):
         return " ".join(map(str, v))
     if isinstance(v, bool):
@@ -391,20 +391,32 @@ def _table(header, rows, right=()):
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-def format_leaderboard(rows):
-    """The table: id, status, test accuracy, time to 98 %, wall time, samples/s, the
-    hyperparameters that differ between `rows`, and the command that reproduces each."""
-    hps = differing_hyperparameters(rows)
-    sweep = any(r["sweep"] for r in rows)
-    header = ["id", "status", "test acc", "to 98 %", "wall", "samples/s", *(["sweep"] if sweep else []), *hps,
-              "reproduce with"]
+def leaderboard(rows, short_names=None, compact=False):
+    """The leaderboard's cells, best first as `rows` come: (header, body rows of text). Id,
+    status, test accuracy, time to 98 %, wall time and the hyperparameters that differ
+    between the rows; the terminal's (not `compact`) also samples/s, the sweep and the
+    command that reproduces each, the window's board (`compact`) names the
+    hyperparameters by `short_names`."""
+    hps = [n for n in differing_hyperparameters(rows) if not compact or n != "dataset"] \
+        if len(rows) > 1 or not compact else []
+    sweep = not compact and any(r["sweep"] for r in rows)
+    named = [(short_names or {}).get(n) or n for n in hps]
+    header = ["id" if not compact else "run", "status", "test acc", "to 98 %", "wall",
+              *([] if compact else ["samples/s"]), *(["sweep"] if sweep else []), *named,
+              *([] if compact else ["reproduce with"])]
     body = []
     for r in rows:
-        body.append([str(r["id"]), r["status"], _pct(r["test_accuracy"]), _secs(r["time_to_98"]),
-                     _secs(r["wall_s"]), _rate(r["samples_per_s"]),
+        body.append([str(r["id"]), r["status"], pct(r["test_accuracy"]), secs(r["time_to_98"]), secs(r["wall_s"]),
+                     *([] if compact else [rate(r["samples_per_s"])]),
                      *([f"{r['sweep']}#{r['trial']}" if r["sweep"] else "-"] if sweep else []),
-                     *(_hp_text(r["hyperparameters"].get(n, "-")) for n in hps), command_text(r["config"])])
-    return _table(header, body, right={0, 2, 3, 4, 5})
+                     *(hp_text(r["hyperparameters"].get(n, "-")) for n in hps),
+                     *([] if compact else [command_text(r["config"])])])
+    return header, body
+
+
+def format_leaderboard(rows):
+    """The terminal's leaderboard table of `rows` (`leaderboard`'s cells, aligned)."""
+    return _table(*leaderboard(rows), right={0, 2, 3, 4, 5})
 
 
 def _when(t):
@@ -414,13 +426,13 @@ def _when(t):
 def _summary_fields(r):
     """(label, text) rows describing one run (show and compare)."""
     out = [("status", r["status"] + (f" ({r['error']})" if r["error"] else "")),
-           ("test accuracy", _pct(r["test_accuracy"])), ("best accuracy", _pct(r["best_accuracy"])),
-           ("time to 97 %", _secs(r["time_to_97"])), ("time to 98 %", _secs(r["time_to_98"])),
-           ("wall time", _secs(r["wall_s"])), ("samples/s", _rate(r["samples_per_s"])),
+           ("test accuracy", pct(r["test_accuracy"])), ("best accuracy", pct(r["best_accuracy"])),
+           ("time to 97 %", secs(r["time_to_97"])), ("time to 98 %", secs(r["time_to_98"])),
+           ("wall time", secs(r["wall_s"])), ("samples/s", rate(r["samples_per_s"])),
            ("data", f"{r['dataset']}: {r['n_train']:,} train / {r['n_test']:,} test ({r['data_source']})"
             if r["n_train"] is not None else r["dataset"])]
     hp = r["hyperparameters"]
-    out += [(n, _hp_text(hp[n])) for n in sorted(hp, key=_hp_order) if n != "dataset"]
+    out += [(n, hp_text(hp[n])) for n in sorted(hp, key=_hp_order) if n != "dataset"]
     if r["sweep"]:
         out.append(("sweep", f"{r['sweep']} trial {r['trial']}"))
     out += [("started", _when(r["started"])), ("ended", _when(r["ended"])),
@@ -446,7 +458,7 @@ def format_show(r):
     lines.append(f"\nevaluations ({len(evals)}; loss points {len(r['losses'])}, lr changes {len(r['lr_changes'])})")
     if evals:
         lines.append(_table(["epochs", "kind", "accuracy", "elapsed"],
-                            [[f"{e['progress']:.2f}", e["kind"], _pct(e["accuracy"]), _secs(e["elapsed_s"])]
+                            [[f"{e['progress']:.2f}", e["kind"], pct(e["accuracy"]), secs(e["elapsed_s"])]
                              for e in evals], right={0, 2, 3}))
         names = _class_names(r["dataset"])
         rows = [[f"{e['progress']:.2f}", *("-" if v is None else f"{100 * v:.1f}" for v in e["per_class"])]

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from mnist_live.runs import analysis
 from mnist_live.runs import library as run_library
-from mnist_live.runs.command import _hp_text, _pct, _secs, differing_hyperparameters
+from mnist_live.runs.command import hp_text, leaderboard
 from mnist_live.runs.library import RunLibrary, RunLibraryError
 from mnist_live.training import config as config_module
 
@@ -65,7 +65,7 @@ def differences(live_hp: dict, other_hp: dict) -> list[str]:
         if json.dumps(mine, sort_keys=True) == json.dumps(theirs, sort_keys=True):
             continue
         short = SHORT_NAMES.get(name, name)
-        value = "-" if theirs is None else _hp_text(theirs)
+        value = "-" if theirs is None else hp_text(theirs)
         if name == "nesterov" or name == "augment":
             out.append(("" if theirs else "no ") + name)
         else:
@@ -328,17 +328,13 @@ class Comparison:
         return message or f"run {run_id} overlaid on the charts ({self.label(self.runs[-1])})"
 
 
-def leaderboard(rows, live_id=None, overlaid=()):
-    """The board's table: (header, body, marks), body rows of text cells; marks per row:
-    "live" (the run on screen), an index into `overlaid` (its colour), or None."""
-    hps = [n for n in differing_hyperparameters(rows) if n != "dataset"] if len(rows) > 1 else []
-    header = ["run", "status", "test acc", "to 98 %", "wall", *(SHORT_NAMES.get(n) or n for n in hps)]
-    body, marks = [], []
+def board_table(rows, live_id=None, overlaid=()):
+    """The window's board (B): (header, body, marks), the cells of `command.leaderboard` for
+    the window; marks per row: "live" (the run on screen), an index into `overlaid` (its
+    colour), or None."""
+    header, body = leaderboard(rows, SHORT_NAMES, compact=True)
     overlaid = list(overlaid)
-    for r in rows:
-        body.append([str(r["id"]), r["status"], _pct(r["test_accuracy"]), _secs(r["time_to_98"]),
-                     _secs(r["wall_s"]), *(_hp_text(r["hyperparameters"].get(n, "-")) for n in hps)])
-        marks.append("live" if r["id"] == live_id else overlaid.index(r["id"]) if r["id"] in overlaid else None)
+    marks = ["live" if r["id"] == live_id else overlaid.index(r["id"]) if r["id"] in overlaid else None for r in rows]
     return header, body, marks
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 
-from mnist_live.runs.command import _hp_text, _query, _warn_damaged, command_text
+from mnist_live.runs import command
 from mnist_live.runs.library import SCHEMA_VERSION
 from mnist_live.runs.rows import DamagedRun
 from mnist_live.training import config as config_module
@@ -35,8 +35,9 @@ def csv_header(hp_names):
 
 def csv_row(r, hps):
     row = ["" if r[k] is None else r[k] for k in CSV_FIELDS]
-    row += [_hp_text(r["hyperparameters"].get(h)) if h == "hidden" else r["hyperparameters"].get(h, "") for h in hps]
-    row.append(command_text(r["config"]))
+    hyper = r["hyperparameters"]
+    row += [command.hp_text(hyper.get(h)) if h == "hidden" else hyper.get(h, "") for h in hps]
+    row.append(command.command_text(r["config"]))
     return row
 
 
@@ -73,7 +74,7 @@ def _write_json(lib, query, out):
 
 def export(lib, args):
     """`runs export --csv FILE|- / --json FILE|-`: its exit status."""
-    query = {**_query(args), "last": args.last or None}          # --last 0: all
+    query = {**command.query(args), "last": args.last or None}          # --last 0: all
     target, write = (args.csv, _write_csv) if args.csv is not None else (args.json, _write_json)
     if target == "-":
         n = write(lib, query, sys.stdout)
@@ -88,7 +89,7 @@ def export(lib, args):
         except OSError as e:
             print(f"error: could not write {target}: {e.strerror or e}", file=sys.stderr)
             return 1
-    _warn_damaged(lib.skipped)
+    command.warn_damaged(lib.skipped)
     if target != "-":
         print(f"wrote {n:,} run{'s' if n != 1 else ''} to {target}")
     return 0

@@ -24,7 +24,7 @@ import time
 from mnist_live.runs import study as studies
 from mnist_live.runs.study import SweepFailed
 from mnist_live.runs.sweep_plan import SweepError, command_line, trial_config
-from mnist_live.runs.sweep_report import STATUS_ORDER, best_trial, leaderboard, mean, ranked_by
+from mnist_live.runs.sweep_report import STATUS_ORDER, best_trial, mean, ranked_by, trial_table
 from mnist_live.runs.sweeps import Sweep, announce, clean, start_pool
 
 TPE_STARTUP = 10              # random trials before TPE models the rest (Optuna's default)
@@ -154,7 +154,7 @@ def report(sweep, plan, name, wall, out, interrupted=False):
     counted = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda c: STATUS_ORDER.get(c[0], 9)))
     print(f"\nSweep {name}: {len(board)} trials ({counted}); this session {wall:.1f} s", file=out)
     print(ranked_by(sweep.has_val, plan.repeats), file=out)
-    for line in leaderboard(board, list(plan.specs), sweep.has_val, plan.repeats):
+    for line in trial_table(board, list(plan.specs), sweep.has_val, plan.repeats):
         print(line, file=out)
     best = best_trial(board, sweep.has_val)
     if interrupted:

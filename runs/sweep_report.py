@@ -56,7 +56,7 @@ def ranking_key(has_val):
     return key
 
 
-def leaderboard(rows, axes, has_val=True, repeats=1):
+def trial_table(rows, axes, has_val=True, repeats=1):
     """Markdown table lines of `rows` (see the module docstring), best first; `axes`: the
     swept parameters, one column each."""
     head = ["rank", "trial", *axes, "status", *(["val acc %"] if has_val else []), "test acc %",

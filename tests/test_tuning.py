@@ -25,20 +25,20 @@ def test_leaderboard_ranks_finished_by_validation_and_shows_only_what_varies():
             {"number": 1, "params": {"lr": 0.01}, "status": "finished", "val": [0.9], "test": [0.97], "wall_s": 2.0},
             {"number": 2, "params": {"lr": 0.001}, "status": "finished", "val": [0.95], "test": [0.91], "wall_s": 2.0},
             {"number": 3, "params": {"lr": 1.0}, "status": "diverged", "val": [], "test": [], "wall_s": 0.1}]
-    lines = report.leaderboard(rows, ["lr"])
+    lines = report.trial_table(rows, ["lr"])
     assert [c.strip() for c in lines[0].split("|")[1:-1]] == \
         ["rank", "trial", "lr", "status", "val acc %", "test acc %", "epochs", "time s"]
     assert [line.split("|")[2].strip() for line in lines[2:]] == ["2", "1", "0", "3"]   # by validation, not test
     assert report.best_trial(rows)["number"] == 2
     assert "Ranked by validation accuracy" in report.ranked_by(True, 1)
-    no_val = report.leaderboard(rows, ["lr"], has_val=False)                           # --val 0: by test
+    no_val = report.trial_table(rows, ["lr"], has_val=False)                           # --val 0: by test
     assert "val acc %" not in no_val[0] and [line.split("|")[2].strip() for line in no_val[2:]][:2] == ["1", "2"]
 
 
 def test_repeats_rank_by_the_mean_and_show_the_spread():
     rows = [{"number": 0, "params": {"lr": 0.1}, "status": "finished", "val": [0.90, 0.99], "test": [0.9, 0.99]},
             {"number": 1, "params": {"lr": 0.2}, "status": "finished", "val": [0.96, 0.95], "test": [0.95, 0.96]}]
-    lines = report.leaderboard(rows, ["lr"], repeats=2)
+    lines = report.trial_table(rows, ["lr"], repeats=2)
     first = [c.strip() for c in lines[2].split("|")[1:-1]]
     assert first[1] == "1" and first[4] == "95.50 +- 0.71"                  # mean 95.5 beats 94.5 despite 99.0
     assert report.accuracy_text([0.9], 3) == "90.00 +- - (1/3)"

@@ -66,7 +66,7 @@ class RunsPicture:
     axis: str                    # "epochs" or "seconds"
     runs: tuple                  # RunCurves overlaid, in colour order
     labels: tuple                # what each does differently from the run on screen
-    board: tuple                 # (header, body rows, marks) of the leaderboard (`comparison.leaderboard`)
+    board: tuple                 # (header, body rows, marks) of the leaderboard (`comparison.board_table`)
     board_ids: tuple             # run id of each board row
     version: int                 # changes whenever any of it changes
 
@@ -125,12 +125,12 @@ class Scene:
         return None if st.drawing or st.dream is not None else int(st.y_test[st.index])
 
 
-def runs_picture(compare, leaderboard):
+def runs_picture(compare, board_table):
     """The RunsPicture of a `comparison.Comparison` (its runs shown, labels, board)."""
     shown = tuple(compare.shown())
     board = tuple(compare.board)
     return RunsPicture(compare.axis, shown, tuple(compare.label(r) for r in shown),
-                       leaderboard(board, compare.live_id, [r.id for r in shown]), tuple(r["id"] for r in board),
+                       board_table(board, compare.live_id, [r.id for r in shown]), tuple(r["id"] for r in board),
                        compare.version)
 
 
