@@ -30,12 +30,9 @@ them so that one engine's spinning idle worker threads do not slow the other; ev
 number is a median. The machine may be shared: the load average is printed before and
 after.
 
-Threads: --threads sets the BLAS (threadpoolctl) and torch thread counts; the optimizer's
-own thread count is neural_network.default_threads() unless --opt-threads is given.
-OpenBLAS's idle workers busy-wait for ~0.1 s after each call, which can slow
-NumPy's single-threaded elementwise work by up to 2x on a 2-CPU machine; exporting
-OPENBLAS_THREAD_TIMEOUT=4 before the run makes them sleep early (and lets the optimizer
-use a second thread).
+Threads: --threads sets the BLAS (threadpoolctl) and torch thread counts. Our step then
+runs on that many threads of its own (neural_network.default_threads(), or --opt-threads)
+with BLAS single-threaded inside it; "its products alone" use BLAS's own threads.
 """
 from __future__ import annotations
 
@@ -180,7 +177,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None, metavar="N",
                     help="BLAS and torch threads (default: the BLAS default)")
     ap.add_argument("--opt-threads", type=int, default=None, metavar="N",
-                    help="optimizer threads (default: neural_network.default_threads())")
+                    help="threads of our step (default: neural_network.default_threads(), the BLAS threads)")
     ap.add_argument("--batch-sizes", default="64,128,256", metavar="B,B,..")
     ap.add_argument("--optimizers", default="sgd,momentum,adam", metavar="K,K")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
@@ -210,9 +207,8 @@ def main(argv=None):
               f"load average before: {load()}")
         info = blas[0] if blas else {}
         print(f"- NumPy {np.__version__}, {info.get('internal_api', '?')} {info.get('version', '')} "
-              f"({info.get('architecture', '')}); BLAS threads: {threads}; optimizer threads: "
-              f"{args.opt_threads or default_threads()}; OPENBLAS_THREAD_TIMEOUT="
-              f"{os.environ.get('OPENBLAS_THREAD_TIMEOUT', '(unset)')}")
+              f"({info.get('architecture', '')}); BLAS threads: {threads}; our step's threads: "
+              f"{args.opt_threads or default_threads()}")
         print(f"- PyTorch: {torch_note}")
         print(f"- {steps} steps per run, {repeats} alternating runs per engine, medians; "
               f"lr {LR}")

@@ -135,6 +135,89 @@ def test_whole_step_matches_gradients_then_update(gemm_path, kind, kw, weight_de
     assert not np.array_equal(fused.weights[0], MLP((784, 48, 24, 10), "relu", seed=2).weights[0])
 
 
+def test_gemm_on_blocks_of_rows_and_columns(gemm_path):
+    """The blocks a training step hands to gemm: column blocks of W and of the output,
+    row blocks of a transposed input, row blocks of W transposed."""
+    rng = np.random.default_rng(3)
+    a, W = rng.standard_normal((6, 20)).astype(np.float32), rng.standard_normal((20, 12)).astype(np.float32)
+    out = rng.standard_normal((6, 12)).astype(np.float32)
+    want = out.copy()
+    want[:, 4:9] = 0.5 * want[:, 4:9] + 2.0 * (a @ W[:, 4:9])
+    gemm(a, W[:, 4:9], out[:, 4:9], 2.0, 0.5)                   # (6, 20) @ (20, 5) into columns 4:9
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    d = rng.standard_normal((6, 12)).astype(np.float32)
+    g = np.zeros((20, 12), np.float32)
+    gemm(a[:, 3:11].T, d, g[3:11])                              # (8, 6) @ (6, 12) into rows 3:11
+    np.testing.assert_allclose(g[3:11], a[:, 3:11].T @ d, rtol=1e-5, atol=1e-5)
+    assert not g[:3].any() and not g[11:].any()
+    dp = np.zeros((6, 20), np.float32)
+    gemm(d, W[3:11].T, dp[:, 3:11])                             # (6, 12) @ (12, 8) into columns 3:11
+    np.testing.assert_allclose(dp[:, 3:11], d @ W[3:11].T, rtol=1e-5, atol=1e-5)
+    assert not dp[:, :3].any() and not dp[:, 11:].any()
+
+
+def _split_net(sizes=(784, 96, 40, 10), blocks=3, seed=2, dtype=np.float32):
+    """A network whose training step cuts every layer into `blocks` blocks (as a big
+    network on a machine with that many CPUs)."""
+    net = MLP(sizes, "relu", seed=seed, dtype=dtype)
+    net.SPLIT_BELOW, net.BLOCKS = 1, blocks
+    return net
+
+
+@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
+                                     ("adam", {})])
+@pytest.mark.parametrize("weight_decay,dropout", [(0.0, 0.0), (1e-2, 0.3)])
+def test_blocked_step_matches_gradients_then_update(gemm_path, kind, kw, weight_decay, dropout):
+    """A step cut into blocks on two threads (products, updates and input gradients per
+    block) gives the parameters and state of the whole-matrix gradients (train_step
+    without an optimizer, one block per layer), then Optimizer.step; without dropout also
+    those of the float64 reference loss_and_grads."""
+    x, y = _batch(784, 10, 40, seed=7)
+    lr = 1e-3 if kind == "adam" else 0.05
+    net, plain = _split_net(), MLP((784, 96, 40, 10), "relu", seed=2)
+    ref = MLP((784, 96, 40, 10), "relu", seed=2, dtype=np.float64)
+    opt, opt_p, opt_r = (Optimizer(n.params, kind, **kw) for n in (net, plain, ref))
+    grads, grads_p = [np.empty_like(p) for p in net.params], [np.empty_like(p) for p in net.params]
+    rng, rng_p = np.random.default_rng(1), np.random.default_rng(1)
+    for _ in range(3):
+        loss, _ = net.train_step(x, y, grads, weight_decay, dropout, rng, opt, lr=lr, threads=2)
+        loss_p, _ = plain.train_step(x, y, grads_p, weight_decay, dropout, rng_p, threads=1)
+        opt_p.step(grads_p, lr)
+        assert loss == pytest.approx(loss_p, rel=1e-5)
+        if not dropout:
+            loss_r, grads_r = ref.loss_and_grads(x.astype(np.float64), y, weight_decay)
+            opt_r.step(grads_r, lr)
+            assert loss == pytest.approx(loss_r, rel=1e-5)
+    for a, b in zip(net.params, plain.params):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key in opt.state:
+        for a, b in zip(opt.state[key], opt_p.state[key]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    if not dropout:
+        for a, b in zip(net.params, ref.params):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
+                                     ("adam", {})])
+def test_step_does_not_depend_on_the_thread_count(gemm_path, kind, kw):
+    """The blocks depend on the shapes only; each is computed by one thread: 1, 2 or 3
+    threads give the same parameters, optimizer state and losses, bit for bit."""
+    x, y = _batch(784, 10, 32, seed=5)
+    results = []
+    for threads in (1, 2, 3):
+        net = _split_net(blocks=4)
+        opt = Optimizer(net.params, kind, threads=threads, **kw)
+        grads = [np.empty_like(p) for p in net.params]
+        rng = np.random.default_rng(0)
+        losses = [net.train_step(x, y, grads, 1e-3, 0.2, rng, opt, lr=0.01)[0] for _ in range(4)]
+        results.append((losses, net.params, [a for arrays in opt.state.values() for a in arrays]))
+    for losses, params, state in results[1:]:
+        assert losses == results[0][0]
+        for a, b in zip(params + state, results[0][1] + results[0][2]):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
 def test_whole_step_leaves_parameters_alone_past_max_loss(kind):
     net = MLP((784, 16, 10), "relu", seed=0)
