@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from mnist_live.neural_network import add_scaled, default_threads, gemm, thread_pool  # noqa: F401 (default_threads: public here too)
+from mnist_live.training.compiled import kernels
 
 
 def _flat(a):
@@ -51,7 +52,7 @@ class Optimizer:
     MAX_LANES = 8         # threads one optimizer may be updated from at once
 
     def __init__(self, params, kind="adam", momentum=0.9, nesterov=False,
-                 beta2=0.999, eps=1e-8, threads=None):
+                 beta2=0.999, eps=1e-8, threads=None, compiled=None):
         if kind not in ("sgd", "momentum", "adam"):
             raise ValueError(f"unknown optimizer {kind!r}")
         self.params = params
@@ -73,7 +74,26 @@ class Optimizer:
                        for i, p in enumerate(params) for s in range(0, p.size, self.CHUNK)]
         self._dtype = np.result_type(*params) if params else np.float32
         self._scratch = {}
-        self._args = ()
+        self._args = self._cargs = ()
+        # compiled.py's one-pass rules when available (compiled=None), required (True) or not
+        # used (False); looked up at the first step (numba's import takes ~0.5 s)
+        self._want_compiled, self._fast = compiled, None
+        if compiled:
+            self._find_kernel()
+
+    def _find_kernel(self):
+        fast = kernels() if self._want_compiled is not False else None
+        if self._want_compiled and fast is None:
+            raise RuntimeError("compiled optimizer updates need numba (pip install 'mnist-live[fast]')")
+        self._fast = fast[self.kind] if fast is not None else None
+        self._want_compiled = self._fast is not None
+
+    @property
+    def compiled(self):
+        """Whether updates run compiled (compiled.py) rather than as NumPy passes."""
+        if self._want_compiled is None:
+            self._find_kernel()
+        return self._fast is not None
 
     @property
     def threads(self):
@@ -115,6 +135,8 @@ class Optimizer:
 
     def begin(self, lr):
         """Start a step at learning rate lr: count it, and fix its scalars for `update`."""
+        if self._want_compiled is None:
+            self._find_kernel()
         self.t += 1
         # Python floats, not np.float64: with NumPy 2 a float64 scalar would make every
         # float32 pass compute in float64 through a slow casting loop.
@@ -132,6 +154,14 @@ class Optimizer:
             step = lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
             self._args = (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2) * self.G_SCALE,
                           float(self.eps) / math.sqrt(1 - b2) * self.G_SCALE)
+        c = self._dtype.type   # the compiled rules compute in the parameters' precision, as NumPy does
+        if self.kind == "momentum":
+            self._cargs = (c(self._args[0]), c(self._args[1]), bool(self.nesterov))
+        elif self.kind == "adam":
+            b1, b2, step, eps = self._args
+            self._cargs = (c(b1), c(b2), c(self.G_SCALE), c(step), c(eps))
+        else:
+            self._cargs = tuple(c(a) for a in self._args)
         if self.t % self.FLUSH_EVERY == 0:
             for arrays in self.state.values():
                 for a in arrays:
@@ -140,8 +170,19 @@ class Optimizer:
     def update(self, k, start, stop, g, lane=0, weight_decay=0.0):
         """Update elements [start, stop) of params[k] (flattened) from g, their gradient
         (a flat array of stop - start elements), with this step's scalars (begin).
-        weight_decay: add weight_decay * p into g first (g is modified)."""
+        weight_decay: add weight_decay * p into g first (the NumPy passes modify g for it).
+        Compiled (compiled.py): one pass over the block; else NumPy passes, chunk by chunk."""
         p = self._flat_params[k]
+        if self._fast is not None and g.dtype == p.dtype:
+            wd, sl = p.dtype.type(weight_decay), slice(start, stop)
+            if self.kind == "adam":
+                self._fast(p[sl], g, self._flat_state["M"][k][sl], self._flat_state["V"][k][sl], wd, *self._cargs)
+            elif self.kind == "momentum":
+                mu, lr, nesterov = self._cargs
+                self._fast(p[sl], g, self._flat_state["m"][k][sl], wd, mu, lr, nesterov)
+            else:
+                self._fast(p[sl], g, wd, *self._cargs)
+            return
         kernel = (self._sgd, self._momentum, self._adam)[("sgd", "momentum", "adam").index(self.kind)]
         t = self.scratch(lane)
         for s in range(start, stop, self.CHUNK):
