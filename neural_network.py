@@ -73,15 +73,15 @@ def _layout(a):
     """(BLAS transpose flag, leading dimension, data pointer) of a 2-D array whose rows or
     whose columns are contiguous (a C-contiguous array, its transpose, or a block of rows
     or columns of either), else None."""
-    if a.flags.c_contiguous:
-        return _NO_TRANS, max(a.shape[1], 1), a.ctypes.data
-    if a.T.flags.c_contiguous:
-        return _TRANS, max(a.shape[0], 1), a.ctypes.data
     (s0, s1), size, (m, n) = a.strides, a.itemsize, a.shape
-    if s1 == size and s0 % size == 0 and s0 >= n * size:
-        return _NO_TRANS, s0 // size, a.ctypes.data
-    if s0 == size and s1 % size == 0 and s1 >= m * size:
-        return _TRANS, s1 // size, a.ctypes.data
+    if s1 == size and s0 >= n * size and s0 % size == 0:          # rows contiguous
+        return _NO_TRANS, max(s0 // size, 1), a.__array_interface__["data"][0]
+    if s0 == size and s1 >= m * size and s1 % size == 0:          # columns contiguous
+        return _TRANS, max(s1 // size, 1), a.__array_interface__["data"][0]
+    if a.flags.c_contiguous:                                      # (n or m of 1: any strides)
+        return _NO_TRANS, max(n, 1), a.ctypes.data
+    if a.T.flags.c_contiguous:
+        return _TRANS, max(m, 1), a.ctypes.data
     return None
 
 
@@ -154,11 +154,16 @@ def default_threads():
     (OPENBLAS_NUM_THREADS, threadpoolctl limits), at most the CPUs this process may run on.
     A sweep trial (threadpool_limits(1)) and the window's training process
     (OPENBLAS_NUM_THREADS=1) get 1; headless training on two cores gets 2."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(blas_threads(), cpus))
+    global _CPUS
+    if _CPUS is None:
+        try:
+            _CPUS = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            _CPUS = os.cpu_count() or 1
+    return max(1, min(blas_threads(), _CPUS))
+
+
+_CPUS = None   # CPUs this process may run on (asked once)
 
 
 class single_threaded_blas:
@@ -486,7 +491,7 @@ class MLP:
             z, W, b, hidden = acts[i], self.weights[i], self.biases[i], i < L - 1
 
             def forward(lane, c0, c1, a=a, z=z, W=W, b=b, hidden=hidden):
-                zc = gemm(a, W[:, c0:c1], z[:, c0:c1])   # (B, fan_in) @ (fan_in, cols)
+                zc = np.matmul(a, W[:, c0:c1], out=z[:, c0:c1])   # (B, fan_in) @ (fan_in, cols)
                 zc += b[c0:c1]
                 if hidden:
                     act(zc)
@@ -520,7 +525,7 @@ class MLP:
                          fan_out=fan_out):
                 # rows r0:r1 of W, i.e. inputs r0:r1 of layer i
                 if d_prev is not None:     # before these rows change: d_prev = delta @ W.T
-                    dp = gemm(delta, W[r0:r1].T, d_prev[:, r0:r1])   # (B, fan_out) @ (fan_out, rows)
+                    dp = np.matmul(delta, W[r0:r1].T, out=d_prev[:, r0:r1])   # (B, fan_out) @ (fan_out, rows)
                     if dropout > 0:
                         dp *= buf["masks"][i - 1][:, r0:r1]
                     act_grad(acts[i - 1][:, r0:r1], dp)
@@ -528,7 +533,7 @@ class MLP:
                 if fused:
                     opt.fused_weight_update(2 * i, a_t, delta, lr, weight_decay, (r0, r1), lane)
                     return
-                g = gemm(a_t, delta, dW[r0:r1])              # (rows, B) @ (B, fan_out)
+                g = np.matmul(a_t, delta, out=dW[r0:r1])     # (rows, B) @ (B, fan_out)
                 if opt is not None:
                     opt.update(2 * i, r0 * fan_out, r1 * fan_out, g.reshape(-1), lane, weight_decay)
                 elif weight_decay:

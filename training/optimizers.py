@@ -74,6 +74,7 @@ class Optimizer:
                        for i, p in enumerate(params) for s in range(0, p.size, self.CHUNK)]
         self._dtype = np.result_type(*params) if params else np.float32
         self._scratch = {}
+        self._rest_items = {}   # `done` -> the work items rest() has left
         self._args = self._cargs = ()
         # compiled.py's one-pass rules when available (compiled=None), required (True) or not
         # used (False); looked up at the first step (numba's import takes ~0.5 s)
@@ -173,7 +174,9 @@ class Optimizer:
         weight_decay: add weight_decay * p into g first (the NumPy passes modify g for it).
         Compiled (compiled.py): one pass over the block; else NumPy passes, chunk by chunk."""
         p = self._flat_params[k]
-        if self._fast is not None and g.dtype == p.dtype:
+        if self._fast is not None and g.dtype == p.dtype and (stop - start > 4096 or self.kind == "adam"):
+            # (a call into compiled code costs a few us: NumPy's two or three passes are
+            #  quicker for small SGD or momentum blocks, and give the same numbers)
             wd, sl = p.dtype.type(weight_decay), slice(start, stop)
             if self.kind == "adam":
                 self._fast(p[sl], g, self._flat_state["M"][k][sl], self._flat_state["V"][k][sl], wd, *self._cargs)
@@ -197,8 +200,10 @@ class Optimizer:
     def rest(self, grads, done=(), threads=None):
         """Update every parameter but the indices in `done` (already updated this step)
         from `grads` (same shapes as params), on `threads` threads (default self.threads)."""
-        done = set(done)
-        items = [it for it in self._items if it[0] not in done]
+        done = tuple(done)
+        items = self._rest_items.get(done)
+        if items is None:
+            items = self._rest_items[done] = [it for it in self._items if it[0] not in done]
         flat_grads = [g.reshape(-1) for g in grads]
         n = max(1, min(threads or self.threads, sum(e - s for _, s, e in items) // (2 * self.CHUNK), self.MAX_LANES))
         if n == 1:
