@@ -372,12 +372,15 @@ def test_compiled_updates_equal_the_numpy_reference(kind, kw, weight_decay, dtyp
     shapes = [(300, 500), (500,), (500, 7), (7,)]
     start = [rng.standard_normal(s).astype(dtype) for s in shapes]
     gs = [[(rng.standard_normal(s) * 1e-3).astype(dtype) for s in shapes] for _ in range(5)]
-    gs[2][0][:50] = 0                                         # dead inputs: their state decays
+    for g in gs:
+        g[0][:50] = 0                                         # dead inputs: their state decays
     out = []
     for fast in (False, True):
         ps = [a.copy() for a in start]
         opt = Optimizer(ps, kind, compiled=fast, **kw)
         opt.FLUSH_EVERY = 2
+        for arrays in opt.state.values():
+            arrays[0][:50] = 1e-35                            # all but decayed: flushed at step 2
         for g in gs:
             opt.begin(1e-3 if kind == "adam" else 0.05)
             g = [a.copy() for a in g]
@@ -386,6 +389,8 @@ def test_compiled_updates_equal_the_numpy_reference(kind, kw, weight_decay, dtyp
                 for s, e in ((0, flat.size // 3), (flat.size // 3, flat.size)):
                     opt.update(k, s, e, flat[s:e], lane=k % 2, weight_decay=weight_decay * (k % 2 == 0))
         assert opt.compiled == fast
+        if kind != "sgd" and not weight_decay:
+            assert all((arrays[0][:50] == 0).all() for arrays in opt.state.values())
         out.append(ps + [a for arrays in opt.state.values() for a in arrays])
     for a, b in zip(*out):
         np.testing.assert_array_equal(a, b)

@@ -29,12 +29,17 @@ def _define(numba):
             p[j] -= gj * lr
 
     @jit
-    def momentum(p, g, m, wd, mu, lr, nesterov):
-        # m = mu*m - lr*g;  p += m   (Nesterov: p += mu*m - lr*g); g includes wd*p
+    def momentum(p, g, m, wd, flush, mu, lr, nesterov):
+        # m = mu*m - lr*g;  p += m   (Nesterov: p += mu*m - lr*g); g includes wd*p; first
+        # |m| < flush -> 0 (flush = 0: never)
+        zero = flush - flush                  # 0 in the arrays' precision (a literal 0 would widen mj)
         for j in range(p.size):
             gj = g[j] + wd * p[j] if wd != 0 else g[j]
             t = gj * lr
-            mj = m[j] * mu - t
+            mj = m[j]
+            if abs(mj) < flush:
+                mj = zero
+            mj = mj * mu - t
             m[j] = mj
             if nesterov:
                 p[j] = (p[j] - t) + mj * mu
@@ -42,13 +47,21 @@ def _define(numba):
                 p[j] += mj
 
     @jit
-    def adam(p, g, M, V, wd, b1, b2, scale, step, eps):
-        # M = b1*M + g;  V = b2*V + (g*scale)^2;  p -= step * M / (sqrt(V) + eps); g includes wd*p
+    def adam(p, g, M, V, wd, flush, b1, b2, scale, step, eps):
+        # M = b1*M + g;  V = b2*V + (g*scale)^2;  p -= step * M / (sqrt(V) + eps); g includes wd*p;
+        # first |M| or |V| < flush -> 0 (flush = 0: never)
+        zero = flush - flush                  # 0 in the arrays' precision (a literal 0 would widen mj)
         for j in range(p.size):
             gj = g[j] + wd * p[j] if wd != 0 else g[j]
-            mj = M[j] * b1 + gj
+            mj = M[j]
+            vj = V[j]
+            if abs(mj) < flush:
+                mj = zero
+            if abs(vj) < flush:
+                vj = zero
+            mj = mj * b1 + gj
             s = gj * scale
-            vj = V[j] * b2 + s * s
+            vj = vj * b2 + s * s
             M[j] = mj
             V[j] = vj
             p[j] -= (mj / (math.sqrt(vj) + eps)) * step

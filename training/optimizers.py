@@ -76,6 +76,7 @@ class Optimizer:
         self._scratch = {}
         self._rest_items = {}   # `done` -> the work items rest() has left
         self._args = self._cargs = ()
+        self._flush = 0.0
         # compiled.py's one-pass rules when available (compiled=None), required (True) or not
         # used (False); looked up at the first step (numba's import takes ~0.5 s)
         self._want_compiled, self._fast = compiled, None
@@ -127,6 +128,8 @@ class Optimizer:
             gemm(a_t, delta, W, -lr, 1.0 - lr * weight_decay)
         elif self.fuses:
             m = self.state["m"][k][sl]
+            if self._flush:
+                np.copyto(m, 0, where=np.abs(m) < self._flush)
             gemm(a_t, delta, m, -lr, float(self.momentum))
             if weight_decay:
                 add_scaled(m, -lr * weight_decay, W, self.scratch(lane))
@@ -163,10 +166,9 @@ class Optimizer:
             self._cargs = (c(b1), c(b2), c(self.G_SCALE), c(step), c(eps))
         else:
             self._cargs = tuple(c(a) for a in self._args)
-        if self.t % self.FLUSH_EVERY == 0:
-            for arrays in self.state.values():
-                for a in arrays:
-                    np.copyto(a, 0, where=np.abs(a) < self.FLUSH_BELOW)
+        # every FLUSH_EVERY steps each block's state is flushed before its update (in `update`,
+        # fused_weight_update), in the same pass when compiled
+        self._flush = self.FLUSH_BELOW if self.t % self.FLUSH_EVERY == 0 else 0.0
 
     def update(self, k, start, stop, g, lane=0, weight_decay=0.0):
         """Update elements [start, stop) of params[k] (flattened) from g, their gradient
@@ -177,12 +179,13 @@ class Optimizer:
         if self._fast is not None and g.dtype == p.dtype and (stop - start > 4096 or self.kind == "adam"):
             # (a call into compiled code costs a few us: NumPy's two or three passes are
             #  quicker for small SGD or momentum blocks, and give the same numbers)
-            wd, sl = p.dtype.type(weight_decay), slice(start, stop)
+            wd, sl, flush = p.dtype.type(weight_decay), slice(start, stop), p.dtype.type(self._flush)
             if self.kind == "adam":
-                self._fast(p[sl], g, self._flat_state["M"][k][sl], self._flat_state["V"][k][sl], wd, *self._cargs)
+                self._fast(p[sl], g, self._flat_state["M"][k][sl], self._flat_state["V"][k][sl], wd, flush,
+                           *self._cargs)
             elif self.kind == "momentum":
                 mu, lr, nesterov = self._cargs
-                self._fast(p[sl], g, self._flat_state["m"][k][sl], wd, mu, lr, nesterov)
+                self._fast(p[sl], g, self._flat_state["m"][k][sl], wd, flush, mu, lr, nesterov)
             else:
                 self._fast(p[sl], g, wd, *self._cargs)
             return
@@ -191,6 +194,10 @@ class Optimizer:
         for s in range(start, stop, self.CHUNK):
             e = min(s + self.CHUNK, stop)
             gc = g[s - start:e - start]
+            if self._flush:
+                for arrays in self._flat_state.values():
+                    a = arrays[k][s:e]
+                    np.copyto(a, 0, where=np.abs(a) < self._flush)
             if weight_decay:
                 tc = t[:e - s]
                 np.multiply(p[s:e], weight_decay, out=tc)
