@@ -37,35 +37,11 @@ import sys
 import time
 from pathlib import Path
 
+from idle import others_share, reading, wait_idle  # noqa: E402  (bench/ is the script's folder)
+
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data" / "mnist"
 LR = {"sgd": 0.1, "momentum": 0.05, "adam": 1e-3}     # the app's defaults
-
-
-def _busy():
-    """CPU seconds used by the whole machine so far (Linux /proc/stat), or None."""
-    try:
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-    except OSError:
-        return None
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own():
-    import resource
-    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
-
-
-def wait_idle(max_wait, idle_for=1.0):
-    """Wait until other processes used < 10 % of a core for idle_for s (at most max_wait s)."""
-    t0 = time.monotonic()
-    while _busy() is not None and time.monotonic() - t0 < max_wait:
-        b, o = _busy(), _own()
-        time.sleep(idle_for)
-        if (_busy() - b) - (_own() - o) < 0.1 * idle_for:
-            return
 
 
 def load():
@@ -162,13 +138,12 @@ def run_child(engine, optimizer, threads, args):
     cmd += ["--torch-fused"] if args.torch_fused else []
     for _attempt in range(3):
         wait_idle(args.wait)
-        b, o, t = _busy(), _own(), time.monotonic()
+        start = reading()
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"{engine} failed:\n{out.stderr}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
-        wall = time.monotonic() - t
-        result["other"] = ((_busy() - b) - (_own() - o)) / wall if b is not None else 0.0
+        result["other"] = others_share(start)
         if result["other"] <= args.max_other:
             break
     return result
