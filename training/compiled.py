@@ -8,14 +8,21 @@ operations in the same order and precision as the reference (no fast-math: no fu
 multiply-add, no reordering), so both give the same numbers; tests/test_neural_network.py
 checks that. Without numba, or with MLP_NUMPY_UPDATE=1 in the environment, `kernels()`
 returns None and the NumPy passes run. Compiled code is cached on disk (numba's cache) on
-first use. Imports NumPy; numba only inside kernels().
+first use; an optimizer loads it in a background thread (`Loading`) and uses the NumPy
+passes until it is ready, which gives the same numbers. Imports NumPy and threading;
+numba only inside kernels().
 """
 from __future__ import annotations
 
 import math
 import os
+import threading
+
+import numpy as np
 
 _KERNELS = None   # {"sgd": fn, "momentum": fn, "adam": fn} once compiled, {} when unavailable
+_READY = set()    # (kind, dtype) compiled or loaded from the cache
+_LOCK = threading.RLock()
 
 
 def _define(numba):
@@ -72,13 +79,51 @@ def _define(numba):
 def kernels():
     """The compiled update rules, or None (numba missing or MLP_NUMPY_UPDATE=1)."""
     global _KERNELS
-    if _KERNELS is None:
-        _KERNELS = {}
-        if os.environ.get("MLP_NUMPY_UPDATE") != "1":
-            try:
-                import numba
-            except ImportError:
-                numba = None
-            if numba is not None:
-                _KERNELS = _define(numba)
+    with _LOCK:
+        if _KERNELS is None:
+            _KERNELS = {}
+            if os.environ.get("MLP_NUMPY_UPDATE") != "1":
+                try:
+                    import numba
+                except ImportError:
+                    numba = None
+                if numba is not None:
+                    _KERNELS = _define(numba)
     return _KERNELS or None
+
+
+def kernel(kind, dtype):
+    """The compiled rule `kind` ready for arrays of `dtype` (compiled, or loaded from numba's
+    cache, by one call on one element), or None."""
+    found = kernels()
+    if found is None:
+        return None
+    fn, one = found[kind], np.zeros(1, dtype)
+    with _LOCK:
+        if (kind, one.dtype) not in _READY:
+            x = one.dtype.type(0)
+            if kind == "adam":
+                fn(one, one, one, one, x, x, x, x, x, x, x)
+            elif kind == "momentum":
+                fn(one, one, one, x, x, x, x, False)
+            else:
+                fn(one, one, x, x)
+            _READY.add((kind, one.dtype))
+    return fn
+
+
+class Loading(threading.Thread):
+    """kernel(kind, dtype) in a background thread: importing numba and loading the compiled
+    code take 0.5-1 s (longer on a busy machine), which a training run should not wait
+    for. `result` is the kernel (or None) once the thread is done."""
+
+    def __init__(self, kind, dtype):
+        super().__init__(name="nn-compile", daemon=True)
+        self.kind, self.dtype, self.result = kind, dtype, None
+        self.start()
+
+    def run(self):
+        try:
+            self.result = kernel(self.kind, self.dtype)
+        except Exception:    # a broken numba install: the NumPy passes go on
+            self.result = None

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from mnist_live.neural_network import add_scaled, default_threads, gemm, thread_pool  # noqa: F401 (default_threads: public here too)
-from mnist_live.training.compiled import kernels
+from mnist_live.training.compiled import Loading, kernel
 
 
 def _flat(a):
@@ -77,24 +77,29 @@ class Optimizer:
         self._rest_items = {}   # `done` -> the work items rest() has left
         self._args = self._cargs = ()
         self._flush = 0.0
-        # compiled.py's one-pass rules when available (compiled=None), required (True) or not
-        # used (False); looked up at the first step (numba's import takes ~0.5 s)
-        self._want_compiled, self._fast = compiled, None
+        # compiled.py's one-pass rules when available (compiled=None: loaded in the background
+        # from the first step on, NumPy passes until then), required (True) or not used (False)
+        self._want_compiled, self._fast, self._loading = compiled, None, None
         if compiled:
-            self._find_kernel()
+            self._fast = kernel(kind, self._dtype)
+            if self._fast is None:
+                raise RuntimeError("compiled optimizer updates need numba (pip install 'mnist-live[fast]')")
 
-    def _find_kernel(self):
-        fast = kernels() if self._want_compiled is not False else None
-        if self._want_compiled and fast is None:
-            raise RuntimeError("compiled optimizer updates need numba (pip install 'mnist-live[fast]')")
-        self._fast = fast[self.kind] if fast is not None else None
-        self._want_compiled = self._fast is not None
+    def _poll_kernel(self, wait=False):
+        if self._want_compiled is None:                       # first step: start loading
+            self._want_compiled = "loading"
+            self._loading = Loading(self.kind, self._dtype)
+        if self._loading is not None and (wait or not self._loading.is_alive()):
+            self._loading.join()
+            self._fast, self._loading = self._loading.result, None
+            self._want_compiled = self._fast is not None
 
     @property
     def compiled(self):
-        """Whether updates run compiled (compiled.py) rather than as NumPy passes."""
-        if self._want_compiled is None:
-            self._find_kernel()
+        """Whether updates run compiled (compiled.py) rather than as NumPy passes (waits
+        for the compiled rules to load if they are loading)."""
+        if self._want_compiled is not False:
+            self._poll_kernel(wait=True)
         return self._fast is not None
 
     @property
@@ -139,8 +144,8 @@ class Optimizer:
 
     def begin(self, lr):
         """Start a step at learning rate lr: count it, and fix its scalars for `update`."""
-        if self._want_compiled is None:
-            self._find_kernel()
+        if self._want_compiled is None or self._loading is not None:
+            self._poll_kernel()
         self.t += 1
         # Python floats, not np.float64: with NumPy 2 a float64 scalar would make every
         # float32 pass compute in float64 through a slow casting loop.
