@@ -4,6 +4,7 @@
     python bench/bench_epoch.py --optimizers adam --rounds 3 --threads 1
     python bench/bench_epoch.py --hidden 64 --engines ours --threads 1,2   # one BLAS thread against two
     python bench/bench_epoch.py --quick                  # bundled sample, a few seconds (smoke test)
+    python bench/bench_epoch.py --engines ours,base --baseline DIR    # against another checkout
 
 What is timed: one epoch of the 60,000 training images in a fresh process, from the first
 mini-batch to the last, with the data loop each side would use:
@@ -16,6 +17,10 @@ mini-batch to the last, with the data loop each side would use:
   defaults (`--torch-fused` asks for fused=True).
 Then the test set's evaluation pass is timed on its own (ours: `trainer.evaluate`;
 PyTorch: the forward pass under no_grad in 2,000-row chunks).
+
+`--baseline DIR` adds the engine "base": this script's `ours` run on the package in DIR
+(a folder holding another checkout as `DIR/mnist_live`, e.g. `git archive COMMIT` unpacked
+there), for measuring a change against the commit before it.
 
 Rounds alternate engines (ours, torch, ours, torch, ...) and settings, each a new process
 with the BLAS (and torch) thread count given; the tables quote medians and the range.
@@ -130,6 +135,8 @@ def child_torch(args):
 
 def run_child(engine, optimizer, threads, args):
     env = dict(os.environ)
+    if engine == "base":
+        engine, env["PYTHONPATH"] = "ours", args.baseline
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
     cmd = [sys.executable, __file__, "--child", engine, "--optimizer", optimizer, "--threads", str(threads),
@@ -152,7 +159,8 @@ def run_child(engine, optimizer, threads, args):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--optimizers", default="adam,sgd", metavar="K,K")
-    ap.add_argument("--engines", default="ours,torch", metavar="E,E", help="ours and/or torch")
+    ap.add_argument("--engines", default="ours,torch", metavar="E,E", help="ours, torch and/or base")
+    ap.add_argument("--baseline", metavar="DIR", help="the folder whose mnist_live the engine 'base' runs")
     ap.add_argument("--threads", default="2", metavar="N,N",
                     help="BLAS (and torch) thread counts to alternate (default 2)")
     ap.add_argument("--rounds", type=int, default=5, help="alternating rounds (default 5)")
@@ -173,6 +181,8 @@ def main(argv=None):
         print(json.dumps(result))
         return
     engines = args.engines.split(",")
+    if "base" in engines and not args.baseline:
+        ap.error("the engine 'base' needs --baseline DIR")
     if "torch" in engines:
         try:
             import torch  # noqa: F401
@@ -201,13 +211,16 @@ def main(argv=None):
     print(f"- load average after: {load()}\n")
     import numpy as np
     print("| optimizer | BLAS threads | engine | samples/s (median) | range | epoch s | eval pass s "
-          "| test acc. after 1 epoch | others' CPU, worst | ours / PyTorch |")
+          "| test acc. after 1 epoch | others' CPU, worst | ours / other |")
     print("|---|---:|---|---:|---|---:|---:|---:|---:|---:|")
     for (kind, n, engine), rows in results.items():
         rates = [r[0] for r in rows]
         med = float(np.median(rates))
-        other = results.get((kind, n, "torch"))
-        ratio = f"{med / float(np.median([r[0] for r in other])):.2f}x" if engine == "ours" and other else ""
+        ratio = ""
+        for ref in ("torch", "base"):
+            other = results.get((kind, n, ref))
+            if engine == "ours" and other:
+                ratio += f"{med / float(np.median([r[0] for r in other])):.2f}x ({ref}) "
         print(f"| {kind} | {n} | {engine} | {med:,.0f} | {min(rates):,.0f}-{max(rates):,.0f} "
               f"| {60000 / med:.2f} | {np.median([r[1] for r in rows]):.3f} "
               f"| {100 * np.median([r[2] for r in rows]):.2f} % | {100 * max(r[3] for r in rows):.0f} % "

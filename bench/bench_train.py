@@ -68,9 +68,9 @@ def measure_peak(n, repeats):
     np.matmul(a, a, out=c)
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK[0]()
         np.matmul(a, a, out=c)
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK[0]() - t)
     return 2 * n ** 3 / np.median(times)
 
 
