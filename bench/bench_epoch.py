@@ -73,15 +73,15 @@ def child_ours(args):
                  epochs=10, seed=0)
     trainer = Trainer(cfg, data.x_train, data.y_train)
     n = trainer.n_batches
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.thread_time()
     for _ in range(n):
         stats = trainer.train_batch()
-    train_s = time.perf_counter() - t
-    t = time.perf_counter()
+    train_s, train_cpu = time.perf_counter() - t, time.thread_time() - c
+    t, c = time.perf_counter(), time.thread_time()
     ev = evaluate(trainer.net, data.x_test, data.y_test)
-    eval_s = time.perf_counter() - t
-    return dict(samples=len(data.x_train), train_s=train_s, eval_s=eval_s, loss=float(stats.loss),
-                accuracy=float(ev.accuracy), numpy=np.__version__)
+    eval_s, eval_cpu = time.perf_counter() - t, time.thread_time() - c
+    return dict(samples=len(data.x_train), train_s=train_s, eval_s=eval_s, train_cpu=train_cpu, eval_cpu=eval_cpu,
+                loss=float(stats.loss), accuracy=float(ev.accuracy), numpy=np.__version__)
 
 
 def child_torch(args):
@@ -111,7 +111,7 @@ def child_torch(args):
     x = torch.from_numpy(data.x_train)                     # (N, 784) uint8
     y = torch.from_numpy(data.y_train.astype(np.int64))    # (N,)
     B, N = args.batch_size, len(x)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.thread_time()
     perm = torch.randperm(N)
     for s in range(0, N, B):
         idx = perm[s:s + B]
@@ -121,16 +121,16 @@ def child_torch(args):
         loss.backward()
         opt.step()
     loss = float(loss.detach())
-    train_s = time.perf_counter() - t
-    t = time.perf_counter()
+    train_s, train_cpu = time.perf_counter() - t, time.thread_time() - c
+    t, c = time.perf_counter(), time.thread_time()
     correct = 0
     with torch.no_grad():
         xt, yt = torch.from_numpy(data.x_test), torch.from_numpy(data.y_test.astype(np.int64))
         for s in range(0, len(xt), 2000):
             correct += int((model(xt[s:s + 2000].float().div_(255)).argmax(1) == yt[s:s + 2000]).sum())
-    eval_s = time.perf_counter() - t
-    return dict(samples=N, train_s=train_s, eval_s=eval_s, loss=loss, accuracy=correct / len(xt),
-                torch=torch.__version__)
+    eval_s, eval_cpu = time.perf_counter() - t, time.thread_time() - c
+    return dict(samples=N, train_s=train_s, eval_s=eval_s, train_cpu=train_cpu, eval_cpu=eval_cpu, loss=loss,
+                accuracy=correct / len(xt), torch=torch.__version__)
 
 
 def run_child(engine, optimizer, threads, args):
@@ -167,6 +167,9 @@ def main(argv=None):
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--hidden", type=int, nargs="+", default=[1024, 512])
     ap.add_argument("--torch-fused", action="store_true", help="torch optimizers with fused=True")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: time by the main thread's CPU time, which other processes on a busy machine "
+                         "do not inflate; only with --threads 1")
     ap.add_argument("--max-other", type=float, default=0.05, metavar="F",
                     help="run again when other processes used more than F of a core during it (default 0.05)")
     ap.add_argument("--wait", type=float, default=60, metavar="S",
@@ -191,11 +194,16 @@ def main(argv=None):
                   "`pip install torch` may fetch a multi-GB CUDA build)")
             engines = [e for e in engines if e != "torch"]
     threads = [int(t) for t in args.threads.split(",")]
+    if args.clock == "cpu" and threads != [1]:
+        ap.error("--clock cpu needs --threads 1 (the work of other threads is not counted)")
+    if args.clock == "cpu":
+        args.wait, args.max_other = 0, float("inf")
     rounds = 1 if args.quick else args.rounds
     data = "bundled sample" if args.quick or not SHARED.is_dir() else str(SHARED)
     sizes = "-".join(map(str, [784, *args.hidden, 10]))
     print(f"# One training epoch, {sizes} ReLU float32, batch {args.batch_size}, data: {data}")
-    print(f"- {rounds} alternating round(s); each run a new process; load average before: {load()}")
+    print(f"- {rounds} alternating round(s); each run a new process; timed by "
+          f"{'the main thread CPU time' if args.clock == 'cpu' else 'wall clock'}; load average before: {load()}")
     results = {}
     for r in range(rounds):
         line = []
@@ -203,9 +211,10 @@ def main(argv=None):
             for n in threads:
                 for engine in engines:
                     res = run_child(engine, kind, n, args)
-                    rate = res["samples"] / res["train_s"]
+                    cpu = args.clock == "cpu"
+                    rate = res["samples"] / res["train_cpu" if cpu else "train_s"]
                     results.setdefault((kind, n, engine), []).append(
-                        (rate, res["eval_s"], res["accuracy"], res["other"]))
+                        (rate, res["eval_cpu" if cpu else "eval_s"], res["accuracy"], res["other"]))
                     line.append(f"{engine}/{kind}/{n}t {rate:,.0f}/s (others {100 * res['other']:.0f} %)")
         print(f"- round {r + 1}: " + ", ".join(line) + f"; load {load()}", flush=True)
     print(f"- load average after: {load()}\n")
