@@ -199,6 +199,8 @@ def main(argv=None):
     if args.clock == "cpu":
         args.wait, args.max_other = 0, float("inf")
     rounds = 1 if args.quick else args.rounds
+    if args.quick:
+        args.wait = 0
     data = "bundled sample" if args.quick or not SHARED.is_dir() else str(SHARED)
     sizes = "-".join(map(str, [784, *args.hidden, 10]))
     print(f"# One training epoch, {sizes} ReLU float32, batch {args.batch_size}, data: {data}")
