@@ -54,7 +54,7 @@ SIZES = (784, 1024, 512, 10)
 LR = {"sgd": 0.01, "momentum": 0.01, "adam": 1e-3}   # small enough that random labels never diverge
 N_DATA_BATCHES = 4
 COOL_DOWN = 0.3    # s between alternating runs (OpenBLAS workers spin ~0.1 s after a call)
-CLOCK = [time.perf_counter]   # --clock cpu: time.process_time (one thread only)
+CLOCK = [time.perf_counter]   # --clock cpu: time.thread_time (one thread only)
 
 
 def gemm_flops_per_step(B, sizes=SIZES):
@@ -185,7 +185,7 @@ def main(argv=None):
     ap.add_argument("--optimizers", default="sgd,momentum,adam", metavar="K,K")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="cpu: time runs by this process's CPU time, which other processes on a busy "
+                    help="cpu: time runs by the main thread's CPU time, which other processes on a busy "
                          "machine do not inflate; only with --threads 1")
     ap.add_argument("--max-other", type=float, default=0.05, metavar="F",
                     help="repeat a run when other processes used more than F of a core during it (default 0.05)")
@@ -196,7 +196,7 @@ def main(argv=None):
     if args.clock == "cpu":
         if args.threads != 1:
             ap.error("--clock cpu needs --threads 1 (CPU time adds up the threads)")
-        CLOCK[0] = time.process_time
+        CLOCK[0] = time.thread_time
     kinds = args.optimizers.split(",")
     steps, repeats, peak_n = args.batches, args.repeats, 2048
     if args.quick:
