@@ -85,10 +85,19 @@ class Optimizer:
             if self._fast is None:
                 raise RuntimeError("compiled optimizer updates need numba (pip install 'mnist-live[fast]')")
 
+    # compiled=None loads the compiled rules only where they pay for numba's import (0.5-1 s
+    # of CPU, most of it holding the GIL, beside the first steps): Adam and Nesterov (SGD
+    # and momentum update the weights inside the products), over at least this many
+    # parameters (below it the NumPy passes cost well under a millisecond a step; measured:
+    # a 784-64-10 epoch ran 2.5x slower while numba loaded beside it).
+    COMPILE_FROM = 1 << 19
+
     def _poll_kernel(self, wait=False):
-        if self._want_compiled is None:                       # first step: start loading
-            self._want_compiled = "loading"
-            self._loading = Loading(self.kind, self._dtype)
+        if self._want_compiled is None:                       # first step: start loading?
+            worth = (self.kind == "adam" or self.nesterov and self.kind == "momentum") and \
+                sum(p.size for p in self.params) >= self.COMPILE_FROM
+            self._want_compiled = "loading" if worth else False
+            self._loading = Loading(self.kind, self._dtype) if worth else None
         if self._loading is not None and (wait or not self._loading.is_alive()):
             self._loading.join()
             self._fast, self._loading = self._loading.result, None
