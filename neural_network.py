@@ -3,10 +3,13 @@
 No I/O and no pygame here. Arrays are batch-first; weights are shaped (fan_in, fan_out)
 so `a @ W` maps a batch of activations to the next layer. Everything is float32 unless a
 caller asks for float64 (the gradient check does). Training buffers are allocated once
-per batch size and reused, and SGD/momentum update each weight matrix inside the product
-that computes its gradient (`gemm`, below), so a step is mostly BLAS time;
-`bench/bench_train.py` measures it against the machine's matmul peak, its own products
-alone, and PyTorch. The optimizers are `training/optimizers.py` (a step takes one as `opt`).
+per batch size and reused. A training step cuts each big layer into blocks (of output
+columns forward, of weight rows backward) and runs them on its own threads with BLAS
+single-threaded (`run_blocks`); each weight block is updated right after the product that
+computes its gradient: SGD/momentum inside that product (`gemm`), Adam from the gradient
+block while it is in cache. `bench/bench_train.py` measures a step against the machine's
+matmul peak, its own products alone, and PyTorch; `bench/bench_epoch.py` a whole epoch.
+The optimizers are `training/optimizers.py` (a step takes one as `opt`).
 Imports: the standard library and NumPy only (ctypes and glob on first use).
 """
 from __future__ import annotations
@@ -25,13 +28,17 @@ import numpy as np
 # Accelerate or MKL, say) `gemm` computes the same thing with np.matmul.
 _CBLAS = (("scipy_cblas_{}gemm64_", 64), ("cblas_{}gemm64_", 64),   # NumPy >= 2 / 1.22+ wheels
           ("scipy_cblas_{}gemm", 32), ("cblas_{}gemm", 32))
+_THREADS = ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_",
+            "scipy_openblas_{}_num_threads", "openblas_{}_num_threads")
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
 
 def _load_cblas():
-    """{dtype: ctypes gemm} from the OpenBLAS in NumPy's wheel, or {} when not found."""
+    """{dtype: ctypes gemm} from the OpenBLAS in NumPy's wheel, or {} when not found; sets
+    _BLAS_THREADS to that library's (get, set) thread-count functions when it has them."""
     import ctypes
     import glob
+    global _BLAS_THREADS
     root = os.path.dirname(os.path.abspath(np.__file__))
     paths = sorted(glob.glob(os.path.join(root + ".libs", "*openblas*"))
                    + glob.glob(os.path.join(root, ".dylibs", "*openblas*")))
@@ -51,27 +58,41 @@ def _load_cblas():
                 f = ctypes.c_float if dt == np.float32 else ctypes.c_double
                 fn.argtypes = [e, e, e, i, i, i, f, p, i, p, i, f, p, i]
                 fn.restype = None
+            for name in _THREADS:
+                get, put = getattr(lib, name.format("get"), None), getattr(lib, name.format("set"), None)
+                if get is not None and put is not None:
+                    get.argtypes, get.restype = [], ctypes.c_int
+                    put.argtypes, put.restype = [ctypes.c_int], None
+                    _BLAS_THREADS = (get, put)
+                    break
             return fns
     return {}
 
 
-def _trans(a):
-    """(BLAS transpose flag, leading dimension, data pointer) of a 2-D array that is
-    C-contiguous or the transpose of one, else None."""
-    if a.flags.c_contiguous:
-        return _NO_TRANS, max(a.shape[1], 1), a.ctypes.data
+def _layout(a):
+    """(BLAS transpose flag, leading dimension, data pointer) of a 2-D array whose rows or
+    whose columns are contiguous (a C-contiguous array, its transpose, or a block of rows
+    or columns of either), else None."""
+    (s0, s1), size, (m, n) = a.strides, a.itemsize, a.shape
+    if s1 == size and s0 >= n * size and s0 % size == 0:          # rows contiguous
+        return _NO_TRANS, max(s0 // size, 1), a.__array_interface__["data"][0]
+    if s0 == size and s1 >= m * size and s1 % size == 0:          # columns contiguous
+        return _TRANS, max(s1 // size, 1), a.__array_interface__["data"][0]
+    if a.flags.c_contiguous:                                      # (n or m of 1: any strides)
+        return _NO_TRANS, max(n, 1), a.ctypes.data
     if a.T.flags.c_contiguous:
-        return _TRANS, max(a.shape[0], 1), a.ctypes.data
+        return _TRANS, max(m, 1), a.ctypes.data
     return None
 
 
 def gemm(a, b, out, alpha=1.0, beta=0.0):
     """out = alpha * a @ b + beta * out, in place, for 2-D a (m, k), b (k, n), out (m, n).
-    `a` and `b` may be transposed views (x.T) of C-contiguous arrays. Returns out."""
+    `a` and `b` may be transposed views (x.T) of C-contiguous arrays or blocks of rows or
+    columns of those; `out` may be a block of columns of a C-contiguous array. Returns out."""
     blas = _GEMM if _GEMM is not None else _checked_cblas()
     fn = blas.get(out.dtype) if out.dtype == a.dtype == b.dtype else None
-    ta, tb = _trans(a), _trans(b)
-    if fn is None or ta is None or tb is None or not out.flags.c_contiguous or 0 in a.shape:
+    ta, tb, tc = _layout(a), _layout(b), _layout(out)
+    if fn is None or ta is None or tb is None or tc is None or tc[0] != _NO_TRANS or 0 in a.shape:
         if beta == 0.0:
             np.matmul(a, b, out=out)
             if alpha != 1.0:
@@ -82,27 +103,127 @@ def gemm(a, b, out, alpha=1.0, beta=0.0):
             out += alpha * (a @ b)
         return out
     (m, n), k = out.shape, a.shape[1]
-    fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, ta[2], ta[1], tb[2], tb[1], beta,
-       out.ctypes.data, max(n, 1))
+    fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, ta[2], ta[1], tb[2], tb[1], beta, tc[2], tc[1])
     return out
 
 
 def _checked_cblas():
     """Sets and returns _GEMM: _load_cblas() if it agrees with np.matmul on a small case
-    (transposes, alpha, beta) for both dtypes, else {}: a wrong guess about the library
-    costs speed, never correctness. MLP_NUMPY_GEMM=1 in the environment skips it."""
-    global _GEMM
+    (transposes, blocks, alpha, beta) for both dtypes, else {}: a wrong guess about the
+    library costs speed, never correctness. MLP_NUMPY_GEMM=1 in the environment skips it."""
+    global _GEMM, _BLAS_THREADS
     _GEMM = {} if os.environ.get("MLP_NUMPY_GEMM") == "1" else _load_cblas()
     rng = np.random.default_rng(0)
     for dt in list(_GEMM):
-        a, b, c = (rng.standard_normal(s).astype(dt) for s in ((5, 3), (4, 5), (3, 4)))
-        want = 0.5 * c + 2.0 * (a.T @ b.T)
-        if not np.allclose(gemm(a.T, b.T, c.copy(), 2.0, 0.5), want, rtol=1e-4, atol=1e-5):
+        a, b, c = (rng.standard_normal(s).astype(dt) for s in ((5, 3), (4, 5), (3, 6)))
+        want = 0.5 * c[:, 1:5] + 2.0 * (a.T @ b.T)
+        got = c.copy()
+        gemm(a.T, b.T, got[:, 1:5], 2.0, 0.5)
+        if not (np.allclose(got[:, 1:5], want, rtol=1e-4, atol=1e-5) and (got[:, [0, 5]] == c[:, [0, 5]]).all()):
             _GEMM = {}
+    if not _GEMM:
+        _BLAS_THREADS = None
     return _GEMM
 
 
 _GEMM = None   # {dtype: BLAS gemm}, loaded on first use (the window's UI process never trains)
+_BLAS_THREADS = None   # (get, set) that BLAS's thread count, when _GEMM is NumPy's OpenBLAS
+
+
+# ---------------------------------------------------------------- threads
+# A training step splits its big products and the elementwise work that follows them into
+# fixed blocks (`blocks`), and runs the blocks on `threads` threads with BLAS itself
+# single-threaded meanwhile (`run_blocks`). The blocks depend only on the shapes, and each
+# block is computed by one thread from start to end, so the result is the same, bit for
+# bit, whatever the number of threads. Why not BLAS's own threads: at these thin shapes
+# they reach 56-66 % of the machine's GEMM peak, each product is a separate parallel
+# region (the elementwise work between them runs on one core), and OpenBLAS's idle worker
+# spins on the second core after each product, which slowed anything else run there.
+
+def blas_threads():
+    """Threads NumPy's BLAS would use now (after threadpoolctl limits and
+    OPENBLAS_NUM_THREADS), or 1 when that BLAS cannot be asked or told (then a training
+    step runs on one thread and leaves BLAS's own threading alone)."""
+    if _GEMM is None:
+        _checked_cblas()
+    return _BLAS_THREADS[0]() if _BLAS_THREADS is not None else 1
+
+
+def default_threads():
+    """Threads for a training step: the number NumPy's BLAS would use now
+    (OPENBLAS_NUM_THREADS, threadpoolctl limits), at most the CPUs this process may run on.
+    A sweep trial (threadpool_limits(1)) and the window's training process
+    (OPENBLAS_NUM_THREADS=1) get 1; headless training on two cores gets 2."""
+    global _CPUS
+    if _CPUS is None:
+        try:
+            _CPUS = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            _CPUS = os.cpu_count() or 1
+    return max(1, min(blas_threads(), _CPUS))
+
+
+_CPUS = None   # CPUs this process may run on (asked once)
+
+
+class single_threaded_blas:
+    """Context: BLAS's own thread count set to 1 inside (when it was more), restored after."""
+
+    def __enter__(self):
+        self.before = blas_threads()
+        if self.before > 1:
+            _BLAS_THREADS[1](1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.before > 1:
+            _BLAS_THREADS[1](self.before)
+
+
+_POOLS = {}  # worker count -> ThreadPoolExecutor shared by all networks and optimizers
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has no pool threads
+
+
+def thread_pool(workers):
+    pool = _POOLS.get(workers)
+    if pool is None:
+        from concurrent.futures import ThreadPoolExecutor  # only when threads > 1 (~20 ms import)
+        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nn-step")
+    return pool
+
+
+def blocks(n, parts, align=16):
+    """Boundaries [0, ..., n] that cut an axis of length n into `parts` about equal blocks
+    (fewer if n is short) at multiples of `align` (no two threads write into one cache
+    line of a row)."""
+    k = max(1, min(parts, n // align))
+    return [min(n, round(n * j / k / align) * align) if j < k else n for j in range(k + 1)]
+
+
+def run_blocks(work, bounds, threads):
+    """work(lane, start, stop) for each block [bounds[j], bounds[j+1]); with threads > 1 the
+    blocks go in contiguous groups to that many threads (this one takes the first group;
+    `lane` numbers the group, for per-thread scratch). Returns when all are done."""
+    nb = len(bounds) - 1
+    t = min(threads, nb)
+    if t <= 1:
+        for j in range(nb):
+            work(0, bounds[j], bounds[j + 1])
+        return
+    groups = [(nb * g // t, nb * (g + 1) // t) for g in range(t)]
+
+    def group(lane):
+        lo, hi = groups[lane]
+        for j in range(lo, hi):
+            work(lane, bounds[j], bounds[j + 1])
+    pool = thread_pool(t - 1)
+    futures = [pool.submit(group, lane) for lane in range(1, t)]
+    try:
+        group(0)
+    finally:
+        for f in futures:
+            f.result()
 
 
 # Activation functions applied in place, and their derivatives written in terms of the
@@ -196,7 +317,8 @@ class MLP:
         self.activation = activation
         self.weights, self.biases = init_params(self.sizes, activation, np.random.default_rng(seed), dtype)
         self._buffers = {}  # batch size -> preallocated training buffers
-        self._wT = None     # layer -> contiguous transposed weights (see _get_buffers)
+        self._blocks = None  # layer -> (forward, backward) block boundaries (see _get_buffers)
+        self._scratches = {}  # thread lane -> scratch array
 
     @property
     def n_layers(self):
@@ -301,6 +423,17 @@ class MLP:
                 grad(hidden[i], delta)   # the derivative needs the activation before dropout
         return float(loss), grads
 
+    # Blocks of a training step (see run_blocks): a layer's forward product is cut into
+    # blocks of its output columns, its backward work into blocks of the weight matrix's
+    # rows (their input gradient, weight gradient and update), one block per CPU of the
+    # machine (os.cpu_count(), whatever the threads of this process: the blocks decide
+    # the rounding, so they must not change with the thread count). Layers with fewer
+    # than SPLIT_BELOW weights stay whole: one product on one thread. Fewer, larger blocks
+    # are faster (measured: eight blocks cost 10-14 % more BLAS time than one).
+    SPLIT_BELOW = 1 << 17
+    MAX_BLOCKS = 8
+    BLOCKS = None        # blocks per split layer; None: os.cpu_count() (at most MAX_BLOCKS)
+
     def _get_buffers(self, B):
         if B not in self._buffers:
             dt = self.weights[0].dtype
@@ -311,46 +444,64 @@ class MLP:
                 dropped=[np.empty((B, n), dt) for n in self.sizes[1:-1]],  # acts * masks
                 rows=np.arange(B),
             )
-        if self._wT is None:
-            # C-contiguous W.T for narrow layers (fan_out <= 64, i.e. the output layer):
-            # OpenBLAS with 2 threads sometimes takes a very slow path for
-            # (B, 10) @ W.T (10, 512) with the transposed operand; refreshing the small
-            # copy each step costs microseconds.
-            self._wT = {i: np.empty(W.shape[::-1], W.dtype) for i, W in enumerate(self.weights)
-                        if i > 0 and W.shape[1] <= 64}
-            self._wd_scratch = np.empty(min(65536, max(W.size for W in self.weights)),
-                                        self.weights[0].dtype)
+        if self._blocks is None:
+            n = self.BLOCKS or min(os.cpu_count() or 1, self.MAX_BLOCKS)
+            parts = [1 if W.size < self.SPLIT_BELOW else n for W in self.weights]
+            # (the first layer's rows have no input gradient: nothing shared in a cache line)
+            self._blocks = [(blocks(W.shape[1], k), blocks(W.shape[0], k, 16 if i else 1))
+                            for i, (W, k) in enumerate(zip(self.weights, parts))]
         return self._buffers[B]
 
+    def _scratch(self, lane):
+        t = self._scratches.get(lane)
+        if t is None:
+            t = self._scratches[lane] = np.empty(65536, self.weights[0].dtype)
+        return t
+
     def train_step(self, x, y, grads, weight_decay=0.0, dropout=0.0, rng=None,
-                   opt=None, lr=0.0, max_loss=math.inf):
+                   opt=None, lr=0.0, max_loss=math.inf, threads=None):
         """Forward + backward on x (B, 784) float32, y (B,) int. Returns (mean loss, n correct).
 
         Without `opt`: writes the gradients into preallocated `grads` ([dW1, db1, ...],
         same shapes as params). With `opt` (an Optimizer over self.params): a whole
         training step at learning rate `lr`; when the loss is not <= max_loss (NaN,
-        diverging) nothing is updated. SGD and momentum then update each weight matrix
-        inside the product that computes its gradient (Optimizer.fused_weight_update), so
-        dW arrays are neither written nor read; other optimizers go through `grads`."""
+        diverging) nothing is updated. Each weight matrix is updated block by block right
+        after the product that computes that block's gradient (SGD and momentum inside
+        that product: Optimizer.fused_weight_update; Adam and Nesterov from the block of
+        `grads` while it is in cache: Optimizer.update).
+
+        Threads: `threads`, else opt.threads, else default_threads(). BLAS itself runs
+        single-threaded inside the step; the blocks are shared among the threads, and the
+        result is the same for any number of them."""
         B = len(x)
         weight_decay, dropout, lr = float(weight_decay), float(dropout), float(lr)  # no float64 scalars
         buf = self._get_buffers(B)
+        if threads is None:
+            threads = opt.threads if opt is not None else default_threads()
+        with single_threaded_blas():
+            return self._step(x, y, grads, weight_decay, dropout, rng, opt, lr, max_loss, buf, threads)
+
+    def _step(self, x, y, grads, weight_decay, dropout, rng, opt, lr, max_loss, buf, threads):
+        B = len(x)
         acts, deltas, rows = buf["acts"], buf["deltas"], buf["rows"]
         act, act_grad = ACTIVATE[self.activation], ACTIVATE_GRAD[self.activation]
         L = self.n_layers
         a = x
         for i in range(L):
-            z = acts[i]
-            np.matmul(a, self.weights[i], out=z)   # (B, fan_in) @ (fan_in, fan_out)
-            z += self.biases[i]
-            if i < L - 1:
-                act(z)
-                if dropout > 0:     # the next layer sees z * mask; z is kept for act_grad
-                    m = buf["masks"][i]
-                    rng.random(out=m, dtype=m.dtype)
-                    np.greater_equal(m, dropout, out=m)
-                    m *= 1.0 / (1.0 - dropout)
-                    z = np.multiply(z, m, out=buf["dropped"][i])
+            z, W, b, hidden = acts[i], self.weights[i], self.biases[i], i < L - 1
+
+            def forward(lane, c0, c1, a=a, z=z, W=W, b=b, hidden=hidden):
+                zc = np.matmul(a, W[:, c0:c1], out=z[:, c0:c1])   # (B, fan_in) @ (fan_in, cols)
+                zc += b[c0:c1]
+                if hidden:
+                    act(zc)
+            run_blocks(forward, self._blocks[i][0], threads)
+            if hidden and dropout > 0:     # the next layer sees z * mask; z is kept for act_grad
+                m = buf["masks"][i]
+                rng.random(out=m, dtype=m.dtype)
+                np.greater_equal(m, dropout, out=m)
+                m *= 1.0 / (1.0 - dropout)
+                z = np.multiply(z, m, out=buf["dropped"][i])
             a = z
         logits = acts[-1]                              # (B, 10)
         correct = int((logits.argmax(axis=1) == y).sum())
@@ -359,33 +510,38 @@ class MLP:
         if opt is not None and not loss <= max_loss:
             return loss, correct
         fused = opt is not None and opt.fuses
+        if opt is not None:
+            opt.begin(lr)
         delta = deltas[-1]
         np.copyto(delta, logits)
         delta[rows, y] -= 1
         delta *= 1.0 / B                               # d loss / d logits (B, 10)
         for i in range(L - 1, -1, -1):
             a_prev = x if i == 0 else (buf["dropped"] if dropout > 0 else acts)[i - 1]
-            if i > 0:    # before W changes: d_prev = delta @ W.T
-                d_prev = deltas[i - 1]
-                WT = self._wT.get(i)
-                if WT is None:
-                    WT = self.weights[i].T
-                else:
-                    np.copyto(WT, self.weights[i].T)
-                np.matmul(delta, WT, out=d_prev)       # (B, fan_out) @ (fan_out, fan_in)
-            if fused:
-                opt.fused_weight_update(2 * i, a_prev.T, delta, lr, weight_decay)
-            else:
-                dW = grads[2 * i]
-                gemm(a_prev.T, delta, dW)              # (fan_in, B) @ (B, fan_out)
-                if weight_decay:
-                    add_scaled(dW, weight_decay, self.weights[i], self._wd_scratch)
+            d_prev = deltas[i - 1] if i > 0 else None
+            W, dW, fan_out = self.weights[i], grads[2 * i], self.weights[i].shape[1]
+
+            def backward(lane, r0, r1, i=i, a_prev=a_prev, d_prev=d_prev, delta=delta, W=W, dW=dW,
+                         fan_out=fan_out):
+                # rows r0:r1 of W, i.e. inputs r0:r1 of layer i
+                if d_prev is not None:     # before these rows change: d_prev = delta @ W.T
+                    dp = np.matmul(delta, W[r0:r1].T, out=d_prev[:, r0:r1])   # (B, fan_out) @ (fan_out, rows)
+                    if dropout > 0:
+                        dp *= buf["masks"][i - 1][:, r0:r1]
+                    act_grad(acts[i - 1][:, r0:r1], dp)
+                a_t = a_prev[:, r0:r1].T                     # (rows, B)
+                if fused:
+                    opt.fused_weight_update(2 * i, a_t, delta, lr, weight_decay, (r0, r1), lane)
+                    return
+                g = np.matmul(a_t, delta, out=dW[r0:r1])     # (rows, B) @ (B, fan_out)
+                if opt is not None:
+                    opt.update(2 * i, r0 * fan_out, r1 * fan_out, g.reshape(-1), lane, weight_decay)
+                elif weight_decay:
+                    add_scaled(g, weight_decay, W[r0:r1], self._scratch(lane))
+            run_blocks(backward, self._blocks[i][1], threads)
             delta.sum(axis=0, out=grads[2 * i + 1])    # db (fan_out,)
             if i > 0:
-                if dropout > 0:
-                    d_prev *= buf["masks"][i - 1]
-                act_grad(acts[i - 1], d_prev)
                 delta = d_prev
         if opt is not None:
-            opt.step(grads, lr, done=range(0, 2 * L, 2) if fused else ())
+            opt.rest(grads, done=range(0, 2 * L, 2), threads=threads)
         return loss, correct

@@ -12,6 +12,8 @@ from conftest import ROOT
 @pytest.mark.slow
 @pytest.mark.parametrize("script, header", [
     ("bench_train.py", "| optimizer | batch | samples/s"),
+    ("bench_epoch.py", "| optimizer | BLAS threads | engine | samples/s"),
+    ("bench_step_parts.py", "| part | ms per step |"),
     ("bench_data.py", "cached load"),
     ("bench_accuracy.py", "| epoch | test accuracy"),
     ("bench_window.py", "| run (dummy video driver unless said) | frame p50 ms"),

@@ -10,6 +10,7 @@ import pytest
 
 from mnist_live import neural_network
 from mnist_live.neural_network import MLP, gemm, to_float
+from mnist_live.training import compiled
 from mnist_live.training.augment import Shifter
 from mnist_live.training.optimizers import Optimizer
 
@@ -135,6 +136,89 @@ def test_whole_step_matches_gradients_then_update(gemm_path, kind, kw, weight_de
     assert not np.array_equal(fused.weights[0], MLP((784, 48, 24, 10), "relu", seed=2).weights[0])
 
 
+def test_gemm_on_blocks_of_rows_and_columns(gemm_path):
+    """The blocks a training step hands to gemm: column blocks of W and of the output,
+    row blocks of a transposed input, row blocks of W transposed."""
+    rng = np.random.default_rng(3)
+    a, W = rng.standard_normal((6, 20)).astype(np.float32), rng.standard_normal((20, 12)).astype(np.float32)
+    out = rng.standard_normal((6, 12)).astype(np.float32)
+    want = out.copy()
+    want[:, 4:9] = 0.5 * want[:, 4:9] + 2.0 * (a @ W[:, 4:9])
+    gemm(a, W[:, 4:9], out[:, 4:9], 2.0, 0.5)                   # (6, 20) @ (20, 5) into columns 4:9
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    d = rng.standard_normal((6, 12)).astype(np.float32)
+    g = np.zeros((20, 12), np.float32)
+    gemm(a[:, 3:11].T, d, g[3:11])                              # (8, 6) @ (6, 12) into rows 3:11
+    np.testing.assert_allclose(g[3:11], a[:, 3:11].T @ d, rtol=1e-5, atol=1e-5)
+    assert not g[:3].any() and not g[11:].any()
+    dp = np.zeros((6, 20), np.float32)
+    gemm(d, W[3:11].T, dp[:, 3:11])                             # (6, 12) @ (12, 8) into columns 3:11
+    np.testing.assert_allclose(dp[:, 3:11], d @ W[3:11].T, rtol=1e-5, atol=1e-5)
+    assert not dp[:, :3].any() and not dp[:, 11:].any()
+
+
+def _split_net(sizes=(784, 96, 40, 10), blocks=3, seed=2, dtype=np.float32):
+    """A network whose training step cuts every layer into `blocks` blocks (as a big
+    network on a machine with that many CPUs)."""
+    net = MLP(sizes, "relu", seed=seed, dtype=dtype)
+    net.SPLIT_BELOW, net.BLOCKS = 1, blocks
+    return net
+
+
+@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
+                                     ("adam", {})])
+@pytest.mark.parametrize("weight_decay,dropout", [(0.0, 0.0), (1e-2, 0.3)])
+def test_blocked_step_matches_gradients_then_update(gemm_path, update_path, kind, kw, weight_decay, dropout):
+    """A step cut into blocks on two threads (products, updates and input gradients per
+    block) gives the parameters and state of the whole-matrix gradients (train_step
+    without an optimizer, one block per layer), then Optimizer.step; without dropout also
+    those of the float64 reference loss_and_grads."""
+    x, y = _batch(784, 10, 40, seed=7)
+    lr = 1e-3 if kind == "adam" else 0.05
+    net, plain = _split_net(), MLP((784, 96, 40, 10), "relu", seed=2)
+    ref = MLP((784, 96, 40, 10), "relu", seed=2, dtype=np.float64)
+    opt, opt_p, opt_r = (Optimizer(n.params, kind, compiled=update_path, **kw) for n in (net, plain, ref))
+    grads, grads_p = [np.empty_like(p) for p in net.params], [np.empty_like(p) for p in net.params]
+    rng, rng_p = np.random.default_rng(1), np.random.default_rng(1)
+    for _ in range(3):
+        loss, _ = net.train_step(x, y, grads, weight_decay, dropout, rng, opt, lr=lr, threads=2)
+        loss_p, _ = plain.train_step(x, y, grads_p, weight_decay, dropout, rng_p, threads=1)
+        opt_p.step(grads_p, lr)
+        assert loss == pytest.approx(loss_p, rel=1e-5)
+        if not dropout:
+            loss_r, grads_r = ref.loss_and_grads(x.astype(np.float64), y, weight_decay)
+            opt_r.step(grads_r, lr)
+            assert loss == pytest.approx(loss_r, rel=1e-5)
+    for a, b in zip(net.params, plain.params):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for key in opt.state:
+        for a, b in zip(opt.state[key], opt_p.state[key]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    if not dropout:
+        for a, b in zip(net.params, ref.params):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
+                                     ("adam", {})])
+def test_step_does_not_depend_on_the_thread_count(gemm_path, update_path, kind, kw):
+    """The blocks depend on the shapes only; each is computed by one thread: 1, 2 or 3
+    threads give the same parameters, optimizer state and losses, bit for bit."""
+    x, y = _batch(784, 10, 32, seed=5)
+    results = []
+    for threads in (1, 2, 3):
+        net = _split_net(blocks=4)
+        opt = Optimizer(net.params, kind, threads=threads, compiled=update_path, **kw)
+        grads = [np.empty_like(p) for p in net.params]
+        rng = np.random.default_rng(0)
+        losses = [net.train_step(x, y, grads, 1e-3, 0.2, rng, opt, lr=0.01)[0] for _ in range(4)]
+        results.append((losses, net.params, [a for arrays in opt.state.values() for a in arrays]))
+    for losses, params, state in results[1:]:
+        assert losses == results[0][0]
+        for a, b in zip(params + state, results[0][1] + results[0][2]):
+            np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
 def test_whole_step_leaves_parameters_alone_past_max_loss(kind):
     net = MLP((784, 16, 10), "relu", seed=0)
@@ -196,44 +280,54 @@ G1 = np.array([0.5, 0.1, -1.0, 0.0])
 G2 = np.array([-0.2, 0.3, 0.4, 2.0])
 
 
-def _two_steps(kind, lrs=(0.1, 0.05), **kw):
+@pytest.fixture(params=["numpy", "compiled"])
+def update_path(request):
+    """Run a test through the NumPy update passes (the reference), then through the
+    compiled one-pass rules (training/compiled.py) when numba is installed."""
+    if request.param == "compiled" and compiled.kernels() is None:
+        pytest.skip("numba is not installed (or MLP_NUMPY_UPDATE=1): only the NumPy updates run")
+    return request.param == "compiled"
+
+
+def _two_steps(kind, lrs=(0.1, 0.05), compiled=False, **kw):
     p = P0.copy()
-    opt = Optimizer([p], kind, **kw)
+    opt = Optimizer([p], kind, compiled=compiled, **kw)
     for g, lr in zip((G1, G2), lrs):
         opt.step([g.copy()], lr)
     return p
 
 
-def test_sgd_step():
-    np.testing.assert_allclose(_two_steps("sgd"), P0 - 0.1 * G1 - 0.05 * G2, rtol=1e-12)
+def test_sgd_step(update_path):
+    np.testing.assert_allclose(_two_steps("sgd", compiled=update_path), P0 - 0.1 * G1 - 0.05 * G2, rtol=1e-12)
 
 
-def test_momentum_step():
+def test_momentum_step(update_path):
     m1 = -0.1 * G1                       # m = mu*m - lr*g
     p1 = P0 + m1
     m2 = 0.9 * m1 - 0.05 * G2
-    np.testing.assert_allclose(_two_steps("momentum", momentum=0.9), p1 + m2, rtol=1e-12)
+    np.testing.assert_allclose(_two_steps("momentum", compiled=update_path, momentum=0.9), p1 + m2, rtol=1e-12)
 
 
-def test_nesterov_step():
+def test_nesterov_step(update_path):
     m1 = -0.1 * G1
     p1 = P0 + 0.9 * m1 - 0.1 * G1        # p += mu*m - lr*g
     m2 = 0.9 * m1 - 0.05 * G2
     p2 = p1 + 0.9 * m2 - 0.05 * G2
-    np.testing.assert_allclose(_two_steps("momentum", momentum=0.9, nesterov=True), p2, rtol=1e-12)
+    got = _two_steps("momentum", compiled=update_path, momentum=0.9, nesterov=True)
+    np.testing.assert_allclose(got, p2, rtol=1e-12)
 
 
-def test_adam_step():
+def test_adam_step(update_path):
     b1, b2, eps = 0.9, 0.999, 1e-8
     p, m, v = P0.copy(), np.zeros(4), np.zeros(4)
     for t, (g, lr) in enumerate(((G1, 0.1), (G2, 0.05)), start=1):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         p = p - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
-    np.testing.assert_allclose(_two_steps("adam"), p, rtol=1e-12)
+    np.testing.assert_allclose(_two_steps("adam", compiled=update_path), p, rtol=1e-12)
     # the first step moves every parameter with a nonzero gradient by about lr
     one = P0.copy()
-    Optimizer([one], "adam").step([G1.copy()], 0.1)
+    Optimizer([one], "adam", compiled=update_path).step([G1.copy()], 0.1)
     np.testing.assert_allclose(np.abs(one - P0)[:3], 0.1, rtol=1e-5)
 
 
@@ -262,6 +356,44 @@ def test_optimizer_threads_and_float32_agree(kind, kw):
         opt.step([a.astype(np.float64) for a in g], 0.01)
     for a, b in zip(results[0], ps64):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
+                                     ("adam", {})])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_updates_equal_the_numpy_reference(kind, kw, weight_decay, dtype):
+    """The compiled one-pass rules do the reference's operations in the same order and
+    precision: the same parameters and state, bit for bit, over blocks of any size (with
+    weight decay, zero gradients and the state flush too)."""
+    if compiled.kernels() is None:
+        pytest.skip("numba is not installed (or MLP_NUMPY_UPDATE=1)")
+    rng = np.random.default_rng(4)
+    shapes = [(300, 500), (500,), (500, 7), (7,)]
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    gs = [[(rng.standard_normal(s) * 1e-3).astype(dtype) for s in shapes] for _ in range(5)]
+    for g in gs:
+        g[0][:50] = 0                                         # dead inputs: their state decays
+    out = []
+    for fast in (False, True):
+        ps = [a.copy() for a in start]
+        opt = Optimizer(ps, kind, compiled=fast, **kw)
+        opt.FLUSH_EVERY = 2
+        for arrays in opt.state.values():
+            arrays[0][:50] = 1e-35                            # all but decayed: flushed at step 2
+        for g in gs:
+            opt.begin(1e-3 if kind == "adam" else 0.05)
+            g = [a.copy() for a in g]
+            for k, a in enumerate(g):                         # uneven blocks
+                flat = a.reshape(-1)
+                for s, e in ((0, flat.size // 3), (flat.size // 3, flat.size)):
+                    opt.update(k, s, e, flat[s:e], lane=k % 2, weight_decay=weight_decay * (k % 2 == 0))
+        assert opt.compiled == fast
+        if kind != "sgd" and not weight_decay:
+            assert all((arrays[0][:50] == 0).all() for arrays in opt.state.values())
+        out.append(ps + [a for arrays in opt.state.values() for a in arrays])
+    for a, b in zip(*out):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("kind", ["momentum", "adam"])
