@@ -10,6 +10,7 @@ The five modules of the original design are the faces of their subsystems:
 
 and the packages behind them hold the rest, one role each:
 
+    engine/     the BLAS binding, a training step's threads, the optional compiled updates
     training/   the configuration, the one training loop and its observers, the trainer,
                 optimizers, run history, model files, the window's training process
     runs/       the run library (SQLite), its recorder, the `runs` command, comparisons,

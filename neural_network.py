@@ -1,4 +1,4 @@
-"""A multilayer perceptron in NumPy: forward, backward, and the BLAS gemm its training step uses.
+"""A multilayer perceptron in NumPy: forward, backward, and its training step.
 
 No I/O and no pygame here. Arrays are batch-first; weights are shaped (fan_in, fan_out)
 so `a @ W` maps a batch of activations to the next layer. Everything is float32 unless a
@@ -6,11 +6,12 @@ caller asks for float64 (the gradient check does). Training buffers are allocate
 per batch size and reused. A training step cuts each big layer into blocks (of output
 columns forward, of weight rows backward) and runs them on its own threads with BLAS
 single-threaded (`run_blocks`); each weight block is updated right after the product that
-computes its gradient: SGD/momentum inside that product (`gemm`), Adam from the gradient
-block while it is in cache. `bench/bench_train.py` measures a step against the machine's
+computes its gradient: SGD/momentum inside that product (`engine.blas.gemm`), Adam from
+the gradient block while it is in cache. `bench/bench_train.py` measures a step against the machine's
 matmul peak, its own products alone, and PyTorch; `bench/bench_epoch.py` a whole epoch.
-The optimizers are `training/optimizers.py` (a step takes one as `opt`).
-Imports: the standard library and NumPy only (ctypes and glob on first use).
+The optimizers are `training/optimizers.py` (a step takes one as `opt`); the BLAS binding
+and the step's threads are `engine/`.
+Imports: the standard library, NumPy and `engine`.
 """
 from __future__ import annotations
 
@@ -19,211 +20,8 @@ import os
 
 import numpy as np
 
-# ---------------------------------------------------------------- BLAS gemm
-# np.matmul computes C = A @ B only. BLAS's gemm computes C = alpha*A@B + beta*C, which
-# lets a training step fold a weight update into the product that computes its
-# gradient (SGD: W = (1 - lr*wd)*W - lr*(a.T @ delta)) instead of writing a gradient
-# array and passing over it again. We call the BLAS NumPy itself ships and uses, so
-# there is one thread pool and threadpoolctl limits apply; elsewhere (a NumPy on
-# Accelerate or MKL, say) `gemm` computes the same thing with np.matmul.
-_CBLAS = (("scipy_cblas_{}gemm64_", 64), ("cblas_{}gemm64_", 64),   # NumPy >= 2 / 1.22+ wheels
-          ("scipy_cblas_{}gemm", 32), ("cblas_{}gemm", 32))
-_THREADS = ("scipy_openblas_{}_num_threads64_", "openblas_{}_num_threads64_",
-            "scipy_openblas_{}_num_threads", "openblas_{}_num_threads")
-_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-
-def _load_cblas():
-    """{dtype: ctypes gemm} from the OpenBLAS in NumPy's wheel, or {} when not found; sets
-    _BLAS_THREADS to that library's (get, set) thread-count functions when it has them."""
-    import ctypes
-    import glob
-    global _BLAS_THREADS
-    root = os.path.dirname(os.path.abspath(np.__file__))
-    paths = sorted(glob.glob(os.path.join(root + ".libs", "*openblas*"))
-                   + glob.glob(os.path.join(root, ".dylibs", "*openblas*")))
-    for path in paths:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for pattern, bits in _CBLAS:
-            try:
-                fns = {np.dtype(np.float32): getattr(lib, pattern.format("s")),
-                       np.dtype(np.float64): getattr(lib, pattern.format("d"))}
-            except AttributeError:
-                continue
-            i, p, e = (ctypes.c_int64 if bits == 64 else ctypes.c_int), ctypes.c_void_p, ctypes.c_int
-            for dt, fn in fns.items():
-                f = ctypes.c_float if dt == np.float32 else ctypes.c_double
-                fn.argtypes = [e, e, e, i, i, i, f, p, i, p, i, f, p, i]
-                fn.restype = None
-            for name in _THREADS:
-                get, put = getattr(lib, name.format("get"), None), getattr(lib, name.format("set"), None)
-                if get is not None and put is not None:
-                    get.argtypes, get.restype = [], ctypes.c_int
-                    put.argtypes, put.restype = [ctypes.c_int], None
-                    _BLAS_THREADS = (get, put)
-                    break
-            return fns
-    return {}
-
-
-def _layout(a):
-    """(BLAS transpose flag, leading dimension, data pointer) of a 2-D array whose rows or
-    whose columns are contiguous (a C-contiguous array, its transpose, or a block of rows
-    or columns of either), else None."""
-    (s0, s1), size, (m, n) = a.strides, a.itemsize, a.shape
-    if s1 == size and s0 >= n * size and s0 % size == 0:          # rows contiguous
-        return _NO_TRANS, max(s0 // size, 1), a.__array_interface__["data"][0]
-    if s0 == size and s1 >= m * size and s1 % size == 0:          # columns contiguous
-        return _TRANS, max(s1 // size, 1), a.__array_interface__["data"][0]
-    if a.flags.c_contiguous:                                      # (n or m of 1: any strides)
-        return _NO_TRANS, max(n, 1), a.ctypes.data
-    if a.T.flags.c_contiguous:
-        return _TRANS, max(m, 1), a.ctypes.data
-    return None
-
-
-def gemm(a, b, out, alpha=1.0, beta=0.0):
-    """out = alpha * a @ b + beta * out, in place, for 2-D a (m, k), b (k, n), out (m, n).
-    `a` and `b` may be transposed views (x.T) of C-contiguous arrays or blocks of rows or
-    columns of those; `out` may be a block of columns of a C-contiguous array. Returns out."""
-    blas = _GEMM if _GEMM is not None else _checked_cblas()
-    fn = blas.get(out.dtype) if out.dtype == a.dtype == b.dtype else None
-    ta, tb, tc = _layout(a), _layout(b), _layout(out)
-    if fn is None or ta is None or tb is None or tc is None or tc[0] != _NO_TRANS or 0 in a.shape:
-        if beta == 0.0:
-            np.matmul(a, b, out=out)
-            if alpha != 1.0:
-                out *= alpha
-        else:
-            if beta != 1.0:
-                out *= beta
-            out += alpha * (a @ b)
-        return out
-    (m, n), k = out.shape, a.shape[1]
-    fn(_ROW_MAJOR, ta[0], tb[0], m, n, k, alpha, ta[2], ta[1], tb[2], tb[1], beta, tc[2], tc[1])
-    return out
-
-
-def _checked_cblas():
-    """Sets and returns _GEMM: _load_cblas() if it agrees with np.matmul on a small case
-    (transposes, blocks, alpha, beta) for both dtypes, else {}: a wrong guess about the
-    library costs speed, never correctness. MLP_NUMPY_GEMM=1 in the environment skips it."""
-    global _GEMM, _BLAS_THREADS
-    _GEMM = {} if os.environ.get("MLP_NUMPY_GEMM") == "1" else _load_cblas()
-    rng = np.random.default_rng(0)
-    for dt in list(_GEMM):
-        a, b, c = (rng.standard_normal(s).astype(dt) for s in ((5, 3), (4, 5), (3, 6)))
-        want = 0.5 * c[:, 1:5] + 2.0 * (a.T @ b.T)
-        got = c.copy()
-        gemm(a.T, b.T, got[:, 1:5], 2.0, 0.5)
-        if not (np.allclose(got[:, 1:5], want, rtol=1e-4, atol=1e-5) and (got[:, [0, 5]] == c[:, [0, 5]]).all()):
-            _GEMM = {}
-    if not _GEMM:
-        _BLAS_THREADS = None
-    return _GEMM
-
-
-_GEMM = None   # {dtype: BLAS gemm}, loaded on first use (the window's UI process never trains)
-_BLAS_THREADS = None   # (get, set) that BLAS's thread count, when _GEMM is NumPy's OpenBLAS
-
-
-# ---------------------------------------------------------------- threads
-# A training step splits its big products and the elementwise work that follows them into
-# fixed blocks (`blocks`), and runs the blocks on `threads` threads with BLAS itself
-# single-threaded meanwhile (`run_blocks`). The blocks depend only on the shapes, and each
-# block is computed by one thread from start to end, so the result is the same, bit for
-# bit, whatever the number of threads. Why not BLAS's own threads: at these thin shapes
-# they reach 56-66 % of the machine's GEMM peak, each product is a separate parallel
-# region (the elementwise work between them runs on one core), and OpenBLAS's idle worker
-# spins on the second core after each product, which slowed anything else run there.
-
-def blas_threads():
-    """Threads NumPy's BLAS would use now (after threadpoolctl limits and
-    OPENBLAS_NUM_THREADS), or 1 when that BLAS cannot be asked or told (then a training
-    step runs on one thread and leaves BLAS's own threading alone)."""
-    if _GEMM is None:
-        _checked_cblas()
-    return _BLAS_THREADS[0]() if _BLAS_THREADS is not None else 1
-
-
-def default_threads():
-    """Threads for a training step: the number NumPy's BLAS would use now
-    (OPENBLAS_NUM_THREADS, threadpoolctl limits), at most the CPUs this process may run on.
-    A sweep trial (threadpool_limits(1)) and the window's training process
-    (OPENBLAS_NUM_THREADS=1) get 1; headless training on two cores gets 2."""
-    global _CPUS
-    if _CPUS is None:
-        try:
-            _CPUS = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            _CPUS = os.cpu_count() or 1
-    return max(1, min(blas_threads(), _CPUS))
-
-
-_CPUS = None   # CPUs this process may run on (asked once)
-
-
-class single_threaded_blas:
-    """Context: BLAS's own thread count set to 1 inside (when it was more), restored after."""
-
-    def __enter__(self):
-        self.before = blas_threads()
-        if self.before > 1:
-            _BLAS_THREADS[1](1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.before > 1:
-            _BLAS_THREADS[1](self.before)
-
-
-_POOLS = {}  # worker count -> ThreadPoolExecutor shared by all networks and optimizers
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_POOLS.clear)  # a forked child has no pool threads
-
-
-def thread_pool(workers):
-    pool = _POOLS.get(workers)
-    if pool is None:
-        from concurrent.futures import ThreadPoolExecutor  # only when threads > 1 (~20 ms import)
-        pool = _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="nn-step")
-    return pool
-
-
-def blocks(n, parts, align=16):
-    """Boundaries [0, ..., n] that cut an axis of length n into `parts` about equal blocks
-    (fewer if n is short) at multiples of `align` (no two threads write into one cache
-    line of a row)."""
-    k = max(1, min(parts, n // align))
-    return [min(n, round(n * j / k / align) * align) if j < k else n for j in range(k + 1)]
-
-
-def run_blocks(work, bounds, threads):
-    """work(lane, start, stop) for each block [bounds[j], bounds[j+1]); with threads > 1 the
-    blocks go in contiguous groups to that many threads (this one takes the first group;
-    `lane` numbers the group, for per-thread scratch). Returns when all are done."""
-    nb = len(bounds) - 1
-    t = min(threads, nb)
-    if t <= 1:
-        for j in range(nb):
-            work(0, bounds[j], bounds[j + 1])
-        return
-    groups = [(nb * g // t, nb * (g + 1) // t) for g in range(t)]
-
-    def group(lane):
-        lo, hi = groups[lane]
-        for j in range(lo, hi):
-            work(lane, bounds[j], bounds[j + 1])
-    pool = thread_pool(t - 1)
-    futures = [pool.submit(group, lane) for lane in range(1, t)]
-    try:
-        group(0)
-    finally:
-        for f in futures:
-            f.result()
+from mnist_live.engine.blas import gemm  # noqa: F401 (the training step's products; optimizers use it too)
+from mnist_live.engine.threads import blocks, default_threads, run_blocks, single_threaded_blas
 
 
 # Activation functions applied in place, and their derivatives written in terms of the

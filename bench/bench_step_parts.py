@@ -22,7 +22,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from bench_train import CLOCK, SIZES, GemmsOnly, make_data  # noqa: E402  (bench/ is the script's folder)
-from mnist_live.neural_network import MLP, blocks
+from mnist_live.engine.threads import blocks
+from mnist_live.neural_network import MLP
 from mnist_live.training.optimizers import Optimizer
 
 

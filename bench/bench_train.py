@@ -32,7 +32,7 @@ for a second of idle machine and is repeated when other processes used more than
 --max-other of a core during it (bench/idle.py); the load average is printed too.
 
 Threads: --threads sets the BLAS (threadpoolctl) and torch thread counts. Our step then
-runs on that many threads of its own (neural_network.default_threads(), or --opt-threads)
+runs on that many threads of its own (engine.threads.default_threads(), or --opt-threads)
 with BLAS single-threaded inside it; "its products alone" use BLAS's own threads.
 """
 from __future__ import annotations
@@ -180,7 +180,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=None, metavar="N",
                     help="BLAS and torch threads (default: the BLAS default)")
     ap.add_argument("--opt-threads", type=int, default=None, metavar="N",
-                    help="threads of our step (default: neural_network.default_threads(), the BLAS threads)")
+                    help="threads of our step (default: engine.threads.default_threads(), the BLAS threads)")
     ap.add_argument("--batch-sizes", default="64,128,256", metavar="B,B,..")
     ap.add_argument("--optimizers", default="sgd,momentum,adam", metavar="K,K")
     ap.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import ROOT
 
-PACKAGES = ("training", "runs", "window", "window/regions", "explain")
+PACKAGES = ("engine", "training", "runs", "window", "window/regions", "explain")
 FACES = ("main", "neural_network", "data_loader", "visualization", "utils")
 
 
@@ -47,7 +47,7 @@ def readme_tree():
     lines = ["```"]
     for face in FACES:
         lines.append(f"{face + '.py':<20} {first_line(ROOT / (face + '.py'))}")
-    for package in ("training", "runs", "window", "explain"):
+    for package in ("engine", "training", "runs", "window", "explain"):
         lines.append(f"{package + '/':<20} {first_line(ROOT / package / '__init__.py')}")
         modules = listed(package)
         lines += wrapped(", ".join(m.rstrip("/") for m in modules))
@@ -83,6 +83,8 @@ def imports_of(path):
     (["training/loop.py"], ("numpy", "mnist_live.runs", "mnist_live.training.trainer")),
     (["runs/library.py", "runs/command.py", "runs/rows.py", "runs/export.py"], ("numpy",)),
     (["explain/*.py", "neural_network.py"], ("mnist_live.training", "mnist_live.window", "mnist_live.runs")),
+    (["engine/*.py"], ("mnist_live.neural_network", "mnist_live.training", "mnist_live.window", "mnist_live.runs",
+                       "mnist_live.explain")),
 ])
 def test_imports_run_one_way(modules, forbidden):
     for pattern in modules:

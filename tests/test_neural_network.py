@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_live import neural_network
+from mnist_live.engine import blas, compiled
 from mnist_live.neural_network import MLP, gemm, to_float
-from mnist_live.training import compiled
 from mnist_live.training.augment import Shifter
 from mnist_live.training.optimizers import Optimizer
 
@@ -83,8 +82,8 @@ def gemm_path(request, monkeypatch):
     """Run a test through NumPy's BLAS called directly, then through the np.matmul
     fallback that other NumPy builds get."""
     if request.param == "numpy":
-        monkeypatch.setattr(neural_network, "_GEMM", {})
-    elif not neural_network._checked_cblas():
+        monkeypatch.setattr(blas, "_GEMM", {})
+    elif not blas._checked_cblas():
         pytest.skip("this NumPy's BLAS was not found; only the np.matmul path runs")
     return request.param
 
@@ -283,7 +282,7 @@ G2 = np.array([-0.2, 0.3, 0.4, 2.0])
 @pytest.fixture(params=["numpy", "compiled"])
 def update_path(request):
     """Run a test through the NumPy update passes (the reference), then through the
-    compiled one-pass rules (training/compiled.py) when numba is installed."""
+    compiled one-pass rules (engine/compiled.py) when numba is installed."""
     if request.param == "compiled" and compiled.kernels() is None:
         pytest.skip("numba is not installed (or MLP_NUMPY_UPDATE=1): only the NumPy updates run")
     return request.param == "compiled"

@@ -4,7 +4,6 @@
     loop         the one training loop and its observers (headless, window, sweep trials)
     trainer      `Trainer`: network, optimizer, data order; one batch at a time; evaluation
     optimizers   SGD, momentum and Adam updates; the learning-rate schedule
-    compiled     the optional compiled updates (numba, the `fast` extra), one pass each
     augment      random shifts while training (--augment)
     split        the validation split (--val), --train-size and --test-size cut from a data set
     history      what a run remembers: evaluations, the loss curve, weight snapshots

@@ -11,8 +11,10 @@ import math
 
 import numpy as np
 
-from mnist_live.neural_network import add_scaled, default_threads, gemm, thread_pool  # noqa: F401 (default_threads: public here too)
-from mnist_live.training.compiled import Loading, kernel
+from mnist_live.engine.blas import gemm
+from mnist_live.engine.compiled import Loading, kernel
+from mnist_live.engine.threads import default_threads, thread_pool  # noqa: F401 (default_threads: public here too)
+from mnist_live.neural_network import add_scaled
 
 
 def _flat(a):
