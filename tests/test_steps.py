@@ -155,14 +155,15 @@ def test_inspect_reads_the_parameter_its_state_and_the_last_recorded_change(samp
 def test_the_window_training_process_records_a_step_of_step_mode(sample):
     """Paused, a STEP order trains one batch: its record is detailed, of the watched digit,
     and its `after` is the stamp of the weights published after it; INSPECT answers with that
-    step's change; sampled records come while training runs."""
+    step's change; sampled records and health records come while training runs."""
     import time
 
+    from mnist_live.training.history import HealthRecord
     from mnist_live.training.messages import Command, Inspection, Order
     from mnist_live.training.process import TrainingProcess
     data = sample.__class__(sample.name, sample.source, sample.class_names, sample.x_train[:1000],
                             sample.y_train[:1000], sample.x_test[:200], sample.y_test[:200])
-    proc = TrainingProcess(Config(hidden=(16,), batch_size=10, epochs=50), data)
+    proc = TrainingProcess(Config(hidden=(16,), batch_size=10, epochs=50, health_every=20), data)
     got = []
 
     def until(what, timeout=60):
@@ -177,6 +178,7 @@ def test_the_window_training_process_records_a_step_of_step_mode(sample):
 
     try:
         until(lambda m: isinstance(m, StepRecord) and not m.detailed)          # training: sampled steps
+        until(lambda m: isinstance(m, HealthRecord))
         proc.send(Order(Command.PAUSE))
         paused = until(lambda m: getattr(m, "paused", False))
         proc.send(Order(Command.WATCH, pixels=sample.x_test[3], index=int(sample.y_test[3]), token=5))
