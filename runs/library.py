@@ -11,7 +11,9 @@ Tables: `runs` (one row per run: its configuration as JSON, one column per hyper
 the data set and sizes, host/pid/process start time, machine, status, and summary columns
 kept up to date while it trains: test accuracy, best accuracy, time to 97 % and 98 %, wall
 time, samples/s), `evaluations` (every evaluation with its per-class accuracy and the
-seconds since the run started), `losses` (the loss curve) and `lr_changes`.
+seconds since the run started), `losses` (the loss curve), `lr_changes` and, since schema
+2, `health` (each measurement of training health: history.HealthRecord as JSON). An older
+library is brought up to the current schema when opened (MIGRATIONS).
 
 Writes are transactions (`BEGIN IMMEDIATE`, retried while another writer holds the
 database), so a run killed at any moment leaves its last complete state; a `running` row
@@ -34,7 +36,7 @@ import stat
 import sys
 import time
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted", "pruned")
 THRESHOLDS = (0.97, 0.98)                 # time_to_97 / time_to_98: first full evaluation reaching them
 BUSY_TIMEOUT_S = 10.0                     # how long one statement waits for another writer
@@ -118,7 +120,20 @@ CREATE TABLE lr_changes (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 """
-TABLES = ("runs", "evaluations", "losses", "lr_changes")
+HEALTH_SCHEMA = """
+CREATE TABLE health (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    progress REAL NOT NULL,
+    epoch INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    record TEXT NOT NULL,             -- JSON: history.HealthRecord.to_json()
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+SCHEMA += HEALTH_SCHEMA
+MIGRATIONS = {1: HEALTH_SCHEMA}           # schema N -> N + 1
+TABLES = ("runs", "evaluations", "losses", "lr_changes", "health")
 BEST_FIRST = "test_accuracy IS NULL, test_accuracy DESC, id ASC"     # RunLibrary.runs' default order
 
 
@@ -316,6 +331,11 @@ class RunLibrary:
             v = cur.execute("PRAGMA user_version").fetchone()[0]
             if v == SCHEMA_VERSION:                       # another process made it meanwhile
                 return
+            if v in MIGRATIONS:                           # an older library: brought up to date
+                for step in range(v, SCHEMA_VERSION):
+                    cur.executescript_in_tx(MIGRATIONS[step])
+                cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                return
             tables = [r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             if tables:
                 raise self.error(f"is an SQLite database but not a run library (tables: {', '.join(tables[:5])})")
@@ -387,11 +407,12 @@ class RunLibrary:
     def add_lr_change(self, run_id, progress, lr):
         self.record(run_id, lr_changes=[(progress, lr)])
 
-    def record(self, run_id, evaluations=(), losses=(), lr_changes=(), replace_last_eval=False):
+    def record(self, run_id, evaluations=(), losses=(), lr_changes=(), replace_last_eval=False, health=()):
         """Append evaluations [(progress, kind, accuracy, per_class, epoch, batch, elapsed_s)],
-        loss points [(progress, loss)] and lr changes [(progress, lr)] to a run and bring its
-        summary columns up to date, in one transaction. replace_last_eval: the first of
-        `evaluations` replaces the run's last stored one (the same weights evaluated again)."""
+        loss points [(progress, loss)], lr changes [(progress, lr)] and health records
+        [(progress, epoch, batch, JSON object)] to a run and bring its summary columns up to
+        date, in one transaction. replace_last_eval: the first of `evaluations` replaces the
+        run's last stored one (the same weights evaluated again)."""
         def write(cur):
             seq = self._next_seq(cur, "evaluations", run_id)
             if seq is None:
@@ -413,6 +434,11 @@ class RunLibrary:
                 s = self._next_seq(cur, "lr_changes", run_id)
                 cur.executemany("INSERT INTO lr_changes VALUES (?, ?, ?, ?)",
                                 [(run_id, s + i, float(p), float(v)) for i, (p, v) in enumerate(lr_changes)])
+            if health:
+                s = self._next_seq(cur, "health", run_id)
+                cur.executemany("INSERT INTO health VALUES (?, ?, ?, ?, ?, ?)",
+                                [(run_id, s + i, float(p), int(e), int(b), json.dumps(rec, allow_nan=False))
+                                 for i, (p, e, b, rec) in enumerate(health)])
             if evaluations:
                 self._update_summary(cur, run_id, final=False)
             else:
@@ -503,7 +529,8 @@ class RunLibrary:
         return self._read("SELECT COUNT(*) FROM runs")[0][0]
 
     def run(self, run_id) -> dict:
-        """Everything about one run: the summary of `runs()` plus evaluations, losses, lr_changes."""
+        """Everything about one run: the summary of `runs()` plus evaluations, losses,
+        lr_changes and health (the HealthRecord JSON objects, oldest first)."""
         rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (int(run_id),))
         if not rows:
             raise self.error(f"no run {run_id}")
@@ -518,6 +545,8 @@ class RunLibrary:
             "SELECT progress, loss FROM losses WHERE run_id=? ORDER BY seq", (int(run_id),))]
         out["lr_changes"] = [list(r) for r in self._read(
             "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (int(run_id),))]
+        out["health"] = [json.loads(r[0]) for r in self._read(
+            "SELECT record FROM health WHERE run_id=? ORDER BY seq", (int(run_id),))]
         return out
 
     def runs(self, dataset=None, sweep=None, conditions=(), order=BEST_FIRST, last=None, limit=None) -> list[dict]:

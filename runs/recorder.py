@@ -2,7 +2,8 @@
 the observer that records what the training loop trains (the loop never imports this).
 
 What it owns: a run's row from its start to its end (`RunRecorder(path, config, dataset)`,
-`.sync(history, elapsed_s)` after each evaluation, `.finish(status, ...)` once), written
+`.sync(history, elapsed_s)` after each evaluation (its evaluations, loss curve, learning-rate
+changes and health records), `.finish(status, ...)` once), written
 through library.RunLibrary, and never raising into training: a library problem becomes one
 line 'runs not recorded: ...' (printed once) and recording stops. Headless and window runs
 record through `Recording`; a sweep's parent records its trials with `RunRecorder`.
@@ -35,6 +36,7 @@ class RunRecorder:
         self._evals = 0                 # history entries already written
         self._last_eval = None
         self._loss_progress = -1.0
+        self._health_progress = -1.0
         self._lrs = 0
         t0 = time.perf_counter()
         try:
@@ -71,12 +73,16 @@ class RunRecorder:
                          for r in evals[start:]]
             losses = [pt for pt in history.loss if pt[0] > self._loss_progress]
             lrs = history.lr_changes[self._lrs:]
-            if new_evals or losses or lrs:
-                self.lib.record(self.run_id, new_evals, losses, lrs, replace_last_eval=replace)
+            health = [(r.progress, r.epoch, r.batch, r.to_json()) for r in history.health
+                      if r.progress > self._health_progress]
+            if new_evals or losses or lrs or health:
+                self.lib.record(self.run_id, new_evals, losses, lrs, replace_last_eval=replace, health=health)
             self._evals = len(evals)
             self._last_eval = evals[-1] if evals else None
             if losses:
                 self._loss_progress = losses[-1][0]
+            if health:
+                self._health_progress = health[-1][0]
             self._lrs = len(history.lr_changes)
         except (RunLibraryError, sqlite3.Error, OSError) as e:
             self._fail(e)

@@ -192,6 +192,44 @@ def test_the_headless_run_measures_and_its_metrics_keep_it(sample, capsys):
     assert "health" not in metrics["history"] and metrics["health"]["records"] == 0
 
 
+# ------------------------------------------------------------------ in the run library
+def test_a_recorded_run_keeps_its_health_records_in_the_run_library(sample, tmp_path):
+    from mnist_live.runs.library import RunLibrary
+    from mnist_live.runs.recorder import Recording
+    from mnist_live.training.headless import run_headless
+    db = str(tmp_path / "runs.sqlite3")
+    data = sample.__class__(sample.name, sample.source, sample.class_names, sample.x_train[:300],
+                            sample.y_train[:300], sample.x_test[:100], sample.y_test[:100])
+    config = Config(**{**SMALL, "epochs": 2}, headless=True, health_every=2)
+    metrics, run = run_headless(config, data, observers=[Recording(db, config, data.summary())])
+    with RunLibrary(db) as lib:
+        (row,) = lib.runs()
+        stored = lib.run(row["id"])["health"]
+    assert stored == metrics["history"]["health"] == [r.to_json() for r in run.trainer.history.health]
+    assert [(r["epoch"], r["batch"]) for r in stored] == [(0, 1), (0, 2), (0, 4), (1, 0), (1, 2), (1, 4), (2, 0)]
+
+
+def test_a_schema_1_library_gains_the_health_table_and_keeps_its_runs(tmp_path):
+    import sqlite3
+
+    from fixtures_runs import DATASET
+    from mnist_live.runs import library as run_library
+    from mnist_live.runs.library import RunLibrary
+    db = str(tmp_path / "old.sqlite3")
+    con = sqlite3.connect(db)                                  # the library as schema 1 made it
+    con.executescript(run_library.SCHEMA.replace(run_library.HEALTH_SCHEMA, "") + "PRAGMA user_version=1;")
+    con.close()
+    with RunLibrary(db) as lib:
+        assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == run_library.SCHEMA_VERSION == 2
+        rid = lib.start_run(Config(), DATASET)
+        lib.record(rid, health=[(0.5, 0, 3, _rec(HEALTHY).to_json())])
+        assert lib.run(rid)["health"] == [json.loads(json.dumps(_rec(HEALTHY).to_json()))]
+    with RunLibrary(db) as lib:                                # opened again: nothing to migrate
+        assert lib.count() == 1 and len(lib.run(rid)["health"]) == 1
+        lib.remove([rid])
+        assert lib.conn.execute("SELECT COUNT(*) FROM health").fetchone()[0] == 0
+
+
 def test_the_windows_monitor_measures_at_most_every_min_gap(sample):
     trainer = Trainer(Config(**SMALL), sample.x_train[:300], sample.y_train[:300])
     train(Run(trainer, sample.x_test[:100], sample.y_test[:100], [HealthMonitor(every=1, min_gap_s=1000.0)]))

@@ -168,7 +168,7 @@ def test_export_csv_and_json_round_trip(three, tmp_path, capsys):
         assert row["command"] == runs_command.command_text(r["config"])
     status, out, _ = call(["export", "--json", "-", "--runs", db, "--where", "lr<0.002"], capsys)
     data = json.loads(out)
-    assert status == 0 and data["schema"] == 1
+    assert status == 0 and data["schema"] == runs_command.SCHEMA_VERSION == 2
     assert {r["id"]: r for r in data["runs"]} == {i: full[i] for i in ids[1:]}
     assert call(["export", "--json", str(tmp_path), "--runs", db], capsys)[0] == 1      # a folder: refused
 
