@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_live.explain.edges import top_of_outer
-from mnist_live.neural_network import ACTIVATE, ACTIVATE_GRAD, MLP, softmax, to_float
+from mnist_live.neural_network import ACTIVATE_GRAD, MLP, to_float
 
 
 @dataclass
@@ -71,19 +71,9 @@ def backward_batch(net: MLP, x, y):
     dropout: (acts [x, a_h1, ..., probs], deltas [delta_h1, ..., delta_out]), each (B, n),
     with delta the per-sample dloss_s/dz (not divided by B). The mean loss's gradient of
     pair l is acts[l].T @ deltas[l] / B (`mean_gradients`)."""
-    a = _inputs(net, x)
     y = np.asarray(y, np.intp).reshape(-1)
-    act, act_grad = ACTIVATE[net.activation], ACTIVATE_GRAD[net.activation]
-    acts = [a]
-    for i, (W, b) in enumerate(zip(net.weights, net.biases)):
-        z = a @ W                                        # (B, fan_in) @ (fan_in, fan_out)
-        z += b
-        if i < net.n_layers - 1:
-            act(z)
-        else:
-            softmax(z)
-        a = z
-        acts.append(a)
+    act_grad = ACTIVATE_GRAD[net.activation]
+    acts = net.forward(_inputs(net, x), return_all=True)   # [x (B, 784), a_h1 (B, n1), ..., probs (B, 10)]
     delta = acts[-1].copy()                              # (B, 10)
     delta[np.arange(len(y)), y] -= 1
     deltas = [delta]
