@@ -124,6 +124,9 @@ def test_step_mode_records_the_batch_and_the_watched_digit(sample):
             np.testing.assert_array_equal(got, want)
     watch.watch(None, -1, 0)
     assert watch.digit is None
+    for bad in (np.zeros(100, np.uint8), np.zeros(784, np.float32)):
+        with pytest.raises(ValueError, match="784 uint8 pixels"):
+            watch.watch(bad, 1, 1)
 
 
 def test_an_unlabelled_watched_digit_is_explained_for_its_predicted_class(sample):
@@ -146,7 +149,8 @@ def test_inspect_reads_the_parameter_its_state_and_the_last_recorded_change(samp
     assert got.weight_decay == 1e-3 and got.lr == pytest.approx(trainer.current_lr())
     bias = watch.inspect(trainer, ("bias", 2, 9))
     assert bias.weight_decay == 0.0 and bias.last_dw == float(after[5][9] - before[5][9])
-    for bad in [("weight", 3, 0, 0), ("weight", 0, 784, 0), ("bias", 0, 1, 2), ("neuron", 0, 1)]:
+    for bad in [("weight", 3, 0, 0), ("weight", 0, 784, 0), ("bias", 0, 1, 2), ("neuron", 0, 1), (), None,
+                ("weight", "x", 1, 1), ("bias", 0, -1)]:
         with pytest.raises(ValueError):
             watch.inspect(trainer, bad)
 
@@ -195,6 +199,11 @@ def test_the_window_training_process_records_a_step_of_step_mode(sample):
         assert ins.token == 8 and ins.position == rec.update.after and ins.last_step == (rec.update.before,
                                                                                          rec.update.after)
         assert ins.value == W[1][2, 3]
+        proc.send(Order(Command.INSPECT, at=("weight", 9, 0, 0)))            # a bad order: said, nothing breaks
+        proc.send(Order(Command.WATCH, pixels=np.zeros(3, np.uint8)))
+        until(lambda m: getattr(m, "text", "").startswith("cannot watch: a digit is 784 uint8 pixels"))
+        assert until(lambda m: getattr(m, "text", "").startswith("cannot inspect: no parameter"))
+        assert proc.process.is_alive()
     finally:
         proc.stop()
 

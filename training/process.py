@@ -326,13 +326,14 @@ class _Worker(Observer):
             self.messages.put(DigitHistory(order.index, self.digit_history(order.index)))
         elif c is Command.STEP and not t.finished and self.run.outcome is None:
             self.stepping = True                 # the loop trains one batch, then waits again
-        elif c is Command.WATCH:
-            self.steps.watch(order.pixels, order.index, order.token)
-        elif c is Command.INSPECT:
+        elif c in (Command.WATCH, Command.INSPECT):
             try:
-                self.messages.put(self.steps.inspect(t, order.at, order.token))
-            except ValueError as e:
-                self.messages.put(Notice(f"cannot inspect: {e}"))
+                if c is Command.WATCH:
+                    self.steps.watch(order.pixels, order.index, order.token)
+                else:
+                    self.messages.put(self.steps.inspect(t, order.at, order.token))
+            except ValueError as e:                  # a bad order is said, training goes on
+                self.messages.put(Notice(f"cannot {c.value}: {e}"))
 
     def wait_for_orders(self):
         """Orders first, so keys feel instant even mid-epoch. Idle or in slow motion, wait for

@@ -117,8 +117,11 @@ class StepWatch(Observer):
         if pixels is None:
             self.digit = None
             return
+        pixels = np.asarray(pixels)
+        if pixels.size != 784 or pixels.dtype != np.uint8:
+            raise ValueError(f"a digit is 784 uint8 pixels, not {pixels.size} {pixels.dtype}")
         label = None if label is None or int(label) < 0 else int(label)
-        self.digit = (to_float(np.asarray(pixels, np.uint8).reshape(784)), label, int(token))
+        self.digit = (to_float(pixels.reshape(784)), label, int(token))
 
     # ------------------------------------------------------------ the loop's observer
     def on_start(self, run):
@@ -186,15 +189,18 @@ class StepWatch(Observer):
         optimizer state, the next step's learning rate and its change in the last recorded
         step. ValueError when `at` names no parameter of the network."""
         net = trainer.net
-        kind, pair, *where = at
-        if kind not in ("weight", "bias") or not 0 <= int(pair) < net.n_layers:
+        try:
+            kind, pair, *where = at
+            pair, index = int(pair), tuple(int(v) for v in where)
+        except (TypeError, ValueError):
+            raise ValueError(f"no parameter {at!r}") from None
+        if kind not in ("weight", "bias") or not 0 <= pair < net.n_layers:
             raise ValueError(f"no parameter {at!r}")
         arrays = net.weights if kind == "weight" else net.biases
-        index = tuple(int(v) for v in where)
         shape = arrays[pair].shape
         if len(index) != len(shape) or not all(0 <= v < n for v, n in zip(index, shape)):
             raise ValueError(f"no parameter {at!r}")
-        k = 2 * int(pair) + (kind == "bias")
+        k = 2 * pair + (kind == "bias")
         last = self.before if self.before.is_delta else None
         last_dw = None if last is None else float((last.weights if kind == "weight" else last.biases)[pair][index])
         return Inspection(int(token), tuple(at), trainer.position, float(arrays[pair][index]),
