@@ -15,6 +15,7 @@ from mnist_live.training.health import (
     band,
     health_warnings,
     is_due,
+    series,
 )
 from mnist_live.training.history import (
     MAX_HEALTH_POINTS,
@@ -234,3 +235,16 @@ def test_the_windows_monitor_measures_at_most_every_min_gap(sample):
     trainer = Trainer(Config(**SMALL), sample.x_train[:300], sample.y_train[:300])
     train(Run(trainer, sample.x_test[:100], sample.y_test[:100], [HealthMonitor(every=1, min_gap_s=1000.0)]))
     assert [(r.epoch, r.batch) for r in trainer.history.health] == [(0, 1)]
+
+
+def test_series_are_one_layers_figure_over_time():
+    """Catches: a plot fed another layer's figures, or another field's."""
+    recs = [HealthRecord(p, 0, 1, 1e-3, tuple(LayerHealth(10 * i + p, 0.1 * i, 0.5, 0.0, tuple(range(9)),
+                                                          tuple(float(i) for _ in range(9))) for i in range(3)))
+            for p in (0.25, 0.5)]
+    progress, g = series(recs, 1, "grad_norm")
+    assert progress.tolist() == [0.25, 0.5] and g.tolist() == [10.25, 10.5]
+    assert series(recs, 2, "update_ratio")[1].tolist() == pytest.approx([0.2, 0.2])
+    _, bands = series(recs, 2, "activations")
+    assert bands.shape == (2, 9) and (bands == 2.0).all()
+    assert series([], 0, "weights")[1].shape == (0, 9)

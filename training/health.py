@@ -48,6 +48,7 @@ RATIO_HIGH = 0.03             # on the two newest records (a hidden layer; the o
 RATIO_EXTREME = 0.1           # on the newest alone (x3 for the output layer)
 RATIO_LOW = 2e-4              # while the learning rate is at least half its peak
 SILENT_HIGH = 0.25            # share of a hidden layer off for every digit of the batch
+USUAL_RATIO = (RATIO_LOW, RATIO_HIGH)   # the band a plot of the update ratio shades: no warning inside it
 
 
 _PICKS = {}                   # (size, sample) -> the indices band() takes
@@ -152,6 +153,17 @@ def measure(net, before: WeightsCopy, batch, weight_decay, at, lr) -> HealthReco
                                   band(W), band(out)))
     progress, epoch, batch_no = at
     return HealthRecord(float(progress), int(epoch), int(batch_no), float(lr), tuple(layers))
+
+
+def series(records, layer, name):
+    """One figure of layer pair `layer` over `records` (oldest first), for a plot: (progress
+    (N,) float64, values (N,) float64), or (N, 9) for the bands "weights" and "activations".
+    `name` is a LayerHealth field: grad_norm, update_ratio, inactive, silent, weights, activations."""
+    progress = np.array([r.progress for r in records], np.float64)
+    values = np.array([getattr(r.layers[layer], name) for r in records], np.float64)
+    if name in ("weights", "activations"):
+        values = values.reshape(len(records), len(PERCENTILES))
+    return progress, values
 
 
 def layer_names(n_layers):
