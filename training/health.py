@@ -11,8 +11,9 @@ the copy gives the update ratio exactly as applied, and one forward and backward
 the batch just trained (its inputs as trained, augmentation included) under the copied
 weights gives the step's gradient and the activations: the same numbers the step used,
 except that no dropout mask is applied (the step's mask is not kept). The bands are
-percentiles of at most BAND_SAMPLE values per layer (a fixed random subset; min and max
-are exact): exact percentiles of the 800 k first-layer weights would cost ~18 ms.
+percentiles of at most BAND_SAMPLE values per layer (a fixed random subset, within 0.5 % of
+the 7th-93rd percentile spread of the exact ones; min and max are exact): exact percentiles
+of the 800 k first-layer weights would cost ~18 ms, these ~1 ms.
 bench/bench_health.py measures what it all costs (budget: 3 % of the training throughput).
 
 Imports NumPy, `explain.backward`, the loop's Observer, `history` and `steps`.
@@ -28,7 +29,7 @@ import numpy as np
 from mnist_live.explain.backward import backward_batch
 from mnist_live.training.history import PERCENTILES, HealthRecord, LayerHealth
 from mnist_live.training.loop import Observer
-from mnist_live.training.steps import WeightsCopy
+from mnist_live.training.steps import WeightsCopy, norm
 
 HEALTH_EVERY = 100            # batches between measurements (the default network: ~1 s headless)
 EARLY = (1, 3, 10, 30)        # and these batches, where training changes fastest
@@ -138,12 +139,11 @@ def measure(net, before: WeightsCopy, batch, weight_decay, at, lr) -> HealthReco
         g *= 1.0 / B
         if weight_decay:
             g += weight_decay * before.weights[i]
-        grad_norms.append(float(np.sqrt(np.einsum("ij,ij->", g, g, dtype=np.float64))))
+        grad_norms.append(norm(g))
     logits = acts[-2] @ before.weights[-1] + before.biases[-1]   # (B, 10): the last layer before softmax
     before.delta_from(net)
     for i, W in enumerate(net.weights):
-        dw = before.weights[i]
-        d_norm = float(np.sqrt(np.einsum("ij,ij->", dw, dw, dtype=np.float64)))
+        d_norm = norm(before.weights[i])
         out = acts[i + 1] if i < net.n_layers - 1 else logits
         hidden = i < net.n_layers - 1 and relu
         off = out == 0 if hidden else None

