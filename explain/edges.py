@@ -32,14 +32,15 @@ def top_of_matrix(vals, k, rows=None, cols=None):
     kk = min(int(k), mag.size)
     if kk <= 0 or total == 0.0:
         return EMPTY, 0.0
-    cand = np.arange(mag.size)
     if n_cols > kk:
         # kk columns have an edge >= the kk-th largest column maximum t, so the top kk
         # edges are all >= t: partition only those (a fraction of the matrix).
         col_max = mag.reshape(n_rows, n_cols).max(axis=0)
         t = np.partition(col_max, n_cols - kk)[n_cols - kk]
         cand = np.flatnonzero(mag >= t)
-    top = cand[np.argpartition(mag[cand], len(cand) - kk)[len(cand) - kk:]]
+        top = cand[np.argpartition(mag[cand], len(cand) - kk)[len(cand) - kk:]]
+    else:
+        top = np.argpartition(mag, mag.size - kk)[mag.size - kk:]
     top = top[mag[top] > 0]
     top = top[np.argsort(mag[top], kind="stable")]                  # weakest first
     r, c = np.divmod(top, n_cols)
