@@ -21,7 +21,6 @@ Imports NumPy, `explain.backward`, the loop's Observer, `history` and `steps`.
 from __future__ import annotations
 
 import math
-import re
 import time
 
 import numpy as np
@@ -116,9 +115,8 @@ class HealthMonitor(Observer):
         if self.send is not None:
             self.send(rec)
         if self.log is not None:
-            for line in health_warnings(t.history.health):
-                key = re.sub(r"[\d.,/x%]+", "#", line)          # the same warning with other numbers
-                if key not in self._said:
+            for key, line in keyed_warnings(t.history.health):
+                if key not in self._said:                # the same warning with other numbers: said once
                     self._said.add(key)
                     self.log(f"training health: {line}")
 
@@ -183,10 +181,9 @@ def _too_high(records, i):
     return r if r > RATIO_EXTREME * scale or min(r, before) > RATIO_HIGH * scale else None
 
 
-def health_warnings(records, names=None):
-    """Plain-words warnings about the newest of `records` (history.HealthRecord, oldest
-    first; the earlier ones give the context), at most one per kind and layer; [] when all
-    is well. `names`: the layers the pairs feed (default layer_names)."""
+def keyed_warnings(records, names=None):
+    """health_warnings with a key each: [((kind, layer pair), text)], the key the same for
+    the same warning whatever its numbers (the terminal says each once)."""
     if not records:
         return []
     rec = records[-1]
@@ -196,12 +193,19 @@ def health_warnings(records, names=None):
     for i, (layer, name) in enumerate(zip(rec.layers, names)):
         r = layer.update_ratio
         if _too_high(records, i):
-            out.append(f"updates into {name} are {_one_in(r)} of the weights (about 1/1,000 is usual): "
-                       f"learning rate too high?")
+            out.append((("high", i), f"updates into {name} are {_one_in(r)} of the weights (about 1/1,000 is "
+                                     f"usual): learning rate too high?"))
         elif 0 < r < RATIO_LOW and rec.lr >= 0.5 * peak_lr:
-            out.append(f"updates into {name} are {_one_in(r)} of the weights (about 1/1,000 is usual): "
-                       f"learning rate too low?")
+            out.append((("low", i), f"updates into {name} are {_one_in(r)} of the weights (about 1/1,000 is "
+                                    f"usual): learning rate too low?"))
         if layer.silent >= SILENT_HIGH:
-            out.append(f"{100 * layer.silent:.0f} % of {name} never fires on a whole batch: those neurons "
-                       f"no longer learn (learning rate too high?)")
+            out.append((("silent", i), f"{100 * layer.silent:.0f} % of {name} never fires on a whole batch: those "
+                                       f"neurons no longer learn (learning rate too high?)"))
     return out
+
+
+def health_warnings(records, names=None):
+    """Plain-words warnings about the newest of `records` (history.HealthRecord, oldest
+    first; the earlier ones give the context), at most one per kind and layer; [] when all
+    is well. `names`: the layers the pairs feed (default layer_names)."""
+    return [text for _, text in keyed_warnings(records, names)]
