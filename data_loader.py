@@ -9,7 +9,7 @@ Sources, in the order `load_dataset` tries them:
    present (plain ``np.load``, no scikit-learn import: ~0.1 s); otherwise
    ``sklearn.datasets.fetch_openml`` (imported lazily), then the compact cache is
    written atomically. If OpenML cannot be reached, the bundled sample is used.
-   `background_fetch.BackgroundFetch` runs the same download in a separate process (the
+   `window.fetch.BackgroundFetch` runs the same download in a separate process (the
    window starts on the bundled sample meanwhile); `needs_fetch` tells whether a launch
    would download.
 
@@ -126,8 +126,6 @@ def read_idx(path, magic=None) -> np.ndarray:
     except (OSError, EOFError, zlib.error) as exc:  # truncated, not gzip, corrupt deflate data
         raise DataError(f"cannot read IDX file {path}: {_reason(exc)}") from None
     return _parse_idx(raw, path, magic)
-
-
 
 
 # ------------------------------------------------------------------- bundled sample
@@ -439,35 +437,9 @@ def _check_writable(directory: Path):
                         f"choose another with --data-home") from None
 
 
-# ----------------------------------------------------------------- background fetch
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def check_cache_folder(name, data_home=None):
     """DataError (one line) unless the compact cache of `name` can be written (before a download)."""
     _check_writable(cache_path(name, data_home).parent)
-
-
-
-
-
-
-
-
 
 
 # ------------------------------------------------------------------------- helpers

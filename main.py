@@ -67,11 +67,19 @@ def _checked(kind, meta, flag):
     return convert
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line ("error: ..."), exit 2: no usage block before it."""
+
+    def error(self, message):
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser():
     """The parser is generated from `Config`, so the CLI and the config never disagree.
     Options the user does not give are absent from the namespace (SUPPRESS), which tells
     explicit choices apart from defaults (needed when a model file brings its own)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(prog="mnist-live",
         argument_default=argparse.SUPPRESS,
         description="Watch a NumPy multilayer perceptron learn MNIST, live, in a Pygame window.",
         epilog="Keys in the window: H or F1 lists them all.")
@@ -81,15 +89,18 @@ def build_parser():
         flag = "--" + f.name.replace("_", "-")
         default = f.default
         help_text = meta["help"]
+        if f.name in sweep_plan.FLAGS:              # --augment, or --augment no yes: a sweep
+            parser.add_argument(flag, nargs="*", metavar="yes|no", help=help_text + sweep_plan.sweep_help(f.name))
+            continue
         if f.type == "bool" or isinstance(default, bool):
             parser.add_argument(flag, action="store_true", help=help_text)
             continue
         kw = {}
         if "choices" in meta:
             kw["choices"] = meta["choices"]
-        if f.name in SWEEPABLE:                    # several values or a range sweep it (sweep_plan.parse_values)
+        if f.name in SWEEPABLE:                    # several values or a range sweep it (sweep_plan.take_specs)
             kw["nargs"] = "+"
-            help_text += "; several values or (with --search) a range LO:HI[:log] sweep it"
+            help_text += sweep_plan.sweep_help(f.name)
         elif "type" in meta:
             kw["type"] = _checked(meta["type"], meta, flag)
         if "nargs" in meta:
@@ -128,17 +139,10 @@ def parse_command(argv=None):
     parser = build_parser()
     ns = vars(parser.parse_args(argv))
     options = {k: ns.pop(k) for k in SWEEP_OPTIONS if k in ns}
-    specs = {}
-    for name in SWEEPABLE:
-        if name in ns:
-            try:
-                specs[name] = sweep_plan.parse_values(name, ns[name])
-            except sweep_plan.SweepError as e:
-                parser.error(f"argument --{name.replace('_', '-')}: {e}")
-            if isinstance(specs[name], sweep_plan.Values) and len(specs[name].values) == 1:
-                ns[name] = specs[name].values[0]
-            else:
-                del ns[name]
+    try:
+        specs = sweep_plan.take_specs(ns)           # several values or a range for an option: a sweep
+    except sweep_plan.SweepError as e:
+        parser.error(str(e))
     for key in ("hidden", "compare"):
         if key in ns:
             ns[key] = tuple(ns[key])
@@ -158,6 +162,9 @@ def parse_command(argv=None):
                      f"{'--data-dir' if config.data_dir is not None else '--data-home'}")
     if config.data_dir is not None and config.data_home is not None:
         parser.error("--data-dir reads IDX files; --data-home is for the OpenML download: give one of them")
+    if config.val and not config.headless:
+        parser.error("--val holds out a validation split for --headless runs and sweeps; the window trains and "
+                     "tests on the whole sets")
     if config.no_train and config.headless and config.load is None:
         parser.error("--headless --no-train needs --load FILE (there is nothing to train or explore)")
     try:
@@ -221,17 +228,16 @@ def load_data(config, log=print):
 
 
 def cut_data(data, config):
-    """`data` cut to --train-size / --test-size."""
-    if config.train_size or config.test_size:
-        data = dataclasses.replace(
-            data,
-            x_train=data.x_train[:config.train_size], y_train=data.y_train[:config.train_size],
-            x_test=data.x_test[:config.test_size], y_test=data.y_test[:config.test_size])
-    return data
+    """`data` with the --val split held out, cut to --train-size / --test-size (training.split)."""
+    from mnist_live.training import split
+    try:
+        return split.cut(data, config.val, config.train_size, config.test_size)
+    except split.SplitError as e:
+        fail(str(e), status=2)
 
 
 def start_fetch(config):
-    """A background_fetch.BackgroundFetch of the full data set when this launch would download it
+    """A window.fetch.BackgroundFetch of the full data set when this launch would download it
     from OpenML (no --offline, no --data-dir, no valid cache), else None. An unwritable
     data folder is an error at once, not after the download."""
     from mnist_live import data_loader
@@ -245,44 +251,19 @@ def start_fetch(config):
     return background_fetch.BackgroundFetch(config.dataset, config.data_home)
 
 
-FETCH_LINE_EVERY = 5.0        # seconds between progress lines when stdout is not a terminal
-
-
 def wait_for_fetch(fetch, config, out=None, interval=0.2):
-    """--headless (or a scripted window run) on a cache miss: wait for `fetch`, showing its progress on one console line
-    (rewritten in place on a terminal; otherwise a line per stage and every FETCH_LINE_EVERY
-    seconds). Returns the full data set, or the bundled sample after a one-line reason."""
+    """--headless (or a scripted window run) on a cache miss: wait for `fetch` with its
+    progress on the console (window.fetch.wait_on_console). Returns the full data set, or
+    the bundled sample after a one-line reason."""
     from mnist_live import data_loader
+    from mnist_live.window.fetch import wait_on_console
     out = out or sys.stdout
-    tty = out.isatty()
-    last_stage, last_print, width = None, 0.0, 0
-    try:
-        while True:
-            status = fetch.poll()
-            now = time.monotonic()
-            line = "" if status.stage == "failed" else status.describe()   # failed: the line below
-            if tty:
-                out.write("\r" + line.ljust(width) + ("\r" if not line else ""))
-                width = max(width, len(line))
-            elif line and (status.stage != last_stage or now - last_print >= FETCH_LINE_EVERY):
-                out.write(line + "\n")
-                last_print = now
-            last_stage = status.stage
-            out.flush()
-            if status.finished:
-                break
-            time.sleep(interval)
-        if tty and status.stage == "ready":
-            out.write("\n")
-        if status.stage == "ready":
-            try:
-                return cut_data(fetch.dataset(), config)
-            except data_loader.DataError as e:
-                reason = str(e)
-        else:
-            reason = status.message
-    finally:
-        fetch.close()
+    data, reason = wait_on_console(fetch, out, interval)
+    if data is not None:
+        try:
+            return cut_data(data, config)
+        except data_loader.DataError as e:
+            reason = str(e)
     sample = load_sample_or_fail(config)
     kind = "digits" if config.dataset == "mnist" else "images"
     print(f"{DATASET_NAMES[config.dataset]} unavailable ({reason}); using the bundled sample of "
@@ -355,7 +336,8 @@ def run_headless(config, data, arrays=None, meta=None, command=None):
     if run.save_error:
         fail(run.save_error)
     metrics["run_library"] = None if recorder is None or recorder.recorder is None else \
-        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s}
+        {"file": recorder.path, "run_id": recorder.run_id, "recording_s": recorder.busy_s,
+         "writing_s": recorder.write_s}
     return metrics
 
 
@@ -438,6 +420,8 @@ def main(argv=None):
     if metrics is not None and metrics.get("status") == "failed":     # the training process died
         print(f"error: {metrics.get('error')}", file=sys.stderr)
         return 1
+    if config.headless and metrics is not None and metrics.get("status") == "interrupted":
+        return 130                     # Ctrl+C or `kill PID`: saved and reported, but not a finished run (as a sweep)
     return 0 if metrics is None or metrics.get("status") != "diverged" else 3
 
 
@@ -463,7 +447,7 @@ def headless_data(config):
 
 
 def run_sweep(plan):
-    """Hand a sweep over to tuning.run_sweep (trials in worker processes, one BLAS thread each)."""
+    """Hand a sweep over to runs.sweeps.run_sweep (trials in worker processes, one BLAS thread each)."""
     signal.signal(signal.SIGTERM, _terminate_like_ctrl_c)
     limit_blas_threads()
     from mnist_live.runs import sweeps as tuning
@@ -471,8 +455,10 @@ def run_sweep(plan):
         return tuning.run_sweep(plan, headless_data)
     except sweep_plan.SweepError as e:
         fail(str(e), status=2)
-    except tuning.SweepFailed as e:                 # raised by sweep_workers and tuning
+    except tuning.SweepFailed as e:                 # locked, a damaged journal, no cluster, ...
         fail(str(e))
+    except OSError as e:                            # a full disk under the journal or the temp files
+        fail(f"the sweep stopped: {e.filename + ': ' if e.filename else ''}{e.strerror or e}")
 
 
 def cli(argv=None):

@@ -1,7 +1,7 @@
-"""Shared metrics and text tables: the confusion matrix and what is read off it (accuracy,
-per-class accuracy), percentiles, and the tables the terminal prints.
+"""Shared metrics and text tables (NumPy only).
 
-NumPy only, so the training side, the run library's readers and the window share it freely.
+The confusion matrix and what is read off it (accuracy, per-class accuracy), percentiles,
+and the tables the terminal prints; the training side and the window share them.
 """
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ import pygame  # noqa: E402
 
 from mnist_live import main  # noqa: E402
 from mnist_live.visualization import App  # noqa: E402
+from mnist_live.window.regions.network import NetworkColumns  # noqa: E402
 from mnist_live.window.view_model import ease  # noqa: E402
 
 VIEWS = (  # file name, what it shows (printed), the keys pressed from the main view
@@ -54,27 +55,28 @@ def frames_until(app, condition, timeout=60.0):
 
 
 def settled(app):
-    r = app.sweep.result
-    return app.stamp is not None and not app.weights_waiting and r is not None and r.stamp == app.stamp
+    r = app.display.test_pass.result
+    return app.display.stamp is not None and not app.display.waiting and r is not None and r.stamp == app.display.stamp
 
 
 def main_view(app, index):
     """Back to the main view of test digit `index` (no overlay, no hover, no mode)."""
     st = app.state
-    while st.overlay.value != "none":
+    while st.overlay is not None:
         st.toggle_overlay(st.overlay)
     st.dream = None
     st.sorted_grids = st.atlas = st.class_chart = False
     st.go(index)
     pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(1, 1), rel=(0, 0), buttons=(0, 0, 0)))
-    frames_until(app, lambda: settled(app) and app.view is not None and st.hover is None)
+    frames_until(app, lambda: settled(app) and app.display.view is not None and st.hover is None)
 
 
 def shoot(app, path):
     app.state.toast = ""
-    ease(app.shown, app.view, snap=True)
+    ease(app.display.shown, app.display.view, snap=True)
+    app.update_regions()                   # the scene again, with the values snapped
     app.draw(app.screen)
-    if not app.actions.save_screenshot(str(path)):
+    if not app.outputs.screenshot(app.state, str(path)):
         raise SystemExit(f"error: {app.errors[-1]}")
 
 
@@ -105,18 +107,18 @@ def make(argv=None):
                 post_key(code, mod)
             app.frame()
             if name == "portrait":
-                a = app.view.acts[1]                        # the most active neuron of hidden layer 1
-                pos = app.columns.neuron_rect(0, int(a.argmax())).center
+                a = app.display.view.acts[1]                        # the most active neuron of hidden layer 1
+                pos = app.region(NetworkColumns).neuron_rect(0, int(a.argmax())).center
                 pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
-                frames_until(app, lambda: settled(app) and app.sweep.result.stats is not None)
+                frames_until(app, lambda: settled(app) and app.display.test_pass.result.stats is not None)
             elif name in ("sorted", "atlas"):
-                frames_until(app, lambda: settled(app) and app.sweep.result.stats is not None
-                             and app.sweep.result.preferred is not None)
+                frames_until(app, lambda: settled(app) and app.display.test_pass.result.stats is not None
+                             and app.display.test_pass.result.preferred is not None)
             elif name == "map":
-                frames_until(app, lambda: app.map.points is not None and not app.map.busy)
+                frames_until(app, lambda: app.display.map.points is not None and not app.display.map.busy)
                 frames_until(app, lambda: not app.needs_draw)        # the points have glided into place
             elif name == "dream":
-                frames_until(app, lambda: app.side.dream_step >= 60)
+                frames_until(app, lambda: app.display.dreamer.step_no >= 60)
             else:
                 frames_until(app, lambda: settled(app))
             path = out / f"{name}.png"

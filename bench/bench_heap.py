@@ -76,7 +76,8 @@ def one_run(seconds, seed, every, slack):
         if now >= next_sample:
             st = app.state
             samples.append(dict(t=now - t0, pss=pss_kb(os.getpid()) >> 10, heap=pss_by_kind(os.getpid())["heap"] >> 10,
-                                used=libc.mallinfo2().uordblks >> 20, atlas=st.atlas, clip=app.recorder is not None,
+                                used=libc.mallinfo2().uordblks >> 20, atlas=st.atlas,
+                                clip=app.outputs.recorder is not None,
                                 rewound=st.rewind is not None))
             next_sample += 1
         if now >= next_input:                             # bench_soak's mix, as pygame events
@@ -124,9 +125,12 @@ def main():
     results = {label: [] for label in SETTINGS}
     for seed in range(1, args.seeds + 1):
         for label, (every, slack) in SETTINGS.items():        # alternately, so noise hits both alike
-            out = subprocess.run([sys.executable, __file__, "--child", str(args.seconds), str(seed), str(every),
-                                  str(slack)], capture_output=True, text=True, check=True).stdout
-            results[label].append(json.loads(out.splitlines()[-1]))
+            child = subprocess.run([sys.executable, __file__, "--child", str(args.seconds), str(seed), str(every),
+                                    str(slack)], stdout=subprocess.PIPE, text=True)   # its stderr: ours, said
+            if child.returncode != 0:
+                raise SystemExit(f"error: the {label} run (seed {seed}) exited {child.returncode}; "
+                                 f"its errors are above")
+            results[label].append(json.loads(child.stdout.splitlines()[-1]))
     print(f"{args.seeds} run(s) per setting, {args.seconds} s each, 1600x900, dummy driver; "
           f"samples from {settled} s on\n")
     print("| heap setting | window PSS MiB, 5th-95th percentile (median) | freed memory resident in the heap MiB, "

@@ -1,5 +1,7 @@
-"""Explanations of a network's predictions, in pure NumPy (no pygame): the window draws what
-these modules compute and the tests check them against brute force and independent libraries.
+"""Explanations of a network's predictions, in pure NumPy.
+
+The window draws what these modules compute; the tests check them against brute force and
+independent libraries.
 
     lrp         relevance: layer-wise relevance propagation from one score down to the pixels
     backward    the backward pass of one digit: the error at the output, each neuron's error

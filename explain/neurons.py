@@ -99,6 +99,10 @@ class NeuronStats:
         (for preferred_class)."""
         return [c / max(self.seen, 1) for c in self.on_count]
 
+    def arrays(self) -> list:
+        """Every array it accumulates (to make them read-only once the statistics are complete)."""
+        return [*self.sums, *self.weight, *self.top_value, *self.top_index, *self.on_count]
+
     def prototypes(self, layer) -> np.ndarray:
         """(n, 784) all prototypes of a layer (for an atlas)."""
         w = self.weight[layer].astype(np.float32)

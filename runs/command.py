@@ -1,11 +1,13 @@
 """The `mnist-live runs` command: the run library in the terminal.
 
 What it owns: the subcommand's arguments (`runs_main`: the leaderboard, `show`, `compare`,
-`export`, `rm`), the --where / --sort language (turned into SQL conditions over the runs
-table for `RunLibrary.runs`), the tables it prints, the CSV and JSON exports, and the
-command that reproduces a run (`reproduce_command`).
+`export`, `rm`; `sweeps` and `analyze` are analysis.py's), the --where / --sort language
+(SQL conditions over the runs table for `RunLibrary.runs`), the tables it prints (one per
+data: analysis.by_data), and the command that reproduces a run (`reproduce_command`). The
+CSV and JSON exports are runs/export.py.
 
-Imports: the standard library, `config`, `run_library` and, lazily, `files` for exports.
+Imports: the standard library, `config`, `run_library`, `analysis` (no NumPy at import time)
+and, lazily, `files` for exports.
 No NumPy: with 10,000 runs in the library the command must answer in well under a second
 (bench/bench_runs.py).
 """
@@ -13,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import dataclasses
-import io
 import json
 import os
 import re
@@ -23,11 +23,12 @@ import shlex
 import sys
 import time
 
-from mnist_live.runs.library import HP_COLUMNS, SCHEMA_VERSION, RunLibrary, RunLibraryError, default_path
+from mnist_live.runs import analysis
+from mnist_live.runs.library import HP_COLUMNS, RunLibrary, RunLibraryError, default_path
 from mnist_live.training import config as config_module
 
 # The options that say which data a run trained on (part of its reproduce command).
-DATA_OPTIONS = ("dataset", "data_dir", "data_home", "offline", "train_size", "test_size")
+DATA_OPTIONS = ("dataset", "data_dir", "data_home", "offline", "train_size", "test_size", "val")
 
 
 class UsageError(ValueError):
@@ -73,17 +74,22 @@ def _field(name):
     if name in HP_COLUMNS:
         return name, kind
     source = "hyper" if name in config_module.HYPERPARAMETERS else "config"
-    return f"json_extract({source}, '$.{name}')", kind
+    return f"(CASE WHEN json_valid({source}) THEN json_extract({source}, '$.{name}') END)", kind   # damaged: NULL
 
 
 _WHERE_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_-]*)\s*(<=|>=|!=|==|=|<|>)\s*(.*?)\s*$")
+
+
+def _clip(text, n=40):
+    """What the user typed, shortened for a one-line message."""
+    return text if len(text) <= n else text[:n - 3] + "..."
 
 
 def parse_where(expr):
     """("SQL condition", [args]) for "FIELD OP VALUE" (OP one of = == != < <= > >=), or UsageError."""
     m = _WHERE_RE.match(expr)
     if not m or not m.group(3):
-        raise UsageError(f"--where {expr!r}: expected FIELD OP VALUE, e.g. lr<0.01 or optimizer=adam "
+        raise UsageError(f"--where {_clip(expr)!r}: expected FIELD OP VALUE, e.g. lr<0.01 or optimizer=adam "
                          f"(OP: = != < <= > >=)")
     name, op, text = m.group(1).replace("-", "_"), m.group(2), m.group(3)
     column, kind = _field(name)
@@ -92,20 +98,20 @@ def parse_where(expr):
         try:
             value = float(text)
         except ValueError:
-            raise UsageError(f"--where {expr!r}: {name} is a number, not {text!r}") from None
+            raise UsageError(f"--where {_clip(expr)!r}: {name} is a number, not {_clip(text)!r}") from None
     elif kind == "bool":
         value = {"true": 1, "yes": 1, "1": 1, "false": 0, "no": 0, "0": 0}.get(text.lower())
         if value is None:
-            raise UsageError(f"--where {expr!r}: {name} is true or false, not {text!r}")
+            raise UsageError(f"--where {_clip(expr)!r}: {name} is true or false, not {_clip(text)!r}")
     elif kind == "hidden":
         sizes = re.split(r"[\s,x]+", text.strip())
-        if not all(s.isdigit() for s in sizes):
-            raise UsageError(f"--where {expr!r}: hidden is layer sizes such as 1024,512, not {text!r}")
+        if not all(s.isdigit() and len(s) <= 18 for s in sizes):
+            raise UsageError(f"--where {_clip(expr)!r}: hidden is layer sizes such as 1024,512, not {_clip(text)!r}")
         value = " ".join(str(int(s)) for s in sizes)
     else:
         value = text
     if kind in ("text", "bool", "hidden") and op not in ("=", "!="):
-        raise UsageError(f"--where {expr!r}: {name} can only be compared with = or !=")
+        raise UsageError(f"--where {_clip(expr)!r}: {name} can only be compared with = or !=")
     if op == "!=":
         return f"({column} IS NULL OR {column}!=?)", [value]
     return f"{column}{op}?", [value]
@@ -126,7 +132,8 @@ def order_by(sort):
                              f"or a hyperparameter such as lr or batch_size)") from None
         desc = False
     desc ^= reverse
-    return f"{column} IS NULL, {column} {'DESC' if desc else 'ASC'}, id ASC"
+    first = "status!='finished', " if key in ("accuracy", "best") else ""      # running runs rank below
+    return f"{first}{column} IS NULL, {column} {'DESC' if desc else 'ASC'}, id ASC"
 
 
 # ------------------------------------------------------------------ the reproduce command
@@ -178,7 +185,7 @@ def _filters(parser):
     parser.add_argument("--sort", default="accuracy", metavar="KEY",
                         help="accuracy (default), time98, time97, wall, speed, started, id, or a hyperparameter "
                              "name; -KEY reverses")
-    parser.add_argument("--last", type=_positive, metavar="N", help="only the N most recently started runs")
+    parser.add_argument("--last", type=_positive, metavar="N", help="only the N most recently started runs (0: all)")
 
 
 def _positive(text):
@@ -193,7 +200,8 @@ def _positive(text):
 
 def _build_parsers():
     top = _Parser(prog="mnist-live runs", description="The run library: every training run recorded. "
-                  "Subcommands: show ID, compare ID ID ..., export --csv FILE|- / --json FILE|-, rm ID ...")
+                  "Subcommands: show ID, compare ID ID ..., export --csv FILE|- / --json FILE|-, rm ID ..., "
+                  "sweeps, analyze SWEEP")
     _common(top)
     _filters(top)
     top.add_argument("--top", type=_positive, default=25, metavar="N",
@@ -216,6 +224,7 @@ def _build_parsers():
     subs["export"] = p
     p = _Parser(prog="mnist-live runs rm", description="delete runs from the library")
     p.add_argument("ids", type=int, nargs="+", metavar="ID")
+    p.add_argument("--force", action="store_true", help="also runs still recorded as running")
     _common(p)
     subs["rm"] = p
     return top, subs
@@ -225,8 +234,13 @@ def runs_main(argv) -> int:
     """The `mnist-live runs ...` subcommand; its exit status (0, 1 library errors, 2 usage)."""
     argv = _reversed_sort_keys(argv)
     top, subs = _build_parsers()
-    sub, rest = _subcommand(argv, subs)
+    sub, rest = _subcommand(argv, {**subs, **dict.fromkeys(analysis.SUBCOMMANDS)})
+    if sub in analysis.SUBCOMMANDS:                  # `runs sweeps`, `runs analyze SWEEP`: runs/analysis.py
+        return analysis.main(sub, rest)
     args = (subs[sub] if sub else top).parse_args(rest)
+    for flag, value in (("--runs", args.runs), ("--data-home", args.data_home)):
+        if value is not None and not value.strip():
+            (subs[sub] if sub else top).error(f"argument {flag}: an empty name")
     path = os.path.expanduser(args.runs) if args.runs else default_path(
         os.path.expanduser(args.data_home) if args.data_home else None)
     if sub is None:
@@ -251,13 +265,13 @@ def runs_main(argv) -> int:
             elif sub == "compare":
                 print(format_compare([lib.run(i) for i in args.ids]))
             elif sub == "export":
+                from mnist_live.runs.export import export
                 try:
-                    return _export(lib, args)
+                    return export(lib, args)
                 except UsageError as e:
                     subs["export"].error(str(e))
             elif sub == "rm":
-                lib.remove(args.ids)
-                print(f"removed {len(args.ids)} run{'s' if len(args.ids) != 1 else ''} from {path}")
+                return _remove(lib, args, path)
             return 0
     except RunLibraryError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -266,6 +280,20 @@ def runs_main(argv) -> int:
         with contextlib.suppress(OSError):
             sys.stdout = open(os.devnull, "w")           # noqa: SIM115 - the interpreter closes it at exit
         return 0
+
+
+def _remove(lib, args, path):
+    """`runs rm`: a run still recorded as running is only removed with --force."""
+    running = lib.running(args.ids) if not args.force else []
+    if running:
+        rid, host, pid = running[0]
+        where = "this host" if host == lib.host else host
+        print(f"error: run {rid} is still running (pid {pid} on {where}): stop it first, or add --force",
+              file=sys.stderr)
+        return 1
+    lib.remove(args.ids)
+    print(f"removed {len(args.ids)} run{'s' if len(args.ids) != 1 else ''} from {path}")
+    return 0
 
 
 def _subcommand(argv, subs):
@@ -305,16 +333,24 @@ def _leaderboard(lib, args, path):
     if total == 0:
         print(f"no runs recorded yet in {path}")
         return 0
-    rows = lib.runs(**_query(args), last=args.last, limit=args.top or None)
-    matching = lib.count_matching(conditions=_query(args)["conditions"], last=args.last)
+    rows = lib.runs(**_query(args), last=args.last or None, limit=args.top or None)
+    _warn_damaged(lib.skipped)
+    matching = lib.count_matching(conditions=_query(args)["conditions"], last=args.last or None)
     if not rows:
         print(f"no runs match ({total:,} in {path})")
         return 0
-    print(format_leaderboard(rows))
+    analysis.print_by_data(rows, format_leaderboard)   # runs on other data are never ranked together
     more = f" (--top 0 shows all {matching:,})" if matching > len(rows) else ""
     print(f"\n{len(rows):,} of {matching:,} matching run{'s' if matching != 1 else ''} shown{more}; "
           f"{total:,} in {path}")
     return 0
+
+
+def _warn_damaged(skipped):
+    """One line on stderr for the damaged rows a read skipped."""
+    if skipped:
+        more = f" (and {len(skipped) - 1} more damaged)" if len(skipped) > 1 else ""
+        print(f"warning: skipped {skipped[0][1]}{more}", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ formatting
@@ -391,7 +427,7 @@ def _summary_fields(r):
             ("machine", f"{r['host']}, {r['machine'].get('cores')} cores, NumPy {r['machine'].get('numpy')}, "
                         f"BLAS {r['machine'].get('blas') or 'unknown'}"),
             ("model file", r["model_file"] or "-"), ("reproduce with", command_text(r["config"]))]
-    return out
+    return out + analysis.steering_note(r)
 
 
 def _hp_order(name):
@@ -442,51 +478,3 @@ def format_compare(runs):
         values = [dict(f).get(label, "-") for f in table]
         rows.append(["*" if len(set(values)) > 1 else " ", label, *values])
     return _table(["", "run", *(str(r["id"]) for r in runs)], rows)
-
-
-# ------------------------------------------------------------------ export
-CSV_FIELDS = ("id", "status", "started", "ended", "dataset", "data_source", "n_train", "n_test", "test_accuracy",
-              "best_accuracy", "time_to_97", "time_to_98", "wall_s", "samples_per_s", "n_evals", "sweep", "trial",
-              "model_file", "host", "pid", "error")
-
-
-def csv_rows(runs):
-    """(header, rows) of the CSV export: the summary fields, then one column per hyperparameter, then the command."""
-    hps = list(config_module.HYPERPARAMETERS)
-    hps += sorted({k for r in runs for k in r["hyperparameters"]} - set(hps) - {"dataset"})
-    hps = [h for h in hps if h != "dataset"]
-    header = [*CSV_FIELDS, *hps, "command"]
-    rows = []
-    for r in runs:
-        row = ["" if r[k] is None else r[k] for k in CSV_FIELDS]
-        row += [_hp_text(r["hyperparameters"].get(h)) if h == "hidden" else r["hyperparameters"].get(h, "")
-                for h in hps]
-        row.append(command_text(r["config"]))
-        rows.append(row)
-    return header, rows
-
-
-def _export(lib, args):
-    runs = lib.runs(**_query(args), last=args.last)
-    if args.csv is not None:
-        header, rows = csv_rows(runs)
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(header)
-        w.writerows(rows)
-        text, target = buf.getvalue(), args.csv
-    else:
-        full = [lib.run(r["id"]) for r in runs]
-        text, target = json.dumps({"schema": SCHEMA_VERSION, "runs": full}, indent=1) + "\n", args.json
-    if target == "-":
-        sys.stdout.write(text)
-        return 0
-    from mnist_live.training.files import atomic_file
-    try:
-        with atomic_file(os.path.expanduser(target)) as f:
-            f.write(text.encode("utf-8"))
-    except OSError as e:
-        print(f"error: could not write {target}: {e.strerror or e}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(runs):,} run{'s' if len(runs) != 1 else ''} to {target}")
-    return 0

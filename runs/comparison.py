@@ -1,19 +1,23 @@
 """Comparing runs in the window: earlier runs of the run library overlaid on the live
 run's charts, the leaderboard of a data set's best runs, and a sweep watched live.
 
-What it owns: which runs are overlaid (`Comparison`: the previous finished run of the
-same data set by default, or `--compare ID ...`; on / off; the time axis, epochs or
-seconds), what tells an overlaid run apart from the live one (`differences`: "lr 0.003",
-"batch 64"), the curves of a stored run on either time axis (`RunCurves`, `to_seconds`),
-the leaderboard's rows (`leaderboard`) and the sweep watcher (`SweepWatch`: a thread that
-re-reads the library every second, so a slow read never stalls a frame).
+What it owns: which runs are overlaid (`Comparison`: the previous finished run on the same
+data, the same images and sizes, by default, or `--compare ID ...`; on / off; the time
+axis, epochs or seconds), what tells an overlaid run apart from the live one
+(`difference_label`: "6,000 train images, lr 0.003, batch 64": the data first, a learning
+rate changed by hand too), the curves of a stored run on either time axis (`RunCurves`,
+`to_seconds`; a run with a validation split shows its validation curve), the leaderboard's
+rows (`leaderboard`: runs on the live run's data only, finished ones first) and the sweep
+watcher (`SweepWatch`: a thread that re-reads the library every second, so a slow read
+never stalls a frame). What runs trained on comes from analysis.py (`Data`).
 
 Reading the library never raises into the window: a missing or broken library becomes one
 message and no overlay. Reads use a short timeout (`READ_TIMEOUT_S`) and are timed
 (`Comparison.read_ms`, `SweepWatch.read_ms`).
 
-Imports: the standard library, `config`, `run_library` and `runs_command` (its table
-helpers). No pygame, no NumPy (main.py checks --compare and --watch before NumPy loads).
+Imports: the standard library, `config`, `run_library`, `runs_command` (its table helpers)
+and `analysis` (what data a run trained on). No pygame, no NumPy (main.py checks --compare
+and --watch before NumPy loads).
 """
 from __future__ import annotations
 
@@ -26,11 +30,13 @@ import threading
 import time
 from dataclasses import dataclass
 
+from mnist_live.runs import analysis
 from mnist_live.runs import library as run_library
 from mnist_live.runs.command import _hp_text, _pct, _secs, differing_hyperparameters
 from mnist_live.runs.library import RunLibrary, RunLibraryError
 from mnist_live.training import config as config_module
 
+FINISHED_FIRST = "status!='finished', test_accuracy IS NULL, test_accuracy DESC, id ASC"   # the board's order
 READ_TIMEOUT_S = 0.25             # a locked library is given up after this long (a frame is 16 ms; launch only)
 MAX_OVERLAID = 4                  # runs overlaid at once (one colour each: palette.COMPARE_COLORS)
 BOARD_ROWS = 12                   # runs the leaderboard lists
@@ -67,9 +73,13 @@ def differences(live_hp: dict, other_hp: dict) -> list[str]:
     return out
 
 
-def difference_label(live_hp: dict, other_hp: dict) -> str:
-    """One line: the differences, or "same hyperparameters" (another seed is a difference)."""
-    return ", ".join(differences(live_hp, other_hp)) or "same hyperparameters"
+def difference_label(live_hp: dict, other_hp: dict, live_data=None, other_data=None, steered=False) -> str:
+    """One line: what the other run trained on differently (analysis.Data), its
+    hyperparameters that differ, whether its learning rate was changed by hand, or "same
+    hyperparameters" (another seed is a difference)."""
+    data = analysis.data_differences(live_data, other_data) if live_data and other_data else []
+    words = data + differences(live_hp, other_hp) + (["lr changed by hand"] if steered else [])
+    return ", ".join(words) or "same hyperparameters"
 
 
 # ------------------------------------------------------------------ curves (pure)
@@ -115,6 +125,9 @@ class RunCurves:
     test_accuracy: float | None = None
     sweep: str | None = None
     trial: int | None = None
+    kind: str = "full"           # what `acc` measures: "full" (the test set) or "val" (a validation split)
+    data: object = None          # analysis.Data: what it trained on
+    steered: bool = False        # its learning rate was changed by hand (L in the window)
 
     def acc_on(self, axis):
         return on_axis(self.acc, self.clock, axis)
@@ -128,16 +141,23 @@ class RunCurves:
         return self.clock[-1][1] if self.clock else 0.0
 
 
+def curve_kind(kinds):
+    """The evaluations a run's accuracy curve is made of: its validation split's when it has one."""
+    return "val" if "val" in kinds else "full"
+
+
 def curves_of(run: dict) -> RunCurves:
     """RunCurves of a `RunLibrary.run()` dict (evaluations of an untrained start, at
     progress 0, are left out of the accuracy curve as the live chart does)."""
     evals = run.get("evaluations", [])
+    kind = curve_kind({e["kind"] for e in evals})
     acc = tuple((e["progress"], e["accuracy"]) for e in evals
-                if e["kind"] == "full" and e["accuracy"] is not None and e["progress"] > 0)
+                if e["kind"] == kind and e["accuracy"] is not None and e["progress"] > 0)
     clock = sorted((e["progress"], e["elapsed_s"]) for e in evals if e["elapsed_s"] is not None)
     loss = tuple((q, v) for q, v in run.get("losses", []) if v is not None and math.isfinite(v))
     return RunCurves(run["id"], run["status"], run.get("hyperparameters", {}), int(run["config"].get("epochs", 1)),
-                     acc, loss, tuple(clock), run.get("test_accuracy"), run.get("sweep"), run.get("trial"))
+                     acc, loss, tuple(clock), run.get("test_accuracy"), run.get("sweep"), run.get("trial"), kind,
+                     analysis.data_of(run), bool(run.get("lr_changes")))
 
 
 def open_library(path, timeout=READ_TIMEOUT_S):
@@ -163,7 +183,8 @@ def check_options(config) -> str | None:
         with open_library(path) as lib:
             for run_id in config.compare or ():
                 if not lib.runs(conditions=[("id=?", [int(run_id)])]):
-                    return f"--compare: no run {run_id} in the runs library {path} (mnist-live runs lists them)"
+                    return f"--compare: {lib.skipped[0][1]}" if lib.skipped else \
+                        f"--compare: no run {run_id} in the runs library {path} (mnist-live runs lists them)"
             if config.watch and not lib.runs(sweep=config.watch, limit=1):
                 return f"--watch: no sweep named {config.watch!r} in the runs library {path}"
     except RunLibraryError as e:
@@ -177,9 +198,13 @@ class Comparison:
     when the overlay is turned on (never while drawing). `live_pid`: the training
     process's pid, to tell the live run's own row (never overlaid; marked on the board)."""
 
-    def __init__(self, path, config, live_pid=None):
+    def __init__(self, path, config, live_pid=None, data=None):
         self.path, self.config, self.live_pid = path, config, live_pid
         self.dataset = config.dataset
+        # analysis.Data of the live run: from `data` (its data set's summary()), or the options,
+        # or its own row in the library once found; None until known (then only the data set,
+        # the validation split and augmentation are matched)
+        self.live_data = analysis.expected_data(config, data)
         self.live_hp = json.loads(json.dumps(config.hyperparameters()))
         self.chosen = [int(i) for i in config.compare or ()]    # ids to overlay ([]: the previous run)
         self.runs: list[RunCurves] = []
@@ -203,8 +228,9 @@ class Comparison:
         t0 = time.perf_counter()
         try:
             with open_library(self.path) as lib:
+                self._find_live(lib)
                 if not self.chosen:
-                    rows = lib.runs(dataset=self.dataset, conditions=[("status=?", ["finished"])],
+                    rows = lib.runs(dataset=self.dataset, conditions=[("status=?", ["finished"]), *self._same_data()],
                                     order="started DESC, id DESC", limit=5)
                     rows = [r for r in rows if not self._is_live(r)]
                     self.chosen = [rows[0]["id"]] if rows else []
@@ -216,8 +242,35 @@ class Comparison:
             self.read_ms.append((time.perf_counter() - t0) * 1000)
             self._touch()
         if not self.runs:
-            return f"no earlier finished {config_module.DATASET_NAMES.get(self.dataset, self.dataset)} run to overlay"
+            return f"no earlier finished run on the same data to overlay ({self.data_label()})"
         return ""
+
+    def data_label(self):
+        """What the live run trains on, as the board's title says it."""
+        if self.live_data is None:
+            return f"{config_module.DATASET_NAMES.get(self.dataset, self.dataset)}" + \
+                (f", {self.config.val:,} val images" if self.config.val else "")
+        return self.live_data.label()
+
+    def _find_live(self, lib):
+        """The live run's own row (by its training process), whose data is the truth."""
+        if self.live_pid is None:
+            return
+        mine = [r for r in lib.runs(dataset=self.dataset, conditions=[("pid=?", [self.live_pid])]) if self._is_live(r)]
+        if mine:
+            self.live_id, self.live_data = mine[0]["id"], analysis.data_of(mine[0])
+
+    def _same_data(self):
+        """The library conditions of runs on the live run's data: the same images, sizes and augmentation."""
+        d = self.live_data
+        config = "(CASE WHEN json_valid(config) THEN json_extract(config, '$.{}') END)"   # a damaged row: skipped later
+        same = [(f"COALESCE({config.format('val')}, 0)=?", [self.config.val or 0]),
+                ("augment=?", [int(self.config.augment)])]
+        if d is None:
+            return same
+        sample = f"(data_source LIKE '%sample%' OR COALESCE({config.format('offline')}, 0))"
+        return [*same, ("n_train IS ?", [d.train]), ("n_test IS ?", [d.test]),
+                (sample if d.source == "sample" else f"NOT {sample}", [])]
 
     def toggle(self):
         """K: the overlay on (re-read: the library may have new runs) or off."""
@@ -233,7 +286,8 @@ class Comparison:
         return f"curves against {self.axis}"
 
     def label(self, run: RunCurves) -> str:
-        return difference_label(self.live_hp, run.hyper)
+        label = difference_label(self.live_hp, run.hyper, self.live_data, run.data, run.steered)
+        return label + (" (validation curve)" if run.kind == "val" else "")
 
     def shown(self):
         """The overlaid runs on screen ([] while the overlay is off)."""
@@ -245,18 +299,16 @@ class Comparison:
         t0 = time.perf_counter()
         try:
             with open_library(self.path) as lib:
-                self.board = lib.runs(dataset=self.dataset, limit=limit)
-                mine = [] if self.live_pid is None else \
-                    [r for r in lib.runs(dataset=self.dataset, conditions=[("pid=?", [self.live_pid])])
-                     if self._is_live(r)]                   # running or finished: the run on screen either way
-                self.live_id = mine[0]["id"] if mine else self.live_id
-        except (RunLibraryError, sqlite3.Error, OSError) as e:
+                self._find_live(lib)                       # running or finished: the run on screen either way
+                self.board = lib.runs(dataset=self.dataset, conditions=self._same_data(), order=FINISHED_FIRST,
+                                      limit=limit)
+        except (RunLibraryError, sqlite3.Error, OSError, ValueError, KeyError) as e:
             self.board = []
             return f"no leaderboard: {_why(e)}"
         finally:
             self.read_ms.append((time.perf_counter() - t0) * 1000)
             self._touch()
-        return "" if self.board else "no runs of this data set in the library yet"
+        return "" if self.board else f"no runs on this data in the library yet ({self.data_label()})"
 
     def choose(self, run_id):
         """A click on a leaderboard row: overlay that run (again: take it off)."""
@@ -344,7 +396,9 @@ class SweepWatch:
 def _trial_curves(row):
     """RunCurves of a `RunLibrary.sweep_runs()` row (its `curve`: (elapsed_s, progress, kind, accuracy))."""
     curve = row.get("curve", [])
-    acc = tuple((q, a) for _, q, k, a in curve if k == "full" and a is not None and q > 0)
+    kind = curve_kind({k for _, _, k, _ in curve})
+    acc = tuple((q, a) for _, q, k, a in curve if k == kind and a is not None and q > 0)
     clock = tuple(sorted((q, el) for el, q, _, _ in curve if el is not None))
     return RunCurves(row["id"], row["status"], row.get("hyperparameters", {}), int(row["config"].get("epochs", 1)),
-                     acc, (), clock, row.get("test_accuracy"), row.get("sweep"), row.get("trial"))
+                     acc, (), clock, row.get("test_accuracy"), row.get("sweep"), row.get("trial"), kind,
+                     analysis.data_of(row))

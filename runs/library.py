@@ -4,8 +4,9 @@ What it owns: the database file (one per user, next to the OpenML cache:
 `default_path(data_home)`), its schema (versioned with PRAGMA user_version), writing and
 reading runs (`RunLibrary`), the machine a run trained on (`machine_info`), and telling a
 run whose process died from one still training. Recording a run as it trains, without ever
-raising into training, is run_recorder.py (`RunRecorder`); the `mnist-live runs` command
-that shows the runs is `runs_command.py`.
+raising into training or holding it up, is recorder.py (`RunRecorder`) and writer.py (its
+background writer); rows are decoded and checked by rows.py (a damaged row is skipped by
+readers, with its id, never fatal); the `mnist-live runs` command is command.py.
 
 Tables: `runs` (one row per run: its configuration as JSON, one column per hyperparameter,
 the data set and sizes, host/pid/process start time, machine, status, and summary columns
@@ -13,14 +14,18 @@ kept up to date while it trains: test accuracy, best accuracy, time to 97 % and 
 time, samples/s), `evaluations` (every evaluation with its per-class accuracy and the
 seconds since the run started), `losses` (the loss curve), `lr_changes` and, since schema
 2, `health` (each measurement of training health: history.HealthRecord as JSON). An older
-library is brought up to the current schema when opened (MIGRATIONS).
+library is brought up to the current schema when opened for writing (MIGRATIONS); one only
+read keeps its schema (it has no health records).
 
 Writes are transactions (`BEGIN IMMEDIATE`, retried while another writer holds the
-database), so a run killed at any moment leaves its last complete state; a `running` row
-whose process is gone from this host (pid and process start time from /proc) is turned
-into `interrupted` by whoever opens the library next.
+database), so a run killed at any moment leaves its last complete state. Whoever opens
+the library next applies the ends of runs that could not wait for it (writer.replay) and
+turns a `running` row whose process is gone from this host (pid and process start time
+from /proc) into `interrupted`; these writes in passing never wait for another writer. A
+reader that cannot write the file's folder or disk opens it read-only.
 
-Imports: the standard library only (it is handed `config.Config` objects). No NumPy:
+Imports: the standard library and runs.rows (it is handed `config.Config` objects; writer
+is imported when the library opens). No NumPy:
 `mnist-live runs` must start fast.
 """
 from __future__ import annotations
@@ -35,6 +40,8 @@ import sqlite3
 import stat
 import sys
 import time
+
+from mnist_live.runs.rows import MAX_SQL_INT, DamagedRun, connect_read_only, json_column, run_dict, sql_int
 
 SCHEMA_VERSION = 2
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted", "pruned")
@@ -138,7 +145,13 @@ BEST_FIRST = "test_accuracy IS NULL, test_accuracy DESC, id ASC"     # RunLibrar
 
 
 class RunLibraryError(Exception):
-    """One line for the user, naming the file: "runs library FILE: ..."."""
+    """One line for the user, naming the file: "runs library FILE: ...". `transient`: the
+    write may succeed later (the database is locked, the disk is full or failing)."""
+
+    def __init__(self, message, transient=False):
+        super().__init__(message)
+        self.transient = transient
+        self.unwritable = False          # opening failed for want of writing: a reader may read it read-only
 
 
 def default_path(data_home=None) -> str:
@@ -234,6 +247,8 @@ def sqlite_reason(e):
         return "the database is locked (another program is writing to it)"
     if "not a database" in text or "malformed" in text:
         return f"not a valid run library (corrupt file?): {text}"
+    if "full" in text:
+        return "the disk is full"
     if "readonly" in text:
         return "cannot write to it (read-only file or folder)"
     if "unable to open" in text:
@@ -245,6 +260,12 @@ def sqlite_reason(e):
 
 def _is_locked(e):
     return isinstance(e, sqlite3.OperationalError) and ("locked" in str(e) or "busy" in str(e))
+
+
+def _is_transient(e):
+    """A write that may succeed later: locked, a full disk, an I/O error."""
+    return _is_locked(e) or (isinstance(e, sqlite3.OperationalError) and
+                             any(w in str(e) for w in ("full", "disk I/O")))
 
 
 def _json_float(v):
@@ -271,26 +292,73 @@ class RunLibrary:
         timeout = BUSY_TIMEOUT_S if timeout is None else timeout
         self.retry_s = RETRY_S if retry_s is None else retry_s
         self.host = socket.gethostname()
-        self._check_path(create)
+        self.read_only = False           # opened for reading only (a read-only folder or mount, a full disk)
+        self.schema = SCHEMA_VERSION     # an older one only when read as it is (read-only)
+        self.skipped = []                # (id, why) of the damaged rows the last read skipped
+        try:
+            self._check_path(create)
+            self._connect(create, timeout)
+        except RunLibraryError as e:
+            if create or not e.unwritable:
+                raise
+            self._connect_read_only(timeout, e)
+        if not self.read_only:
+            with contextlib.suppress(RunLibraryError), self._in_passing():
+                from mnist_live.runs import writer
+                writer.replay(self)                       # the ends of runs that could not wait for the library
+                self.mark_interrupted()
+
+    @contextlib.contextmanager
+    def _in_passing(self):
+        """Writes made in passing when the library opens wait for no other writer (a locked
+        library leaves them to the next opener)."""
+        busy, retry = self.conn.execute("PRAGMA busy_timeout").fetchone()[0], self.retry_s
+        self.conn.execute("PRAGMA busy_timeout=50")
+        self.retry_s = 0
+        try:
+            yield
+        finally:
+            self.retry_s = retry
+            self.conn.execute(f"PRAGMA busy_timeout={int(busy)}")
+
+    def _connect(self, create, timeout):
         try:
             uri = "file:" + _uri_path(self.path) + ("" if create else "?mode=rw")
             self.conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
         except sqlite3.Error as e:
-            raise self.error(sqlite_reason(e)) from None
+            raise self._open_error(e) from None
         try:
             self.conn.execute("PRAGMA foreign_keys=ON")
             self._open_schema()
         except sqlite3.Error as e:
             self.conn.close()
-            raise self.error(sqlite_reason(e)) from None
+            raise self._open_error(e) from None
         except RunLibraryError:
             self.conn.close()
             raise
-        with contextlib.suppress(RunLibraryError):      # a reader that cannot write still reads
-            self.mark_interrupted()
 
-    def error(self, why):
-        return RunLibraryError(f"runs library {self.path}: {why}")
+    def _open_error(self, e):
+        err = self.error(sqlite_reason(e), _is_transient(e))
+        err.unwritable = any(w in str(e) for w in ("readonly", "unable to open", "disk I/O", "full"))
+        return err
+
+    def _connect_read_only(self, timeout, why):
+        """A reader of a library it cannot write (read-only folder or mount, full disk):
+        rows.connect_read_only, or `why` it could not be opened."""
+        opened = connect_read_only(self.path, timeout)
+        if opened is None:
+            raise why
+        self.conn, version = opened
+        self.schema = version
+        if version != SCHEMA_VERSION and version not in MIGRATIONS:       # an older one reads as it is
+            self.conn.close()
+            raise self.error(f"written by a newer mnist-live (schema {version}; this version reads up to "
+                             f"{SCHEMA_VERSION})" if version > SCHEMA_VERSION else
+                             f"schema {version}, read-only: it cannot be brought to schema {SCHEMA_VERSION}")
+        self.read_only = True
+
+    def error(self, why, transient=False):
+        return RunLibraryError(f"runs library {self.path}: {why}", transient)
 
     def _check_path(self, create):
         try:
@@ -314,7 +382,9 @@ class RunLibrary:
             raise self.error("is not a regular file (a FIFO, device or socket?)")
         folder = os.path.dirname(os.path.abspath(self.path))
         if not _can_create_in(folder):                  # WAL needs its -wal and -shm files beside it
-            raise self.error(f"folder {folder} is not writable (the library needs its -wal and -shm files there)")
+            err = self.error(f"folder {folder} is not writable (the library needs its -wal and -shm files there)")
+            err.unwritable = True
+            raise err
 
     def _open_schema(self):
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]   # reads the header: corrupt?
@@ -358,7 +428,7 @@ class RunLibrary:
                     time.sleep(delay)
                     delay = min(delay * 2, 0.5)
                     continue
-                raise self.error(sqlite_reason(e)) from None
+                raise self.error(sqlite_reason(e), _is_transient(e)) from None
             try:
                 result = fn(_Cursor(self.conn))
                 self.conn.execute("COMMIT")
@@ -371,8 +441,12 @@ class RunLibrary:
                     if _is_locked(e) and time.monotonic() < deadline:
                         time.sleep(delay)
                         continue
-                    raise self.error(sqlite_reason(e)) from None
+                    raise self.error(sqlite_reason(e), _is_transient(e)) from None
                 raise
+
+    def transaction(self, fn):
+        """fn(cursor) in one write transaction (see _write); what fn returns."""
+        return self._write(fn)
 
     def _read(self, sql, args=()):
         try:
@@ -383,20 +457,8 @@ class RunLibrary:
     # ------------------------------------------------------------ writing
     def start_run(self, config, dataset, command=None, sweep=None, trial=None) -> int:
         """A new `running` row for this process; its id."""
-        hyper = config.hyperparameters()
-        now = time.time()
-        row = {"status": "running", "started": now, "updated": now, "host": self.host, "pid": os.getpid(),
-               "proc_start": process_start(), "config": config.to_json(), "hyper": json.dumps(hyper, sort_keys=True),
-               "dataset": config.dataset, "data_source": dataset.get("source"),
-               "n_train": dataset.get("train"), "n_test": dataset.get("test"),
-               "machine": json.dumps(machine_info(), sort_keys=True),
-               "command": json.dumps(list(command)) if command is not None else None,
-               "sweep": sweep, "trial": trial}
-        row.update({k: _hp_value(k, hyper[k]) for k in HP_COLUMNS if k in hyper})
-        keys = ", ".join(row)
-        marks = ", ".join("?" * len(row))
-        return self._write(lambda cur: cur.execute(f"INSERT INTO runs ({keys}) VALUES ({marks})",
-                                                   tuple(row.values())).lastrowid)
+        row = run_row(config, dataset, self.host, command=command, sweep=sweep, trial=trial)
+        return self._write(lambda cur: insert_run(cur, row))
 
     def add_evaluation(self, run_id, progress, kind, accuracy, per_class, epoch, batch, elapsed_s):
         self.record(run_id, evaluations=[(progress, kind, accuracy, per_class, epoch, batch, elapsed_s)])
@@ -407,12 +469,11 @@ class RunLibrary:
     def add_lr_change(self, run_id, progress, lr):
         self.record(run_id, lr_changes=[(progress, lr)])
 
-    def record(self, run_id, evaluations=(), losses=(), lr_changes=(), replace_last_eval=False, health=()):
+    def record(self, run_id, evaluations=(), losses=(), lr_changes=(), replace_last_eval=False):
         """Append evaluations [(progress, kind, accuracy, per_class, epoch, batch, elapsed_s)],
-        loss points [(progress, loss)], lr changes [(progress, lr)] and health records
-        [(progress, epoch, batch, JSON object)] to a run and bring its summary columns up to
-        date, in one transaction. replace_last_eval: the first of `evaluations` replaces the
-        run's last stored one (the same weights evaluated again)."""
+        loss points [(progress, loss)] and lr changes [(progress, lr)] to a run and bring its
+        summary columns up to date, in one transaction. replace_last_eval: the first of
+        `evaluations` replaces the run's last stored one (the same weights evaluated again)."""
         def write(cur):
             seq = self._next_seq(cur, "evaluations", run_id)
             if seq is None:
@@ -434,11 +495,6 @@ class RunLibrary:
                 s = self._next_seq(cur, "lr_changes", run_id)
                 cur.executemany("INSERT INTO lr_changes VALUES (?, ?, ?, ?)",
                                 [(run_id, s + i, float(p), float(v)) for i, (p, v) in enumerate(lr_changes)])
-            if health:
-                s = self._next_seq(cur, "health", run_id)
-                cur.executemany("INSERT INTO health VALUES (?, ?, ?, ?, ?, ?)",
-                                [(run_id, s + i, float(p), int(e), int(b), json.dumps(rec, allow_nan=False))
-                                 for i, (p, e, b, rec) in enumerate(health)])
             if evaluations:
                 self._update_summary(cur, run_id, final=False)
             else:
@@ -480,15 +536,21 @@ class RunLibrary:
         def write(cur):
             if cur.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
                 raise self.error(f"no run {run_id}")
-            self._update_summary(cur, run_id, final=test_accuracy is not None)
-            cur.execute("UPDATE runs SET status=?, ended=?, test_accuracy=COALESCE(?, test_accuracy), "
-                        "per_class=COALESCE(?, per_class), wall_s=?, samples_per_s=?, model_file=?, error=? "
-                        "WHERE id=?",
-                        (status, time.time(), _json_float(test_accuracy),
-                         json.dumps([_json_float(v) for v in per_class]) if per_class is not None else None,
-                         _json_float(wall_s), _json_float(samples_per_s),
-                         os.path.abspath(model_file) if model_file else None, error, run_id))
+            self.end_run(cur, run_id, status, test_accuracy, per_class, wall_s, samples_per_s, model_file, error)
         self._write(write)
+
+    @classmethod
+    def end_run(cls, cur, run_id, status, test_accuracy=None, per_class=None, wall_s=None, samples_per_s=None,
+                model_file=None, error=None):
+        """finish_run's statements, inside a transaction of the caller's (cursor `cur`)."""
+        cls._update_summary(cur, run_id, final=test_accuracy is not None)
+        cur.execute("UPDATE runs SET status=?, ended=?, test_accuracy=COALESCE(?, test_accuracy), "
+                    "per_class=COALESCE(?, per_class), wall_s=?, samples_per_s=?, model_file=?, error=? "
+                    "WHERE id=?",
+                    (status, time.time(), _json_float(test_accuracy),
+                     json.dumps([_json_float(v) for v in per_class]) if per_class is not None else None,
+                     _json_float(wall_s), _json_float(samples_per_s),
+                     os.path.abspath(model_file) if model_file else None, error, run_id))
 
     def set_model_file(self, run_id, model_file):
         """The model file a finished run's weights were kept in (e.g. a sweep's best trial,
@@ -514,50 +576,83 @@ class RunLibrary:
 
     def remove(self, run_ids):
         """Delete runs (all or none: RunLibraryError naming the first unknown id)."""
-        ids = [int(i) for i in run_ids]
+        ids = [sql_int(i) for i in run_ids]
         def write(cur):
-            for i in ids:
+            for i, given in zip(ids, run_ids):
                 if cur.execute("SELECT 1 FROM runs WHERE id=?", (i,)).fetchone() is None:
-                    raise self.error(f"no run {i}")
+                    raise self.error(f"no run {given}")
             for table in TABLES[1:]:
                 cur.executemany(f"DELETE FROM {table} WHERE run_id=?", [(i,) for i in ids])
             cur.executemany("DELETE FROM runs WHERE id=?", [(i,) for i in ids])
         self._write(write)
 
     # ------------------------------------------------------------ reading
+    def running(self, run_ids):
+        """(id, host, pid) of those of `run_ids` still recorded as running."""
+        ids = [sql_int(i) for i in run_ids]
+        return [tuple(r) for r in self._read(f"SELECT id, host, pid FROM runs WHERE status='running' AND id IN "
+                                             f"({', '.join('?' * len(ids))}) ORDER BY id", ids)]
+
     def count(self):
         return self._read("SELECT COUNT(*) FROM runs")[0][0]
 
     def run(self, run_id) -> dict:
         """Everything about one run: the summary of `runs()` plus evaluations, losses,
-        lr_changes and health (the HealthRecord JSON objects, oldest first)."""
-        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (int(run_id),))
+        lr_changes. A damaged row (malformed JSON) is a RunLibraryError saying so."""
+        rows = self._read(f"SELECT {_RUN_COLUMNS} FROM runs WHERE id=?", (sql_int(run_id),))
         if not rows:
             raise self.error(f"no run {run_id}")
-        out = _run_dict(rows[0])
-        out["evaluations"] = [
-            {"progress": p, "kind": k, "accuracy": a, "per_class": json.loads(pc), "epoch": e, "batch": b,
-             "elapsed_s": el}
-            for p, k, a, pc, e, b, el in self._read(
-                "SELECT progress, kind, accuracy, per_class, epoch, batch, elapsed_s FROM evaluations "
-                "WHERE run_id=? ORDER BY seq", (int(run_id),))]
-        out["losses"] = [list(r) for r in self._read(
-            "SELECT progress, loss FROM losses WHERE run_id=? ORDER BY seq", (int(run_id),))]
-        out["lr_changes"] = [list(r) for r in self._read(
-            "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (int(run_id),))]
-        out["health"] = [json.loads(r[0]) for r in self._read(
-            "SELECT record FROM health WHERE run_id=? ORDER BY seq", (int(run_id),))]
+        try:
+            out = _run_dict(rows[0])
+            out.update(self.details(run_id))
+        except DamagedRun as e:
+            raise self.error(str(e)) from None
         return out
+
+    def details(self, run_id) -> dict:
+        """A run's evaluations, losses, lr_changes and health (the HealthRecord JSON objects;
+        none in a schema-1 library only read) (DamagedRun: malformed JSON)."""
+        rid = sql_int(run_id)
+        evals = self._read("SELECT progress, kind, accuracy, per_class, epoch, batch, elapsed_s FROM evaluations "
+                           "WHERE run_id=? ORDER BY seq", (rid,))
+        return {"evaluations": [{"progress": p, "kind": k, "accuracy": a, "epoch": e, "batch": b, "elapsed_s": el,
+                                 "per_class": json_column(rid, pc, "evaluation per_class", list)}
+                                for p, k, a, pc, e, b, el in evals],
+                "losses": [list(r) for r in self._read(
+                    "SELECT progress, loss FROM losses WHERE run_id=? ORDER BY seq", (rid,))],
+                "lr_changes": [list(r) for r in self._read(
+                    "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (rid,))],
+                "health": [json_column(rid, r[0], "health record", dict) for r in self._read(
+                    "SELECT record FROM health WHERE run_id=? ORDER BY seq", (rid,))] if self.schema >= 2 else []}
 
     def runs(self, dataset=None, sweep=None, conditions=(), order=BEST_FIRST, last=None, limit=None) -> list[dict]:
         """Summaries of runs in `order` (an SQL ORDER BY over the runs table; best test
         accuracy first by default), filtered by `conditions` [(SQL condition, [args])] (what
         runs_command.parse_where makes of "lr<0.01", "optimizer=adam", ...); `last`: only the
-        N most recently started; `limit`: at most N rows."""
+        N most recently started; `limit`: at most N rows. Damaged rows are skipped
+        (`self.skipped`: their ids and what is wrong)."""
+        return list(self.iter_runs(dataset, sweep, conditions, order, last, limit))
+
+    def iter_runs(self, dataset=None, sweep=None, conditions=(), order=BEST_FIRST, last=None, limit=None):
+        """runs(), one at a time (an export of 100,000 runs never holds them all)."""
         sql, args = self._select(dataset, sweep, conditions, order, last)
         if limit:
-            sql += f" LIMIT {int(limit)}"
-        return [_run_dict(r) for r in self._read(sql, args)]
+            sql += f" LIMIT {min(int(limit), MAX_SQL_INT)}"
+        self.skipped = []
+        try:
+            for row in self.conn.execute(sql, args):
+                try:
+                    yield _run_dict(row)
+                except DamagedRun as e:
+                    self.skipped.append((row[0], str(e)))
+        except sqlite3.Error as e:
+            raise self.error(sqlite_reason(e)) from None
+
+    def hyperparameter_names(self, dataset=None, sweep=None, conditions=(), last=None):
+        """The hyperparameter names stored by the runs selected (damaged JSON skipped)."""
+        sql, args = self._select(dataset, sweep, conditions, None, last, columns="hyper")
+        return {k for (k,) in self._read(f"SELECT DISTINCT j.key FROM ({sql}) AS r, json_each(CASE WHEN "
+                                         f"json_valid(r.hyper) THEN r.hyper ELSE '{{}}' END) AS j", args)}
 
     def count_matching(self, dataset=None, sweep=None, conditions=(), last=None):
         sql, args = self._select(dataset, sweep, conditions, None, last, columns="COUNT(*)")
@@ -576,7 +671,7 @@ class RunLibrary:
             args.extend(a)
         if last is not None:
             conds.append("id IN (SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT ?)")
-            args.append(int(last))
+            args.append(min(int(last), MAX_SQL_INT))
         sql = f"SELECT {columns or _RUN_COLUMNS} FROM runs"
         if conds:
             sql += " WHERE " + " AND ".join(conds)
@@ -586,9 +681,8 @@ class RunLibrary:
 
     def sweep_runs(self, sweep) -> list[dict]:
         """The trials of one sweep in trial order, each with its evaluations (`curve`:
-        [(elapsed_s, progress, kind, accuracy)])."""
-        rows = [_run_dict(r) for r in self._read(
-            f"SELECT {_RUN_COLUMNS} FROM runs WHERE sweep=? ORDER BY trial, id", (sweep,))]
+        [(elapsed_s, progress, kind, accuracy)]); damaged rows skipped (`self.skipped`)."""
+        rows = self.runs(sweep=sweep, order="trial, id")
         curves = {}
         for run_id, el, p, k, a in self._read(
                 "SELECT e.run_id, e.elapsed_s, e.progress, e.kind, e.accuracy FROM evaluations e "
@@ -607,6 +701,28 @@ class RunLibrary:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_row(config, dataset, host, command=None, sweep=None, trial=None, started=None) -> dict:
+    """The runs-table row of a new `running` run of this process (column -> value)."""
+    hyper = config.hyperparameters()
+    now = time.time() if started is None else started
+    row = {"status": "running", "started": now, "updated": now, "host": host, "pid": os.getpid(),
+           "proc_start": process_start(), "config": config.to_json(), "hyper": json.dumps(hyper, sort_keys=True),
+           "dataset": config.dataset, "data_source": dataset.get("source"),
+           "n_train": dataset.get("train"), "n_test": dataset.get("test"),
+           "machine": json.dumps(machine_info(), sort_keys=True),
+           "command": json.dumps(list(command)) if command is not None else None,
+           "sweep": sweep, "trial": trial}
+    row.update({k: _hp_value(k, hyper[k]) for k in HP_COLUMNS if k in hyper})
+    return row
+
+
+def insert_run(cur, row) -> int:
+    """Insert a run_row() in the caller's transaction; its id."""
+    keys = ", ".join(row)
+    marks = ", ".join("?" * len(row))
+    return cur.execute(f"INSERT INTO runs ({keys}) VALUES ({marks})", tuple(row.values())).lastrowid
 
 
 class _Cursor:
@@ -653,10 +769,4 @@ _RUN_COLUMNS = ", ".join(_SUMMARY)
 
 
 def _run_dict(row):
-    d = dict(zip(_SUMMARY, row))
-    d["config"] = json.loads(d["config"])
-    d["hyperparameters"] = json.loads(d.pop("hyper"))
-    d["machine"] = json.loads(d["machine"])
-    d["command"] = json.loads(d["command"]) if d["command"] else None
-    d["per_class"] = json.loads(d["per_class"]) if d["per_class"] else None
-    return d
+    return run_dict(_SUMMARY, row)

@@ -23,9 +23,12 @@ from dataclasses import dataclass
 
 from mnist_live.training.config import HYPERPARAMETERS, Config, bounds_problem
 
-SWEEPABLE = ("lr", "momentum", "weight_decay", "dropout", "epochs", "batch_size", "seed",
-             "optimizer", "activation", "lr_schedule")
+SWEEPABLE = ("hidden", "lr", "momentum", "weight_decay", "dropout", "epochs", "batch_size", "seed",
+             "optimizer", "activation", "lr_schedule", "nesterov", "augment")   # every model hyperparameter
+FLAGS = ("nesterov", "augment")                         # on/off options: `--augment` alone, or `--augment no yes`
+BOOLEAN = {"yes": True, "true": True, "on": True, "1": True, "no": False, "false": False, "off": False, "0": False}
 MAX_GRID = 1000               # combinations a grid may have
+MAX_DEPTH = 8                 # hidden layers a depth may ask for
 PRUNERS = ("median", "halving", "none")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -53,11 +56,54 @@ SWEEP_OPTIONS = {
     "sweep_name": dict(metavar="NAME", help="sweep: its name in the run library (default: sweep-DATE-TIME)"),
     "scheduler": dict(metavar="ADDR", help="sweep: run the trials on a Dask cluster (tcp://HOST:8786); "
                                            "needs pip install mnist-live[cluster]"),
+    "repeats": dict(type=int, min=1, max=100, metavar="N",
+                    help="sweep: train each configuration with N seeds (--seed, --seed + 1, ...); the leaderboard "
+                         "shows their mean +- std and ranks by the mean (default 1)"),
+    "prune_after": dict(type=float, min=0.0, max=1e6, metavar="EPOCHS",
+                        help="sweep: the pruner's warm-up: no trial is stopped before it has trained this many "
+                             "epochs' worth of images (default 1)"),
 }
+DEFAULT_VAL = {"full": 10_000, "sample": 1_000}     # a sweep's validation split (--val) unless given
+SCHEDULER_RE = re.compile(r"(?:(tcp|tls|inproc|ucx|ws|wss)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?")
+
+
+def sweep_help(name):
+    """What the help of a sweepable option adds: how to sweep it (ranges only where they work)."""
+    if name == "hidden":
+        return ("; a sweep: architectures 512x256 1024x512, one layer's width 64,128,256 or (with --search) "
+                "32:512[:log], depth 128x1:3")
+    if name in FLAGS:
+        return "; --FLAG no yes sweeps it"
+    choices = "choices" in _field(name).metadata
+    return "; several values sweep it" + ("" if choices else " (with --search, so does a range LO:HI[:log])")
+
+
+def take_specs(ns):
+    """{axis: Values or Range} of the sweepable options given in argparse namespace dict `ns`;
+    an option given one value stays in `ns` as that value (a normal run), the others are
+    taken out of it. SweepError naming the option for bad syntax."""
+    specs = {}
+    for name in SWEEPABLE:
+        if name not in ns:
+            continue
+        try:
+            if name == "hidden":                   # its own syntax: the axes are hidden, width or depth
+                ns[name], axes = parse_hidden(ns[name])
+                specs.update(axes)
+                continue
+            spec = parse_values(name, ns.pop(name))
+        except SweepError as e:
+            raise SweepError(f"argument {flag(name)}: {e}") from None
+        if isinstance(spec, Values) and len(spec.values) == 1:
+            ns[name] = spec.values[0]
+        else:
+            specs[name] = spec
+    return specs
 
 
 def flag(name):
-    return "--" + name.replace("_", "-")
+    """The option an axis of a sweep comes from: --batch-size for batch_size, --hidden for width and depth."""
+    return "--hidden" if name in ("width", "depth") else "--" + name.replace("_", "-")
 
 
 # ------------------------------------------------------------------ sweep specs (pure)
@@ -103,8 +149,11 @@ def _convert(name, text):
 
 def parse_values(name, tokens):
     """The tokens given after --NAME as Values or a Range; SweepError (one line, without the
-    option's name: the caller says "argument --lr: ...") when they make no sense."""
+    option's name: the caller says "argument --lr: ...") when they make no sense. --hidden
+    has its own syntax (`parse_hidden`); an on/off option's tokens are yes/no words."""
     tokens = list(tokens)
+    if name in FLAGS:
+        return _flag_values(tokens)
     ranges = [t for t in tokens if ":" in t]
     if not ranges:
         values = [_convert(name, t) for t in tokens]
@@ -130,6 +179,96 @@ def parse_values(name, tokens):
     return Range(lo, hi, log, meta["type"] is int)
 
 
+def _flag_values(tokens):
+    """`--augment` alone is on; `--augment no yes` sweeps it."""
+    if not tokens:
+        return Values((True,))
+    values = []
+    for t in tokens:
+        if t.lower() not in BOOLEAN:
+            raise SweepError(f"expected yes or no (on/off, true/false, 1/0), got {t!r}")
+        if BOOLEAN[t.lower()] in values:
+            raise SweepError(f"{t} is given twice")
+        values.append(BOOLEAN[t.lower()])
+    return Values(tuple(values))
+
+
+# ------------------------------------------------------------------ --hidden (pure)
+def architecture(text):
+    """"512x256" -> (512, 256); SweepError for anything but layer widths joined by x."""
+    sizes = text.lower().split("x")
+    widths = []
+    for w in sizes:
+        try:
+            widths.append(_convert("hidden", w))
+        except SweepError as e:
+            raise SweepError(f"{e} in the architecture {text!r} (layer widths joined by x, e.g. 512x256)") from None
+    return tuple(widths)
+
+
+def arch_text(hidden):
+    return "x".join(str(w) for w in hidden)
+
+
+def _count_spec(name, text):
+    """A width or depth: N, choices N,M,... or (for --search) a range LO:HI[:log]."""
+    if ":" in text:
+        spec = parse_values("hidden", [text]) if name == "width" else _depth_range(text)
+    else:
+        spec = Values(tuple(_convert("hidden", t) if name == "width" else _depth(t) for t in text.split(",")))
+        if len(set(spec.values)) < len(spec.values):
+            raise SweepError(f"{text}: a {name} is given twice")
+    return spec
+
+
+def _depth(text):
+    if not text.isdigit() or not 1 <= int(text) <= MAX_DEPTH:
+        raise SweepError(f"a depth is a number of hidden layers, 1 to {MAX_DEPTH}, got {text!r}")
+    return int(text)
+
+
+def _depth_range(text):
+    parts = text.split(":")
+    if len(parts) != 2:
+        raise SweepError(f"a depth range is LO:HI, got {text}")
+    lo, hi = (_depth(p) for p in parts)
+    if not lo < hi:
+        raise SweepError(f"empty range: LO must be below HI, got {text}")
+    return Range(lo, hi, False, True)
+
+
+def parse_hidden(tokens):
+    """(fixed architecture or None, {axis: spec}) of the tokens after --hidden:
+
+        --hidden 1024 512             one architecture (a normal run): (1024, 512), {}
+        --hidden 512x256 1024x512     architectures to choose from: {"hidden": Values(("512x256", "1024x512"))}
+        --hidden 64,128,256           one layer's width, choices: {"width": Values((64, 128, 256))}
+        --hidden 32:512:log           one layer's width, a range (--search)
+        --hidden 128x1:3              depth: 1 to 3 layers of 128; 64,128x2 two layers of 64 or 128
+
+    A width or depth that does not vary is fixed in the architecture returned."""
+    tokens = list(tokens)
+    if not any(c in t for t in tokens for c in ":,xX"):
+        return tuple(_convert("hidden", t) for t in tokens), {}
+    if len(tokens) == 1 and any(c in tokens[0] for c in ":,"):
+        width_text, _, depth_text = tokens[0].lower().partition("x")
+        width = _count_spec("width", width_text)
+        depth = _count_spec("depth", depth_text) if depth_text else Values((1,))
+        fixed_w = width.values[0] if isinstance(width, Values) else width.lo
+        fixed_d = depth.values[0] if isinstance(depth, Values) else depth.lo
+        axes = {k: v for k, v in (("width", width), ("depth", depth)) if isinstance(v, Range) or len(v.values) > 1}
+        return (fixed_w,) * fixed_d, axes
+    if any(":" in t or "," in t for t in tokens):
+        raise SweepError(f"a width range or choices (32:512, 64,128,256) is one token; not with other "
+                         f"architectures, got {' '.join(tokens)}")
+    archs = [architecture(t) for t in tokens]
+    if len(set(archs)) < len(archs):
+        raise SweepError("an architecture is given twice")
+    if len(archs) == 1:
+        return archs[0], {}
+    return archs[0], {"hidden": Values(tuple(arch_text(a) for a in archs))}
+
+
 def expand_grid(specs):
     """Every combination of the Values in `specs` ({name: Values}), as a list of {name: value},
     the last option varying fastest; SweepError past MAX_GRID combinations."""
@@ -153,22 +292,34 @@ class SweepPlan:
     scheduler: str | None = None
     resume: str | None = None     # the name of the sweep to continue (then base/specs come from it)
     argv: tuple = ()
+    repeats: int = 1              # seeds per configuration
+    prune_after: float = 1.0      # epochs' worth of images before a trial may be pruned
 
     @property
     def kind(self):
         return "search" if self.search else "grid"
 
+    @property
+    def size(self):
+        """Configurations to train: the search's trials, or the grid's combinations."""
+        return self.search or len(expand_grid(self.specs))
+
     def to_json(self):
         return {"base": json.loads(self.base.to_json()), "search": self.search, "pruner": self.pruner,
-                "specs": {k: _spec_json(s) for k, s in self.specs.items()}, "argv": list(self.argv)}
+                "specs": {k: _spec_json(s) for k, s in self.specs.items()}, "argv": list(self.argv),
+                "repeats": self.repeats, "prune_after": self.prune_after}
 
     @classmethod
     def from_json(cls, d, **overrides):
+        """The plan stored in a sweep's study (ValueError, KeyError or TypeError when it is not one)."""
         base = json.loads(json.dumps(d["base"]))
         base["hidden"] = tuple(base["hidden"])
+        known = {f.name for f in dataclasses.fields(Config)}
+        base = {k: v for k, v in base.items() if k in known}
         specs = {k: Range(s["lo"], s["hi"], s["log"], s["integer"]) if "lo" in s else Values(tuple(s["values"]))
                  for k, s in d["specs"].items()}
-        return cls(Config(**base), specs, search=d["search"], pruner=d["pruner"], argv=tuple(d["argv"]), **overrides)
+        return cls(Config(**base), specs, search=d["search"], pruner=d["pruner"], argv=tuple(d["argv"]),
+                   repeats=d.get("repeats", 1), prune_after=d.get("prune_after", 1.0), **overrides)
 
 
 def _spec_json(spec):
@@ -206,20 +357,40 @@ def plan_sweep(config, specs, options, argv=(), given=()):
             raise SweepError(f"{flag(name)} is for one run; not with a sweep (the run library keeps every trial: "
                              f"mnist-live runs --where sweep=NAME)")
     search = options.get("search")
-    ranges = [flag(k) for k, s in varying.items() if isinstance(s, Range)]
+    ranges = [k for k, s in varying.items() if isinstance(s, Range)]
     if ranges and not search:
-        raise SweepError(f"{ranges[0]} {varying[ranges[0][2:].replace('-', '_')]}: a range needs --search N "
+        raise SweepError(f"{flag(ranges[0])} {varying[ranges[0]]}: a range needs --search N "
                          f"(or give a list of values for a grid)")
     if search and "seed" in varying:
         raise SweepError("--seed seeds the sampler with --search: give it one value")
+    repeats = options.get("repeats", 1)
+    if repeats > 1 and "seed" in varying:
+        raise SweepError(f"--repeats {repeats} trains each configuration with seeds --seed to --seed + {repeats - 1}; "
+                         f"give --seed one value")
     if resume is None and not search:
         expand_grid(varying)                                  # its size
     name = options.get("sweep_name")
     if name is not None:
         _check_name(name, "--sweep-name")
+    scheduler = options.get("scheduler")
+    if scheduler is not None:
+        check_scheduler(scheduler)
     pruner = options.get("pruner", "median" if search else "none")
+    if "prune_after" in options and pruner == "none":
+        raise SweepError("--prune-after is the pruner's warm-up; not with --pruner none")
+    if config.val is None:                                    # prune and choose on held-out training images
+        config = config.replace(val=DEFAULT_VAL["sample" if config.offline else "full"])
     return SweepPlan(config, varying, search=search, jobs=options.get("jobs"), pruner=pruner, name=name,
-                     scheduler=options.get("scheduler"), resume=resume, argv=tuple(argv))
+                     scheduler=scheduler, resume=resume, argv=tuple(argv), repeats=repeats,
+                     prune_after=options.get("prune_after", 1.0))
+
+
+def check_scheduler(address):
+    """SweepError (a usage error) unless `address` looks like a Dask scheduler's: [tcp://]HOST[:PORT]."""
+    m = SCHEDULER_RE.fullmatch(address.strip())
+    if not address.strip() or not m or (m.group(3) and not 0 < int(m.group(3)) < 65536):
+        raise SweepError(f"argument --scheduler: expected a Dask scheduler's address such as tcp://HOST:8786, "
+                         f"got {address!r}")
 
 
 def _check_name(name, option):
@@ -229,7 +400,8 @@ def _check_name(name, option):
 
 
 # ------------------------------------------------------------------ command lines (pure)
-COMMAND_FIELDS = (*HYPERPARAMETERS, "data_dir", "data_home", "offline", "train_size", "test_size", "no_snapshots")
+COMMAND_FIELDS = (*HYPERPARAMETERS, "data_dir", "data_home", "offline", "train_size", "test_size", "val",
+                  "no_snapshots")
 
 
 def command_line(config, program="mnist-live"):
@@ -252,4 +424,11 @@ def command_line(config, program="mnist-live"):
 
 
 def trial_config(base, params):
-    return base.replace(**params)
+    """The Config of one trial: `base` with the trial's parameters (as the study stores them:
+    an architecture as "512x256", one layer's `width`, a `depth`) put in."""
+    changes = {k: v for k, v in params.items() if k not in ("width", "depth")}
+    if "hidden" in changes:
+        changes["hidden"] = architecture(changes["hidden"])
+    if "width" in params or "depth" in params:
+        changes["hidden"] = (params.get("width", base.hidden[0]),) * params.get("depth", len(base.hidden))
+    return base.replace(**changes)

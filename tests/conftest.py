@@ -1,6 +1,7 @@
 """Test set-up: headless SDL before pygame is imported, repo root on sys.path, and
 paths to the shared MNIST files (present on the dev machines and CI only)."""
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +35,16 @@ NO_SHARED = "../shared/data/mnist not found (it exists only on the development m
 
 
 MAIN = str(ROOT / "main.py")
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# A child the tests interrupt like Ctrl+C: a process group of its own (the signal goes to it
+# whole, as a terminal sends it), and the default SIGINT handler even when the suite runs
+# from a shell that ignores SIGINT (a background job, some CI runners), which a child inherits.
+CTRL_C_CHILD = {"start_new_session": True, "preexec_fn": _default_sigint}
 
 
 # Runs in the tests (and their subprocesses, also those whose environment a test module

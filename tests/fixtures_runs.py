@@ -4,6 +4,7 @@ from mnist_live.runs.command import runs_main
 from mnist_live.training.config import Config
 
 DATASET = {"name": "mnist", "source": "bundled sample", "train": 5000, "test": 1000}
+QUICK = ("--headless", "--offline", "--hidden", "16", "--train-size", "500", "--test-size", "200")   # a run of seconds
 
 
 def per_class(base):

@@ -5,16 +5,26 @@ import pygame
 import pytest
 
 from mnist_live import data_loader
-from mnist_live.window.captions import IDEAS, caption
+from mnist_live.window import captions
+from mnist_live.window.captions import IDEAS
+from mnist_live.window.regions.caption import Caption
 from mnist_live.window.regions.layout import compute_layout
 from mnist_live.window.regions.palette import TEXT
-from mnist_live.window.state import Overlay, WindowState
+from mnist_live.window.state import WindowState
 from window_driver import key, open_app, run_until, text_drawn_at
 
 
 @pytest.fixture(scope="module")
 def sample():
     return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+
+
+def caption(st, **kw):
+    """The caption as the window gives it: an open overlay's region says its own."""
+    from mnist_live.visualization import REGIONS
+    region = next((r for r in REGIONS if r.overlay is not None and r.overlay == st.overlay), None)
+    own = None if region is None else region(None).caption(st, kw.get("noun", "digit"))
+    return captions.caption(st, overlay=own, **kw)
 
 
 def state(**kw):
@@ -42,8 +52,8 @@ def first(st, **kw):
     ({"dream": ("class", 3)}, ["dream", "gradient ascent from a blank image", "noise", "no digit-like shape"]),
     ({"atlas": True}, ["atlas", "prototype"]),
     ({"sorted_grids": True}, ["grouped", "class they support most"]),
-    ({"overlay": Overlay.MAP, "map_layer": 1}, ["map", "hidden layer 2", "principal components"]),
-    ({"overlay": Overlay.CONFUSION}, ["confusion", "true class", "diagonal"]),
+    ({"overlay": "map", "map_layer": 1}, ["map", "hidden layer 2", "principal components"]),
+    ({"overlay": "confusion"}, ["confusion", "true class", "diagonal"]),
     ({"rewind": 2}, ["rewound", "earlier snapshot", "live"]),
 ])
 def test_the_caption_says_what_the_view_on_screen_shows(changes, words):
@@ -57,8 +67,8 @@ def test_the_most_specific_view_names_the_first_line_and_the_lines_follow():
     st = state(dream=("class", 3), atlas=True, sorted_grids=True, rank_mode="weight")
     lines = caption(st, explained="3")
     assert "dream" in lines[0][0] and "|w|" in lines[1][0] and len(lines) == 2
-    assert len(caption(state(overlay=Overlay.CONFUSION, rank_mode="weight"))) == 1   # no lines under an overlay
-    assert caption(state(overlay=Overlay.HELP)) == ()                                 # the help covers it all
+    assert len(caption(state(overlay="confusion", rank_mode="weight"))) == 1   # no lines under an overlay
+    assert caption(state(overlay="help")) == ()                                 # the help covers it all
 
 
 def test_dead_and_subset_are_explained_only_when_on_screen():
@@ -73,7 +83,7 @@ def test_dead_and_subset_are_explained_only_when_on_screen():
 
 def test_every_line_has_phrasings_from_the_fullest_to_the_shortest():
     for changes in ({}, {"rank_mode": "contribution"}, {"rank_mode": "weight"}, {"dream": ("class", 1)},
-                    {"atlas": True}, {"saliency": "gradient"}, {"overlay": Overlay.MAP}, {"rewind": 0}):
+                    {"atlas": True}, {"saliency": "gradient"}, {"overlay": "map"}, {"rewind": 0}):
         for line in caption(state(**changes), dead=1, subset=True):
             assert len(line) >= 2 and all(len(a) >= len(b) for a, b in zip(line, line[1:])), line
             assert len(line[-1]) <= 60, line[-1]                    # the shortest fits a 640-px window
@@ -113,7 +123,7 @@ def test_the_caption_is_drawn_and_i_hides_it(sample):
     app.frame()
     app.state.toast = ""
     app.draw(app.screen)
-    shown = app.caption.chosen(app.scene())
+    shown = app.region(Caption).chosen(app.scene())
     cap = app.layout.caption
     fs = app.layout.font_size - 2
     assert "relevance" in shown[0]
@@ -121,11 +131,11 @@ def test_the_caption_is_drawn_and_i_hides_it(sample):
     height = app.layout.network.height
     key(pygame.K_i)
     run_until(app, lambda: app.layout.caption is None)
-    assert app.caption not in app.layers() and app.layout.network.height == height + cap.height
+    assert app.region(Caption) not in app.layers() and app.layout.network.height == height + cap.height
     key(pygame.K_g)                                  # the caption follows the view: back on, the pixel map's
     key(pygame.K_i)
     run_until(app, lambda: app.layout.caption is not None)
-    assert "pixel map" in app.caption.chosen(app.scene())[0]
+    assert "pixel map" in app.region(Caption).chosen(app.scene())[0]
 
 
 @pytest.mark.parametrize("size", [(640, 400), (1280, 720), (1600, 900)])
@@ -136,7 +146,7 @@ def test_each_caption_line_fits_the_strip(sample, size):
         if k is not None:
             key(k)
             app.frame()
-        for line in app.caption.chosen(app.scene()):
+        for line in app.region(Caption).chosen(app.scene()):
             assert app.text.width(line, app.layout.font_size - 2) <= app.layout.caption.width - 28, line
 
 

@@ -186,19 +186,31 @@ def test_frames_ends_a_window_that_has_stopped_drawing(tmp_path, extra):
 
 @pytest.mark.slow
 def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
+    """Ctrl+C (SIGINT to the whole process group) stops a window run early: it saves the
+    weights it has, writes its metrics and exits at once. Catches: the signal ignored (the
+    run would go on for its 500 epochs), a traceback, nothing saved."""
     import os
     import signal
     import time
-    model = tmp_path / "ctrlc.npz"
+
+    from conftest import CTRL_C_CHILD
+    from mnist_live.training.model_file import read_model
+    model, metrics = tmp_path / "ctrlc.npz", tmp_path / "ctrlc.json"
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
     proc = subprocess.Popen([sys.executable, MAIN, "--offline", "--hidden", "64", "--epochs", "500",
-                             "--save", str(model)], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--save", str(model), "--metrics", str(metrics), "--no-runs"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **CTRL_C_CHILD)
     time.sleep(4)
     os.killpg(proc.pid, signal.SIGINT)          # like Ctrl+C: the whole process group
-    out, err = proc.communicate(timeout=30)
+    sent = time.monotonic()
+    out, err = proc.communicate(timeout=60)
     assert "Traceback" not in err, err
+    assert time.monotonic() - sent < 30, "the run did not stop when asked"
     assert model.exists(), err
+    _, meta = read_model(model)
+    done = json.loads(metrics.read_text())
+    assert done["status"] == "stopped" and done["epochs_completed"] < 500, done["status"]
+    assert meta["config"]["epochs"] == 500
 
 
 def test_npz_without_model_entries_is_refused(tmp_path):
@@ -352,7 +364,7 @@ def test_sigterm_in_the_terminal_saves_like_ctrl_c(tmp_path):
                            ready="epoch 1/500")
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err                     # stopped, not finished: as a sweep stopped so
     assert "Traceback" not in err and "interrupted" in out
     assert model.exists() and int(read_model(model)[0]["epoch"]) >= 1
 

@@ -11,6 +11,8 @@ from mnist_live.runs.comparison import Comparison, difference_label, differences
 from mnist_live.runs.library import RunLibrary
 from mnist_live.training.config import Config
 from mnist_live.window.regions.palette import COMPARE_COLORS, GRID_BG, TRIAL_COLORS
+from mnist_live.window.regions.panel import Panel
+from mnist_live.window.regions.runs_views import LeaderboardOverlay, WatchOverlay
 from window_driver import click, key, open_app, pixels, run_until, text_drawn_at
 
 DATA = {"source": "test", "train": 100, "test": 100}
@@ -103,7 +105,7 @@ def test_the_overlay_follows_the_chosen_runs_curve_on_the_chosen_axis(sample, li
         key(pygame.K_e)
     redraw(app)
     assert app.compare.axis == axis
-    chart, color = app.panel.chart, COMPARE_COLORS[0]
+    chart, color = app.region(Panel).chart, COMPARE_COLORS[0]
     assert on_curve(app, expected_points(chart, FAST, axis), color) == 1.0
     other_axis = "epochs" if axis == "seconds" else "seconds"
     assert on_curve(app, expected_points(chart, FAST, other_axis), color) < 1.0
@@ -124,7 +126,7 @@ def test_by_default_the_previous_finished_run_of_the_data_set_is_overlaid(sample
     app = open_app(sample, epochs=4, runs=path)
     assert [r.id for r in app.compare.runs] == [slow]
     redraw(app)
-    assert on_curve(app, expected_points(app.panel.chart, SLOW, "epochs"), COMPARE_COLORS[0]) == 1.0
+    assert on_curve(app, expected_points(app.region(Panel).chart, SLOW, "epochs"), COMPARE_COLORS[0]) == 1.0
 
 
 def test_a_broken_library_means_no_overlay_and_one_message(sample, tmp_path):
@@ -169,7 +171,7 @@ def test_the_leaderboard_lists_the_best_first_and_a_click_overlays_that_run(samp
     key(pygame.K_b)
     app.frame()
     app.frame()
-    board = app.board
+    board = app.region(LeaderboardOverlay)
     assert [i for _, i in board.rows] == [fast, mid, slow]          # 99 %, 97.5 %, 96 %
     sfs = board.fs - 1
     for rect, run_id in board.rows:                                  # each row says its run
@@ -187,7 +189,7 @@ def test_the_leaderboard_lists_the_best_first_and_a_click_overlays_that_run(samp
     assert (swatch == COMPARE_COLORS[1]).all(axis=1).any()
     key(pygame.K_ESCAPE)
     redraw(app)
-    chart = app.panel.chart
+    chart = app.region(Panel).chart
     assert on_curve(app, expected_points(chart, SLOW, "epochs"), COMPARE_COLORS[1]) == 1.0
 
 
@@ -216,7 +218,7 @@ def test_watch_draws_each_trials_curve_in_its_status_colour(sample, tmp_path):
     app = open_app(sample, epochs=4, runs=path, watch="s1")
     run_until(app, lambda: len(app.watch.trials) == 3)
     redraw(app)
-    view = app.watch_view
+    view = app.region(WatchOverlay)
     p = view.plot_rect()
     lo = min(0.9, max(0.0, np.floor(0.90 * 20) / 20 - 0.05))
     for status, curve in curves.items():

@@ -232,7 +232,8 @@ def test_a_schema_1_library_gains_the_health_table_and_keeps_its_runs(tmp_path):
     with RunLibrary(db) as lib:
         assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == run_library.SCHEMA_VERSION == 2
         rid = lib.start_run(Config(), DATASET)
-        lib.record(rid, health=[(0.5, 0, 3, _rec(HEALTHY).to_json())])
+        lib.transaction(lambda cur: cur.execute("INSERT INTO health VALUES (?, ?, ?, ?, ?, ?)",
+                                                (rid, 0, 0.5, 0, 3, json.dumps(_rec(HEALTHY).to_json()))))
         assert lib.run(rid)["health"] == [json.loads(json.dumps(_rec(HEALTHY).to_json()))]
     with RunLibrary(db) as lib:                                # opened again: nothing to migrate
         assert lib.count() == 1 and len(lib.run(rid)["health"]) == 1

@@ -14,6 +14,8 @@ from conftest import ROOT
 from mnist_live.explain.neurons import NeuronStats
 from mnist_live.training.messages import DigitHistory
 from mnist_live.window.regions.caches import BoundedCache, TextCache
+from mnist_live.window.regions.network import NetworkColumns
+from mnist_live.window.regions.portrait import FilmStrip, Tooltip
 from mnist_live.window.telemetry import MAX_DIGIT_HISTORIES, Telemetry
 from window_driver import key, open_app, run_until, settle
 
@@ -56,17 +58,19 @@ def test_thumbnails_and_tooltip_pictures_stay_within_their_budgets(sample):
         for _ in range(12):                              # PgDn: a new strip of thumbnails each time
             key(pygame.K_PAGEDOWN)
             app.frame()
-        assert len(app.strip.boxes) > 10
-        assert surface_bytes(app.strip.thumbs.values()) <= mnist_live.window.regions.caches.THUMB_CACHE_BYTES
-        shown = {(k, box.width) for box, k in app.strip.boxes}
-        assert shown <= set(app.strip.thumbs.items)      # what is on screen is cached
+        assert len(app.region(FilmStrip).boxes) > 10
+        strip = app.region(FilmStrip)
+        assert surface_bytes(strip.thumbs.values()) <= mnist_live.window.regions.caches.THUMB_CACHE_BYTES
+        shown = {(k, box.width) for box, k in app.region(FilmStrip).boxes}
+        assert shown <= set(app.region(FilmStrip).thumbs.items)      # what is on screen is cached
         grid = app.layout.hidden[0]
         for j in range(80):                              # hover 80 neurons: a picture or two each
             pos = grid.cell_rect(j).center
             pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
             app.frame()
         assert app.state.hover == (0, 79)
-        assert surface_bytes(app.tooltip.cache.values()) <= mnist_live.window.regions.caches.PICTURE_CACHE_BYTES
+        tooltip_cache = app.region(Tooltip).cache.values()
+        assert surface_bytes(tooltip_cache) <= mnist_live.window.regions.caches.PICTURE_CACHE_BYTES
     finally:
         app.close()
 
@@ -82,21 +86,21 @@ def test_network_cache_keeps_one_picture_per_slot_across_weights_hovers_and_pass
             app.state.hover = (1, j)
             app.state.touch()
             app.frame()
-            sizes.append(len(app.columns.cache))
-        assert app.columns.lines_drawn("hover") > 0
+            sizes.append(len(app.region(NetworkColumns).cache))
+        assert app.region(NetworkColumns).lines_drawn("hover") > 0
         assert sizes[-1] == sizes[1]
         app.state.hover = None
         key(pygame.K_a)                                   # the atlas of each new pass's portraits
         app.frame()
         n = tuple(g.n for g in app.layout.hidden)
-        before = len(app.columns.cache)
+        before = len(app.region(NetworkColumns).cache)
         surfaces = []
         for _ in range(20):
             stats = NeuronStats(n)
             stats.update(np.random.rand(4, 784), [np.random.rand(4, size) for size in n], np.arange(4))
-            surfaces.append(app.columns.atlas_surface(stats, 1, grid))
-        assert len(app.columns.cache) <= before + 1
-        assert surfaces[-1] is app.columns.atlas_surface(stats, 1, grid)     # the newest portraits, not
+            surfaces.append(app.region(NetworkColumns).atlas_surface(stats, 1, grid))
+        assert len(app.region(NetworkColumns).cache) <= before + 1
+        assert surfaces[-1] is app.region(NetworkColumns).atlas_surface(stats, 1, grid)     # the newest portraits, not
         assert surfaces[-2] is not surfaces[-1]                               # an older pass's picture
     finally:
         app.close()
@@ -143,7 +147,7 @@ def test_a_clip_keeps_its_frames_on_disk_not_in_memory(sample, tmp_path, monkeyp
         settle(app)
         key(pygame.K_s, pygame.KMOD_LSHIFT)
         app.frame()
-        rec = app.recorder
+        rec = app.outputs.recorder
         run_until(app, lambda: len(rec.frames) >= 5)
         assert len(spools) == 1
         assert all(isinstance(start, int) and isinstance(length, int) for start, length, _ in rec.frames)

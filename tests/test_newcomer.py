@@ -9,7 +9,11 @@ import pygame
 import pytest
 
 from mnist_live.training.history import EvalRecord
-from mnist_live.window.state import Overlay
+from mnist_live.window.regions.header import Header, Legend
+from mnist_live.window.regions.network import NetworkColumns
+from mnist_live.window.regions.overlays import HelpOverlay, MapOverlay
+from mnist_live.window.regions.panel import Panel
+from mnist_live.window.regions.portrait import FilmStrip
 from window_driver import draw_region, key, open_app, run_until, settle
 
 
@@ -54,15 +58,15 @@ def test_esc_steps_back_one_level_at_a_time_and_never_quits(sample):
     press(app, pygame.K_v)                                   # a dream
     press(app, pygame.K_x)                                   # an overlay
     st = app.state
-    assert st.overlay is Overlay.CONFUSION and st.dream is not None and st.contrast_class == 5
+    assert st.overlay == "confusion" and st.dream is not None and st.contrast_class == 5
     steps = []
     for _ in range(8):
         press(app, pygame.K_ESCAPE)
         assert st.running, "Esc never quits"
         steps.append((st.overlay, st.dream is None, st.contrast_class, st.explain_class, st.drawing,
                       st.mistakes_only))
-    assert steps[0] == (Overlay.NONE, False, 5, 3, True, True)          # the overlay closes first
-    assert steps[1] == (Overlay.NONE, True, 5, 3, True, True)           # then the dream ends
+    assert steps[0] == (None, False, 5, 3, True, True)          # the overlay closes first
+    assert steps[1] == (None, True, 5, 3, True, True)           # then the dream ends
     assert steps[2][2] is None and steps[2][3] == 3                     # then "rather than"
     assert steps[3][3] is None and steps[3][4]                          # then the explained class
     assert not steps[4][4] and steps[4][5]                              # then drawing
@@ -90,7 +94,7 @@ def test_per_class_changes_compare_full_test_set_evaluations_only(sample, monkey
     change = re.compile(r"^[+-]\d+\.\d$")
 
     def panel():
-        return drawn_texts(app, monkeypatch, lambda: draw_region(app, app.panel))
+        return drawn_texts(app, monkeypatch, lambda: draw_region(app, app.region(Panel)))
     texts = [t for t, _ in panel()]
     assert not [t for t in texts if change.match(t)], "a subset's per-class figures are not compared"
     assert any("subset" in t and "too noisy" in t for t in texts), texts
@@ -129,7 +133,7 @@ def test_rate_is_of_the_last_seconds_of_training_only():
 def test_the_panel_says_paused_while_paused(sample, monkeypatch):
     app = open_app(sample)
     app.tele.trained_here, app.tele.paused = True, True
-    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: draw_region(app, app.panel))]
+    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: draw_region(app, app.region(Panel)))]
     line = next(t for t in texts if t.startswith("epoch "))
     assert line.endswith("paused") and "samples/s" not in line, line
 
@@ -164,7 +168,7 @@ def test_strip_names_the_true_class_of_a_mistake_and_the_weights_it_was_judged_b
     press(app, pygame.K_f)
     app.needs_draw = True
     app.frame()
-    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.strip.draw(app.screen, app.scene()))]
+    texts = [t for t, _ in drawn_texts(app, monkeypatch, lambda: app.region(FilmStrip).draw(app.screen, app.scene()))]
     short = app.scene().short_names
     wrong = [t for t in texts if ">" in t]
     assert wrong and all(t.split(">")[0] and any(n.startswith(t.split(">")[0]) for n in short) for t in wrong), texts
@@ -183,10 +187,10 @@ def test_g_cycles_relevance_gradient_off_in_relevance_mode_and_says_so(sample):
     maps = []
     for _ in range(4):
         press(app, pygame.K_g)
-        maps.append((None if app.view.saliency is None else app.view.saliency.copy(), app.state.toast))
-    rel = app.view.relevance
+        maps.append((None if app.display.view.saliency is None else app.display.view.saliency.copy(), app.state.toast))
+    rel = app.display.view.relevance
     assert maps[0][0] is not None and "relevance" in maps[0][1]
-    gradient = app.net.input_gradient(app.view.x, app.view.explained)
+    gradient = app.display.net.input_gradient(app.display.view.x, app.display.view.explained)
     assert maps[1][0] is not None and np.allclose(maps[1][0], gradient) and "d pixel" in maps[1][1]
     assert not np.allclose(maps[0][0], maps[1][0]) and rel is not None
     assert maps[2][0] is None and "off" in maps[2][1]
@@ -195,9 +199,9 @@ def test_g_cycles_relevance_gradient_off_in_relevance_mode_and_says_so(sample):
     press(app, pygame.K_g)
     press(app, pygame.K_c)                                  # contribution mode: no relevance, so G is
     press(app, pygame.K_g)                                  # off -> gradient -> off
-    assert app.view.saliency is not None and "d pixel" in app.state.toast
+    assert app.display.view.saliency is not None and "d pixel" in app.state.toast
     press(app, pygame.K_g)
-    assert app.view.saliency is None
+    assert app.display.view.saliency is None
 
 
 # -------------------------------------------------------------------- 4. stale text
@@ -210,14 +214,14 @@ def test_messages_and_legend_belong_to_the_view_on_screen(sample, monkeypatch):
     assert app.state.toast == "", "the network's message is not left over the confusion matrix"
 
     def legend():
-        app.legend._picture = None                          # draw it afresh (not its cached picture)
+        app.region(Legend)._picture = None                          # draw it afresh (not its cached picture)
         texts = drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))
         return [t for t, r in texts if app.layout.legend.contains(r)]
     assert not [t for t in legend() if "lines" in t or "activation" in t]
     assert any("cell" in t for t in legend())
     press(app, pygame.K_x)
     press(app, pygame.K_p)
-    run_until(app, lambda: app.shown.get("map") is not None)
+    run_until(app, lambda: app.display.map_points is not None)
     texts = legend()
     assert not [t for t in texts if "lines" in t or "activation" in t], texts
     assert any("hollow" in t for t in texts), texts
@@ -263,21 +267,21 @@ def test_panel_charts_and_overlays_have_no_overlapping_or_cut_text(sample, fashi
     trained_history(app)
     app.state.speed = 7                                   # slowest motion: the longest status line
     app.config = app.config.replace(no_train=False)
-    app.worker = type("Worker", (), {"send": lambda self, order: None})()     # status reads the mode only
+    app.link = type("Link", (), {"send": lambda self, order: None})()     # status reads the mode only
     views = {"bars": lambda: None, "class chart": lambda: setattr(app.state, "class_chart", True)}
     for name, setup in views.items():
         setup()
-        texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.panel))
-        assert_no_overlap_or_cut([(t, r) for t, r in texts if app.panel.rect.contains(r)], name)
-    app.worker = None
+        texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.region(Panel)))
+        assert_no_overlap_or_cut([(t, r) for t, r in texts if app.region(Panel).rect.contains(r)], name)
+    app.link = None
     for name, k in (("confusion", pygame.K_x), ("help", pygame.K_h), ("map", pygame.K_p)):
         press(app, k)
         if name == "map":
-            run_until(app, lambda: app.shown.get("map") is not None)
-        app.legend._picture = app.map_view._picture = None
+            run_until(app, lambda: app.display.map_points is not None)
+        app.region(Legend)._picture = app.region(MapOverlay)._picture = None
         texts = drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))
         if name == "help":                                # what the help box covers is not on screen
-            texts = drawn_texts(app, monkeypatch, lambda: app.help.draw(app.screen, app.scene()))
+            texts = drawn_texts(app, monkeypatch, lambda: app.region(HelpOverlay).draw(app.screen, app.scene()))
         on_top = [(t, r) for t, r in texts if not app.layout.panel.contains(r) and not app.layout.header.contains(r)]
         assert_no_overlap_or_cut(on_top, name)
         press(app, pygame.K_ESCAPE)
@@ -285,20 +289,20 @@ def test_panel_charts_and_overlays_have_no_overlapping_or_cut_text(sample, fashi
 
 # ------------------------------------------------------- 8. per-class accuracy told apart
 def test_bars_zoom_to_the_data_and_mark_the_hardest_class(sample, monkeypatch):
+    from mnist_live.window.regions.charts import bar_floor
     from mnist_live.window.regions.palette import WRONG
-    from mnist_live.window.regions.panel import bar_floor
     assert bar_floor([0.97, 0.993]) == pytest.approx(0.95)
     assert bar_floor([0.08, 0.2]) == 0.0                         # an untrained network: the whole scale
     app = open_app(sample)
     per = np.array([0.99, 0.993, 0.98, 0.97, 0.985, 0.99, 0.99, 0.975, 0.96, 0.98])
     app.tele.apply(evaluation("full", per, 2, 0, 1000))
-    bars = app.panel.bars.bar_rects(app.names)
+    bars = app.region(Panel).bars.bar_rects(app.names)
     colors = {}
-    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.panel), colors)
+    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.region(Panel)), colors)
 
     def filled(c):
         row = pygame.surfarray.array3d(app.screen)[bars[c].x:bars[c].right, bars[c].centery]
-        return int((np.abs(row.astype(int) - np.array(app.panel.bars.fill_color)).sum(1) < 30).sum())
+        return int((np.abs(row.astype(int) - np.array(app.region(Panel).bars.fill_color)).sum(1) < 30).sum())
     assert filled(1) - filled(3) > 0.3 * bars[0].width, "99.3 % and 97 % look different"
     assert any(t == "bars from 94 %" for t, _ in texts), [t for t, _ in texts]      # 2 below the lowest, 96 %
     assert colors[app.names[8]] == WRONG and colors[app.names[3]] != WRONG      # the hardest class marked
@@ -307,8 +311,8 @@ def test_bars_zoom_to_the_data_and_mark_the_hardest_class(sample, monkeypatch):
 def test_class_chart_lines_start_at_the_first_evaluation(sample):
     app = open_app(sample)
     trained_history(app)
-    pts, _ = app.panel.class_chart.points(app.tele, app.config.epochs)
-    assert pts[0, :, 0].min() == app.panel.class_chart.plot().x
+    pts, _ = app.region(Panel).class_chart.points(app.tele, app.config.epochs)
+    assert pts[0, :, 0].min() == app.region(Panel).class_chart.plot().x
 
 
 # ----------------------------------------------------------------- 6. rewind, no-train
@@ -329,7 +333,7 @@ def test_the_loss_chart_marks_the_rewound_snapshot(sample):
     app.state.touch()
     app.needs_draw = True
     app.frame()
-    chart = app.panel.chart
+    chart = app.region(Panel).chart
     p = chart.plot_rect()
     x = p.x + int(round(1.0 / app.config.epochs * (p.width - 1)))
     column = [tuple(app.screen.get_at((x, y)))[:3] for y in range(p.y + 2, p.bottom - 2)]
@@ -347,7 +351,7 @@ def test_o_and_a_show_the_progress_of_the_pass_they_wait_for(sample, k, what):
         app.frame()
         if app.state.toast.startswith(what):
             seen.add(app.state.toast)
-        if not app.sweep.busy:
+        if not app.display.test_pass.busy:
             break
     assert seen and all(re.fullmatch(rf"{what}\.\.\. \d+ %", t) for t in seen), seen
 
@@ -361,14 +365,14 @@ def test_the_header_and_the_column_labels_never_run_into_each_other(sample, size
     app = open_app(sample, size)
     settle(app)
     app.tele.apply(evaluation("subset", np.full(10, 0.8765), 0, 300, 1000))      # the longest accuracy line
-    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.header))
+    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.region(Header)))
     assert any(t.startswith("test accuracy 87.65 %") for t, _ in texts), texts
     for i, (a, ra) in enumerate(texts):
         for b, rb in texts[i + 1:]:
             assert not ra.colliderect(rb), (size, a, b)
-    assert all(app.header.rect.contains(r) for _, r in texts), size
-    labels_top = app.layout.labels_y - 3 * app.columns.fs - 8
-    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.columns))
+    assert all(app.region(Header).rect.contains(r) for _, r in texts), size
+    labels_top = app.layout.labels_y - 3 * app.region(NetworkColumns).fs - 8
+    texts = drawn_texts(app, monkeypatch, lambda: draw_region(app, app.region(NetworkColumns)))
     labels = [(t, r) for t, r in texts if r.bottom <= app.layout.labels_y + 2 and r.top >= labels_top]
     assert len([t for t, _ in labels if not t.endswith(" %")]) >= 2 * (2 + len(app.layout.hidden)) - 1, labels
     assert any(t.endswith(" %") for t, _ in labels), labels                # the relevance shares between them

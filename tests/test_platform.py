@@ -93,7 +93,7 @@ def test_options_are_checked_before_numpy_is_imported(tmp_path):
 def test_on_x11_the_window_pushes_through_shared_memory_unless_the_user_chose():
     """SDL's default framebuffer renders the whole window as a texture on every push (7-22 ms
     at 1600x900 without a GPU: bench/bench_push.py); X11's own costs what changed."""
-    from mnist_live.visualization import use_native_framebuffer
+    from mnist_live.window.session import use_native_framebuffer
     env = {}
     use_native_framebuffer(env, "linux")
     assert env == {"SDL_FRAMEBUFFER_ACCELERATION": "0"}

@@ -35,7 +35,7 @@ def compare_frames(fb_file, frames=150, every=15):
     import pygame
 
     from mnist_live import data_loader
-    from mnist_live.visualization import use_native_framebuffer
+    from mnist_live.window.session import use_native_framebuffer
     from window_driver import move, open_app, run_until
     use_native_framebuffer()
     sample = data_loader.load_dataset(offline=True, log=lambda *a: None)

@@ -14,6 +14,7 @@ from conftest import assert_one_line_error, run
 from fixtures_runs import DATASET, add_run, call, per_class
 from mnist_live import main
 from mnist_live.runs import command as runs_command
+from mnist_live.runs import library as run_library
 from mnist_live.runs.library import RunLibrary, RunLibraryError
 from mnist_live.training.config import Config
 
@@ -168,7 +169,7 @@ def test_export_csv_and_json_round_trip(three, tmp_path, capsys):
         assert row["command"] == runs_command.command_text(r["config"])
     status, out, _ = call(["export", "--json", "-", "--runs", db, "--where", "lr<0.002"], capsys)
     data = json.loads(out)
-    assert status == 0 and data["schema"] == runs_command.SCHEMA_VERSION == 2
+    assert status == 0 and data["schema"] == run_library.SCHEMA_VERSION == 2
     assert {r["id"]: r for r in data["runs"]} == {i: full[i] for i in ids[1:]}
     assert call(["export", "--json", str(tmp_path), "--runs", db], capsys)[0] == 1      # a folder: refused
 
@@ -206,3 +207,82 @@ def test_the_runs_command_does_not_import_numpy(three):
             f"main.main(['runs', '--runs', {db!r}]); print('numpy' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "3 of 3 matching runs shown" in proc.stdout and proc.stdout.strip().endswith("False"), proc.stderr
+
+
+# ------------------------------------------------------------------ faults: damaged rows, absurd numbers, running runs
+DAMAGE = [("runs", "config", "'{not json'", "config is not valid JSON"),
+          ("runs", "hyper", "'[1, 2'", "hyper is not valid JSON"),
+          ("runs", "machine", "'\"a string\"'", "machine is not valid JSON"),
+          ("runs", "command", "'{'", "command is not valid JSON"),
+          ("runs", "per_class", "'nan nan'", "per_class is not valid JSON"),
+          ("runs", "test_accuracy", "'high'", "test_accuracy is not a number"),
+          ("evaluations", "per_class", "'[0.9,'", "evaluation per_class is not valid JSON")]
+
+
+@pytest.mark.parametrize("table, column, value, why", DAMAGE)
+def test_a_damaged_row_is_skipped_with_one_line_never_fatal(three, capsys, table, column, value, why):
+    from mnist_live.runs.comparison import Comparison
+    db, (a, b, c) = three
+    con = sqlite3.connect(db)
+    with con:
+        con.execute(f"UPDATE {table} SET {column}={value} WHERE {'id' if table == 'runs' else 'run_id'}=?", (b,))
+    con.close()
+    line = f"run {b} is damaged ({why}); `mnist-live runs rm {b}` removes it"
+    summary_damaged = table == "runs"
+    status, out, err = call(["--runs", db], capsys)
+    assert status == 0 and "Traceback" not in err
+    assert len(table_rows(out)[1]) == (2 if summary_damaged else 3)
+    assert err == (f"warning: skipped {line}\n" if summary_damaged else "")
+    for argv in (["show", str(b)], ["compare", str(a), str(b)]):
+        assert call([*argv, "--runs", db], capsys) == (1, "", f"error: runs library {db}: {line}\n")
+    status, out, err = call(["export", "--json", "-", "--runs", db], capsys)
+    assert status == 0 and sorted(r["id"] for r in json.loads(out)["runs"]) == [a, c]
+    assert err == f"warning: skipped {line}\n"
+    status, out, err = call(["export", "--csv", "-", "--runs", db], capsys)
+    assert status == 0 and len(out.splitlines()) == (3 if summary_damaged else 4)
+    board = Comparison(db, Config(epochs=2))                            # the window's leaderboard (B)
+    assert board.read_board() == "" and len(board.board) == (2 if summary_damaged else 3)
+    assert call(["rm", str(b), "--runs", db], capsys)[0] == 0          # what is damaged can be removed
+    assert call(["--runs", db], capsys)[2] == ""
+
+
+@pytest.mark.parametrize("argv, status, fragment", [
+    (["--last", "1" * 23], 0, "3 of 3 matching runs shown"),
+    (["--top", "9" * 30], 0, "3 of 3 matching runs shown"),
+    (["--where", "id<" + "9" * 30], 0, "3 of 3 matching runs shown"),
+    (["show", "9" * 23], 1, f"no run {'9' * 23}"),
+    (["rm", "9" * 23], 1, f"no run {'9' * 23}"),
+    (["compare", "1", "-" + "9" * 23], 1, f"no run -{'9' * 23}"),
+    (["export", "--json", "-", "--last", "9" * 23], 0, f'"schema": {run_library.SCHEMA_VERSION}'),
+    (["--where", "hidden=" + "7" * 5000], 2, "hidden is layer sizes such as 1024,512"),
+    (["--where", "hidden=64," + "7" * 19], 2, "hidden is layer sizes such as 1024,512"),
+])
+def test_absurd_numbers_are_one_line_or_mean_all(three, capsys, argv, status, fragment):
+    db = three[0]
+    got, out, err = call([*argv, "--runs", db], capsys)
+    assert got == status and "Traceback" not in out + err
+    if status:
+        assert err.count("\n") == 1 and err.startswith("error: ") and fragment in err and len(err) < 400
+    else:
+        assert fragment in out
+
+
+def test_rm_of_a_running_run_needs_force(db, capsys):
+    with RunLibrary(db) as lib:
+        done = add_run(lib, 0.98)
+        live = lib.start_run(Config(), DATASET)                 # this process: running
+    status, _, err = call(["rm", str(done), str(live), "--runs", db], capsys)
+    assert status == 1 and err == (f"error: run {live} is still running (pid {os.getpid()} on this host): stop it "
+                                   f"first, or add --force\n")
+    with RunLibrary(db) as lib:
+        assert lib.count() == 2                                 # all or nothing
+    assert call(["rm", str(done), str(live), "--force", "--runs", db], capsys)[:2] == (
+        0, f"removed 2 runs from {db}\n")
+
+
+@pytest.mark.parametrize("argv", [["--runs", ""], ["show", "1", "--runs", " "], ["--data-home", ""],
+                                  ["--runs=", "export", "--csv", "-"]])
+def test_an_empty_library_name_is_a_usage_error(three, capsys, argv, monkeypatch):
+    monkeypatch.setenv("MNIST_LIVE_RUNS", three[0])            # the default library exists and has runs
+    status, out, err = call(argv, capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1 and "an empty name" in err

@@ -6,8 +6,8 @@ from mnist_live.neural_network import MLP
 from mnist_live.window.view_model import (
     Predictions,
     RepresentationMap,
-    Sweep,
     WeightsStamp,
+    WindowPass,
     hover_connections,
     receptive_field,
     strongest_connections,
@@ -59,7 +59,7 @@ def test_sweep_pass_is_of_the_frozen_weights_and_marks_dead_neurons():
     y = rng.integers(0, 10, 300)
     net = MLP((784, 16, 10), seed=0)
     net.biases[0][5] = -1e4                                     # neuron 5 can never switch on
-    sweep = Sweep(lambda: MLP((784, 16, 10), seed=9), x, y)
+    sweep = WindowPass(lambda: MLP((784, 16, 10), seed=9), x, y)
     sweep.start(net.weights, net.biases, WeightsStamp(1, 0, 3))
     expected = net.predict(x)
     net.weights[0][...] = 0                                     # later changes do not leak in

@@ -220,3 +220,37 @@ def test_what_is_remembered_is_what_the_next_launch_accepts():
     got = view_settings.of_window(st, (300, 200))
     assert (got.connections, got.width, got.height) == (5000, 640, 480)
     assert view_settings.parse(view_settings.to_json(got)) == (got, None)
+
+
+def test_a_newer_versions_file_is_read_as_the_defaults_and_never_written_over(path, monkeypatch):
+    """A view.json of a newer mnist-live (a version this one does not know) is ignored at
+    launch and left as it was when the window closes. Catches: remember writing the
+    defaults over it."""
+    newer = json.dumps({"format": view_settings.FORMAT, "version": view_settings.VERSION + 1,
+                        "rank_mode": "weight", "connections": 10, "theme": "dark"}) + "\n"
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as f:
+        f.write(newer)
+    err = io.StringIO()
+    config, view, view_path = main.window_view(Config(no_train=True, offline=True, no_runs=True), set(), xdg(path))
+    assert view == ViewSettings() and view_path == path
+    data = data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+
+    class Closing(visualization.App):
+        def frame(self):
+            pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q, mod=0, unicode="", scancode=0))
+            return super().frame()
+
+    monkeypatch.setattr(visualization, "App", Closing)
+    monkeypatch.setattr("sys.stderr", err)
+    visualization.run_app(config, data, view=view, view_path=view_path)            # the window closes
+    pygame.quit()
+    assert open(path).read() == newer
+    assert lines(err)[-1] == (f"warning: view settings not remembered: {path} is of a newer mnist-live (version "
+                              f"{view_settings.VERSION + 1}; this one writes version {view_settings.VERSION}) and is "
+                              f"left as it is")
+    for same_or_older in (view_settings.VERSION, 0, "2", True):
+        with open(path, "w") as f:
+            json.dump({"format": view_settings.FORMAT, "version": same_or_older}, f)
+        assert view_settings.remember(path, ViewSettings(connections=100), err)          # replaced
+        assert view_settings.read(path) == ViewSettings(connections=100)

@@ -16,8 +16,11 @@ from mnist_live.training.messages import DigitHistory
 from mnist_live.window.keys import KEYS, controls_markdown
 from mnist_live.window.regions.header import Header
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout
+from mnist_live.window.regions.network import NetworkColumns
+from mnist_live.window.regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from mnist_live.window.regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
-from mnist_live.window.regions.panel import history_caption, snapshot_namer
+from mnist_live.window.regions.panel import Panel, history_caption, snapshot_namer
+from mnist_live.window.regions.portrait import FilmStrip, Tooltip
 from mnist_live.window.state import K_STEPS
 from mnist_live.window.view_model import WeightsStamp, receptive_field
 from window_driver import (
@@ -27,6 +30,7 @@ from window_driver import (
     key,
     move,
     open_app,
+    passed,
     pixel,
     pixels,
     run_until,
@@ -39,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # ------------------------------------------------------------------ picture tests
 def ring_color(app, c):
-    (cx, cy), radius = app.columns.output_neuron(c)
+    (cx, cy), radius = app.region(NetworkColumns).output_neuron(c)
     return pixel(app, (cx + radius + 2, cy))
 
 
@@ -49,7 +53,7 @@ def test_prediction_ring_is_green_when_right_and_red_when_wrong(sample):
     for right in (True, False):
         app.state.go(index_where(app, right))
         app.frame()
-        pred = app.view.pred
+        pred = app.display.view.pred
         assert ring_color(app, pred) == (RIGHT if right else WRONG)
         other = (pred + 1) % 10
         assert ring_color(app, other) not in (RIGHT, WRONG)          # only the prediction is ringed
@@ -62,8 +66,8 @@ def test_confusion_cells_hold_the_count_of_that_true_predicted_pair(sample):
     settle(app)
     key(pygame.K_x)
     app.frame()
-    conf = app.sweep.result.confusion
-    np.testing.assert_array_equal(conf, np.bincount(app.y_test * 10 + app.net.predict(app.x_test),
+    conf = passed(app).confusion
+    np.testing.assert_array_equal(conf, np.bincount(app.y_test * 10 + app.display.net.predict(app.x_test),
                                                     minlength=100).reshape(10, 10))
     row_max = conf.max(axis=1)
     checked = 0
@@ -72,7 +76,7 @@ def test_confusion_cells_hold_the_count_of_that_true_predicted_pair(sample):
             want = confusion_color(conf[t, p], row_max[t], t == p)
             if want == confusion_color(conf[p, t], row_max[p], t == p):
                 continue                                      # symmetric here: proves nothing
-            r = app.confusion.cell_rect(t, p)
+            r = app.region(ConfusionOverlay).cell_rect(t, p)
             assert pixel(app, (r.x + 1, r.y + 1)) == want, (t, p)
             checked += 1
     assert checked >= 10
@@ -82,12 +86,12 @@ def test_confusion_cells_hold_the_count_of_that_true_predicted_pair(sample):
 def test_dead_neurons_are_drawn_dead_and_live_ones_are_not(sample):
     """Catches: the dead-neuron mask inverted (or not drawn)."""
     app = open_app(sample)
-    app.net.biases[0][[3, 40]] = -1e4                          # these two can never switch on
-    app.stamp = WeightsStamp(app.stamp.version + 1)            # as if the trainer published them
-    app.predict.reset(app.stamp)
+    app.display.net.biases[0][[3, 40]] = -1e4                          # these two can never switch on
+    app.display.stamp = WeightsStamp(app.display.stamp.version + 1)            # as if the trainer published them
+    app.display.predict.reset(app.display.stamp)
     settle(app)
     grid = app.layout.hidden[0]
-    dead = app.sweep.result.dead[0]
+    dead = passed(app).dead[0]
     assert dead[3] and dead[40] and dead.sum() < 100
     for j in (3, 40):
         assert pixel(app, grid.cell_rect(j).center) == DEAD
@@ -105,10 +109,10 @@ def test_accuracy_curve_passes_through_each_evaluation(sample):
     for epoch, acc in enumerate((0.1, 0.90, 0.94, 0.95, 0.97)):
         app.tele.apply(full_eval(acc, epoch))
     app.needs_draw = True
-    run_until(app, lambda: app.panel_key()[0] == app.tele.version)   # the panel follows within 0.3 s
+    run_until(app, lambda: app.panel.seen[0] == app.tele.version)   # the panel follows within 0.3 s
     app.needs_draw = True
     app.frame()
-    chart = app.panel.chart
+    chart = app.region(Panel).chart
     pts = [chart.point(app.tele, 4, q, a) for q, a in app.tele.acc_curve if q > 0]
     for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
         assert pixel(app, (x0, y0)) == ACCENT                     # evaluation point
@@ -125,19 +129,19 @@ def test_hover_tooltip_shows_that_neurons_receptive_field(sample):
         move(grid.cell_rect(j).center)
         app.frame()
         assert app.state.hover == (layer, j)
-        rf = receptive_field(app.net.weights, layer, j)
-        other = receptive_field(app.net.weights, layer, j + 1)
+        rf = receptive_field(app.display.net.weights, layer, j)
+        other = receptive_field(app.display.net.weights, layer, j + 1)
         want = diverging(rf / np.abs(rf).max())                            # (28, 28, 3)
         wrong = diverging(other / np.abs(other).max())
-        shown = pixels(app, app.tooltip.heatmap_rect)                      # (w, h, 3)
-        px = app.tooltip.heatmap_rect.width // 28
+        shown = pixels(app, app.region(Tooltip).heatmap_rect)                      # (w, h, 3)
+        px = app.region(Tooltip).heatmap_rect.width // 28
         sampled = shown[px // 2::px, px // 2::px].transpose(1, 0, 2)       # (28, 28, 3) row-major
         assert np.array_equal(sampled, want)
         assert not np.array_equal(sampled, wrong)
-        assert not app.tooltip.box.colliderect(app.layout.output), "tooltip over the output column"
+        assert not app.region(Tooltip).box.colliderect(app.layout.output), "tooltip over the output column"
     move((5, 5))
     app.frame()
-    assert app.state.hover is None and app.tooltip.heatmap_rect is None
+    assert app.state.hover is None and app.region(Tooltip).heatmap_rect is None
 
 
 def test_input_is_the_true_greyscale_digit_upright(sample):
@@ -157,14 +161,14 @@ def test_strip_frames_output_ring_and_panel_agree_with_the_weights_on_screen(sam
     app = open_app(sample)
     app.state.go(index_where(app, False))
     app.frame()
-    preds = app.net.predict(app.x_test)
-    assert len(app.strip.boxes) >= 10
-    for box, idx in app.strip.boxes:
+    preds = app.display.net.predict(app.x_test)
+    assert len(app.region(FilmStrip).boxes) >= 10
+    for box, idx in app.region(FilmStrip).boxes:
         want = RIGHT if preds[idx] == app.y_test[idx] else WRONG
         assert pixel(app, (box.x - 1, box.centery)) == want, idx
         if idx == app.state.index:
-            assert want == ring_color(app, app.view.pred)
-    assert app.view.pred == preds[app.state.index]
+            assert want == ring_color(app, app.display.view.pred)
+    assert app.display.view.pred == preds[app.state.index]
 
 
 def test_m_lands_on_a_digit_the_screen_shows_as_wrong(sample):
@@ -175,8 +179,8 @@ def test_m_lands_on_a_digit_the_screen_shows_as_wrong(sample):
         key(pygame.K_m, mod=shift)
         app.frame()
         i = app.state.index
-        assert i != before and app.view.pred != app.y_test[i]
-        assert ring_color(app, app.view.pred) == WRONG
+        assert i != before and app.display.view.pred != app.y_test[i]
+        assert ring_color(app, app.display.view.pred) == WRONG
 
 
 def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sample):
@@ -187,7 +191,7 @@ def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sa
     app.frame()
     text = Header.accuracy_text(app.tele)
     assert text == "test accuracy 94.00 % (1,000-digit subset, epoch 1, batch 300)"
-    h = app.header
+    h = app.region(Header)
     assert text_drawn_at(app, text, h.fs, ACCENT, True, "topright", (h.rect.right - 12, h.rect.y + 4))
     label = app.scene().data_label
     assert "bundled sample" in label and "5,000 training / 1,000 test images" in label
@@ -204,9 +208,9 @@ def test_drawing_shows_raw_strokes_under_the_pointer_and_predicts_live(sample):
     for y in range(r.y + 30, r.y + r.height // 2, 4):
         move((x, y), buttons=(1, 0, 0))
     app.frame()
-    assert app.state.canvas.sum() > 0 and app.view.pred >= 0
+    assert app.state.canvas.sum() > 0 and app.display.view.pred >= 0
     assert min(pixel(app, (x, r.y + r.height // 3))) > 200, "no ink where the pointer drew"
-    assert app.view.x.sum() > 0                              # the network sees the centred digit
+    assert app.display.view.x.sum() > 0                              # the network sees the centred digit
     inked = app.state.canvas.sum()
     for y in range(r.y, r.bottom, 3):                        # right button erases
         move((x, y), buttons=(0, 0, 1))
@@ -214,7 +218,7 @@ def test_drawing_shows_raw_strokes_under_the_pointer_and_predicts_live(sample):
     assert app.state.canvas.sum() < 0.5 * inked
     key(pygame.K_BACKSPACE)
     app.frame()
-    assert app.state.canvas.sum() == 0 and app.view.pred == -1
+    assert app.state.canvas.sum() == 0 and app.display.view.pred == -1
     assert ring_color(app, 0) not in (RIGHT, WRONG, ACCENT)  # an empty canvas predicts nothing
 
 
@@ -245,14 +249,14 @@ def test_a_fast_stroke_is_a_line_not_dots_where_the_pointer_was_seen(sample):
 def test_fashion_says_image_and_keeps_class_names_whole(fashion):
     app = open_app(fashion, size=(1280, 720), dataset="fashion")
     app.frame()
-    cols = app.columns
+    cols = app.region(NetworkColumns)
     assert cols.lay.output_rows[0].right < app.layout.panel.x
     names = app.names
     widest = app.text.widest(names, cols.fs, True)
     (cx, _), radius = cols.output_neuron(0)
     assert cx + radius + 6 + widest < cols.lay.output.right - 40      # names fit beside the bars
     assert app.scene().noun == "image"
-    bars = app.panel.bars
+    bars = app.region(Panel).bars
     assert bars.bar_rects(names)[0].x - bars.rect.x >= app.text.widest(names, bars.fs - 1)
 
 
@@ -266,16 +270,18 @@ def test_readme_controls_table_is_the_key_table():
 
 
 def test_every_key_in_the_table_acts(sample):
-    """Every row names an Actions method, and every action method has a row (the helpers
-    say, training_off, save_screenshot and on_hit, the clicks, are not keys)."""
-    from mnist_live.window.actions import Actions
-    app = open_app(sample)
+    """Every row names a function of window.actions, and every action function has a row (on_hit,
+    the clicks, is not a key)."""
+    import inspect
+
+    from mnist_live.window import actions
     for k in KEYS:
         if k.action:
-            assert getattr(Actions, k.action.__name__) is k.action and callable(getattr(app.actions, k.action.__name__))
+            assert getattr(actions, k.action.__name__) is k.action
     acts = {k.action.__name__ for k in KEYS if k.action}
-    helpers = {"say", "training_off", "save_screenshot", "on_hit"}
-    assert {a for a in vars(Actions) if not a.startswith("_")} - helpers == acts
+    functions = {name for name, f in vars(actions).items()
+                 if inspect.isfunction(f) and f.__module__ == actions.__name__}
+    assert functions - {"on_hit", "training_off", "full_data_missing"} == acts   # the clicks; two facts of the moment
 
 
 @pytest.mark.slow
@@ -306,23 +312,23 @@ def test_navigation_keys(sample):
 def test_mistakes_only_and_confusion_cell_filters(sample):
     app = open_app(sample)
     settle(app)
-    preds = app.net.predict(app.x_test)
+    preds = app.display.net.predict(app.x_test)
     key(pygame.K_f)
     app.frame()
     for _ in range(4):
         key(pygame.K_RIGHT)
         app.frame()
         assert preds[app.state.index] != app.y_test[app.state.index]
-    assert all(preds[i] != app.y_test[i] for _, i in app.strip.boxes)   # the strip follows the filter
+    assert all(preds[i] != app.y_test[i] for _, i in app.region(FilmStrip).boxes)   # the strip follows the filter
     key(pygame.K_f)
     app.frame()
     key(pygame.K_x)
     app.frame()
-    conf = app.sweep.result.confusion
+    conf = passed(app).confusion
     t, p = np.argwhere((conf > 1) & ~np.eye(10, dtype=bool))[0]
-    click(app.confusion.cell_rect(t, p).center)
+    click(app.region(ConfusionOverlay).cell_rect(t, p).center)
     app.frame()
-    assert app.state.pair_filter == (t, p) and app.state.overlay.value == "none"
+    assert app.state.pair_filter == (t, p) and app.state.overlay is None
     for _ in range(min(conf[t, p], 3)):
         i = app.state.index
         assert app.y_test[i] == t and preds[i] == p
@@ -333,15 +339,15 @@ def test_mistakes_only_and_confusion_cell_filters(sample):
 def test_connection_keys_change_k_and_cycle_the_line_modes(sample):
     app = open_app(sample)
     assert app.state.rank_mode == "relevance"
-    acts = app.view.acts
-    for pair, (_src, dst, val) in enumerate(app.view.conns):
+    acts = app.display.view.acts
+    for pair, (_src, dst, val) in enumerate(app.display.view.conns):
         assert len(val) == 60 and (np.abs(val) > 0).all()
         if pair < 2:
             assert (acts[pair + 1][dst] > 0).all(), "a relevance line ends at a switched-off neuron"
-    assert app.columns.lines_drawn() == 180
+    assert app.region(NetworkColumns).lines_drawn() == 180
     key(pygame.K_EQUALS)
     app.frame()
-    assert app.state.k == K_STEPS[K_STEPS.index(60) + 1] and app.columns.lines_drawn() == 3 * app.state.k
+    assert app.state.k == K_STEPS[K_STEPS.index(60) + 1] and app.region(NetworkColumns).lines_drawn() == 3 * app.state.k
     key(pygame.K_MINUS)
     key(pygame.K_MINUS)
     app.frame()
@@ -349,42 +355,43 @@ def test_connection_keys_change_k_and_cycle_the_line_modes(sample):
     assert k == K_STEPS[K_STEPS.index(60) - 1]
     key(pygame.K_c)
     app.frame()
-    assert app.state.rank_mode == "contribution" and app.view.coverage is None
-    _, _, val = app.view.conns[0]
-    contrib = np.abs(app.view.x[:, None] * app.net.weights[0])
+    assert app.state.rank_mode == "contribution" and app.display.view.coverage is None
+    _, _, val = app.display.view.conns[0]
+    contrib = np.abs(app.display.view.x[:, None] * app.display.net.weights[0])
     assert np.allclose(np.sort(np.abs(val)), np.sort(contrib.ravel())[-k:])
     key(pygame.K_c)
     app.frame()
-    _, _, val = app.view.conns[0]
+    _, _, val = app.display.view.conns[0]
     assert app.state.rank_mode == "weight"
-    assert np.allclose(np.sort(np.abs(val)), np.sort(np.abs(app.net.weights[0]).ravel())[-k:])
+    assert np.allclose(np.sort(np.abs(val)), np.sort(np.abs(app.display.net.weights[0]).ravel())[-k:])
 
 
 def test_relevance_lines_show_the_share_of_relevance_they_carry(sample):
     """The percentage between two columns is the share of that pair's relevance."""
     from mnist_live.explain import lrp
     app = open_app(sample)
-    rel = lrp.relevance(app.net, app.view.x, app.view.explained, input_rule="z+")
-    _, coverage = lrp.top_edges(app.net, app.view.acts, rel, 60)
-    assert np.allclose(app.view.coverage, coverage)
+    rel = lrp.relevance(app.display.net, app.display.view.x, app.display.view.explained, input_rule="z+")
+    _, coverage = lrp.top_edges(app.display.net, app.display.view.acts, rel, 60)
+    assert np.allclose(app.display.view.coverage, coverage)
     for pair, share in enumerate(coverage):
-        assert text_drawn_at(app, f"{100 * share:.0f} %", app.columns.fs - 2, (255, 150, 40), False, "midbottom",
-                             app.columns.coverage_anchor(pair))
+        assert text_drawn_at(app, f"{100 * share:.0f} %", app.region(NetworkColumns).fs - 2, (255, 150, 40), False,
+                             "midbottom",
+                             app.region(NetworkColumns).coverage_anchor(pair))
 
 
 def test_help_overlay_lists_every_row_of_the_key_table(sample):
     app = open_app(sample)
     key(pygame.K_h)
     app.frame()
-    assert app.state.overlay.value == "help"
-    drawn = pixels(app, app.help.rect)
+    assert app.state.overlay == "help"
+    drawn = pixels(app, app.region(HelpOverlay).rect)
     assert (drawn == ACCENT).all(axis=2).any()
     for k in KEYS:
-        surf = app.text.render(k.label, app.help.fs, TEXT, True)
+        surf = app.text.render(k.label, app.region(HelpOverlay).fs, TEXT, True)
         assert any(s is surf for s in app.text.surfs.values())
     key(pygame.K_ESCAPE)                                    # Esc closes the overlay, does not quit
     app.frame()
-    assert app.state.overlay.value == "none" and app.state.running
+    assert app.state.overlay is None and app.state.running
 
 
 def test_saliency_overlay(sample):
@@ -392,7 +399,7 @@ def test_saliency_overlay(sample):
     before = pixels(app, app.layout.input.rect)
     key(pygame.K_g)
     app.frame()
-    assert app.view.saliency is not None
+    assert app.display.view.saliency is not None
     assert (pixels(app, app.layout.input.rect) != before).any()
 
 
@@ -410,16 +417,16 @@ def test_screenshot_key_writes_a_png(sample, tmp_path, monkeypatch):
 def test_idle_window_does_not_redraw_until_something_happens(sample):
     app = open_app(sample)
     settle(app)
-    run_until(app, lambda: not app.needs_draw and app.tooltip.heatmap_rect is None)
+    run_until(app, lambda: not app.needs_draw and app.region(Tooltip).heatmap_rect is None)
     for _ in range(5):
         app.frame()
-    drawn = app.drawn_frames
+    drawn = app.times.drawn_frames
     for _ in range(30):
         app.frame()
-    assert app.drawn_frames == drawn, "an idle window kept redrawing"
+    assert app.times.drawn_frames == drawn, "an idle window kept redrawing"
     key(pygame.K_RIGHT)
     app.frame()                                             # answered in the same frame
-    assert app.drawn_frames == drawn + 1 and app.state.index == 1
+    assert app.times.drawn_frames == drawn + 1 and app.state.index == 1
 
 
 @pytest.mark.slow
@@ -488,18 +495,18 @@ def test_panel_text_never_overlaps_even_with_long_names(sample, size, tmp_path, 
 
     def recording_blit(target, text, pos, *args, **kwargs):
         rect = real_blit(target, text, pos, *args, **kwargs)
-        if app.panel.rect.contains(rect):
+        if app.region(Panel).rect.contains(rect):
             drawn.append((text, rect))
         return rect
 
     monkeypatch.setattr(app.text, "blit", recording_blit)
-    draw_region(app, app.panel)
+    draw_region(app, app.region(Panel))
     texts = [(t, r) for t, r in drawn if t.strip()]
     assert any(t.startswith("model: ") for t, _ in texts) and len(texts) > 15
     told = [t for t, _ in texts if t in history_caption(story, true, app.names, snapshot_namer([], 469))]
     assert len(told) == 1, "the digit's history is told whole, not cut with '...'"
     for i, (a, ra) in enumerate(texts):
-        assert app.panel.rect.contains(ra), a
+        assert app.region(Panel).rect.contains(ra), a
         for b, rb in texts[i + 1:]:
             assert not ra.colliderect(rb), (a, b)
 
@@ -511,54 +518,54 @@ def test_ctrl_digit_and_right_click_explain_the_class_rather_than_another(sample
     app = open_app(sample)
     app.state.go(index_where(app, True))
     app.frame()
-    pred = app.view.pred
+    pred = app.display.view.pred
     d = (pred + 4) % 10
     key(pygame.K_0 + d, mod=pygame.KMOD_LCTRL)
     app.frame()
-    v = app.view
+    v = app.display.view
     assert app.state.contrast_class == d and v.contrast == d and v.relevance.contrast == d
-    acts, zs = lrp.forward_pre(app.net, v.x)
+    acts, zs = lrp.forward_pre(app.display.net, v.x)
     assert v.relevance.logit == pytest.approx(float(zs[-1][pred] - zs[-1][d]), rel=1e-5)
-    want = lrp.relevance(app.net, v.x, pred, contrast=d, input_rule="z+")
-    plain = lrp.relevance(app.net, v.x, pred, input_rule="z+")
-    conns, _ = lrp.top_edges(app.net, v.acts, want, app.state.k)
+    want = lrp.relevance(app.display.net, v.x, pred, contrast=d, input_rule="z+")
+    plain = lrp.relevance(app.display.net, v.x, pred, input_rule="z+")
+    conns, _ = lrp.top_edges(app.display.net, v.acts, want, app.state.k)
     for (s1, d1, _), (s2, d2, _) in zip(v.conns, conns):            # the lines are the contrast's
         assert sorted(zip(s1.tolist(), d1.tolist())) == sorted(zip(s2.tolist(), d2.tolist()))
     assert not np.allclose(want.neurons[0], plain.neurons[0])
-    (cx, cy), radius = app.columns.output_neuron(d)
+    (cx, cy), radius = app.region(NetworkColumns).output_neuron(d)
     assert DIM in (pixel(app, (cx + radius + 5, cy)), pixel(app, (cx + radius + 6, cy)))   # marked "rather than"
     assert app.scene().view.explains(app.names) == f"{pred} rather than {d}"
     key(pygame.K_0 + d, mod=pygame.KMOD_LCTRL)                     # again: back to the class on its own
     app.frame()
-    assert app.state.contrast_class is None and app.view.contrast is None
+    assert app.state.contrast_class is None and app.display.view.contrast is None
     click(app.layout.output_rows[d].center, button=3)               # right-click: the same
     app.frame()
-    assert app.view.contrast == d
+    assert app.display.view.contrast == d
     other = (pred + 1) % 10 if (pred + 1) % 10 != d else (pred + 2) % 10
     key(pygame.K_0 + other, mod=pygame.KMOD_SHIFT)                  # explaining another class drops it
     app.frame()
-    assert app.view.explained == other and app.view.contrast is None
+    assert app.display.view.explained == other and app.display.view.contrast is None
 
 
 def test_clicking_an_output_neuron_explains_that_class_and_again_returns(sample):
     app = open_app(sample)
-    pred = app.view.pred
+    pred = app.display.view.pred
     other = (pred + 3) % 10
     click(app.layout.output_rows[other].center)
     app.frame()
-    assert app.state.explain_class == other and app.view.explained == other
-    (cx, cy), radius = app.columns.output_neuron(other)
+    assert app.state.explain_class == other and app.display.view.explained == other
+    (cx, cy), radius = app.region(NetworkColumns).output_neuron(other)
     assert pixel(app, (cx + radius + 5, cy)) == ACCENT                 # the explained class is marked
-    assert app.view.pred == pred                                       # the prediction is unchanged
+    assert app.display.view.pred == pred                                       # the prediction is unchanged
     key(pygame.K_0 + other, mod=pygame.KMOD_SHIFT)                     # Shift+digit of the same class returns
     app.frame()
-    assert app.state.explain_class is None and app.view.explained == pred
+    assert app.state.explain_class is None and app.display.view.explained == pred
     key(pygame.K_0 + other, mod=pygame.KMOD_SHIFT)
     app.frame()
-    assert app.view.explained == other
+    assert app.display.view.explained == other
     key(pygame.K_RIGHT)                                                # a new digit explains its prediction
     app.frame()
-    assert app.state.explain_class is None and app.view.explained == app.view.pred
+    assert app.state.explain_class is None and app.display.view.explained == app.display.view.pred
 
 
 def test_two_screenshots_in_one_second_get_two_names_and_a_failure_is_said(sample, tmp_path, monkeypatch):
@@ -569,7 +576,7 @@ def test_two_screenshots_in_one_second_get_two_names_and_a_failure_is_said(sampl
     app.frame()
     files = sorted(tmp_path.glob("screenshot-*.png"))
     assert len(files) == 2
-    assert app.actions.save_screenshot(str(tmp_path / "missing" / "x.png")) is None
+    assert app.outputs.screenshot(app.state, str(tmp_path / "missing" / "x.png")) is None
     assert "could not save screenshot" in app.state.toast and app.errors
 
 
@@ -578,20 +585,20 @@ def test_hover_portrait_shows_that_neurons_prototype_and_top_digits(sample):
     """Catches: another neuron's prototype or top digits in the portrait."""
     app = open_app(sample)
     layer, j = 0, 21
-    move(app.columns.neuron_rect(layer, j).center)
-    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stats is not None
-              and app.sweep.result.stamp == app.stamp)
+    move(app.region(NetworkColumns).neuron_rect(layer, j).center)
+    run_until(app, lambda: passed(app) is not None and passed(app).stats is not None
+              and passed(app).stamp == app.display.stamp)
     app.frame()
-    acts = app.net.forward(app.x_test.astype(np.float32) / 255, return_all=True)[1][:, j]     # (N,)
+    acts = app.display.net.forward(app.x_test.astype(np.float32) / 255, return_all=True)[1][:, j]     # (N,)
     want_top = np.argsort(-acts, kind="stable")[:9]
-    assert [k for _, k in app.tooltip.top_rects] == want_top.tolist()
+    assert [k for _, k in app.region(Tooltip).top_rects] == want_top.tolist()
     proto = (acts[:, None] * (app.x_test / 255.0)).sum(0) / acts.sum()                          # (784,)
     grey = (255 * proto / proto.max()).astype(np.uint8).reshape(28, 28)
-    r = app.tooltip.prototype_rect
+    r = app.region(Tooltip).prototype_rect
     px = r.width // 28
     shown = pixels(app, r)[px // 2::px, px // 2::px, 0].T                                        # (28, 28)
     assert np.abs(shown.astype(int) - grey).max() <= 1
-    neighbour = app.sweep.result.stats.prototype(layer, j + 1)
+    neighbour = passed(app).stats.prototype(layer, j + 1)
     assert np.abs(shown.astype(int) - (255 * neighbour / neighbour.max()).reshape(28, 28)).max() > 20
 
 
@@ -599,11 +606,11 @@ def test_hover_portrait_shows_that_neurons_prototype_and_top_digits(sample):
 def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample):
     app = open_app(sample)
     key(pygame.K_o)
-    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.preferred is not None
-              and app.columns.orders[0] is not None)
+    run_until(app, lambda: passed(app) is not None and passed(app).preferred is not None
+              and app.region(NetworkColumns).orders[0] is not None)
     app.frame()
-    pref = app.sweep.result.preferred[0]
-    order = app.columns.orders[0]
+    pref = passed(app).preferred[0]
+    order = app.region(NetworkColumns).orders[0]
     assert (np.diff(pref[order]) >= 0).all()                       # bands of classes 0, 1, ..., 9
     grid = app.layout.hidden[0]
     for p in (0, 100, 700):
@@ -612,10 +619,10 @@ def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample)
         assert app.state.hover == (0, int(order[p]))               # hovering a cell finds its neuron
     move((5, 5))
     app.frame()
-    a = app.view.acts[1]
+    a = app.display.view.acts[1]
     j_on, j_off = int(np.argmax(a)), int(np.flatnonzero(a == 0)[0])
-    on = pixel(app, app.columns.neuron_rect(0, j_on).center)
-    off = pixel(app, app.columns.neuron_rect(0, j_off).center)
+    on = pixel(app, app.region(NetworkColumns).neuron_rect(0, j_on).center)
+    off = pixel(app, app.region(NetworkColumns).neuron_rect(0, j_off).center)
     assert sum(on) > sum(off) + 200                                # the brightest neuron is bright where it sits
 
 
@@ -623,12 +630,12 @@ def test_o_groups_neurons_by_preferred_class_and_they_keep_their_colours(sample)
 def test_atlas_draws_each_neurons_prototype_in_its_cell(sample):
     app = open_app(sample)
     key(pygame.K_a)
-    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stats is not None)
+    run_until(app, lambda: passed(app) is not None and passed(app).stats is not None)
     app.frame()
-    stats, grid = app.sweep.result.stats, app.layout.hidden[0]
+    stats, grid = passed(app).stats, app.layout.hidden[0]
     bright = [j for j in range(grid.n) if stats.prototype(0, j).max() > 0][:3]
     for j in bright:                           # the prototype's ink is where the cell is bright
-        cell = pixels(app, app.columns.neuron_rect(0, j))[..., 0].astype(float)
+        cell = pixels(app, app.region(NetworkColumns).neuron_rect(0, j))[..., 0].astype(float)
         proto = stats.prototype(0, j).reshape(28, 28) / stats.prototype(0, j).max()
         size = cell.shape[0]
         small = proto.reshape(size, 28 // size, size, 28 // size).mean((1, 3)) if 28 % size == 0 else None
@@ -655,8 +662,8 @@ def test_atlas_cell_p_shows_neuron_order_p_upright_and_scaled_to_its_own_peak(sa
             return p
     grid = types.SimpleNamespace(rows=rows, cols=cols, n=n, cell=28, rect=pygame.Rect(0, 0, cols * 28, rows * 28))
     order = np.random.default_rng(0).permutation(n)
-    app.columns.set_orders([order] + [None] * (len(app.layout.hidden) - 1))
-    atlas = pygame.surfarray.array3d(app.columns.atlas_surface(Stats(), 0, grid))[..., 0].T   # (y, x)
+    app.region(NetworkColumns).set_orders([order] + [None] * (len(app.layout.hidden) - 1))
+    atlas = pygame.surfarray.array3d(app.region(NetworkColumns).atlas_surface(Stats(), 0, grid))[..., 0].T   # (y, x)
     for p in range(n):
         cell = atlas[(p // cols) * 28:(p // cols + 1) * 28, (p % cols) * 28:(p % cols + 1) * 28]
         r, c = np.unravel_index(cell[:27, :27].argmax(), (27, 27))
@@ -666,22 +673,22 @@ def test_atlas_cell_p_shows_neuron_order_p_upright_and_scaled_to_its_own_peak(sa
 @pytest.mark.slow
 def test_v_dreams_the_explained_class_and_esc_returns(sample):
     app = open_app(sample)
-    c = app.view.explained
+    c = app.display.view.explained
     key(pygame.K_v)
     app.frame()
     assert app.state.dream == ("class", c)
-    run_until(app, lambda: app.side.dream_step >= 60)
+    run_until(app, lambda: app.display.dreamer.step_no >= 60)
     app.frame()
     from mnist_live.explain import lrp
-    logit = lambda x: lrp.forward_pre(app.net, x)[1][-1][c]       # noqa: E731
-    assert logit(app.view.x) > logit(np.zeros(784, np.float32)) + 1   # the dream raises the class's score
+    logit = lambda x: lrp.forward_pre(app.display.net, x)[1][-1][c]       # noqa: E731
+    assert logit(app.display.view.x) > logit(np.zeros(784, np.float32)) + 1   # the dream raises the class's score
     g = app.layout.input
     shown = pixels(app, g.rect)[g.cell // 2::g.cell, g.cell // 2::g.cell, 0].T.reshape(784)
-    assert np.abs(shown.astype(int) - (app.view.x * 255).astype(int)).max() <= 1   # the dream is what is shown
+    assert np.abs(shown.astype(int) - (app.display.view.x * 255).astype(int)).max() <= 1   # the dream is what is shown
     key(pygame.K_ESCAPE)
     app.frame()
     assert app.state.dream is None and app.state.running
-    assert np.array_equal(app.view.x, to_float(app.x_test[app.state.index]))
+    assert np.array_equal(app.display.view.x, to_float(app.x_test[app.state.index]))
 
 
 @pytest.mark.slow
@@ -689,13 +696,13 @@ def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
     from mnist_live.window.regions.palette import CLASS_COLORS
     app = open_app(sample)
     key(pygame.K_p)
-    run_until(app, lambda: app.map.points is not None)
+    run_until(app, lambda: app.display.map.points is not None)
     run_until(app, lambda: not app.needs_draw)                     # the points have glided into place
     app.needs_draw = True
     app.frame()
-    m, view = app.map, app.map_view
-    assert app.state.overlay.value == "map" and m.layer == len(app.config.hidden) - 1
-    hidden = app.net.forward(app.x_test[m.subset].astype(np.float32) / 255, return_all=True)[-2]
+    m, view = app.display.map, app.region(MapOverlay)
+    assert app.state.overlay == "map" and m.layer == len(app.config.hidden) - 1
+    hidden = app.display.net.forward(app.x_test[m.subset].astype(np.float32) / 255, return_all=True)[-2]
     from mnist_live.explain import projection
     want = projection.pca_2d(hidden)                                   # the map is the layer's PCA (up to alignment)
     assert np.allclose(np.abs(np.corrcoef(want[:, 0], m.points[:, 0])[0, 1]), 1, atol=1e-3) or \
@@ -709,7 +716,7 @@ def test_map_points_sit_in_their_class_colour_and_a_click_opens_one(sample):
     click(view.screen_points[i])
     app.frame()
     k = view.nearest(view.screen_points[i])
-    assert app.state.index == k and app.state.overlay.value == "none"
+    assert app.state.index == k and app.state.overlay is None
 
 
 def test_clip_frames_carry_only_what_changed_and_decode_to_each_picture(tmp_path):
@@ -749,7 +756,7 @@ def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_
     monkeypatch.chdir(tmp_path)
     key(pygame.K_s, mod=pygame.KMOD_SHIFT)
     app.frame()
-    rec = app.recorder
+    rec = app.outputs.recorder
     assert rec is not None and "recording a clip" in app.state.toast
     deadline = time.monotonic() + 1.5
     while time.monotonic() < deadline:                     # about 7 frames at 5 a second
@@ -758,7 +765,7 @@ def test_shift_s_records_an_animated_gif_that_opens_with_its_frames(sample, tmp_
         time.sleep(0.02)
     key(pygame.K_s, mod=pygame.KMOD_SHIFT)
     app.frame()
-    assert app.recorder is None
+    assert app.outputs.recorder is None
     message = rec.wait()
     assert "clip saved" in message
     with Image.open(rec.path) as gif:

@@ -11,6 +11,7 @@ from mnist_live import data_loader
 from mnist_live.visualization import FETCH_NICE, switch_data
 from mnist_live.window import fetch as background_fetch
 from mnist_live.window.fetch import FetchStatus, FullData
+from mnist_live.window.regions.header import Header
 from mnist_live.window.regions.palette import ACCENT, DIM, GRID_BG
 from test_background_fetch import fake, openml_here  # noqa: F401 - fixtures of the fake OpenML
 from window_driver import key, open_app, pixel, run_until, text_drawn_at
@@ -42,12 +43,12 @@ def bigger(sample):
 def wait_poll(app):
     """Let FullData read the fetch's status again, and run frames until one is drawn."""
     app.full._polled = 0.0
-    drawn = app.drawn_frames
-    run_until(app, lambda: app.drawn_frames > drawn)
+    drawn = app.times.drawn_frames
+    run_until(app, lambda: app.times.drawn_frames > drawn)
 
 
 def offer_position(app):
-    h = app.header
+    h = app.region(Header)
     label = app.text.render(app.scene().data_label, h.fs - 2, DIM)
     return 12 + label.get_width() + 6, h.rect.y + 6 + h.fs + 4
 
@@ -62,9 +63,10 @@ def test_progress_in_the_header_then_u_switches_to_the_full_set(sample, tmp_path
     try:
         run_until(app, lambda: app.weights_seen and app.tele.batch > 3)
         own = os.getpriority(os.PRIO_PROCESS, 0)
-        assert os.getpriority(os.PRIO_PROCESS, app.worker.process.pid) == own + FETCH_NICE   # the parse goes first
+        trainer_pid = app.link.process.process.pid
+        assert os.getpriority(os.PRIO_PROCESS, trainer_pid) == own + FETCH_NICE   # the parse goes first
         wait_poll(app)
-        h, (x, y) = app.header, offer_position(app)
+        h, (x, y) = app.region(Header), offer_position(app)
         text = downloading.describe()
         assert "bundled sample, 5,000 / 1,000 images" in app.scene().data_label
         assert text_drawn_at(app, text, h.fs - 2, DIM, False, "topleft", (x, y))
@@ -85,13 +87,13 @@ def test_progress_in_the_header_then_u_switches_to_the_full_set(sample, tmp_path
         key(pygame.K_u)
         app.frame()
         assert not app.state.running and app.switch_to is fetch.full
-        old_worker = app.worker
+        old_worker = app.link.process
         new = switch_data(app)
         assert not old_worker.process.is_alive() and fetch.closed
         assert not save.exists(), "the sample run was saved over --save at the switch"
         assert new.data is fetch.full and new.full is None and new.config == app.config
         run_until(new, lambda: new.weights_seen and new.tele.batch > 3)
-        assert os.getpriority(os.PRIO_PROCESS, new.worker.process.pid) == own     # the full set's run: normal
+        assert os.getpriority(os.PRIO_PROCESS, new.link.process.process.pid) == own     # the full set's run: normal
         assert len(new.x_test) == 2 * len(sample.x_test)
         assert "bundled sample" not in new.scene().data_label and "10,000 training / 2,000 test" in \
             new.scene().data_label
@@ -106,13 +108,13 @@ def test_a_failed_fetch_says_why_and_leaves_the_sample_run_alone(sample):
         run_until(app, lambda: app.weights_seen and app.tele.batch > 3)
         fetch.status = FetchStatus("failed", 2.0, message="no answer from api.openml.org within 2 s")
         wait_poll(app)
-        h, (x, y) = app.header, offer_position(app)
+        h, (x, y) = app.region(Header), offer_position(app)
         assert text_drawn_at(app, fetch.status.describe(), h.fs - 2, DIM, False, "topleft", (x, y))
         key(pygame.K_u)
         app.frame()
         assert app.state.running and app.switch_to is None and "unavailable" in app.state.toast
-        version = app.stamp.version
-        run_until(app, lambda: app.stamp.version > version + 3)     # the sample run trains on
+        version = app.display.stamp.version
+        run_until(app, lambda: app.display.stamp.version > version + 3)     # the sample run trains on
     finally:
         app.close()
 

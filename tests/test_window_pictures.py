@@ -12,10 +12,13 @@ import pytest
 
 from mnist_live.explain.neurons import order_by_class
 from mnist_live.training.history import EvalRecord
+from mnist_live.window.regions.charts import bar_floor
+from mnist_live.window.regions.header import Header
+from mnist_live.window.regions.network import NetworkColumns
 from mnist_live.window.regions.palette import ACCENT, DIM, GRID_BG, NEGATIVE, POSITIVE, RIGHT, TEXT, WRONG
-from mnist_live.window.regions.panel import bar_floor
+from mnist_live.window.regions.panel import Panel
 from mnist_live.window.view_model import compute_view, describe_position
-from window_driver import click, index_where, key, open_app, pixel, pixels, run_until, text_drawn_at
+from window_driver import click, index_where, key, open_app, passed, pixel, pixels, run_until, text_drawn_at
 
 
 def evaluation(kind, accuracy, per_class, epoch, batch):
@@ -31,7 +34,7 @@ def show_reports(app, *reports):
     for r in reports:
         app.tele.apply(r)
     app.needs_draw = True
-    run_until(app, lambda: app.panel_key()[0] == app.tele.version)    # the panel follows within 0.3 s
+    run_until(app, lambda: app.panel.seen[0] == app.tele.version)    # the panel follows within 0.3 s
     app.needs_draw = True
     app.frame()
 
@@ -46,7 +49,7 @@ def test_each_class_bar_has_that_classs_length_name_figure_and_change(sample):
     now = first + np.array([0.05, -0.03, 0.21, 0.0003, -0.12, 0.30, 0.04, 0.07, -0.20, 0.11])   # 3: unchanged (DIM)
     assert len(set(np.round(now, 3))) == 10 and now.max() <= 1
     show_reports(app, evaluation("full", 0.75, first, 1, 0), evaluation("full", 0.80, now, 2, 0))
-    bars = app.panel.bars
+    bars = app.region(Panel).bars
     fs = bars.fs - 1
     lo, hardest = bar_floor(now), int(np.argmin(now))          # the scale zoomed to the data; the hardest in red
     for c, bar in enumerate(bars.bar_rects(app.names)):
@@ -62,7 +65,7 @@ def test_each_class_bar_has_that_classs_length_name_figure_and_change(sample):
         colour = RIGHT if d > 0.05 else WRONG if d < -0.05 else DIM
         assert text_drawn_at(app, f"{d:+.1f}", fs - 3, colour, False, "midright",
                              (bars.rect.right, bar.centery)), c
-    panel = app.panel
+    panel = app.region(Panel)
     w, size = panel.rect.width - 28, panel.fs - 2
     phrasings = app.scene().classes[2]                       # the fullest that fits is drawn
     assert all(t.startswith("full test set, after epoch 2") for t in phrasings[:1]), phrasings
@@ -90,18 +93,18 @@ def test_the_pixel_map_colours_exactly_the_inked_cells_warm_or_cool_by_sign(samp
     key(pygame.K_g)
     app.frame()
     def balance():                                 # how strongly the weaker sign shows (0: one sign only)
-        s = app.view.saliency[[r * 28 + c for r, c in INKED]]
+        s = app.display.view.saliency[[r * 28 + c for r, c in INKED]]
         return min(s.max(initial=0), -s.min(initial=0)) / np.abs(s).max()
     scores = []
     for d in range(10):                            # the contrast under which pixels clearly oppose and support
         key(pygame.K_0 + d, mod=pygame.KMOD_LCTRL)
         app.frame()
-        scores.append(balance() if app.view.contrast == d else -1)
+        scores.append(balance() if app.display.view.contrast == d else -1)
         key(pygame.K_0 + d, mod=pygame.KMOD_LCTRL)         # again: off
         app.frame()
     key(pygame.K_0 + int(np.argmax(scores)), mod=pygame.KMOD_LCTRL)
     app.frame()
-    sal = app.view.saliency                                             # (784,)
+    sal = app.display.view.saliency                                             # (784,)
     signs = np.sign(sal[[r * 28 + c for r, c in INKED]])
     assert (signs > 0).any() and (signs < 0).any(), "no contrast gives both signs"
     assert np.count_nonzero(sal) == len(INKED)
@@ -132,10 +135,10 @@ def neuron_centre(app, layer, j):
     if layer == 0:
         return np.array(lay.input.cell_rect(j).center, np.float64)
     if layer == len(lay.hidden) + 1:
-        return np.array(app.columns.output_neuron(j)[0], np.float64)     # the circle's centre
+        return np.array(app.region(NetworkColumns).output_neuron(j)[0], np.float64)     # the circle's centre
     p = j
     if app.state.sorted_grids:
-        p = int(np.flatnonzero(order_by_class(app.sweep.result.preferred[layer - 1]) == j)[0])
+        p = int(np.flatnonzero(order_by_class(passed(app).preferred[layer - 1]) == j)[0])
     return np.array(lay.hidden[layer - 1].cell_rect(p).center, np.float64)
 
 
@@ -155,8 +158,8 @@ def distance(p, a, b):
 def line_alpha(app, p, name="view"):
     """The strongest line opacity within a pixel of p, on the lines layer the window
     blits under its columns (the columns cover the lines' ends on screen)."""
-    layer = app.columns.cache[("lines", name)]
-    ox, oy = app.columns.rect.topleft
+    layer = app.region(NetworkColumns).cache[("lines", name)]
+    ox, oy = app.region(NetworkColumns).rect.topleft
     x, y = int(round(p[0])) - ox, int(round(p[1])) - oy
     return max(layer.get_at((x + dx, y + dy)).a for dx in (-1, 0, 1) for dy in (-1, 0, 1))
 
@@ -164,7 +167,7 @@ def line_alpha(app, p, name="view"):
 def check_line_ends(app):
     """Each drawn connection runs from its source's centre to its target's centre and
     stops there: opaque at both ends, clear just beyond each (where no other line passes)."""
-    segs = segments(app, app.view.conns)
+    segs = segments(app, app.display.view.conns)
     assert len(segs) == 3 * app.state.k
     checked = 0
     for i, (pair, s, d, a, b) in enumerate(segs):
@@ -177,7 +180,7 @@ def check_line_ends(app):
                 assert line_alpha(app, probe) == 0, (pair, s, d)
                 checked += 1
     assert checked >= len(segs)                           # most ends were clear to check
-    net = app.columns.rect
+    net = app.region(NetworkColumns).rect
     columns = [app.layout.input.rect] + [g.rect for g in app.layout.hidden] + [app.layout.output]
     for pair, s, d, a, b in segs:                         # and the lines are on screen between the columns
         between = [a + t * (b - a) for t in np.linspace(0.05, 0.95, 40)]
@@ -197,11 +200,11 @@ def test_each_line_ends_on_its_neurons_centres_in_index_order_and_sorted_by_clas
     app.frame()
     check_line_ends(app)
     key(pygame.K_o)
-    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.preferred is not None
-              and app.columns.orders[0] is not None)
+    run_until(app, lambda: passed(app) is not None and passed(app).preferred is not None
+              and app.region(NetworkColumns).orders[0] is not None)
     app.needs_draw = True
     app.frame()
-    order = order_by_class(app.sweep.result.preferred[0])
+    order = order_by_class(passed(app).preferred[0])
     assert not np.array_equal(order, np.arange(len(order)))            # the order really moves neurons
     check_line_ends(app)
 
@@ -214,10 +217,10 @@ def same_lines(a, b):
 
 def check_lines_follow(app, c):
     """The drawn lines are class c's most relevant connections (not the prediction's)."""
-    v = app.view
+    v = app.display.view
     assert v.explained == c != v.pred
-    want = compute_view(app.net, v.x, app.stamp, app.state.k, "relevance", explain=c).conns
-    pred = compute_view(app.net, v.x, app.stamp, app.state.k, "relevance").conns
+    want = compute_view(app.display.net, v.x, app.display.stamp, app.state.k, "relevance", explain=c).conns
+    pred = compute_view(app.display.net, v.x, app.display.stamp, app.state.k, "relevance").conns
     assert not same_lines(want, pred), "this class's lines are the prediction's: proves nothing"
     assert same_lines(v.conns, want)
     wanted = segments(app, want)
@@ -240,7 +243,7 @@ def test_the_lines_follow_the_class_chosen_by_shift_digit_or_a_click(sample):
     app = open_app(sample, connections=10)
     app.state.go(index_where(app, True))
     app.frame()
-    pred = app.view.pred
+    pred = app.display.view.pred
     c = (pred + 3) % 10
     key(pygame.K_0 + c, mod=pygame.KMOD_SHIFT)
     app.frame()
@@ -277,7 +280,7 @@ def test_the_headers_accuracy_figure_and_its_label_are_of_one_evaluation(sample,
     (or the other way round); the subset's label on the full set's figure."""
     app = open_app(sample)
     show_reports(app, *order)
-    h = app.header
+    h = app.region(Header)
     at = (h.rect.right - 12, h.rect.y + 4)
     drawn = [ev for ev in (FULL_1, SUBSET, FULL_2) if text_drawn_at(app, header_text(ev), h.fs, ACCENT, True,
                                                                      "topright", at)]
@@ -295,11 +298,11 @@ def test_the_header_and_the_bars_are_of_the_same_evaluation(sample):
     per_class = np.linspace(0.5, 0.95, 10)
     subset = evaluation("subset", 0.8765, per_class, 1, 300)
     show_reports(app, FULL_1, subset)
-    bars = app.panel.bars
+    bars = app.region(Panel).bars
     for c, bar in enumerate(bars.bar_rects(app.names)):
         row = pixels(app, pygame.Rect(bar.x, bar.centery, bar.width, 1))[:, 0]
         lo = bar_floor(per_class)
         assert (row == ACCENT).all(axis=1).sum() == int(bar.width * np.clip((per_class[c] - lo) / (1 - lo), 0, 1))
-    h = app.header
+    h = app.region(Header)
     assert text_drawn_at(app, "test accuracy 87.65 % (1,000-digit subset, epoch 2, batch 300)", h.fs, ACCENT, True,
                          "topright", (h.rect.right - 12, h.rect.y + 4))

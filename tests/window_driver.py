@@ -57,20 +57,25 @@ def open_app(data, size=(1600, 900), worker=False, full=None, **config):
         config.setdefault("no_train", True)
         config.setdefault("runs", NO_LIBRARY)    # no earlier runs overlaid unless a test gives its library
     app = App(Config(**config), data, screen, worker=worker, full=full)
-    run_until(app, lambda: app.view is not None and app.layout is not None)
+    run_until(app, lambda: app.display.view is not None and app.layout is not None)
     return app
+
+
+def passed(app):
+    """The window's last complete pass of the test set (view_model.Pass), or None."""
+    return app.display.test_pass.result
 
 
 def settle(app):
     """Run frames until the test-set pass of the current weights is complete."""
-    run_until(app, lambda: app.sweep.result is not None and app.sweep.result.stamp == app.stamp
-              and not app.weights_waiting)
+    run_until(app, lambda: passed(app) is not None and passed(app).stamp == app.display.stamp
+              and not app.display.waiting)
     app.frame()
 
 
 def index_where(app, right):
     """A test index the current weights get right (or wrong)."""
-    preds = app.net.predict(app.x_test)
+    preds = app.display.net.predict(app.x_test)
     hits = np.flatnonzero((preds == app.y_test) == right)
     assert len(hits), "no such digit"
     return int(hits[0])

@@ -64,6 +64,10 @@ class Config:
         "use only the first N training images", type=int, min=1, metavar="N"))
     test_size: int | None = field(default=None, metadata=_opt(
         "use only the first N test images", type=int, min=1, metavar="N"))
+    val: int | None = field(default=None, metadata=_opt(
+        "hold out the last N training images as a validation split, evaluated at each epoch's end; the test set is "
+        "then scored once, at the end (default: none for a run, 10,000 for a sweep, 1,000 with --offline; 0: none)",
+        type=int, min=0, metavar="N"))
     # --- model files and output -------------------------------------------------
     load: str | None = field(default=None, metadata=_opt("resume from (or explore) a saved model .npz", metavar="FILE"))
     save: str | None = field(default=None, metadata=_opt(

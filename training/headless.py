@@ -22,7 +22,9 @@ class EpochLog(Observer):
         self.epochs = deque(maxlen=HISTORY_EPOCHS)
 
     def on_epoch_end(self, run, stats):
-        self.epochs.append({"epoch": run.trainer.epoch, "test_accuracy": run.last_full.accuracy,
+        measured = {"val_accuracy": run.last_val.accuracy} if run.val is not None else \
+            {"test_accuracy": run.last_full.accuracy}
+        self.epochs.append({"epoch": run.trainer.epoch, **measured,
                             "train_accuracy": stats.accuracy, "loss": stats.loss, "seconds": run.elapsed_s})
 
 
@@ -35,22 +37,27 @@ def run_headless(config, data, arrays=None, meta=None, observers=()):
         trainer.restore(arrays, meta)
         print(f"Loaded {config.load}: {trainer.epoch} epoch(s) done")
     log = EpochLog()
+    val = getattr(data, "val", None)                        # (x_val, y_val) with --val (a training.split.SplitData)
     if config.no_train or trainer.finished:                 # nothing to train: evaluated, not added to the history
-        run = Run(trainer, data.x_test, data.y_test, [log])
-        outcome = Outcome("finished", None, evaluate(trainer.net, data.x_test, data.y_test, "full",
-                                                     (trainer.progress, *trainer.position)))
+        run = Run(trainer, data.x_test, data.y_test, [log], val=val)
+        at = (trainer.progress, *trainer.position)
+        outcome = Outcome("finished", None, evaluate(trainer.net, data.x_test, data.y_test, "full", at),
+                          None if val is None else evaluate(trainer.net, *val, "val", at))
     else:
         save = [SaveAtEnd(config.save)] if config.save else []
         progress = HeadlessProgress(trainer, config)
         health = HealthMonitor(config.health_every, log=progress.say)
         run = Run(trainer, data.x_test, data.y_test,
-                  [DivergenceCheck(), health, progress, log, *save, *observers])
+                  [DivergenceCheck(), health, progress, log, *save, *observers], val=val)
         outcome = train(run)
     if outcome.status == "diverged":
         print(f"error: {outcome.error}", file=sys.stderr)
     elif outcome.status == "interrupted":
         print("interrupted")
     ev = outcome.final
+    if outcome.val is not None:
+        print(f"\nValidation accuracy {100 * outcome.val.accuracy:.2f} % on {outcome.val.n:,} held-out training images "
+              f"(--val); the test set, scored once:")
     print(f"\nTest accuracy {100 * ev.accuracy:.2f} % on {ev.n} {data.name} test images ({data.source})")
     print(format_per_class(ev.per_class, data.class_names))
     print(format_confusion(ev.confusion, data.class_names))
@@ -59,6 +66,7 @@ def run_headless(config, data, arrays=None, meta=None, observers=()):
     metrics = {
         "status": outcome.status,
         "test_accuracy": ev.accuracy,
+        **({"val_accuracy": outcome.val.accuracy, "val_size": outcome.val.n} if outcome.val is not None else {}),
         "per_class_accuracy": list(ev.per_class),
         "confusion_matrix": ev.confusion.tolist(),
         "epochs_completed": trainer.epoch,

@@ -20,6 +20,7 @@ MAX_LOSS_POINTS = 5000        # loss curve length bound: older points are merged
 MAX_HEALTH_POINTS = 1000      # health records kept: past it every other one of the older half goes
 PERCENTILES = (0, 7, 16, 31, 50, 69, 84, 93, 100)   # a distribution's bands, as TensorBoard's (-inf, -1.5,
                                                     # -1, -0.5, 0, 0.5, 1, 1.5 sigma, +inf for a normal one)
+EVAL_KINDS = ("full", "subset", "val", "val_subset")   # the test set, its first images; the validation split, ditto
 SNAPSHOT_BUDGET = 150 * 2**20  # bytes of float16 snapshots kept (default network: 2.54 MiB each, 58 fit)
 
 
@@ -29,7 +30,7 @@ class EvalRecord:
     from the trainer to the pixels (the history, the window's reports, the run library and
     sweeps all carry this type)."""
     progress: float          # epochs done as a float (fractional)
-    kind: str                # "full" (whole test set) or "subset"
+    kind: str                # "full" (whole test set), "subset" (its first images), "val", "val_subset" (--val)
     accuracy: float
     per_class: tuple         # 10 floats (NaN for classes absent from the evaluated set)
     epoch: int               # training position of the evaluated weights
@@ -241,8 +242,8 @@ class History:
             f = f"evals[{i}]"
             if not isinstance(e, dict):
                 raise _bad(f, "must be an object")
-            if e.get("kind") not in ("full", "subset"):
-                raise _bad(f"{f}.kind", f"must be 'full' or 'subset', not {e.get('kind')!r}"[:120])
+            if e.get("kind") not in EVAL_KINDS:
+                raise _bad(f"{f}.kind", f"must be one of {', '.join(EVAL_KINDS)}, not {e.get('kind')!r}"[:120])
             per_class = e.get("per_class")
             if not (isinstance(per_class, list) and len(per_class) == 10):
                 raise _bad(f"{f}.per_class", "must be a list of 10 numbers")

@@ -9,7 +9,9 @@ measurement of training health. The loop knows none of them.
 
 An observer reads the run (`run.trainer`, `run.elapsed_s`, ...), may ask for an evaluation
 (`run.evaluate("subset")`, which every observer then sees) and ends the run by raising
-`StopTraining(status, message)`. Imports the standard library only (the trainer and the
+`StopTraining(status, message)`. A run given a validation split (`val=`, --val) evaluates it
+at each epoch's end instead of the test set ("val", and "val_subset" for its first images),
+and the test set once, when it ends. Imports the standard library only (the trainer and the
 data are handed in), so the observers' modules can import it without NumPy.
 """
 from __future__ import annotations
@@ -22,7 +24,9 @@ SUBSET_SIZE = 1000            # the fixed test subset (the first images) evaluat
 
 class StopTraining(Exception):
     """Raised by an observer to end the run: `status` is how it ended (interrupted, pruned,
-    diverged), `message` why; `evaluate`: whether the weights it ends with are evaluated."""
+    diverged), `message` why; `evaluate`: whether the weights it ends with are evaluated
+    (True: on the validation split, if any, and the test set; "val": on the validation
+    split only, e.g. a pruned trial, whose test score would mean nothing; False: not at all)."""
 
     def __init__(self, status, message=None, evaluate=True):
         super().__init__(message or status)
@@ -56,21 +60,24 @@ class Outcome:
     status: str                    # finished, interrupted, pruned, diverged, failed
     error: str | None = None       # why, for every status but finished
     final: object = None           # history.EvalRecord of the weights the run ends with (full test set), or None
+    val: object = None             # the same on the validation split (runs with one), or None
 
 
 class Run:
     """One run of the loop: the trainer, the test images, the observers, and what the
     observers may ask of it."""
 
-    def __init__(self, trainer, x_test, y_test, observers=(), subset_size=SUBSET_SIZE):
+    def __init__(self, trainer, x_test, y_test, observers=(), subset_size=SUBSET_SIZE, val=None):
         self.trainer = trainer
         self.x_test, self.y_test = x_test, y_test                       # (N, 784) uint8, (N,)
-        self.subset = slice(0, min(subset_size, len(y_test)))
+        self.val = val                 # None, or (x_val (V, 784) uint8, y_val (V,)): the validation split
+        self.subset_size = subset_size
         self.observers = list(observers)
         self.t_start = time.perf_counter()
         self.train_s = 0.0             # seconds spent in train_batch (samples/s counts only these)
         self.samples = 0               # images trained in this session
         self.last_full = None          # the newest full test-set EvalRecord
+        self.last_val = None           # the newest full validation EvalRecord
         self.model_file = None         # the model file holding the weights the run ends with, once saved
         self.save_error = None         # why saving them failed
         self.outcome = None            # set once the run ended
@@ -88,13 +95,30 @@ class Run:
         for observer in self.observers:
             getattr(observer, hook)(self, *args)
 
+    @property
+    def epoch_kind(self):
+        """What each epoch's end evaluates: "val" with a validation split, else "full"."""
+        return "full" if self.val is None else "val"
+
+    @property
+    def subset_kind(self):
+        """The quick evaluation observers ask for: "val_subset" with a validation split, else "subset"."""
+        return "subset" if self.val is None else "val_subset"
+
     def evaluate(self, kind="full"):
-        """Evaluate the current weights on the test set ("full") or its first SUBSET_SIZE
-        images ("subset"), keep it in the history, tell every observer; returns the record."""
-        x, y = (self.x_test, self.y_test) if kind == "full" else (self.x_test[self.subset], self.y_test[self.subset])
+        """Evaluate the current weights on the test set ("full") or its first `subset_size`
+        images ("subset"), or the validation split ("val", "val_subset"), keep it in the
+        history, tell every observer; returns the record."""
+        if kind not in ("full", "subset", "val", "val_subset") or (kind.startswith("val") and self.val is None):
+            raise ValueError(f"no {kind!r} evaluation in this run")
+        x, y = self.val if kind.startswith("val") else (self.x_test, self.y_test)
+        if kind.endswith("subset"):
+            x, y = x[:self.subset_size], y[:self.subset_size]
         record = self.trainer.evaluate(x, y, kind, elapsed_s=self.elapsed_s)
         if kind == "full":
             self.last_full = record
+        elif kind == "val":
+            self.last_val = record
         self.notify("on_evaluation", record)
         return record
 
@@ -107,7 +131,7 @@ class Run:
             self.samples += stats.samples
         self.notify("on_batch", stats)
         if stats.batch == stats.n_batches and not stats.diverged:      # the end of an epoch
-            self.evaluate("full")
+            self.evaluate(self.epoch_kind)
             self.notify("on_epoch_end", stats)
         return stats
 
@@ -118,6 +142,13 @@ class Run:
         if last is not None and last.position == self.trainer.position:
             return last
         return self.evaluate("full")
+
+    def final_validation(self):
+        """The validation record of the weights the run ends with (None without a split)."""
+        if self.val is None:
+            return None
+        last = self.last_val
+        return last if last is not None and last.position == self.trainer.position else self.evaluate("val")
 
 
 def train(run: Run) -> Outcome:
@@ -138,6 +169,7 @@ def train(run: Run) -> Outcome:
         run.outcome = Outcome("failed", f"{type(e).__name__}: {e}".splitlines()[0][:500])
         run.notify("on_end", run.outcome)
         raise
-    run.outcome = Outcome(status, error, run.final_evaluation() if evaluate else None)
+    val = run.final_validation() if evaluate else None
+    run.outcome = Outcome(status, error, run.final_evaluation() if evaluate is True else None, val)
     run.notify("on_end", run.outcome)
     return run.outcome

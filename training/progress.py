@@ -48,14 +48,16 @@ class HeadlessProgress(Observer):
         return self.loss_sum / max(self.loss_count, 1)
 
     def on_epoch_end(self, run, stats):
-        """After an epoch's test evaluation: its line (trainer.epoch is the epoch just done)."""
-        trainer, ev = run.trainer, run.last_full
+        """After an epoch's evaluation (test, or validation with --val): its line (trainer.epoch
+        is the epoch just done)."""
+        trainer = run.trainer
+        ev, measured = (run.last_full, "test acc") if run.val is None else (run.last_val, "val acc")
         now = time.perf_counter()
         done = trainer.epoch * self.n - self.start_samples                   # samples trained in this run
         left = (self.config.epochs - trainer.epoch) * self.n
         eta = (now - self.t_start) / done * left if done > 0 else 0.0       # evaluations included
         line = (f"epoch {trainer.epoch}/{self.config.epochs}  loss {self.mean_loss():.4f}  "
-                f"train acc {100 * stats.accuracy:6.2f} %  test acc {100 * ev.accuracy:6.2f} %  "
+                f"train acc {100 * stats.accuracy:6.2f} %  {measured} {100 * ev.accuracy:6.2f} %  "
                 f"{stats.samples_per_s:7.0f} samples/s  epoch {now - self.t_epoch:5.1f} s  "
                 f"elapsed {self.tqdm.format_interval(now - self.t_start)}  ETA {self.tqdm.format_interval(eta)}")
         self.close_epoch()

@@ -6,16 +6,20 @@
     events        events routed to the keys and the regions
     trainer_link  the window's side of the training process
     telemetry     the training process as the window knows it (curves, evaluations)
-    view_model    what the window shows, computed without pygame
-    side_views    dreams, the representation map, grid orders
+    view_model    the view of the digit, predictions, the window's test-set pass, the map
+    display       the weights on screen and what the window computes from them
+    scene         the typed, read-only Scene a frame draws from
+    side_views    a dream, the map's easing, grid orders, which evaluation the panel shows
     captions      the caption of the view on screen, the ideas the help explains
     settings      the view settings remembered between launches
-    clips         animated GIF clips of the window
+    clips         screenshots and animated GIF clips of the window
+    session       opening the display, scripted endings (--frames, --screenshot), --metrics
+    frame_times   frame times, the frame-rate line
     drawn_digit   drawn digits made to look like MNIST
     fetch         the full data set downloaded and parsed in the background
     memory        the window process's malloc heap
     regions/      one module per screen area
 
-pygame is imported by `keys`, `actions`, `events`, `clips` and `regions` only; the rest is pure
+pygame is imported by `keys`, `events`, `clips`, `session` and `regions` only; the rest is pure
 Python and NumPy, tested without a display. Importing the package imports nothing.
 """

@@ -2,11 +2,11 @@
 two lines about the view on screen, toggled with I) and the ideas the help (H) lists; for
 the views of learning (the backward pass, the steps' changes, step mode, training health),
 one function per view and LEARNING_IDEAS.
-Pure text: it reads the window's state (window_state.WindowState) and plain values, and
-imports nothing of the window, so tests call it without a display."""
+Pure text: it reads the window's state (state.WindowState or its frozen StateView) and
+plain values, and imports nothing of the window, so tests call it without a display. An
+overlay view's caption is its region's own (`Region.caption`).
+"""
 from __future__ import annotations
-
-from mnist_live.window.state import Overlay
 
 IDEAS = (
     ("relevance", "how much each pixel or neuron counts towards the explained class's score (LRP): the score "
@@ -64,18 +64,8 @@ def notes_caption(noun, dead, subset):
 
 def mode_caption(state, noun, explained):
     """The first line when the view shows something other than the plain network (the most
-    specific first): overlays, a dream, rewound weights, the pixel map, the atlas, sorted
-    grids; None for the plain network."""
-    if state.overlay is Overlay.CONFUSION:
-        return (f"confusion matrix: each row is a true class, each column what the network read it as; the diagonal "
-                f"is right, every other cell a kind of mistake (click one to browse those {noun}s)",
-                "confusion: rows = true class, columns = read as; off the diagonal = mistakes",
-                "rows = true, columns = read as")
-    if state.overlay is Overlay.MAP:
-        return (f"map (P): each dot a test {noun}, placed by what hidden layer {state.map_layer + 1} makes of it "
-                f"(its first two principal components): {noun}s the layer tells apart lie apart",
-                f"map: each dot a test {noun}, placed by what hidden layer {state.map_layer + 1} makes of it",
-                f"map: test {noun}s as hidden layer {state.map_layer + 1} sees them")
+    specific first): a dream, rewound weights, the pixel map, the atlas, sorted grids;
+    None for the plain network."""
     if state.dream is not None:
         return (f"dream (V): the input that raises the score most, by gradient ascent from a blank image; the network "
                 f"needs no {noun}-like shape, only pixels that push the score up, so it looks like noise",
@@ -110,21 +100,20 @@ def mode_caption(state, noun, explained):
     return None
 
 
-def caption(state, noun="digit", explained="0", dead=0, subset=False):
+def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None):
     """The caption of the view on screen: up to two lines, each a tuple of phrasings from
-    the fullest to the shortest (the strip shows the longest that fits); () when there is
-    nothing to caption (the help covers the window). `explained` is the name of the class
-    the lines explain ("3" or "3 rather than 5"), `dead` how many hidden neurons are dead,
-    `subset` whether the accuracy shown is of the test subset."""
-    if state.overlay is Overlay.HELP:
-        return ()
+    the fullest to the shortest (the strip shows the longest that fits). `explained` is the
+    name of the class the lines explain ("3" or "3 rather than 5"), `dead` how many hidden
+    neurons are dead, `subset` whether the accuracy shown is of the test subset, `overlay`
+    the open overlay's own caption (its region's: () when it covers the window), which
+    replaces the network's."""
+    if overlay is not None:
+        return overlay
     first = mode_caption(state, noun, explained)
     lines = lines_caption(state, noun, explained)
     if first is None:
         notes = notes_caption(noun, dead, subset)
         return (lines, notes) if notes else (lines,)
-    if state.overlay is not Overlay.NONE:                 # the network is covered: no lines to explain
-        return (first,)
     return first, lines
 
 
@@ -134,12 +123,12 @@ def caption(state, noun="digit", explained="0", dead=0, subset=False):
 # ones above; `LEARNING_IDEAS` are their entries for the help's list of ideas.
 LEARNING_IDEAS = (
     ("error signal δ", "how much the loss would change if a neuron's input rose a little: the error at the "
-                            "output (the probabilities minus the right answer) passed back through the weights; "
-                            "0 where a ReLU is off, since an off neuron passes nothing back"),
+                       "output (the probabilities minus the right answer) passed back through the weights; "
+                       "0 where a ReLU is off, since an off neuron passes nothing back"),
     ("gradient a·δ", "how much the loss would change with one weight: the activation it carries times the "
-                               "error signal of the neuron it feeds; the optimizer moves the weight against it"),
+                     "error signal of the neuron it feeds; the optimizer moves the weight against it"),
     ("Δw", "what a step really changed: the weights after it minus before; with momentum or Adam that is not "
-                "just the learning rate times the gradient"),
+           "just the learning rate times the gradient"),
     ("update ratio", "the size of a step's change over the size of the weights; about 1/1,000 is the usual rule "
                      "of thumb, far more means too high a learning rate, far less too low"),
 )

@@ -1,15 +1,17 @@
 """Animated GIF clips of the window (Shift+S, --record): the frame loop only scales and
 copies the screen; a thread reduces each frame to a palette of what changed and spools it,
-and stopping writes the file atomically. Imports pygame, NumPy, Pillow (lazily) and files."""
+and stopping writes the file atomically; `Outputs`, what the window writes besides the model
+(screenshots and clips). Imports pygame, NumPy, Pillow (lazily) and files."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import numpy as np
 import pygame
 
-from mnist_live.training.files import atomic_file, gif_frame_image, write_gif
+from mnist_live.training.files import atomic_file, gif_frame_image, save_png_atomic, unique_path, write_gif
 
 RECORD_FPS = 5                    # frames a second in a recorded clip
 RECORD_WIDTH = 640                # a clip's width in pixels (a slide's worth)
@@ -119,3 +121,63 @@ class Recorder:
         self.thread.join(timeout)
         return self.error or (f"clip saved to {os.path.abspath(self.path)} ({len(self.frames)} frames, "
                               f"{os.path.getsize(self.path) / 1e6:.1f} MB)" if self.frames else "the clip is empty")
+
+
+class Outputs:
+    """What the window writes besides the model: screenshots (S) and clips (Shift+S,
+    --record), with the failures kept for the exit status (`errors`) and said in the window."""
+
+    def __init__(self, screen, record=None):
+        self.screen = screen
+        self.recorder = Recorder(record) if record else None     # --record: from launch
+        self.finishing = []                                       # clips stopped, being written
+        self.errors = []
+
+    def screenshot(self, state, path=None):
+        """The screen as a PNG (atomically, checked before it replaces anything); the path,
+        or None on failure (said in the window, kept in errors)."""
+        path = path or unique_path("screenshot-%Y%m%d-%H%M%S.png")     # never the same name twice
+        try:
+            save_png_atomic(path, lambda f: pygame.image.save(self.screen, f, "shot.png"))
+            state.say(f"screenshot saved to {os.path.abspath(path)}", 5)
+            return path
+        except (pygame.error, OSError) as e:
+            message = f"could not save screenshot {path}: {e}".splitlines()[0]
+            state.say(message, 8)
+            self.errors.append(message)
+            return None
+
+    def toggle_clip(self, state):
+        """Start recording a clip, or stop the one being recorded (written by its thread)."""
+        if self.recorder is None:
+            self.recorder = Recorder(unique_path("clip-%Y%m%d-%H%M%S.gif"))
+            state.say(f"recording a clip to {os.path.abspath(self.recorder.path)} (Shift+S stops)", 5)
+        else:
+            self.stop_clip()
+            state.say("writing the clip...", 5)
+
+    def stop_clip(self):
+        if self.recorder is not None:
+            self.recorder.finish()
+            self.finishing.append(self.recorder)
+            self.recorder = None
+
+    def tick(self, state):
+        """After each frame: capture it into the clip being recorded; say the clips written."""
+        if self.recorder is not None:
+            self.recorder.capture(self.screen)
+        for rec in [r for r in self.finishing if r.done.is_set()]:
+            self.finishing.remove(rec)
+            state.say(rec.wait(), 8)
+
+    def close(self):
+        """Stop recording and wait for every clip to be written (saying so on the console)."""
+        self.stop_clip()
+        for rec in self.finishing:
+            print(f"writing the clip {rec.path} ...")
+            message = rec.wait(timeout=300)
+            print(("error: " if rec.error else "") + message.replace("clip saved", "Saved clip"),
+                  file=sys.stderr if rec.error else sys.stdout)
+            if rec.error:
+                self.errors.append(rec.error)
+        self.finishing = []

@@ -420,3 +420,41 @@ class FullData:
 
     def close(self):
         self.fetch.close()
+
+
+FETCH_LINE_EVERY = 5.0        # seconds between progress lines when the output is not a terminal
+
+
+def wait_on_console(fetch, out, interval=0.2):
+    """Wait for `fetch` (a BackgroundFetch), its progress on one console line of `out`
+    (rewritten in place on a terminal; otherwise a line per stage and every FETCH_LINE_EVERY
+    seconds). Returns (the full data set, None), or (None, why it is not there); the fetch
+    is closed either way."""
+    tty = out.isatty()
+    last_stage, last_print, width = None, 0.0, 0
+    try:
+        while True:
+            status = fetch.poll()
+            now = time.monotonic()
+            line = "" if status.stage == "failed" else status.describe()   # failed: the caller says why
+            if tty:
+                out.write("\r" + line.ljust(width) + ("\r" if not line else ""))
+                width = max(width, len(line))
+            elif line and (status.stage != last_stage or now - last_print >= FETCH_LINE_EVERY):
+                out.write(line + "\n")
+                last_print = now
+            last_stage = status.stage
+            out.flush()
+            if status.finished:
+                break
+            time.sleep(interval)
+        if tty and status.stage == "ready":
+            out.write("\n")
+        if status.stage != "ready":
+            return None, status.message
+        try:
+            return fetch.dataset(), None
+        except dl.DataError as e:
+            return None, str(e)
+    finally:
+        fetch.close()

@@ -1,6 +1,7 @@
 """The window's key table: one row per control, with the label and help the help overlay
-(H) and the README's Controls table show, the `Actions` method it runs, and the pygame
-keys that run it with the argument each passes. Imports pygame and window_actions."""
+(H) and the README's Controls table show, the action it runs (a function of `actions`),
+and the pygame keys that run it with the argument each passes. A view registered from
+elsewhere adds its rows (`add`). Imports pygame and the window's actions."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -8,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pygame
 
-from mnist_live.window.actions import Actions
+from mnist_live.window import actions as act
 
 
 @dataclass(frozen=True)
@@ -17,80 +18,92 @@ class Key:
     `codes` maps each pygame key to the argument its action receives."""
     label: str
     help: str
-    action: Callable | None = None                    # Actions.<method>(actions, arg, shift); None: a mouse row
+    action: Callable | None = None                    # act.<function>(controls, arg, shift); None: a mouse row
     codes: dict = field(default_factory=dict)
 
 
 DIGITS = {**{pygame.K_0 + d: d for d in range(10)}, **{getattr(pygame, f"K_KP{d}"): d for d in range(10)}}
 
-KEYS = (
-    Key("Left / Right", "previous / next test digit (within the active filter)", Actions.step,
+KEYS = [
+    Key("Left / Right", "previous / next test digit (within the active filter)", act.step,
         {pygame.K_LEFT: -1, pygame.K_RIGHT: 1}),
-    Key("PgUp / PgDn", "100 digits back / forward", Actions.step, {pygame.K_PAGEUP: -100, pygame.K_PAGEDOWN: 100}),
-    Key("Home / End", "first / last test digit", Actions.home_end, {pygame.K_HOME: False, pygame.K_END: True}),
-    Key("0 - 9", "next test digit of that true class", Actions.digit, DIGITS),
-    Key("Shift+0 - 9", "explain that class instead of the prediction (or click an output neuron)", Actions.explain, {}),
+    Key("PgUp / PgDn", "100 digits back / forward", act.step, {pygame.K_PAGEUP: -100, pygame.K_PAGEDOWN: 100}),
+    Key("Home / End", "first / last test digit", act.home_end, {pygame.K_HOME: False, pygame.K_END: True}),
+    Key("0 - 9", "next test digit of that true class", act.digit, DIGITS),
+    Key("Shift+0 - 9", "explain that class instead of the prediction (or click an output neuron)", act.explain, {}),
     Key("Ctrl+0 - 9", "explain the class rather than that one: what tells them apart (or right-click an output "
-        "neuron)", Actions.contrast, {}),
-    Key("M / Shift+M", "next / previous digit the current weights get wrong", Actions.mistake, {pygame.K_m: None}),
-    Key("F", "browse mistakes only (on / off); also leaves a confusion-cell filter", Actions.mistakes_only,
+        "neuron)", act.contrast, {}),
+    Key("M / Shift+M", "next / previous digit the current weights get wrong", act.mistake, {pygame.K_m: None}),
+    Key("F", "browse mistakes only (on / off); also leaves a confusion-cell filter", act.mistakes_only,
         {pygame.K_f: None}),
-    Key("R", "random test digit", Actions.random, {pygame.K_r: None}),
-    Key("Space", "pause / resume training", Actions.pause, {pygame.K_SPACE: None}),
-    Key("N", "train one batch (while paused)", Actions.one_batch, {pygame.K_n: None}),
-    Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", Actions.speed,
+    Key("R", "random test digit", act.random, {pygame.K_r: None}),
+    Key("Space", "pause / resume training", act.pause, {pygame.K_SPACE: None}),
+    Key("N", "train one batch (while paused)", act.one_batch, {pygame.K_n: None}),
+    Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", act.speed,
         {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
-    Key("L / Shift+L", "double / halve the learning rate from now on (marked on the curves)", Actions.lr,
+    Key("L / Shift+L", "double / halve the learning rate from now on (marked on the curves)", act.lr,
         {pygame.K_l: None}),
     Key(", / .", "rewind: the whole window shows an earlier snapshot of the network / step forward to live",
-        Actions.rewind, {pygame.K_COMMA: -1, pygame.K_PERIOD: 1}),
+        act.rewind, {pygame.K_COMMA: -1, pygame.K_PERIOD: 1}),
     Key("T", "per-class accuracy over time instead of bars (click a class's line for its mistakes)",
-        Actions.class_chart,
+        act.class_chart,
         {pygame.K_t: None}),
-    Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", Actions.rank, {pygame.K_c: None}),
-    Key("O", "order the hidden grids by the class each neuron supports most", Actions.sort, {pygame.K_o: None}),
-    Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close", Actions.map,
-        {pygame.K_p: None}),
-    Key("A", "atlas: every hidden neuron drawn as what it responds to (its prototype)", Actions.atlas,
+    Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", act.rank, {pygame.K_c: None}),
+    Key("O", "order the hidden grids by the class each neuron supports most", act.sort, {pygame.K_o: None}),
+    Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close",
+        act.map_layers, {pygame.K_p: None}),
+    Key("A", "atlas: every hidden neuron drawn as what it responds to (its prototype)", act.atlas,
         {pygame.K_a: None}),
-    Key("V", "dream: the input that excites the explained class (or hovered neuron) most", Actions.dream,
+    Key("V", "dream: the input that excites the explained class (or hovered neuron) most", act.dream,
         {pygame.K_v: None}),
-    Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", Actions.k,
+    Key("+ / -", "more / fewer connections (0 to 5,000 per layer pair)", act.connections,
         {pygame.K_PLUS: True, pygame.K_EQUALS: True, pygame.K_KP_PLUS: True,
          pygame.K_MINUS: False, pygame.K_KP_MINUS: False}),
     Key("K", "earlier runs on the loss and accuracy chart on / off (the previous finished run of the data set, "
-        "or --compare IDs), each labelled with what it does differently", Actions.compare_runs, {pygame.K_k: None}),
-    Key("E", "the chart's time axis: epochs / seconds", Actions.time_axis, {pygame.K_e: None}),
+        "or --compare IDs), each labelled with what it does differently", act.compare_runs, {pygame.K_k: None}),
+    Key("E", "the chart's time axis: epochs / seconds", act.time_axis, {pygame.K_e: None}),
     Key("B / Shift+B", "leaderboard of the best runs of the data set (click a row: overlay that run) / the sweep "
-        "watched with --watch", Actions.leaderboard, {pygame.K_b: None}),
-    Key("X", "confusion matrix of the test set; click a cell to browse those digits", Actions.confusion,
-        {pygame.K_x: None}),
+        "watched with --watch", act.leaderboard, {pygame.K_b: None}),
+    Key("X", "confusion matrix of the test set; click a cell to browse those digits", act.overlay,
+        {pygame.K_x: "confusion"}),
     Key("G", "pixel map of the explained class: relevance, again: d score / d pixel (gradient), again: off",
-        Actions.saliency, {pygame.K_g: None}),
-    Key("D", "draw your own digit: left button draws, right erases", Actions.draw, {pygame.K_d: None}),
-    Key("Backspace", "clear the drawing", Actions.clear, {pygame.K_BACKSPACE: None}),
-    Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", Actions.screenshot,
+        act.saliency, {pygame.K_g: None}),
+    Key("D", "draw your own digit: left button draws, right erases", act.draw, {pygame.K_d: None}),
+    Key("Backspace", "clear the drawing", act.clear, {pygame.K_BACKSPACE: None}),
+    Key("S / Shift+S", "save a screenshot PNG / start or stop recording an animated GIF clip", act.screenshot,
         {pygame.K_s: None}),
-    Key("W", "save the model (to --save, or mnist_model.npz)", Actions.save, {pygame.K_w: None}),
+    Key("W", "save the model (to --save, or mnist_model.npz)", act.save, {pygame.K_w: None}),
     Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
-        "sample while it downloads); restarts training with the same settings", Actions.full_data, {pygame.K_u: None}),
+        "sample while it downloads); restarts training with the same settings", act.full_data, {pygame.K_u: None}),
     Key("I", "captions on / off: a line or two above the legend on what the view on screen shows (remembered)",
-        Actions.captions, {pygame.K_i: None}),
-    Key("H / F1", "this help", Actions.help, {pygame.K_h: None, pygame.K_F1: None}),
+        act.captions, {pygame.K_i: None}),
+    Key("H / F1", "this help", act.overlay, {pygame.K_h: "help", pygame.K_F1: "help"}),
     Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
-        "then the filter; never quits", Actions.back, {pygame.K_ESCAPE: None}),
-    Key("Q", "quit (saves to --save if given)", Actions.quit, {pygame.K_q: None}),
+        "then the filter; never quits", act.back, {pygame.K_ESCAPE: None}),
+    Key("Q", "quit (saves to --save if given)", act.quit, {pygame.K_q: None}),
     Key("click a film-strip digit", "open that digit"),
     Key("hover a hidden neuron", "its activation, receptive field and strongest weights"),
-)
-KEY_ACTIONS = {code: (k.action, arg) for k in KEYS for code, arg in k.codes.items()}   # key code -> (method, arg)
+]
+
+
+def add(*rows):
+    """More rows for the table (a view registered from elsewhere: its keys), before the
+    mouse rows at its end."""
+    at = next(i for i, k in enumerate(KEYS) if k.action is None)
+    KEYS[at:at] = rows
+
+
+def remove(*rows):
+    for row in rows:
+        KEYS.remove(row)
 
 
 def key_action(key, mod):
-    """(Actions method, argument) for a key press, or None: Ctrl+digit contrasts."""
+    """(action, argument) for a key press, or None: Ctrl+digit contrasts; the first row
+    that binds the key wins."""
     if mod & pygame.KMOD_CTRL and key in DIGITS:
-        return Actions.contrast, DIGITS[key]
-    return KEY_ACTIONS.get(key)
+        return act.contrast, DIGITS[key]
+    return next(((k.action, k.codes[key]) for k in KEYS if key in k.codes), None)
 
 
 def controls_markdown():

@@ -5,10 +5,10 @@ size, in a small JSON file in the user's config folder
 
 Owns reading and checking that file (anything invalid, foreign or out of range is ignored
 with one line on stderr), writing it atomically when the window closes (never over
-something that is not a regular file), forgetting it (--reset-view), and which values
-win (the command line's over the file's). Imports the standard library, config and files
-only (no NumPy, no pygame); the line modes and the largest K are copies of the window's,
-which a test compares.
+something that is not a regular file, nor over a newer version's file), forgetting it
+(--reset-view), and which values win (the command line's over the file's). Imports the
+standard library, config and files only (no NumPy, no pygame); the line modes and the
+largest K are copies of the window's, which a test compares.
 """
 from __future__ import annotations
 
@@ -125,8 +125,30 @@ def write(path, settings):
         f.write(to_json(settings).encode("utf-8"))
 
 
+def newer_file(path):
+    """The version of a newer mnist-live's settings file at `path` (which this version reads
+    as the defaults but must not write over), or None."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+            return None
+        with open(path, encoding="utf-8") as f:
+            doc = json.loads(f.read(MAX_BYTES + 1))
+    except (OSError, ValueError, RecursionError):
+        return None
+    version = doc.get("version") if isinstance(doc, dict) and doc.get("format") == FORMAT else None
+    newer = isinstance(version, int) and not isinstance(version, bool) and version > VERSION
+    return version if newer else None
+
+
 def remember(path, settings, err=None):
-    """write(), a failure costing one line on `err` (closing the window must not fail)."""
+    """write(), a failure costing one line on `err` (closing the window must not fail). A
+    newer version's file is left as it is (one line)."""
+    newer = newer_file(path)
+    if newer is not None:
+        print(f"warning: view settings not remembered: {path} is of a newer mnist-live (version {newer}; "
+              f"this one writes version {VERSION}) and is left as it is", file=err or sys.stderr)
+        return False
     try:
         write(path, settings)
         return True

@@ -1,8 +1,9 @@
 """What the person looking at the window has chosen: the digit, filters, overlays, modes
-(`WindowState`), and browsing under the filters. Plain NumPy: tested without a display."""
+(`WindowState`), and browsing under the filters; `StateView`, the frozen copy of it a frame
+draws from. Plain NumPy: tested without a display."""
 from __future__ import annotations
 
-import enum
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -29,15 +30,6 @@ def waiting_message(state, result, fraction):
 
 
 # --------------------------------------------------------------------- window state
-class Overlay(enum.Enum):
-    NONE = "none"
-    HELP = "help"
-    CONFUSION = "confusion"
-    MAP = "map"
-    LEADERBOARD = "leaderboard"    # the data set's best runs (B)
-    WATCH = "watch"                # a sweep's trials (--watch, Shift+B)
-
-
 class Browsing:
     """WindowState's browsing: which test digit comes next under the filters, always
     judged by `predict(indices) -> classes` of the weights on screen (part of the state;
@@ -64,7 +56,7 @@ class Browsing:
         preds = predict(np.arange(self.n))
         if self.pair_filter is not None:
             t, p = self.pair_filter
-            return (self.y_test == t) & (preds == p)
+            return (self.y_test == t) & ((preds != t) if p is None else (preds == p))
         return preds != self.y_test
 
     def _scan(self, order, wanted, predict, chunk=256):
@@ -88,7 +80,7 @@ class Browsing:
         """wanted(idx, pred) for the active filter."""
         if self.pair_filter is not None:
             t, p = self.pair_filter
-            return lambda idx, pred: (self.y_test[idx] == t) & (pred == p)
+            return lambda idx, pred: (self.y_test[idx] == t) & ((pred != t) if p is None else (pred == p))
         if self.mistakes_only:
             return lambda idx, pred: pred != self.y_test[idx]
         return lambda idx, pred: np.ones(len(idx), bool)
@@ -168,7 +160,7 @@ class Browsing:
 
     def choose_pair(self, true, pred, predict):
         """Browse exactly the digits of class `true` predicted as `pred` (a confusion cell)."""
-        self.pair_filter, self.mistakes_only, self.overlay = (true, pred), False, Overlay.NONE
+        self.pair_filter, self.mistakes_only, self.overlay = (true, pred), False, None
         mask = self.filter_mask(predict)
         idx = np.flatnonzero(mask)
         if len(idx):
@@ -178,9 +170,22 @@ class Browsing:
         return (f"browsing {len(idx)} {self.noun}s: true {self.class_names[true]}, predicted {self.class_names[pred]}"
                 f" (Left/Right; F leaves the filter)")
 
+    def browse_mistakes_of(self, true, predict):
+        """Browse exactly the test digits of class `true` the weights on screen get wrong."""
+        self.pair_filter, self.mistakes_only = (true, None), False
+        idx = np.flatnonzero(self.filter_mask(predict))
+        if len(idx):
+            self.go(idx[0])
+        else:
+            self.touch()
+        return (f"browsing the {len(idx)} mistakes of class {self.class_names[true]} (Left/Right; F leaves the filter)"
+                if len(idx) else f"no mistakes of class {self.class_names[true]} now")
+
     def filter_label(self):
         if self.pair_filter is not None:
             t, p = self.pair_filter
+            if p is None:
+                return f"mistakes of class {self.class_names[t]}"
             return f"true {self.class_names[t]}, predicted {self.class_names[p]}"
         return "mistakes only" if self.mistakes_only else f"all test {self.noun}s"
 
@@ -200,7 +205,7 @@ class WindowState(Browsing):
     rank_mode: str = "relevance"
     mistakes_only: bool = False
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
-    overlay: Overlay = Overlay.NONE
+    overlay: str | None = None                       # the name of the overlay view open (None: the network)
     saliency: str | None = None                      # pixel map (G): None, "relevance" or "gradient"
     explain_class: int | None = None                 # explain this class instead of the prediction
     contrast_class: int | None = None                # ... rather than this one (relevance of z_c - z_d)
@@ -220,6 +225,9 @@ class WindowState(Browsing):
     toast: str = ""
     toast_until: float = 0.0
     version: int = 0                                 # bumped by every change the view depends on
+
+    def __post_init__(self):
+        self.y_test = _read_only(np.asarray(self.y_test).copy())    # the labels never change
 
     @property
     def n(self):
@@ -248,7 +256,8 @@ class WindowState(Browsing):
         return f"connections ranked by {rank_label(self.rank_mode)}"
 
     def toggle_overlay(self, overlay):
-        self.overlay = Overlay.NONE if self.overlay == overlay else overlay
+        """Open the overlay view named `overlay`, or close it when it is open."""
+        self.overlay = None if self.overlay == overlay else overlay
         self.toast = ""                              # a message of the view that was on screen
         self.touch()
 
@@ -304,15 +313,19 @@ class WindowState(Browsing):
 
     def cycle_map(self, n_hidden):
         """P: the map of the last hidden layer, then of each earlier one, then closed."""
-        if self.overlay is not Overlay.MAP:
-            self.toggle_overlay(Overlay.MAP)
+        if self.overlay != "map":
+            self.toggle_overlay("map")
             self.map_layer = n_hidden - 1
         elif self.map_layer > 0:
             self.map_layer -= 1
         else:
-            self.overlay = Overlay.NONE
+            self.overlay = None
         self.touch()
-        return f"map of hidden layer {self.map_layer + 1}" if self.overlay is Overlay.MAP else "map closed"
+        return f"map of hidden layer {self.map_layer + 1}" if self.overlay == "map" else "map closed"
+
+    def toggle_class_chart(self):
+        self.class_chart = not self.class_chart
+        self.touch()
 
     def toggle_captions(self):
         self.captions = not self.captions
@@ -342,7 +355,7 @@ class WindowState(Browsing):
     def back(self):
         """Esc: one step back - the overlay, then the dream, then "rather than", then the
         explained class, then drawing, then the filter. Never quits (Q does)."""
-        if self.overlay is not Overlay.NONE:
+        if self.overlay is not None:
             self.toggle_overlay(self.overlay)
             return None
         if self.dream is not None:
@@ -410,3 +423,33 @@ class WindowState(Browsing):
         self.speed = int(np.clip(self.speed + (1 if slower else -1), 0, len(SPEEDS) - 1))
         s = SPEEDS[self.speed]
         return "full speed" if s == 0 else f"slow motion: {s * 1000:g} ms pause per batch"
+
+    def frozen(self) -> StateView:
+        """A copy of the state that nothing changes any more: what one frame draws from."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["canvas"] = _read_only(self.canvas.copy()) if self.drawing else _NO_CANVAS   # shown only while drawing
+        return StateView(**values)
+
+
+def _read_only(array):
+    array.flags.writeable = False
+    return array
+
+
+_NO_CANVAS = _read_only(np.zeros((CANVAS, CANVAS), np.float32))
+
+
+class _Reading:
+    """What the frozen state answers besides its fields."""
+
+    @property
+    def n(self):
+        return len(self.y_test)
+
+    filtering = Browsing.filtering
+    filter_label = Browsing.filter_label
+
+
+StateView = dataclasses.make_dataclass(
+    "StateView", [(f.name, f.type) for f in dataclasses.fields(WindowState)], bases=(_Reading,), frozen=True,
+    namespace={"__doc__": "WindowState as it was when a frame began (its fields, frozen; the canvas a copy)."})

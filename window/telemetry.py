@@ -1,11 +1,13 @@
 """The training process as the window knows it: `Telemetry` folds the trainer's typed
-reports (`messages.py`) into curves, the latest evaluations, snapshots and rates.
-Plain Python and NumPy: no pygame, no multiprocessing."""
+reports (`messages.py`) into curves, the latest evaluations, snapshots and rates;
+`TrainingView` is the frozen copy of it a frame draws from. Plain Python and NumPy: no
+pygame, no multiprocessing."""
 from __future__ import annotations
 
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
@@ -54,6 +56,36 @@ def class_change(latest, previous_full, noun="digit"):
     since = describe_position(previous_full.epoch, previous_full.batch)
     return np.asarray(previous_full.per_class, np.float64), (
         f"{label}; +/- since {since}", f"{label}; +/- since {since}".replace("full test set, ", ""), label)
+
+
+@dataclass(frozen=True)
+class TrainingView:
+    """The training process as the window knew it when a frame began: numbers, tuples and
+    frozen evaluation records, nothing that changes afterwards."""
+    epoch: int
+    batch: int
+    n_batches: int
+    lr: float
+    train_acc: float
+    paused: bool
+    no_train: bool
+    finished: bool
+    diverged: str
+    failed: str
+    trained_here: bool
+    latest: EvalRecord | None                  # newest evaluation of any kind
+    last_full: EvalRecord | None               # newest evaluation of the whole test set
+    loss_curve: tuple                          # (progress, loss)
+    acc_curve: tuple                           # (progress, accuracy), full test set
+    subset_curve: tuple                        # (progress, accuracy), subset
+    evals: tuple                               # EvalRecord per evaluation, oldest first
+    lr_changes: tuple                          # (progress, new lr) where the user steered
+    snapshots: tuple                           # (epoch, batch, progress) the trainer can rewind to
+    digit_histories: MappingProxyType          # test index -> (snapshot count, ((progress, pred, p_true), ...))
+    clock: tuple                               # (progress, seconds since the window began to listen)
+    samples_per_s: float | None                # Telemetry.samples_per_s() when the view was made
+    saved_path: str
+    version: int
 
 
 @dataclass
@@ -106,10 +138,22 @@ class Telemetry:
         t0, s0 = pts[i]
         return (s1 - s0) / max(t1 - t0, 1e-9)
 
+    def frozen(self, now=None) -> TrainingView:
+        """The telemetry as it is now, as a TrainingView (a few tens of microseconds: once a frame)."""
+        now = time.monotonic() if now is None else now
+        return TrainingView(
+            self.epoch, self.batch, self.n_batches, self.lr, self.train_acc, self.paused, self.no_train, self.finished,
+            self.diverged, self.failed, self.trained_here, self.latest, self.last_full, tuple(self.loss_curve),
+            tuple(self.acc_curve), tuple(self.subset_curve), tuple(self.evals), tuple(self.lr_changes),
+            tuple(self.snapshots),
+            MappingProxyType({i: (n, tuple(rows)) for i, (n, rows) in self.digit_histories.items()}),
+            tuple(self.clock), self.samples_per_s(now), self.saved_path, self.version)
+
     def speed_changed(self):
         """The pace of training changes (slow motion, pause): the rate starts afresh, so
         neither the old pace nor the pause is mixed into the new one."""
         self.rate_samples.clear()
+        self.version += 1
 
     def apply(self, msg, now=None, full_speed=True):
         """Fold one report from the training process into the telemetry; returns a
@@ -117,29 +161,9 @@ class Telemetry:
         now = time.monotonic() if now is None else now
         self.version += 1
         if isinstance(msg, BatchReport):
-            self.epoch, self.batch, self.n_batches = msg.epoch, msg.batch, msg.n_batches
-            self.lr, self.train_acc, self.trained_here = msg.lr, msg.accuracy, True
-            if self.rate_samples and full_speed and not self.paused:
-                t0, s0 = self.rate_samples[-1]
-                if msg.time > t0 and msg.samples > s0:
-                    self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
-            self.rate_samples.append((msg.time, msg.samples))
-            for progress, loss in msg.losses:                   # the trainer's own curve, point for point
-                add_loss_point(self.loss_curve, progress, loss)
-            self.tick(msg.epoch + msg.batch / msg.n_batches, now)
-            if msg.batch >= msg.n_batches:                      # the epoch is complete
-                self.epoch, self.batch = msg.epoch + 1, 0
+            self.take_batch(msg, now, full_speed)
         elif isinstance(msg, EvalRecord):
-            if msg.kind in self.last:
-                self.previous[msg.kind] = self.last[msg.kind]
-            self.latest = self.last[msg.kind] = msg
-            _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
-            self.tick(msg.progress, now)
-            last = self.evals[-1] if self.evals else None
-            if last is not None and (last.kind, last.position) == (msg.kind, msg.position):
-                self.evals[-1] = msg.slim()                     # the same weights again (History.add_eval)
-            else:
-                _append(self.evals, msg.slim())
+            self.take_evaluation(msg, now)
         elif isinstance(msg, RunHistory):
             self.take_history(msg)
         elif isinstance(msg, SnapshotList):
@@ -155,22 +179,54 @@ class Telemetry:
             if msg.paused != self.paused:
                 self.speed_changed()
             self.epoch, self.batch, self.paused = msg.epoch, msg.batch, msg.paused
-        elif isinstance(msg, Finished):
+        else:
+            return self.take_news(msg)
+        return None
+
+    def take_batch(self, msg, now, full_speed):
+        self.epoch, self.batch, self.n_batches = msg.epoch, msg.batch, msg.n_batches
+        self.lr, self.train_acc, self.trained_here = msg.lr, msg.accuracy, True
+        if self.rate_samples and full_speed and not self.paused:
+            t0, s0 = self.rate_samples[-1]
+            if msg.time > t0 and msg.samples > s0:
+                self.full_speed_rates.append((msg.samples - s0) / (msg.time - t0))
+        self.rate_samples.append((msg.time, msg.samples))
+        for progress, loss in msg.losses:                   # the trainer's own curve, point for point
+            add_loss_point(self.loss_curve, progress, loss)
+        self.tick(msg.epoch + msg.batch / msg.n_batches, now)
+        if msg.batch >= msg.n_batches:                      # the epoch is complete
+            self.epoch, self.batch = msg.epoch + 1, 0
+
+    def take_evaluation(self, msg, now):
+        if msg.kind in self.last:
+            self.previous[msg.kind] = self.last[msg.kind]
+        self.latest = self.last[msg.kind] = msg
+        _append(self.acc_curve if msg.kind == "full" else self.subset_curve, (msg.progress, msg.accuracy))
+        self.tick(msg.progress, now)
+        last = self.evals[-1] if self.evals else None
+        if last is not None and (last.kind, last.position) == (msg.kind, msg.position):
+            self.evals[-1] = msg.slim()                     # the same weights again (History.add_eval)
+        else:
+            _append(self.evals, msg.slim())
+
+    def take_news(self, msg):
+        """The reports that end in a message for the user: finished, saved, failed, a notice."""
+        if isinstance(msg, Finished):
             self.finished, self.epoch, self.batch = True, msg.epoch, 0
             epochs = f"{msg.epoch} epoch{'s' * (msg.epoch != 1)}"
             if self.no_train:
                 return f"model trained for {epochs}; not training (--no-train)"
             return f"training finished after {epochs}"
-        elif isinstance(msg, Saved):
+        if isinstance(msg, Saved):
             self.saved_path = msg.path
             return f"model saved to {msg.path}"
-        elif isinstance(msg, TrainerFailed):
+        if isinstance(msg, TrainerFailed):
             if msg.diverged:
                 self.diverged, self.paused = msg.text, True
             else:
                 self.failed = msg.text
             return msg.text
-        elif isinstance(msg, Notice):
+        if isinstance(msg, Notice):
             return msg.text
         return None
 
@@ -191,6 +247,12 @@ class Telemetry:
             self.loss_curve = list(h.loss)
         self.lr_changes = list(h.lr_changes)
         self.snapshots = [tuple(s) for s in msg.snapshots]
+
+    def history_json(self) -> dict:
+        """The run's history as the window knows it, in the model file's format (History.to_json)."""
+        h = History()
+        h.evals, h.loss, h.lr_changes = list(self.evals), list(self.loss_curve), list(self.lr_changes)
+        return h.to_json()
 
     @property
     def last_full(self):

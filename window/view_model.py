@@ -1,6 +1,6 @@
 """What the window shows, computed without pygame: the view of the digit on screen (its
 activations, prediction and the connections drawn), the current weights' predictions,
-the test-set pass and the representation map.
+the window's test-set pass and the representation map.
 
 Everything here is plain NumPy, so connection ranking and the passes are unit-tested
 without a display. The window's state is `window_state.py`, the training as the window
@@ -24,6 +24,7 @@ from mnist_live.neural_network import to_float
 from mnist_live.utils import confusion_matrix
 
 RANK_MODES = ("relevance", "contribution", "weight")   # C cycles the line modes
+MAP_DIGITS = 2000                 # test digits on the representation map (class-balanced)
 
 
 # ----------------------------------------------------------------------- analysis
@@ -97,7 +98,7 @@ class WeightsStamp:
         return f"the weights {where}" if where.startswith("after") else f"the weights at {where}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class View:
     """The digit on screen under one weights snapshot: everything the network column,
     the output column, the panel and the film strip say about it."""
@@ -110,7 +111,7 @@ class View:
     conns: list                  # per layer pair (src, dst, value)
     saliency: np.ndarray | None  # (784,) pixel map when G is on: relevance, or d logit / d pixel
     coverage: list | None = None             # relevance mode: share of each pair's relevance the lines carry
-    relevance: object = None                 # lrp.Relevance of the explained class (relevance mode)
+    relevance: lrp.Relevance | None = None   # relevance of the explained class (relevance mode)
     contrast: int | None = None              # explained rather than this class (z_explained - z_contrast)
 
     def explains(self, names):
@@ -190,25 +191,26 @@ class Predictions:
         return self.known[indices].astype(np.int64)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Pass:
-    """A completed pass of the whole test set under one weights snapshot."""
+    """A completed pass of the whole test set under one weights snapshot (read-only arrays)."""
     stamp: WeightsStamp
     predictions: np.ndarray      # (N,) int16
     dead: list                   # per hidden layer: bool (n,) never active on the test set
     confusion: np.ndarray        # (10, 10) rows true
-    stats: object = None         # neurons.NeuronStats: each neuron's top digits and prototype
-    preferred: list = None       # per hidden layer (n,): the class each neuron supports most
+    stats: neurons.NeuronStats | None = None   # each neuron's top digits and prototype
+    preferred: list | None = None              # per hidden layer (n,): the class each neuron supports most
 
     @property
     def accuracy(self):
         return float(np.trace(self.confusion) / max(self.confusion.sum(), 1))
 
 
-class Sweep:
-    """Re-predicts the whole test set a slice at a time (in the frame's idle time) on a
-    frozen copy of the weights, so each completed `Pass` belongs to one snapshot. It
-    records which hidden neurons were ever active (the rest are drawn as dead)."""
+class WindowPass:
+    """The window's pass over the test set: re-predicts every test digit a slice at a time
+    (in the frame's idle time) on a frozen copy of the weights, so each completed `Pass`
+    belongs to one snapshot. It records which hidden neurons were ever active (the rest
+    are drawn as dead)."""
 
     def __init__(self, net_factory, x_test, y_test):
         self.net = net_factory()                # private network: weights frozen per pass
@@ -269,7 +271,10 @@ class Sweep:
             with np.errstate(all="ignore"):
                 rates = self._stats.on_rates() if self._stats is not None else None   # how often each is on
                 preferred = neurons.preferred_class(self.net, on_rates=rates)
-        self.result = Pass(self.stamp, self._preds, [~s for s in self._seen], conf, self._stats, preferred)
+        for stats_array in ([] if self._stats is None else self._stats.arrays()):
+            stats_array.flags.writeable = False              # a finished pass never changes: drawn as it is
+        self.result = Pass(self.stamp, _frozen(self._preds), [_frozen(~s) for s in self._seen], _frozen(conf),
+                           self._stats, None if preferred is None else [_frozen(p) for p in preferred])
         self.stamp = None
         return True
 
@@ -283,7 +288,7 @@ class RepresentationMap:
     of test digits, rebuilt a slice at a time on a frozen copy of the weights and aligned
     with the previous map, so points move as the network learns rather than flip."""
 
-    def __init__(self, net_factory, x_test, y_test, n=2000, chunk=128):
+    def __init__(self, net_factory, x_test, y_test, n=MAP_DIGITS, chunk=128):
         self.net = net_factory()
         self.x_test, self.y_test, self.chunk = x_test, y_test, chunk
         self.subset = projection.balanced_subset(y_test, n)           # (n,) test indices
@@ -327,6 +332,11 @@ class RepresentationMap:
         return True
 
     @property
+    def done(self):
+        """How much of the map under way is built (0 when none is)."""
+        return self._pos / len(self.subset) if self._building is not None else 0.0
+
+    @property
     def can_project(self):
         """Whether a map is complete, so `project` can place a digit on it."""
         return self._transform is not None
@@ -336,6 +346,11 @@ class RepresentationMap:
         mean, A, shift = self._transform
         return ((np.asarray(hidden, np.float64) - mean) @ A + shift).astype(np.float32)
 
+
+
+def _frozen(array):
+    array.flags.writeable = False
+    return array
 
 
 def describe_position(epoch, batch):

@@ -1,71 +1,58 @@
-"""What every region shares: the `Scene` a frame draws from (read-only) and the `Region`
-protocol (a rectangle that lays itself out, draws, and answers hit tests)."""
+"""The `Region` protocol every screen area follows: a rectangle that lays itself out,
+derives what it hit-tests before a frame, draws from the read-only `scene.Scene`, says
+whether its pixels changed, and answers hit tests. A region also says where it sits in the
+window's one list of regions (`z`), when it is on screen, and — for an overlay view — its
+name (the key that opens it toggles `state.overlay` to it), its legend and its caption."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import pygame
 
-
-# ---------------------------------------------------------------------------- scene
-@dataclass
-class Scene:
-    """Everything one frame draws, gathered once by the app (regions only read it)."""
-    state: object                # window_state.WindowState
-    tele: object                 # telemetry.Telemetry
-    view: object                 # view_model.View of the digit on screen
-    shown: dict                  # eased display values: ("hidden", i) -> (n,), "probs" -> (10,)
-    sweep: object                # view_model.Pass or None: the last complete test-set pass
-    predict: object              # indices -> classes under the view's weights
-    weights: list                # the view's weights (fan_in, fan_out) per layer
-    config: object
-    images: np.ndarray           # (N, 784) uint8 test images
-    names: tuple                 # class names
-    short_names: tuple           # class names that fit under a thumbnail
-    noun: str                    # "digit" or "image"
-    dataset: str                 # "MNIST" or "Fashion-MNIST"
-    data_label: str              # where the data came from, and how much
-    status: tuple                # (text, colour) of the training state
-    fps_line: str
-    keys: tuple                  # the key table, for the help overlay
-    lines_stamp: tuple           # changes whenever the drawn connections must change
-    confusion: tuple | None      # (10x10 matrix, what weights it is of) of the newest full test-set result
-    orders: list | None = None   # per hidden layer: position -> neuron (grids sorted by preferred class)
-    classes: tuple = (None, None, "")   # per-class accuracy (10,), the previous one of its kind, what it is of
-    accuracy: str = ""           # the header's accuracy when it is not the latest evaluation (rewound)
-    dream_step: int = 0          # gradient-ascent steps of the dream on screen (state.dream says of what)
-    map: object = None           # view_model.RepresentationMap
-    map_points: np.ndarray | None = None    # (n, 2) eased positions of its points
-    data_offer: tuple = ("", None, None)    # the full data set arriving: (text, colour, download fraction or None)
-    view_key: tuple | None = None           # changes whenever the view of the digit is recomputed
-    hover_cell: object = None               # pygame.Rect of the hovered neuron's cell, or None
-    panel_key: tuple | None = None          # everything the side panel shows depends on
-    sweep_done: float = 0.0      # how much of the test-set pass under way is done (0..1)
-    compare: object = None       # comparison.Comparison: the earlier runs overlaid on the charts
-    watch: object = None         # comparison.SweepWatch of --watch, or None
-
-    @property
-    def true(self):
-        """The true class of the input on screen (None for a drawing)."""
-        st = self.state
-        return None if st.drawing or st.dream is not None else int(st.y_test[st.index])
+NETWORK, OVERLAY, CHROME, MODAL = 0, 1, 2, 3      # z: the network view, overlays over it, bars and panel, the help
 
 
 class Region:
     """A rectangle of the window: it takes its rectangle from the layout (`place`), derives
-    what it needs from the state before a frame is drawn (`update`: hit rectangles, nothing
+    what it needs from the scene before a frame is drawn (`update`: hit rectangles, nothing
     that paints), paints (`draw`: reads the scene, changes nothing but its own caches) and
     answers hit tests (`hit`, from what `update` derived). A parent region places its parts
     with `place_at`. `redrew` says whether the last `paint` changed its pixels, so the frame
-    pushes only what changed to the screen."""
+    pushes only what changed to the screen.
+
+    Where it sits: `z` orders the window's regions (drawn bottom first, hit-tested top
+    first). An overlay view names itself (`overlay`): it is on screen while
+    `state.overlay` is that name, and with `covers_network` the network view's regions
+    give way to it; `legend` and `caption` are what the legend bar and the caption strip
+    say while it is open."""
     rect = pygame.Rect(0, 0, 0, 0)
     modal = False                # shown, it takes every click (overlays)
+    z = NETWORK
+    overlay: str | None = None   # an overlay view's name (None: part of the window)
+    covers_network = True        # an overlay: the network view's regions give way to it
 
     def __init__(self, text):
         self.text = text
         self.lay, self.fs, self.redrew = None, 14, True
 
+    # -------------------------------------------------------------- where it sits
+    def on_screen(self, state, open_overlay):
+        """Whether it is drawn this frame; `open_overlay`: the region of the overlay view
+        open, or None. The network view's regions give way to an overlay that covers it."""
+        if self.overlay is not None:
+            return open_overlay is self
+        if self.z == NETWORK:
+            return open_overlay is None or not open_overlay.covers_network
+        return True
+
+    def legend(self, noun):
+        """An overlay's legend for the bar under it: phrasings from the fullest to the
+        shortest (() : the network's own legend)."""
+        return ()
+
+    def caption(self, state, noun):
+        """An overlay's caption: lines of phrasings (() : none; None: the network's caption)."""
+        return None
+
+    # -------------------------------------------------------------- the protocol
     def area(self, layout):
         """The rectangle of `layout` this region owns."""
         return layout.network
@@ -79,7 +66,7 @@ class Region:
         self._picture = None
 
     def update(self, scene):
-        """Derive hit rectangles and the like from the state (before drawing and hit tests)."""
+        """Derive hit rectangles and the like from the scene (before drawing and hit tests)."""
 
     def draw(self, surface, scene):
         raise NotImplementedError

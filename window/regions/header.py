@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pygame
 
-from mnist_live.window.regions.base import Region
+from mnist_live.window.regions.base import CHROME, Region
 from mnist_live.window.regions.palette import (
     ACCENT,
     BG,
@@ -28,6 +28,7 @@ from mnist_live.window.view_model import describe_position, rank_label
 
 class Header(Region):
     """Title, data source, the latest evaluation (with its kind), modes, messages."""
+    z = CHROME
 
     def area(self, layout):
         return layout.header
@@ -50,7 +51,9 @@ class Header(Region):
         if st.mistakes_only:
             out.append("MISTAKES ONLY")
         if st.pair_filter is not None:
-            out.append(f"TRUE {scene.names[st.pair_filter[0]]} / PRED {scene.names[st.pair_filter[1]]}")
+            t, p = st.pair_filter
+            out.append(f"MISTAKES OF {scene.names[t]}" if p is None
+                       else f"TRUE {scene.names[t]} / PRED {scene.names[p]}")
         return out
 
     @staticmethod
@@ -104,46 +107,23 @@ class Header(Region):
                     y += surf.get_height()
 
 
-def overlay_legend(overlay, noun):
-    """The legend of an overlay as phrasings from the fullest to the shortest ((): none)."""
-    if overlay == "confusion":
-        return (f"each cell: the test {noun}s of its row's true class read as its column's class; "
-                f"click one to browse them; X closes",
-                f"cell = test {noun}s of the row's class read as the column's; click: browse them",
-                "cell = row's class read as column's; click: browse")
-    if overlay == "map":
-        return (f"each point a test {noun}, coloured by its true class: filled = read right, hollow = read wrong; "
-                f"white ring = the one on screen; click opens one; P: next layer / close",
-                "filled = right, hollow = wrong;  white ring = on screen;  click opens;  P: next layer / close",
-                "filled = right, hollow = wrong;  ring = on screen;  P: next / close")
-    if overlay == "leaderboard":
-        return ("the data set's best runs in the run library, best first, with the hyperparameters that differ; "
-                "click a row: its curves on the loss and accuracy chart (again: off); B or Esc closes",
-                "best runs first; click a row: overlay it on the chart; B or Esc closes",
-                "click a row: overlay it; B closes")
-    if overlay == "watch":
-        return ("each trial's test accuracy over its epochs, coloured by how it ended (finished, pruned, "
-                "still running), read from the run library every second; Shift+B or Esc closes",
-                "each trial's accuracy, coloured by finished / pruned / running; Shift+B closes",
-                "trials: finished / pruned / running")
-    return ()
-
-
 class Legend(Region):
-    """The strip under the network: what the colours and the lines mean."""
+    """The strip under the network: what the colours and the lines mean, or the open
+    overlay's legend (`scene.legend`, from the overlay's region)."""
+    z = CHROME
 
     def area(self, layout):
         return layout.legend
 
     def key(self, scene):
         st, v = scene.state, scene.view
-        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, st.overlay
+        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, scene.legend
 
     def draw(self, surface, scene):
         r, st = self.rect, scene.state
         x, y = r.x + 14, r.centery
         fs = self.fs - 2
-        labels = overlay_legend(st.overlay.value, scene.noun)
+        labels = scene.legend
         if labels:                                     # an overlay is on screen: its legend, not the network's
             pygame.draw.rect(surface, BG, r)
             label = next((t for t in labels if self.text.width(t, fs) <= r.width - 28), labels[-1])

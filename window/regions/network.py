@@ -23,7 +23,6 @@ from mnist_live.window.regions.palette import (
     ramp,
     verdict_color,
 )
-from mnist_live.window.view_model import hover_connections
 
 
 class GridRegion(Region):
@@ -284,7 +283,7 @@ class NetworkColumns(GridRegion):
                 "lines": scene.lines_stamp, "input": scene.view_key, "labels": scene.view_key,
                 "output": (scene.view_key, scene.shown["probs"].tobytes())}
         for i in range(len(self.lay.hidden)):
-            keys[("hidden", i)] = (id(scene.sweep), scene.shown[("hidden", i)].tobytes())
+            keys[("hidden", i)] = (id(scene.test_pass), scene.shown[("hidden", i)].tobytes())
         return keys
 
     def part_rects(self):
@@ -318,13 +317,12 @@ class NetworkColumns(GridRegion):
     def draw(self, surface, scene):
         lay = self.lay
         self.dirty = self.find_dirty(scene)
-        if scene.state.hover is None:                 # a hovered neuron shows only its own lines
+        hovered = scene.hovered
+        if hovered is None:                           # a hovered neuron shows only its own lines
             self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
         else:
-            layer, j = scene.state.hover
-            conns = self.cached("hover_conns", (layer, j, scene.lines_stamp),
-                                lambda: hover_connections(scene.weights, layer, j))
-            self.draw_lines(surface, "hover", conns, (layer, j, scene.lines_stamp), width_scale=1.5)
+            self.draw_lines(surface, "hover", hovered.connections, (hovered.layer, hovered.neuron, scene.lines_stamp),
+                            width_scale=1.5)
         self.input.draw(surface, scene)
         for layer, grid in enumerate(lay.hidden):
             self.draw_hidden(surface, scene, layer, grid)
@@ -369,13 +367,13 @@ class NetworkColumns(GridRegion):
 
     def draw_hidden(self, surface, scene, layer, grid):
         a = scene.view.acts[layer + 1]
-        if scene.state.atlas and scene.sweep is not None and scene.sweep.stats is not None:
-            surface.blit(self.atlas_surface(scene.sweep.stats, layer, grid), grid.rect)
+        if scene.state.atlas and scene.test_pass is not None and scene.test_pass.stats is not None:
+            surface.blit(self.atlas_surface(scene.test_pass.stats, layer, grid), grid.rect)
             self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each responds to",
                        (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
             return
         rgb = ramp(scene.shown[("hidden", layer)])
-        dead = scene.sweep.dead[layer] if scene.sweep is not None else None
+        dead = scene.test_pass.dead[layer] if scene.test_pass is not None else None
         if dead is not None:
             rgb[dead] = DEAD
         order = self.orders[layer]
@@ -389,8 +387,8 @@ class NetworkColumns(GridRegion):
 
     def draw_bands(self, surface, scene, layer, grid, order):
         """Class labels left of a grid ordered by preferred class: each at its band's first row."""
-        preferred = scene.sweep.preferred[layer][order] if scene.sweep is not None and \
-            scene.sweep.preferred is not None else None
+        preferred = scene.test_pass.preferred[layer][order] if scene.test_pass is not None and \
+            scene.test_pass.preferred is not None else None
         if preferred is None:
             return
         last_y = -10 ** 6

@@ -6,7 +6,7 @@ import numpy as np
 import pygame
 
 from mnist_live.window.captions import IDEAS
-from mnist_live.window.regions.base import Region
+from mnist_live.window.regions.base import MODAL, OVERLAY, Region
 from mnist_live.window.regions.palette import (
     ACCENT,
     BG,
@@ -16,12 +16,25 @@ from mnist_live.window.regions.palette import (
     TEXT,
     confusion_color,
 )
+from mnist_live.window.view_model import MAP_DIGITS
 
 
 class ConfusionOverlay(Region):
     """The window's last full test-set pass as a confusion matrix (modal, over the
     network); click a cell to browse its digits."""
-    modal = True
+    modal, z, overlay = True, OVERLAY, "confusion"
+
+    def legend(self, noun):
+        return (f"each cell: the test {noun}s of its row's true class read as its column's class; "
+                f"click one to browse them; X closes",
+                f"cell = test {noun}s of the row's class read as the column's; click: browse them",
+                "cell = row's class read as column's; click: browse")
+
+    def caption(self, state, noun):
+        return ((f"confusion matrix: each row is a true class, each column what the network read it as; the "
+                 f"diagonal is right, every other cell a kind of mistake (click one to browse those {noun}s)",
+                 "confusion: rows = true class, columns = read as; off the diagonal = mistakes",
+                 "rows = true, columns = read as"),)
 
     def key(self, scene):
         conf = scene.confusion
@@ -85,8 +98,20 @@ class MapOverlay(Region):
     """The representation map (modal, over the network): one point per digit of a fixed,
     balanced test subset, coloured by true class, mistakes crossed, the digit on screen
     ringed; hover names a point, click opens it."""
+    modal, z, overlay = True, OVERLAY, "map"
 
-    modal = True
+    def legend(self, noun):
+        return (f"each point a test {noun}, coloured by its true class: filled = read right, hollow = read wrong; "
+                f"white ring = the one on screen; click opens one; P: next layer / close",
+                "filled = right, hollow = wrong;  white ring = on screen;  click opens;  P: next layer / close",
+                "filled = right, hollow = wrong;  ring = on screen;  P: next / close")
+
+    def caption(self, state, noun):
+        layer = state.map_layer + 1
+        return ((f"map (P): each dot a test {noun}, placed by what hidden layer {layer} makes of it (its first two "
+                 f"principal components): {noun}s the layer tells apart lie apart",
+                 f"map: each dot a test {noun}, placed by what hidden layer {layer} makes of it",
+                 f"map: test {noun}s as hidden layer {layer} sees them"),)
 
     def __init__(self, text):
         super().__init__(text)
@@ -96,17 +121,17 @@ class MapOverlay(Region):
         self.hover = None                    # test index of the point under the pointer
 
     def update(self, scene):
-        m, pts = scene.map, scene.map_points
+        m = scene.map
         self.screen_points = self.bounds = None
-        if pts is not None and m.layer == scene.state.map_layer:
-            self.bounds = (pts.min(axis=0), pts.max(axis=0))
-            self.screen_points, self.indices = self.to_screen(pts, self.bounds), m.subset
+        if m is not None:
+            self.bounds = (m.points.min(axis=0), m.points.max(axis=0))
+            self.screen_points, self.indices = self.to_screen(m.points, self.bounds), m.subset
         pointer = scene.state.pointer
         self.hover = None if pointer is None else self.nearest(pointer)
 
     def key(self, scene):
-        pts = scene.map_points
-        return (None if pts is None else pts.tobytes(), scene.state.version, scene.view_key, scene.state.map_layer,
+        m = scene.map
+        return (None if m is None else m.points.tobytes(), scene.state.version, scene.view_key, scene.state.map_layer,
                 self.hover, self.rect.size)
 
     def plot_rect(self):
@@ -138,7 +163,7 @@ class MapOverlay(Region):
         r, fs, m = self.rect, self.fs, scene.map
         pygame.draw.rect(surface, BG, r)
         layer = scene.state.map_layer
-        self.text.blit(surface, f"What hidden layer {layer + 1} makes of {len(m.subset):,} test {scene.noun}s "
+        self.text.blit(surface, f"What hidden layer {layer + 1} makes of {MAP_DIGITS:,} test {scene.noun}s "
                                 f"(first two principal components)", (r.x + 20, r.y + 12), fs, TEXT, True)
         x = r.x + 20
         for c in range(10):                                   # the colours mean classes here
@@ -146,7 +171,8 @@ class MapOverlay(Region):
             x = self.text.blit(surface, scene.short_names[c], (x + 14, r.y + 22 + fs + 6), fs - 2, DIM, False,
                                "midleft").right + 12
         if self.screen_points is None:
-            self.text.blit(surface, "projecting...", self.plot_rect().center, fs, DIM, False, "center")
+            self.text.blit(surface, f"projecting... {100 * scene.map_done:.0f} %", self.plot_rect().center, fs, DIM,
+                           False, "center")
             return
         xy, bounds = self.screen_points, self.bounds
         y_true = scene.state.y_test[m.subset]
@@ -156,8 +182,8 @@ class MapOverlay(Region):
                 pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3)
             for px, py in xy[(y_true == c) & wrong].astype(int).tolist():
                 pygame.draw.circle(surface, CLASS_COLORS[c], (px, py), 3, 1)
-        if scene.view is not None and m.can_project:
-            here = [int(v) for v in self.to_screen(m.project(scene.view.acts[layer + 1])[None], bounds)[0]]
+        if m.here is not None:
+            here = [int(v) for v in self.to_screen(m.here[None], bounds)[0]]
             if self.plot_rect().inflate(20, 20).collidepoint(here):
                 pygame.draw.circle(surface, TEXT, here, 9, 2)
         k = self.hover
@@ -169,7 +195,10 @@ class MapOverlay(Region):
 class HelpOverlay(Region):
     """The ideas on screen in a few words, then every key and mouse action (from the app's
     key table), in one or two columns, the font shrinking until it all fits."""
-    modal = True
+    modal, z, overlay, covers_network = True, MODAL, "help", False
+
+    def caption(self, state, noun):
+        return ()                                   # the help covers the window: nothing to caption
 
     def area(self, layout):
         return pygame.Rect((0, 0), layout.size)

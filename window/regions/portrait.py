@@ -16,7 +16,6 @@ from mnist_live.window.regions.palette import (
     diverging,
     verdict_color,
 )
-from mnist_live.window.view_model import receptive_field
 
 HOVER_PX = 6                      # receptive-field pixels per input pixel in the tooltip
 
@@ -38,14 +37,14 @@ class Tooltip(Region):
         return HOVER_PX if self.lay.size[0] >= 1500 else HOVER_PX - 1
 
     def update(self, scene):
-        """Where the portrait goes: beside the hovered neuron's cell (`scene.hover_cell`), never
+        """Where the portrait goes: beside the hovered neuron's cell (`scene.hovered`), never
         on it, never over the output column."""
         self.box = None
-        if scene.state.hover is None or scene.hover_cell is None:
+        if scene.hovered is None:
             return
         lay, fs, side = self.lay, self.fs - 1, 28 * self.pixel_size()
         box = pygame.Rect(0, 0, 3 * side + 40, side + 3 * fs + 44)
-        cell = scene.hover_cell.inflate(4, 4)
+        cell = pygame.Rect(scene.hovered.cell).inflate(4, 4)
         area = pygame.Rect(lay.network.x, lay.network.y, lay.output.x - 12 - lay.network.x, lay.network.height)
         for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
                            ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
@@ -60,7 +59,7 @@ class Tooltip(Region):
 
     def receptive_surface(self, scene, layer, j, px):
         def make():
-            rf = receptive_field(scene.weights, layer, j)
+            rf = scene.hovered.receptive_field
             return _big_image(diverging(rf / (np.abs(rf).max() + 1e-12)), px)     # (28, 28, 3)
         return self.picture(("rf", layer, j, scene.lines_stamp, px), make)
 
@@ -75,21 +74,21 @@ class Tooltip(Region):
         self.heatmap_rect = self.prototype_rect = None
         self.top_rects = []
         box = self.box
-        shows = (None if box is None else tuple(box), scene.state.hover, scene.view_key, id(scene.sweep),
+        shows = (None if box is None else tuple(box), scene.state.hover, scene.view_key, id(scene.test_pass),
                  scene.lines_stamp)                # everything the portrait's pixels depend on
         if shows != self._drawn:                   # it changed: where it is and where it was are pushed
             self.dirty = [pygame.Rect(r) for r in (box, self._drawn and self._drawn[0]) if r]
         else:
             self.dirty = []
         self._drawn = shows
-        if scene.state.hover is None or box is None:
+        if scene.hovered is None or box is None:
             return
         fs = self.fs - 1
-        layer, j = scene.state.hover
+        layer, j = scene.hovered.layer, scene.hovered.neuron
         px = self.pixel_size()
         side = 28 * px
         rf_surf = self.receptive_surface(scene, layer, j, px)
-        ps, v = scene.sweep, scene.view
+        ps, v = scene.test_pass, scene.view
         dead = ps is not None and ps.dead[layer][j]
         title = f"Hidden {layer + 1}, neuron {j}" + (" (dead: never on in the test set)" if dead else "")
         facts = [f"activation {float(v.acts[layer + 1][j]):.3f}"]
@@ -120,7 +119,7 @@ class Tooltip(Region):
                 surface.blit(pygame.transform.smoothscale(small, r.size), r)
                 self.top_rects.append((r, k))
         else:
-            self.text.blit(surface, f"portraits: passing the test set... {100 * scene.sweep_done:.0f} %",
+            self.text.blit(surface, f"portraits: passing the test set... {100 * scene.pass_done:.0f} %",
                            (x + side + 10, y + side // 2), fs - 2, DIM, False, "midleft")
         for i, cap in enumerate(captions):
             self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)
@@ -148,10 +147,18 @@ class FilmStrip(Region):
     def area(self, layout):
         return layout.strip or pygame.Rect(0, 0, 0, 0)
 
+    def capacity(self):
+        """How many thumbnails fit (what the window asks `scene.strip` to hold)."""
+        if self.rect.height == 0:
+            return 0
+        _, _, _, per_row, rows = self.geometry()
+        return per_row * rows
+
     def update(self, scene):
-        """Which digits the strip shows, how the current weights read them, and where."""
-        self.idx, self.total = self.shown(scene.state, scene.sweep, scene.predict)
-        self.preds = scene.predict(self.idx)
+        """Which digits the strip shows (`scene.strip`), how the current weights read them, and where."""
+        strip = scene.strip
+        self.idx, self.preds, self.total = (strip.indices, strip.predictions, strip.total) if strip is not None \
+            else (np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
         fs, thumb, step, per_row, _ = self.geometry()
         y = self.rect.y + fs + 8
         self.boxes = [] if thumb < 16 or self.total == 0 else \
@@ -159,21 +166,7 @@ class FilmStrip(Region):
               k) for i, k in enumerate(self.idx.tolist())]
 
     def key(self, scene):
-        return (scene.state.version, id(scene.sweep), self.idx.tobytes(), self.preds.tobytes(), self.rect.size)
-
-    def shown(self, state, sweep, predict):
-        """Indices of the thumbnails: the neighbourhood of the current digit, under the
-        filter as the window's last test-set pass sees it (the current weights' own pass
-        until one exists); and how many digits the filter keeps."""
-        if self.rect.height == 0:
-            return np.zeros(0, np.int64), 0
-        _, _, _, per_row, rows = self.geometry()
-        count = per_row * rows
-        mask = state.filter_mask(predict if sweep is None else (lambda idx: sweep.predictions[idx]))
-        order = np.arange(state.n) if mask is None else np.flatnonzero(mask)
-        pos = int(np.searchsorted(order, state.index))
-        start = int(np.clip(pos - count // 3, 0, max(0, len(order) - count)))
-        return order[start:start + count], len(order)
+        return (scene.state.version, id(scene.test_pass), self.idx.tobytes(), self.preds.tobytes(), self.rect.size)
 
     def geometry(self):
         """(font size, thumbnail side, step between thumbnails, per row, rows)."""
@@ -190,8 +183,8 @@ class FilmStrip(Region):
         st, r = scene.state, self.rect
         fs, thumb, step, per_row, rows = self.geometry()
         total = self.total
-        which = f"{st.filter_label()} ({total:,}" + ("" if not st.filtering or scene.sweep is None
-                                                     else f" with {scene.sweep.stamp.weights()}") + ")"
+        which = f"{st.filter_label()} ({total:,}" + ("" if not st.filtering or scene.test_pass is None
+                                                     else f" with {scene.test_pass.stamp.weights()}") + ")"
         self.text.blit(surface, self.text.fit(
             f"Browsing {which}: click one to open it; frame = right / wrong now", fs, r.width), (r.x, r.y), fs, DIM)
         for (box, k), pred in zip(self.boxes, self.preds.tolist()):           # frames inside the boxes

@@ -1,15 +1,15 @@
 """The run library's modal overlays over the network view: the leaderboard of the data
 set's best runs (B; a click on a row overlays that run on the charts) and a sweep watched
 live (--watch, Shift+B: every trial's test-accuracy curve, marked by its status). What
-they show comes from `comparison.py` (scene.compare, scene.watch); they only draw and
-hit-test."""
+they show comes from `comparison.py` through the scene (scene.runs, scene.watch); they only
+draw and hit-test."""
 from __future__ import annotations
 
 import numpy as np
 import pygame
 
-from mnist_live.runs.comparison import leaderboard
-from mnist_live.window.regions.base import Region
+from mnist_live.window.regions.base import OVERLAY, Region
+from mnist_live.window.regions.charts import spread
 from mnist_live.window.regions.palette import (
     ACCENT,
     BG,
@@ -21,26 +21,32 @@ from mnist_live.window.regions.palette import (
     TRIAL_COLORS,
     TRIAL_OTHER,
 )
-from mnist_live.window.regions.panel import spread
 
 
 class LeaderboardOverlay(Region):
     """The best runs of the data set, best first: accuracy, time to 98 %, wall time and
     the hyperparameters that differ between the rows; the run on screen marked, the
     overlaid ones in their chart colour. A click on a row overlays that run (again: off)."""
-    modal = True
+    modal, z, overlay = True, OVERLAY, "leaderboard"
+
+    def legend(self, noun):
+        return ("the data set's best runs in the run library, best first, with the hyperparameters that differ; "
+                "click a row: its curves on the loss and accuracy chart (again: off); B or Esc closes",
+                "best runs first; click a row: overlay it on the chart; B or Esc closes",
+                "click a row: overlay it; B closes")
+
+    def caption(self, state, noun):
+        return (("leaderboard (B): the best runs of this data set in the run library; a click puts a run's curves "
+                 "on the chart beside the live one",
+                 "leaderboard: the data set's best runs; click one to overlay it",
+                 "best runs; click to overlay"),)
 
     def __init__(self, text):
         super().__init__(text)
         self.rows = []               # (pygame.Rect, run id) of the rows drawn (hit tests)
 
     def key(self, scene):
-        c = scene.compare
-        return None if c is None else (c.version, self.rect.size, scene.dataset)
-
-    def table(self, scene):
-        c = scene.compare
-        return leaderboard(c.board, c.live_id, [r.id for r in c.shown()])
+        return scene.runs.version, self.rect.size, scene.dataset
 
     def row_h(self):
         return self.text.font(self.fs - 1).get_height() + 6
@@ -49,15 +55,12 @@ class LeaderboardOverlay(Region):
         return self.rect.y + 2 * self.fs + 44
 
     def update(self, scene):
-        c = scene.compare
         self.rows = []
-        if c is None:
-            return
         h, y = self.row_h(), self.top() + self.row_h()
-        for r in c.board:
+        for run_id in scene.runs.board_ids:
             if y + h > self.rect.bottom - 10:
                 break
-            self.rows.append((pygame.Rect(self.rect.x + 14, y, self.rect.width - 28, h), r["id"]))
+            self.rows.append((pygame.Rect(self.rect.x + 14, y, self.rect.width - 28, h), run_id))
             y += h
 
     def hit(self, pos):
@@ -84,11 +87,11 @@ class LeaderboardOverlay(Region):
         self.text.blit(surface, self.text.fit("click a row: overlay that run on the loss and accuracy chart (again: "
                                               "off); B or Esc closes", fs - 1, r.width - 40),
                        (r.x + 20, r.y + 18 + fs), fs - 1, DIM)
-        c = scene.compare
-        if c is None or not c.board:
+        ids = scene.runs.board_ids
+        if not ids:
             self.text.blit(surface, "no runs of this data set recorded yet", r.center, fs, DIM, False, "center")
             return
-        header, body, marks = self.table(scene)
+        header, body, marks = scene.runs.board
         sfs = fs - 1
         mark_w = self.text.width("on screen", sfs) + 16
         xs = self.columns(header, body, sfs, r.width - 28 - mark_w)
@@ -106,8 +109,8 @@ class LeaderboardOverlay(Region):
                 pygame.draw.line(surface, color, (rect.x + 4, rect.centery), (rect.x + mark_w - 12, rect.centery), 3)
             for i, x in enumerate(xs):
                 self.text.blit(surface, cells[i], (x0 + x, rect.y + 3), sfs, color)
-        if len(self.rows) < len(c.board):
-            self.text.blit(surface, f"{len(c.board) - len(self.rows)} more not shown", (r.right - 20, r.bottom - 8),
+        if len(self.rows) < len(ids):
+            self.text.blit(surface, f"{len(ids) - len(self.rows)} more not shown", (r.right - 20, r.bottom - 8),
                            sfs, DIM, False, "bottomright")
 
 
@@ -115,12 +118,22 @@ class WatchOverlay(Region):
     """A sweep's trials watched live: every trial's test-accuracy curve in one chart
     (against epochs or seconds, E), coloured by status (finished, pruned, running),
     each named at its end; re-read from the library every second by a thread."""
-    modal = True
+    modal, z, overlay = True, OVERLAY, "watch"
+
+    def legend(self, noun):
+        return ("each trial's test accuracy over its epochs, coloured by how it ended (finished, pruned, "
+                "still running), read from the run library every second; Shift+B or Esc closes",
+                "each trial's accuracy, coloured by finished / pruned / running; Shift+B closes",
+                "trials: finished / pruned / running")
+
+    def caption(self, state, noun):
+        return (("watched sweep (Shift+B): every trial's test accuracy as it trains, so a pruned trial stops where "
+                 "the pruner judged it behind",
+                 "watched sweep: every trial's accuracy as it trains", "the sweep's trials"),)
 
     def key(self, scene):
         w = scene.watch
-        axis = scene.compare.axis if scene.compare is not None else "epochs"
-        return None if w is None else (w.version, axis, self.rect.size)
+        return None if w is None else (w.version, scene.runs.axis, self.rect.size)
 
     def plot_rect(self):
         r, th = self.rect, self.text.font(self.fs - 1).get_height()
@@ -148,7 +161,7 @@ class WatchOverlay(Region):
             self.text.blit(surface, self.text.fit(w.error, fs - 1, p.width - 20), p.center, fs - 1, DIM, False,
                            "center")
             return
-        axis = scene.compare.axis if scene.compare is not None else "epochs"
+        axis = scene.runs.axis
         curves = [(t, t.acc_on(axis)) for t in trials]
         accs = [a for _, c in curves for _, a in c]
         if not accs:

@@ -1,0 +1,154 @@
+"""The network as the window shows it: the weights on screen (live or a rewound snapshot)
+and everything computed from them — the predictions the browsing and the film strip ask
+for, the view of the digit on screen, the eased values the grids and the output column
+draw, the window's test-set pass, the representation map and a dream. No pygame: the
+frame loop feeds it weights and the state, and asks it what to draw.
+
+When the picture follows new weights: a user's change recomputes the view at once; new
+weights from the trainer at most every few refresh costs (the view plus the lines), and
+their picture follows a frame later, so no frame both recomputes the view and redraws
+the window.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from mnist_live.neural_network import MLP, to_float
+from mnist_live.window.drawn_digit import mnist_style
+from mnist_live.window.side_views import Dreamer, ease_points
+from mnist_live.window.state import waiting_message
+from mnist_live.window.view_model import Predictions, RepresentationMap, WeightsStamp, WindowPass, compute_view, ease
+
+PASS_CHUNK = 32                   # test digits re-predicted per slice of a frame's idle time
+ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
+
+
+class Display:
+    """The weights on screen and what the window computes from them."""
+
+    def __init__(self, config, x_test, y_test, live=True):
+        def network():
+            return MLP(config.sizes, config.activation, seed=config.seed)
+        self.net, self.x_test, self.y_test = network(), x_test, y_test
+        self.stamp = None if live else WeightsStamp()    # None: no weights from the training process yet
+        self.predict = Predictions(self.net, x_test)
+        self.test_pass = WindowPass(network, x_test, y_test)
+        self.map = RepresentationMap(network, x_test, y_test)
+        self.dreamer = Dreamer()
+        self.view = self.view_key = self.lines_key = None
+        self.shown, self.map_points = {}, None           # eased display values; the map's eased points
+        self.view_cost, self.last_adopt, self.pass_cost = 0.0, 0.0, 0.0
+        self.snap, self.draw_later = True, False
+        self.waiting = False                             # the trainer published weights newer than these
+
+    @property
+    def pass_done(self):
+        """How much of the test-set pass under way is done (0 when none is)."""
+        return self.test_pass.pos / len(self.y_test) if self.test_pass.busy else 0.0
+
+    def adopt_due(self, user_changed, lines_seconds, now):
+        """Whether waiting new weights are taken now: at once for a user's change, else at
+        most every few refresh costs (thousands of lines, K = 5000, cannot eat every frame)."""
+        return user_changed or now - self.last_adopt >= max(ADOPT_S, 6 * (self.view_cost + lines_seconds))
+
+    def take(self, stamp, now=None):
+        """The weights in `net` are now those of `stamp`."""
+        self.last_adopt = time.perf_counter() if now is None else now
+        if stamp is not None and stamp != self.stamp:
+            self.stamp = stamp
+            self.predict.reset(stamp)
+
+    def known_predictions(self, record):
+        """A full evaluation's per-image predictions, when they are of the weights on screen."""
+        if self.stamp is not None and (self.stamp.epoch, self.stamp.batch) == record.position:
+            self.predict.reset(self.stamp)
+            self.predict.known[:] = record.predictions
+
+    def update(self, state):
+        """The pass, the map, the dream and the view brought up to date with the state and
+        the weights; the values shown eased a step. Returns (whether the picture changed,
+        a message the user waits on or None)."""
+        changed = False
+        tp = self.test_pass
+        tp.want_stats = state.hover is not None or state.atlas
+        tp.want_preferred = state.hover is not None or state.sorted_grids
+        if tp.needs_pass(self.stamp):
+            tp.start(self.net.weights, self.net.biases, self.stamp)
+        waiting = waiting_message(state, tp.result, self.pass_done)
+        changed |= self.dreamer.step(state.dream, self.net)
+        changed |= self.update_map(state)
+        changed |= self.update_view(state)
+        changed |= ease(self.shown, self.view, self.snap)
+        self.snap = False
+        return changed, waiting
+
+    def update_view(self, state):
+        """Recompute the view when the state, the weights or the dream changed."""
+        user_changed = self.view_key is None or state.version != self.view_key[0]
+        key = (state.version, self.stamp, self.dreamer.step_no)
+        changed = self.lines_key != self.view_key        # after new weights the lines follow one frame later
+        self.lines_key = self.view_key
+        if key == self.view_key:
+            return changed
+        t0 = time.perf_counter()
+        if state.dream is not None and self.dreamer.image is not None:
+            x = self.dreamer.image
+        else:
+            x = mnist_style(state.canvas).reshape(784) if state.drawing else to_float(self.x_test[state.index])
+        self.view = compute_view(self.net, x, self.stamp, state.k, state.rank_mode, state.saliency,
+                                 empty=state.drawing and not state.canvas.any(), explain=state.explain_class,
+                                 contrast=state.contrast_class)
+        self.view_cost = time.perf_counter() - t0
+        self.draw_later = not user_changed                 # new weights: drawn next frame; a key's answer at once
+        self.snap = self.snap or (user_changed and key[2] == 0)   # a new digit jumps; weights, dreams glide
+        self.view_key = key
+        if user_changed or self.lines_key is None:
+            self.lines_key = key
+        return True
+
+    def update_map(self, state):
+        """Keep the open map building for the weights on screen; its points glide there."""
+        if state.overlay != "map":
+            return False
+        layer = state.map_layer % (len(self.net.sizes) - 2)
+        m = self.map
+        if not m.busy and (m.stamp != self.stamp or m.layer != layer):
+            m.start(self.net.weights, self.net.biases, self.stamp, layer)
+        self.map_points, moved = ease_points(self.map_points, m.points if m.layer == layer else None)
+        return moved
+
+    def map_here(self, state):
+        """Where the digit on screen lies on the open map (2,), or None."""
+        m = self.map
+        if self.view is None or not m.can_project or m.layer != state.map_layer % (len(self.net.sizes) - 2):
+            return None
+        return m.project(self.view.acts[m.layer + 1])
+
+    def idle_work(self, deadline):
+        """The open map, then the test-set pass, in slices while they fit before `deadline`
+        (at least one slice a frame, so they always progress); returns whether a map or a
+        pass completed (the picture changed)."""
+        changed = self.map.busy and self.map.step()
+        cost = self.pass_cost
+        while self.test_pass.busy:
+            t = time.perf_counter()
+            changed |= self.test_pass.step(PASS_CHUNK)            # dead neurons, the confusion matrix
+            cost = max(time.perf_counter() - t, 0.9 * cost)
+            if time.perf_counter() + cost > deadline:
+                break
+        self.pass_cost = cost
+        return bool(changed)
+
+    def strip_digits(self, state, count):
+        """The film strip's digits: `count` indices around the one on screen under the active
+        filter as the last test-set pass sees it (the weights on screen until one exists),
+        how the weights on screen read them, and how many digits the filter keeps."""
+        result = self.test_pass.result
+        mask = state.filter_mask(self.predict if result is None else (lambda idx: result.predictions[idx]))
+        order = np.arange(state.n) if mask is None else np.flatnonzero(mask)
+        pos = int(np.searchsorted(order, state.index))
+        start = int(np.clip(pos - count // 3, 0, max(0, len(order) - count)))
+        idx = order[start:start + count]
+        return idx, self.predict(idx), len(order)
