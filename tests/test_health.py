@@ -258,3 +258,20 @@ def test_series_are_one_layers_figure_over_time():
     _, bands = series(recs, 2, "activations")
     assert bands.shape == (2, 9) and (bands == 2.0).all()
     assert series([], 0, "weights")[1].shape == (0, 9)
+
+
+def test_the_writer_applies_health_records_and_hand_off_files_from_before_them(tmp_path):
+    from fixtures_runs import DATASET
+    from mnist_live.runs import writer
+    from mnist_live.runs.library import RunLibrary, run_row
+    db = str(tmp_path / "runs.sqlite3")
+    row = run_row(Config(), DATASET, "host", started=1.0)
+    doc = {"row": row, "run_id": None, "evals": [0, []], "losses": [0, [(0.1, 2.0)]], "lrs": [0, []], "end": None}
+    with RunLibrary(db) as lib:
+        rid = writer.apply(lib, doc)                                   # an older hand-off file: no "health"
+        assert lib.run(rid)["health"] == [] and lib.run(rid)["losses"] == [[0.1, 2.0]]
+        rec = _rec(HEALTHY).to_json()
+        later = {**doc, "run_id": rid, "losses": [1, []]}
+        writer.apply(lib, {**later, "health": [0, [(0.5, 0, 1, rec), (0.6, 0, 2, rec)]]})
+        writer.apply(lib, {**later, "health": [1, [(0.6, 0, 2, rec)]]})         # the same again: no duplicate
+        assert lib.run(rid)["health"] == [json.loads(json.dumps(rec))] * 2
