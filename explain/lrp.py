@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mnist_live.explain.edges import top_of_matrix
 from mnist_live.neural_network import ACTIVATE, MLP, to_float
 
 INPUT_RULES = ("zB", "z+", "eps")
@@ -185,7 +186,6 @@ def top_edges(net: MLP, acts, rel: Relevance, k) -> tuple[list, list]:
     and for the epsilon and z+ rules only from sources that are on; zero edges are never
     returned, so a pair may give fewer than k."""
     edges, coverage = [], []
-    empty = (np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, np.float32))
     for pair in range(net.n_layers):
         s = rel.scales[pair]
         cols = np.flatnonzero(s)
@@ -196,27 +196,9 @@ def top_edges(net: MLP, acts, rel: Relevance, k) -> tuple[list, list]:
             rows = np.flatnonzero(a)
         vals = _contributions(net, acts, rel, pair, rows, cols)   # (n_rows, n_cols)
         vals *= s[cols]
-        mag = np.abs(vals)                                           # (n_rows, n_cols)
-        total = float(mag.sum(dtype=np.float64))
-        mag = mag.ravel()
-        kk = min(int(k), mag.size)
-        if kk <= 0 or total == 0.0:
-            edges.append(empty)
-            coverage.append(0.0)
-            continue
-        cand = np.arange(mag.size)
-        if len(cols) > kk:
-            # kk columns have an edge >= the kk-th largest column maximum t, so the top kk
-            # edges are all >= t: partition only those (a fraction of the matrix).
-            col_max = mag.reshape(len(rows), len(cols)).max(axis=0)
-            t = np.partition(col_max, len(cols) - kk)[len(cols) - kk]
-            cand = np.flatnonzero(mag >= t)
-        top = cand[np.argpartition(mag[cand], len(cand) - kk)[len(cand) - kk:]]
-        top = top[mag[top] > 0]
-        top = top[np.argsort(mag[top], kind="stable")]              # weakest first
-        r, c = np.divmod(top, len(cols))
-        edges.append((rows[r], cols[c], vals.ravel()[top].astype(np.float32)))
-        coverage.append(min(1.0, float(mag[top].sum(dtype=np.float64)) / total))   # (rounding)
+        top, share = top_of_matrix(vals, k, rows, cols)
+        edges.append(top)
+        coverage.append(share)
     return edges, coverage
 
 

@@ -12,7 +12,10 @@ Tables: `runs` (one row per run: its configuration as JSON, one column per hyper
 the data set and sizes, host/pid/process start time, machine, status, and summary columns
 kept up to date while it trains: test accuracy, best accuracy, time to 97 % and 98 %, wall
 time, samples/s), `evaluations` (every evaluation with its per-class accuracy and the
-seconds since the run started), `losses` (the loss curve) and `lr_changes`.
+seconds since the run started), `losses` (the loss curve), `lr_changes` and, since schema
+2, `health` (each measurement of training health: history.HealthRecord as JSON). An older
+library is brought up to the current schema when opened for writing (MIGRATIONS); one only
+read keeps its schema (it has no health records).
 
 Writes are transactions (`BEGIN IMMEDIATE`, retried while another writer holds the
 database), so a run killed at any moment leaves its last complete state. Whoever opens
@@ -40,7 +43,7 @@ import time
 
 from mnist_live.runs.rows import MAX_SQL_INT, DamagedRun, connect_read_only, json_column, run_dict, sql_int
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES = ("running", "finished", "diverged", "failed", "interrupted", "pruned")
 THRESHOLDS = (0.97, 0.98)                 # time_to_97 / time_to_98: first full evaluation reaching them
 BUSY_TIMEOUT_S = 10.0                     # how long one statement waits for another writer
@@ -124,7 +127,20 @@ CREATE TABLE lr_changes (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 """
-TABLES = ("runs", "evaluations", "losses", "lr_changes")
+HEALTH_SCHEMA = """
+CREATE TABLE health (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    progress REAL NOT NULL,
+    epoch INTEGER NOT NULL,
+    batch INTEGER NOT NULL,
+    record TEXT NOT NULL,             -- JSON: history.HealthRecord.to_json()
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+"""
+SCHEMA += HEALTH_SCHEMA
+MIGRATIONS = {1: HEALTH_SCHEMA}           # schema N -> N + 1
+TABLES = ("runs", "evaluations", "losses", "lr_changes", "health")
 BEST_FIRST = "test_accuracy IS NULL, test_accuracy DESC, id ASC"     # RunLibrary.runs' default order
 
 
@@ -277,6 +293,7 @@ class RunLibrary:
         self.retry_s = RETRY_S if retry_s is None else retry_s
         self.host = socket.gethostname()
         self.read_only = False           # opened for reading only (a read-only folder or mount, a full disk)
+        self.schema = SCHEMA_VERSION     # an older one only when read as it is (read-only)
         self.skipped = []                # (id, why) of the damaged rows the last read skipped
         try:
             self._check_path(create)
@@ -332,7 +349,8 @@ class RunLibrary:
         if opened is None:
             raise why
         self.conn, version = opened
-        if version != SCHEMA_VERSION:
+        self.schema = version
+        if version != SCHEMA_VERSION and version not in MIGRATIONS:       # an older one reads as it is
             self.conn.close()
             raise self.error(f"written by a newer mnist-live (schema {version}; this version reads up to "
                              f"{SCHEMA_VERSION})" if version > SCHEMA_VERSION else
@@ -382,6 +400,11 @@ class RunLibrary:
         def create(cur):
             v = cur.execute("PRAGMA user_version").fetchone()[0]
             if v == SCHEMA_VERSION:                       # another process made it meanwhile
+                return
+            if v in MIGRATIONS:                           # an older library: brought up to date
+                for step in range(v, SCHEMA_VERSION):
+                    cur.executescript_in_tx(MIGRATIONS[step])
+                cur.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 return
             tables = [r[0] for r in cur.execute("SELECT name FROM sqlite_master WHERE type='table'")]
             if tables:
@@ -587,7 +610,8 @@ class RunLibrary:
         return out
 
     def details(self, run_id) -> dict:
-        """A run's evaluations, losses and lr_changes (DamagedRun: malformed per-class JSON)."""
+        """A run's evaluations, losses, lr_changes and health (the HealthRecord JSON objects;
+        none in a schema-1 library only read) (DamagedRun: malformed JSON)."""
         rid = sql_int(run_id)
         evals = self._read("SELECT progress, kind, accuracy, per_class, epoch, batch, elapsed_s FROM evaluations "
                            "WHERE run_id=? ORDER BY seq", (rid,))
@@ -597,7 +621,9 @@ class RunLibrary:
                 "losses": [list(r) for r in self._read(
                     "SELECT progress, loss FROM losses WHERE run_id=? ORDER BY seq", (rid,))],
                 "lr_changes": [list(r) for r in self._read(
-                    "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (rid,))]}
+                    "SELECT progress, lr FROM lr_changes WHERE run_id=? ORDER BY seq", (rid,))],
+                "health": [json_column(rid, r[0], "health record", dict) for r in self._read(
+                    "SELECT record FROM health WHERE run_id=? ORDER BY seq", (rid,))] if self.schema >= 2 else []}
 
     def runs(self, dataset=None, sweep=None, conditions=(), order=BEST_FIRST, last=None, limit=None) -> list[dict]:
         """Summaries of runs in `order` (an SQL ORDER BY over the runs table; best test

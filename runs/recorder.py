@@ -3,7 +3,8 @@ the observer that records what the training loop trains (the loop never imports 
 
 What it owns: a run's record from its start to its end (`RunRecorder(path, config,
 dataset)`, `.sync(history, elapsed_s)` after each evaluation, `.finish(status, ...)`
-once): what the history gained, with its sequence numbers, handed to a background writer
+once): what the history gained (evaluations, loss points, learning-rate changes, health
+records), with its sequence numbers, handed to a background writer
 (runs/writer.py), so a locked library or a full disk delays recording, never training;
 the end waits a bounded time for the writer, and what the library could not take by then
 is kept in a hand-off file the next opener applies. A library that cannot be used at all
@@ -53,6 +54,8 @@ class RunRecorder:
         self._loss_progress = -1.0
         self._losses = 0                # loss points handed over (the library's sequence numbers)
         self._lrs = 0
+        self._health = 0                # health records handed over
+        self._health_progress = -1.0
         t0 = time.perf_counter()
         row = run_row(config, dataset, socket.gethostname(), command=command, sweep=sweep, trial=trial)
         self.writer = RunWriter(path, row, log=log)
@@ -82,13 +85,18 @@ class RunRecorder:
         losses = [(float(p), float(v)) for p, v in history.loss
                   if p > self._loss_progress and v is not None and math.isfinite(v)]
         lrs = [(float(p), float(v)) for p, v in history.lr_changes[self._lrs:]]
-        self.writer.add((start, new_evals), (self._losses, losses), (self._lrs, lrs))
+        health = [(float(r.progress), int(r.epoch), int(r.batch), r.to_json()) for r in history.health
+                  if r.progress > self._health_progress]     # (the history thins old records: by progress)
+        self.writer.add((start, new_evals), (self._losses, losses), (self._lrs, lrs), (self._health, health))
         self._evals = len(evals)
         self._last_eval = evals[-1] if evals else None
         if history.loss:
             self._loss_progress = max(self._loss_progress, history.loss[-1][0])
         self._losses += len(losses)
         self._lrs = len(history.lr_changes)
+        if health:
+            self._health_progress = health[-1][0]
+        self._health += len(health)
         self.busy_s += time.perf_counter() - t0
 
     def finish(self, status, evaluation=None, wall_s=None, samples_per_s=None, model_file=None, error=None,

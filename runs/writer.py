@@ -13,7 +13,8 @@ finished run is never turned into `interrupted` because its process could not wa
 What waits is a document, JSON as it stands: {"row": library.run_row(...), "run_id": id
 or None, "evals": [first seq, [(progress, kind, accuracy, per_class, epoch, batch,
 elapsed_s), ...]], "losses": [first seq, [(progress, loss), ...]], "lrs": [first seq,
-[(progress, lr), ...]], "end": finish_run's keywords or None}.
+[(progress, lr), ...]], "health": [first seq, [(progress, epoch, batch, HealthRecord JSON
+object), ...]] (absent from older hand-off files), "end": finish_run's keywords or None}.
 
 Imports: the standard library and runs.library. No NumPy.
 """
@@ -31,6 +32,7 @@ from mnist_live.runs.library import RunLibrary, RunLibraryError, insert_run
 OPEN_TIMEOUT_S = 1.0          # one attempt's wait for another writer (the thread retries after it)
 RETRY_MIN_S, RETRY_MAX_S = 0.05, 2.0     # backoff between attempts
 HANDOFF_MAX_BYTES = 64 * 2**20           # a bigger hand-off file is not ours
+_KEYS = ("evals", "losses", "lrs", "health")  # what the document holds rows of, each [first seq, rows]
 
 
 # ------------------------------------------------------------------ one transaction
@@ -50,6 +52,10 @@ def apply(lib, doc):
         for table, (start, points) in (("losses", doc["losses"]), ("lr_changes", doc["lrs"])):
             cur.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?)",
                             [(run_id, start + i, p, v) for i, (p, v) in enumerate(points)])
+        start, records = doc.get("health", (0, ()))
+        cur.executemany("INSERT OR REPLACE INTO health VALUES (?, ?, ?, ?, ?, ?)",
+                        [(run_id, start + i, p, e, b, json.dumps(rec, allow_nan=False))
+                         for i, (p, e, b, rec) in enumerate(records)])
         if doc["end"] is not None:
             RunLibrary.end_run(cur, run_id, **doc["end"])
         elif rows:
@@ -124,7 +130,8 @@ class RunWriter:
 
     def __init__(self, path, row, log=print):
         self.path, self.log = path, log
-        self.doc = {"row": row, "run_id": None, "evals": [0, []], "losses": [0, []], "lrs": [0, []], "end": None}
+        self.doc = {"row": row, "run_id": None, "evals": [0, []], "losses": [0, []], "lrs": [0, []],
+                    "health": [0, []], "end": None}
         self.incoming = []              # additions (tuples) and the end (a dict) since the thread last looked
         self.cond = threading.Condition()
         self.failed = None              # why recording stopped for good
@@ -141,10 +148,10 @@ class RunWriter:
         return self.doc["run_id"]
 
     # ------------------------------------------------------------ the training side
-    def add(self, evals=(0, ()), losses=(0, ()), lrs=(0, ())):
+    def add(self, evals=(0, ()), losses=(0, ()), lrs=(0, ()), health=(0, ())):
         """Queue what the run gained: each (first sequence number, rows)."""
         with self.cond:
-            self.incoming.append((evals, losses, lrs))
+            self.incoming.append((evals, losses, lrs, health))
             self.cond.notify()
 
     def end(self, **end):
@@ -170,7 +177,7 @@ class RunWriter:
     # ------------------------------------------------------------ the thread
     def _pending(self):
         d = self.doc
-        return not self.started or bool(d["evals"][1] or d["losses"][1] or d["lrs"][1]) or \
+        return not self.started or bool(d["evals"][1] or d["losses"][1] or d["lrs"][1] or d["health"][1]) or \
             (d["end"] is not None and not self.done)
 
     def _merge(self):
@@ -180,7 +187,7 @@ class RunWriter:
             if isinstance(item, dict):
                 d["end"] = item
                 continue
-            for key, (first, rows) in zip(("evals", "losses", "lrs"), item):
+            for key, (first, rows) in zip(_KEYS, item):
                 if not rows:
                     continue
                 start, have = d[key]
@@ -192,14 +199,13 @@ class RunWriter:
 
     def _snapshot(self):
         d = self.doc
-        return {**d, "evals": [d["evals"][0], list(d["evals"][1])], "losses": [d["losses"][0], list(d["losses"][1])],
-                "lrs": [d["lrs"][0], list(d["lrs"][1])]}
+        return {**d, **{key: [d[key][0], list(d[key][1])] for key in _KEYS}}
 
     def _written(self, snap, run_id):
         """What `snap` held is in the library: keep only what came after it (under the lock)."""
         d = self.doc
         d["run_id"], self.started = run_id, True
-        for key in ("evals", "losses", "lrs"):
+        for key in _KEYS:
             first, rows = snap[key]
             start, have = d[key]
             written_to = first + len(rows)

@@ -21,6 +21,7 @@ from conftest import ROOT
     ("bench_clip.py", "| reduction | ms per frame"),
     ("bench_sweep.py", "| comparison | A: median s | B: median s | A / B"),
     ("bench_runs.py", "| time inside RunRecorder calls |"),
+    ("bench_health.py", "| case | observers | samples/s (median)"),
     pytest.param("bench_heap.py", "| heap setting | window PSS MiB", marks=pytest.mark.skipif(
         not sys.platform.startswith("linux"), reason="reads /proc and glibc's mallinfo2: Linux only")),
 ])

@@ -148,3 +148,33 @@ def test_each_caption_line_fits_the_strip(sample, size):
             app.frame()
         for line in app.region(Caption).chosen(app.scene()):
             assert app.text.width(line, app.layout.font_size - 2) <= app.layout.caption.width - 28, line
+
+
+# ------------------------------------------------------------ watching it learn
+def _learning_lines():
+    from mnist_live.window import captions as c
+    return [c.backward_caption("digit", 3, True, 60), c.backward_caption("digit", 7, False, 60),
+            c.updates_caption("digit", 1, 60), c.updates_caption("image", 50, 30),
+            *(c.step_caption("digit", 128, 0.314, p) for p in ("forward", "loss", "backward", "update")),
+            c.health_caption()]
+
+
+def test_the_learning_captions_go_from_the_fullest_to_the_shortest():
+    for line in _learning_lines():
+        assert len(line) >= 2 and all(len(a) >= len(b) for a, b in zip(line, line[1:])), line
+        assert len(line[-1]) <= 60, line[-1]
+
+
+def test_the_learning_captions_say_what_the_view_is_of():
+    """Catches: a caption that names the wrong class, span or phase, or the wrong target of a
+    drawn digit."""
+    from mnist_live.window.captions import LEARNING_IDEAS
+    back, drawn, one, span, fwd, loss, bwd, upd, health = _learning_lines()
+    assert "true class 3" in back[0] and "own answer 7" in drawn[0] and "drawn digit has no label" in drawn[0]
+    assert "class 3" in back[1] and "the 60 weights" in back[0] and "0 where the relu is off" in back[0].lower()
+    assert "last batch" in one[0] and "last 50 batches" in span[0] and "image's scores" in span[0]
+    assert "forward" in fwd[0] and "0.314" in loss[0] and "128 digits" in loss[0] and "error flows back" in bwd[0]
+    assert "changes the weights" in upd[0] and len({fwd[1], loss[1], bwd[1], upd[1]}) == 4
+    assert "1/1,000" in health[0] and "38 %, 68 %, 86 %" in health[0]
+    ideas = " ".join(t for _, t in LEARNING_IDEAS)
+    assert "1/1,000" in ideas and "after it minus before" in ideas and "off" in ideas

@@ -219,7 +219,7 @@ def break_foreign(db):
 
 
 @pytest.mark.parametrize("breaker, fragment", [
-    (break_newer, "written by a newer mnist-live (schema 2"),
+    (break_newer, f"written by a newer mnist-live (schema {run_library.SCHEMA_VERSION + 1}"),
     (break_corrupt, "not a valid run library (corrupt file?)"),
     (break_foreign, "not a run library (tables: notes)"),
     (lambda db: os.mkdir(db), "is a folder"),

@@ -14,6 +14,7 @@ from conftest import assert_one_line_error, run
 from fixtures_runs import DATASET, add_run, call, per_class
 from mnist_live import main
 from mnist_live.runs import command as runs_command
+from mnist_live.runs import library as run_library
 from mnist_live.runs.library import RunLibrary, RunLibraryError
 from mnist_live.training.config import Config
 
@@ -168,7 +169,7 @@ def test_export_csv_and_json_round_trip(three, tmp_path, capsys):
         assert row["command"] == runs_command.command_text(r["config"])
     status, out, _ = call(["export", "--json", "-", "--runs", db, "--where", "lr<0.002"], capsys)
     data = json.loads(out)
-    assert status == 0 and data["schema"] == 1
+    assert status == 0 and data["schema"] == run_library.SCHEMA_VERSION == 2
     assert {r["id"]: r for r in data["runs"]} == {i: full[i] for i in ids[1:]}
     assert call(["export", "--json", str(tmp_path), "--runs", db], capsys)[0] == 1      # a folder: refused
 
@@ -252,7 +253,7 @@ def test_a_damaged_row_is_skipped_with_one_line_never_fatal(three, capsys, table
     (["show", "9" * 23], 1, f"no run {'9' * 23}"),
     (["rm", "9" * 23], 1, f"no run {'9' * 23}"),
     (["compare", "1", "-" + "9" * 23], 1, f"no run -{'9' * 23}"),
-    (["export", "--json", "-", "--last", "9" * 23], 0, '"schema": 1'),
+    (["export", "--json", "-", "--last", "9" * 23], 0, f'"schema": {run_library.SCHEMA_VERSION}'),
     (["--where", "hidden=" + "7" * 5000], 2, "hidden is layer sizes such as 1024,512"),
     (["--where", "hidden=64," + "7" * 19], 2, "hidden is layer sizes such as 1024,512"),
 ])

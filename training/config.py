@@ -77,6 +77,9 @@ class Config:
     no_train: bool = field(default=False, metadata=_opt("do not train: explore the (loaded) model"))
     headless: bool = field(default=False, metadata=_opt("no window: train in the terminal with a progress bar"))
     metrics: str | None = field(default=None, metadata=_opt("write run metrics as JSON to FILE", metavar="FILE"))
+    health_every: int = field(default=100, metadata=_opt(
+        "batches between measurements of training health (gradient norms, update/weight ratios, dead ReLUs, "
+        "weight and activation distributions; also batches 1, 3, 10, 30); 0: none", type=int, min=0, metavar="N"))
     runs: str | None = field(default=None, metadata=_opt(
         "run library database file (default: <data home>/mnist_viz/runs.sqlite3)", metavar="FILE"))
     no_runs: bool = field(default=False, metadata=_opt("do not record this run in the run library"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections import deque
 
+from mnist_live.training.health import HealthMonitor, health_warnings
 from mnist_live.training.loop import Observer, Outcome, Run, train
 from mnist_live.training.progress import HeadlessProgress
 from mnist_live.training.trainer import DivergenceCheck, SaveAtEnd, Trainer, evaluate
@@ -44,8 +45,10 @@ def run_headless(config, data, arrays=None, meta=None, observers=()):
                           None if val is None else evaluate(trainer.net, *val, "val", at))
     else:
         save = [SaveAtEnd(config.save)] if config.save else []
+        progress = HeadlessProgress(trainer, config)
+        health = HealthMonitor(config.health_every, log=progress.say)
         run = Run(trainer, data.x_test, data.y_test,
-                  [DivergenceCheck(), HeadlessProgress(trainer, config), log, *save, *observers], val=val)
+                  [DivergenceCheck(), health, progress, log, *save, *observers], val=val)
         outcome = train(run)
     if outcome.status == "diverged":
         print(f"error: {outcome.error}", file=sys.stderr)
@@ -69,7 +72,9 @@ def run_headless(config, data, arrays=None, meta=None, observers=()):
         "epochs_completed": trainer.epoch,
         "train_samples_per_s": run.samples_per_s or trainer.samples_per_s,
         "epochs": list(log.epochs),
-        "history": trainer.history.to_json(),
+        "history": trainer.history.to_json(),       # with the health records ("health")
+        "health": {"every": config.health_every, "records": len(trainer.history.health),
+                   "warnings": health_warnings(trainer.history.health)},
         "snapshots": {"count": len(trainer.snapshots), "bytes": trainer.snapshots.nbytes()},
         "hyperparameters": config.hyperparameters(),
         "dataset": data.summary(),

@@ -1,5 +1,6 @@
 """What a run remembers about itself: every evaluation (with per-class accuracy), the loss
-curve, the learning-rate changes a user made, and float16 weight snapshots to rewind to.
+curve, the learning-rate changes a user made, the measurements of training health
+(`HealthRecord`, made by health.HealthMonitor), and float16 weight snapshots to rewind to.
 
 All of it goes into model files (members `history`, `lr_scale`, `snap_*`) and the
 `history` of --metrics, so a loaded model shows its curves and can be rewound. Imports
@@ -16,6 +17,9 @@ import numpy as np
 from mnist_live.training.model_file import ModelFileError
 
 MAX_LOSS_POINTS = 5000        # loss curve length bound: older points are merged pairwise
+MAX_HEALTH_POINTS = 1000      # health records kept: past it every other one of the older half goes
+PERCENTILES = (0, 7, 16, 31, 50, 69, 84, 93, 100)   # a distribution's bands, as TensorBoard's (-inf, -1.5,
+                                                    # -1, -0.5, 0, 0.5, 1, 1.5 sigma, +inf for a normal one)
 EVAL_KINDS = ("full", "subset", "val", "val_subset")   # the test set, its first images; the validation split, ditto
 SNAPSHOT_BUDGET = 150 * 2**20  # bytes of float16 snapshots kept (default network: 2.54 MiB each, 58 fit)
 
@@ -96,6 +100,64 @@ def _pairs(d, key):
     return out
 
 
+@dataclass(frozen=True)
+class LayerHealth:
+    """One layer pair's health (input -> h1 first): its weights, the gradient and the step
+    through them, and the layer they feed (NaN where a figure does not apply)."""
+    grad_norm: float          # ||dloss/dW|| of the batch (mean loss + weight decay), weights before the step
+    update_ratio: float       # ||dw|| / ||w||: the step's change over the weights (~1e-3 is the rule of thumb)
+    inactive: float           # share of (digit, neuron) pairs of the batch where the ReLU is off; NaN: not ReLU
+    silent: float             # share of the layer's neurons off for every digit of the batch; NaN: not ReLU
+    weights: tuple            # the weights' PERCENTILES (after the step)
+    activations: tuple        # PERCENTILES of the layer's outputs on the batch (ReLU outputs; logits for the last)
+
+    def to_json(self):
+        return {"grad_norm": _json_float(self.grad_norm), "update_ratio": _json_float(self.update_ratio),
+                "inactive": _json_float(self.inactive), "silent": _json_float(self.silent),
+                "weights": [_json_float(v) for v in self.weights],
+                "activations": [_json_float(v) for v in self.activations]}
+
+    @classmethod
+    def from_json(cls, d, f):
+        if not isinstance(d, dict):
+            raise _bad(f, "must be an object")
+        bands = []
+        for key in ("weights", "activations"):
+            v = d.get(key)
+            if not (isinstance(v, list) and len(v) == len(PERCENTILES)):
+                raise _bad(f"{f}.{key}", f"must be a list of {len(PERCENTILES)} numbers")
+            bands.append(tuple(_number(x, f"{f}.{key}[{i}]", allow_null=True) for i, x in enumerate(v)))
+        return cls(*(_number(d.get(k), f"{f}.{k}", lo=0, allow_null=True) for k in ("grad_norm", "update_ratio")),
+                   *(_number(d.get(k), f"{f}.{k}", lo=0, hi=1, allow_null=True) for k in ("inactive", "silent")),
+                   *bands)
+
+
+@dataclass(frozen=True)
+class HealthRecord:
+    """One measurement of training health, after a step (the one health record from the
+    trainer to the window, the model file and the run library)."""
+    progress: float           # epochs done after the step
+    epoch: int                # training position after the step
+    batch: int
+    lr: float                 # the step's learning rate
+    layers: tuple             # LayerHealth per layer pair, input -> h1 first
+
+    def to_json(self):
+        return {"progress": self.progress, "epoch": self.epoch, "batch": self.batch, "lr": _json_float(self.lr),
+                "layers": [layer.to_json() for layer in self.layers]}
+
+    @classmethod
+    def from_json(cls, d, f):
+        if not isinstance(d, dict):
+            raise _bad(f, "must be an object")
+        layers = d.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise _bad(f"{f}.layers", "must be a non-empty list")
+        return cls(_number(d.get("progress"), f"{f}.progress", lo=0), _count(d.get("epoch"), f"{f}.epoch"),
+                   _count(d.get("batch"), f"{f}.batch"), _number(d.get("lr"), f"{f}.lr", lo=0, allow_null=True),
+                   tuple(LayerHealth.from_json(x, f"{f}.layers[{i}]") for i, x in enumerate(layers)))
+
+
 def add_loss_point(curve, progress, loss):
     """Append (progress, loss) to a loss curve; past MAX_LOSS_POINTS the older half is merged
     pairwise (means of progress and loss), so recent training stays at full resolution."""
@@ -113,6 +175,7 @@ class History:
         self.evals: list[EvalRecord] = []
         self.loss: list[tuple[float, float]] = []         # (progress, loss), at most MAX_LOSS_POINTS
         self.lr_changes: list[tuple[float, float]] = []   # (progress, new effective lr)
+        self.health: list[HealthRecord] = []              # at most MAX_HEALTH_POINTS, oldest first
 
     def add_eval(self, rec: EvalRecord):
         """Append (without its per-image predictions); an evaluation of the same kind at the
@@ -131,6 +194,17 @@ class History:
     def add_lr_change(self, progress, lr):
         self.lr_changes.append((float(progress), float(lr)))
 
+    def add_health(self, rec: HealthRecord):
+        """Append; past MAX_HEALTH_POINTS every other record of the older half is dropped."""
+        self.health.append(rec)
+        if len(self.health) > MAX_HEALTH_POINTS:
+            half = len(self.health) // 2
+            self.health[:half] = self.health[:half:2]
+
+    def health_until(self, progress):
+        """The health records of the weights at or before `progress` (a rewound snapshot's own)."""
+        return [r for r in self.health if r.progress <= progress + 1e-9]
+
     def per_class_series(self, kind="full"):
         """(progress (E,), per-class accuracy (E, 10)) of the evaluations of one kind."""
         recs = [r for r in self.evals if r.kind == kind]
@@ -141,15 +215,19 @@ class History:
         """A copy that later training does not change (what the window is sent)."""
         h = History()
         h.evals, h.loss, h.lr_changes = list(self.evals), list(self.loss), list(self.lr_changes)
+        h.health = list(self.health)
         return h
 
     def __eq__(self, other):
         return isinstance(other, History) and self.to_json() == other.to_json()
 
     def to_json(self) -> dict:
-        return {"evals": [r.to_json() for r in self.evals],
-                "loss": [[p, v] for p, v in self.loss],
-                "lr_changes": [[p, v] for p, v in self.lr_changes]}
+        out = {"evals": [r.to_json() for r in self.evals],
+               "loss": [[p, v] for p, v in self.loss],
+               "lr_changes": [[p, v] for p, v in self.lr_changes]}
+        if self.health:                                   # (files from before health records have none)
+            out["health"] = [r.to_json() for r in self.health]
+        return out
 
     @classmethod
     def from_json(cls, d) -> History:
@@ -180,6 +258,10 @@ class History:
         if len(h.loss) > MAX_LOSS_POINTS:
             raise _bad("loss", f"has {len(h.loss)} points, more than {MAX_LOSS_POINTS}")
         h.lr_changes = _pairs(d, "lr_changes")
+        health = d.get("health", [])
+        if not isinstance(health, list) or len(health) > MAX_HEALTH_POINTS:
+            raise _bad("health", f"must be a list of at most {MAX_HEALTH_POINTS} records")
+        h.health = [HealthRecord.from_json(r, f"health[{i}]") for i, r in enumerate(health)]
         return h
 
 

@@ -1,8 +1,10 @@
 """The typed records the window and the training process send each other.
 
 The window sends an `Order` (a `Command` and its argument); the training process answers
-with the reports below, and each evaluation as `history.EvalRecord` (the one evaluation
-record, end to end). Each is a small frozen dataclass, so both sides (and the tests) speak
+with the reports below, each evaluation as `history.EvalRecord` (the one evaluation
+record, end to end) and each measurement of training health as `health.HealthRecord`.
+What the optimizer's steps did (`StepRecord`, `UpdateSummary`) and one parameter's state
+(`Inspection`) come from `steps.StepWatch`. Each is a small frozen dataclass, so both sides (and the tests) speak
 of the same fields. Plain data only: nothing of multiprocessing, so the window's telemetry
 reads the reports without pulling in the process machinery (`process.py` owns that).
 """
@@ -24,6 +26,8 @@ class Command(enum.Enum):
     SCALE_LR = "scale_lr"    # multiply the learning rate by `value` from now on
     SNAPSHOT = "snapshot"    # send the weights of snapshot `index`
     DIGIT_HISTORY = "digit_history"   # send test digit `index`'s prediction under every snapshot
+    WATCH = "watch"          # the digit on screen: `pixels` (784,) uint8, its class `index` (-1: none), `token`
+    INSPECT = "inspect"      # send an Inspection of parameter `at` (see Inspection.at), echoing `token`
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,9 @@ class Order:
     path: str | None = None
     value: float = 0.0
     index: int = -1
+    pixels: object = None    # WATCH: (784,) uint8
+    token: int = 0           # WATCH / INSPECT: echoed in the answers, so the window knows what they are of
+    at: tuple = ()           # INSPECT: ("weight", pair, i, j) or ("bias", pair, j)
 
 
 @dataclass(frozen=True)
@@ -107,3 +114,58 @@ class DigitHistory:
 @dataclass(frozen=True)
 class Notice:
     text: str                # e.g. a save that failed
+
+
+# ------------------------------------------------------------ what the steps changed
+@dataclass(frozen=True)
+class UpdateSummary:
+    """What a span of optimizer steps did to the weights: dw = the weights after minus the
+    weights before (as applied, whatever the optimizer; not lr x gradient)."""
+    before: tuple            # (epoch, batch) of the weights before the span
+    after: tuple             # (epoch, batch) of the weights after it (= the published weights' stamp position)
+    steps: int               # optimizer steps in the span (1: one batch)
+    edges: list              # per layer pair: (src, dst, dw) arrays of the k largest |dw|, weakest first
+    shares: list             # per layer pair: the share of the pair's sum |dw| those edges carry, in [0, 1]
+    neuron_in: list          # per layer (h1, ..., out): (n,) float32, the norm of each neuron's incoming dw
+    bias: list               # per layer: (n,) float32, each neuron's bias change
+    ratio: list              # per layer pair: ||dw|| / ||w before||
+
+
+@dataclass(frozen=True)
+class DigitStep:
+    """The watched digit (Command.WATCH) across one step."""
+    token: int               # the WATCH order's token: the window shows it only while that digit is on screen
+    probs_before: object     # (10,) float32 under the weights before the step
+    probs_after: object      # (10,) float32 after it
+    backward: object = None  # explain.backward.Backward under the weights before the step (detailed records)
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One optimizer step, recorded when it was sampled, or in detail in step mode and slow
+    motion. `seq` grows by one per record; `update.after` is the position of the weights
+    after the step: the window shows a record only with the weights of that position."""
+    seq: int
+    detailed: bool           # step mode / slow motion: the batch and the digit's passes are filled in
+    lr: float                # the learning rate of the step
+    loss: float              # the batch's mean loss as trained (with dropout, if any): BatchStats.loss
+    update: UpdateSummary    # this step's dw (steps == 1)
+    digit: DigitStep | None  # the watched digit (None: the window watches none)
+    indices: object = None   # detailed: (B,) int64 training-set indices of the batch, in batch order
+    labels: object = None    # detailed: (B,) int64 their classes
+    losses: object = None    # detailed: (B,) float32 each one's cross-entropy under the weights before the
+                             # step, without dropout (with no dropout their mean is `loss`)
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """One parameter as the training process has it now, for a tooltip (Command.INSPECT)."""
+    token: int
+    at: tuple                # ("weight", pair, i, j) or ("bias", pair, j)
+    position: tuple          # (epoch, batch) of the weights and the optimizer state read
+    value: float             # the parameter now
+    rule: object             # update_rule.RuleState: its optimizer state
+    lr: float                # the learning rate of the next step
+    weight_decay: float      # the decay applied to it (0 for a bias)
+    last_dw: float | None    # its change in the last recorded step (StepRecord), None when none was
+    last_step: tuple | None  # ((epoch, batch) before, after) of that step

@@ -8,7 +8,10 @@ window's orders before each batch, reports and published weights after it, each
 evaluation sent once. The caller may hand it more observers to build in the child
 (`observers`: picklable factories taking `log`, e.g. the run library's `Recording`), so
 this module never imports the run library. What the two sides say to each other is in
-`messages.py`. Imports the trainer, the loop, the model file reader and multiprocessing;
+`messages.py`. Two more observers always run there: `steps.StepWatch` (what the steps
+changed, every step in step mode and slow motion; it answers the window's WATCH and
+INSPECT orders) and `health.HealthMonitor` (training health), both sending to the window.
+Imports the trainer, the loop, those observers, the model file reader and multiprocessing;
 never pygame.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from mnist_live.neural_network import MLP, copy_params, to_float
 from mnist_live.training.config import Config
+from mnist_live.training.health import HealthMonitor
 from mnist_live.training.loop import Observer, Outcome, Run, StopTraining, train
 from mnist_live.training.messages import (
     BatchReport,
@@ -42,10 +46,12 @@ from mnist_live.training.messages import (
     TrainerFailed,
 )
 from mnist_live.training.model_file import read_model
+from mnist_live.training.steps import StepWatch
 from mnist_live.training.trainer import DivergenceCheck, Trainer
 
 SUBSET_EVERY = 100            # batches between subset evaluations in the window
 PUBLISH_SECONDS = 0.05        # weight snapshots to the window at most 20 times a second
+HEALTH_GAP_S = 0.5            # health measured at most twice a second (a small network's batches fly by)
 TERM_GRACE_S = 3.0            # after SIGTERM the trainer waits this long for the window's stop order
 
 
@@ -209,8 +215,13 @@ class _Worker(Observer):
             arrays, meta = read_model(model_file)
             self.trainer.restore(arrays, meta)
         self.x_test, self.y_test = arr["x_test"], arr["y_test"]
+        # What the steps changed (every step in step mode and slow motion) and training health,
+        # both sent to the window; after `self`, so they see the step right after its orders.
+        self.steps = StepWatch(self.messages.put, detailed=lambda: self.stepping or self.delay > 0)
         self.run = Run(self.trainer, self.x_test, self.y_test,
-                       [DivergenceCheck(), self, *(make(log=self.log) for make in observers)])
+                       [DivergenceCheck(), self, self.steps,
+                        HealthMonitor(config.health_every, send=self.messages.put, min_gap_s=HEALTH_GAP_S),
+                        *(make(log=self.log) for make in observers)])
         self.weights, self.biases = _split_params(arr["params"], config.sizes)
         self.stamp = arr["stamp"]
         self.paused, self.delay, self.running, self.stepping = config.no_train, 0.0, True, False
@@ -315,6 +326,14 @@ class _Worker(Observer):
             self.messages.put(DigitHistory(order.index, self.digit_history(order.index)))
         elif c is Command.STEP and not t.finished and self.run.outcome is None:
             self.stepping = True                 # the loop trains one batch, then waits again
+        elif c in (Command.WATCH, Command.INSPECT):
+            try:
+                if c is Command.WATCH:
+                    self.steps.watch(order.pixels, order.index, order.token)
+                else:
+                    self.messages.put(self.steps.inspect(t, order.at, order.token))
+            except ValueError as e:                  # a bad order is said, training goes on
+                self.messages.put(Notice(f"cannot {c.value}: {e}"))
 
     def wait_for_orders(self):
         """Orders first, so keys feel instant even mid-epoch. Idle or in slow motion, wait for

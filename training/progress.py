@@ -61,10 +61,14 @@ class HeadlessProgress(Observer):
                 f"{stats.samples_per_s:7.0f} samples/s  epoch {now - self.t_epoch:5.1f} s  "
                 f"elapsed {self.tqdm.format_interval(now - self.t_start)}  ETA {self.tqdm.format_interval(eta)}")
         self.close_epoch()
-        self.tqdm.write(line, file=sys.stdout)
-        sys.stdout.flush()
+        self.say(line)
         self.t_epoch = now
         self.loss_sum, self.loss_count = 0.0, 0
+
+    def say(self, line):
+        """A line on stdout between the bars (they are redrawn below it)."""
+        self.tqdm.write(line, file=sys.stdout)
+        sys.stdout.flush()
 
     def close_epoch(self):
         if self.epoch_bar is not None:

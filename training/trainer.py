@@ -77,6 +77,7 @@ class Trainer:
         self.snapshots = Snapshots(config.sizes)
         self.lr_scale = 1.0      # the user's steering, on top of the schedule (scale_lr)
         self._untrained = True   # the next batch is the run's first: snapshot the initial weights
+        self.last_batch = None   # (indices (B,), inputs (B, 784) float32 as trained, classes (B,)) of the last batch
 
     @property
     def n_batches(self):
@@ -150,6 +151,7 @@ class Trainer:
             xb = self._xb[len(idx)] = np.empty((len(idx), 784), np.float32)
         np.multiply(xb_u8, PIXEL_SCALE, out=xb)
         yb = self.y_train[idx]
+        self.last_batch = (idx, xb, yb)                        # xb: a buffer the next batch reuses
         lr = self.current_lr()
         with np.errstate(over="ignore", invalid="ignore"):   # a blow-up is reported below, in one line
             loss, correct = self.net.train_step(xb, yb, self.grads, self.config.weight_decay,

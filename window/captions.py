@@ -1,5 +1,7 @@
 """The words on screen that explain the ideas: the caption strip above the legend (one or
-two lines about the view on screen, toggled with I) and the ideas the help (H) lists.
+two lines about the view on screen, toggled with I) and the ideas the help (H) lists; for
+the views of learning (the backward pass, the steps' changes, step mode, training health),
+one function per view and LEARNING_IDEAS.
 Pure text: it reads the window's state (state.WindowState or its frozen StateView) and
 plain values, and imports nothing of the window, so tests call it without a display. An
 overlay view's caption is its region's own (`Region.caption`).
@@ -113,3 +115,69 @@ def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=No
         notes = notes_caption(noun, dead, subset)
         return (lines, notes) if notes else (lines,)
     return first, lines
+
+
+# ------------------------------------------------------------ watching it learn (issue 34)
+# The views of the backward pass, the steps' changes, step mode and training health: each
+# function gives one caption line as phrasings from the fullest to the shortest, like the
+# ones above; `LEARNING_IDEAS` are their entries for the help's list of ideas.
+LEARNING_IDEAS = (
+    ("error signal δ", "how much the loss would change if a neuron's input rose a little: the error at the "
+                       "output (the probabilities minus the right answer) passed back through the weights; "
+                       "0 where a ReLU is off, since an off neuron passes nothing back"),
+    ("gradient a·δ", "how much the loss would change with one weight: the activation it carries times the "
+                     "error signal of the neuron it feeds; the optimizer moves the weight against it"),
+    ("Δw", "what a step really changed: the weights after it minus before; with momentum or Adam that is not "
+           "just the learning rate times the gradient"),
+    ("update ratio", "the size of a step's change over the size of the weights; about 1/1,000 is the usual rule "
+                     "of thumb, far more means too high a learning rate, far less too low"),
+)
+
+
+def backward_caption(noun, target, labelled, k):
+    """The backward view: the error of this {noun} for class `target` flowing back; `labelled`:
+    whether `target` is its true class (else the network's own answer, for a drawn one)."""
+    against = (f"its true class {target}" if labelled
+               else f"the network's own answer {target} (a drawn {noun} has no label)")
+    return (f"backward: the error at the output (probabilities minus the right answer, {against}) flows back; "
+            f"a neuron's colour is its error signal δ, 0 where the ReLU is off; the lines are the {k} weights "
+            f"with the largest gradient a·δ for this {noun}, the % their share",
+            f"backward: each neuron's error signal δ for class {target}; lines: the {k} largest gradients "
+            f"a·δ",
+            f"backward: error signals δ for class {target}",
+            "backward: error signals")
+
+
+def updates_caption(noun, steps, k):
+    """The view of what the steps changed, over the last batch (steps == 1) or the last
+    `steps` batches."""
+    span = "the last batch" if steps == 1 else f"the last {steps} batches"
+    return (f"what the steps changed: the lines are the {k} weights the optimizer moved most over {span} (Δw as "
+            f"applied, not just learning rate x gradient); a neuron's mark is how far its incoming weights moved; "
+            f"this {noun}'s scores before and after",
+            f"Δw over {span}: the {k} weights that moved most; scores before and after",
+            f"Δw: what {span} changed" if steps == 1 else f"Δw over {span}",
+            "Δw: what the steps changed")
+
+
+def step_caption(noun, batch_size, loss, phase):
+    """Step mode, at `phase` (forward, loss, backward or update) of a step of `batch_size`
+    {noun}s whose mean loss was `loss`."""
+    says = {"forward": f"the {noun} goes forward through the weights before the step",
+            "loss": f"the batch's loss: {loss:.3g} on average over its {batch_size} {noun}s",
+            "backward": "the error flows back: each neuron's error signal, the largest gradients",
+            "update": "the optimizer changes the weights: the lines are the largest changes, the scores move"}[phase]
+    return (f"step mode (N): one batch of {batch_size} {noun}s trained while paused, played with that step's real "
+            f"numbers; now {says}",
+            f"one step, its real numbers: {says}",
+            f"step: {phase}")
+
+
+def health_caption():
+    """The training-health view."""
+    return ("training health, per layer over time: the gradient's size; the update ratio, how big each step is "
+            "against the weights (about 1/1,000 is usual, shaded); the share of ReLUs off on a batch; the weights' "
+            "and activations' spread (bands: the middle 38 %, 68 %, 86 % and all)",
+            "health: gradient size, update ratio (~1/1,000 usual), ReLUs off, spread of weights and activations",
+            "health: gradients, update ratio, dead ReLUs, spreads",
+            "training health")
