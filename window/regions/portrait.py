@@ -74,8 +74,10 @@ class Tooltip(Region):
         self.heatmap_rect = self.prototype_rect = None
         self.top_rects = []
         box = self.box
+        waiting = None if scene.test_pass is not None and scene.test_pass.stats is not None else \
+            round(100 * scene.pass_done)           # the portraits' progress, as written
         shows = (None if box is None else tuple(box), scene.state.hover, scene.view_key, id(scene.test_pass),
-                 scene.lines_stamp)                # everything the portrait's pixels depend on
+                 scene.lines_stamp, waiting)       # everything the portrait's pixels depend on
         if shows != self._drawn:                   # it changed: where it is and where it was are pushed
             self.dirty = [pygame.Rect(r) for r in (box, self._drawn and self._drawn[0]) if r]
         else:
