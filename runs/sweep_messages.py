@@ -158,9 +158,16 @@ class RunMessages:
         job.recorder = RunRecorder(self.library_path, job.config, self.dataset,
                                    command=command_line(job.config)[1:], sweep=self.name, trial=job.trial.number,
                                    log=self.progress.line)
-        if job.recorder.run_id is not None:
-            ids = [j.recorder.run_id for j in job.trial.jobs if j.recorder is not None and j.recorder.run_id]
-            job.trial.study_trial.set_user_attr("run_ids", ids)
+        self._name_runs(job.trial)
+
+    @staticmethod
+    def _name_runs(trial):
+        """The study trial names the runs of its configuration that the library has written so
+        far (the recorder's writer makes a run's row in the background: at the start it may
+        not be there yet; at a run's end, after `finish`, it is)."""
+        ids = [j.recorder.run_id for j in trial.jobs if j.recorder is not None and j.recorder.run_id]
+        if ids:
+            trial.study_trial.set_user_attr("run_ids", ids)
 
     def _mirror(self, job, msg):
         for record in msg["evals"]:                        # history.EvalRecord, as the run recorded it
@@ -183,6 +190,7 @@ class RunMessages:
         if job.recorder is not None:
             job.recorder.finish(status, evaluation=ev, wall_s=job.wall_s, samples_per_s=msg.get("samples_per_s"),
                                 error=msg.get("error"))
+            self._name_runs(job.trial)
         if status == "finished" and self.plan.base.save:
             job.model_file = os.path.join(self.model_folder, f"run-{job.key}.npz")
             if msg.get("model_bytes"):
