@@ -33,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "mnist"
 
-from mnist_live.runs import library as run_library  # noqa: E402  (after the path set-up)
+from mnist_live.runs import host, schema  # noqa: E402  (after the path set-up)
+from mnist_live.runs import library as run_library  # noqa: E402
 from mnist_live.training.config import Config  # noqa: E402
 
 
@@ -93,7 +94,7 @@ def make_library(path, n, seed=0, per_transaction=1000):
         cfg = Config(lr=rnd.choice([0.0003, 0.001, 0.003, 0.01, 0.03]), batch_size=rnd.choice([32, 64, 128, 256]),
                      optimizer=rnd.choice(["adam", "momentum", "sgd"]), epochs=rnd.choice([2, 5, 10]),
                      hidden=rnd.choice([(1024, 512), (256,), (512, 256)]), seed=i % 7, dropout=rnd.choice([0.0, 0.2]))
-        rid = run_library.insert_run(cur, run_library.run_row(cfg, dataset, host, trial=i % 100,
+        rid = schema.insert_run(cur, schema.run_row(cfg, dataset, host, trial=i % 100,
                                                               sweep=f"sweep{i // 100}" if i % 3 == 0 else None))
         top = rnd.uniform(0.95, 0.99)
         cur.executemany("INSERT INTO evaluations VALUES (?, ?, ?, 'full', ?, ?, ?, 0, ?)",
@@ -101,17 +102,17 @@ def make_library(path, n, seed=0, per_transaction=1000):
                          for e in range(cfg.epochs)])
         cur.executemany("INSERT INTO losses VALUES (?, ?, ?, ?)",
                         [(rid, k, k / 100 * cfg.epochs, 2.3 / (1 + k)) for k in range(100)])
-        run_library.RunLibrary.end_run(cur, rid, "finished" if i % 20 else "diverged",
+        schema.end_run(cur, rid, "finished" if i % 20 else "diverged",
                                        test_accuracy=top - 0.03 / cfg.epochs, per_class=[top] * 10,
                                        wall_s=7.0 * cfg.epochs + 1, samples_per_s=rnd.uniform(15000, 25000))
 
-    real_machine_info = run_library.machine_info
-    run_library.machine_info = functools.cache(real_machine_info)        # one machine: asked once, not per run
+    real_machine_info = host.machine_info
+    host.machine_info = functools.cache(real_machine_info)        # one machine: asked once, not per run
     with run_library.RunLibrary(path) as lib:
         for first in range(0, n, per_transaction):
             lib.transaction(lambda cur, first=first: [add(cur, i, lib.host)
                                                       for i in range(first, min(n, first + per_transaction))])
-    run_library.machine_info = real_machine_info
+    host.machine_info = real_machine_info
     return time.perf_counter() - t0
 
 

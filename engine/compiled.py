@@ -1,6 +1,6 @@
 """Optional compiled optimizer updates: each rule of `optimizers.Optimizer` in one pass.
 
-The NumPy update (Optimizer._adam and friends) is the reference: a handful of passes over
+The NumPy update (optimizers.RULES: adam_rule and friends) is the reference: a handful of passes over
 each cache-sized chunk. With numba installed (`pip install "mnist-live[fast]"`) the same
 rules run here as one loop per block, which reads every array once and writes each once,
 and releases the GIL, so the threads of a training step run them side by side. Same

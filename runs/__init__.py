@@ -1,6 +1,8 @@
 """Runs remembered and compared, and hyperparameter sweeps.
 
-    library         the run library: an SQLite database of every run
+    library         the run library: an SQLite database of every run (opening, transactions, runs)
+    schema          its tables and the statements that write and read them
+    host            this host: whether a run's process still runs, the machine it trained on
     rows            its rows decoded and checked (damaged ones skipped), its read-only opening
     recorder        writing one run into the library as it trains
     writer          the recorder's background writer, retries and hand-off files
@@ -16,7 +18,7 @@
     trials          one trial where it runs, and the local and Dask pools of workers
     analysis        `runs sweeps`, `runs analyze`, like with like, the watched sweep's views (pure)
 
-Imports `training` (config, files) and the standard library; `library`, `rows`, `command`
-and `export` never import NumPy, so `mnist-live runs` answers at once. Importing the package
-imports nothing.
+Imports `training` (config, files) and the standard library; `library`, `schema`, `host`,
+`rows`, `command` and `export` never import NumPy, so `mnist-live runs` answers at once.
+Importing the package imports nothing.
 """

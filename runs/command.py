@@ -24,7 +24,8 @@ import sys
 import time
 
 from mnist_live.runs import analysis
-from mnist_live.runs.library import HP_COLUMNS, RunLibrary, RunLibraryError, default_path
+from mnist_live.runs.library import RunLibrary, RunLibraryError, default_path
+from mnist_live.runs.schema import HP_COLUMNS
 from mnist_live.training import config as config_module
 
 # The options that say which data a run trained on (part of its reproduce command).

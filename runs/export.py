@@ -15,8 +15,8 @@ import os
 import sys
 
 from mnist_live.runs import command
-from mnist_live.runs.library import SCHEMA_VERSION
 from mnist_live.runs.rows import DamagedRun
+from mnist_live.runs.schema import SCHEMA_VERSION
 from mnist_live.training import config as config_module
 
 CSV_FIELDS = ("id", "status", "started", "ended", "dataset", "data_source", "n_train", "n_test", "test_accuracy",

@@ -21,7 +21,7 @@ import math
 import socket
 import time
 
-from mnist_live.runs.library import run_row
+from mnist_live.runs.schema import run_row
 from mnist_live.runs.writer import RunWriter
 from mnist_live.training.loop import Observer
 

@@ -10,7 +10,7 @@ beside the library (`<library>-pending-<host>-<pid>-<start>.json`) before its pr
 exits; whoever opens the library next applies it (`replay`, from RunLibrary), so a
 finished run is never turned into `interrupted` because its process could not wait.
 
-What waits is a document, JSON as it stands: {"row": library.run_row(...), "run_id": id
+What waits is a document, JSON as it stands: {"row": schema.run_row(...), "run_id": id
 or None, "evals": [first seq, [(progress, kind, accuracy, per_class, epoch, batch,
 elapsed_s), ...]], "losses": [first seq, [(progress, loss), ...]], "lrs": [first seq,
 [(progress, lr), ...]], "health": [first seq, [(progress, epoch, batch, HealthRecord JSON
@@ -27,7 +27,8 @@ import re
 import threading
 import time
 
-from mnist_live.runs.library import RunLibrary, RunLibraryError, insert_run
+from mnist_live.runs.library import RunLibrary, RunLibraryError
+from mnist_live.runs.schema import end_run, insert_run, update_summary
 
 OPEN_TIMEOUT_S = 1.0          # one attempt's wait for another writer (the thread retries after it)
 RETRY_MIN_S, RETRY_MAX_S = 0.05, 2.0     # backoff between attempts
@@ -57,9 +58,9 @@ def apply(lib, doc):
                         [(run_id, start + i, p, e, b, json.dumps(rec, allow_nan=False))
                          for i, (p, e, b, rec) in enumerate(records)])
         if doc["end"] is not None:
-            RunLibrary.end_run(cur, run_id, **doc["end"])
+            end_run(cur, run_id, **doc["end"])
         elif rows:
-            RunLibrary._update_summary(cur, run_id, final=False)
+            update_summary(cur, run_id, final=False)
         else:
             cur.execute("UPDATE runs SET updated=? WHERE id=?", (time.time(), run_id))
         return run_id

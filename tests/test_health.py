@@ -224,10 +224,11 @@ def test_a_schema_1_library_gains_the_health_table_and_keeps_its_runs(tmp_path):
 
     from fixtures_runs import DATASET
     from mnist_live.runs import library as run_library
+    from mnist_live.runs import schema
     from mnist_live.runs.library import RunLibrary
     db = str(tmp_path / "old.sqlite3")
     con = sqlite3.connect(db)                                  # the library as schema 1 made it
-    con.executescript(run_library.SCHEMA.replace(run_library.HEALTH_SCHEMA, "") + "PRAGMA user_version=1;")
+    con.executescript(schema.SCHEMA.replace(schema.HEALTH_SCHEMA, "") + "PRAGMA user_version=1;")
     con.close()
     with RunLibrary(db) as lib:
         assert lib.conn.execute("PRAGMA user_version").fetchone()[0] == run_library.SCHEMA_VERSION == 2
@@ -263,7 +264,8 @@ def test_series_are_one_layers_figure_over_time():
 def test_the_writer_applies_health_records_and_hand_off_files_from_before_them(tmp_path):
     from fixtures_runs import DATASET
     from mnist_live.runs import writer
-    from mnist_live.runs.library import RunLibrary, run_row
+    from mnist_live.runs.library import RunLibrary
+    from mnist_live.runs.schema import run_row
     db = str(tmp_path / "runs.sqlite3")
     row = run_row(Config(), DATASET, "host", started=1.0)
     doc = {"row": row, "run_id": None, "evals": [0, []], "losses": [0, [(0.1, 2.0)]], "lrs": [0, []], "end": None}

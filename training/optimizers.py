@@ -3,7 +3,8 @@
 `Optimizer` updates a list of parameter arrays in place from their gradients, with its state
 allocated once; SGD and momentum can also fold a weight update into the product that
 computes its gradient (`fused_weight_update`, called from `MLP.train_step`). `lr_at` is the
-schedule over a run. Imports the standard library, NumPy and `neural_network` (its gemm).
+schedule over a run. The update rules themselves are plain functions on a chunk (`RULES`).
+Imports the standard library, NumPy, `engine` and `neural_network` (add_scaled).
 """
 from __future__ import annotations
 
@@ -158,25 +159,11 @@ class Optimizer:
         if self._want_compiled is None or self._loading is not None:
             self._poll_kernel()
         self.t += 1
-        # Python floats, not np.float64: with NumPy 2 a float64 scalar would make every
-        # float32 pass compute in float64 through a slow casting loop.
-        lr = float(lr)
-        if self.kind == "sgd":
-            self._args = (lr,)
-        elif self.kind == "momentum":
-            self._args = (float(self.momentum), lr)
-        else:
-            b1, b2 = self.momentum, self.beta2
-            # step*m/(sqrt(v)+eps) with m=(1-b1)M, v=(1-b2)V:
-            #   = step*(1-b1)/sqrt(1-b2) * M/(sqrt(V) + eps/sqrt(1-b2))
-            # V holds sums of (g*G_SCALE)^2, so sqrt(V) is G_SCALE times too large:
-            # scale eps and the step by the same factor.
-            step = lr * math.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
-            self._args = (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2) * self.G_SCALE,
-                          float(self.eps) / math.sqrt(1 - b2) * self.G_SCALE)
+        self._args = step_scalars(self.kind, float(lr), self.t, self.momentum, self.beta2, self.eps,
+                                  self.nesterov, self.G_SCALE)
         c = self._dtype.type   # the compiled rules compute in the parameters' precision, as NumPy does
         if self.kind == "momentum":
-            self._cargs = (c(self._args[0]), c(self._args[1]), bool(self.nesterov))
+            self._cargs = (c(self._args[0]), c(self._args[1]), bool(self._args[2]))
         elif self.kind == "adam":
             b1, b2, step, eps = self._args
             self._cargs = (c(b1), c(b2), c(self.G_SCALE), c(step), c(eps))
@@ -205,8 +192,7 @@ class Optimizer:
             else:
                 self._fast(p[sl], g, wd, *self._cargs)
             return
-        kernel = (self._sgd, self._momentum, self._adam)[("sgd", "momentum", "adam").index(self.kind)]
-        t = self.scratch(lane)
+        t, state = self.scratch(lane), [arrays[k] for arrays in self._flat_state.values()]   # [] | [m] | [M, V]
         for s in range(start, stop, self.CHUNK):
             e = min(s + self.CHUNK, stop)
             gc = g[s - start:e - start]
@@ -218,7 +204,7 @@ class Optimizer:
                 tc = t[:e - s]
                 np.multiply(p[s:e], weight_decay, out=tc)
                 gc += tc
-            kernel(k, s, e, gc, t[:e - s], *self._args)
+            RULES[self.kind](p[s:e], *(a[s:e] for a in state), gc, t[:e - s], *self._args)
 
     def rest(self, grads, done=(), threads=None):
         """Update every parameter but the indices in `done` (already updated this step)
@@ -232,11 +218,7 @@ class Optimizer:
         if n == 1:
             self._run(0, items, flat_grads)
             return
-        loads, shares = [0] * n, [[] for _ in range(n)]
-        for item in sorted(items, key=lambda it: it[1] - it[2]):   # largest first
-            j = loads.index(min(loads))
-            shares[j].append(item)
-            loads[j] += item[2] - item[1]
+        shares = _shares(items, n)
         pool = thread_pool(n - 1)
         futures = [pool.submit(self._run, lane, share, flat_grads) for lane, share in enumerate(shares[1:], 1)]
         try:
@@ -255,37 +237,6 @@ class Optimizer:
         self.begin(lr)
         self.rest(grads, done)
 
-    # The update rule on one chunk [s, e) of params[k]: g its gradient, t scratch.
-    def _sgd(self, k, s, e, g, t, lr):
-        np.multiply(g, lr, out=t)
-        self._flat_params[k][s:e] -= t
-
-    def _momentum(self, k, s, e, g, t, mu, lr):
-        p, m = self._flat_params[k][s:e], self._flat_state["m"][k][s:e]
-        np.multiply(g, lr, out=t)
-        m *= mu
-        m -= t
-        if self.nesterov:            # p += mu*m - lr*g
-            p -= t
-            np.multiply(m, mu, out=t)
-            p += t
-        else:
-            p += m
-
-    def _adam(self, k, s, e, g, t, b1, b2, step, eps):
-        p, M, V = self._flat_params[k][s:e], self._flat_state["M"][k][s:e], self._flat_state["V"][k][s:e]
-        M *= b1
-        M += g
-        np.multiply(g, self.G_SCALE, out=t)
-        np.multiply(t, t, out=t)
-        V *= b2
-        V += t
-        np.sqrt(V, out=t)
-        t += eps
-        np.divide(M, t, out=t)
-        t *= step
-        p -= t
-
     def state_arrays(self):
         """{name: array} of the optimizer state, for model files (Adam: opt_M*, opt_V*,
         the decayed sums M = m/(1-b1) and V = v/(1-b2) * G_SCALE^2)."""
@@ -300,6 +251,71 @@ class Optimizer:
         for key, dst in self.state.items():
             for i, a in enumerate(dst):
                 a[...] = arrays[f"opt_{key}{i}"]
+
+
+# ------------------------------------------------------------------ the update rules (NumPy)
+def step_scalars(kind, lr, t, momentum, beta2, eps, nesterov, g_scale):
+    """The scalars of step t of an update rule (RULES' arguments after the arrays), as
+    Python floats: with NumPy 2 a float64 scalar would make every float32 pass compute in
+    float64 through a slow casting loop."""
+    if kind == "sgd":
+        return (lr,)
+    if kind == "momentum":
+        return (float(momentum), lr, bool(nesterov))
+    b1, b2 = momentum, beta2
+    # step*m/(sqrt(v)+eps) with m=(1-b1)M, v=(1-b2)V:
+    #   = step*(1-b1)/sqrt(1-b2) * M/(sqrt(V) + eps/sqrt(1-b2))
+    # V holds sums of (g*G_SCALE)^2, so sqrt(V) is G_SCALE times too large:
+    # scale eps and the step by the same factor.
+    step = lr * math.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    return (float(b1), float(b2), step * (1 - b1) / math.sqrt(1 - b2) * g_scale,
+            float(eps) / math.sqrt(1 - b2) * g_scale)
+
+
+# Each rule updates one chunk in place: p the parameters, then the optimizer's state
+# arrays (m, or M and V), g their gradient, t a scratch array of the same size (all 1-D).
+def sgd_rule(p, g, t, lr):
+    np.multiply(g, lr, out=t)
+    p -= t
+
+
+def momentum_rule(p, m, g, t, mu, lr, nesterov):
+    np.multiply(g, lr, out=t)
+    m *= mu
+    m -= t
+    if nesterov:                 # p += mu*m - lr*g
+        p -= t
+        np.multiply(m, mu, out=t)
+        p += t
+    else:
+        p += m
+
+
+def adam_rule(p, M, V, g, t, b1, b2, step, eps):
+    M *= b1
+    M += g
+    np.multiply(g, Optimizer.G_SCALE, out=t)
+    np.multiply(t, t, out=t)
+    V *= b2
+    V += t
+    np.sqrt(V, out=t)
+    t += eps
+    np.divide(M, t, out=t)
+    t *= step
+    p -= t
+
+
+RULES = {"sgd": sgd_rule, "momentum": momentum_rule, "adam": adam_rule}
+
+
+def _shares(items, n):
+    """Work items [(k, start, stop)] dealt to n threads, largest first to the least loaded."""
+    loads, shares = [0] * n, [[] for _ in range(n)]
+    for item in sorted(items, key=lambda it: it[1] - it[2]):
+        j = loads.index(min(loads))
+        shares[j].append(item)
+        loads[j] += item[2] - item[1]
+    return shares
 
 
 def lr_at(base_lr, schedule, progress):
