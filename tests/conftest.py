@@ -68,6 +68,41 @@ def _private_run_library():
     yield
 
 
+def _app_children():
+    """pid -> command line of this process's children running main.py (Linux: /proc)."""
+    found = {}
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                stat = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if stat[0] != "Z" and int(stat[1]) == os.getpid() and MAIN in cmd:
+            found[int(entry.name)] = cmd
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_running():
+    """A test that fails half-way must not leave the app it started running (a window on
+    500 epochs would outlive the test run): its main.py children, and their process
+    groups when they lead one, are killed after it."""
+    before = set(_app_children())
+    yield
+    for pid in set(_app_children()) - before:
+        try:
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 @pytest.fixture(scope="session")
 def sample():
     """The bundled MNIST sample (5,000 / 1,000 digits), loaded once for the session."""

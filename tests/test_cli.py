@@ -200,13 +200,18 @@ def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
     proc = subprocess.Popen([sys.executable, MAIN, "--offline", "--hidden", "64", "--epochs", "500",
                              "--save", str(model), "--metrics", str(metrics), "--runs", str(library)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **CTRL_C_CHILD)
-    deadline = time.monotonic() + 120                     # until the window trains (a loaded machine is slow)
-    while time.monotonic() < deadline and proc.poll() is None and not training(library):
-        time.sleep(0.2)
-    assert proc.poll() is None and training(library), "the window never started training"
-    os.killpg(proc.pid, signal.SIGINT)          # like Ctrl+C: the whole process group
-    sent = time.monotonic()
-    out, err = proc.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 120                 # until the window trains (a loaded machine is slow)
+        while time.monotonic() < deadline and proc.poll() is None and not training(library):
+            time.sleep(0.2)
+        assert proc.poll() is None and training(library), "the window never started training"
+        os.killpg(proc.pid, signal.SIGINT)      # like Ctrl+C: the whole process group
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:                 # a failed test leaves nothing running
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
     assert "Traceback" not in err, err
     assert time.monotonic() - sent < 30, "the run did not stop when asked"
     assert model.exists(), err

@@ -161,6 +161,51 @@ def test_a_killed_trainer_is_said_for_as_long_as_it_is_true_and_w_saves_the_wind
         app.close()
 
 
+def test_a_trainer_killed_while_publishing_its_weights_never_freezes_the_window(sample, tmp_path):
+    """The trainer holds the weights' lock while it copies them out; killed in that moment it
+    never lets go. The window must go on answering (and W keep its own weights). Catches: a
+    lock taken without a time limit (the window froze for good inside take_weights)."""
+    app = training_app(sample, epochs=50, seed=5, save=str(tmp_path / "kept.npz"))
+    try:
+        run_until(app, lambda: app.display.stamp is not None)
+        proc = app.link.process
+        assert proc.lock.acquire(timeout=5)              # as the trainer would, mid-copy
+        os.kill(proc.process.pid, signal.SIGKILL)
+        proc.process.join(5)
+        start = time.monotonic()
+        run_until(app, lambda: bool(app.tele.failed))
+        key(pygame.K_w)
+        for _ in range(5):
+            app.frame()
+        assert time.monotonic() - start < 10, "frames waited on the dead trainer's lock"
+        assert proc.lock_lost and "without the optimizer state" in app.state.toast
+        with np.load(app.config.save, allow_pickle=False) as f:
+            np.testing.assert_array_equal(f["W2"], app.display.net.weights[1])
+    finally:
+        app.close()
+
+
+def test_a_trainer_whose_window_stops_reading_still_ends_on_sigterm(sample):
+    """multiprocessing's exit (and `kill`) sends SIGTERM to a trainer whose window no longer
+    reads its messages; with the pipe full, the trainer must still end after its grace
+    period. Catches: its exit waiting to flush the full pipe (the parent then waited for it
+    for ever, and so did the test run)."""
+    from mnist_live.training.config import Config
+    from mnist_live.training.process import TERM_GRACE_S, TrainingProcess
+    proc = TrainingProcess(Config(hidden=(16,), epochs=1, batch_size=10, no_train=True), sample)
+    try:
+        for _ in range(3000):                             # each answered, nobody reads: > 64 KiB queued
+            proc.send(Order(Command.RESUME))
+        time.sleep(1.0)
+        proc.process.terminate()
+        proc.process.join(TERM_GRACE_S + 20)
+        assert not proc.process.is_alive(), "the trainer hung on its way out"
+    finally:
+        if proc.process.is_alive():
+            proc.process.kill()
+        proc.stop(timeout=1)
+
+
 def test_after_training_finishes_everything_uses_the_final_weights(sample):
     app = training_app(sample, hidden=(32,), epochs=2, batch_size=32, seed=5)
     try:

@@ -53,6 +53,7 @@ SUBSET_EVERY = 100            # batches between subset evaluations in the window
 PUBLISH_SECONDS = 0.05        # weight snapshots to the window at most 20 times a second
 HEALTH_GAP_S = 0.5            # health measured at most twice a second (a small network's batches fly by)
 TERM_GRACE_S = 3.0            # after SIGTERM the trainer waits this long for the window's stop order
+LOCK_WAIT_S = 0.5             # the weights' lock is held for a copy (milliseconds); longer means its holder died
 
 
 def _shared_copy(arr):
@@ -97,6 +98,7 @@ class TrainingProcess:
         self._shms.append(shm)
         self.sizes = sizes
         self.lock = ctx.Lock()
+        self.lock_lost = False          # the trainer died holding the lock
         self.commands = ctx.Queue()
         self.messages = ctx.Queue()
         self.seen_version = 0
@@ -132,11 +134,18 @@ class TrainingProcess:
         shaped like the network's); returns their stamp (version, epoch, batch), or None
         when nothing was published yet."""
         shared_w, shared_b = _split_params(self.params_flat, self.sizes)
-        with self.lock:
+        if self.lock_lost or not self.lock.acquire(timeout=LOCK_WAIT_S):
+            # held for longer than any copy takes: by a trainer killed while publishing, which
+            # never lets go (its weights may be half written: the window keeps its own)
+            self.lock_lost = self.lock_lost or not self.process.is_alive()
+            return None
+        try:
             stamp = tuple(int(v) for v in self.stamp_shared)
             if stamp[0] == 0:
                 return None
             copy_params(weights + biases, shared_w + shared_b)              # straight from shared memory
+        finally:
+            self.lock.release()
         self.seen_version = stamp[0]
         return stamp
 
@@ -279,10 +288,16 @@ class _Worker(Observer):
 
     # ------------------------------------------------------------ the window's orders
     def publish(self):
+        """Copy the weights to shared memory for the window (skipped while the lock is held
+        for longer than a copy takes: by a window killed while reading, which never lets go)."""
         t = self.trainer
-        with self.lock:
+        if not self.lock.acquire(timeout=LOCK_WAIT_S):
+            return
+        try:
             copy_params(self.weights + self.biases, t.net.weights + t.net.biases)
             self.stamp[:] = (self.stamp[0] + 1, *t.position)
+        finally:
+            self.lock.release()
 
     def position(self):
         self.messages.put(Position(*self.trainer.position, self.paused))
@@ -433,3 +448,8 @@ def _worker_main(config, specs, model_file, lock, commands, messages, observers=
     finally:
         for shm in shms:
             shm.close()
+        if terminated or parent.gone():
+            # nobody may read what is still queued: exiting must not wait to flush it into a
+            # full pipe (multiprocessing's exit in the parent would wait for us for ever)
+            messages.cancel_join_thread()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
