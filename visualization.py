@@ -42,6 +42,7 @@ from mnist_live.window.display import Display
 from mnist_live.window.events import EXPOSED, RESIZED, handle_event
 from mnist_live.window.fetch import FullData
 from mnist_live.window.frame_times import FrameTimes
+from mnist_live.window.headline import headline
 from mnist_live.window.memory import Heap
 from mnist_live.window.regions.caches import TextCache
 from mnist_live.window.regions.caption import Caption
@@ -265,6 +266,7 @@ class App:
             confusion=newest_confusion(result, tele.last_full, d.pass_done if d.test_pass.busy else None),
             classes=classes(st, tele, result, d.stamp, d.pass_done), dream_step=d.dreamer.step_no,
             accuracy=rewound_accuracy(st, tele, result, d.stamp, d.pass_done),
+            headline=headline(frozen_tele, d.stamp and (d.stamp.epoch, d.stamp.batch), st.noun),
             hovered=memos["hovered"]((hover, d.lines_key, cell),
                                      lambda: cell and Hovered.of(d.net.weights, *hover, cell)),
             strip=strip_digits(d, st, self.region(FilmStrip).capacity() if self.layout else 0),

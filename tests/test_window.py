@@ -189,8 +189,8 @@ def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sa
     app.tele.apply(EvalRecord(0.3, "subset", 0.94, (0.94,) * 10, 0, 300, 1000, confusion=np.diag(np.full(10, 100))))
     app.needs_draw = True
     app.frame()
-    text = Header.accuracy_text(app.tele)
-    assert text == "test accuracy 94.00 % (1,000-digit subset, epoch 1, batch 300)"
+    text = app.scene().headline.phrasings[0]        # the untrained weights on screen: the full set's figure first
+    assert text == "test accuracy 8.45 % (full test set, untrained) | 1,000-digit subset 94.00 % (epoch 1, batch 300)"
     h = app.region(Header)
     assert text_drawn_at(app, text, h.fs, ACCENT, True, "topright", (h.rect.right - 12, h.rect.y + 4))
     label = app.scene().data_label

@@ -45,6 +45,8 @@ from mnist_live.training.model_file import read_model
 from mnist_live.training.trainer import DivergenceCheck, Trainer
 
 SUBSET_EVERY = 100            # batches between subset evaluations in the window
+EARLY_SUBSETS = (1, 2, 5, 10, 20, 50)   # and at these batches of the first epoch: the screen's first
+#                                         second tells how well the weights on it read the test digits
 PUBLISH_SECONDS = 0.05        # weight snapshots to the window at most 20 times a second
 TERM_GRACE_S = 3.0            # after SIGTERM the trainer waits this long for the window's stop order
 
@@ -167,6 +169,12 @@ class TrainingProcess:
         return out
 
 
+def subset_due(epoch, batch):
+    """Whether the window's trainer evaluates the test subset after this batch: early and
+    often in the first epoch (batch 1 is a few milliseconds in), then every SUBSET_EVERY."""
+    return batch % SUBSET_EVERY == 0 or (epoch == 0 and batch in EARLY_SUBSETS)
+
+
 class ParentWatch:
     """In a child process: has the process that started it died?
 
@@ -244,7 +252,7 @@ class _Worker(Observer):
             self.publish()
             self.last_publish = now
         if not end_of_epoch:                     # the loop evaluates the full test set at an epoch's end
-            if self.stepping or t.batch % SUBSET_EVERY == 0:
+            if self.stepping or subset_due(t.epoch, t.batch):
                 run.evaluate("subset")
             if self.snapshot_mark() != self.sent_snapshots:
                 self.send_snapshots()            # a new snapshot to rewind to

@@ -14,6 +14,7 @@ from mnist_live.window.regions.palette import (
     DEAD,
     DIM,
     GRID_BG,
+    LOSS_COLOR,
     NEGATIVE,
     PANEL_BG,
     POSITIVE,
@@ -22,7 +23,6 @@ from mnist_live.window.regions.palette import (
     WRONG,
     ramp,
 )
-from mnist_live.window.telemetry import evaluation_label
 from mnist_live.window.view_model import describe_position, rank_label
 
 
@@ -32,12 +32,6 @@ class Header(Region):
 
     def area(self, layout):
         return layout.header
-
-    @staticmethod
-    def accuracy_text(tele, noun="digit"):
-        ev = tele.latest
-        return "test accuracy -" if ev is None else \
-            f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev, noun)})"
 
     @staticmethod
     def modes(scene):
@@ -63,11 +57,11 @@ class Header(Region):
 
     def key(self, scene):
         return (scene.dataset, scene.data_label, scene.data_offer,
-                scene.accuracy or self.accuracy_text(scene.tele, scene.noun), tuple(self.modes(scene)),
+                scene.accuracy or scene.headline, tuple(self.modes(scene)),
                 self.toast(scene.state), self.rect.size)
 
     def draw(self, surface, scene):
-        r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
+        r, fs, st = self.rect, self.fs, scene.state
         pygame.draw.rect(surface, PANEL_BG, r)
         y1, y2 = r.y + 4, r.y + 6 + fs + 4
         title = f"Neural network learning {scene.dataset} - live"
@@ -86,11 +80,12 @@ class Header(Region):
                 pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
             label = label.union(box)
         left = max(left, label.right)
-        acc = scene.accuracy or self.accuracy_text(tele, scene.noun)
-        room = right_x - left - 24                        # never over the title: without what it covered, or cut
-        acc = next((t for t in (acc, acc.split(" (")[0]) if self.text.width(t, fs, True) <= room),
-                   self.text.fit(acc.split(" (")[0], fs, max(40, room), True))
-        acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
+        said = (scene.accuracy, scene.accuracy.split(" (")[0]) if scene.accuracy else scene.headline.phrasings
+        room = right_x - left - 24                        # never over the title: a shorter phrasing, or cut
+        acc = next((t for t in said if self.text.width(t, fs, True) <= room),
+                   self.text.fit(said[-1], fs, max(40, room), True))
+        colour = ACCENT if scene.accuracy or scene.headline.current else LOSS_COLOR   # older weights: said so
+        acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, colour, True, "topright")
         toast = self.toast(st)
         if toast:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
