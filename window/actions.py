@@ -18,6 +18,7 @@ import numpy as np
 
 from mnist_live.training.config import Config
 from mnist_live.training.messages import Command, Order
+from mnist_live.window.experiment import Form, form_click
 from mnist_live.window.state import SPEEDS, WindowState
 from mnist_live.window.telemetry import TrainingView
 from mnist_live.window.view_model import View
@@ -270,6 +271,16 @@ def speed(c, slower, shift):
     c.effects += [RestartRate(), Order(Command.DELAY, seconds=SPEEDS[c.state.speed])]
 
 
+def new_run(c, _, shift):
+    """state.form, state.overlay: the settings form of a new run, filled with the run on screen."""
+    if c.config.no_train:
+        c.state.say("training is off (--no-train): start a new run from the terminal")
+        return
+    if c.state.overlay != "settings":
+        c.state.form = Form.of(c.config)
+    c.state.toggle_overlay("settings")
+
+
 def full_data(c, _, shift):
     """Effect: restart on the full data set once it is here (state.running ends this window's run)."""
     if c.full_data:
@@ -308,3 +319,5 @@ def on_hit(c, hit, button):
         c.effects.append(Library("choose", arg))
     elif what == "mistakes_of":                      # a class's line in the per-class chart
         st.say(st.browse_mistakes_of(arg, c.predict))
+    elif what == "form":                             # the settings form: a field, Start or Cancel
+        form_click(st, arg, c.effects)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pygame
 
 from mnist_live.window import actions as act
+from mnist_live.window.experiment import form_key
 from mnist_live.window.keys import key_action
 
 RESIZED = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE)
@@ -20,6 +21,8 @@ def handle_event(event, state, c, layers, network):
     network view's region (its cells and canvas), or None before a layout."""
     if event.type == pygame.QUIT:
         state.running = False
+    elif event.type == pygame.KEYDOWN and c is not None and state.overlay == "settings" and state.form is not None:
+        form_key(state, pygame.key.name(event.key), event.unicode, c.effects)     # the form takes every key
     elif event.type == pygame.KEYDOWN:
         action = key_action(event.key, event.mod)
         if action is not None and c is not None:

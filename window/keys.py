@@ -75,6 +75,9 @@ KEYS = [
     Key("W", "save the model (to --save, or mnist_model.npz)", act.save, {pygame.K_w: None}),
     Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
         "sample while it downloads); restarts training with the same settings", act.full_data, {pygame.K_u: None}),
+    Key("F2", "a new run: the settings form (learning rate, optimizer, schedule, batch size, dropout, weight decay, "
+        "hidden sizes, activation, epochs, seed, augment); Enter starts it, the run on screen overlaid on the charts",
+        act.new_run, {pygame.K_F2: None}),
     Key("I", "captions on / off: a line or two above the legend on what the view on screen shows (remembered)",
         act.captions, {pygame.K_i: None}),
     Key("H / F1", "this help", act.overlay, {pygame.K_h: "help", pygame.K_F1: "help"}),

@@ -206,6 +206,7 @@ class WindowState(Browsing):
     mistakes_only: bool = False
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
     overlay: str | None = None                       # the name of the overlay view open (None: the network)
+    form: object = None                              # experiment.Form of a new run while the settings are open
     saliency: str | None = None                      # pixel map (G): None, "relevance" or "gradient"
     explain_class: int | None = None                 # explain this class instead of the prediction
     contrast_class: int | None = None                # ... rather than this one (relevance of z_c - z_d)
