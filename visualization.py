@@ -48,6 +48,7 @@ from mnist_live.window.headline import headline
 from mnist_live.window.memory import Heap
 from mnist_live.window.regions.caches import TextCache
 from mnist_live.window.regions.caption import Caption
+from mnist_live.window.regions.chart_view import ChartOverlay
 from mnist_live.window.regions.header import Header, Legend, data_label
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout, font_size_for
 from mnist_live.window.regions.network import NetworkColumns
@@ -80,7 +81,7 @@ FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "S
 
 # The window's regions, registered once: bottom first within each z (regions.base).
 REGIONS = [NetworkColumns, FilmStrip, Tooltip, ConfusionOverlay, MapOverlay, LeaderboardOverlay, WatchOverlay,
-           SettingsOverlay, Legend, Caption, Panel, Header, HelpOverlay]
+           SettingsOverlay, ChartOverlay, Legend, Caption, Panel, Header, HelpOverlay]
 
 
 def register(region, *rows):

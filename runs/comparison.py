@@ -32,7 +32,7 @@ from mnist_live.runs.library import RunLibrary, RunLibraryError
 from mnist_live.training import config as config_module
 
 READ_TIMEOUT_S = 0.25             # a locked library is given up after this long (a frame is 16 ms; launch only)
-MAX_OVERLAID = 4                  # runs overlaid at once (one colour each: palette.COMPARE_COLORS)
+MAX_OVERLAID = 6                  # runs overlaid at once (one colour each: palette.COMPARE_COLORS)
 BOARD_ROWS = 12                   # runs the leaderboard lists
 WATCH_EVERY_S = 1.0               # the watched sweep is re-read this often
 AXES = ("epochs", "seconds")

@@ -319,5 +319,7 @@ def on_hit(c, hit, button):
         c.effects.append(Library("choose", arg))
     elif what == "mistakes_of":                      # a class's line in the per-class chart
         st.say(st.browse_mistakes_of(arg, c.predict))
+    elif what == "overlay":                          # a click that opens a view (the chart: the large chart)
+        st.toggle_overlay(arg)
     elif what == "form":                             # the settings form: a field, Start or Cancel
         form_click(st, arg, c.effects)

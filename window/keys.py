@@ -62,6 +62,8 @@ KEYS = [
     Key("K", "earlier runs on the loss and accuracy chart on / off (the previous finished run of the data set, "
         "or --compare IDs), each labelled with what it does differently", act.compare_runs, {pygame.K_k: None}),
     Key("E", "the chart's time axis: epochs / seconds", act.time_axis, {pygame.K_e: None}),
+    Key("Z", "the loss and accuracy chart, large, with each earlier run's final accuracy against the run on screen "
+        "and how much sooner it got there (or click the chart)", act.overlay, {pygame.K_z: "chart"}),
     Key("B / Shift+B", "leaderboard of the best runs of the data set (click a row: overlay that run) / the sweep "
         "watched with --watch", act.leaderboard, {pygame.K_b: None}),
     Key("X", "confusion matrix of the test set; click a cell to browse those digits", act.overlay,

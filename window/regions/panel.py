@@ -101,6 +101,8 @@ class Panel(Region):
             self.class_chart.update(scene)
 
     def hit(self, pos):
+        if self.chart.rect.collidepoint(pos):
+            return ("overlay", "chart")                    # a click on the chart: the large chart (Z)
         return self.class_chart.hit(pos) if self.showing_chart else None
 
     def draw(self, surface, scene):
