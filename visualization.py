@@ -58,6 +58,8 @@ from mnist_live.window.regions.panel import Panel, status_line
 from mnist_live.window.regions.portrait import FilmStrip, Tooltip
 from mnist_live.window.regions.runs_views import LeaderboardOverlay, WatchOverlay
 from mnist_live.window.regions.settings_view import SettingsOverlay
+from mnist_live.window.regions.toolbar import Toolbar
+from mnist_live.window.regions.tour_view import TourOverlay
 from mnist_live.window.scene import (
     Hovered,
     Memo,
@@ -81,7 +83,7 @@ FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "S
 
 # The window's regions, registered once: bottom first within each z (regions.base).
 REGIONS = [NetworkColumns, FilmStrip, Tooltip, ConfusionOverlay, MapOverlay, LeaderboardOverlay, WatchOverlay,
-           SettingsOverlay, ChartOverlay, Legend, Caption, Panel, Header, HelpOverlay]
+           SettingsOverlay, ChartOverlay, Legend, Caption, Toolbar, Panel, Header, HelpOverlay, TourOverlay]
 
 
 def register(region, *rows):
@@ -109,8 +111,9 @@ class App:
         self.state = WindowState(self.y_test, self.names, k=config.connections,
                                  noun="image" if self.fashion else "digit")
         if view is not None:              # settings.ViewSettings remembered from the last launch
-            self.state.rank_mode, self.state.sorted_grids, self.state.captions = \
-                view.rank_mode, view.sorted_grids, view.captions
+            self.state.rank_mode, self.state.sorted_grids, self.state.captions, self.state.toured = \
+                view.rank_mode, view.sorted_grids, view.captions, view.toured
+            self.state.overlay = None if view.toured else "tour"       # the first launch: the guided tour
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.display = Display(config, self.x_test, self.y_test, live=worker)
         self.link = TrainerLink(TrainingProcess(config, data, model_file=config.load, nice=FETCH_NICE if full else 0,
@@ -209,7 +212,7 @@ class App:
             for region in self.regions:
                 region.place(self.layout)
             self.pushed = None                                  # a new layout: the whole window is pushed
-        self.region(NetworkColumns).set_orders(grid_orders(self.state.sorted_grids, self.display.test_pass.result))
+        self.region(NetworkColumns).set_orders(grid_orders(self.state, self.display.test_pass.result))
         self.frame_scene = scene = self.scene()
         for region in self.layers():
             region.update(scene)
@@ -221,7 +224,8 @@ class App:
                                                    time.monotonic())
         result, state, frozen_tele, overlay = d.test_pass.result, st.frozen(), tele.frozen(), self.open_overlay()
         fps = self.times.fps_text(tele, cfg)
-        latest, hover = frozen_tele.latest, st.hover
+        hover = st.hover
+        lead = headline(frozen_tele, d.stamp and (d.stamp.epoch, d.stamp.batch), st.noun)   # header and bars
         cell = tuple(self.region(NetworkColumns).neuron_rect(*hover)) if hover and self.layout else None
         offer = self.full.offer() if self.full is not None else ("", None, None)
         return Scene(
@@ -232,11 +236,11 @@ class App:
             data_label=data_label(self.data, cfg, self.full), data_offer=(offer[0], ACCENT if offer[1] else DIM,
                                                                           offer[2]),
             status=status_line(panel_tele, state, cfg, self.link), fps_line=fps, keys=tuple(keys.KEYS),
-            lines_stamp=d.lines_key, view_key=d.view_key, orders=grid_orders(st.sorted_grids, result),
+            lines_stamp=d.lines_key, view_key=d.view_key, orders=grid_orders(st, result),
             confusion=newest_confusion(result, tele.last_full, d.pass_done if d.test_pass.busy else None),
-            classes=classes(st, tele, result, d.stamp, d.pass_done), dream_step=d.dreamer.step_no,
+            classes=classes(st, tele, result, d.stamp, d.pass_done, lead.evaluation), dream_step=d.dreamer.step_no,
             accuracy=rewound_accuracy(st, tele, result, d.stamp, d.pass_done),
-            headline=headline(frozen_tele, d.stamp and (d.stamp.epoch, d.stamp.batch), st.noun),
+            headline=lead,
             hovered=memos["hovered"]((hover, d.lines_key, cell),
                                      lambda: cell and Hovered.of(d.net.weights, *hover, cell)),
             strip=strip_digits(d, st, self.region(FilmStrip).capacity() if self.layout else 0),
@@ -245,8 +249,9 @@ class App:
             watch=watch_picture(self.watch), legend=overlay.legend(st.noun) if overlay is not None else (),
             caption=caption(st, st.noun, d.view.explains(self.names) if d.view is not None else "",
                             0 if result is None else int(sum(x.sum() for x in result.dead)),
-                            latest is not None and latest.kind != "full",
-                            overlay.caption(st, st.noun) if overlay is not None else None),
+                            lead.evaluation is not None and lead.evaluation.kind != "full",
+                            overlay.caption(st, st.noun) if overlay is not None else None,
+                            grid_orders(st, result) is not None),
             panel_key=(panel_seen, st.version, d.view_key, id(result), fps, self.layout.size if self.layout else None,
                        st.pointer if st.class_chart else None, self.compare.version))
 

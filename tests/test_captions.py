@@ -51,7 +51,6 @@ def first(st, **kw):
     ({"saliency": "gradient"}, ["pixel map", "d score / d pixel"]),
     ({"dream": ("class", 3)}, ["dream", "gradient ascent from a blank image", "noise", "no digit-like shape"]),
     ({"atlas": True}, ["atlas", "prototype"]),
-    ({"sorted_grids": True}, ["grouped", "class they support most"]),
     ({"overlay": "map", "map_layer": 1}, ["map", "hidden layer 2", "principal components"]),
     ({"overlay": "confusion"}, ["confusion", "true class", "diagonal"]),
     ({"rewind": 2}, ["rewound", "earlier snapshot", "live"]),
@@ -61,6 +60,12 @@ def test_the_caption_says_what_the_view_on_screen_shows(changes, words):
     got = first(state(**changes), explained="3")
     for w in words:
         assert w in got, (w, got)
+
+
+def test_grouped_grids_are_captioned_once_they_are_on_screen_in_bands():
+    got = first(state(sorted_grids=True), explained="3", grouped=True)
+    assert "grouped" in got and "class they support most" in got and "line between the bands" in got
+    assert "grouped" not in first(state(sorted_grids=True), explained="3")      # not yet learned: index order
 
 
 def test_the_most_specific_view_names_the_first_line_and_the_lines_follow():

@@ -98,3 +98,43 @@ def test_header_bars_and_strip_agree_in_the_first_seconds_of_training(sample, mo
     finally:
         app.close(save=False)
         pygame.display.quit()
+
+
+def test_grouped_grids_have_a_line_between_bands_and_labels_clear_of_the_lines(sample):
+    """Item 2: with the grids in bands (O), a line runs where one class's band ends, and each
+    band's label sits on the background: no connection line drawn through it."""
+    from mnist_live.explain.neurons import order_by_class
+    from mnist_live.window.regions.network import NetworkColumns
+    from mnist_live.window.regions.palette import ACCENT, BG, TEXT
+    from window_driver import key, passed
+    app = open_app(sample, (1600, 900), connections=2000)
+    key(pygame.K_o)
+    run_until(app, lambda: app.region(NetworkColumns).orders[0] is not None)
+    app.needs_draw = True
+    app.frame()
+    columns = app.region(NetworkColumns)
+    for layer, grid in enumerate(app.layout.hidden):
+        preferred = passed(app).preferred[layer][order_by_class(passed(app).preferred[layer])]
+        starts = np.flatnonzero(np.diff(preferred)) + 1
+        assert len(starts) >= 3
+        for p in starts.tolist():
+            r, c = divmod(p, grid.cols)
+            x = grid.rect.x + c * grid.cell + grid.cell // 2          # the first cell of the new band
+            assert tuple(app.screen.get_at((x, grid.rect.y + r * grid.cell - 1)))[:3] == TEXT, (layer, p)
+        last_y, checked = -10 ** 6, 0
+        for cls in range(10):                                      # the labels drawn, as draw_bands spaces them
+            first = np.flatnonzero(preferred == cls)
+            y = grid.rect.y + (first[0] // grid.cols + 0.5) * grid.cell if len(first) else None
+            if y is None or y - last_y < columns.fs - 3:
+                continue
+            last_y = y
+            label = columns.text.render(app.short_names[cls][:3] if hasattr(app, "short_names") else
+                                        app.names[cls][:3], columns.fs - 4, ACCENT)
+            box = label.get_rect(midright=(grid.rect.x - 4, y))
+            want = pygame.Surface(box.size)
+            want.fill(BG)
+            want.blit(label, (0, 0))
+            got = pygame.surfarray.array3d(app.screen.subsurface(box))
+            assert np.array_equal(pygame.surfarray.array3d(want), got), (layer, cls)     # no line through it
+            checked += 1
+        assert checked >= 3

@@ -473,8 +473,9 @@ def test_layout_fits_without_overlap(size, hidden):
 def test_default_layout_has_no_empty_bands(size):
     lay = compute_layout(*size, (1024, 512))
     label_top = lay.labels_y - 2 * lay.font_size - 6
-    assert label_top - lay.header.bottom <= 0.1 * size[1], "empty band above the network"
-    assert lay.legend.y - lay.strip.bottom <= 0.1 * size[1], "empty band under the film strip"
+    assert label_top - lay.toolbar.bottom <= 0.1 * size[1], "empty band above the network"
+    above = lay.caption.y if lay.caption is not None else lay.legend.y        # the caption strip is not empty
+    assert above - lay.strip.bottom <= 0.1 * size[1], "empty band under the film strip"
     assert lay.hidden[0].cell >= (5 if size[0] < 1100 else 8)
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from mnist_live.training.config import Config
 from mnist_live.training.messages import Command, Order
+from mnist_live.window import tour
 from mnist_live.window.experiment import Form, form_click
 from mnist_live.window.state import SPEEDS, WindowState
 from mnist_live.window.telemetry import TrainingView
@@ -281,6 +282,11 @@ def new_run(c, _, shift):
     c.state.toggle_overlay("settings")
 
 
+def tour_again(c, _, shift):
+    """state.overlay, state.tour_step: the guided tour from its first step."""
+    tour.start(c.state)
+
+
 def full_data(c, _, shift):
     """Effect: restart on the full data set once it is here (state.running ends this window's run)."""
     if c.full_data:
@@ -321,5 +327,7 @@ def on_hit(c, hit, button):
         st.say(st.browse_mistakes_of(arg, c.predict))
     elif what == "overlay":                          # a click that opens a view (the chart: the large chart)
         st.toggle_overlay(arg)
+    elif what == "tour":                             # the tour's Back, Next, Skip
+        tour.tour_click(st, arg)
     elif what == "form":                             # the settings form: a field, Start or Cancel
         form_click(st, arg, c.effects)

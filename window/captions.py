@@ -60,10 +60,10 @@ def notes_caption(noun, dead, subset):
     return tuple("; ".join(p[i] for p in parts) for i in range(3))
 
 
-def mode_caption(state, noun, explained):
+def mode_caption(state, noun, explained, grouped=False):
     """The first line when the view shows something other than the plain network (the most
-    specific first): a dream, rewound weights, the pixel map, the atlas, sorted grids;
-    None for the plain network."""
+    specific first): a dream, rewound weights, the pixel map, the atlas, the grids grouped
+    (`grouped`: the grids are on screen in bands); None for the plain network."""
     if state.dream is not None:
         return (f"dream (V): the input that raises the score most, by gradient ascent from a blank image; the network "
                 f"needs no {noun}-like shape, only pixels that push the score up, so it looks like noise",
@@ -90,24 +90,24 @@ def mode_caption(state, noun, explained):
                 f"{noun}s weighted by how strongly they turn it on",
                 f"atlas: each neuron drawn as the average test {noun} that turns it on",
                 "atlas: each neuron's prototype")
-    if state.sorted_grids:
-        return ("grouped (O): hidden neurons sorted by the class they support most, so each class's neurons sit "
-                "together; a neuron keeps its connections, only its place on screen changes",
+    if grouped:
+        return ("grouped (O): hidden neurons in bands by the class they support most, a line between the bands; a "
+                "neuron keeps its connections, only its place on screen changes (O: index order)",
                 "grouped: hidden neurons sorted by the class they support most (O: index order)",
                 "grouped by the class they support")
     return None
 
 
-def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None):
+def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None, grouped=False):
     """The caption of the view on screen: up to two lines, each a tuple of phrasings from
     the fullest to the shortest (the strip shows the longest that fits). `explained` is the
     name of the class the lines explain ("3" or "3 rather than 5"), `dead` how many hidden
     neurons are dead, `subset` whether the accuracy shown is of the test subset, `overlay`
     the open overlay's own caption (its region's: () when it covers the window), which
-    replaces the network's."""
+    replaces the network's; `grouped`, whether the hidden grids are drawn in bands."""
     if overlay is not None:
         return overlay
-    first = mode_caption(state, noun, explained)
+    first = mode_caption(state, noun, explained, grouped)
     lines = lines_caption(state, noun, explained)
     if first is None:
         notes = notes_caption(noun, dead, subset)

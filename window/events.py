@@ -10,6 +10,7 @@ import pygame
 from mnist_live.window import actions as act
 from mnist_live.window.experiment import form_key
 from mnist_live.window.keys import key_action
+from mnist_live.window.tour import tour_key
 
 RESIZED = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE)
 EXPOSED = (pygame.WINDOWEXPOSED, pygame.VIDEOEXPOSE)
@@ -23,6 +24,8 @@ def handle_event(event, state, c, layers, network):
         state.running = False
     elif event.type == pygame.KEYDOWN and c is not None and state.overlay == "settings" and state.form is not None:
         form_key(state, pygame.key.name(event.key), event.unicode, c.effects)     # the form takes every key
+    elif event.type == pygame.KEYDOWN and state.overlay == "tour":
+        tour_key(state, pygame.key.name(event.key))                                 # so does the tour
     elif event.type == pygame.KEYDOWN:
         action = key_action(event.key, event.mod)
         if action is not None and c is not None:
@@ -52,6 +55,10 @@ def handle_pointer(event, c, layers, network):
     st, pos = c.state, event.pos
     if event.type == pygame.MOUSEBUTTONDOWN and event.button in (1, 3):
         answer = hit(layers, pos)
+        if answer is not None and answer[0] == "key" and event.button == 1:    # a button: its key's own action
+            method, arg = key_action(answer[1], 0)
+            method(c, arg, False)
+            return
         if answer is not None and (event.button == 1 or answer[0] == "explain"):   # right: an output neuron only
             act.on_hit(c, answer, event.button)
             return

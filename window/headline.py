@@ -23,10 +23,12 @@ from mnist_live.window.view_model import describe_position
 
 @dataclass(frozen=True)
 class Headline:
-    """The header's accuracy: phrasings from the fullest to the shortest, and whether
-    it is of weights close to those on screen (False: the header says they are newer)."""
+    """The header's accuracy: phrasings from the fullest to the shortest, whether it is of
+    weights close to those on screen (False: the header says they are newer), and the
+    evaluation it leads with (the per-class bars show the same one)."""
     phrasings: tuple
     current: bool = True
+    evaluation: object = None    # history.EvalRecord, or None before any
 
 
 def batches(epoch, batch, n_batches):
@@ -62,20 +64,20 @@ def headline(tele, at, noun="digit"):
     if fresh(full):
         main = f"test accuracy {figure(full)} ({evaluation_label(full, noun)})"
         if subset is None:
-            return Headline((main, main.split(" (")[0]))
+            return Headline((main, main.split(" (")[0]), evaluation=full)
         when = describe_position(subset.epoch, subset.batch)
         return Headline((f"{main} | {subset.n:,}-{noun} subset {figure(subset)} ({when})",
-                         f"{main} | subset {figure(subset)}", main, main.split(" (")[0]))
+                         f"{main} | subset {figure(subset)}", main, main.split(" (")[0]), evaluation=full)
     if fresh(subset):
         main = f"test accuracy {figure(subset)} ({evaluation_label(subset, noun)})"
         if full is None:
-            return Headline((main, main.split(" (")[0]))
+            return Headline((main, main.split(" (")[0]), evaluation=subset)
         when = describe_position(full.epoch, full.batch)
         return Headline((f"{main} | full test set {figure(full)} {when}", f"{main} | full {figure(full)} {when}",
-                         main, main.split(" (")[0]))
+                         main, main.split(" (")[0]), evaluation=subset)
     newest = subset or full
     what = describe_position(*at)
     return Headline((f"test accuracy of the weights on screen ({what}): being measured | last "
                      f"{figure(newest)} ({evaluation_label(newest, noun)})",
                      f"weights {what}: being measured | last {figure(newest)} ({describe_position(*newest.position)})",
-                     f"being measured | last {figure(newest)}", "being measured"), current=False)
+                     f"being measured | last {figure(newest)}", "being measured"), current=False, evaluation=newest)

@@ -83,6 +83,8 @@ KEYS = [
     Key("I", "captions on / off: a line or two above the legend on what the view on screen shows (remembered)",
         act.captions, {pygame.K_i: None}),
     Key("H / F1", "this help", act.overlay, {pygame.K_h: "help", pygame.K_F1: "help"}),
+    Key("F3", "the guided tour again (it shows by itself on the first launch; Esc skips it)", act.tour_again,
+        {pygame.K_F3: None}),
     Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
         "then the filter; never quits", act.back, {pygame.K_ESCAPE: None}),
     Key("Q", "quit (saves to --save if given)", act.quit, {pygame.K_q: None}),

@@ -63,12 +63,13 @@ def evaluation_of(tele, stamp):
                 None)
 
 
-def classes(state, tele, result, stamp, pass_done=0.0):
-    """(per-class accuracy, the previous of the same kind, what it is of) for the panel: the
-    latest evaluation live; rewound, the trainer's evaluation of that snapshot when there is
-    one, else the window's own pass of it (`pass_done`: how far the pass under way is)."""
+def classes(state, tele, result, stamp, pass_done=0.0, lead=None):
+    """(per-class accuracy, the previous of the same kind, what it is of) for the panel: live,
+    the evaluation the header leads with (`lead`, else the latest); rewound, the trainer's
+    evaluation of that snapshot when there is one, else the window's own pass of it
+    (`pass_done`: how far the pass under way is)."""
     if state.rewind is None:
-        ev = tele.latest
+        ev = lead if lead is not None else tele.latest
         prev, caption = class_change(ev, tele.previous.get("full"), state.noun)
         return (None if ev is None else tuple(ev.per_class)), \
             (None if prev is None else tuple(prev)), caption
@@ -93,10 +94,17 @@ def rewound_accuracy(state, tele, result, stamp, pass_done=0.0):
     return f"REWOUND: test accuracy {100 * result.accuracy:.2f} % (full test set, {result.stamp.describe()})"
 
 
-def grid_orders(sorted_grids, result):
-    """Hidden grids ordered by preferred class (O), from the last pass that found them: they
-    change only when a pass completes, never from frame to frame (None: index order)."""
-    if not sorted_grids or result is None or result.preferred is None:
+LEARNED = 0.5                     # the grids are grouped once the weights read this much of the test set right
+
+
+def grid_orders(state, result):
+    """Hidden grids ordered by preferred class (on by default, O), from the last pass that
+    found them: by default once the network has learned a little (an untrained network's
+    preferred classes are noise), at once when O asked for them. They change only when a
+    pass completes, never from frame to frame (None: index order)."""
+    if not state.sorted_grids or result is None or result.preferred is None:
+        return None
+    if result.accuracy < LEARNED and not state.grouping_asked:
         return None
     return tuple(order_by_class(p) for p in result.preferred)
 

@@ -230,11 +230,22 @@ class HelpOverlay(Region):
                 return placed, col_w, key_w, lh
         return None
 
+    def tour_button(self):
+        """The button that shows the guided tour again, at the box's bottom right."""
+        area, fs = self.rect.inflate(-20, -20), self.fs
+        r = pygame.Rect(0, 0, self.text.width("Take the tour again (F3)", fs, True) + 24, fs + 12)
+        r.bottomright = (area.right - 16, area.bottom - 10)
+        return r
+
+    def hit(self, pos):
+        return ("key", pygame.K_F3) if self.tour_button().collidepoint(pos) else None
+
     def draw(self, surface, scene):
         blocks = self.blocks(scene)
         area = self.rect.inflate(-20, -20)
+        button = self.tour_button()
         for fs in range(self.fs, 9, -1):
-            got = self.arrange(blocks, fs, area.width - 48, area.height - 40)
+            got = self.arrange(blocks, fs, area.width - 48, area.height - 40 - button.height - 10)
             if got is not None:
                 break
         placed, col_w, key_w, lh = got
@@ -249,3 +260,5 @@ class HelpOverlay(Region):
             self.text.blit(surface, label, (x, y), fs, TEXT, True)
             for i, part in enumerate(lines):
                 self.text.blit(surface, part, (x + key_w, y + i * lh), fs, DIM)
+        pygame.draw.rect(surface, ACCENT, button, border_radius=4)
+        self.text.blit(surface, "Take the tour again (F3)", button.center, self.fs, BG, True, "center")
