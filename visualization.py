@@ -72,7 +72,7 @@ from mnist_live.window.scene import (
     watch_picture,
 )
 from mnist_live.window.session import FPS, Ending, open_window, process_age, window_metrics
-from mnist_live.window.side_views import classes, grid_orders, newest_confusion, rewound_accuracy
+from mnist_live.window.side_views import classes, grid_orders, newest_confusion, portrait_of, rewound_accuracy
 from mnist_live.window.state import WindowState
 from mnist_live.window.telemetry import Telemetry
 from mnist_live.window.trainer_link import TrainerLink, follow, stop_training
@@ -126,7 +126,7 @@ class App:
         self.outputs, self.times, self.heap, self.rng = Outputs(screen, config.record), FrameTimes(), Heap(), \
             np.random.default_rng()
         self.compare, self.watch = open_library(config, self.state, self.link)
-        self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs")}
+        self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs", "portrait")}
         self.layout = self.frame_scene = self.pushed = self.last_push = None
         self.needs_draw, self.toast_shown, self.frame_no, self.view_frame = True, False, 0, 0
         self.frame_start = time.perf_counter()
@@ -243,6 +243,7 @@ class App:
             headline=lead,
             hovered=memos["hovered"]((hover, d.lines_key, cell),
                                      lambda: cell and Hovered.of(d.net.weights, *hover, cell)),
+            portrait=memos["portrait"]((hover, d.test_pass.stamp), lambda: portrait_of(d, hover)),
             strip=strip_digits(d, st, self.region(FilmStrip).capacity() if self.layout else 0),
             map=map_picture(d, st),
             runs=memos["runs"](self.compare.version, lambda: runs_picture(self.compare, leaderboard)),

@@ -115,6 +115,7 @@ class RunCurves:
     test_accuracy: float | None = None
     sweep: str | None = None
     trial: int | None = None
+    lr_changes: tuple = ()       # ((progress, lr), ...) where the learning rate was changed by hand (L)
 
     def acc_on(self, axis):
         return on_axis(self.acc, self.clock, axis)
@@ -137,7 +138,8 @@ def curves_of(run: dict) -> RunCurves:
     clock = sorted((e["progress"], e["elapsed_s"]) for e in evals if e["elapsed_s"] is not None)
     loss = tuple((q, v) for q, v in run.get("losses", []) if v is not None and math.isfinite(v))
     return RunCurves(run["id"], run["status"], run.get("hyperparameters", {}), int(run["config"].get("epochs", 1)),
-                     acc, loss, tuple(clock), run.get("test_accuracy"), run.get("sweep"), run.get("trial"))
+                     acc, loss, tuple(clock), run.get("test_accuracy"), run.get("sweep"), run.get("trial"),
+                     tuple(tuple(c) for c in run.get("lr_changes", ())))
 
 
 def open_library(path, timeout=READ_TIMEOUT_S):
@@ -233,7 +235,12 @@ class Comparison:
         return f"curves against {self.axis}"
 
     def label(self, run: RunCurves) -> str:
-        return difference_label(self.live_hp, run.hyper)
+        """What the run does differently; a learning rate changed by hand (L) is a difference too."""
+        by_hand = f"lr changed by hand ({len(run.lr_changes)}x)" if run.lr_changes else ""
+        differences_ = difference_label(self.live_hp, run.hyper)
+        if not by_hand:
+            return differences_
+        return by_hand if differences_ == "same hyperparameters" else f"{differences_}, {by_hand}"
 
     def shown(self):
         """The overlaid runs on screen ([] while the overlay is off)."""

@@ -268,6 +268,9 @@ def lr(c, _, shift):
 
 def speed(c, slower, shift):
     """state.speed and order DELAY: slow motion (the rate shown restarts at the new pace)."""
+    if c.training_off:
+        c.state.say(c.training_off)
+        return
     c.state.say(c.state.change_speed(slower))
     c.effects += [RestartRate(), Order(Command.DELAY, seconds=SPEEDS[c.state.speed])]
 

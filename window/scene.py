@@ -112,6 +112,7 @@ class Scene:
     headline: Headline           # the header's accuracy live: which evaluation, what beside it
     dream_step: int              # gradient-ascent steps of the dream on screen (state.dream says of what)
     hovered: Hovered | None      # the neuron under the pointer
+    portrait: tuple | None       # its first portrait while the pass gathers all (side_views.quick_portrait)
     strip: StripDigits | None    # the film strip's digits (None: no strip in this layout)
     map: MapPicture | None       # the representation map (None: not open, or not built yet)
     runs: RunsPicture            # the run library's overlays

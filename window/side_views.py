@@ -8,6 +8,7 @@ import numpy as np
 
 from mnist_live.explain import dreams
 from mnist_live.explain.neurons import order_by_class
+from mnist_live.neural_network import to_float
 from mnist_live.utils import per_class_accuracy
 from mnist_live.window.telemetry import class_change
 from mnist_live.window.view_model import EASE_STEP, describe_position
@@ -40,6 +41,31 @@ class Dreamer:
             return False
         self.image, self.step_no = img, self.step_no + 1
         return True
+
+
+QUICK_DIGITS = 1000               # a hovered neuron's first portrait: from this many test digits
+
+
+def quick_portrait(net, x_test, layer, j, n=QUICK_DIGITS):
+    """The hovered neuron's portrait from the first `n` test digits alone, while the whole
+    pass gathers every neuron's (a few tens of ms instead of seconds): (what it responds
+    to (784,) float32, up to nine test indices exciting it most (activation > 0), n)."""
+    x = to_float(x_test[:n])                                                  # (n, 784)
+    with np.errstate(all="ignore"):
+        a = np.nan_to_num(net.forward(x, return_all=True)[layer + 1][:, j])   # (n,)
+    w = np.maximum(a, 0)
+    proto = (w @ x / max(float(w.sum()), 1e-12)).astype(np.float32)
+    top = np.argsort(-a, kind="stable")[:9]
+    return proto, top[a[top] > 0], len(x)
+
+
+def portrait_of(display, hover):
+    """The hovered neuron's quick portrait (`quick_portrait`) with the weights of the pass
+    under way, while no finished pass has every neuron's; None otherwise."""
+    tp = display.test_pass
+    if hover is None or not tp.busy or (tp.result is not None and tp.result.stats is not None):
+        return None
+    return quick_portrait(tp.net, display.x_test, *hover)
 
 
 def ease_points(shown, points):

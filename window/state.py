@@ -355,7 +355,7 @@ class WindowState(Browsing):
             self.dream = ("class", int(explained))
             what = f"class {self.class_names[explained]}"
         self.touch()
-        return f"dreaming {what}: gradient ascent from a blank image (V or Esc returns)"
+        return f"dreaming {what}: gradient ascent from faint noise (V or Esc returns)"
 
     def back(self):
         """Esc: one step back - the overlay, then the dream, then "rather than", then the

@@ -268,25 +268,38 @@ class ClassChart(Region):
         label_w = self.text.width("Snea", self.fs - 4) + 4            # the class names at the lines' ends
         return pygame.Rect(r.x + 30, r.y + 4, r.width - 30 - label_w, r.height - self.fs - 8)
 
+    @staticmethod
+    def kind(tele):
+        """Which evaluations the lines go through: the full test set's once there is one of
+        trained weights, the subset's before (never both: their noise differs, a zig-zag)."""
+        return "full" if any(r.kind == "full" and r.progress > 0 for r in tele.evals) else "subset"
+
     def series(self, tele):
-        """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
-        if not tele.evals:
-            return np.zeros(0), np.zeros((0, 10))
-        ev = sorted((r for r in tele.evals if r.progress > 0), key=lambda r: r.progress)   # not the untrained start
-        if not ev:
+        """(progress (E,), per_class (E, 10)) of the evaluations of one kind, oldest first."""
+        kind = self.kind(tele)
+        ev = sorted((r for r in tele.evals if r.progress > 0 and r.kind == kind), key=lambda r: r.progress)
+        if not ev:                                                  # not the untrained start
             return np.zeros(0), np.zeros((0, 10))
         return np.array([r.progress for r in ev]), np.array([r.per_class for r in ev], np.float64)
 
+    @staticmethod
+    def scale(acc):
+        """(low, high) of the accuracy axis: the data's range in whole 2-point steps, a step of room."""
+        if not acc.size or not np.isfinite(acc).any():
+            return 0.0, 1.0
+        lo = round(max(0.0, np.floor(float(np.nanmin(acc)) * 50) / 50 - 0.02), 6)
+        hi = round(min(1.0, np.ceil(float(np.nanmax(acc)) * 50) / 50 + 0.02), 6)
+        return lo, max(hi, lo + 0.04)
+
     def points(self, tele, epochs):
-        """(E, 10, 2) pixel positions of every class's line, and the accuracy floor."""
+        """(E, 10, 2) pixel positions of every class's line, and the accuracy axis (low, high)."""
         q, acc = self.series(tele)
         p = self.plot()
-        lo = float(np.nanmin(acc)) if acc.size and np.isfinite(acc).any() else 0.0
-        lo = min(0.9, max(0.0, np.floor(lo * 10) / 10))
+        lo, hi = self.scale(acc)
         start = self.start(q)
         x = p.x + np.clip((q - start) / max(epochs - start, 1e-9), 0, 1) * (p.width - 1)
-        y = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
-        return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), lo
+        y = p.bottom - 1 - np.clip((acc - lo) / (hi - lo), 0, 1) * (p.height - 1)
+        return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), (lo, hi)
 
     @staticmethod
     def start(q):
@@ -314,11 +327,12 @@ class ClassChart(Region):
     def draw(self, surface, scene):
         p, fs = self.plot(), self.fs - 3
         pygame.draw.rect(surface, BG, p)
-        pts, lo, hover = self.pts, self.lo, self.hover
-        for frac in (lo, 1.0):
-            yy = p.bottom - 1 - (frac - lo) / (1 - lo) * (p.height - 1)
+        pts, (lo, hi), hover = self.pts, self.lo, self.hover
+        for frac in (lo, hi):
+            yy = p.bottom - 1 - (frac - lo) / (hi - lo) * (p.height - 1)
             self.text.blit(surface, f"{100 * frac:.0f}%", (p.x - 3, yy), fs, DIM, False, "midright")
         start = self.start(self.series(scene.panel_tele)[0])
+        self.draw_rewind(surface, scene, p, start)
         self.text.blit(surface, f"epoch {start:.2g}", (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, f"{scene.config.epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
         if len(pts) < 1:
@@ -342,6 +356,16 @@ class ClassChart(Region):
         if hover is not None:
             self.text.blit(surface, f"{scene.names[hover]}: {100 * self.acc[-1, hover]:.1f} %, click: its mistakes",
                            (p.x + 4, p.y + 2), fs, TEXT)
+
+
+    def draw_rewind(self, surface, scene, p, start):
+        """Where the rewound snapshot sits on the epoch axis (as on the loss chart)."""
+        tele, rewind = scene.panel_tele, scene.state.rewind
+        if rewind is None or rewind >= len(tele.snapshots):
+            return
+        q = tele.snapshots[rewind][2]
+        x = int(round(p.x + np.clip((q - start) / max(scene.config.epochs - start, 1e-9), 0, 1) * (p.width - 1)))
+        pygame.draw.line(surface, LOSS_COLOR, (x, p.y), (x, p.bottom - 1), 2)
 
 
 def spread(ys, gap, top, bottom):

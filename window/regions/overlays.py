@@ -132,7 +132,7 @@ class MapOverlay(Region):
     def key(self, scene):
         m = scene.map
         return (None if m is None else m.points.tobytes(), scene.state.version, scene.view_key, scene.state.map_layer,
-                self.hover, self.rect.size)
+                self.hover, self.rect.size, int(100 * scene.map_done) if m is None else None)   # "projecting... 40 %"
 
     def plot_rect(self):
         r = self.rect

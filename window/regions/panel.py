@@ -119,7 +119,10 @@ class Panel(Region):
             self.text.blit(surface, f"bars from {100 * floor:.0f} %", (p.right - 14, out.y), fs - 2, DIM, False,
                            "topright")
         out.line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), fs, ACCENT, True)
-        labels = ("each line a class, at every evaluation",) if st.class_chart else scene.classes[2]
+        full = ClassChart.kind(scene.panel_tele) == "full"
+        labels = (f"each line a class, at every {'full test-set' if full else '1,000-digit subset'} evaluation",
+                  f"each line a class, {'full test set' if full else 'subset'}") if st.class_chart \
+            else scene.classes[2]
         out.line(next((t for t in labels if self.text.width(t, fs - 2) <= out.w), labels[-1]), fs - 2, DIM, one=True)
         (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
         out.y = self.bars.rect.bottom + 8
