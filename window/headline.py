@@ -64,17 +64,18 @@ def headline(tele, at, noun="digit"):
     if fresh(full):
         main = f"test accuracy {figure(full)} ({evaluation_label(full, noun)})"
         if subset is None:
-            return Headline((main, main.split(" (")[0]), evaluation=full)
+            return Headline((main, main.split(" (")[0], figure(full)), evaluation=full)
         when = describe_position(subset.epoch, subset.batch)
         return Headline((f"{main} | {subset.n:,}-{noun} subset {figure(subset)} ({when})",
-                         f"{main} | subset {figure(subset)}", main, main.split(" (")[0]), evaluation=full)
+                         f"{main} | subset {figure(subset)}", main, main.split(" (")[0], figure(full)),
+                        evaluation=full)
     if fresh(subset):
         main = f"test accuracy {figure(subset)} ({evaluation_label(subset, noun)})"
         if full is None:
-            return Headline((main, main.split(" (")[0]), evaluation=subset)
+            return Headline((main, main.split(" (")[0], f"{figure(subset)} (subset)"), evaluation=subset)
         when = describe_position(full.epoch, full.batch)
         return Headline((f"{main} | full test set {figure(full)} {when}", f"{main} | full {figure(full)} {when}",
-                         main, main.split(" (")[0]), evaluation=subset)
+                         main, main.split(" (")[0], f"{figure(subset)} (subset)"), evaluation=subset)
     newest = subset or full
     what = describe_position(*at)
     return Headline((f"test accuracy of the weights on screen ({what}): being measured | last "

@@ -6,6 +6,7 @@ sooner to 98 %"). `verdict` is pure; the region draws the panel's own `Chart` la
 from __future__ import annotations
 
 import math
+import re
 
 import pygame
 
@@ -14,6 +15,14 @@ from mnist_live.window.regions.base import OVERLAY, Region
 from mnist_live.window.regions.charts import Chart
 from mnist_live.window.regions.palette import ACCENT, BG, COMPARE_COLORS, DIM, TEXT
 from mnist_live.window.view_model import describe_position
+
+
+def shorter(text):
+    """Phrasings of a line from the fullest to the shortest: without its parenthesis, then
+    without its last clauses (", ...")."""
+    plain = re.sub(r" \(.*?\)", "", text)
+    parts = plain.split(", ")
+    return (text, plain, *(", ".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)))
 
 
 def time_to(curve, level):
@@ -95,13 +104,18 @@ class ChartOverlay(Region):
     def draw(self, surface, scene):
         r, fs = self.rect, self.fs
         pygame.draw.rect(surface, BG, r)
-        self.text.blit(surface, "Loss and test accuracy, earlier runs overlaid: did it help?", (r.x + 20, r.y + 10),
-                       fs + 1, TEXT, True)
+        title = next((t for t in ("Loss and test accuracy, earlier runs overlaid: did it help?", "Did it help?")
+                      if self.text.width(t, fs + 1, True) <= r.width - 40), "Did it help?")
+        self.text.blit(surface, title, (r.x + 20, r.y + 10), fs + 1, TEXT, True)
         self.chart.draw(surface, scene)
         y = self.chart.rect.bottom + 10
         for text, colour in self.lines(scene):
-            self.text.blit(surface, self.text.fit(text, fs, r.width - 40), (r.x + 20, y), fs, colour)
+            said = shorter(text)
+            line = next((t for t in said if self.text.width(t, fs) <= r.width - 40), said[-1])
+            self.text.blit(surface, self.text.fit(line, fs, r.width - 40), (r.x + 20, y), fs, colour)
             y += fs + 4
         if not scene.runs.runs:
-            self.text.blit(surface, "no earlier run overlaid: K shows the previous one, B lists the best, F2 starts "
-                                    "a new one", (r.x + 20, y), fs - 1, DIM)
+            said = ("no earlier run overlaid: K shows the previous one, B lists the best, F2 starts a new one",
+                    "no earlier run overlaid (K, B, F2)", "no earlier run")
+            self.text.blit(surface, next((t for t in said if self.text.width(t, fs - 1) <= r.width - 40), said[-1]),
+                           (r.x + 20, y), fs - 1, DIM)

@@ -99,9 +99,12 @@ class Chart(Region):
         lo, _ = self.acc_range(tele, [pt for curve in run_acc for pt in curve])
         self.draw_scale(surface, lo, span)
         self.draw_losses(surface, scene, runs, span)
-        self.draw_lr_marks(surface, tele, axis, lo, span)
+        labels = self.draw_lr_marks(surface, tele, axis, lo, span)
         self.draw_accuracies(surface, scene, run_acc, lo, span)
-        self.draw_rewind(surface, scene, axis, lo, span)
+        labels += self.draw_rewind(surface, scene, axis, lo, span, [box for _, box, _ in labels])
+        for text, box, colour in labels:                     # last, on the background: no curve runs through them
+            pygame.draw.rect(surface, BG, box.inflate(2, 0))
+            self.text.blit(surface, text, box.topleft, self.fs - 1, colour)
         first, last = ("epoch 0", f"{span}") if axis == "epochs" else ("0 s", f"{span:,.0f} s")
         self.text.blit(surface, first, (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, last, (p.right, p.bottom + 2), fs, DIM, False, "topright")
@@ -119,20 +122,23 @@ class Chart(Region):
             self.text.blit(surface, f"{100 * frac:.0f}%", (self.rect.right, yy), fs, ACCENT, False, "midright")
 
     def draw_lr_marks(self, surface, tele, axis, lo, span):
-        """Where the user steered the learning rate: a line and the new rate (close marks stack)."""
-        p, fs, taken = self.plot_rect(), self.fs, []
+        """Where the user steered the learning rate: a line, and the new rate as a label for
+        later (close marks stack): [(text, box, colour)]."""
+        p, fs, taken, labels = self.plot_rect(), self.fs, [], []
         lr_x = to_seconds([q for q, _ in tele.lr_changes], tele.clock) if axis == "seconds" else \
             [q for q, _ in tele.lr_changes]
         for xv, (_, lr) in zip(lr_x, tele.lr_changes):
             lx = self.to_px(xv, lo, span, lo)[0]
             pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
             label = f"lr {lr:.2g}"
-            box = pygame.Rect(lx + 2, p.y + 1, self.text.width(label, fs - 1), self.text.font(fs - 1).get_height())
+            box = pygame.Rect((lx + 2, p.y + 1), self.text.render(label, fs - 1, TEXT).get_size())
             if box.right > p.right:                           # near the right end: left of the marker
                 box.right = lx - 2
             while box.collidelist(taken) >= 0 and box.bottom + box.height <= p.bottom:
                 box.y += box.height
-            taken.append(self.text.blit(surface, label, box.topleft, fs - 1, TEXT))
+            taken.append(box)
+            labels.append((label, box, TEXT))
+        return labels
 
     def draw_accuracies(self, surface, scene, run_acc, lo, span):
         """The earlier runs' accuracy under the live run's (its evaluation points marked) and the subset's."""
@@ -150,16 +156,23 @@ class Chart(Region):
                     for px, py in xy.astype(int).tolist():
                         pygame.draw.circle(surface, color, (px, py), 3)
 
-    def draw_rewind(self, surface, scene, axis, lo, span):
-        """Where the rewound snapshot sits on the time axis."""
+    def draw_rewind(self, surface, scene, axis, lo, span, taken=()):
+        """Where the rewound snapshot sits on the time axis: its line, and its label for later,
+        clear of the learning-rate labels (`taken`): [(text, box, colour)] or []."""
         tele, rewind, p, fs = scene.panel_tele, scene.state.rewind, self.plot_rect(), self.fs
         if rewind is None or rewind >= len(tele.snapshots):
-            return
+            return []
         q = tele.snapshots[rewind][2]
         rx = self.to_px(to_seconds([q], tele.clock)[0] if axis == "seconds" and tele.clock else q, lo, span, lo)[0]
         pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
-        self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
-                       fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
+        box = pygame.Rect((0, 0), self.text.render("rewound", fs - 1, LOSS_COLOR).get_size())
+        if rx < p.centerx:
+            box.bottomleft = (rx + 3, p.bottom - 2)
+        else:
+            box.bottomright = (rx - 3, p.bottom - 2)
+        while box.collidelist(list(taken)) >= 0 and box.y - box.height >= p.y:
+            box.y -= box.height
+        return [("rewound", box, LOSS_COLOR)]
 
     def draw_run_legend(self, surface, scene, runs, y):
         """Under the axis, each overlaid run named by what it does differently, in its colour."""

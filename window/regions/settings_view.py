@@ -25,6 +25,7 @@ class SettingsOverlay(Region):
     def __init__(self, text):
         super().__init__(text)
         self.rows, self.buttons = [], []          # (rect, hit) for the clicks
+        self.tight = False                        # the smallest windows: no subtitle, smaller rows
 
     def legend(self, noun):
         return ("Up / Down or a click: choose a field; type a value, Left / Right cycle a choice; Enter (or Start) "
@@ -41,7 +42,10 @@ class SettingsOverlay(Region):
         """Where the rows and the buttons are (hit tests): the rows as tall as the room allows."""
         r, fs = self.rect, self.fs
         top, below = r.y + 2 * fs + 30, 5 * fs + 62        # the titles; the verdict, command and buttons
-        h = max(fs + 3, min(fs + 12, (r.height - (top - r.y) - below) // len(FIELDS)))
+        self.tight = r.height < (top - r.y) + below + len(FIELDS) * (fs + 3)    # the smallest windows: no
+        if self.tight:                                                            # subtitle, smaller rows
+            top = r.y + fs + 24
+        h = max(fs + 1 if self.tight else fs + 3, min(fs + 12, (r.height - (top - r.y) - below) // len(FIELDS)))
         self.rows = [(pygame.Rect(r.x + 20, top + i * h, r.width - 40, h - 2), ("form", ("field", i)))
                      for i in range(len(FIELDS))]
         y = top + len(FIELDS) * h + 4 * fs + 36
@@ -61,29 +65,34 @@ class SettingsOverlay(Region):
         if form is None:
             return
         w = r.width - 40
-        self.text.blit(surface, self.text.fit("A new run: change what the command line can, then start it", fs + 1,
-                                              w, True), (r.x + 20, r.y + 12), fs + 1, TEXT, True)
-        self.text.blit(surface, self.text.fit("the run on screen stops, stays in the run library and is overlaid "
-                                              "on the charts, labelled by what differs", fs - 2, w),
-                       (r.x + 20, r.y + 18 + fs), fs - 2, DIM)
+        titles = ((("A new run: change what the command line can, then start it", "A new run: change, then start it",
+                    "A new run"), fs + 1, r.y + 12, TEXT, True),
+                  (("the run on screen stops, stays in the run library and is overlaid on the charts, labelled by "
+                    "what differs", "the run on screen stays in the library, overlaid", ""), fs - 2, r.y + 18 + fs,
+                   DIM, False))
+        for said, size, y, colour, bold in titles[:1 if self.tight else 2]:
+            line = next((t for t in said if self.text.width(t, size, bold) <= w), said[-1])
+            if line:
+                self.text.blit(surface, line, (r.x + 20, y), size, colour, bold)
         start = form.base
-        label_w = self.text.widest([f[1] for f in FIELDS], fs) + 16
+        rf = fs - 3 if self.tight else fs                  # the rows' text size
+        label_w = self.text.widest([f[1] for f in FIELDS], rf) + 16
         value_w = min(260, (w - label_w) // 2)
         for i, ((name, label, kind), value) in enumerate(zip(FIELDS, form.values)):
             row = self.rows[i][0]
             changed = value != form.of(start).values[i]
             if i == form.selected:
                 pygame.draw.rect(surface, PANEL_BG, row)
-            self.text.blit(surface, label, (row.x + 6, row.centery), fs, TEXT, False, "midleft")
+            self.text.blit(surface, label, (row.x + 6, row.centery), rf, TEXT, False, "midleft")
             box = pygame.Rect(row.x + label_w, row.y + 2, value_w, row.height - 4)
             pygame.draw.rect(surface, GRID_BG, box)
             pygame.draw.rect(surface, ACCENT if i == form.selected else DIM, box, 1)
             shown = ("on" if value else "off") if kind == "flag" else value
             shown = f"< {shown} >" if kind != "text" else shown + ("_" if i == form.selected else "")
-            self.text.blit(surface, self.text.fit(shown, fs, box.width - 12), (box.x + 6, box.centery), fs,
+            self.text.blit(surface, self.text.fit(shown, rf, box.width - 12), (box.x + 6, box.centery), rf,
                            POSITIVE if changed else TEXT, False, "midleft")
-            self.text.blit(surface, self.text.fit(HINTS[name], fs - 2, row.right - box.right - 14),
-                           (box.right + 10, row.centery), fs - 2, DIM, False, "midleft")
+            if self.text.width(HINTS[name], fs - 2) <= row.right - box.right - 14:     # where there is room
+                self.text.blit(surface, HINTS[name], (box.right + 10, row.centery), fs - 2, DIM, False, "midleft")
         y = self.rows[-1][0].bottom + 12
         changes = form.changes()
         verdict = form.error or ("changes: " + ", ".join(changes) if changes else "nothing changed yet")
@@ -91,7 +100,8 @@ class SettingsOverlay(Region):
                        WRONG if form.error else POSITIVE if changes else DIM)
         config = None if form.error else form.check()[0]
         command = command_line(config) if config is not None else "(the command appears once the values are valid)"
-        self.text.blit(surface, "the same run from a terminal (printed there and copied when it starts):",
+        said = ("the same run from a terminal (printed there and copied when it starts):", "from a terminal:")
+        self.text.blit(surface, next((t for t in said if self.text.width(t, fs - 2) <= w), said[-1]),
                        (r.x + 20, y + fs + 6), fs - 2, DIM)
         for line_no, line in enumerate(self.text.wrap(command, fs - 1, w)[:2]):
             self.text.blit(surface, line, (r.x + 20, y + 2 * (fs + 6) + line_no * (fs + 2)), fs - 1, TEXT)
