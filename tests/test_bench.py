@@ -19,6 +19,7 @@ from conftest import ROOT
     ("bench_clip.py", "| reduction | ms per frame"),
     ("bench_sweep.py", "| comparison | A: median s | B: median s | A / B"),
     ("bench_runs.py", "| time inside RunRecorder calls |"),
+    ("bench_first_eval.py", "| first evaluation of trained weights |"),
     pytest.param("bench_heap.py", "| heap setting | window PSS MiB", marks=pytest.mark.skipif(
         not sys.platform.startswith("linux"), reason="reads /proc and glibc's mallinfo2: Linux only")),
 ])

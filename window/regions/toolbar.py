@@ -20,10 +20,10 @@ BUTTONS = (
     ("Atlas", "A", pygame.K_a, lambda st: st.atlas),
     ("Map", "P", pygame.K_p, lambda st: st.overlay == "map"),
     ("Confusion", "X", pygame.K_x, lambda st: st.overlay == "confusion"),
+    ("Tour", "F3", pygame.K_F3, lambda st: st.overlay == "tour"),
     ("Rewind", ",", pygame.K_COMMA, lambda st: st.rewind is not None),
     ("Best runs", "B", pygame.K_b, lambda st: st.overlay == "leaderboard"),
     ("Screenshot", "S", pygame.K_s, lambda st: False),
-    ("Tour", "F3", pygame.K_F3, lambda st: st.overlay == "tour"),
 )
 KEYS_BUTTON = ("All keys", "H", pygame.K_h, lambda st: st.overlay == "help")
 
