@@ -9,6 +9,10 @@
     view_model    what the window shows, computed without pygame
     side_views    dreams, the representation map, grid orders
     captions      the caption of the view on screen, the ideas the help explains
+    headline      the header's accuracy: which evaluation leads, what stands beside it
+    tour          the guided tour's steps and keys (first launch, F3)
+    experiment    the settings form of a new run (F2), checked by the command line's parser
+    effects       what the frame loop does with the actions' effects
     settings      the view settings remembered between launches
     clips         animated GIF clips of the window
     drawn_digit   drawn digits made to look like MNIST
@@ -16,6 +20,6 @@
     memory        the window process's malloc heap
     regions/      one module per screen area
 
-pygame is imported by `keys`, `actions`, `events`, `clips` and `regions` only; the rest is pure
+pygame is imported by `keys`, `actions`, `events`, `effects`, `clips` and `regions` only; the rest is pure
 Python and NumPy, tested without a display. Importing the package imports nothing.
 """

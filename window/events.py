@@ -1,6 +1,8 @@
-"""How the window answers events: keys through the key table (`keys`), the pointer to the
-regions in z-order (top first; a modal overlay takes every click), drawing on the canvas,
-the hovered neuron. Imports pygame, the key table and the actions; it changes the state
+"""How the window answers events: keys through the key table (`keys`) — or, while open,
+to the settings form (`experiment.form_key`) or the tour (`tour.tour_key`), which take
+every key — the pointer to the regions in z-order (top first; a modal overlay takes every
+click; a toolbar button presses its key), drawing on the canvas, the hovered neuron.
+Imports pygame, the key table, the actions, the form and the tour; it changes the state
 (through the actions and the state's methods) and never draws. The window's frame loop
 calls `handle_event` with what it needs; nothing here holds the window."""
 from __future__ import annotations

@@ -8,14 +8,20 @@ answers hit tests (`hit`).
     base        Scene and the Region protocol
     layout      the layout maths for a window size (pure)
     header      the header and the legend bar
+    toolbar     the views and the most used actions as buttons, each with its key
     caption     the caption strip above the legend (I)
     network     input, hidden and output columns and the connection lines
     portrait    the hovered neuron's portrait and the film strip
     panel       the side panel and its charts (earlier runs overlaid)
     overlays    the confusion matrix, the representation map, the help
     runs_views  the run library's leaderboard and a watched sweep
+    charts      the panel's loss and accuracy chart, per-class bars and per-class chart
+    chart_view  the chart, large, with a verdict per earlier run (Z)
+    settings_view  the settings form of a new run (F2)
+    tour_view   the guided tour over the window (first launch, F3)
 
-Regions import NumPy, pygame, the pure modules (`view_model`, `telemetry`, `captions`, `comparison`) and
+Regions import NumPy, pygame, the pure modules (`view_model`, `telemetry`, `captions`, `comparison`,
+`experiment`, `tour`) and
 each other (palette, caches, base, layout); never the trainer, the training process or
 `visualization`.
 """
