@@ -1,7 +1,8 @@
 """The view settings the user chose, remembered between launches: the line mode (C), the
 connections per layer pair (+ / -), the grouped grids (O), the captions (I), whether the
-guided tour was closed (so it shows on a first launch only) and the window size, in a small JSON file in the user's config folder
-($XDG_CONFIG_HOME/mnist-live/view.json, by default ~/.config/mnist-live/view.json).
+guided tour was closed (so it shows on a first launch only) and the window size, in a
+small JSON file in the user's config folder ($XDG_CONFIG_HOME/mnist-live/view.json, by
+default ~/.config/mnist-live/view.json).
 
 Owns reading and checking that file (anything invalid, foreign or out of range is ignored
 with one line on stderr), writing it atomically when the window closes (never over
