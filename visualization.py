@@ -22,6 +22,7 @@ shared memory (`use_native_framebuffer`).
 from __future__ import annotations
 
 import functools
+import shlex
 import sys
 import time
 from types import MappingProxyType
@@ -29,10 +30,9 @@ from types import MappingProxyType
 import numpy as np
 import pygame
 
-from mnist_live.runs.comparison import Comparison, SweepWatch, board_table, library_path
+from mnist_live.runs.comparison import MAX_OVERLAID, Comparison, SweepWatch, board_table, library_path
 from mnist_live.runs.recorder import Recording
 from mnist_live.training.config import DATASET_NAMES
-from mnist_live.training.messages import Command, Order
 from mnist_live.training.process import TrainingProcess
 from mnist_live.window import actions as act
 from mnist_live.window import keys
@@ -40,12 +40,16 @@ from mnist_live.window import settings as view_settings
 from mnist_live.window.captions import caption
 from mnist_live.window.clips import Outputs
 from mnist_live.window.display import Display
+from mnist_live.window.effects import announce, carry_out
 from mnist_live.window.events import EXPOSED, RESIZED, handle_event
+from mnist_live.window.experiment import command_line
 from mnist_live.window.fetch import FullData
 from mnist_live.window.frame_times import FrameTimes
+from mnist_live.window.headline import headline
 from mnist_live.window.memory import Heap
 from mnist_live.window.regions.caches import TextCache
 from mnist_live.window.regions.caption import Caption
+from mnist_live.window.regions.chart_view import ChartOverlay
 from mnist_live.window.regions.header import Header, Legend, data_label
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout, font_size_for
 from mnist_live.window.regions.network import NetworkColumns
@@ -54,6 +58,9 @@ from mnist_live.window.regions.palette import ACCENT, BG, DIM
 from mnist_live.window.regions.panel import Panel, status_line
 from mnist_live.window.regions.portrait import FilmStrip, Tooltip
 from mnist_live.window.regions.runs_views import LeaderboardOverlay, WatchOverlay
+from mnist_live.window.regions.settings_view import SettingsOverlay
+from mnist_live.window.regions.toolbar import Toolbar
+from mnist_live.window.regions.tour_view import TourOverlay
 from mnist_live.window.scene import (
     Hovered,
     Memo,
@@ -66,10 +73,10 @@ from mnist_live.window.scene import (
     watch_picture,
 )
 from mnist_live.window.session import FPS, Ending, open_window, process_age, window_metrics
-from mnist_live.window.side_views import classes, grid_orders, newest_confusion, rewound_accuracy
+from mnist_live.window.side_views import classes, grid_orders, newest_confusion, portrait_of, rewound_accuracy
 from mnist_live.window.state import WindowState
 from mnist_live.window.telemetry import Telemetry
-from mnist_live.window.trainer_link import TrainerLink, follow, model_path, save_weights, stop_training, take_newest
+from mnist_live.window.trainer_link import TrainerLink, follow, stop_training
 
 PANEL_REFRESH_S = 0.3             # the panel follows the trainer's reports at most this often
 FETCH_NICE = 10                   # the sample's trainer's lower priority while the full set arrives
@@ -77,7 +84,7 @@ FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "S
 
 # The window's regions, registered once: bottom first within each z (regions.base).
 REGIONS = [NetworkColumns, FilmStrip, Tooltip, ConfusionOverlay, MapOverlay, LeaderboardOverlay, WatchOverlay,
-           Legend, Caption, Panel, Header, HelpOverlay]
+           SettingsOverlay, ChartOverlay, Legend, Caption, Toolbar, Panel, Header, HelpOverlay, TourOverlay]
 
 
 def register(region, *rows):
@@ -99,14 +106,15 @@ class App:
 
     def __init__(self, config, data, screen=None, worker=True, full=None, command=None, view=None):
         self.config, self.data, self.screen, self.full, self.command = config, data, screen, full, command
-        self.switch_to = None             # the data set U switches to (ends this app's loop)
+        self.switch_to = self.next_config = None    # the data set (and config) U or F2 switch to (ends the loop)
         self.names, self.fashion = tuple(data.class_names), data.name == "fashion"
         self.x_test, self.y_test = read_only(data.x_test), data.y_test.astype(np.int64)
         self.state = WindowState(self.y_test, self.names, k=config.connections,
                                  noun="image" if self.fashion else "digit")
         if view is not None:              # settings.ViewSettings remembered from the last launch
-            self.state.rank_mode, self.state.sorted_grids, self.state.captions = \
-                view.rank_mode, view.sorted_grids, view.captions
+            self.state.rank_mode, self.state.sorted_grids, self.state.captions, self.state.toured = \
+                view.rank_mode, view.sorted_grids, view.captions, view.toured
+            self.state.overlay = None if view.toured else "tour"       # the first launch: the guided tour
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.display = Display(config, self.x_test, self.y_test, live=worker)
         self.link = TrainerLink(TrainingProcess(config, data, model_file=config.load, nice=FETCH_NICE if full else 0,
@@ -119,7 +127,7 @@ class App:
         self.outputs, self.times, self.heap, self.rng = Outputs(screen, config.record), FrameTimes(), Heap(), \
             np.random.default_rng()
         self.compare, self.watch = open_library(config, self.state, self.link)
-        self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs")}
+        self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs", "portrait")}
         self.layout = self.frame_scene = self.pushed = self.last_push = None
         self.needs_draw, self.toast_shown, self.frame_no, self.view_frame = True, False, 0, 0
         self.frame_start = time.perf_counter()
@@ -165,42 +173,8 @@ class App:
                 self.apply(effect)
 
     def apply(self, effect):
-        """Carry out an action's effect."""
-        st = self.state
-        if isinstance(effect, Order):
-            if self.link is not None:
-                self.link.send(effect)
-        elif isinstance(effect, act.RestartRate):
-            self.tele.speed_changed()
-        elif isinstance(effect, act.Library):
-            c = self.compare
-            said = {"toggle": c.toggle, "axis": c.toggle_axis, "board": c.read_board}.get(effect.request)
-            st.say(said() if said is not None else c.choose(effect.arg), 5)
-            st.touch()
-        elif isinstance(effect, act.Screenshot):
-            self.outputs.screenshot(st)
-        elif isinstance(effect, act.Clip):
-            self.outputs.toggle_clip(st)
-        elif isinstance(effect, act.SaveModel):
-            self.save_model()
-        elif isinstance(effect, act.SwitchData):
-            try:
-                self.switch_to, st.running = self.full.take(), False
-            except Exception as exc:          # noqa: BLE001 - the cache vanished or broke since: stay on the sample
-                st.say(f"could not switch to the full data set: {exc}", 8)
-
-    def save_model(self):
-        """W: an order to the training process, or the window's own weights when it is gone."""
-        path, d = model_path(self.config), self.display
-        if self.link is not None and self.link.alive:
-            self.link.send(Order(Command.SAVE, path=path))
-            self.state.say(f"saving model to {path} ...")
-            return
-        take_newest(self.link, self.state, d)  # the last weights it published, not one publication before
-        if d.stamp is not None:
-            said, error = save_weights(d.net, d.stamp, path)
-            self.state.say(said, 8)
-            self.errors.extend([error] if error else [])
+        """Carry out an action's effect (window.effects)."""
+        carry_out(self, effect)
 
     # ------------------------------------------------------------------ update
     def update(self):
@@ -239,7 +213,7 @@ class App:
             for region in self.regions:
                 region.place(self.layout)
             self.pushed = None                                  # a new layout: the whole window is pushed
-        self.region(NetworkColumns).set_orders(grid_orders(self.state.sorted_grids, self.display.test_pass.result))
+        self.region(NetworkColumns).set_orders(grid_orders(self.state, self.display.test_pass.result))
         self.frame_scene = scene = self.scene()
         for region in self.layers():
             region.update(scene)
@@ -251,7 +225,8 @@ class App:
                                                    time.monotonic())
         result, state, frozen_tele, overlay = d.test_pass.result, st.frozen(), tele.frozen(), self.open_overlay()
         fps = self.times.fps_text(tele, cfg)
-        latest, hover = frozen_tele.latest, st.hover
+        hover = st.hover
+        lead = headline(frozen_tele, d.stamp and (d.stamp.epoch, d.stamp.batch), st.noun)   # header and bars
         cell = tuple(self.region(NetworkColumns).neuron_rect(*hover)) if hover and self.layout else None
         offer = self.full.offer() if self.full is not None else ("", None, None)
         return Scene(
@@ -262,20 +237,23 @@ class App:
             data_label=data_label(self.data, cfg, self.full), data_offer=(offer[0], ACCENT if offer[1] else DIM,
                                                                           offer[2]),
             status=status_line(panel_tele, state, cfg, self.link), fps_line=fps, keys=tuple(keys.KEYS),
-            lines_stamp=d.lines_key, view_key=d.view_key, orders=grid_orders(st.sorted_grids, result),
+            lines_stamp=d.lines_key, view_key=d.view_key, orders=grid_orders(st, result),
             confusion=newest_confusion(result, tele.last_full, d.pass_done if d.test_pass.busy else None),
-            classes=classes(st, tele, result, d.stamp, d.pass_done), dream_step=d.dreamer.step_no,
+            classes=classes(st, tele, result, d.stamp, d.pass_done, lead.evaluation), dream_step=d.dreamer.step_no,
             accuracy=rewound_accuracy(st, tele, result, d.stamp, d.pass_done),
+            headline=lead,
             hovered=memos["hovered"]((hover, d.lines_key, cell),
                                      lambda: cell and Hovered.of(d.net.weights, *hover, cell)),
+            portrait=memos["portrait"]((hover, d.test_pass.stamp), lambda: portrait_of(d, hover)),
             strip=strip_digits(d, st, self.region(FilmStrip).capacity() if self.layout else 0),
             map=map_picture(d, st),
             runs=memos["runs"](self.compare.version, lambda: runs_picture(self.compare, board_table)),
             watch=watch_picture(self.watch), legend=overlay.legend(st.noun) if overlay is not None else (),
             caption=caption(st, st.noun, d.view.explains(self.names) if d.view is not None else "",
                             0 if result is None else int(sum(x.sum() for x in result.dead)),
-                            latest is not None and latest.kind != "full",
-                            overlay.caption(st, st.noun) if overlay is not None else None),
+                            lead.evaluation is not None and lead.evaluation.kind != "full",
+                            overlay.caption(st, st.noun) if overlay is not None else None,
+                            grid_orders(st, result) is not None),
             panel_key=(panel_seen, st.version, d.view_key, id(result), fps, self.layout.size if self.layout else None,
                        st.pointer if st.class_chart else None, self.compare.version))
 
@@ -388,16 +366,26 @@ def distinct_rects(rects):
 
 
 def switch_data(app):
-    """The app for the data set `app` switches to (U): the old run stops without saving,
-    a new one starts on the same window with the same settings."""
-    data = app.switch_to
+    """The app for the data set (U) or the run (F2) `app` switches to: the old run stops
+    without saving (it stays in the run library), a new one starts on the same window.
+    U keeps the settings; a run from the settings form overlays the one it replaces (and
+    those it overlaid) on the charts and prints its command line."""
+    data, config = app.switch_to, app.next_config
     app.close(save=False)
-    if app.full is not None:
-        app.full.close()
-    print(f"Switched to {data.source}: {len(data.y_train):,} training / {len(data.y_test):,} test images; "
-          f"training restarts")
-    return App(app.config.replace(connections=app.state.k), data, app.screen, command=app.command,
-               view=view_settings.of_window(app.state, app.screen.get_size()))
+    view = view_settings.of_window(app.state, app.screen.get_size())
+    if config is None:
+        if app.full is not None:
+            app.full.close()
+        print(f"Switched to {data.source}: {len(data.y_train):,} training / {len(data.y_test):,} test images; "
+              f"training restarts")
+        return App(app.config.replace(connections=app.state.k), data, app.screen, command=app.command, view=view)
+    app.compare.read_board()                  # the stopped run's id in the run library (None: not recorded)
+    earlier = [i for i in (*app.compare.chosen, app.compare.live_id) if i is not None]
+    config = config.replace(connections=app.state.k, compare=tuple(dict.fromkeys(earlier))[-MAX_OVERLAID:] or None)
+    said = announce(config)
+    new = App(config, data, app.screen, full=app.full, command=shlex.split(command_line(config))[1:], view=view)
+    new.state.say(said, 10)
+    return new
 
 
 def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data, command=None, view=None,

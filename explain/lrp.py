@@ -18,7 +18,10 @@ to its inputs in proportion to what each input contributed to it:
 domain (Montavon et al., 2017): every term is >= 0, so it conserves the relevance exactly
 and takes the sign of R_j; unlike z+ (R_i ~ x_i W+_ij) it also credits a blank pixel whose
 ink would have worked against neuron j. `relevance(..., input_rule="z+")` or `"eps"` pick
-the other rules. A switched-off neuron (ReLU output 0) gets R_j = a_j * (...) = 0, so the
+the other rules. The window explains with z+ at the input (`view_model.explain_relevance`):
+only ink passes relevance on there, so its lines and pixel maps run from the ink; its maps
+are not those of z^B (on a trained network the two correlate weakly). A switched-off
+neuron (ReLU output 0) gets R_j = a_j * (...) = 0, so the
 edges into it carry exactly nothing. With biases the dense layers pass on only
 sum_j R_j (z_j - b_j) / (z_j + eps sign z_j): the bias and eps keep the rest
 (`relevance_absorbed` computes that share). LRP with these rules is linear in the output

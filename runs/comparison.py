@@ -38,7 +38,7 @@ from mnist_live.training import config as config_module
 
 FINISHED_FIRST = "status!='finished', test_accuracy IS NULL, test_accuracy DESC, id ASC"   # the board's order
 READ_TIMEOUT_S = 0.25             # a locked library is given up after this long (a frame is 16 ms; launch only)
-MAX_OVERLAID = 4                  # runs overlaid at once (one colour each: palette.COMPARE_COLORS)
+MAX_OVERLAID = 6                  # runs overlaid at once (one colour each: palette.COMPARE_COLORS)
 BOARD_ROWS = 12                   # runs the leaderboard lists
 WATCH_EVERY_S = 1.0               # the watched sweep is re-read this often
 AXES = ("epochs", "seconds")
@@ -73,12 +73,12 @@ def differences(live_hp: dict, other_hp: dict) -> list[str]:
     return out
 
 
-def difference_label(live_hp: dict, other_hp: dict, live_data=None, other_data=None, steered=False) -> str:
+def difference_label(live_hp: dict, other_hp: dict, live_data=None, other_data=None, steered=0) -> str:
     """One line: what the other run trained on differently (analysis.Data), its
-    hyperparameters that differ, whether its learning rate was changed by hand, or "same
+    hyperparameters that differ, how often its learning rate was changed by hand, or "same
     hyperparameters" (another seed is a difference)."""
     data = analysis.data_differences(live_data, other_data) if live_data and other_data else []
-    words = data + differences(live_hp, other_hp) + (["lr changed by hand"] if steered else [])
+    words = data + differences(live_hp, other_hp) + ([f"lr changed by hand ({int(steered)}x)"] if steered else [])
     return ", ".join(words) or "same hyperparameters"
 
 
@@ -127,7 +127,7 @@ class RunCurves:
     trial: int | None = None
     kind: str = "full"           # what `acc` measures: "full" (the test set) or "val" (a validation split)
     data: object = None          # analysis.Data: what it trained on
-    steered: bool = False        # its learning rate was changed by hand (L in the window)
+    steered: int = 0             # how often its learning rate was changed by hand (L in the window)
 
     def acc_on(self, axis):
         return on_axis(self.acc, self.clock, axis)
@@ -157,7 +157,7 @@ def curves_of(run: dict) -> RunCurves:
     loss = tuple((q, v) for q, v in run.get("losses", []) if v is not None and math.isfinite(v))
     return RunCurves(run["id"], run["status"], run.get("hyperparameters", {}), int(run["config"].get("epochs", 1)),
                      acc, loss, tuple(clock), run.get("test_accuracy"), run.get("sweep"), run.get("trial"), kind,
-                     analysis.data_of(run), bool(run.get("lr_changes")))
+                     analysis.data_of(run), len(run.get("lr_changes", ())))
 
 
 def open_library(path, timeout=READ_TIMEOUT_S):
@@ -286,6 +286,7 @@ class Comparison:
         return f"curves against {self.axis}"
 
     def label(self, run: RunCurves) -> str:
+        """What the run does differently (a learning rate changed by hand, L, is a difference too)."""
         label = difference_label(self.live_hp, run.hyper, self.live_data, run.data, run.steered)
         return label + (" (validation curve)" if run.kind == "val" else "")
 

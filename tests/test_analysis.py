@@ -202,7 +202,7 @@ def test_an_overlay_label_names_what_differs_in_data_and_steering(library):
     live = Config()
     label = difference_label(live.hyperparameters(), curve.hyper, analysis.expected_data(live, FULL), curve.data,
                              curve.steered)
-    assert label == "6,000 train images, augment, lr changed by hand"
+    assert label == "6,000 train images, augment, lr changed by hand (1x)"
     assert difference_label(live.hyperparameters(), live.hyperparameters()) == "same hyperparameters"
 
 

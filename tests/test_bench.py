@@ -22,6 +22,7 @@ from conftest import ROOT
     ("bench_sweep.py", "| comparison | A: median s | B: median s | A / B"),
     ("bench_runs.py", "| time inside RunRecorder calls |"),
     ("bench_health.py", "| case | observers | samples/s (median)"),
+    ("bench_first_eval.py", "| first evaluation of trained weights |"),
     pytest.param("bench_heap.py", "| heap setting | window PSS MiB", marks=pytest.mark.skipif(
         not sys.platform.startswith("linux"), reason="reads /proc and glibc's mallinfo2: Linux only")),
 ])

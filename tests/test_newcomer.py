@@ -85,8 +85,10 @@ def test_the_help_says_esc_goes_back_and_q_quits():
 
 # --------------------------------------------------- 2. per-class changes, like with like
 def test_per_class_changes_compare_full_test_set_evaluations_only(sample, monkeypatch):
+    from mnist_live.window.view_model import WeightsStamp
     app = open_app(sample)
     tele = app.tele
+    tele.n_batches, app.display.stamp = 40, WeightsStamp(1, 0, 30)      # the weights on screen: batch 30
     rng = np.random.default_rng(0)
     tele.apply(evaluation("full", np.full(10, 0.1), 0, 0, 1000))
     tele.apply(evaluation("subset", 0.8 + 0.15 * rng.random(10), 0, 20, 1000))

@@ -42,7 +42,8 @@ def test_a_window_run_is_recorded_to_the_end(sample, tmp_path):
     assert r["command"] == sys.argv[1:]                 # TrainingProcess's default: this process's arguments
     evals = [(e["progress"], e["kind"], e["accuracy"], e["epoch"], e["batch"]) for e in r["evaluations"]]
     assert evals == [(e.progress, e.kind, e.accuracy, e.epoch, e.batch) for e in app.tele.evals]
-    assert [e[1] for e in evals] == ["full", "subset", "full"] and evals[1][4] == 100
+    assert [e[1] for e in evals] == ["full"] + ["subset"] * 7 + ["full"]       # early subsets, then every 100
+    assert [e[4] for e in evals[1:-1]] == [1, 2, 5, 10, 20, 50, 100]
     assert [e["per_class"] for e in r["evaluations"]] == [list(e.per_class) for e in app.tele.evals]
     elapsed = [e["elapsed_s"] for e in r["evaluations"]]
     assert elapsed == sorted(elapsed) and 0 <= elapsed[0] < elapsed[-1] <= r["wall_s"]

@@ -49,8 +49,8 @@ def test_a_window_closed_after_c_and_plus_comes_back_with_them(path, monkeypatch
 
     class Pressing(visualization.App):
         def frame(self):
-            if self.weights_seen and not posted:          # the user presses C, +, O, I, then Q
-                for k in (pygame.K_c, pygame.K_PLUS, pygame.K_o, pygame.K_i, pygame.K_q):
+            if self.weights_seen and not posted:          # the user skips the tour, presses C, +, O, I, then Q
+                for k in (pygame.K_ESCAPE, pygame.K_c, pygame.K_PLUS, pygame.K_o, pygame.K_i, pygame.K_q):
                     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode="", scancode=0))
                 posted.append(True)
             return super().frame()
@@ -63,12 +63,12 @@ def test_a_window_closed_after_c_and_plus_comes_back_with_them(path, monkeypatch
     visualization.run_app(config, data, view=view, view_path=view_path)
     assert posted
     config, view, _ = main.window_view(Config(), set(), xdg(path))
-    assert view == ViewSettings(rank_mode="contribution", connections=100, sorted_grids=True, captions=False,
-                                width=1000, height=600)
+    assert view == ViewSettings(rank_mode="contribution", connections=100, sorted_grids=False, captions=False,
+                                toured=True, width=1000, height=600)
     assert (config.connections, config.width, config.height) == (100, 1000, 600)
     app = visualization.App(config, data, pygame.display.set_mode((1000, 600)), worker=False, view=view)
-    assert (app.state.rank_mode, app.state.k, app.state.sorted_grids, app.state.captions) == \
-        ("contribution", 100, True, False)
+    assert (app.state.rank_mode, app.state.k, app.state.sorted_grids, app.state.captions, app.state.overlay) == \
+        ("contribution", 100, False, False, None)
     pygame.quit()
 
 

@@ -189,8 +189,8 @@ def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sa
     app.tele.apply(EvalRecord(0.3, "subset", 0.94, (0.94,) * 10, 0, 300, 1000, confusion=np.diag(np.full(10, 100))))
     app.needs_draw = True
     app.frame()
-    text = Header.accuracy_text(app.tele)
-    assert text == "test accuracy 94.00 % (1,000-digit subset, epoch 1, batch 300)"
+    text = app.scene().headline.phrasings[0]        # the untrained weights on screen: the full set's figure first
+    assert text == "test accuracy 8.45 % (full test set, untrained) | 1,000-digit subset 94.00 % (epoch 1, batch 300)"
     h = app.region(Header)
     assert text_drawn_at(app, text, h.fs, ACCENT, True, "topright", (h.rect.right - 12, h.rect.y + 4))
     label = app.scene().data_label
@@ -473,8 +473,9 @@ def test_layout_fits_without_overlap(size, hidden):
 def test_default_layout_has_no_empty_bands(size):
     lay = compute_layout(*size, (1024, 512))
     label_top = lay.labels_y - 2 * lay.font_size - 6
-    assert label_top - lay.header.bottom <= 0.1 * size[1], "empty band above the network"
-    assert lay.legend.y - lay.strip.bottom <= 0.1 * size[1], "empty band under the film strip"
+    assert label_top - lay.toolbar.bottom <= 0.1 * size[1], "empty band above the network"
+    above = lay.caption.y if lay.caption is not None else lay.legend.y        # the caption strip is not empty
+    assert above - lay.strip.bottom <= 0.1 * size[1], "empty band under the film strip"
     assert lay.hidden[0].cell >= (5 if size[0] < 1100 else 8)
 
 

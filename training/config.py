@@ -102,7 +102,7 @@ class Config:
         "show a sweep's trials' accuracy curves live from the run library (Shift+B)", metavar="SWEEP"))
     reset_view: bool = field(default=False, metadata=_opt(
         "forget the view settings the window remembers between launches (line mode, connections, order, "
-        "captions, size: ~/.config/mnist-live/view.json) and start from the defaults"))
+        "captions, the tour seen, size: ~/.config/mnist-live/view.json) and start from the defaults"))
 
     @property
     def learning_rate(self) -> float:

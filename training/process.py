@@ -50,6 +50,8 @@ from mnist_live.training.steps import StepWatch
 from mnist_live.training.trainer import DivergenceCheck, Trainer
 
 SUBSET_EVERY = 100            # batches between subset evaluations in the window
+EARLY_SUBSETS = (1, 2, 5, 10, 20, 50)   # and at these batches of the first epoch: the screen's first
+#                                         second tells how well the weights on it read the test digits
 PUBLISH_SECONDS = 0.05        # weight snapshots to the window at most 20 times a second
 HEALTH_GAP_S = 0.5            # health measured at most twice a second (a small network's batches fly by)
 TERM_GRACE_S = 3.0            # after SIGTERM the trainer waits this long for the window's stop order
@@ -182,6 +184,12 @@ class TrainingProcess:
         return out
 
 
+def subset_due(epoch, batch):
+    """Whether the window's trainer evaluates the test subset after this batch: early and
+    often in the first epoch (batch 1 is a few milliseconds in), then every SUBSET_EVERY."""
+    return batch % SUBSET_EVERY == 0 or (epoch == 0 and batch in EARLY_SUBSETS)
+
+
 class ParentWatch:
     """In a child process: has the process that started it died?
 
@@ -264,7 +272,7 @@ class _Worker(Observer):
             self.publish()
             self.last_publish = now
         if not end_of_epoch:                     # the loop evaluates the full test set at an epoch's end
-            if self.stepping or t.batch % SUBSET_EVERY == 0:
+            if self.stepping or subset_due(t.epoch, t.batch):
                 run.evaluate("subset")
             if self.snapshot_mark() != self.sent_snapshots:
                 self.send_snapshots()            # a new snapshot to rewind to

@@ -11,6 +11,10 @@
     scene         the typed, read-only Scene a frame draws from
     side_views    a dream, the map's easing, grid orders, which evaluation the panel shows
     captions      the caption of the view on screen, the ideas the help explains
+    headline      the header's accuracy: which evaluation leads, what stands beside it
+    tour          the guided tour's steps and keys (first launch, F3)
+    experiment    the settings form of a new run (F2), checked by the command line's parser
+    effects       what the frame loop does with the actions' effects
     settings      the view settings remembered between launches
     clips         screenshots and animated GIF clips of the window
     session       opening the display, scripted endings (--frames, --screenshot), --metrics
@@ -20,6 +24,6 @@
     memory        the window process's malloc heap
     regions/      one module per screen area
 
-pygame is imported by `keys`, `events`, `clips`, `session` and `regions` only; the rest is pure
-Python and NumPy, tested without a display. Importing the package imports nothing.
+pygame is imported by `keys`, `events`, `effects`, `clips`, `session` and `regions` only;
+the rest is pure Python and NumPy, tested without a display. Importing the package imports nothing.
 """

@@ -18,6 +18,8 @@ import numpy as np
 
 from mnist_live.training.config import Config
 from mnist_live.training.messages import Command, Order
+from mnist_live.window import tour
+from mnist_live.window.experiment import Form, form_click
 from mnist_live.window.state import SPEEDS, WindowState
 from mnist_live.window.telemetry import TrainingView
 from mnist_live.window.view_model import View
@@ -266,8 +268,26 @@ def lr(c, _, shift):
 
 def speed(c, slower, shift):
     """state.speed and order DELAY: slow motion (the rate shown restarts at the new pace)."""
+    if c.training_off:
+        c.state.say(c.training_off)
+        return
     c.state.say(c.state.change_speed(slower))
     c.effects += [RestartRate(), Order(Command.DELAY, seconds=SPEEDS[c.state.speed])]
+
+
+def new_run(c, _, shift):
+    """state.form, state.overlay: the settings form of a new run, filled with the run on screen."""
+    if c.config.no_train:
+        c.state.say("training is off (--no-train): start a new run from the terminal")
+        return
+    if c.state.overlay != "settings":
+        c.state.form = Form.of(c.config)
+    c.state.toggle_overlay("settings")
+
+
+def tour_again(c, _, shift):
+    """state.overlay, state.tour_step: the guided tour from its first step."""
+    tour.start(c.state)
 
 
 def full_data(c, _, shift):
@@ -308,3 +328,9 @@ def on_hit(c, hit, button):
         c.effects.append(Library("choose", arg))
     elif what == "mistakes_of":                      # a class's line in the per-class chart
         st.say(st.browse_mistakes_of(arg, c.predict))
+    elif what == "overlay":                          # a click that opens a view (the chart: the large chart)
+        st.toggle_overlay(arg)
+    elif what == "tour":                             # the tour's Back, Next, Skip
+        tour.tour_click(st, arg)
+    elif what == "form":                             # the settings form: a field, Start or Cancel
+        form_click(st, arg, c.effects)

@@ -12,12 +12,13 @@ IDEAS = (
     ("relevance", "how much each pixel or neuron counts towards the explained class's score (LRP): the score "
                   "split back layer by layer; orange supports the class, blue opposes it"),
     ("% between columns", "the share of the relevance the drawn lines carry: a few dozen of the 500,000 "
-                          "connections carry 1-6 % between the hidden layers, more next to the input and output"),
-    ("dead", "a hidden neuron that is never on for any test {noun}: it passes nothing on and no longer learns"),
+                          "connections carry little between the hidden layers, most next to the output"),
+    ("dead", "a hidden neuron that is never on for any test {noun} in the window's last pass over the test set "
+             "(measured on the test set: it may still fire on some training {noun}s)"),
     ("subset / full", "during the first epoch the trainer measures a fixed 1,000-{noun} subset often (about 100 "
                       "a class: per-class figures are noisy); the full test set after every epoch"),
-    ("dream (V)", "the input that raises a score most, by gradient ascent from a blank image: the network needs "
-                  "no {noun}-like shape, only pixels that push the score up, so dreams look like noise and strokes"),
+    ("dream (V)", "the input that raises a score most, by gradient ascent from faint noise: strokes where the "
+                  "class's ink usually is, speckle where the pixels push the score up without any shape"),
     ("caption (I)", "the strip above the legend says in a line or two what the view on screen shows; I hides it"),
 )
 
@@ -28,10 +29,10 @@ def lines_caption(state, noun, explained):
     k = state.k
     if state.rank_mode == "relevance":
         return (f"relevance (LRP): how much each neuron counts towards class {explained}'s score, split back layer "
-                f"by layer; the % between columns is the share of it the {k} drawn lines carry (1-6 % between "
+                f"by layer; the % between columns is the share of it the {k} drawn lines carry (little between "
                 f"hidden layers: it is spread over many connections)",
                 f"relevance: each neuron's part in class {explained}'s score; % between columns = the share the "
-                f"{k} lines carry (1-6 % between hidden layers)",
+                f"{k} lines carry",
                 f"relevance: each neuron's part in {explained}'s score; % = the lines' share",
                 "relevance: each neuron's part in the score")
     if state.rank_mode == "contribution":
@@ -50,7 +51,7 @@ def notes_caption(noun, dead, subset):
     what the accuracy is of during the first epoch (a subset); None when neither."""
     parts = []
     if dead:
-        parts.append((f"dead (purple) = never on for any test {noun}: it passes nothing on and no longer learns",
+        parts.append((f"dead (purple) = never on for any test {noun} (it may still fire on a training {noun})",
                       f"dead = never on for any test {noun}", "dead = never on"))
     if subset:
         parts.append((f"the accuracy is of a 1,000-{noun} subset, measured often in the first epoch (noisy per class); "
@@ -62,16 +63,15 @@ def notes_caption(noun, dead, subset):
     return tuple("; ".join(p[i] for p in parts) for i in range(3))
 
 
-def mode_caption(state, noun, explained):
+def mode_caption(state, noun, explained, grouped=False):
     """The first line when the view shows something other than the plain network (the most
-    specific first): a dream, rewound weights, the pixel map, the atlas, sorted grids;
-    None for the plain network."""
+    specific first): a dream, rewound weights, the pixel map, the atlas, the grids grouped
+    (`grouped`: the grids are on screen in bands); None for the plain network."""
     if state.dream is not None:
-        return (f"dream (V): the input that raises the score most, by gradient ascent from a blank image; the network "
-                f"needs no {noun}-like shape, only pixels that push the score up, so it looks like noise",
-                "dream: gradient ascent from a blank image; it needs no digit shape, so it looks like noise"
-                .replace("digit", noun),
-                "dream: gradient ascent, so it looks like noise")
+        return ("dream (V): the input that raises the score most, by gradient ascent from faint noise: strokes where "
+                "the class's ink usually is, speckle where pixels push the score up without any shape",
+                "dream: gradient ascent from faint noise; strokes of the class, speckle",
+                "dream: gradient ascent from faint noise")
     if state.rewind is not None:
         return ("rewound (,): the whole window shows the network as it was at an earlier snapshot, while training "
                 "goes on; . steps forward, back to the live weights",
@@ -92,24 +92,24 @@ def mode_caption(state, noun, explained):
                 f"{noun}s weighted by how strongly they turn it on",
                 f"atlas: each neuron drawn as the average test {noun} that turns it on",
                 "atlas: each neuron's prototype")
-    if state.sorted_grids:
-        return ("grouped (O): hidden neurons sorted by the class they support most, so each class's neurons sit "
-                "together; a neuron keeps its connections, only its place on screen changes",
+    if grouped:
+        return ("grouped (O): hidden neurons in bands by the class they support most, a line between the bands; a "
+                "neuron keeps its connections, only its place on screen changes (O: index order)",
                 "grouped: hidden neurons sorted by the class they support most (O: index order)",
                 "grouped by the class they support")
     return None
 
 
-def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None):
+def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None, grouped=False):
     """The caption of the view on screen: up to two lines, each a tuple of phrasings from
     the fullest to the shortest (the strip shows the longest that fits). `explained` is the
     name of the class the lines explain ("3" or "3 rather than 5"), `dead` how many hidden
     neurons are dead, `subset` whether the accuracy shown is of the test subset, `overlay`
     the open overlay's own caption (its region's: () when it covers the window), which
-    replaces the network's."""
+    replaces the network's; `grouped`, whether the hidden grids are drawn in bands."""
     if overlay is not None:
         return overlay
-    first = mode_caption(state, noun, explained)
+    first = mode_caption(state, noun, explained, grouped)
     lines = lines_caption(state, noun, explained)
     if first is None:
         notes = notes_caption(noun, dead, subset)

@@ -42,6 +42,7 @@ class Display:
         self.view_cost, self.last_adopt, self.pass_cost = 0.0, 0.0, 0.0
         self.snap, self.draw_later = True, False
         self.waiting = False                             # the trainer published weights newer than these
+        self.pass_shown = None                           # the per cent a hovered portrait and the map show
 
     @property
     def pass_done(self):
@@ -77,6 +78,10 @@ class Display:
         if tp.needs_pass(self.stamp):
             tp.start(self.net.weights, self.net.biases, self.stamp)
         waiting = waiting_message(state, tp.result, self.pass_done)
+        shown = (int(100 * self.pass_done) if tp.busy and state.hover is not None else None,
+                 int(100 * self.map.done) if self.map.busy and state.overlay == "map" else None)
+        changed |= shown != self.pass_shown                # a hovered portrait and the map say how far they are
+        self.pass_shown = shown
         changed |= self.dreamer.step(state.dream, self.net)
         changed |= self.update_map(state)
         changed |= self.update_view(state)

@@ -1,6 +1,9 @@
-"""How the window answers events: keys through the key table (`keys`), the pointer to the
-regions in z-order (top first; a modal overlay takes every click), drawing on the canvas,
-the hovered neuron. Imports pygame, the key table and the actions; it changes the state
+"""How the window answers events: keys through the key table (`keys`) — or, while open,
+to the settings form (`experiment.form_key`), which takes every key, or the tour
+(`tour.tour_key`), which takes every key but Q — the pointer to the regions in z-order
+(top first; a modal overlay takes every click; a toolbar button presses its key), drawing
+on the canvas, the hovered neuron.
+Imports pygame, the key table, the actions, the form and the tour; it changes the state
 (through the actions and the state's methods) and never draws. The window's frame loop
 calls `handle_event` with what it needs; nothing here holds the window."""
 from __future__ import annotations
@@ -8,7 +11,9 @@ from __future__ import annotations
 import pygame
 
 from mnist_live.window import actions as act
+from mnist_live.window.experiment import form_key
 from mnist_live.window.keys import key_action
+from mnist_live.window.tour import tour_key
 
 RESIZED = (pygame.WINDOWRESIZED, pygame.WINDOWSIZECHANGED, pygame.VIDEORESIZE)
 EXPOSED = (pygame.WINDOWEXPOSED, pygame.VIDEOEXPOSE)
@@ -20,6 +25,10 @@ def handle_event(event, state, c, layers, network):
     network view's region (its cells and canvas), or None before a layout."""
     if event.type == pygame.QUIT:
         state.running = False
+    elif event.type == pygame.KEYDOWN and c is not None and state.overlay == "settings" and state.form is not None:
+        form_key(state, pygame.key.name(event.key), event.unicode, c.effects)     # the form takes every key
+    elif event.type == pygame.KEYDOWN and state.overlay == "tour" and not quits(event):
+        tour_key(state, pygame.key.name(event.key))                   # so does the tour, but Q still quits
     elif event.type == pygame.KEYDOWN:
         action = key_action(event.key, event.mod)
         if action is not None and c is not None:
@@ -33,6 +42,12 @@ def handle_event(event, state, c, layers, network):
             handle_pointer(event, c, layers, network)
     elif event.type == pygame.WINDOWLEAVE:
         state.pointer = None
+
+
+def quits(event):
+    """Whether a key event is the key table's quit key."""
+    action = key_action(event.key, event.mod)
+    return action is not None and action[0] is act.quit
 
 
 def hit(layers, pos):
@@ -49,6 +64,10 @@ def handle_pointer(event, c, layers, network):
     st, pos = c.state, event.pos
     if event.type == pygame.MOUSEBUTTONDOWN and event.button in (1, 3):
         answer = hit(layers, pos)
+        if answer is not None and answer[0] == "key" and event.button == 1:    # a button: its key's own action
+            method, arg = key_action(answer[1], 0)
+            method(c, arg, False)
+            return
         if answer is not None and (event.button == 1 or answer[0] == "explain"):   # right: an output neuron only
             act.on_hit(c, answer, event.button)
             return

@@ -62,6 +62,8 @@ KEYS = [
     Key("K", "earlier runs on the loss and accuracy chart on / off (the previous finished run of the data set, "
         "or --compare IDs), each labelled with what it does differently", act.compare_runs, {pygame.K_k: None}),
     Key("E", "the chart's time axis: epochs / seconds", act.time_axis, {pygame.K_e: None}),
+    Key("Z", "the loss and accuracy chart, large, with each earlier run's final accuracy against the run on screen "
+        "and how much sooner it got there (or click the chart)", act.overlay, {pygame.K_z: "chart"}),
     Key("B / Shift+B", "leaderboard of the best runs of the data set (click a row: overlay that run) / the sweep "
         "watched with --watch", act.leaderboard, {pygame.K_b: None}),
     Key("X", "confusion matrix of the test set; click a cell to browse those digits", act.overlay,
@@ -75,9 +77,14 @@ KEYS = [
     Key("W", "save the model (to --save, or mnist_model.npz)", act.save, {pygame.K_w: None}),
     Key("U", "switch to the full data set once it has arrived (first launch: training starts on the bundled "
         "sample while it downloads); restarts training with the same settings", act.full_data, {pygame.K_u: None}),
+    Key("F2", "a new run: the settings form (learning rate, optimizer, schedule, batch size, dropout, weight decay, "
+        "hidden sizes, activation, epochs, seed, augment); Enter starts it, the run on screen overlaid on the charts",
+        act.new_run, {pygame.K_F2: None}),
     Key("I", "captions on / off: a line or two above the legend on what the view on screen shows (remembered)",
         act.captions, {pygame.K_i: None}),
     Key("H / F1", "this help", act.overlay, {pygame.K_h: "help", pygame.K_F1: "help"}),
+    Key("F3", "the guided tour again (it shows by itself on the first launch; Esc skips it)", act.tour_again,
+        {pygame.K_F3: None}),
     Key("Esc", "back one step: closes an overlay, ends a dream, stops explaining another class, leaves drawing, "
         "then the filter; never quits", act.back, {pygame.K_ESCAPE: None}),
     Key("Q", "quit (saves to --save if given)", act.quit, {pygame.K_q: None}),

@@ -12,6 +12,7 @@ from types import MappingProxyType
 import numpy as np
 
 from mnist_live.training.config import Config
+from mnist_live.window.headline import Headline
 from mnist_live.window.state import StateView
 from mnist_live.window.telemetry import TrainingView
 from mnist_live.window.view_model import Pass, View, hover_connections, receptive_field
@@ -108,8 +109,10 @@ class Scene:
     orders: tuple | None         # per hidden layer: position -> neuron (grids sorted by preferred class)
     classes: tuple               # (per-class accuracy (10,) or None, the previous one or None, caption phrasings)
     accuracy: str                # the header's accuracy when it is not the latest evaluation (rewound)
+    headline: Headline           # the header's accuracy live: which evaluation, what beside it
     dream_step: int              # gradient-ascent steps of the dream on screen (state.dream says of what)
     hovered: Hovered | None      # the neuron under the pointer
+    portrait: tuple | None       # its first portrait while the pass gathers all (side_views.quick_portrait)
     strip: StripDigits | None    # the film strip's digits (None: no strip in this layout)
     map: MapPicture | None       # the representation map (None: not open, or not built yet)
     runs: RunsPicture            # the run library's overlays

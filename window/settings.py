@@ -1,7 +1,8 @@
 """The view settings the user chose, remembered between launches: the line mode (C), the
-connections per layer pair (+ / -), the grouped grids (O), the captions (I) and the window
-size, in a small JSON file in the user's config folder
-($XDG_CONFIG_HOME/mnist-live/view.json, by default ~/.config/mnist-live/view.json).
+connections per layer pair (+ / -), the grouped grids (O), the captions (I), whether the
+guided tour was closed (so it shows on a first launch only) and the window size, in a
+small JSON file in the user's config folder ($XDG_CONFIG_HOME/mnist-live/view.json, by
+default ~/.config/mnist-live/view.json).
 
 Owns reading and checking that file (anything invalid, foreign or out of range is ignored
 with one line on stderr), writing it atomically when the window closes (never over
@@ -35,8 +36,9 @@ class ViewSettings:
     """What the window starts with (the defaults are the first launch's)."""
     rank_mode: str = "relevance"
     connections: int = Config.connections
-    sorted_grids: bool = False
+    sorted_grids: bool = True     # grouped by preferred class once the network has learned a little
     captions: bool = True
+    toured: bool = False          # the guided tour was closed once: it is not shown again
     width: int = Config.width
     height: int = Config.height
 
@@ -54,7 +56,7 @@ def problem(name, value):
     """None when `value` (from JSON) is a valid value of setting `name`, else why not."""
     if name == "rank_mode":
         return None if value in RANK_MODES else f"must be one of {', '.join(RANK_MODES)}"
-    if name in ("sorted_grids", "captions"):
+    if name in ("sorted_grids", "captions", "toured"):
         return None if isinstance(value, bool) else "must be true or false"
     why = value_problem(name, value) if value is not None else "must not be null"
     if why:
@@ -194,5 +196,6 @@ def of_window(state, size):
     low = {name: Config.__dataclass_fields__[name].metadata["min"] for name in ("width", "height")}
     return ViewSettings(rank_mode=state.rank_mode, connections=min(int(state.k), MAX_CONNECTIONS),
                         sorted_grids=bool(state.sorted_grids), captions=bool(state.captions),
+                        toured=bool(state.toured),
                         width=int(min(max(size[0], low["width"]), MAX_SIDE)),
                         height=int(min(max(size[1], low["height"]), MAX_SIDE)))

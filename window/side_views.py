@@ -8,6 +8,7 @@ import numpy as np
 
 from mnist_live.explain import dreams
 from mnist_live.explain.neurons import order_by_class
+from mnist_live.neural_network import to_float
 from mnist_live.utils import per_class_accuracy
 from mnist_live.window.telemetry import class_change
 from mnist_live.window.view_model import EASE_STEP, describe_position
@@ -42,6 +43,31 @@ class Dreamer:
         return True
 
 
+QUICK_DIGITS = 1000               # a hovered neuron's first portrait: from this many test digits
+
+
+def quick_portrait(net, x_test, layer, j, n=QUICK_DIGITS):
+    """The hovered neuron's portrait from the first `n` test digits alone, while the whole
+    pass gathers every neuron's (a few tens of ms instead of seconds): (what it responds
+    to (784,) float32, up to nine test indices exciting it most (activation > 0), n)."""
+    x = to_float(x_test[:n])                                                  # (n, 784)
+    with np.errstate(all="ignore"):
+        a = np.nan_to_num(net.forward(x, return_all=True)[layer + 1][:, j])   # (n,)
+    w = np.maximum(a, 0)
+    proto = (w @ x / max(float(w.sum()), 1e-12)).astype(np.float32)
+    top = np.argsort(-a, kind="stable")[:9]
+    return proto, top[a[top] > 0], len(x)
+
+
+def portrait_of(display, hover):
+    """The hovered neuron's quick portrait (`quick_portrait`) with the weights of the pass
+    under way, while no finished pass has every neuron's; None otherwise."""
+    tp = display.test_pass
+    if hover is None or not tp.busy or (tp.result is not None and tp.result.stats is not None):
+        return None
+    return quick_portrait(tp.net, display.x_test, *hover)
+
+
 def ease_points(shown, points):
     """The map's shown points (n, 2) a step towards its newest `points` (a new array when
     there were none or the shape changed); returns (shown, whether they moved)."""
@@ -63,12 +89,13 @@ def evaluation_of(tele, stamp):
                 None)
 
 
-def classes(state, tele, result, stamp, pass_done=0.0):
-    """(per-class accuracy, the previous of the same kind, what it is of) for the panel: the
-    latest evaluation live; rewound, the trainer's evaluation of that snapshot when there is
-    one, else the window's own pass of it (`pass_done`: how far the pass under way is)."""
+def classes(state, tele, result, stamp, pass_done=0.0, lead=None):
+    """(per-class accuracy, the previous of the same kind, what it is of) for the panel: live,
+    the evaluation the header leads with (`lead`, else the latest); rewound, the trainer's
+    evaluation of that snapshot when there is one, else the window's own pass of it
+    (`pass_done`: how far the pass under way is)."""
     if state.rewind is None:
-        ev = tele.latest
+        ev = lead if lead is not None else tele.latest
         prev, caption = class_change(ev, tele.previous.get("full"), state.noun)
         return (None if ev is None else tuple(ev.per_class)), \
             (None if prev is None else tuple(prev)), caption
@@ -93,10 +120,17 @@ def rewound_accuracy(state, tele, result, stamp, pass_done=0.0):
     return f"REWOUND: test accuracy {100 * result.accuracy:.2f} % (full test set, {result.stamp.describe()})"
 
 
-def grid_orders(sorted_grids, result):
-    """Hidden grids ordered by preferred class (O), from the last pass that found them: they
-    change only when a pass completes, never from frame to frame (None: index order)."""
-    if not sorted_grids or result is None or result.preferred is None:
+LEARNED = 0.5                     # the grids are grouped once the weights read this much of the test set right
+
+
+def grid_orders(state, result):
+    """Hidden grids ordered by preferred class (on by default, O), from the last pass that
+    found them: by default once the network has learned a little (an untrained network's
+    preferred classes are noise), at once when O asked for them. They change only when a
+    pass completes, never from frame to frame (None: index order)."""
+    if not state.sorted_grids or result is None or result.preferred is None:
+        return None
+    if result.accuracy < LEARNED and not state.grouping_asked:
         return None
     return tuple(order_by_class(p) for p in result.preferred)
 

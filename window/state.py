@@ -18,9 +18,10 @@ CANVAS = 280                      # drawing canvas resolution (10x MNIST)
 
 def waiting_message(state, result, fraction):
     """What the user waits for from the test-set pass under way (`fraction` of it done):
-    'grouping neurons... 40 %' (O), 'drawing the atlas... 40 %' (A); None when nothing is
-    waited for. `result` is the last complete pass (view_model.Pass) or None."""
-    if state.sorted_grids and (result is None or result.preferred is None):
+    'grouping neurons... 40 %' (O pressed after a pass that did not group them), 'drawing
+    the atlas... 40 %' (A); None when nothing is waited for. `result` is the last complete
+    pass (view_model.Pass) or None (the grids start grouped: the first pass groups them)."""
+    if state.sorted_grids and result is not None and result.preferred is None:
         what = "grouping neurons"
     elif state.atlas and (result is None or result.stats is None):
         what = "drawing the atlas"
@@ -206,10 +207,14 @@ class WindowState(Browsing):
     mistakes_only: bool = False
     pair_filter: tuple | None = None                 # (true, predicted) from the confusion matrix
     overlay: str | None = None                       # the name of the overlay view open (None: the network)
+    form: object = None                              # experiment.Form of a new run while the settings are open
+    tour_step: int = 0                               # the guided tour's step on screen (window.tour)
+    toured: bool = False                             # the tour was closed once (remembered: not shown again)
     saliency: str | None = None                      # pixel map (G): None, "relevance" or "gradient"
     explain_class: int | None = None                 # explain this class instead of the prediction
     contrast_class: int | None = None                # ... rather than this one (relevance of z_c - z_d)
-    sorted_grids: bool = False                       # hidden grids ordered by preferred class
+    sorted_grids: bool = False                       # hidden grids ordered by preferred class (on by default
+    grouping_asked: bool = False                     # through the view settings, once learned; O: at once)
     atlas: bool = False                              # hidden grids show each neuron's prototype
     map_layer: int = -1                              # hidden layer of the representation map (-1: last)
     rewind: int | None = None                        # snapshot shown instead of the live weights
@@ -283,10 +288,10 @@ class WindowState(Browsing):
                 f"(again to return)")
 
     def toggle_sorted(self):
-        self.sorted_grids = not self.sorted_grids
+        self.sorted_grids, self.grouping_asked = not self.sorted_grids, True
         self.touch()
-        return ("hidden neurons grouped by the class they support most" if self.sorted_grids
-                else "hidden neurons in index order")
+        return ("hidden neurons grouped by the class they support most (once the network reads half the test "
+                f"{self.noun}s right)" if self.sorted_grids else "hidden neurons in index order")
 
     def step_rewind(self, direction, snapshots, live_progress):
         """Step back (-1) or forward (+1) through the snapshots older than the live weights
@@ -350,7 +355,7 @@ class WindowState(Browsing):
             self.dream = ("class", int(explained))
             what = f"class {self.class_names[explained]}"
         self.touch()
-        return f"dreaming {what}: gradient ascent from a blank image (V or Esc returns)"
+        return f"dreaming {what}: gradient ascent from faint noise (V or Esc returns)"
 
     def back(self):
         """Esc: one step back - the overlay, then the dream, then "rather than", then the

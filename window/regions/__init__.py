@@ -9,14 +9,19 @@ its legend and caption (`base.Region`).
     base        the Region protocol and the z-order of the window's layers
     layout      the layout maths for a window size (pure)
     header      the header and the legend bar
+    toolbar     the views and the most used actions as buttons, each with its key
     caption     the caption strip above the legend (I)
     network     input, hidden and output columns and the connection lines
     portrait    the hovered neuron's portrait and the film strip
     panel       the side panel: state, hyperparameters, its charts, the digit on screen
-    charts      the panel's charts: loss and accuracy (earlier runs overlaid), per-class accuracy
+    charts      the panel's charts: loss and accuracy (earlier runs overlaid), per-class bars and chart
     overlays    the confusion matrix, the representation map, the help
     runs_views  the run library's leaderboard and a watched sweep
+    chart_view  the chart, large, with a verdict per earlier run (Z)
+    settings_view  the settings form of a new run (F2)
+    tour_view   the guided tour over the window (first launch, F3)
 
-Regions import NumPy, pygame, the window's pure modules and each other (palette, caches,
+Regions import NumPy, pygame, the window's pure modules (`view_model`, `telemetry`,
+`captions`, `experiment`, `tour`, ...), `runs.comparison` and each other (palette, caches,
 base, layout); never the trainer, the training process or `visualization`.
 """

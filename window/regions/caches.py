@@ -2,6 +2,7 @@
 every region draws its words through."""
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 
 import numpy as np
@@ -124,13 +125,18 @@ class TextCache:
         return text[:lo] + "..."
 
     def wrap(self, text, size, width, bold=False):
-        """text broken at spaces into lines that each fit width pixels."""
+        """text broken at spaces into lines that each fit width pixels; a word wider than a
+        line (a file's path) is broken after its slashes."""
         if self.width(text, size, bold) <= width:
             return [text]
-        words, lines = text.split(" "), []
+        tokens, lines = [], []                       # (piece, what joins it to the one before)
+        for w in text.split(" "):
+            pieces = [w] if "/" not in w or self.width(w, size, bold) <= width else \
+                [p for p in re.split(r"(?<=/)", w) if p]
+            tokens += [(p, "" if i else " ") for i, p in enumerate(pieces)]
         line = ""
-        for w in words:
-            trial = w if not line else line + " " + w
+        for w, join in tokens:
+            trial = w if not line else line + join + w
             if self.width(trial, size, bold) <= width or not line:
                 line = trial
             else:

@@ -99,9 +99,12 @@ class Chart(Region):
         lo, _ = self.acc_range(tele, [pt for curve in run_acc for pt in curve])
         self.draw_scale(surface, lo, span)
         self.draw_losses(surface, scene, runs, span)
-        self.draw_lr_marks(surface, tele, axis, lo, span)
+        labels = self.draw_lr_marks(surface, tele, axis, lo, span)
         self.draw_accuracies(surface, scene, run_acc, lo, span)
-        self.draw_rewind(surface, scene, axis, lo, span)
+        labels += self.draw_rewind(surface, scene, axis, lo, span, [box for _, box, _ in labels])
+        for text, box, colour in labels:                     # last, on the background: no curve runs through them
+            pygame.draw.rect(surface, BG, box.inflate(2, 0))
+            self.text.blit(surface, text, box.topleft, self.fs - 1, colour)
         first, last = ("epoch 0", f"{span}") if axis == "epochs" else ("0 s", f"{span:,.0f} s")
         self.text.blit(surface, first, (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, last, (p.right, p.bottom + 2), fs, DIM, False, "topright")
@@ -119,20 +122,23 @@ class Chart(Region):
             self.text.blit(surface, f"{100 * frac:.0f}%", (self.rect.right, yy), fs, ACCENT, False, "midright")
 
     def draw_lr_marks(self, surface, tele, axis, lo, span):
-        """Where the user steered the learning rate: a line and the new rate (close marks stack)."""
-        p, fs, taken = self.plot_rect(), self.fs, []
+        """Where the user steered the learning rate: a line, and the new rate as a label for
+        later (close marks stack): [(text, box, colour)]."""
+        p, fs, taken, labels = self.plot_rect(), self.fs, [], []
         lr_x = to_seconds([q for q, _ in tele.lr_changes], tele.clock) if axis == "seconds" else \
             [q for q, _ in tele.lr_changes]
         for xv, (_, lr) in zip(lr_x, tele.lr_changes):
             lx = self.to_px(xv, lo, span, lo)[0]
             pygame.draw.line(surface, TEXT, (lx, p.y), (lx, p.bottom - 1), 1)
             label = f"lr {lr:.2g}"
-            box = pygame.Rect(lx + 2, p.y + 1, self.text.width(label, fs - 1), self.text.font(fs - 1).get_height())
+            box = pygame.Rect((lx + 2, p.y + 1), self.text.render(label, fs - 1, TEXT).get_size())
             if box.right > p.right:                           # near the right end: left of the marker
                 box.right = lx - 2
             while box.collidelist(taken) >= 0 and box.bottom + box.height <= p.bottom:
                 box.y += box.height
-            taken.append(self.text.blit(surface, label, box.topleft, fs - 1, TEXT))
+            taken.append(box)
+            labels.append((label, box, TEXT))
+        return labels
 
     def draw_accuracies(self, surface, scene, run_acc, lo, span):
         """The earlier runs' accuracy under the live run's (its evaluation points marked) and the subset's."""
@@ -150,16 +156,23 @@ class Chart(Region):
                     for px, py in xy.astype(int).tolist():
                         pygame.draw.circle(surface, color, (px, py), 3)
 
-    def draw_rewind(self, surface, scene, axis, lo, span):
-        """Where the rewound snapshot sits on the time axis."""
+    def draw_rewind(self, surface, scene, axis, lo, span, taken=()):
+        """Where the rewound snapshot sits on the time axis: its line, and its label for later,
+        clear of the learning-rate labels (`taken`): [(text, box, colour)] or []."""
         tele, rewind, p, fs = scene.panel_tele, scene.state.rewind, self.plot_rect(), self.fs
         if rewind is None or rewind >= len(tele.snapshots):
-            return
+            return []
         q = tele.snapshots[rewind][2]
         rx = self.to_px(to_seconds([q], tele.clock)[0] if axis == "seconds" and tele.clock else q, lo, span, lo)[0]
         pygame.draw.line(surface, LOSS_COLOR, (rx, p.y), (rx, p.bottom - 1), 2)
-        self.text.blit(surface, "rewound", (rx + 3, p.bottom - 2) if rx < p.centerx else (rx - 3, p.bottom - 2),
-                       fs - 1, LOSS_COLOR, False, "bottomleft" if rx < p.centerx else "bottomright")
+        box = pygame.Rect((0, 0), self.text.render("rewound", fs - 1, LOSS_COLOR).get_size())
+        if rx < p.centerx:
+            box.bottomleft = (rx + 3, p.bottom - 2)
+        else:
+            box.bottomright = (rx - 3, p.bottom - 2)
+        while box.collidelist(list(taken)) >= 0 and box.y - box.height >= p.y:
+            box.y -= box.height
+        return [("rewound", box, LOSS_COLOR)]
 
     def draw_run_legend(self, surface, scene, runs, y):
         """Under the axis, each overlaid run named by what it does differently, in its colour."""
@@ -268,25 +281,38 @@ class ClassChart(Region):
         label_w = self.text.width("Snea", self.fs - 4) + 4            # the class names at the lines' ends
         return pygame.Rect(r.x + 30, r.y + 4, r.width - 30 - label_w, r.height - self.fs - 8)
 
+    @staticmethod
+    def kind(tele):
+        """Which evaluations the lines go through: the full test set's once there is one of
+        trained weights, the subset's before (never both: their noise differs, a zig-zag)."""
+        return "full" if any(r.kind == "full" and r.progress > 0 for r in tele.evals) else "subset"
+
     def series(self, tele):
-        """(progress (E,), per_class (E, 10)) of the evaluations, oldest first."""
-        if not tele.evals:
-            return np.zeros(0), np.zeros((0, 10))
-        ev = sorted((r for r in tele.evals if r.progress > 0), key=lambda r: r.progress)   # not the untrained start
-        if not ev:
+        """(progress (E,), per_class (E, 10)) of the evaluations of one kind, oldest first."""
+        kind = self.kind(tele)
+        ev = sorted((r for r in tele.evals if r.progress > 0 and r.kind == kind), key=lambda r: r.progress)
+        if not ev:                                                  # not the untrained start
             return np.zeros(0), np.zeros((0, 10))
         return np.array([r.progress for r in ev]), np.array([r.per_class for r in ev], np.float64)
 
+    @staticmethod
+    def scale(acc):
+        """(low, high) of the accuracy axis: the data's range in whole 2-point steps, a step of room."""
+        if not acc.size or not np.isfinite(acc).any():
+            return 0.0, 1.0
+        lo = round(max(0.0, np.floor(float(np.nanmin(acc)) * 50) / 50 - 0.02), 6)
+        hi = round(min(1.0, np.ceil(float(np.nanmax(acc)) * 50) / 50 + 0.02), 6)
+        return lo, max(hi, lo + 0.04)
+
     def points(self, tele, epochs):
-        """(E, 10, 2) pixel positions of every class's line, and the accuracy floor."""
+        """(E, 10, 2) pixel positions of every class's line, and the accuracy axis (low, high)."""
         q, acc = self.series(tele)
         p = self.plot()
-        lo = float(np.nanmin(acc)) if acc.size and np.isfinite(acc).any() else 0.0
-        lo = min(0.9, max(0.0, np.floor(lo * 10) / 10))
+        lo, hi = self.scale(acc)
         start = self.start(q)
         x = p.x + np.clip((q - start) / max(epochs - start, 1e-9), 0, 1) * (p.width - 1)
-        y = p.bottom - 1 - np.clip((acc - lo) / (1 - lo), 0, 1) * (p.height - 1)
-        return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), lo
+        y = p.bottom - 1 - np.clip((acc - lo) / (hi - lo), 0, 1) * (p.height - 1)
+        return np.stack([np.broadcast_to(x[:, None], y.shape), y], 2), (lo, hi)
 
     @staticmethod
     def start(q):
@@ -314,11 +340,12 @@ class ClassChart(Region):
     def draw(self, surface, scene):
         p, fs = self.plot(), self.fs - 3
         pygame.draw.rect(surface, BG, p)
-        pts, lo, hover = self.pts, self.lo, self.hover
-        for frac in (lo, 1.0):
-            yy = p.bottom - 1 - (frac - lo) / (1 - lo) * (p.height - 1)
+        pts, (lo, hi), hover = self.pts, self.lo, self.hover
+        for frac in (lo, hi):
+            yy = p.bottom - 1 - (frac - lo) / (hi - lo) * (p.height - 1)
             self.text.blit(surface, f"{100 * frac:.0f}%", (p.x - 3, yy), fs, DIM, False, "midright")
         start = self.start(self.series(scene.panel_tele)[0])
+        self.draw_rewind(surface, scene, p, start)
         self.text.blit(surface, f"epoch {start:.2g}", (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, f"{scene.config.epochs}", (p.right, p.bottom + 2), fs, DIM, False, "topright")
         if len(pts) < 1:
@@ -342,6 +369,16 @@ class ClassChart(Region):
         if hover is not None:
             self.text.blit(surface, f"{scene.names[hover]}: {100 * self.acc[-1, hover]:.1f} %, click: its mistakes",
                            (p.x + 4, p.y + 2), fs, TEXT)
+
+
+    def draw_rewind(self, surface, scene, p, start):
+        """Where the rewound snapshot sits on the epoch axis (as on the loss chart)."""
+        tele, rewind = scene.panel_tele, scene.state.rewind
+        if rewind is None or rewind >= len(tele.snapshots):
+            return
+        q = tele.snapshots[rewind][2]
+        x = int(round(p.x + np.clip((q - start) / max(scene.config.epochs - start, 1e-9), 0, 1) * (p.width - 1)))
+        pygame.draw.line(surface, LOSS_COLOR, (x, p.y), (x, p.bottom - 1), 2)
 
 
 def spread(ys, gap, top, bottom):

@@ -2,6 +2,7 @@
 modes, messages) and the legend under the network."""
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -14,6 +15,7 @@ from mnist_live.window.regions.palette import (
     DEAD,
     DIM,
     GRID_BG,
+    LOSS_COLOR,
     NEGATIVE,
     PANEL_BG,
     POSITIVE,
@@ -22,7 +24,6 @@ from mnist_live.window.regions.palette import (
     WRONG,
     ramp,
 )
-from mnist_live.window.telemetry import evaluation_label
 from mnist_live.window.view_model import describe_position, rank_label
 
 
@@ -32,12 +33,6 @@ class Header(Region):
 
     def area(self, layout):
         return layout.header
-
-    @staticmethod
-    def accuracy_text(tele, noun="digit"):
-        ev = tele.latest
-        return "test accuracy -" if ev is None else \
-            f"test accuracy {100 * ev.accuracy:.2f} % ({evaluation_label(ev, noun)})"
 
     @staticmethod
     def modes(scene):
@@ -63,19 +58,28 @@ class Header(Region):
 
     def key(self, scene):
         return (scene.dataset, scene.data_label, scene.data_offer,
-                scene.accuracy or self.accuracy_text(scene.tele, scene.noun), tuple(self.modes(scene)),
+                scene.accuracy or scene.headline, tuple(self.modes(scene)),
                 self.toast(scene.state), self.rect.size)
 
     def draw(self, surface, scene):
-        r, fs, st, tele = self.rect, self.fs, scene.state, scene.tele
+        r, fs, st = self.rect, self.fs, scene.state
         pygame.draw.rect(surface, PANEL_BG, r)
         y1, y2 = r.y + 4, r.y + 6 + fs + 4
         title = f"Neural network learning {scene.dataset} - live"
+        shortest = scene.accuracy.split(" (")[0] if scene.accuracy else scene.headline.phrasings[-1]
+        narrow = self.text.width(title, fs + 1, True) + self.text.width(shortest, fs, True) + 180 > r.width
+        if self.toast(st) and narrow:
+            self.draw_toast(surface, self.toast(st), r.x + 8, r.right - 8)     # a narrow window: the message
+            return                                                              # takes the header while it shows
         left = self.text.blit(surface, title, (12, y1), fs + 1, TEXT, True).right
         right_x = r.right - 12
         hint = "   ".join(self.modes(scene) + ["H: keys"])
         hint_rect = self.text.blit(surface, hint, (right_x, y2), fs - 2, DIM, False, "topright")
-        label_text = self.text.fit(scene.data_label, fs - 2, max(40, hint_rect.x - 24 - 12))   # never under the hint
+        room = max(40, hint_rect.x - 24 - 12)                                                 # never under the hint
+        short = re.sub(r" \(.*?\)", "", scene.data_label)                      # without why, then fewer words
+        label_text = next((t for t in (scene.data_label, short, short.replace(" training / ", " / ")
+                                       .replace(" test images", " images")) if self.text.width(t, fs - 2) <= room),
+                          self.text.fit(short, fs - 2, room))
         label = self.text.blit(surface, label_text, (12, y2), fs - 2, DIM)
         offer, colour, fraction = scene.data_offer
         if offer:                       # the full data set on its way: progress, then the offer to switch
@@ -86,25 +90,40 @@ class Header(Region):
                 pygame.draw.rect(surface, ACCENT, (bar.x, bar.y, round(bar.width * fraction), bar.height))
             label = label.union(box)
         left = max(left, label.right)
-        acc = scene.accuracy or self.accuracy_text(tele, scene.noun)
-        room = right_x - left - 24                        # never over the title: without what it covered, or cut
-        acc = next((t for t in (acc, acc.split(" (")[0]) if self.text.width(t, fs, True) <= room),
-                   self.text.fit(acc.split(" (")[0], fs, max(40, room), True))
-        acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, ACCENT, True, "topright")
+        said = (scene.accuracy, scene.accuracy.split(" (")[0], scene.accuracy.split(" (")[0].replace(
+            "test accuracy ", "")) if scene.accuracy else scene.headline.phrasings
+        room = right_x - left - 24                        # never over the title: a shorter phrasing, or cut
+        acc = next((t for t in said if self.text.width(t, fs, True) <= room),
+                   self.text.fit(said[-1], fs, max(40, room), True))
+        colour = ACCENT if scene.accuracy or scene.headline.current else LOSS_COLOR   # older weights: said so
+        acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, colour, True, "topright")
         toast = self.toast(st)
         if toast:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
             if x1 - x0 > 80:
-                lines = self.text.wrap(toast, fs - 2, x1 - x0 - 20)[:2]
-                surfs = [self.text.render(t, fs - 2, TEXT) for t in lines]
-                box = pygame.Rect(0, 0, max(s.get_width() for s in surfs) + 20, r.height - 8)
-                box.center = ((x0 + x1) // 2, r.centery)
-                pygame.draw.rect(surface, BG, box)
-                pygame.draw.rect(surface, ACCENT, box, 1)
-                y = box.centery - sum(s.get_height() for s in surfs) // 2
-                for surf in surfs:
-                    surface.blit(surf, surf.get_rect(midtop=(box.centerx, y)))
-                    y += surf.get_height()
+                self.draw_toast(surface, toast, x0, x1)
+
+    def draw_toast(self, surface, toast, x0, x1):
+        """The message in a box between x0 and x1: the largest size at which it fits in the
+        header's height whole (two or three lines), cut only when even the smallest does not."""
+        r, fs = self.rect, self.fs
+        for size in range(fs - 2, 9, -1):
+            line_h = self.text.font(size).get_height()
+            lines = self.text.wrap(toast, size, x1 - x0 - 20)
+            if len(lines) * line_h <= r.height - 10:
+                break
+        else:
+            lines = lines[:max(1, (r.height - 10) // line_h)]
+            lines[-1] = self.text.fit(lines[-1] + " ...", size, x1 - x0 - 20)
+        surfs = [self.text.render(t, size, TEXT) for t in lines]
+        box = pygame.Rect(0, 0, max(s.get_width() for s in surfs) + 20, r.height - 6)
+        box.center = ((x0 + x1) // 2, r.centery)
+        pygame.draw.rect(surface, BG, box)
+        pygame.draw.rect(surface, ACCENT, box, 1)
+        y = box.centery - sum(s.get_height() for s in surfs) // 2
+        for surf, line in zip(surfs, lines):
+            self.text.blit(surface, line, (box.centerx, y), size, TEXT, False, "midtop")
+            y += surf.get_height()
 
 
 class Legend(Region):
@@ -132,6 +151,9 @@ class Legend(Region):
 
         def swatch(color, label, line=False):
             nonlocal x
+            if x + 26 + self.text.width(label, fs) > r.right - 10:       # no room left: the rest is left out
+                x = r.right
+                return
             if line:
                 pygame.draw.line(surface, color, (x, y), (x + 20, y), 3)
                 x += 26
@@ -143,10 +165,11 @@ class Legend(Region):
         relevance = scene.view.relevance is not None
         swatch(POSITIVE, "supports" if relevance else "excites")
         swatch(NEGATIVE, "opposes" if relevance else "inhibits")
-        for i, t in enumerate((0.0, 0.5, 1.0)):
-            pygame.draw.rect(surface, tuple(int(c) for c in ramp(np.array([t]))[0]), (x + i * 12, y - 6, 12, 12))
-        x += 40
-        x = self.text.blit(surface, "activation", (x, y), fs, DIM, False, "midleft").right + 14
+        if x + 54 + self.text.width("activation", fs) <= r.right - 10:
+            for i, t in enumerate((0.0, 0.5, 1.0)):
+                pygame.draw.rect(surface, tuple(int(c) for c in ramp(np.array([t]))[0]), (x + i * 12, y - 6, 12, 12))
+            x += 40
+            x = self.text.blit(surface, "activation", (x, y), fs, DIM, False, "midleft").right + 14
         swatch(DEAD, "dead")
         swatch(RIGHT, "right")
         swatch(WRONG, "wrong")

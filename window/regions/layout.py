@@ -8,6 +8,7 @@ import numpy as np
 import pygame
 
 HEADER_H = 44                     # title bar: two text lines
+TOOLBAR_H = 26                    # the toolbar under it, over the network: views and actions with their keys
 LEGEND_H = 34                     # legend strip under the network
 HOVER_PX = 6                      # receptive-field pixels per input pixel in the tooltip
 MIN_SIZE = (640, 400)             # smaller windows show a notice instead of the network
@@ -57,6 +58,7 @@ class Layout:
     strip: pygame.Rect | None     # film strip of neighbouring test digits (None if no room)
     labels_y: int                 # baseline of the column labels
     caption: pygame.Rect | None = None    # the caption strip above the legend (None: captions off)
+    toolbar: pygame.Rect | None = None    # the toolbar between the header and the network
 
 
 def _grid_options(n):
@@ -107,7 +109,8 @@ def compute_layout(width, height, hidden_sizes, label_w=20, caption=True):
     header = pygame.Rect(0, 0, width, HEADER_H)
     panel = pygame.Rect(width - panel_w, HEADER_H, panel_w, height - HEADER_H)
     caption_h = caption_height(font_size) if caption else 0
-    net = pygame.Rect(0, HEADER_H, width - panel_w, height - HEADER_H - LEGEND_H - caption_h)
+    toolbar = pygame.Rect(0, HEADER_H, width - panel_w, TOOLBAR_H)
+    net = pygame.Rect(0, toolbar.bottom, width - panel_w, height - toolbar.bottom - LEGEND_H - caption_h)
     legend = pygame.Rect(0, height - LEGEND_H, width - panel_w, LEGEND_H)
     caption_rect = pygame.Rect(0, legend.y - caption_h, legend.width, caption_h) if caption else None
     label_h = 2 * font_size + 16                       # two label lines above the columns
@@ -151,4 +154,4 @@ def compute_layout(width, height, hidden_sizes, label_w=20, caption=True):
     rows = [pygame.Rect(out.x, out.y + i * row_h, out.width, row_h) for i in range(10)]
     labels_y = min(r.y for r in rects[:-1] + [out]) - 8
     return Layout((width, height), font_size, header, net, legend, panel, input_grid, hidden, out, rows, strip,
-                  labels_y, caption_rect)
+                  labels_y, caption_rect, toolbar)

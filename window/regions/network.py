@@ -58,7 +58,9 @@ class GridRegion(Region):
         in its room so neighbouring labels never run into each other: the first of `text`
         and its `short` forms that fits, else cut."""
         y, w = self.lay.labels_y, self.label_width(rect)
-        if second:
+        if second:                                    # phrasings, the first that fits ("softmax probability")
+            seconds = (second,) if isinstance(second, str) else second
+            second = next((t for t in seconds if self.text.width(t, self.fs - 2) <= w), seconds[-1])
             self.text.blit(surface, self.text.fit(second, self.fs - 2, w), (rect.centerx, y), self.fs - 2, DIM, False,
                            "midbottom")
             y -= self.fs + 2
@@ -120,7 +122,7 @@ class InputColumn(GridRegion):
             surf = pygame.surfarray.make_surface(np.repeat(canvas.T[:, :, None], 3, 2))
             surface.blit(pygame.transform.smoothscale(surf, g.rect.size), g.rect)
             pygame.draw.rect(surface, ACCENT, g.rect.inflate(4, 4), 1)
-            self.label(surface, g.rect, "Your drawing", "left draws, right erases")
+            self.label(surface, g.rect, "Your drawing", ("left draws, right erases", "left draws", "draw"))
             below = (self.lay.strip.y if self.lay.strip else self.lay.network.bottom) - g.rect.bottom - 14
             side = int(np.clip(below, 28, 84))
             seen = pygame.Rect(g.rect.x, g.rect.bottom + 8, side, side)
@@ -153,9 +155,11 @@ class InputColumn(GridRegion):
         if st.dream is not None:
             kind, *what = st.dream
             of = f"class {scene.names[what[0]]}" if kind == "class" else f"H{what[0] + 1} neuron {what[1]}"
-            self.label(surface, g.rect, f"Dream of {of}", f"step {scene.dream_step}, V or Esc returns")
+            self.label(surface, g.rect, f"Dream of {of}", (f"step {scene.dream_step}, V or Esc returns",
+                                                          f"step {scene.dream_step}"))
         else:
-            self.label(surface, g.rect, "Input (784)", f"test {scene.noun} #{st.index}", ("Input", "In"))
+            self.label(surface, g.rect, "Input (784)", (f"test {scene.noun} #{st.index}", f"#{st.index}"),
+                       ("Input", "In"))
         if v.saliency is not None:
             what = f"pixel relevance for {scene.names[v.explained]}" \
                 if v.relevance is not None and st.saliency != "gradient" else \
@@ -193,21 +197,25 @@ class OutputColumn(GridRegion):
         probs, pred, true = scene.shown["probs"], v.pred, scene.true
         ring = verdict_color(pred, true)
         name_w = self.text.widest(scene.names, fs, bold=True)
-        self.label(surface, lay.output, "Output (10)", "softmax probability", ("Output", "Out"))
+        self.label(surface, lay.output, "Output (10)", ("softmax probability", "probability", "softmax"),
+                   ("Output", "Out"))
         for c, row in enumerate(lay.output_rows):
             (cx, cy), radius = self.output_neuron(c)
             fill = tuple(int(x) for x in RAMP_LUT[int(255 * np.sqrt(np.clip(probs[c], 0, 1)))])
             pygame.draw.circle(surface, fill, (cx, cy), radius)
             if c == pred:
                 pygame.draw.circle(surface, ring, (cx, cy), radius + 3, 2)
+            tall = row.height >= self.text.font(fs - 4).get_height() + self.text.font(fs - 2).get_height() + 2
             if c == v.explained and v.explained != pred:          # another class is being explained
                 pygame.draw.circle(surface, ACCENT, (cx, cy), radius + 6, 1)
-                self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
-                               "topright")
+                if tall:                                          # above the percentage, never over it
+                    self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
+                                   "topright")
             if c == v.contrast:                                   # explained rather than this class
                 pygame.draw.circle(surface, DIM, (cx, cy), radius + 6, 1)
-                self.text.blit(surface, "rather than", (row.right, cy - row.height // 2), fs - 4, DIM, False,
-                               "topright")
+                if tall:
+                    self.text.blit(surface, "rather than", (row.right, cy - row.height // 2), fs - 4, DIM, False,
+                                   "topright")
             self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
             bar_x = cx + radius + 12 + name_w
@@ -369,7 +377,8 @@ class NetworkColumns(GridRegion):
         a = scene.view.acts[layer + 1]
         if scene.state.atlas and scene.test_pass is not None and scene.test_pass.stats is not None:
             surface.blit(self.atlas_surface(scene.test_pass.stats, layer, grid), grid.rect)
-            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", "atlas: what each responds to",
+            self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})",
+                       ("atlas: what each responds to", "atlas: prototypes", "atlas"),
                        (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
             return
         rgb = ramp(scene.shown[("hidden", layer)])
@@ -379,27 +388,37 @@ class NetworkColumns(GridRegion):
         order = self.orders[layer]
         if order is not None:
             rgb = rgb[order]                                 # position p shows neuron order[p]
-            self.draw_bands(surface, scene, layer, grid, order)
         surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
+        if order is not None:
+            self.draw_bands(surface, scene, layer, grid, order)
         active = int((a > 0).sum())
-        self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", f"{active} active",
+        self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})",
+                   (f"{active} active", f"{active} on", f"{active}"),
                    (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
 
     def draw_bands(self, surface, scene, layer, grid, order):
-        """Class labels left of a grid ordered by preferred class: each at its band's first row."""
+        """A grid ordered by preferred class: a line between one class's band and the next
+        (a step where a band ends inside a row) and each band's class left of the grid at
+        its first row, on the background so no connection line runs through it."""
         preferred = scene.test_pass.preferred[layer][order] if scene.test_pass is not None and \
             scene.test_pass.preferred is not None else None
         if preferred is None:
             return
+        cell, left, right, top = grid.cell, grid.rect.x, grid.rect.x + grid.cols * grid.cell - 1, grid.rect.y
+        for p in (np.flatnonzero(np.diff(preferred)) + 1).tolist():          # where a new band begins
+            r, c = divmod(p, grid.cols)
+            y, x = top + r * cell - 1, left + c * cell - 1
+            steps = [(right, y), (max(x, left), y)] + ([(x, y + cell), (left, y + cell)] if c else [])
+            pygame.draw.lines(surface, TEXT, False, steps, 1)
         last_y = -10 ** 6
         for c in range(10):
             first = np.flatnonzero(preferred == c)
-            if not len(first):
-                continue
-            y = grid.rect.y + (first[0] // grid.cols + 0.5) * grid.cell
-            if y - last_y >= self.fs - 3:
-                self.text.blit(surface, scene.short_names[c][:3], (grid.rect.x - 3, y), self.fs - 4, ACCENT, False,
-                               "midright")
+            y = top + (first[0] // grid.cols + 0.5) * cell if len(first) else None
+            if y is not None and y - last_y >= self.fs - 3:
+                label = self.text.render(scene.short_names[c][:3], self.fs - 4, ACCENT)
+                box = label.get_rect(midright=(grid.rect.x - 4, y))
+                pygame.draw.rect(surface, BG, box.inflate(4, 2))
+                surface.blit(label, box)
                 last_y = y
 
     def draw_lines(self, surface, name, conns, stamp, width_scale=1.0):

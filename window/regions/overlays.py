@@ -132,7 +132,7 @@ class MapOverlay(Region):
     def key(self, scene):
         m = scene.map
         return (None if m is None else m.points.tobytes(), scene.state.version, scene.view_key, scene.state.map_layer,
-                self.hover, self.rect.size)
+                self.hover, self.rect.size, int(100 * scene.map_done) if m is None else None)   # "projecting... 40 %"
 
     def plot_rect(self):
         r = self.rect
@@ -201,7 +201,8 @@ class HelpOverlay(Region):
         return ()                                   # the help covers the window: nothing to caption
 
     def area(self, layout):
-        return pygame.Rect((0, 0), layout.size)
+        return pygame.Rect(0, layout.header.bottom, layout.size[0], layout.size[1] - layout.header.bottom)   # not
+        #                                                                         through the header's text
 
     def key(self, scene):
         return len(scene.keys), scene.noun, self.rect.size
@@ -212,12 +213,13 @@ class HelpOverlay(Region):
         return ([(None, "What the window shows")] + [(a, b.replace("{noun}", noun)) for a, b in IDEAS]
                 + [(None, "Keys and mouse (H, F1 or Esc closes)")] + keys)
 
-    def arrange(self, blocks, fs, width, height):
+    def arrange(self, blocks, fs, width, height, force=False):
         """[(column, label, lines)] of the blocks at font size fs in the fewest columns that
-        fit width x height, with the label column width; None when they do not fit."""
+        fit width x height, with the label column width; None when they do not fit (with
+        `force`, three columns however far they run)."""
         lh = fs + 5
         key_w = self.text.widest([a for a, _ in blocks if a], fs, True) + 16
-        for ncols in (1, 2):
+        for ncols in (1, 2, 3):
             col_w = (width - 30 * (ncols - 1)) // ncols
             placed, col, used = [], 0, 0
             for label, text in blocks:
@@ -226,17 +228,35 @@ class HelpOverlay(Region):
                     col, used = col + 1, 0
                 placed.append((col, label, lines, used))
                 used += len(lines) * lh + (6 if label is None else 0)
-            if col < ncols and not any(t.endswith("...") for _, _, ls, _ in placed for t in ls):
+            if (col < ncols or force and ncols == 3) and not any(t.endswith("...") for _, _, ls, _ in placed
+                                                                 for t in ls):
                 return placed, col_w, key_w, lh
         return None
 
+    def tour_button(self):
+        """The button that shows the guided tour again, at the box's bottom right."""
+        area, fs = self.rect.inflate(-20, -20), self.fs
+        r = pygame.Rect(0, 0, self.text.width("Take the tour again (F3)", fs, True) + 24, fs + 12)
+        r.bottomright = (area.right - 16, area.bottom - 10)
+        return r
+
+    def hit(self, pos):
+        shown = getattr(self, "button_shown", True)
+        return ("key", pygame.K_F3) if shown and self.tour_button().collidepoint(pos) else None
+
     def draw(self, surface, scene):
-        blocks = self.blocks(scene)
+        everything = self.blocks(scene)
+        keys_only = everything[next(i for i, (a, _) in enumerate(everything) if a is None and i > 0):]
         area = self.rect.inflate(-20, -20)
-        for fs in range(self.fs, 9, -1):
-            got = self.arrange(blocks, fs, area.width - 48, area.height - 40)
+        button = self.tour_button()
+        tries = [(everything, fs, button.height + 10) for fs in range(self.fs, 9, -1)] + \
+            [(everything, 9, 0), (keys_only, 10, 0), (keys_only, 9, 0), (keys_only, 8, 0)]   # the smallest windows
+        for blocks, fs, room in tries:                 # leave out the button (F3 is listed), then the ideas
+            got = self.arrange(blocks, fs, area.width - 48, area.height - 40 - room)
             if got is not None:
                 break
+        else:
+            got = self.arrange(keys_only, 8, area.width - 48, area.height - 40, force=True)
         placed, col_w, key_w, lh = got
         box = area.copy()
         pygame.draw.rect(surface, PANEL_BG, box)
@@ -249,3 +269,7 @@ class HelpOverlay(Region):
             self.text.blit(surface, label, (x, y), fs, TEXT, True)
             for i, part in enumerate(lines):
                 self.text.blit(surface, part, (x + key_w, y + i * lh), fs, DIM)
+        self.button_shown = bool(room)
+        if room:
+            pygame.draw.rect(surface, ACCENT, button, border_radius=4)
+            self.text.blit(surface, "Take the tour again (F3)", button.center, self.fs, BG, True, "center")

@@ -9,16 +9,18 @@ PANEL_BG = (24, 27, 38)           # side panel and overlays
 GRID_BG = (30, 34, 46)            # an inactive neuron / empty bar
 TEXT = (225, 230, 240)
 DIM = (140, 148, 165)             # secondary text
-ACCENT = (90, 180, 235)           # neutral data: bars, accuracy curve, selection
+ACCENT = (86, 180, 233)           # neutral data: bars, accuracy curve, selection (Okabe-Ito sky blue)
 POSITIVE = (255, 150, 40)         # warm: excitatory weight / contribution / saliency
 NEGATIVE = (70, 150, 255)         # cool: inhibitory
 RIGHT = (80, 205, 120)            # correct prediction
 WRONG = (240, 80, 80)             # wrong prediction
 DEAD = (105, 40, 85)              # a neuron never active on the test-set pass
-LOSS_COLOR = (240, 190, 80)       # training-loss curve
-SUBSET_COLOR = (60, 120, 160)     # test accuracy on the fixed 1,000-digit subset
-COMPARE_COLORS = ((235, 110, 200), (165, 125, 255), (130, 225, 180), (205, 175, 120))   # earlier runs overlaid
-#                                  on the charts: one colour per overlaid run (K, B, --compare), never the live run's
+LOSS_COLOR = (230, 159, 0)        # training-loss curve (Okabe-Ito orange)
+SUBSET_COLOR = (105, 130, 150)    # test accuracy on the fixed 1,000-digit subset
+# Earlier runs overlaid on the charts (K, B, F2, --compare), one colour per run, never the live run's: the
+# Okabe-Ito colours (told apart with every common colour-vision deficiency) but orange and sky blue, which the
+# live run's loss and accuracy already mean, and a light grey for the sixth
+COMPARE_COLORS = ((213, 94, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), (0, 114, 178), (190, 190, 190))
 TRIAL_COLORS = {"finished": (120, 200, 160), "pruned": (150, 90, 110),      # a watched sweep's trials (--watch),
                 "running": (250, 220, 120)}                                # by status; others TRIAL_OTHER
 TRIAL_OTHER = (110, 112, 125)     # a watched trial that failed, diverged or was interrupted

@@ -101,6 +101,8 @@ class Panel(Region):
             self.class_chart.update(scene)
 
     def hit(self, pos):
+        if self.chart.rect.collidepoint(pos):
+            return ("overlay", "chart")                    # a click on the chart: the large chart (Z)
         return self.class_chart.hit(pos) if self.showing_chart else None
 
     def draw(self, surface, scene):
@@ -117,7 +119,10 @@ class Panel(Region):
             self.text.blit(surface, f"bars from {100 * floor:.0f} %", (p.right - 14, out.y), fs - 2, DIM, False,
                            "topright")
         out.line("Per-class accuracy" + (" over time (T)" if st.class_chart else ""), fs, ACCENT, True)
-        labels = ("each line a class, at every evaluation",) if st.class_chart else scene.classes[2]
+        full = ClassChart.kind(scene.panel_tele) == "full"
+        labels = (f"each line a class, at every {'full test-set' if full else '1,000-digit subset'} evaluation",
+                  f"each line a class, {'full test set' if full else 'subset'}") if st.class_chart \
+            else scene.classes[2]
         out.line(next((t for t in labels if self.text.width(t, fs - 2) <= out.w), labels[-1]), fs - 2, DIM, one=True)
         (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
         out.y = self.bars.rect.bottom + 8
@@ -129,8 +134,12 @@ class Panel(Region):
         status, color = scene.status
         out.line(status, fs + 1, color, True, one=True)
         if tele.trained_here or not cfg.no_train:
-            out.line(f"epoch {min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}   "
-                     f"batch {tele.batch}/{tele.n_batches}   {rate_text(tele, scene.state)}", fs, DIM, one=True)
+            epoch, rate = f"{min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}", \
+                rate_text(tele, scene.state)
+            said = (f"epoch {epoch}   batch {tele.batch}/{tele.n_batches}   {rate}",
+                    f"epoch {epoch}  batch {tele.batch}/{tele.n_batches}  {rate.replace(' samples/s', '/s')}",
+                    f"ep {epoch}  {tele.batch}/{tele.n_batches}  {rate.replace(' samples/s', '/s')}")
+            out.line(next((t for t in said if self.text.width(t, fs) <= out.w), said[-1]), fs, DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
             trained = f", trained for {tele.epoch} epoch{'s' * (tele.epoch != 1)}" if cfg.load else ""
@@ -182,17 +191,21 @@ class Panel(Region):
         fs = self.fs - 2
         if have is None or not have[1]:
             return y
-        rows = have[1]
+        rows = list(enumerate(have[1]))                   # (snapshot index, row)
+        if len(rows) > (w - 4) // 3:                      # more snapshots than 3-px cells: evenly chosen ones
+            keep = np.unique(np.linspace(0, len(rows) - 1, (w - 4) // 3).round().astype(int))
+            rows = [rows[i] for i in keep]
         cell = max(3, min(12, (w - 4) // len(rows)))
         h = self.fs
-        for i, (_, pred, p_true) in enumerate(rows):
-            r = pygame.Rect(x + i * cell, y, cell - 1, h)
+        for n, (i, (_, pred, p_true)) in enumerate(rows):
+            r = pygame.Rect(x + n * cell, y, cell - 1, h)
             pygame.draw.rect(surface, GRID_BG, r)
             fill = max(1, int(h * np.clip(np.nan_to_num(p_true), 0, 1)))
             pygame.draw.rect(surface, RIGHT if pred == true else WRONG, (r.x, r.bottom - fill, r.width, fill))
             if scene.state.rewind == i:
                 pygame.draw.rect(surface, TEXT, r.inflate(2, 2), 1)
             self.history_cells.append((r, i))
+        rows = have[1]
         y += h + 4
         when = snapshot_namer(scene.panel_tele.snapshots, scene.panel_tele.n_batches)
         captions = history_caption(rows, true, scene.names, when)

