@@ -87,7 +87,8 @@ def test_a_settings_change_starts_a_new_run_recorded_and_overlaid(sample, tmp_pa
         type_text("0")
         press(pygame.K_RETURN)                                  # an invalid value: the command line's message
         app.frame()
-        assert app.state.running and app.state.toast == "error: argument --lr: must be > 0.0, got 0 (see mnist-live --help)"
+        assert app.state.running and \
+            app.state.toast == "error: argument --lr: must be > 0.0, got 0 (see mnist-live --help)"
         type_text(".003")
         press(pygame.K_DOWN)
         press(pygame.K_DOWN)
