@@ -1,5 +1,7 @@
-"""The compute engine under the MLP: what makes a training step fast, apart from what it
-computes (that is `neural_network.py` and `training/optimizers.py`).
+"""The compute engine under the MLP: what makes a training step fast.
+
+What a step computes is in `neural_network.py` and `training/optimizers.py`; this package
+holds only how fast it runs.
 
     blas         C = alpha*A@B + beta*C through the BLAS NumPy ships; its thread count
     threads      a step's fixed blocks on its own threads, BLAS single-threaded meanwhile

@@ -5,7 +5,7 @@ each cache-sized chunk. With numba installed (`pip install "mnist-live[fast]"`) 
 rules run here as one loop per block, which reads every array once and writes each once,
 and releases the GIL, so the threads of a training step run them side by side. Same
 operations in the same order and precision as the reference (no fast-math: no fused
-multiply-add, no reordering), so both give the same numbers; tests/test_neural_network.py
+multiply-add, no reordering), so both give the same numbers; tests/engine/test_engine.py
 checks that. Without numba, or with MLP_NUMPY_UPDATE=1 in the environment, `kernels()`
 returns None and the NumPy passes run. Compiled code is cached on disk (numba's cache) on
 first use; an optimizer loads it in a background thread (`Loading`) and uses the NumPy

@@ -131,3 +131,40 @@ def assert_one_line_error(proc, status, *fragments):
     assert lines and "error:" in lines[-1], proc.stderr
     for frag in fragments:
         assert frag in lines[-1], lines[-1]
+
+
+# ------------------------------------------------------------------ the two ways a training step computes
+# (tests/test_neural_network.py, tests/engine/, tests/training/test_optimizers.py): products
+# through BLAS or np.matmul (`gemm_path`), optimizer updates as NumPy passes or compiled
+# (`update_path`), and a network cut into blocks as a big one on a machine with many CPUs.
+@pytest.fixture(params=["blas", "numpy"])
+def gemm_path(request, monkeypatch):
+    """Run a test through NumPy's BLAS called directly, then through the np.matmul
+    fallback that other NumPy builds get."""
+    from mnist_live.engine import blas
+    if request.param == "numpy":
+        monkeypatch.setattr(blas, "_GEMM", {})
+    elif not blas._checked_cblas():
+        pytest.skip("this NumPy's BLAS was not found; only the np.matmul path runs")
+    return request.param
+
+
+@pytest.fixture(params=["numpy", "compiled"])
+def update_path(request):
+    """Run a test through the NumPy update passes (the reference), then through the
+    compiled one-pass rules (engine/compiled.py) when numba is installed."""
+    from mnist_live.engine import compiled
+    if request.param == "compiled" and compiled.kernels() is None:
+        pytest.skip("numba is not installed (or MLP_NUMPY_UPDATE=1): only the NumPy updates run")
+    return request.param == "compiled"
+
+
+def split_net(sizes=(784, 96, 40, 10), blocks=3, seed=2, dtype=None):
+    """A network whose training step cuts every layer into `blocks` blocks (as a big
+    network on a machine with that many CPUs)."""
+    import numpy as np
+
+    from mnist_live.neural_network import MLP
+    net = MLP(sizes, "relu", seed=seed, dtype=np.float32 if dtype is None else dtype)
+    net.SPLIT_BELOW, net.BLOCKS = 1, blocks
+    return net

@@ -55,8 +55,17 @@ def readme_tree():
             lines += wrapped("regions/: " + ", ".join(listed(f"{package}/regions")))
     lines += [f"{'assets/':<20} the bundled samples, the README's pictures and the scripts that make them",
               f"{'bench/':<20} benchmarks that print tables (bench/README.md holds the figures)",
-              f"{'tests/':<20} the pytest suite", "```"]
+              f"{'tests/':<20} the pytest suite: test_<module>.py for each of the five modules above, and a",
+              " " * 21 + "folder for each package (tests/engine/, tests/training/, ...)", "```"]
     return "\n".join(lines)
+
+
+def test_every_module_and_package_has_its_tests_in_the_matching_place():
+    tests = ROOT / "tests"
+    missing = [f"tests/test_{face}.py" for face in FACES if not (tests / f"test_{face}.py").is_file()]
+    missing += [f"tests/{package}/" for package in ("engine", "training", "runs", "window", "explain")
+                if not list((tests / package).glob("test_*.py"))]
+    assert not missing, f"no tests where the layout promises them: {missing}"
 
 
 def test_the_readme_layout_is_the_tree_the_code_makes():

@@ -1,4 +1,6 @@
-"""Tests of the NumPy engine: gradients, optimizers, augmentation, determinism, inference.
+"""Tests of the model (neural_network.py): gradients, the fused and blocked training step
+against gradients-then-update, determinism, inference (the engine under it:
+tests/engine/; the optimizers and augmentation: tests/training/).
 
 Fast (a few seconds) except the optional real-data test, which needs ../shared/data/mnist.
 """
@@ -8,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_live.engine import blas, compiled
-from mnist_live.neural_network import MLP, gemm, to_float
-from mnist_live.training.augment import Shifter
+from conftest import split_net
+from mnist_live.neural_network import MLP, to_float
 from mnist_live.training.optimizers import Optimizer
 
 MNIST_DIR = Path(__file__).resolve().parents[1].parent / "shared/data/mnist"
@@ -77,38 +78,6 @@ def test_train_step_matches_reference(activation, weight_decay):
 
 # ---------------------------------------------------------------- gemm and fused steps
 
-@pytest.fixture(params=["blas", "numpy"])
-def gemm_path(request, monkeypatch):
-    """Run a test through NumPy's BLAS called directly, then through the np.matmul
-    fallback that other NumPy builds get."""
-    if request.param == "numpy":
-        monkeypatch.setattr(blas, "_GEMM", {})
-    elif not blas._checked_cblas():
-        pytest.skip("this NumPy's BLAS was not found; only the np.matmul path runs")
-    return request.param
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.3, 1.0), (2.0, 0.5)])
-def test_gemm_matches_matmul(gemm_path, dtype, ta, tb, alpha, beta):
-    rng = np.random.default_rng(0)
-    m, k, n = 7, 5, 3
-    a = rng.standard_normal((k, m) if ta else (m, k)).astype(dtype)
-    b = rng.standard_normal((n, k) if tb else (k, n)).astype(dtype)
-    a, b = (a.T if ta else a), (b.T if tb else b)
-    c = rng.standard_normal((m, n)).astype(dtype)
-    want = alpha * (a.astype(np.float64) @ b) + beta * c
-    out = gemm(a, b, c, alpha, beta)
-    assert out is c and c.dtype == dtype
-    np.testing.assert_allclose(c, want, rtol=1e-5, atol=1e-5)
-
-
-def test_gemm_handles_views_it_cannot_pass_to_blas(gemm_path):
-    a = np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2]      # (4, 3), strided
-    b = np.ones((3, 2), np.float32)
-    np.testing.assert_array_equal(gemm(a, b, np.zeros((4, 2), np.float32)), a @ b)
-
 
 @pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
                                      ("adam", {})])
@@ -135,35 +104,6 @@ def test_whole_step_matches_gradients_then_update(gemm_path, kind, kw, weight_de
     assert not np.array_equal(fused.weights[0], MLP((784, 48, 24, 10), "relu", seed=2).weights[0])
 
 
-def test_gemm_on_blocks_of_rows_and_columns(gemm_path):
-    """The blocks a training step hands to gemm: column blocks of W and of the output,
-    row blocks of a transposed input, row blocks of W transposed."""
-    rng = np.random.default_rng(3)
-    a, W = rng.standard_normal((6, 20)).astype(np.float32), rng.standard_normal((20, 12)).astype(np.float32)
-    out = rng.standard_normal((6, 12)).astype(np.float32)
-    want = out.copy()
-    want[:, 4:9] = 0.5 * want[:, 4:9] + 2.0 * (a @ W[:, 4:9])
-    gemm(a, W[:, 4:9], out[:, 4:9], 2.0, 0.5)                   # (6, 20) @ (20, 5) into columns 4:9
-    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
-    d = rng.standard_normal((6, 12)).astype(np.float32)
-    g = np.zeros((20, 12), np.float32)
-    gemm(a[:, 3:11].T, d, g[3:11])                              # (8, 6) @ (6, 12) into rows 3:11
-    np.testing.assert_allclose(g[3:11], a[:, 3:11].T @ d, rtol=1e-5, atol=1e-5)
-    assert not g[:3].any() and not g[11:].any()
-    dp = np.zeros((6, 20), np.float32)
-    gemm(d, W[3:11].T, dp[:, 3:11])                             # (6, 12) @ (12, 8) into columns 3:11
-    np.testing.assert_allclose(dp[:, 3:11], d @ W[3:11].T, rtol=1e-5, atol=1e-5)
-    assert not dp[:, :3].any() and not dp[:, 11:].any()
-
-
-def _split_net(sizes=(784, 96, 40, 10), blocks=3, seed=2, dtype=np.float32):
-    """A network whose training step cuts every layer into `blocks` blocks (as a big
-    network on a machine with that many CPUs)."""
-    net = MLP(sizes, "relu", seed=seed, dtype=dtype)
-    net.SPLIT_BELOW, net.BLOCKS = 1, blocks
-    return net
-
-
 @pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
                                      ("adam", {})])
 @pytest.mark.parametrize("weight_decay,dropout", [(0.0, 0.0), (1e-2, 0.3)])
@@ -174,7 +114,7 @@ def test_blocked_step_matches_gradients_then_update(gemm_path, update_path, kind
     those of the float64 reference loss_and_grads."""
     x, y = _batch(784, 10, 40, seed=7)
     lr = 1e-3 if kind == "adam" else 0.05
-    net, plain = _split_net(), MLP((784, 96, 40, 10), "relu", seed=2)
+    net, plain = split_net(), MLP((784, 96, 40, 10), "relu", seed=2)
     ref = MLP((784, 96, 40, 10), "relu", seed=2, dtype=np.float64)
     opt, opt_p, opt_r = (Optimizer(n.params, kind, compiled=update_path, **kw) for n in (net, plain, ref))
     grads, grads_p = [np.empty_like(p) for p in net.params], [np.empty_like(p) for p in net.params]
@@ -196,26 +136,6 @@ def test_blocked_step_matches_gradients_then_update(gemm_path, update_path, kind
     if not dropout:
         for a, b in zip(net.params, ref.params):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-
-
-@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
-                                     ("adam", {})])
-def test_step_does_not_depend_on_the_thread_count(gemm_path, update_path, kind, kw):
-    """The blocks depend on the shapes only; each is computed by one thread: 1, 2 or 3
-    threads give the same parameters, optimizer state and losses, bit for bit."""
-    x, y = _batch(784, 10, 32, seed=5)
-    results = []
-    for threads in (1, 2, 3):
-        net = _split_net(blocks=4)
-        opt = Optimizer(net.params, kind, threads=threads, compiled=update_path, **kw)
-        grads = [np.empty_like(p) for p in net.params]
-        rng = np.random.default_rng(0)
-        losses = [net.train_step(x, y, grads, 1e-3, 0.2, rng, opt, lr=0.01)[0] for _ in range(4)]
-        results.append((losses, net.params, [a for arrays in opt.state.values() for a in arrays]))
-    for losses, params, state in results[1:]:
-        assert losses == results[0][0]
-        for a, b in zip(params + state, results[0][1] + results[0][2]):
-            np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
@@ -274,197 +194,9 @@ def test_train_step_float64_and_dropout_runs():
 
 
 # ---------------------------------------------------------------- optimizers
-P0 = np.array([1.0, -2.0, 0.5, 3.0])
-G1 = np.array([0.5, 0.1, -1.0, 0.0])
-G2 = np.array([-0.2, 0.3, 0.4, 2.0])
-
-
-@pytest.fixture(params=["numpy", "compiled"])
-def update_path(request):
-    """Run a test through the NumPy update passes (the reference), then through the
-    compiled one-pass rules (engine/compiled.py) when numba is installed."""
-    if request.param == "compiled" and compiled.kernels() is None:
-        pytest.skip("numba is not installed (or MLP_NUMPY_UPDATE=1): only the NumPy updates run")
-    return request.param == "compiled"
-
-
-def _two_steps(kind, lrs=(0.1, 0.05), compiled=False, **kw):
-    p = P0.copy()
-    opt = Optimizer([p], kind, compiled=compiled, **kw)
-    for g, lr in zip((G1, G2), lrs):
-        opt.step([g.copy()], lr)
-    return p
-
-
-def test_sgd_step(update_path):
-    np.testing.assert_allclose(_two_steps("sgd", compiled=update_path), P0 - 0.1 * G1 - 0.05 * G2, rtol=1e-12)
-
-
-def test_momentum_step(update_path):
-    m1 = -0.1 * G1                       # m = mu*m - lr*g
-    p1 = P0 + m1
-    m2 = 0.9 * m1 - 0.05 * G2
-    np.testing.assert_allclose(_two_steps("momentum", compiled=update_path, momentum=0.9), p1 + m2, rtol=1e-12)
-
-
-def test_nesterov_step(update_path):
-    m1 = -0.1 * G1
-    p1 = P0 + 0.9 * m1 - 0.1 * G1        # p += mu*m - lr*g
-    m2 = 0.9 * m1 - 0.05 * G2
-    p2 = p1 + 0.9 * m2 - 0.05 * G2
-    got = _two_steps("momentum", compiled=update_path, momentum=0.9, nesterov=True)
-    np.testing.assert_allclose(got, p2, rtol=1e-12)
-
-
-def test_adam_step(update_path):
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    p, m, v = P0.copy(), np.zeros(4), np.zeros(4)
-    for t, (g, lr) in enumerate(((G1, 0.1), (G2, 0.05)), start=1):
-        m = b1 * m + (1 - b1) * g
-        v = b2 * v + (1 - b2) * g * g
-        p = p - lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m / (np.sqrt(v) + eps)
-    np.testing.assert_allclose(_two_steps("adam", compiled=update_path), p, rtol=1e-12)
-    # the first step moves every parameter with a nonzero gradient by about lr
-    one = P0.copy()
-    Optimizer([one], "adam", compiled=update_path).step([G1.copy()], 0.1)
-    np.testing.assert_allclose(np.abs(one - P0)[:3], 0.1, rtol=1e-5)
-
-
-@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
-                                     ("adam", {})])
-def test_optimizer_threads_and_float32_agree(kind, kw):
-    """Chunked + threaded updates equal one plain pass, bit for bit, and float32 matches
-    the float64 formulas to float32 precision."""
-    rng = np.random.default_rng(0)
-    shapes = [(700, 600), (600,), (600, 300), (3,)]          # > 2 chunks, uneven sizes
-    start = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-    gs = [[rng.standard_normal(s).astype(np.float32) for s in shapes] for _ in range(3)]
-    results = []
-    for threads in (1, 2, 3):
-        ps = [a.copy() for a in start]
-        opt = Optimizer(ps, kind, threads=threads, **kw)
-        for g in gs:
-            opt.step([a.copy() for a in g], 0.01)
-        results.append(ps)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
-    ps64 = [a.astype(np.float64) for a in start]
-    opt = Optimizer(ps64, kind, threads=1, **kw)
-    for g in gs:
-        opt.step([a.astype(np.float64) for a in g], 0.01)
-    for a, b in zip(results[0], ps64):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.parametrize("kind,kw", [("sgd", {}), ("momentum", {}), ("momentum", {"nesterov": True}),
-                                     ("adam", {})])
-@pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_compiled_updates_equal_the_numpy_reference(kind, kw, weight_decay, dtype):
-    """The compiled one-pass rules do the reference's operations in the same order and
-    precision: the same parameters and state, bit for bit, over blocks of any size (with
-    weight decay, zero gradients and the state flush too)."""
-    if compiled.kernels() is None:
-        pytest.skip("numba is not installed (or MLP_NUMPY_UPDATE=1)")
-    rng = np.random.default_rng(4)
-    shapes = [(300, 500), (500,), (500, 7), (7,)]
-    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
-    gs = [[(rng.standard_normal(s) * 1e-3).astype(dtype) for s in shapes] for _ in range(5)]
-    for g in gs:
-        g[0][:50] = 0                                         # dead inputs: their state decays
-    out = []
-    for fast in (False, True):
-        ps = [a.copy() for a in start]
-        opt = Optimizer(ps, kind, compiled=fast, **kw)
-        opt.FLUSH_EVERY = 2
-        for arrays in opt.state.values():
-            arrays[0][:50] = 1e-35                            # all but decayed: flushed at step 2
-        for g in gs:
-            opt.begin(1e-3 if kind == "adam" else 0.05)
-            g = [a.copy() for a in g]
-            for k, a in enumerate(g):                         # uneven blocks
-                flat = a.reshape(-1)
-                for s, e in ((0, flat.size // 3), (flat.size // 3, flat.size)):
-                    opt.update(k, s, e, flat[s:e], lane=k % 2, weight_decay=weight_decay * (k % 2 == 0))
-        assert opt.compiled == fast
-        if kind != "sgd" and not weight_decay:
-            assert all((arrays[0][:50] == 0).all() for arrays in opt.state.values())
-        out.append(ps + [a for arrays in opt.state.values() for a in arrays])
-    for a, b in zip(*out):
-        np.testing.assert_array_equal(a, b)
-
-
-@pytest.mark.parametrize("kind", ["momentum", "adam"])
-def test_optimizer_state_round_trip_is_exact(kind):
-    rng = np.random.default_rng(1)
-    gs = [rng.standard_normal(50).astype(np.float32) for _ in range(6)]
-    p = np.ones(50, np.float32)
-    opt = Optimizer([p], kind)
-    for g in gs[:3]:
-        opt.step([g.copy()], 0.01)
-    saved = {k: np.array(v) for k, v in opt.state_arrays().items()}
-    q = p.copy()
-    restored = Optimizer([q], kind)
-    restored.load_state(saved)
-    for g in gs[3:]:
-        opt.step([g.copy()], 0.01)
-        restored.step([g.copy()], 0.01)
-    np.testing.assert_array_equal(p, q)
 
 
 # ---------------------------------------------------------------- augmentation
-class _FixedShifts:
-    """Stands in for the rng: Shifter draws one table index per image."""
-
-    def __init__(self, idx):
-        self.idx = np.asarray(idx)
-
-    def integers(self, low, high, size):
-        assert (low, high, size) == (0, 25, len(self.idx))
-        return self.idx
-
-
-def _shift_zero_fill(img, dy, dx):
-    out = np.roll(img, (dy, dx), axis=(0, 1))
-    if dy > 0:
-        out[:dy] = 0
-    elif dy < 0:
-        out[dy:] = 0
-    if dx > 0:
-        out[:, :dx] = 0
-    elif dx < 0:
-        out[:, dx:] = 0
-    return out
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_shifter_known_shifts(dtype):
-    rng = np.random.default_rng(0)
-    x = rng.integers(1, 256, (25, 784)).astype(dtype)        # no zero pixels: shifts are visible
-    shifter = Shifter(2)
-    out = shifter(x, _FixedShifts(np.arange(25)))             # table k = (dy, dx) in row-major order
-    assert out.shape == x.shape and out.dtype == x.dtype
-    shifts = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)]
-    for k, (dy, dx) in enumerate(shifts):
-        expected = _shift_zero_fill(x[k].reshape(28, 28), dy, dx)
-        np.testing.assert_array_equal(out[k].reshape(28, 28), expected, err_msg=f"shift {(dy, dx)}")
-    np.testing.assert_array_equal(out[12], x[12])            # (0, 0) is the identity
-    assert not np.shares_memory(out, x)
-
-
-def test_shifter_random_shifts_are_at_most_two_pixels():
-    rng = np.random.default_rng(1)
-    x = rng.integers(1, 256, (200, 784)).astype(np.uint8)
-    out = Shifter(2)(x, np.random.default_rng(2))
-    seen = set()
-    for img, shifted in zip(x.reshape(-1, 28, 28), out.reshape(-1, 28, 28)):
-        # the number of zeroed rows/columns gives |dy|, |dx|; the content gives the sign
-        match = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
-                 if np.array_equal(shifted, _shift_zero_fill(img, dy, dx))]
-        assert len(match) == 1 and max(map(abs, match[0])) <= 2
-        seen.add(match[0])
-    assert len(seen) == 25                                   # every allowed shift occurs
 
 
 # ---------------------------------------------------------------- determinism

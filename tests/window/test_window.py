@@ -38,7 +38,7 @@ from window_driver import (
     text_drawn_at,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------ picture tests

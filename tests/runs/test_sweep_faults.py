@@ -16,7 +16,7 @@ from mnist_live.runs import study as studies
 from mnist_live.runs import sweeps as tuning
 from mnist_live.runs.sweep_plan import SweepPlan, Values
 from mnist_live.training.config import Config
-from test_tuning import _alive, _descendants, _start, _wait_for_line, private_home, run, trials
+from test_sweeps import _alive, _descendants, _start, _wait_for_line, private_home, run, trials
 
 TINY = ["--headless", "--offline", "--hidden", "16", "--train-size", "500"]
 LONG = [*TINY, "--epochs", "5000", "--lr", "0.001", "0.003", "--jobs", "2"]
