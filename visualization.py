@@ -126,7 +126,7 @@ class App:
         self.regions = [make(self.text) for make in REGIONS]
         self.outputs, self.times, self.heap, self.rng = Outputs(screen, config.record), FrameTimes(), Heap(), \
             np.random.default_rng()
-        self.compare, self.watch = open_library(config, self.state, self.link)
+        self.compare, self.watch = open_library(config, self.state, self.link, data.summary())
         self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs", "portrait")}
         self.layout = self.frame_scene = self.pushed = self.last_push = None
         self.needs_draw, self.toast_shown, self.frame_no, self.view_frame = True, False, 0, 0
@@ -332,11 +332,12 @@ def draw_notice(surface, text, started):
     text.blit(surface, notice, (w // 2, h // 2), 13 if started else 16, DIM, False, "center")
 
 
-def open_library(config, state, link):
+def open_library(config, state, link, data=None):
     """The earlier runs to overlay (comparison.Comparison, read once now: a library it cannot
-    read is a message, no overlay) and the --watch sweep's reader thread (or None)."""
+    read is a message, no overlay) and the --watch sweep's reader thread (or None). `data`:
+    the data set's summary(), so only runs on the same images are overlaid and ranked."""
     path = library_path(config)
-    compare = Comparison(path, config, live_pid=link.process.process.pid if link is not None else None)
+    compare = Comparison(path, config, live_pid=link.process.process.pid if link is not None else None, data=data)
     message = compare.load()
     if message:
         state.say(message, 6)

@@ -34,6 +34,7 @@ from mnist_live.runs import analysis
 from mnist_live.runs import library as run_library
 from mnist_live.runs.command import hp_text, leaderboard
 from mnist_live.runs.library import RunLibrary, RunLibraryError
+from mnist_live.runs.rows import sql_int
 from mnist_live.training import config as config_module
 
 FINISHED_FIRST = "status!='finished', test_accuracy IS NULL, test_accuracy DESC, id ASC"   # the board's order
@@ -182,7 +183,7 @@ def check_options(config) -> str | None:
     try:
         with open_library(path) as lib:
             for run_id in config.compare or ():
-                if not lib.runs(conditions=[("id=?", [int(run_id)])]):
+                if not lib.runs(conditions=[("id=?", [sql_int(run_id)])]):
                     return f"--compare: {lib.skipped[0][1]}" if lib.skipped else \
                         f"--compare: no run {run_id} in the runs library {path} (mnist-live runs lists them)"
             if config.watch and not lib.runs(sweep=config.watch, limit=1):
@@ -347,8 +348,7 @@ class SweepWatch:
 
     def __init__(self, path, sweep, every=WATCH_EVERY_S):
         self.path, self.sweep, self.every = path, sweep, every
-        self.trials: list[RunCurves] = []
-        self.error = ""
+        self.read = Watched((), "", (), (), ())   # the newest read, replaced whole (the frame sees old or new)
         self.version = 0                    # bumped by every read that brought something new
         self.read_ms: list[float] = []
         self._seen = None
@@ -372,8 +372,16 @@ class SweepWatch:
         seen = (tuple((t.id, t.status, len(t.acc), len(t.clock)) for t in trials), error)
         if seen != self._seen:
             self._seen = seen
-            self.trials, self.error = trials, error       # one assignment each: the frame sees old or new
+            self.read = watched(trials, error)
             self.version += 1
+
+    @property
+    def trials(self):
+        return self.read.trials
+
+    @property
+    def error(self):
+        return self.read.error
 
     def _loop(self):
         while not self._stop.is_set():
@@ -388,6 +396,24 @@ class SweepWatch:
     def stop(self):
         self._stop.set()
         self._thread.join(timeout=2.0)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """One read of a watched sweep, with what its views show (made by the reader thread)."""
+    trials: tuple                # RunCurves per trial
+    error: str                   # why the last read failed ('' : it did not)
+    axes: tuple                  # analysis.Axis of the parallel coordinates
+    lines: tuple                 # (trial, heights per axis) per trial (analysis.parallel_coordinates)
+    labels: tuple                # what each line's trial is, in one line (analysis.hover_text)
+
+
+def watched(trials, error=""):
+    """The Watched of a read: the trials, their parallel coordinates and each one's line of text."""
+    axes, lines = analysis.parallel_coordinates(trials) if trials else ([], [])
+    varying = [a.name for a in axes if a.name != "accuracy"]
+    return Watched(tuple(trials), error, tuple(axes), tuple(lines),
+                   tuple(analysis.hover_text(t, varying) for t, _ in lines))
 
 
 def _trial_curves(row):

@@ -69,6 +69,7 @@ class RunsPicture:
     labels: tuple                # what each does differently from the run on screen
     board: tuple                 # (header, body rows, marks) of the leaderboard (`comparison.board_table`)
     board_ids: tuple             # run id of each board row
+    data: str                    # what the run on screen trains on (the board holds runs on the same)
     version: int                 # changes whenever any of it changes
 
 
@@ -78,6 +79,9 @@ class WatchPicture:
     sweep: str
     trials: tuple                # RunCurves per trial
     error: str
+    axes: tuple                  # the parallel coordinates' axes (analysis.Axis): the hyperparameters that differ, then
+    lines: tuple                 # the accuracy; per trial (trial, height 0..1 or None per axis)
+    labels: tuple                # per line, what its trial is (hyperparameters, accuracy, status)
     version: int
 
 
@@ -134,14 +138,15 @@ def runs_picture(compare, board_table):
     board = tuple(compare.board)
     return RunsPicture(compare.axis, shown, tuple(compare.label(r) for r in shown),
                        board_table(board, compare.live_id, [r.id for r in shown]), tuple(r["id"] for r in board),
-                       compare.version)
+                       compare.data_label(), compare.version)
 
 
 def watch_picture(watch):
     """The WatchPicture of a `comparison.SweepWatch` (its newest read), or None."""
     if watch is None:
         return None
-    return WatchPicture(watch.sweep, tuple(watch.trials), watch.error, watch.version)
+    read = watch.read
+    return WatchPicture(watch.sweep, read.trials, read.error, read.axes, read.lines, read.labels, watch.version)
 
 
 

@@ -1,34 +1,40 @@
 """Comparing runs in the window: the labels of what an earlier run does differently, the
 earlier runs overlaid on the chart (the right run, on the right time axis), the
 leaderboard (best first; a click overlays the run), --compare and --watch."""
+import functools
+
 import numpy as np
 import pygame
 import pytest
 
 from conftest import assert_one_line_error, run
 from mnist_live import data_loader
-from mnist_live.runs.comparison import Comparison, difference_label, differences, to_seconds
+from mnist_live.runs.comparison import Comparison, check_options, difference_label, differences, to_seconds
 from mnist_live.runs.library import RunLibrary
 from mnist_live.training.config import Config
 from mnist_live.window.regions.palette import COMPARE_COLORS, GRID_BG, TRIAL_COLORS
 from mnist_live.window.regions.panel import Panel
 from mnist_live.window.regions.runs_views import LeaderboardOverlay, WatchOverlay
-from window_driver import click, key, open_app, pixels, run_until, text_drawn_at
+from window_driver import click, key, move, open_app, pixels, run_until, text_drawn_at
 
-DATA = {"source": "test", "train": 100, "test": 100}
+
+@functools.cache
+def bundled():
+    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
 
 
 @pytest.fixture(scope="module")
 def sample():
-    return data_loader.load_dataset("mnist", offline=True, log=lambda *a: None)
+    return bundled()
 
 
-def add_run(lib, curve, status="finished", sweep=None, trial=None, **hp):
-    """A run of `curve` [(progress, accuracy, elapsed_s)] with a falling loss; its id."""
+def add_run(lib, curve, status="finished", sweep=None, trial=None, data=None, kind="full", **hp):
+    """A run of `curve` [(progress, accuracy, elapsed_s)] with a falling loss, trained on
+    `data` (a summary(); default the bundled sample the test windows train on); its id."""
     config = Config(epochs=4, seed=1, **hp)
-    rid = lib.start_run(config, DATA, sweep=sweep, trial=trial)
+    rid = lib.start_run(config, data or bundled().summary(), sweep=sweep, trial=trial)   # the window's data
     losses = [(q / 10, 2.0 / (1 + q)) for q in range(1, 41)]
-    lib.record(rid, evaluations=[(q, "full", a, [a] * 10, int(q), 0, el) for q, a, el in curve], losses=losses)
+    lib.record(rid, evaluations=[(q, kind, a, [a] * 10, int(q), 0, el) for q, a, el in curve], losses=losses)
     if status != "running":
         lib.finish_run(rid, status, test_accuracy=curve[-1][1], wall_s=curve[-1][2])
     return rid
@@ -205,6 +211,13 @@ def test_compare_with_an_unknown_id_or_watch_with_an_unknown_sweep_is_one_line(l
     assert_one_line_error(proc, 2, "--compare is for the window")
 
 
+def test_compare_with_an_id_beyond_64_bits_is_no_such_run(library):
+    """Catches: the id handed to SQLite as it is (OverflowError, a traceback)."""
+    path, fast, slow = library
+    why = check_options(Config(runs=path, compare=(str(fast), "9" * 30)))
+    assert why == f"--compare: no run {'9' * 30} in the runs library {path} (mnist-live runs lists them)"
+
+
 def test_watch_draws_each_trials_curve_in_its_status_colour(sample, tmp_path):
     """Catches: a trial missing from the chart, a curve drawn in another status's colour,
     the chart not following a new read."""
@@ -229,3 +242,69 @@ def test_watch_draws_each_trials_curve_in_its_status_colour(sample, tmp_path):
     run_until(app, lambda: len(app.watch.trials) == 4, timeout=5)
     app.watch.stop()
     assert max(app.watch.read_ms) < 1000
+
+
+def test_watch_shows_each_trials_settings_as_parallel_coordinates_and_names_the_one_pointed_at(sample, tmp_path):
+    """A sweep holding out a validation split: the title says validation accuracy; below the
+    curves one axis per hyperparameter that differs (lr on a log scale, the optimizer as
+    categories) and one for the final validation accuracy, a line per trial in its status
+    colour; pointing at a line names that trial. Catches: a trial's line at another's
+    values, a linear lr axis, the wrong status colour, the test accuracy called
+    validation (or the other way round), the pointer naming a trial it is not on."""
+    path = str(tmp_path / "runs.sqlite3")
+    trials = [("finished", 0.001, "adam", [(1.0, 0.95, 10.0), (2.0, 0.98, 20.0)]),
+              ("pruned", 0.01, "sgd", [(1.0, 0.90, 10.0), (2.0, 0.91, 20.0)]),
+              ("running", 0.1, "momentum", [(1.0, 0.93, 10.0), (2.0, 0.95, 20.0)])]
+    with RunLibrary(path) as lib:
+        ids = [add_run(lib, curve, status=status, sweep="s2", trial=i, kind="val", lr=lr, optimizer=opt, val=1000)
+               for i, (status, lr, opt, curve) in enumerate(trials)]
+    app = open_app(sample, epochs=4, runs=path, watch="s2")
+    run_until(app, lambda: len(app.watch.trials) == 3)
+    redraw(app)
+    view = app.region(WatchOverlay)
+    r = view.rect
+    assert text_drawn_at(app, "Sweep s2: 3 trials, validation accuracy", view.fs, (225, 230, 240), True, "topleft",
+                         (r.x + 20, r.y + 12))
+    names = [a.name for a in view.axes]
+    assert sorted(names) == ["accuracy", "lr", "optimizer"] and names[-1] == "accuracy"
+    c = view.coords_rect()
+    xs = {name: c.x + (c.width - 1) * i / 2 for i, name in enumerate(names)}
+    heights = {"lr": [0.0, 0.5, 1.0],                          # log10 -3, -2, -1
+               "optimizer": [0.5, 0.0, 1.0],                   # sgd, adam, momentum by length
+               "accuracy": [1.0, 0.0, (0.95 - 0.91) / (0.98 - 0.91)]}
+    lines = []
+    for i, (status, *_rest) in enumerate(trials):
+        pts = [(xs[n], c.bottom - 1 - heights[n][i] * (c.height - 1)) for n in names]
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):             # a third of the way: lines cross at halves here
+            assert on_curve(app, [(x0, y0), (x0 + (x1 - x0) * 2 / 3, y0 + (y1 - y0) * 2 / 3)],
+                            TRIAL_COLORS[status]) == 1.0, status
+        lines.append(pts)
+    (x0, y0), (x1, y1) = lines[0][:2]                          # point near the first trial's line
+    move(((3 * x0 + x1) / 4 + 2, (3 * y0 + y1) / 4 - 3))
+    app.frame()
+    app.frame()
+    hp = {"lr": "0.001", "optimizer": "adam"}
+    said = f"trial 0 (run {ids[0]}): " + " ".join(f"{n}={hp[n]}" for n in names[:-1]) + \
+        " | val 98.00 %, test 98.00 % | finished at 2.00 epochs"
+    assert text_drawn_at(app, said, view.fs - 1, (225, 230, 240), False, "bottomleft", (r.x + 20, r.bottom - 8))
+    app.watch.stop()
+
+
+def test_the_board_and_the_default_overlay_hold_only_runs_on_the_same_data(sample, library):
+    """A better run trained on the full 60,000 images is not ranked beside runs on the
+    bundled sample, nor overlaid by default; the board's title says what data it ranks.
+    Catches: the window's data not handed to the comparison (every MNIST run ranked)."""
+    path, fast, slow = library
+    with RunLibrary(path) as lib:
+        full = add_run(lib, [(1.0, 0.985, 5.0), (4.0, 0.995, 30.0)],
+                       data={"name": "mnist", "source": "OpenML mnist_784", "train": 60000, "test": 10000})
+    app = open_app(sample, epochs=4, runs=path)
+    assert app.compare.chosen and full not in app.compare.chosen
+    key(pygame.K_b)
+    app.frame()
+    app.frame()
+    board = app.region(LeaderboardOverlay)
+    assert [i for _, i in board.rows] == [fast, slow]
+    title = f"Best runs on the same data: {app.compare.data_label()}"
+    assert "sample" in title and text_drawn_at(app, title, board.fs, (225, 230, 240), True, "topleft",
+                                                (board.rect.x + 20, board.rect.y + 12))
