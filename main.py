@@ -429,13 +429,14 @@ def window_view(config, given, environ=os.environ):
     """(config, view settings, the file to remember them in or None) of a window run: the
     settings remembered from the last launch, the command line winning (--reset-view:
     forgotten). Runs that end by themselves (--frames, --screenshot: benchmarks, pictures)
-    start from the defaults and remember nothing, so they look the same on every machine."""
+    start from a first launch's defaults without the tour and remember nothing, so they
+    look the same on every machine and as a user's window does."""
     from mnist_live.window import settings as view_settings
     path = view_settings.default_path(environ)
     if config.frames or config.screenshot:
         if config.reset_view:
             view_settings.forget(path)
-        return config, None, None
+        return config, view_settings.ViewSettings(toured=True), None
     config, view = view_settings.at_launch(config, given, path)
     return config, view, path
 

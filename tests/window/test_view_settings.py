@@ -137,7 +137,7 @@ def test_reset_view_forgets(path, capsys):
     assert not os.path.exists(path)
     assert view_settings.remember(path, ViewSettings(connections=500))   # a --frames run forgets too
     config, given = main.parse_config(["--reset-view", "--frames", "3"])
-    assert main.window_view(config, given, xdg(path)) == (config, None, None)
+    assert main.window_view(config, given, xdg(path)) == (config, ViewSettings(toured=True), None)
     assert not os.path.exists(path) and not capsys.readouterr().err
 
 
@@ -178,7 +178,7 @@ def test_runs_that_end_by_themselves_neither_read_nor_write(path):
     assert view_settings.remember(path, ViewSettings(connections=500))
     for argv in (["--frames", "5"], ["--screenshot", os.path.join(os.path.dirname(path), "x.png")]):
         config, given = main.parse_config(argv)
-        assert main.window_view(config, given, xdg(path)) == (config, None, None)
+        assert main.window_view(config, given, xdg(path)) == (config, ViewSettings(toured=True), None)
 
 
 def test_the_file_is_written_atomically_through_a_symlink(path, tmp_path):
