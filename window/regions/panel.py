@@ -86,8 +86,12 @@ class Panel(Region):
         top = rect.y + 10 + 7 * lh + 4                       # status (2 lines), hyperparameters (3), heading
         below = 9 * lh + 8              # heading line 2, digit on screen (+ its history), explained, neurons, fps
         free = rect.bottom - top - below - lh - 14            # for the chart and the ten bars
-        bars_h = int(np.clip(free * 0.5, 10 * (lh - 1), 10 * (lh + 8)))
-        chart_h = int(np.clip(free - bars_h, 80, 400))
+        self.digit_shown = free >= 10 * (lh - 1) + 80         # a small window: the digit's part gives way
+        if not self.digit_shown:                              # (its prediction is in the output column too)
+            free += below - 2 * lh
+        least = (10 * (lh - 1), 80) if self.digit_shown else (10 * (fs + 1), 60)   # ten bars, the chart
+        bars_h = int(np.clip(free * 0.5, least[0], 10 * (lh + 8)))
+        chart_h = int(np.clip(free - bars_h, least[1], 400))
         self.chart.place_at(pygame.Rect(x, top, w, chart_h), fs - 3)
         self.bars_y = top + chart_h + 8
         self.bars.place_at(pygame.Rect(x, self.bars_y + 2 * lh, w, bars_h), fs)
@@ -126,7 +130,8 @@ class Panel(Region):
         out.line(next((t for t in labels if self.text.width(t, fs - 2) <= out.w), labels[-1]), fs - 2, DIM, one=True)
         (self.class_chart if st.class_chart else self.bars).draw(surface, scene)
         out.y = self.bars.rect.bottom + 8
-        self.draw_digit(out, scene)
+        if self.digit_shown:
+            self.draw_digit(out, scene)
 
     def draw_state(self, out, scene):
         """Training state, position and rate, and the hyperparameters."""
