@@ -219,6 +219,7 @@ def test_ctrl_c_in_the_terminal_still_saves(tmp_path):
     done = json.loads(metrics.read_text())
     assert done["status"] == "stopped" and done["epochs_completed"] < 500, done["status"]
     assert meta["config"]["epochs"] == 500
+    assert done["history"]["loss"] and "evals" in done["history"]     # a window run's metrics hold its history too
 
 
 def training(library):
