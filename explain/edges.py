@@ -7,7 +7,7 @@ of one digit): `top_of_outer`, which never builds the (fan_in, fan_out) matrix: 
 largest |a_i d_j| lie among the pairs whose ranks r, c (by |a| and |d|, from 0) have
 (r + 1)(c + 1) <= k, and the total sum |a_i d_j| is sum|a| * sum|d|.
 
-Both return an edge list as `view_model.strongest_connections` and `lrp.top_edges` do:
+Both return an edge list as `lrp.top_edges` does (and `view_model.strongest_connections`, which uses them):
 (src (n,) intp, dst (n,) intp, signed value (n,) float32), weakest first so the strongest
 draw on top, no zero edges, and the share in [0, 1] of the pair's total |value| those n
 edges carry. Pure NumPy; imports nothing of the project.

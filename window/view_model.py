@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mnist_live.explain import lrp, neurons, projection
+from mnist_live.explain.edges import top_of_matrix
 from mnist_live.neural_network import to_float
 from mnist_live.utils import confusion_matrix
 
@@ -30,28 +31,18 @@ MAP_DIGITS = 2000                 # test digits on the representation map (class
 # ----------------------------------------------------------------------- analysis
 def strongest_connections(weights, acts, k, mode="contribution"):
     """For each layer pair, the k strongest connections as (src, dst, signed value),
-    weakest first (so the strongest are drawn on top).
+    weakest first (so the strongest are drawn on top), no zero ones (explain.edges).
 
     contribution: |a_src * w| for the sample on screen (what drives *this* prediction);
     weight: |w| alone. weights[i] is (fan_in, fan_out), acts[i] is (fan_in,)."""
-    empty = (np.zeros(0, int), np.zeros(0, int), np.zeros(0, np.float32))
     out = []
     for W, a in zip(weights, acts):
         if mode == "contribution":
-            src_pool = np.flatnonzero(a)                       # inactive sources contribute 0
-            values = a[src_pool, None] * W[src_pool]          # (n_active, fan_out)
+            pool = np.flatnonzero(a)                              # inactive sources contribute 0
+            edges, _ = top_of_matrix(a[pool, None] * W[pool], k, rows=pool)   # (n_active, fan_out) values
         else:
-            src_pool = np.arange(W.shape[0])
-            values = W
-        flat = np.abs(values).ravel()
-        kk = min(k, flat.size)
-        if kk <= 0:
-            out.append(empty)
-            continue
-        top = np.argpartition(flat, flat.size - kk)[flat.size - kk:]
-        top = top[np.argsort(flat[top], kind="stable")]
-        rows, cols = np.divmod(top, values.shape[1])
-        out.append((src_pool[rows], cols, values.ravel()[top].astype(np.float32)))
+            edges, _ = top_of_matrix(W, k)
+        out.append(edges)
     return out
 
 
