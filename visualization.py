@@ -37,7 +37,7 @@ from mnist_live.training.process import TrainingProcess
 from mnist_live.window import actions as act
 from mnist_live.window import keys
 from mnist_live.window import settings as view_settings
-from mnist_live.window.captions import caption
+from mnist_live.window.captions import caption, learn_caption
 from mnist_live.window.clips import Outputs
 from mnist_live.window.display import Display
 from mnist_live.window.effects import announce, carry_out
@@ -187,7 +187,9 @@ class App:
         self.needs_draw |= self.watch is not None and self.watch.poll()          # the watched sweep's newest read
         if d.stamp is None:
             return
-        changed, waiting = d.update(st)
+        changed, waiting = d.update(st, self.tele)
+        if self.link is not None:
+            self.link.watch(st, d)                           # the digit on screen, for the steps' records
         if d.view_key != getattr(self, "_view_seen", None):
             self._view_seen, self.view_frame = d.view_key, self.frame_no
         if waiting and waiting != st.toast:                  # O and A wait for the pass: say how far it is
@@ -253,7 +255,9 @@ class App:
                             0 if result is None else int(sum(x.sum() for x in result.dead)),
                             lead.evaluation is not None and lead.evaluation.kind != "full",
                             overlay.caption(st, st.noun) if overlay is not None else None,
-                            grid_orders(st, result) is not None),
+                            grid_orders(st, result) is not None,
+                            d.view is not None and d.view.learn and learn_caption(d.view.learn, st.noun, st.k,
+                                                                                  self.names)),
             panel_key=(panel_seen, st.version, d.view_key, id(result), fps, self.layout.size if self.layout else None,
                        st.pointer if st.class_chart else None, self.compare.version))
 

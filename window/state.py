@@ -219,6 +219,8 @@ class WindowState(Browsing):
     map_layer: int = -1                              # hidden layer of the representation map (-1: last)
     rewind: int | None = None                        # snapshot shown instead of the live weights
     class_chart: bool = False                        # per-class accuracy over time instead of bars
+    learn: str | None = None                         # a view of learning: "backward" (J), "updates" (Y)
+    update_span: bool = False                        # Y: the change over the last batches, not the last step
     captions: bool = True                            # the caption strip above the legend (I)
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
