@@ -51,6 +51,7 @@ from mnist_live.window.regions.caches import TextCache
 from mnist_live.window.regions.caption import Caption
 from mnist_live.window.regions.chart_view import ChartOverlay
 from mnist_live.window.regions.header import Header, Legend, data_label
+from mnist_live.window.regions.health_view import HealthOverlay
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout, font_size_for
 from mnist_live.window.regions.network import NetworkColumns
 from mnist_live.window.regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
@@ -84,7 +85,8 @@ FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "S
 
 # The window's regions, registered once: bottom first within each z (regions.base).
 REGIONS = [NetworkColumns, FilmStrip, Tooltip, ConfusionOverlay, MapOverlay, LeaderboardOverlay, WatchOverlay,
-           SettingsOverlay, ChartOverlay, Legend, Caption, Toolbar, Panel, Header, HelpOverlay, TourOverlay]
+           SettingsOverlay, ChartOverlay, HealthOverlay, Legend, Caption, Toolbar, Panel, Header, HelpOverlay,
+           TourOverlay]
 
 
 def register(region, *rows):
@@ -116,7 +118,7 @@ class App:
                 view.rank_mode, view.sorted_grids, view.captions, view.toured
             self.state.overlay = None if view.toured else "tour"       # the first launch: the guided tour
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
-        self.display = Display(config, self.x_test, self.y_test, live=worker)
+        self.display = Display(config, self.x_test, self.y_test, live=worker, x_train=data.x_train)
         self.link = TrainerLink(TrainingProcess(config, data, model_file=config.load, nice=FETCH_NICE if full else 0,
                                                 observers=run_recording(config, data, command))) if worker else None
         if worker:                        # one BLAS thread here, one in the trainer: a second would spin

@@ -23,16 +23,17 @@ from mnist_live.window.state import SPEEDS, waiting_message
 from mnist_live.window.view_model import Predictions, RepresentationMap, WeightsStamp, WindowPass, compute_view, ease
 
 PASS_CHUNK = 32                   # test digits re-predicted per slice of a frame's idle time
+BATCH_SHOWN = 12                  # step mode: the batch's first digits shown with their losses
 ADOPT_S = 0.064                   # new weights at most this often (four frames: view, lines, two light ones)
 
 
 class Display:
     """The weights on screen and what the window computes from them."""
 
-    def __init__(self, config, x_test, y_test, live=True):
+    def __init__(self, config, x_test, y_test, live=True, x_train=None):
         def network():
             return MLP(config.sizes, config.activation, seed=config.seed)
-        self.net, self.x_test, self.y_test = network(), x_test, y_test
+        self.net, self.x_test, self.y_test, self.x_train = network(), x_test, y_test, x_train
         self.stamp = None if live else WeightsStamp()    # None: no weights from the training process yet
         self.predict = Predictions(self.net, x_test)
         self.test_pass = WindowPass(network, x_test, y_test)
@@ -111,8 +112,9 @@ class Display:
         """What a view of learning depends on beyond the state and the weights."""
         if self.play is not None:
             phase = self.play.phase()
+            wave = phase is not None and phase[0] in ("forward", "backward")
             return ("play", self.play.record.seq, phase and phase[0],
-                    phase and reveal(len(self.net.sizes) - 2, phase[1]))
+                    reveal(len(self.net.sizes) - 2, phase[1]) if wave else None)
         if state.learn == "updates":
             step, span = getattr(training, "step", None), getattr(training, "span", None)
             return ("updates", step and step.seq, span and (span.after, span.steps), self.watch_token)
@@ -123,7 +125,10 @@ class Display:
         n_layers = len(self.net.sizes) - 1
         if self.play is not None and self.play.phase() is not None:
             phase, fraction = self.play.phase()
-            conns, shares, learn, probs = step_view(self.play.record, phase, fraction, state.k, n_layers)
+            rec = self.play.record
+            images = self.x_train[rec.indices[:BATCH_SHOWN]] if self.x_train is not None and rec.indices is not None \
+                else None
+            conns, shares, learn, probs = step_view(rec, phase, fraction, state.k, n_layers, images)
             return with_learning(view, conns, shares, learn, probs)
         if state.learn == "backward":
             target = None if state.drawing or state.dream is not None else int(self.y_test[state.index])

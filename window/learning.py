@@ -59,6 +59,7 @@ class LearnView:
     phase: str = ""              # step mode: forward, loss, backward, update
     loss: float = float("nan")   # step mode: the batch's mean loss
     batch: tuple = ()            # step mode: (training indices (B,), labels (B,), losses (B,))
+    images: object = None        # step mode: (n, 784) uint8, the batch's first training images
     seq: int = 0                 # the StepRecord shown (0: none)
 
 
@@ -163,16 +164,18 @@ def reveal(n, fraction):
     return min(n, got)
 
 
-def step_view(record, phase, fraction, k, n_layers):
+def step_view(record, phase, fraction, k, n_layers, images=None):
     """The network view at `phase` of a played step: (lines, shares, LearnView, acts or None,
     probs shown). The forward wave lights the hidden layers one by one with the digit's
-    activations before the step; the backward wave colours them from the output back with
+    activations before the step (`images`: the batch's first training images to show); the
+    backward wave colours them from the output back with
     their error signals; the update draws the step's largest changes."""
     bw, n_hidden = record.digit.backward, n_layers - 1
     empty = [EMPTY] * n_layers
     base = dict(mode="step", phase=phase, loss=record.loss, target=bw.target, labelled=bw.labelled,
                 before=record.digit.probs_before, after=record.digit.probs_after, seq=record.seq,
-                batch=(record.indices, record.labels, record.losses) if record.indices is not None else ())
+                batch=(record.indices, record.labels, record.losses) if record.indices is not None else (),
+                images=images)
     if phase in ("forward", "loss"):
         lit = reveal(n_hidden, 1.0 if phase == "loss" else fraction)
         acts = per_layer([np.clip(a, 0, None) for a in bw.acts[1:-1]], n_hidden, False)
@@ -197,8 +200,10 @@ def with_learning(view, conns, shares, learn, probs=None):
     probabilities of the step's before or after, in step mode)."""
     changes = dict(conns=conns if conns is not None else [EMPTY] * len(view.conns), coverage=shares,
                    learn=learn, relevance=None, saliency=None)
-    if probs is not None:
-        changes.update(probs=np.asarray(probs, np.float32), pred=int(np.argmax(probs)))
+    if probs is not None:                        # the step's own scores: its prediction is explained
+        pred = int(np.argmax(probs))
+        changes.update(probs=np.asarray(probs, np.float32), pred=pred,
+                       explained=pred if view.explained == view.pred else view.explained)
     return dataclasses.replace(view, **changes)
 
 

@@ -160,6 +160,35 @@ class InputColumn(GridRegion):
                 if v.relevance is not None and st.saliency != "gradient" else \
                 f"saliency: d score {scene.names[v.explained]} / d pixel"
             self.text.blit(surface, what, (g.rect.centerx, g.rect.bottom + 6), self.fs - 2, DIM, False, "midtop")
+        learn = v.learn
+        if learn is not None and learn.batch and learn.phase != "forward":
+            self.draw_batch(surface, learn)
+
+    def draw_batch(self, surface, learn):
+        """Step mode: the batch trained, under the input: its mean loss, its first digits and
+        each one's loss (under the weights before the step), as room allows."""
+        g, fs = self.lay.input.rect, self.fs - 2
+        bottom = (self.lay.strip.y if self.lay.strip else self.lay.network.bottom) - 6
+        _, labels, losses = learn.batch
+        y = g.bottom + 8
+        text = (f"the batch: {len(labels)} digits, loss {learn.loss:.3g} on average; each one's:",
+                f"batch of {len(labels)}: loss {learn.loss:.3g}", f"loss {learn.loss:.3g}")
+        width = (self.lay.hidden[0].rect.x if self.lay.hidden else g.right + 160) - g.x - 12
+        label = next((t for t in text if self.text.width(t, fs) <= width), text[-1])
+        self.text.blit(surface, label, (g.x, y), fs, TEXT)
+        y += self.text.font(fs).get_height() + 2
+        small = self.text.font(fs - 2).get_height()
+        side = int(min(40, bottom - y - small - 2))
+        if learn.images is None or side < 14:
+            return
+        n = min(len(learn.images), width // (side + 4))
+        for i in range(n):
+            grey = learn.images[i].reshape(28, 28)
+            thumb = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
+            at = pygame.Rect(g.x + i * (side + 4), y, side, side)
+            surface.blit(pygame.transform.smoothscale(thumb, at.size), at)
+            self.text.blit(surface, f"{float(losses[i]):.2f}", (at.centerx, at.bottom + 1), fs - 2, DIM, False,
+                           "midtop")
 
 
 
@@ -197,7 +226,7 @@ class OutputColumn(GridRegion):
         moved = learn is not None and learn.before is not None and learn.mode in ("updates", "step") \
             and learn.phase in ("", "update")
         second = (("error = probability − right answer", "error p − y", "error") if error is not None else
-                  ("probability before → after the step", "before → after", "→") if moved else
+                  ("probability before -> after the step", "before -> after", "->") if moved else
                   ("softmax probability", "probability", "softmax"))
         self.label(surface, lay.output, "Output (10)", second, ("Output", "Out"))
         for c, row in enumerate(lay.output_rows):
@@ -220,7 +249,7 @@ class OutputColumn(GridRegion):
             self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
             bar_x = cx + radius + 12 + name_w
-            bar_w = max(10, row.right - bar_x - (self.text.width("100→100%", fs - 2) + 6 if moved else 40))
+            bar_w = max(10, row.right - bar_x - (self.text.width("100->100%", fs - 2) + 6 if moved else 40))
             pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
             pygame.draw.rect(surface, ring if c == pred else ACCENT,
                              (bar_x, cy - 5, max(1, int(bar_w * np.clip(probs[c], 0, 1))), 10))
@@ -232,7 +261,7 @@ class OutputColumn(GridRegion):
                 before = float(np.clip(learn.before[c], 0, 1))
                 x = bar_x + int(bar_w * before)
                 pygame.draw.line(surface, TEXT, (x, cy - 7), (x, cy + 6), 2)
-                self.text.blit(surface, f"{100 * before:.0f}→{100 * float(learn.after[c]):.0f}%", (row.right, cy),
+                self.text.blit(surface, f"{100 * before:.0f}->{100 * float(learn.after[c]):.0f}%", (row.right, cy),
                                fs - 2, DIM, False, "midright")
             else:
                 self.text.blit(surface, f"{100 * v.probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
