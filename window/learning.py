@@ -24,7 +24,7 @@ moving to after the step). A play stops the moment its record is no longer of th
 on screen or of the digit on screen: it never shows a stale step.
 
 Imports NumPy, `explain.backward`, `explain.edges`, `view_model` (the View it completes) and
-the training messages' types; pure, tested without a display.
+`training.update_rule` (the maths on hover: `maths_lines`); pure, tested without a display.
 """
 from __future__ import annotations
 
@@ -36,6 +36,7 @@ import numpy as np
 
 from mnist_live.explain.backward import backward, gradient_edges
 from mnist_live.explain.edges import EMPTY
+from mnist_live.training.update_rule import edge_lines, neuron_lines, next_update
 
 PHASES = (("forward", 0.8), ("loss", 0.9), ("backward", 1.0), ("update", 1.1))   # step mode: (phase, seconds)
 PLAY_S = sum(s for _, s in PHASES)
@@ -230,3 +231,50 @@ def cycle_updates(state):
         return "Δw view off"
     return ("Δw: the weights the last step changed most (Y again: over the last batches)" if not state.update_span
             else "Δw: the weights changed most over the last batches (Y again: off)")
+
+
+# ------------------------------------------------------------------ the maths on hover
+def parameter_at(hover, hover_edge):
+    """The parameter a hover is about, as Command.INSPECT names it: a hidden neuron's bias
+    ("bias", pair, j) or a line's weight ("weight", pair, i, j); None when nothing is hovered."""
+    if hover is not None:
+        return ("bias", hover[0], hover[1])
+    if hover_edge is not None:
+        return ("weight", *hover_edge)
+    return None
+
+
+def maths_lines(net, view, target, at, inspection, trains):
+    """The hovered neuron's or line's numbers for the digit on screen under the weights on
+    screen (a, w, a*w or z and b, delta, the gradient), then the optimizer's next update
+    of it with those numbers plugged in, from `inspection` (messages.Inspection: the
+    parameter as the training process has it now; None until it answers for `at`).
+    `target`: the class the loss is of (None: the network's own answer)."""
+    if at is None or view is None:
+        return ()
+    with np.errstate(all="ignore"):
+        bw = backward(net, view.x, target)
+    kind, pair, *where = at
+    last = inspection.last_dw if inspection is not None else None
+    if kind == "bias":
+        j = where[0]
+        z = float(bw.acts[pair] @ net.weights[pair][:, j] + net.biases[pair][j])
+        g, w = float(bw.deltas[pair][j]), float(net.biases[pair][j])
+        head = (f"Hidden {pair + 1} neuron {j}, for this digit (class {bw.target}):",)
+        lines = neuron_lines(float(bw.acts[pair + 1][j]), z, w, g, bool(bw.off[pair][j]), last)
+    else:
+        i, j = where
+        a, w, delta = float(bw.acts[pair][i]), float(net.weights[pair][i, j]), float(bw.deltas[pair][j])
+        g = a * delta
+        names = ["pixel"] + [f"H{n + 1}" for n in range(net.n_layers - 1)] + ["output"]
+        head = (f"line {names[pair]} {i} -> {names[pair + 1]} {j}, for this digit (class {bw.target}):",)
+        lines = edge_lines(a, w, delta, last)
+    if inspection is None:
+        rule = ("the optimizer's next update: asking the training process..." if trains
+                else "no training in this session: no optimizer state to plug in",)
+    else:
+        where = f"epoch {inspection.position[0]}, batch {inspection.position[1]}"
+        update = next_update(inspection.rule, g, inspection.value, inspection.lr, inspection.weight_decay)
+        rule = (f"were this digit the batch, the next step ({inspection.rule.kind}, lr {inspection.lr:.3g}; the "
+                f"value now, {where}, is {inspection.value:.3g}):", *update.lines)
+    return head + tuple(lines) + rule

@@ -224,6 +224,7 @@ class WindowState(Browsing):
     captions: bool = True                            # the caption strip above the legend (I)
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
+    hover_edge: tuple | None = None                  # (layer pair, source, target): the drawn line under it
     stroke_from: tuple | None = None                 # (u, v) where the stroke under way last painted
     pointer: tuple | None = None                     # (x, y) of the mouse in the window (None: outside)
     speed: int = 0                                   # index into SPEEDS

@@ -41,6 +41,7 @@ class TrainerLink:
         self.digit_asked = None             # (test index, snapshot count) of the last history request
         self.watched = None                 # what the last WATCH order said is on screen
         self.token = 0                      # its token: the steps' records of that digit echo it
+        self.inspected, self.inspect_token = None, 0   # (parameter, weights) last asked about (INSPECT), its token
 
     @property
     def alive(self):
@@ -136,6 +137,14 @@ class TrainerLink:
             pixels, label = np.asarray(display.x_test[state.index], np.uint8), int(display.y_test[state.index])
         self.send(Order(Command.WATCH, pixels=pixels, index=label, token=self.token))
         display.watch_token = self.token
+
+    def inspect(self, at, stamp):
+        """Ask the training process for the hovered parameter `at` (Command.INSPECT), again
+        whenever it or the weights on screen change; returns the token its answer will echo."""
+        if at is not None and (at, stamp) != self.inspected and self.alive:
+            self.inspected, self.inspect_token = (at, stamp), self.inspect_token + 1
+            self.send(Order(Command.INSPECT, at=tuple(at), token=self.inspect_token))
+        return self.inspect_token
 
     def stop(self, tele, save_path):
         """Stop the process (saving to `save_path` first, when given); returns (lines to

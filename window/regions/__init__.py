@@ -14,6 +14,7 @@ its legend and caption (`base.Region`).
     columns     the grids' shared drawing, the input and the output columns
     network     the network view: the columns, the hidden grids and the connection lines
     portrait    the hovered neuron's portrait and the film strip
+    maths_view  the maths on hover: a line's or a neuron's numbers and the optimizer's rule
     panel       the side panel: state, hyperparameters, its charts, the digit on screen
     charts      the panel's charts: loss and accuracy (earlier runs overlaid), per-class bars and chart
     overlays    the confusion matrix, the representation map, the help

@@ -141,8 +141,9 @@ class HealthOverlay(Region):
         progress, values = data
         pygame.draw.rect(surface, GRID_BG, rect, 1)
         if not np.isfinite(values).any():          # the output layer's "ReLUs off": it has no ReLU
-            self.text.blit(surface, self.text.fit("no ReLU", self.fs - 3, rect.width - 6), rect.center, self.fs - 3,
-                           DIM, False, "center")
+            word = next((t for t in ("no ReLU", "none") if self.text.width(t, self.fs - 3) <= rect.width - 6), None)
+            if word is not None:
+                self.text.blit(surface, word, rect.center, self.fs - 3, DIM, False, "center")
             return
         if name == "inactive":
             lo, hi = 0.0, 1.0

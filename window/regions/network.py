@@ -22,6 +22,7 @@ class NetworkColumns(GridRegion):
         self.lines_seconds = 0.0                            # what the last redraw of the lines cost
         self.dirty = []                                     # rectangles the last draw changed
         self._drawn = None                                  # the part keys of the last draw
+        self.drawn_conns = ()                               # the lines drawn (per pair (src, dst, value))
 
     def place(self, layout):
         super().place(layout)
@@ -113,6 +114,7 @@ class NetworkColumns(GridRegion):
         hovered = scene.hovered
         if hovered is None:                           # a hovered neuron shows only its own lines
             self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
+            self.drawn_conns = scene.view.conns                      # what a pointer over a line is over
         else:
             self.draw_lines(surface, "hover", hovered.connections, (hovered.layer, hovered.neuron, scene.lines_stamp),
                             width_scale=1.5)
@@ -169,10 +171,10 @@ class NetworkColumns(GridRegion):
             second = (f"δ; {off} off (ReLU: δ = 0)", f"δ; {off} off", "δ")
         elif learn.marks_kind == "change":
             rgb = change_ramp(np.sqrt(marks))
-            second = ("how far its inputs moved", "|Δw| into each", "|Δw|")
+            second = ("how far its inputs moved", "|Δw| into each", "|Δw|", "Δ")
         else:
             rgb = ramp(marks)
-            second = (f"{int((marks > 0).sum())} active", "forward")
+            second = (f"{int((marks > 0).sum())} active", f"{int((marks > 0).sum())}", "on")
         order = self.orders[layer]
         if order is not None:
             rgb = rgb[order]
@@ -248,6 +250,24 @@ class NetworkColumns(GridRegion):
                                                                       width_scale)
             self.lines_seconds = time.perf_counter() - t0
         surface.blit(layer, net.topleft)
+
+    def edge_at(self, pos, reach=3.0):
+        """(layer pair, source, target) of the drawn line nearest pos within `reach` pixels
+        (the strongest where lines cross), or None."""
+        best, p = None, np.array(pos, np.float32)
+        for pair, (src, dst, val) in enumerate(self.drawn_conns):
+            if not len(val):
+                continue
+            a, b = self.centers[pair][src], self.centers[pair + 1][dst]             # (n, 2) each
+            ab = b - a
+            t = np.clip(((p - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-9), 0, 1)
+            d = np.hypot(*(a + t[:, None] * ab - p).T)                             # (n,)
+            near = np.flatnonzero(d <= reach)
+            if len(near):
+                i = near[-1]                                                       # weakest first: the last
+                if best is None or abs(val[i]) > best[0]:
+                    best = (abs(float(val[i])), (pair, int(src[i]), int(dst[i])))
+        return None if best is None else best[1]
 
     def lines_drawn(self, name="view"):
         return self.cache.get(("lines_count", name), 0)
