@@ -119,6 +119,10 @@ class App:
             self.state.rank_mode, self.state.sorted_grids, self.state.captions, self.state.toured = \
                 view.rank_mode, view.sorted_grids, view.captions, view.toured
             self.state.overlay = None if view.toured else "tour"       # the first launch: the guided tour
+        if config.start_view == "health":                 # --start-view: a view of learning from the start
+            self.state.overlay = "health"
+        elif config.start_view is not None:
+            self.state.learn = config.start_view
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
         self.display = Display(config, self.x_test, self.y_test, live=worker, x_train=data.x_train)
         self.link = TrainerLink(TrainingProcess(config, data, model_file=config.load, nice=FETCH_NICE if full else 0,
