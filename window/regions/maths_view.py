@@ -15,16 +15,18 @@ class MathsTip(Region):
 
     def __init__(self, text):
         super().__init__(text)
-        self.box = self.was = None       # where the last draw put it (tests read it); the draw before
+        self.box = None                  # where the last draw put it (tests read it)
+        self.shown = self.was = (None, ())   # (box, lines) of the last draw and of the one before
 
     def dirty_rects(self):
-        """The box and where it was (drawn each frame: a few lines of text)."""
-        if self.box == self.was:
+        """The box and where it was, when either changed (it is drawn each frame: a few lines)."""
+        if self.shown == self.was:
             return []
-        return [r for r in (self.box, self.was) if r is not None]
+        return [r for r in (self.shown[0], self.was[0]) if r is not None]
 
     def draw(self, surface, scene):
-        self.was, self.box = self.box, None
+        self.was, self.box = self.shown, None
+        self.shown = (None, ())
         if not scene.maths:
             return
         fs, r = self.fs - 2, self.rect
@@ -43,7 +45,7 @@ class MathsTip(Region):
         for i, line in enumerate(lines):
             self.text.blit(surface, self.text.fit(line, fs, width - 20), (box.x + 10, y), fs, TEXT if i else DIM)
             y += self.text.font(fs).get_height() + 2
-        self.box = box
+        self.box, self.shown = box, (box, scene.maths)
 
 
 def wrap(text, line, size, width):
