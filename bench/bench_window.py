@@ -142,10 +142,10 @@ class Xvfb:
         self.proc.wait(5)
 
 
-def prepare_cache(data_home):
+def prepare_cache(data_home, data_dir=SHARED):
     """Write the OpenML cache from the original IDX files, as a first launch would."""
     from mnist_live import data_loader
-    data = data_loader.load_dataset("mnist", data_dir=str(SHARED), log=lambda *a: None)
+    data = data_loader.load_dataset("mnist", data_dir=str(data_dir), log=lambda *a: None)
     path = data_loader.cache_path("mnist", data_home)
     path.parent.mkdir(parents=True, exist_ok=True)
     data_loader.atomic_save_npz(path, {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")})
@@ -201,6 +201,8 @@ def main():
     ap.add_argument("--before", metavar="DIR",
                     help="with --xvfb: also run the window of another checkout (e.g. a worktree of an "
                          "earlier commit), alternating with this one")
+    ap.add_argument("--data-dir", metavar="DIR", default=str(SHARED),
+                    help="the MNIST IDX files (default: ../shared/data/mnist; without them: the bundled sample)")
     ap.add_argument("--view", choices=("backward", "updates", "health"),
                     help="with --xvfb: the window opens on this view of learning (--start-view) in every run, "
                          "this code's and --before's alike when it has the option")
@@ -211,8 +213,8 @@ def main():
     frames = 30 if args.quick else args.frames
     repeats = 1 if args.quick else args.repeats
     with tempfile.TemporaryDirectory() as home:
-        if SHARED.exists():
-            prepare_cache(home)
+        if Path(args.data_dir).exists():
+            prepare_cache(home, args.data_dir)
             data_args = ["--data-home", home]
             source = "MNIST 60k/10k from the OpenML cache"
         else:
