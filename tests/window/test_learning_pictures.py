@@ -9,6 +9,7 @@ import dataclasses
 import numpy as np
 import pygame
 
+from float64_net import forward64
 from mnist_live.explain.backward import backward
 from mnist_live.training.history import HealthRecord, LayerHealth
 from mnist_live.training.messages import DigitStep, StepRecord, UpdateSummary
@@ -23,13 +24,8 @@ def deltas64(net, x, target):
     """The error signals of digit x for class `target`, in float64, written out: the error
     at the output is softmax - onehot, each hidden layer's delta its successor's through
     the weights, times the ReLU's slope."""
-    W = [w.astype(np.float64) for w in net.weights]
-    b = [v.astype(np.float64) for v in net.biases]
-    acts, zs = [x.astype(np.float64)], []
-    for i in range(len(W)):
-        z = acts[-1] @ W[i] + b[i]
-        zs.append(z)
-        acts.append(np.maximum(z, 0) if i < len(W) - 1 else np.exp(z - z.max()) / np.exp(z - z.max()).sum())
+    W, _, acts, zs = forward64(net, x)
+    acts[-1] = np.exp(zs[-1] - zs[-1].max()) / np.exp(zs[-1] - zs[-1].max()).sum()      # softmax
     delta = acts[-1].copy()
     delta[target] -= 1
     out = [delta]
