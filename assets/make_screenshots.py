@@ -114,6 +114,8 @@ def make(argv=None):
         index = 0
         for name, what, keys in VIEWS:
             main_view(app, index)
+            if name == "backward":                                      # a digit it gets wrong: a large error
+                app.state.next_mistake(1, app.display.predict)
             for code, mod in keys:
                 post_key(code, mod)
             app.frame()
@@ -138,7 +140,7 @@ def make(argv=None):
     finally:
         app.close(save=False)
     try:
-        learning_views(config.replace(no_train=False, no_runs=True), data, screen, out)
+        learning_views(config.replace(no_train=False, no_runs=True, epochs=config.epochs + 1), data, screen, out)
     finally:
         pygame.quit()
 
@@ -158,8 +160,8 @@ def learning_views(config, data, screen, out):
         frames_until(app, lambda: app.weights_seen and app.layout is not None)
         post_key(pygame.K_SPACE)
         frames_until(app, lambda: app.tele.paused and not app.display.waiting and settled(app))
-        app.state.go(0)
-        frames_until(app, lambda: app.link.watched == ("test", 0))
+        app.state.next_mistake(1, app.display.predict)          # a digit it gets wrong: its error is large
+        frames_until(app, lambda: app.link.watched == ("test", app.state.index))
         post_key(pygame.K_n)
         for (name, what), (phase, fraction) in zip(LEARNING[:3], (("loss", 0.3), ("backward", 0.85),
                                                                   ("update", 0.6))):
@@ -175,9 +177,10 @@ def learning_views(config, data, screen, out):
         post_key(pygame.K_y)
         post_key(pygame.K_y)                                      # off again: the network's own lines
         frames_until(app, lambda: app.display.view.learn is None)
-        net = app.region(NetworkColumns)
+        net, gap = app.region(NetworkColumns), (app.layout.hidden[0].rect.right + app.layout.hidden[1].rect.x) / 2
         src, dst, _ = app.display.view.conns[1]
-        pos = (net.centers[1][src[-1]] + net.centers[2][dst[-1]]) / 2
+        a, b = net.centers[1][src[-1]], net.centers[2][dst[-1]]        # the strongest line, where it crosses the gap
+        pos = a + (b - a) * (gap - a[0]) / (b[0] - a[0])
         pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=tuple(int(v) for v in pos), rel=(0, 0),
                                              buttons=(0, 0, 0)))
         frames_until(app, lambda: any("the value now" in t for t in app.frame_scene.maths), timeout=20)

@@ -133,11 +133,12 @@ def test_the_views_of_learning_have_no_overlapping_or_cut_text(sample, size, vie
     app.frame()
     texts = whole_window(app, monkeypatch)
     if view == "maths":                                      # a tooltip: what it covers is not on screen
-        from mnist_live.window.regions.maths_view import MathsTip, wrap
+        from mnist_live.window.regions.maths_view import MathsTip, readable, wrap
         tip = app.region(MathsTip)
         box = tip.box
         assert box is not None and pygame.Rect((0, 0), size).contains(box)
-        pieces = [p for m in app.frame_scene.maths for p in wrap(app.text, m, tip.fs - 2, tip.rect.width - 36)]
+        pieces = [p for m in app.frame_scene.maths for p in wrap(app.text, readable(m), tip.fs - 2,
+                                                                  tip.rect.width - 36)]
         own = [(t, r) for t, r in texts if box.contains(r) and t in pieces]
         assert len(own) == len(pieces)
         texts = own + [(t, r) for t, r in texts if not box.colliderect(r)]

@@ -249,7 +249,9 @@ class OutputColumn(GridRegion):
             self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
                            c == pred, "midleft")
             bar_x = cx + radius + 12 + name_w
-            bar_w = max(10, row.right - bar_x - (self.text.width("100->100%", fs - 2) + 6 if moved else 40))
+            room = row.right - bar_x - self.text.width("100->100%", fs - 2) - 6
+            both = moved and room >= 10                           # before -> after, or after alone when narrow
+            bar_w = max(10, room if both else row.right - bar_x - 40)
             pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
             pygame.draw.rect(surface, ring if c == pred else ACCENT,
                              (bar_x, cy - 5, max(1, int(bar_w * np.clip(probs[c], 0, 1))), 10))
@@ -261,7 +263,8 @@ class OutputColumn(GridRegion):
                 before = float(np.clip(learn.before[c], 0, 1))
                 x = bar_x + int(bar_w * before)
                 pygame.draw.line(surface, TEXT, (x, cy - 7), (x, cy + 6), 2)
-                self.text.blit(surface, f"{100 * before:.0f}->{100 * float(learn.after[c]):.0f}%", (row.right, cy),
+                after = f"{100 * float(learn.after[c]):.0f}%"
+                self.text.blit(surface, f"{100 * before:.0f}->{after}" if both else after, (row.right, cy),
                                fs - 2, DIM, False, "midright")
             else:
                 self.text.blit(surface, f"{100 * v.probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")

@@ -30,7 +30,7 @@ class MathsTip(Region):
         if not scene.maths:
             return
         fs, r = self.fs - 2, self.rect
-        lines = [part for line in scene.maths for part in wrap(self.text, line, fs, r.width - 36)]
+        lines = [part for line in scene.maths for part in wrap(self.text, readable(line), fs, r.width - 36)]
         height = len(lines) * (self.text.font(fs).get_height() + 2) + 12
         width = min(r.width - 16, max(self.text.width(t, fs) for t in lines) + 20)
         box = pygame.Rect(0, 0, width, height)
@@ -46,6 +46,16 @@ class MathsTip(Region):
             self.text.blit(surface, self.text.fit(line, fs, width - 20), (box.x + 10, y), fs, TEXT if i else DIM)
             y += self.text.font(fs).get_height() + 2
         self.box, self.shown = box, (box, scene.maths)
+
+
+GLYPHS = {"←": ":=", "\u0302": "^"}   # what the window's font has no glyph for: "m ← ..." as "m := ...", m̂ as m^
+
+
+def readable(line):
+    """A line of the maths in characters the window's font draws."""
+    for glyph, text in GLYPHS.items():
+        line = line.replace(glyph, text)
+    return line
 
 
 def wrap(text, line, size, width):

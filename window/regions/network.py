@@ -170,7 +170,7 @@ class NetworkColumns(GridRegion):
             off = int(learn.off[layer].sum()) if learn.off else 0
             second = (f"δ; {off} off (ReLU: δ = 0)", f"δ; {off} off", "δ")
         elif learn.marks_kind == "change":
-            rgb = change_ramp(np.sqrt(marks))
+            rgb = change_ramp(marks)
             second = ("how far its inputs moved", "|Δw| into each", "|Δw|", "Δ")
         else:
             rgb = ramp(marks)
