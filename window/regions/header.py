@@ -165,7 +165,7 @@ class Legend(Region):
             x = self.text.blit(surface, label, (x, y), fs, DIM, False, "midleft").right + 14
 
         learn = scene.view.learn
-        if learn is not None and learn.marks and learn.marks_kind != "activation":
+        if learn is not None and learn.marks:
             marks, labels = learning_legend(learn, st.k)
             for color, label in marks:
                 swatch(color, label)
@@ -218,6 +218,10 @@ def learning_legend(learn, k):
         return (((POSITIVE, "raises the loss"), (NEGATIVE, "lowers it"), (GRID_BG, "δ = 0 (off)")),
                 (f"lines: the {k} largest gradients a·δ per layer pair, % = their share (J)",
                  f"lines: {k} largest a·δ (J)", "a·δ (J)"))
+    if learn.marks_kind == "activation":               # step mode's forward wave: no lines yet
+        return (((tuple(int(c) for c in ramp(np.array([0.7]))[0]), "activation before the step"),),
+                ("step mode (N): the digit goes forward through the weights before the step; no lines yet",
+                 "step mode (N): forward, before the step", "step mode (N)"))
     k = min(k, 60)
     return (((POSITIVE, "weight grew"), (NEGATIVE, "shrank"), (CHANGED, "inputs moved most")),
             (f"lines: the {k} largest Δw per layer pair, % = their share of |Δw| (Y)", f"lines: {k} largest Δw (Y)",
