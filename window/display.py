@@ -17,7 +17,16 @@ import numpy as np
 
 from mnist_live.neural_network import MLP, to_float
 from mnist_live.window.drawn_digit import mnist_style
-from mnist_live.window.learning import StepPlay, backward_view, playable, reveal, step_view, update_view, with_learning
+from mnist_live.window.learning import (
+    PLAY_S,
+    StepPlay,
+    backward_view,
+    playable,
+    reveal,
+    step_view,
+    update_view,
+    with_learning,
+)
 from mnist_live.window.side_views import Dreamer, ease_points
 from mnist_live.window.state import SPEEDS, waiting_message
 from mnist_live.window.view_model import Predictions, RepresentationMap, WeightsStamp, WindowPass, compute_view, ease
@@ -103,7 +112,8 @@ class Display:
         slow = SPEEDS[state.speed] >= 0.5
         if record is not None and record.seq != self.played and (state.pause_requested or slow) \
                 and playable(record, self.stamp, self.watch_token):
-            self.play, self.played = StepPlay(record, scale=1.0 if state.pause_requested else 0.2), record.seq
+            scale = 1.0 if state.pause_requested else 0.8 * SPEEDS[state.speed] / PLAY_S   # fits the batch's pause
+            self.play, self.played = StepPlay(record, scale=scale), record.seq
         if self.play is not None and (self.play.phase() is None or state.dream is not None
                                       or not playable(self.play.record, self.stamp, self.watch_token)):
             self.play = None

@@ -79,3 +79,29 @@ def test_hovering_a_line_shows_its_weights_update_rule_only_with_the_answer_abou
         assert app.tele.inspection.at == ("bias", 0, 3)
     finally:
         app.close(save=False)
+
+
+@pytest.mark.slow
+def test_slow_motion_plays_each_step_within_its_pause(sample):
+    """At 1 s a batch every step is played, all four phases, before the next step's weights
+    come. Catches: slow motion not playing; a play longer than the pause (cut off before its
+    update, or stale)."""
+    app = open_app(sample, size=(1280, 720), worker=True, hidden=(64, 32), epochs=50, batch_size=16, seed=3,
+                   no_train=False)
+    try:
+        run_until(app, lambda: app.weights_seen)
+        for _ in range(7):
+            key(pygame.K_LEFTBRACKET)                        # slowest: 1 s a batch
+        phases = {}
+        run_until(app, lambda: app.display.play is not None)
+        first = app.display.play.record.seq
+        def seen():
+            learn = app.display.view.learn
+            if learn is not None and learn.mode == "step":
+                phases.setdefault(learn.seq, set()).add(learn.phase)
+            return len(phases) >= 3
+        run_until(app, seen, timeout=15)
+        whole = [seq for seq, got in phases.items() if got == {"forward", "loss", "backward", "update"}]
+        assert len(whole) >= 2 and all(seq >= first for seq in whole), phases
+    finally:
+        app.close(save=False)
