@@ -140,7 +140,8 @@ def make(argv=None):
     finally:
         app.close(save=False)
     try:
-        learning_views(config.replace(no_train=False, no_runs=True, epochs=config.epochs + 1), data, screen, out)
+        more = 1 if len(data.y_train) // config.batch_size >= 100 else 50     # time for Space to pause it
+        learning_views(config.replace(no_train=False, no_runs=True, epochs=config.epochs + more), data, screen, out)
     finally:
         pygame.quit()
 
@@ -177,7 +178,9 @@ def learning_views(config, data, screen, out):
         post_key(pygame.K_y)
         post_key(pygame.K_y)                                      # off again: the network's own lines
         frames_until(app, lambda: app.display.view.learn is None)
-        net, gap = app.region(NetworkColumns), (app.layout.hidden[0].rect.right + app.layout.hidden[1].rect.x) / 2
+        lay = app.layout
+        after = lay.hidden[1].rect.x if len(lay.hidden) > 1 else lay.output.x
+        net, gap = app.region(NetworkColumns), (lay.hidden[0].rect.right + after) / 2
         src, dst, _ = app.display.view.conns[1]
         a, b = net.centers[1][src[-1]], net.centers[2][dst[-1]]        # the strongest line, where it crosses the gap
         pos = a + (b - a) * (gap - a[0]) / (b[0] - a[0])
