@@ -37,7 +37,7 @@ from mnist_live.training.process import TrainingProcess
 from mnist_live.window import actions as act
 from mnist_live.window import keys
 from mnist_live.window import settings as view_settings
-from mnist_live.window.captions import caption
+from mnist_live.window.captions import caption, learn_caption
 from mnist_live.window.clips import Outputs
 from mnist_live.window.display import Display
 from mnist_live.window.effects import announce, carry_out
@@ -46,12 +46,15 @@ from mnist_live.window.experiment import command_line
 from mnist_live.window.fetch import FullData
 from mnist_live.window.frame_times import FrameTimes
 from mnist_live.window.headline import headline
+from mnist_live.window.learning import maths_lines, parameter_at
 from mnist_live.window.memory import Heap
 from mnist_live.window.regions.caches import TextCache
 from mnist_live.window.regions.caption import Caption
 from mnist_live.window.regions.chart_view import ChartOverlay
 from mnist_live.window.regions.header import Header, Legend, data_label
+from mnist_live.window.regions.health_view import HealthOverlay
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout, font_size_for
+from mnist_live.window.regions.maths_view import MathsTip
 from mnist_live.window.regions.network import NetworkColumns
 from mnist_live.window.regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
 from mnist_live.window.regions.palette import ACCENT, BG, DIM
@@ -83,8 +86,9 @@ FETCH_NICE = 10                   # the sample's trainer's lower priority while 
 FASHION_SHORT = ("T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot")
 
 # The window's regions, registered once: bottom first within each z (regions.base).
-REGIONS = [NetworkColumns, FilmStrip, Tooltip, ConfusionOverlay, MapOverlay, LeaderboardOverlay, WatchOverlay,
-           SettingsOverlay, ChartOverlay, Legend, Caption, Toolbar, Panel, Header, HelpOverlay, TourOverlay]
+REGIONS = [NetworkColumns, FilmStrip, Tooltip, MathsTip, ConfusionOverlay, MapOverlay, LeaderboardOverlay, WatchOverlay,
+           SettingsOverlay, ChartOverlay, HealthOverlay, Legend, Caption, Toolbar, Panel, Header, HelpOverlay,
+           TourOverlay]
 
 
 def register(region, *rows):
@@ -115,8 +119,12 @@ class App:
             self.state.rank_mode, self.state.sorted_grids, self.state.captions, self.state.toured = \
                 view.rank_mode, view.sorted_grids, view.captions, view.toured
             self.state.overlay = None if view.toured else "tour"       # the first launch: the guided tour
+        if config.start_view == "health":                 # --start-view: a view of learning from the start
+            self.state.overlay = "health"
+        elif config.start_view is not None:
+            self.state.learn = config.start_view
         self.tele = Telemetry(paused=config.no_train, no_train=config.no_train)
-        self.display = Display(config, self.x_test, self.y_test, live=worker)
+        self.display = Display(config, self.x_test, self.y_test, live=worker, x_train=data.x_train)
         self.link = TrainerLink(TrainingProcess(config, data, model_file=config.load, nice=FETCH_NICE if full else 0,
                                                 observers=run_recording(config, data, command))) if worker else None
         if worker:                        # one BLAS thread here, one in the trainer: a second would spin
@@ -127,7 +135,8 @@ class App:
         self.outputs, self.times, self.heap, self.rng = Outputs(screen, config.record), FrameTimes(), Heap(), \
             np.random.default_rng()
         self.compare, self.watch = open_library(config, self.state, self.link, data.summary())
-        self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs", "portrait")}
+        self.panel, self.memos = PanelView(PANEL_REFRESH_S), {k: Memo() for k in ("hovered", "runs", "portrait",
+                                                                                    "maths")}
         self.layout = self.frame_scene = self.pushed = self.last_push = None
         self.needs_draw, self.toast_shown, self.frame_no, self.view_frame = True, False, 0, 0
         self.frame_start = time.perf_counter()
@@ -187,7 +196,10 @@ class App:
         self.needs_draw |= self.watch is not None and self.watch.poll()          # the watched sweep's newest read
         if d.stamp is None:
             return
-        changed, waiting = d.update(st)
+        changed, waiting = d.update(st, self.tele)
+        if self.link is not None:
+            self.link.watch(st, d)                           # the digit on screen, for the steps' records
+            self.link.inspect(parameter_at(st.hover, st.hover_edge), d.stamp)    # the hovered one's optimizer state
         if d.view_key != getattr(self, "_view_seen", None):
             self._view_seen, self.view_frame = d.view_key, self.frame_no
         if waiting and waiting != st.toast:                  # O and A wait for the pass: say how far it is
@@ -253,9 +265,21 @@ class App:
                             0 if result is None else int(sum(x.sum() for x in result.dead)),
                             lead.evaluation is not None and lead.evaluation.kind != "full",
                             overlay.caption(st, st.noun) if overlay is not None else None,
-                            grid_orders(st, result) is not None),
+                            grid_orders(st, result) is not None,
+                            d.view is not None and d.view.learn and learn_caption(d.view.learn, st.noun, st.k,
+                                                                                  self.names)),
+            maths=memos["maths"]((parameter_at(hover, st.hover_edge), d.view_key, id(tele.inspection)),
+                                 lambda: self.maths(parameter_at(hover, st.hover_edge))),
             panel_key=(panel_seen, st.version, d.view_key, id(result), fps, self.layout.size if self.layout else None,
                        st.pointer if st.class_chart else None, self.compare.version))
+
+    def maths(self, at):
+        """The hovered parameter's numbers and update rule (learning.maths_lines), with the
+        training process's answer only when it is about this parameter (its token)."""
+        st, d, ins = self.state, self.display, self.tele.inspection
+        fresh = self.link is not None and ins is not None and ins.token == self.link.inspect_token and ins.at == at
+        target = None if st.drawing or st.dream is not None else int(self.y_test[st.index])
+        return maths_lines(d.net, d.view, target, at, ins if fresh else None, d.trains)
 
     # -------------------------------------------------------------------- draw
     def draw(self, surface):

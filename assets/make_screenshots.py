@@ -8,7 +8,9 @@ Usage (from the repository root; a model trained for two epochs first):
 Opens the real window (any SDL video driver; SDL_VIDEODRIVER=dummy works without a
 screen) at 1280x720 on the model with --no-train, presses the keys and moves the mouse
 as a user would (pygame events), waits until each view has what it shows (the test-set
-pass, the map, the dream), and saves the screen with the app's own screenshot action.
+pass, the map, the dream), and saves the screen with the app's own screenshot action. Then
+the views of a step (step mode, Δw, the maths on hover) with the model training from where
+it was saved, paused (nothing is saved and no run is recorded).
 Other main.py options (--data-dir, --data-home, --dataset, --width, --height) are passed on.
 """
 import os
@@ -36,6 +38,15 @@ VIEWS = (  # file name, what it shows (printed), the keys pressed from the main 
     ("dream", "V: the network's dream of the explained class", ((pygame.K_v, 0),)),
     ("confusion", "X: confusion matrix of the test set", ((pygame.K_x, 0),)),
     ("class-chart", "T: per-class accuracy over training", ((pygame.K_t, 0),)),
+    ("backward", "J: the backward view: each neuron's error signal, the largest gradients", ((pygame.K_j, 0),)),
+    ("health", "F4: training health per layer over the run", ((pygame.K_F4, 0),)),
+)
+LEARNING = (  # the views of a step, with the model training (paused): file name, what it shows
+    ("step-loss", "N while paused: the step played, its batch and their losses"),
+    ("step-backward", "N while paused: the step played, its backward wave"),
+    ("step-update", "N while paused: the step played, its update and the scores moving"),
+    ("updates", "Y: what the last step changed (Δw as applied)"),
+    ("maths", "hovering a line: its numbers and Adam's next update with them plugged in"),
 )
 
 
@@ -103,6 +114,8 @@ def make(argv=None):
         index = 0
         for name, what, keys in VIEWS:
             main_view(app, index)
+            if name == "backward":                                      # a digit it gets wrong: a large error
+                app.state.next_mistake(1, app.display.predict)
             for code, mod in keys:
                 post_key(code, mod)
             app.frame()
@@ -126,7 +139,58 @@ def make(argv=None):
             print(f"{path}: {what}")
     finally:
         app.close(save=False)
+    try:
+        more = 1 if len(data.y_train) // config.batch_size >= 100 else 50     # time for Space to pause it
+        learning_views(config.replace(no_train=False, no_runs=True, epochs=config.epochs + more), data, screen, out)
+    finally:
         pygame.quit()
+
+
+def in_phase(app, phase, fraction=0.0):
+    play = app.display.play
+    now = play.phase() if play is not None else None
+    return now is not None and now[0] == phase and now[1] >= fraction and app.display.view.learn is not None \
+        and app.display.view.learn.phase == phase and not app.needs_draw
+
+
+def learning_views(config, data, screen, out):
+    """The views of a step: the model training from where it was saved, paused; N plays one
+    step (shot in three of its phases), Y shows what it changed, a hovered line its maths."""
+    app = App(config, data, screen)
+    try:
+        frames_until(app, lambda: app.weights_seen and app.layout is not None)
+        post_key(pygame.K_SPACE)
+        frames_until(app, lambda: app.tele.paused and not app.display.waiting and settled(app))
+        app.state.next_mistake(1, app.display.predict)          # a digit it gets wrong: its error is large
+        frames_until(app, lambda: app.link.watched == ("test", app.state.index))
+        post_key(pygame.K_n)
+        for (name, what), (phase, fraction) in zip(LEARNING[:3], (("loss", 0.3), ("backward", 0.85),
+                                                                  ("update", 0.6))):
+            frames_until(app, lambda phase=phase, fraction=fraction: in_phase(app, phase, fraction), timeout=20)
+            path = out / f"{name}.png"
+            shoot(app, path)
+            print(f"{path}: {what}")
+        frames_until(app, lambda: app.display.play is None)
+        post_key(pygame.K_y)
+        frames_until(app, lambda: app.display.view.learn is not None and app.display.view.learn.marks)
+        shoot(app, out / "updates.png")
+        print(f"{out / 'updates.png'}: {LEARNING[3][1]}")
+        post_key(pygame.K_y)
+        post_key(pygame.K_y)                                      # off again: the network's own lines
+        frames_until(app, lambda: app.display.view.learn is None)
+        lay = app.layout
+        after = lay.hidden[1].rect.x if len(lay.hidden) > 1 else lay.output.x
+        net, gap = app.region(NetworkColumns), (lay.hidden[0].rect.right + after) / 2
+        src, dst, _ = app.display.view.conns[1]
+        a, b = net.centers[1][src[-1]], net.centers[2][dst[-1]]        # the strongest line, where it crosses the gap
+        pos = a + (b - a) * (gap - a[0]) / (b[0] - a[0])
+        pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=tuple(int(v) for v in pos), rel=(0, 0),
+                                             buttons=(0, 0, 0)))
+        frames_until(app, lambda: any("the value now" in t for t in app.frame_scene.maths), timeout=20)
+        shoot(app, out / "maths.png")
+        print(f"{out / 'maths.png'}: {LEARNING[4][1]}")
+    finally:
+        app.close(save=False)
 
 
 if __name__ == "__main__":

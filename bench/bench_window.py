@@ -142,10 +142,10 @@ class Xvfb:
         self.proc.wait(5)
 
 
-def prepare_cache(data_home):
+def prepare_cache(data_home, data_dir=SHARED):
     """Write the OpenML cache from the original IDX files, as a first launch would."""
     from mnist_live import data_loader
-    data = data_loader.load_dataset("mnist", data_dir=str(SHARED), log=lambda *a: None)
+    data = data_loader.load_dataset("mnist", data_dir=str(data_dir), log=lambda *a: None)
     path = data_loader.cache_path("mnist", data_home)
     path.parent.mkdir(parents=True, exist_ok=True)
     data_loader.atomic_save_npz(path, {k: getattr(data, k) for k in ("x_train", "y_train", "x_test", "y_test")})
@@ -157,10 +157,11 @@ def frame_row(label, m, headless=None):
             f"{m['fps']:.1f} | {m['train_samples_per_s']:,.0f} | {ratio} |")
 
 
-def xvfb_rows(data_args, env, frames, repeats, before=None, sizes=((1280, 720), (1600, 900))):
+def xvfb_rows(data_args, env, frames, repeats, before=None, sizes=((1280, 720), (1600, 900)), view=None):
     """The real X window while training, at each size: headless, this code's window and (with
-    `before`, another checkout) the earlier code's window, run alternately, `repeats` rounds.
-    Prints a table row per run and the medians."""
+    `before`, another checkout) the earlier code's window, run alternately, `repeats` rounds;
+    `view`: this code's window opens on that view of learning (--start-view; the earlier code
+    without the option shows its network view). Prints a table row per run and the medians."""
     ms = lambda m, k: "-" if m.get(k) is None else f"{m[k]:.1f}"                          # noqa: E731
     print("| code | window | frame p50 ms | frame p95 ms | draw p95 ms | push p95 ms | pushed | FPS "
           "| train samples/s | vs headless |")
@@ -171,7 +172,7 @@ def xvfb_rows(data_args, env, frames, repeats, before=None, sizes=((1280, 720), 
         for w, h in sizes:
             head, _, _ = run_app(["--headless", "--epochs", "1", "--no-runs"], data_args, env)
             for name, root in (codes if rnd % 2 == 0 else codes[::-1]):           # alternate the order too
-                extra = ["--no-runs"] if name == "this" else []
+                extra = ["--no-runs", *(["--start-view", view] if view else [])] if name == "this" else []
                 m, _, _ = run_app(["--frames", str(frames), "--width", str(w), "--height", str(h), *extra],
                                   data_args, env, root=root)
                 ratio = m["train_samples_per_s"] / head["train_samples_per_s"]
@@ -200,6 +201,11 @@ def main():
     ap.add_argument("--before", metavar="DIR",
                     help="with --xvfb: also run the window of another checkout (e.g. a worktree of an "
                          "earlier commit), alternating with this one")
+    ap.add_argument("--data-dir", metavar="DIR", default=str(SHARED),
+                    help="the MNIST IDX files (default: ../shared/data/mnist; without them: the bundled sample)")
+    ap.add_argument("--view", choices=("backward", "updates", "health"),
+                    help="with --xvfb: the window opens on this view of learning (--start-view) in every run, "
+                         "this code's and --before's alike when it has the option")
     ap.add_argument("--full", action="store_true",
                     help="also measure peak memory over a full default run (10 epochs) with the window")
     args = ap.parse_args()
@@ -207,8 +213,8 @@ def main():
     frames = 30 if args.quick else args.frames
     repeats = 1 if args.quick else args.repeats
     with tempfile.TemporaryDirectory() as home:
-        if SHARED.exists():
-            prepare_cache(home)
+        if Path(args.data_dir).exists():
+            prepare_cache(home, args.data_dir)
             data_args = ["--data-home", home]
             source = "MNIST 60k/10k from the OpenML cache"
         else:
@@ -223,7 +229,7 @@ def main():
             with Xvfb() as x:
                 env = {k: v for k, v in dummy.items() if k != "SDL_VIDEODRIVER"}
                 env["DISPLAY"] = x.display
-                xvfb_rows(data_args, env, frames, repeats, args.before)
+                xvfb_rows(data_args, env, frames, repeats, args.before, view=args.view)
             return
         print(f"data: {source}; {frames} frames per window run at 1600x900\n")
 

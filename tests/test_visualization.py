@@ -45,7 +45,7 @@ class ToyView(Region):
         return ("explain", 4) if self.square().collidepoint(pos) else None
 
 
-TOY_KEY = Key("Y", "the toy view on / off", actions.overlay, {pygame.K_y: "toy"})
+TOY_KEY = Key("F6", "the toy view on / off", actions.overlay, {pygame.K_F6: "toy"})
 
 
 @pytest.fixture
@@ -61,7 +61,7 @@ def test_a_view_registered_from_outside_draws_takes_its_key_shows_its_legend_and
     columns = app.region(NetworkColumns)
     centre = toy_region.square().center
     assert pixel(app, centre) != TOY and app.state.overlay is None
-    key(pygame.K_y)
+    key(pygame.K_F6)
     app.frame()
     assert app.state.overlay == "toy" and toy_region in app.layers() and columns not in app.layers()
     assert pixel(app, centre) == TOY                                 # drawn, over the network view
@@ -86,7 +86,7 @@ def test_without_the_registration_the_window_has_no_such_view(sample):
     """Catches: a test's registration left behind (the key table and the regions as shipped)."""
     assert ToyView not in visualization.REGIONS and TOY_KEY not in KEYS
     app = open_app(sample)
-    key(pygame.K_y)
+    key(pygame.K_F6)
     app.frame()
     assert app.state.overlay is None
 

@@ -103,6 +103,9 @@ class Config:
     reset_view: bool = field(default=False, metadata=_opt(
         "forget the view settings the window remembers between launches (line mode, connections, order, "
         "captions, the tour seen, size: ~/.config/mnist-live/view.json) and start from the defaults"))
+    start_view: str | None = field(default=None, metadata=_opt(
+        "open the window on a view of learning: backward (J), updates (Y) or health (F4)",
+        choices=("backward", "updates", "health")))
 
     @property
     def learning_rate(self) -> float:

@@ -8,6 +8,7 @@
     telemetry     the training process as the window knows it (curves, evaluations)
     view_model    the view of the digit, predictions, the window's test-set pass, the map
     display       the weights on screen and what the window computes from them
+    learning      watching it learn: the backward and Δw views, step mode, which step is shown
     scene         the typed, read-only Scene a frame draws from
     side_views    a dream, the map's easing, grid orders, which evaluation the panel shows
     captions      the caption of the view on screen, the ideas the help explains

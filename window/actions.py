@@ -18,7 +18,7 @@ import numpy as np
 
 from mnist_live.training.config import Config
 from mnist_live.training.messages import Command, Order
-from mnist_live.window import tour
+from mnist_live.window import learning, tour
 from mnist_live.window.experiment import Form, form_click
 from mnist_live.window.state import SPEEDS, WindowState
 from mnist_live.window.telemetry import TrainingView
@@ -176,6 +176,16 @@ def class_chart(c, _, shift):
 def rank(c, _, shift):
     """state.rank_mode: relevance -> contribution -> weight."""
     c.state.say(c.state.cycle_rank_mode())
+
+
+def backward_view(c, _, shift):
+    """state.learn: the backward view (error signals, the largest gradients) on / off."""
+    c.state.say(learning.toggle_backward(c.state), 5)
+
+
+def updates(c, _, shift):
+    """state.learn, state.update_span: what the last step changed, over the last batches, off."""
+    c.state.say(learning.cycle_updates(c.state), 5)
 
 
 def connections(c, up, shift):

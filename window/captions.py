@@ -100,15 +100,18 @@ def mode_caption(state, noun, explained, grouped=False):
     return None
 
 
-def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None, grouped=False):
+def caption(state, noun="digit", explained="0", dead=0, subset=False, overlay=None, grouped=False, learn=None):
     """The caption of the view on screen: up to two lines, each a tuple of phrasings from
     the fullest to the shortest (the strip shows the longest that fits). `explained` is the
     name of the class the lines explain ("3" or "3 rather than 5"), `dead` how many hidden
     neurons are dead, `subset` whether the accuracy shown is of the test subset, `overlay`
     the open overlay's own caption (its region's: () when it covers the window), which
-    replaces the network's; `grouped`, whether the hidden grids are drawn in bands."""
+    replaces the network's; `grouped`, whether the hidden grids are drawn in bands; `learn`,
+    a view of learning's lines (learn_caption), which replace the network's too."""
     if overlay is not None:
         return overlay
+    if learn:
+        return learn
     first = mode_caption(state, noun, explained, grouped)
     lines = lines_caption(state, noun, explained)
     if first is None:
@@ -181,3 +184,15 @@ def health_caption():
             "health: gradient size, update ratio (~1/1,000 usual), ReLUs off, spread of weights and activations",
             "health: gradients, update ratio, dead ReLUs, spreads",
             "training health")
+
+
+def learn_caption(learn, noun, k, names):
+    """The caption lines of a view of learning (learning.LearnView): what it shows, and what
+    it waits for when it has no step of the weights on screen yet."""
+    if learn.mode == "backward":
+        return (backward_caption(noun, names[learn.target], learn.labelled, k),)
+    if learn.mode == "step":
+        size = len(learn.batch[0]) if learn.batch else 0
+        return (step_caption(noun, size, learn.loss, learn.phase),)
+    first = updates_caption(noun, max(1, learn.steps), min(k, 60))
+    return (first, (learn.awaited,)) if learn.awaited else (first,)

@@ -84,3 +84,4 @@ def handle_pointer(event, c, layers, network):
     hover = network.neuron_at(pos)
     if hover != st.hover:
         st.hover = hover
+    st.hover_edge = network.edge_at(pos) if hover is None else None      # a drawn line: its maths

@@ -38,8 +38,10 @@ KEYS = [
         {pygame.K_f: None}),
     Key("R", "random test digit", act.random, {pygame.K_r: None}),
     Key("Space", "pause / resume training", act.pause, {pygame.K_SPACE: None}),
-    Key("N", "train one batch (while paused)", act.one_batch, {pygame.K_n: None}),
-    Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch)", act.speed,
+    Key("N", "train one batch (while paused) and play it: the forward wave, the batch's loss, the backward wave, "
+        "the update, with that step's real numbers", act.one_batch, {pygame.K_n: None}),
+    Key("[ / ]", "slower / faster training (slow motion, up to 1 s per batch; from 0.5 s each step is played as N "
+        "plays it)", act.speed,
         {pygame.K_LEFTBRACKET: True, pygame.K_RIGHTBRACKET: False}),
     Key("L / Shift+L", "double / halve the learning rate from now on (marked on the curves)", act.lr,
         {pygame.K_l: None}),
@@ -49,6 +51,15 @@ KEYS = [
         act.class_chart,
         {pygame.K_t: None}),
     Key("C", "line mode: relevance (LRP) -> contribution |a*w| -> weight |w|", act.rank, {pygame.K_c: None}),
+    Key("J", "backward view: the error at the output flowing back; each hidden neuron coloured by its error signal "
+        "δ (0 where the ReLU is off), lines = the largest gradients a·δ for this digit, % = their share",
+        act.backward_view, {pygame.K_j: None}),
+    Key("Y", "what the steps changed: lines = the weights the last step moved most (Δw as applied), each neuron's "
+        "mark = how far its incoming weights moved, the digit's scores before -> after; again: over the last "
+        "batches; again: off", act.updates, {pygame.K_y: None}),
+    Key("F4", "training health per layer over time: gradient size, update ratio (log scale, the usual range "
+        "shaded), ReLUs off, weight and activation spreads, with warnings in plain words", act.overlay,
+        {pygame.K_F4: "health"}),
     Key("O", "order the hidden grids by the class each neuron supports most", act.sort, {pygame.K_o: None}),
     Key("P", "map of what the last hidden layer makes of 2,000 test digits; again: earlier layers, close",
         act.map_layers, {pygame.K_p: None}),

@@ -124,6 +124,7 @@ class Scene:
     legend: tuple                # the open overlay's legend phrasings (() : the network's own legend)
     caption: tuple               # caption lines, each phrasings from the fullest to the shortest
     panel_key: tuple | None      # everything the side panel shows depends on
+    maths: tuple = ()            # the hovered line's or neuron's numbers and update rule (learning.maths_lines)
 
     @property
     def true(self):

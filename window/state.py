@@ -219,9 +219,12 @@ class WindowState(Browsing):
     map_layer: int = -1                              # hidden layer of the representation map (-1: last)
     rewind: int | None = None                        # snapshot shown instead of the live weights
     class_chart: bool = False                        # per-class accuracy over time instead of bars
+    learn: str | None = None                         # a view of learning: "backward" (J), "updates" (Y)
+    update_span: bool = False                        # Y: the change over the last batches, not the last step
     captions: bool = True                            # the caption strip above the legend (I)
     dream: tuple | None = None                       # ("class", c) or ("neuron", layer, j) being dreamt
     hover: tuple | None = None                       # (hidden layer, neuron) under the pointer
+    hover_edge: tuple | None = None                  # (layer pair, source, target): the drawn line under it
     stroke_from: tuple | None = None                 # (u, v) where the stroke under way last painted
     pointer: tuple | None = None                     # (x, y) of the mouse in the window (None: outside)
     speed: int = 0                                   # index into SPEEDS

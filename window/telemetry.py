@@ -11,18 +11,21 @@ from types import MappingProxyType
 
 import numpy as np
 
-from mnist_live.training.history import EvalRecord, History, add_loss_point
+from mnist_live.training.history import EvalRecord, HealthRecord, History, add_loss_point
 from mnist_live.training.messages import (
     BatchReport,
     DigitHistory,
     Finished,
+    Inspection,
     LrChange,
     Notice,
     Position,
     RunHistory,
     Saved,
     SnapshotList,
+    StepRecord,
     TrainerFailed,
+    UpdateSummary,
 )
 from mnist_live.window.view_model import describe_position
 
@@ -86,6 +89,10 @@ class TrainingView:
     samples_per_s: float | None                # Telemetry.samples_per_s() when the view was made
     saved_path: str
     version: int
+    health: tuple = ()                         # history.HealthRecord per measurement, oldest first
+    step: StepRecord | None = None             # the newest recorded optimizer step
+    span: UpdateSummary | None = None          # the newest change over several steps
+    inspection: Inspection | None = None       # the newest answer about one parameter (a tooltip)
 
 
 @dataclass
@@ -118,6 +125,10 @@ class Telemetry:
     started: float = field(default_factory=time.monotonic)  # when the window began to listen
     clock: list = field(default_factory=list)    # (progress, seconds since `started`) as each report arrived
     version: int = 0             # bumped by every report (regions redraw when it changes)
+    health: list = field(default_factory=list)   # history.HealthRecord per measurement, oldest first
+    step: StepRecord | None = None               # the newest recorded optimizer step (steps.StepWatch)
+    span: UpdateSummary | None = None            # the newest change over several steps
+    inspection: Inspection | None = None         # the newest answer about one parameter
 
     def samples_per_s(self, now=None):
         """Samples actually trained per second of wall time over the last few seconds of
@@ -147,7 +158,8 @@ class Telemetry:
             tuple(self.acc_curve), tuple(self.subset_curve), tuple(self.evals), tuple(self.lr_changes),
             tuple(self.snapshots),
             MappingProxyType({i: (n, tuple(rows)) for i, (n, rows) in self.digit_histories.items()}),
-            tuple(self.clock), self.samples_per_s(now), self.saved_path, self.version)
+            tuple(self.clock), self.samples_per_s(now), self.saved_path, self.version, tuple(self.health),
+            self.step, self.span, self.inspection)
 
     def speed_changed(self):
         """The pace of training changes (slow motion, pause): the rate starts afresh, so
@@ -175,6 +187,14 @@ class Telemetry:
             self.digit_histories[msg.index] = (len(self.snapshots), msg.rows)
             while len(self.digit_histories) > MAX_DIGIT_HISTORIES:       # the oldest answers go first
                 del self.digit_histories[next(iter(self.digit_histories))]
+        elif isinstance(msg, HealthRecord):
+            _append(self.health, msg)
+        elif isinstance(msg, StepRecord):
+            self.step = msg
+        elif isinstance(msg, UpdateSummary):
+            self.span = msg
+        elif isinstance(msg, Inspection):
+            self.inspection = msg
         elif isinstance(msg, Position):
             if msg.paused != self.paused:
                 self.speed_changed()
@@ -246,6 +266,7 @@ class Telemetry:
         if h.loss:
             self.loss_curve = list(h.loss)
         self.lr_changes = list(h.lr_changes)
+        self.health = list(h.health)
         self.snapshots = [tuple(s) for s in msg.snapshots]
 
     def history_json(self) -> dict:

@@ -11,6 +11,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from mnist_live.training.files import atomic_save_npz
 from mnist_live.training.history import EvalRecord
 from mnist_live.training.messages import Command, Order, RunHistory, SnapshotList, SnapshotWeights
@@ -37,6 +39,9 @@ class TrainerLink:
         self.snapshot_cache = {}            # snapshot index -> SnapshotWeights
         self.asked = set()                  # snapshot indices requested and not yet here
         self.digit_asked = None             # (test index, snapshot count) of the last history request
+        self.watched = None                 # what the last WATCH order said is on screen
+        self.token = 0                      # its token: the steps' records of that digit echo it
+        self.inspected, self.inspect_token = None, 0   # (parameter, weights) last asked about (INSPECT), its token
 
     @property
     def alive(self):
@@ -117,6 +122,29 @@ class TrainerLink:
         if have is None or have[0] != len(tele.snapshots):
             self.send(Order(Command.DIGIT_HISTORY, index=state.index))
         self.digit_asked = want
+
+    def watch(self, state, display):
+        """Tell the training process the digit on screen (Command.WATCH) whenever it changes,
+        with a new token, so the steps it records say which digit their scores are of; the
+        display keeps the token to tell its records from another digit's."""
+        digit = ("drawn", state.version) if state.drawing else ("test", state.index)
+        if digit == self.watched or display.view is None or not self.alive:
+            return
+        self.watched, self.token = digit, self.token + 1
+        if state.drawing:
+            pixels, label = np.round(display.view.x * 255).astype(np.uint8), -1
+        else:
+            pixels, label = np.asarray(display.x_test[state.index], np.uint8), int(display.y_test[state.index])
+        self.send(Order(Command.WATCH, pixels=pixels, index=label, token=self.token))
+        display.watch_token = self.token
+
+    def inspect(self, at, stamp):
+        """Ask the training process for the hovered parameter `at` (Command.INSPECT), again
+        whenever it or the weights on screen change; returns the token its answer will echo."""
+        if at is not None and (at, stamp) != self.inspected and self.alive:
+            self.inspected, self.inspect_token = (at, stamp), self.inspect_token + 1
+            self.send(Order(Command.INSPECT, at=tuple(at), token=self.inspect_token))
+        return self.inspect_token
 
     def stop(self, tele, save_path):
         """Stop the process (saving to `save_path` first, when given); returns (lines to

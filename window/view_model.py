@@ -104,6 +104,7 @@ class View:
     coverage: list | None = None             # relevance mode: share of each pair's relevance the lines carry
     relevance: lrp.Relevance | None = None   # relevance of the explained class (relevance mode)
     contrast: int | None = None              # explained rather than this class (z_explained - z_contrast)
+    learn: object = None                     # learning.LearnView: a view of learning (J, Y, step mode) or None
 
     def explains(self, names):
         """What the lines and maps explain, in words: "3" or "3 rather than 5"."""

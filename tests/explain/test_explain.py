@@ -3,6 +3,7 @@ edge matrices, numpy.linalg.svd, and per-neuron sorts over small random sets."""
 import numpy as np
 import pytest
 
+from float64_net import forward64
 from mnist_live.explain import dreams, lrp, neurons, projection
 from mnist_live.neural_network import MLP
 
@@ -23,13 +24,7 @@ def _digit(seed=0):
 
 def _brute_lrp(net, x, target, contrast=None, eps=0.01, input_rule="zB"):
     """Float64 LRP with every edge written out: (neurons [R_in, ..., R_out], edges per pair)."""
-    W = [w.astype(np.float64) for w in net.weights]
-    b = [v.astype(np.float64) for v in net.biases]
-    acts, zs = [x.astype(np.float64)], []
-    for i in range(len(W)):
-        z = acts[-1] @ W[i] + b[i]
-        zs.append(z)
-        acts.append(np.maximum(z, 0) if i < len(W) - 1 else z)
+    W, b, acts, zs = forward64(net, x)
     R = np.zeros(len(zs[-1]))
     R[target] = zs[-1][target]
     if contrast is not None:

@@ -98,3 +98,53 @@ def test_the_charts_labels_sit_on_the_background_with_no_line_through_them(sampl
         want.blit(app.text.render(t, app.region(Panel).chart.fs - 1, LOSS_COLOR if t == "rewound" else TEXT), (0, 0))
         got = pygame.surfarray.array3d(app.screen.subsurface(r))
         assert np.array_equal(pygame.surfarray.array3d(want), got), t
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("view", ["backward", "updates", "step", "health", "maths"])
+def test_the_views_of_learning_have_no_overlapping_or_cut_text(sample, size, view, monkeypatch):
+    """The backward view (J), the change of a step (Y), a step played in step mode (its batch
+    and losses under the input), training health (F4) and the maths on hover."""
+    from test_learning_pictures import health, record, training_window
+
+    from mnist_live.window.regions.network import NetworkColumns
+    from window_driver import move
+    app = training_window(sample)
+    app.layout = None
+    app.screen = pygame.display.set_mode(size)
+    app.frame()
+    if view == "backward":
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_j, mod=0, unicode="", scancode=0))
+    elif view == "updates":
+        app.tele.step = record(app, (0, 5), neuron=11)
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_y, mod=0, unicode="", scancode=0))
+    elif view == "step":
+        app.state.pause_requested = True
+        app.tele.step = record(app, (0, 5), neuron=11, detailed=True)
+        app.frame()
+        app.display.play.started -= 1.2                      # the batch's loss, its digits under the input
+    elif view == "health":
+        for i in range(12):
+            app.tele.apply(health(i / 4, (0.2, 0.7, float("nan")), (1e-3, 1e-2, 3e-3)))
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_F4, mod=0, unicode="", scancode=0))
+    else:                                                    # a line (a neuron's portrait has its own test)
+        net = app.region(NetworkColumns)
+        src, dst, _ = app.display.view.conns[1]
+        move((net.centers[1][src[-1]] + net.centers[2][dst[-1]]) / 2)
+    app.frame()
+    app.frame()
+    texts = whole_window(app, monkeypatch)
+    if view == "maths":                                      # a tooltip: what it covers is not on screen
+        from mnist_live.window.regions.maths_view import MathsTip, readable, wrap
+        tip = app.region(MathsTip)
+        box = tip.box
+        assert box is not None and pygame.Rect((0, 0), size).contains(box)
+        pieces = [p for m in app.frame_scene.maths for p in wrap(app.text, readable(m), tip.fs - 2,
+                                                                  tip.rect.width - 36)]
+        own = [(t, r) for t, r in texts if box.contains(r) and t in pieces]
+        assert len(own) == len(pieces)
+        texts = own + [(t, r) for t, r in texts if not box.colliderect(r)]
+    assert_no_overlap_or_cut(texts, f"{size} {view}")
+    outside = [(t, r) for t, r in texts if not pygame.Rect((0, 0), size).contains(r)
+               and (size != (640, 480) or r.x < app.layout.panel.x)]
+    assert not outside, outside

@@ -11,11 +11,14 @@ its legend and caption (`base.Region`).
     header      the header and the legend bar
     toolbar     the views and the most used actions as buttons, each with its key
     caption     the caption strip above the legend (I)
-    network     input, hidden and output columns and the connection lines
+    columns     the grids' shared drawing, the input and the output columns
+    network     the network view: the columns, the hidden grids and the connection lines
     portrait    the hovered neuron's portrait and the film strip
+    maths_view  the maths on hover: a line's or a neuron's numbers and the optimizer's rule
     panel       the side panel: state, hyperparameters, its charts, the digit on screen
     charts      the panel's charts: loss and accuracy (earlier runs overlaid), per-class bars and chart
     overlays    the confusion matrix, the representation map, the help
+    health_view  training health per layer over time (F4)
     runs_views  the run library's leaderboard and a watched sweep
     chart_view  the chart, large, with a verdict per earlier run (Z)
     settings_view  the settings form of a new run (F2)

@@ -12,6 +12,7 @@ from mnist_live.window.regions.base import CHROME, Region
 from mnist_live.window.regions.palette import (
     ACCENT,
     BG,
+    CHANGED,
     DEAD,
     DIM,
     GRID_BG,
@@ -136,7 +137,8 @@ class Legend(Region):
 
     def key(self, scene):
         st, v = scene.state, scene.view
-        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, scene.legend
+        learn = v.learn and (v.learn.mode, v.learn.marks_kind, bool(v.learn.marks))
+        return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, scene.legend, learn
 
     def draw(self, surface, scene):
         r, st = self.rect, scene.state
@@ -162,6 +164,13 @@ class Legend(Region):
                 x += 17
             x = self.text.blit(surface, label, (x, y), fs, DIM, False, "midleft").right + 14
 
+        learn = scene.view.learn
+        if learn is not None and learn.marks:
+            marks, labels = learning_legend(learn, st.k)
+            for color, label in marks:
+                swatch(color, label)
+            fit_right(self, surface, labels, x, y, fs)
+            return
         relevance = scene.view.relevance is not None
         swatch(POSITIVE, "supports" if relevance else "excites")
         swatch(NEGATIVE, "opposes" if relevance else "inhibits")
@@ -181,10 +190,7 @@ class Legend(Region):
         else:
             mode = rank_label(st.rank_mode)
             labels = (f"lines: {st.k} strongest by {mode} (C)", f"{st.k} by {mode}", f"K={st.k}")
-        for label in labels:
-            if x + self.text.width(label, fs) < r.right - 10:
-                self.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
-                break
+        fit_right(self, surface, labels, x, y, fs)
 
 
 def data_label(data, config, full=None):
@@ -195,3 +201,28 @@ def data_label(data, config, full=None):
     if source.startswith("bundled sample") and not config.offline and config.data_dir is None:
         source = "bundled sample (OpenML was unreachable)"
     return f"data: {source}; {len(data.y_train):,} training / {len(data.y_test):,} test images"
+
+
+def fit_right(legend, surface, labels, x, y, fs):
+    """The first of `labels` that fits between x and the legend's right end, right-aligned."""
+    r = legend.rect
+    for label in labels:
+        if x + legend.text.width(label, fs) < r.right - 10:
+            legend.text.blit(surface, label, (r.right - 10, y), fs, DIM, False, "midright")
+            break
+
+
+def learning_legend(learn, k):
+    """A view of learning's legend: ((colour, what it means), ...) and the lines' phrasings."""
+    if learn.marks_kind == "delta":
+        return (((POSITIVE, "raises the loss"), (NEGATIVE, "lowers it"), (GRID_BG, "δ = 0 (off)")),
+                (f"lines: the {k} largest gradients a·δ per layer pair, % = their share (J)",
+                 f"lines: {k} largest a·δ (J)", "a·δ (J)"))
+    if learn.marks_kind == "activation":               # step mode's forward wave: no lines yet
+        return (((tuple(int(c) for c in ramp(np.array([0.7]))[0]), "activation before the step"),),
+                ("step mode (N): the digit goes forward through the weights before the step; no lines yet",
+                 "step mode (N): forward, before the step", "step mode (N)"))
+    k = min(k, 60)
+    return (((POSITIVE, "weight grew"), (NEGATIVE, "shrank"), (CHANGED, "inputs moved most")),
+            (f"lines: the {k} largest Δw per layer pair, % = their share of |Δw| (Y)", f"lines: {k} largest Δw (Y)",
+             "Δw (Y)"))

@@ -1,5 +1,6 @@
 """The network view: the input column, the hidden grids, the output column and the
-connection lines between them (their positions, drawing and hit tests)."""
+connection lines between them (their positions, drawing and hit tests). The columns and
+the grid drawing they share are `columns.py`."""
 from __future__ import annotations
 
 import time
@@ -8,225 +9,8 @@ import weakref
 import numpy as np
 import pygame
 
-from mnist_live.window.regions.base import Region
-from mnist_live.window.regions.palette import (
-    ACCENT,
-    BG,
-    DEAD,
-    DIM,
-    GRID_BG,
-    NEGATIVE,
-    POSITIVE,
-    RAMP_LUT,
-    TEXT,
-    diverging,
-    ramp,
-    verdict_color,
-)
-
-
-class GridRegion(Region):
-    """A region of the network picture: shares the layout and cached surfaces."""
-
-    def __init__(self, text):
-        super().__init__(text)
-        self.cache = {}            # surfaces by what they are of: a fixed set of slots per layout
-
-    def place(self, layout):
-        super().place(layout)
-        self.cache.clear()
-
-    def cached(self, slot, key, make):
-        """The value made for `key` in this slot, made again (replacing it) when the key
-        changes: one value per slot, so the cache does not grow with weights or hovers."""
-        held = self.cache.get(slot)
-        if held is None or held[0] != key:
-            held = self.cache[slot] = (key, make())
-        return held[1]
-
-    def label_width(self, rect):
-        """How wide a column's label may be: to half way to the neighbouring columns, less
-        half the share of relevance written there (`coverage_anchor`)."""
-        lay, share = self.lay, self.text.width("100 %", self.fs - 2) // 2 + 3
-        cols = sorted([lay.input.rect] + [g.rect for g in lay.hidden] + [lay.output], key=lambda c: c.x)
-        left = max([(c.right + rect.x) // 2 + share for c in cols if c.right <= rect.x], default=lay.network.x)
-        right = min([(rect.right + c.x) // 2 - share for c in cols if c.x >= rect.right], default=lay.network.right)
-        return max(20, 2 * min(rect.centerx - left, right - rect.centerx) - 4)
-
-    def label(self, surface, rect, text, second="", short=()):
-        """Label above a column (all columns share one row), with an optional second line;
-        in its room so neighbouring labels never run into each other: the first of `text`
-        and its `short` forms that fits, else cut."""
-        y, w = self.lay.labels_y, self.label_width(rect)
-        if second:                                    # phrasings, the first that fits ("softmax probability")
-            seconds = (second,) if isinstance(second, str) else second
-            second = next((t for t in seconds if self.text.width(t, self.fs - 2) <= w), seconds[-1])
-            self.text.blit(surface, self.text.fit(second, self.fs - 2, w), (rect.centerx, y), self.fs - 2, DIM, False,
-                           "midbottom")
-            y -= self.fs + 2
-        text = next((t for t in (text, *short) if self.text.width(t, self.fs) <= w), short[-1] if short else text)
-        self.text.blit(surface, self.text.fit(text, self.fs, w), (rect.centerx, y), self.fs, TEXT, False, "midbottom")
-
-    def grid_surface(self, key, rgb, rows, cols, cell, gaps=True):
-        """Blit-ready surface of a rows x cols grid of colours rgb (rows*cols, 3), one
-        colour per cell, scaled up crisply (nearest neighbour) with 1-px gaps."""
-        if len(rgb) < rows * cols:                               # last grid row not full
-            rgb = np.concatenate([rgb, np.tile(np.array(BG, np.uint8), (rows * cols - len(rgb), 1))])
-        small = self.cache.get((key, "small"))
-        if small is None or small.get_size() != (cols, rows):
-            small = self.cache[(key, "small")] = pygame.Surface((cols, rows))
-        pygame.surfarray.blit_array(small, rgb.reshape(rows, cols, 3).transpose(1, 0, 2))
-        size = (cols * cell, rows * cell)
-        big = self.cache.get(key)
-        if big is None or big.get_size() != size:
-            big = self.cache[key] = pygame.Surface(size)
-        pygame.transform.scale(small, size, big)
-        if gaps and cell >= 5:
-            big.blit(self.gap_mask(size, cell), (0, 0))
-        return big
-
-    def gap_mask(self, size, cell):
-        """Transparent surface with background-coloured lines between cells."""
-        def make():
-            mask = pygame.Surface(size)
-            mask.fill((255, 0, 255))
-            mask.set_colorkey((255, 0, 255))
-            for x in range(cell - 1, size[0], cell):
-                pygame.draw.line(mask, BG, (x, 0), (x, size[1]))
-            for y in range(cell - 1, size[1], cell):
-                pygame.draw.line(mask, BG, (0, y), (size[0], y))
-            return mask
-        return self.cached(("gaps", size), cell, make)
-
-
-
-class InputColumn(GridRegion):
-    """The input: the test digit (with the pixels the lines start from), the raw strokes
-    of a drawing beside what the network sees, a dream, or a pixel map."""
-
-    def area(self, layout):
-        return layout.input.rect
-
-    def canvas_at(self, pos):
-        """(u, v) in [0, 1] of pos on the input column (drawing), or None outside it."""
-        r = self.lay.input.rect
-        if not r.inflate(8, 8).collidepoint(pos):
-            return None
-        return (pos[0] - r.x) / r.width, (pos[1] - r.y) / r.height
-
-    def draw(self, surface, scene):
-        st, v, g = scene.state, scene.view, self.lay.input
-        if st.drawing and st.dream is None:
-            # the raw strokes, where the pointer is; what the network sees, beside them
-            canvas = (np.clip(st.canvas, 0, 1) * 255).astype(np.uint8)           # (280, 280)
-            surf = pygame.surfarray.make_surface(np.repeat(canvas.T[:, :, None], 3, 2))
-            surface.blit(pygame.transform.smoothscale(surf, g.rect.size), g.rect)
-            pygame.draw.rect(surface, ACCENT, g.rect.inflate(4, 4), 1)
-            self.label(surface, g.rect, "Your drawing", ("left draws, right erases", "left draws", "draw"))
-            below = (self.lay.strip.y if self.lay.strip else self.lay.network.bottom) - g.rect.bottom - 14
-            side = int(np.clip(below, 28, 84))
-            seen = pygame.Rect(g.rect.x, g.rect.bottom + 8, side, side)
-            if below < 28:                                   # no room below: inside the canvas corner
-                seen.topright = (g.rect.right - 4, g.rect.y + 4)
-            grey = (v.x * 255).astype(np.uint8).reshape(28, 28)
-            small = pygame.surfarray.make_surface(np.repeat(grey.T[:, :, None], 3, 2))
-            surface.blit(pygame.transform.scale(small, seen.size), seen)
-            pygame.draw.rect(surface, DIM, seen.inflate(2, 2), 1)
-            self.text.blit(surface, "what the network sees", (seen.right + 8, seen.centery), self.fs - 2, DIM,
-                           False, "midleft")
-            return
-        grey = (v.x * 255).astype(np.uint8)
-        rgb = np.repeat(grey[:, None], 3, 1)                      # true greyscale (784, 3)
-        if v.saliency is not None:
-            s = v.saliency / (np.abs(v.saliency).max() + 1e-12)
-            overlay = diverging(s).astype(np.float32)
-            alpha = np.abs(s)[:, None] ** 0.7
-            rgb = (rgb * (1 - alpha) + overlay * alpha).astype(np.uint8)
-        surface.blit(self.grid_surface("input", rgb, 28, 28, g.cell, gaps=False), g.rect)
-        pygame.draw.rect(surface, DIM, g.rect.inflate(4, 4), 1)
-        # the input pixels the drawn lines start from, marked on top of the image
-        src, _, val = scene.view.conns[0] if st.hover is None else (np.zeros(0, int), None, None)
-        if len(src) and g.cell >= 4:
-            strongest = {}
-            for s_, v_ in zip(src.tolist(), val.tolist()):
-                strongest[s_] = v_                          # weakest first: the last is the strongest
-            for s_, v_ in strongest.items():
-                pygame.draw.rect(surface, POSITIVE if v_ >= 0 else NEGATIVE, g.cell_rect(s_), 1)
-        if st.dream is not None:
-            kind, *what = st.dream
-            of = f"class {scene.names[what[0]]}" if kind == "class" else f"H{what[0] + 1} neuron {what[1]}"
-            self.label(surface, g.rect, f"Dream of {of}", (f"step {scene.dream_step}, V or Esc returns",
-                                                          f"step {scene.dream_step}"))
-        else:
-            self.label(surface, g.rect, "Input (784)", (f"test {scene.noun} #{st.index}", f"#{st.index}"),
-                       ("Input", "In"))
-        if v.saliency is not None:
-            what = f"pixel relevance for {scene.names[v.explained]}" \
-                if v.relevance is not None and st.saliency != "gradient" else \
-                f"saliency: d score {scene.names[v.explained]} / d pixel"
-            self.text.blit(surface, what, (g.rect.centerx, g.rect.bottom + 6), self.fs - 2, DIM, False, "midtop")
-
-
-
-class OutputColumn(GridRegion):
-    """The ten output neurons: probability, the prediction's ring (right / wrong), the true
-    class outlined, the explained class marked; a click explains that class."""
-
-    def area(self, layout):
-        return layout.output
-
-    def place(self, layout):
-        super().place(layout)
-        self.centers = np.array([[r.x + 10, r.centery] for r in layout.output_rows], np.float32)
-
-    def output_neuron(self, c):
-        """((x, y) centre, radius) of output neuron c; its ring is 2 px at radius + 2..3."""
-        row = self.lay.output_rows[c]
-        return (int(self.centers[c][0]), int(self.centers[c][1])), max(5, min(10, row.height // 2 - 3))
-
-    # ------------------------------------------------------------------ drawing
-    def hit(self, pos):
-        """A click on an output neuron's row explains that class."""
-        for c, row in enumerate(self.lay.output_rows):
-            if row.collidepoint(pos):
-                return ("explain", c)
-        return None
-
-    def draw(self, surface, scene):
-        lay, v, fs = self.lay, scene.view, self.fs
-        probs, pred, true = scene.shown["probs"], v.pred, scene.true
-        ring = verdict_color(pred, true)
-        name_w = self.text.widest(scene.names, fs, bold=True)
-        self.label(surface, lay.output, "Output (10)", ("softmax probability", "probability", "softmax"),
-                   ("Output", "Out"))
-        for c, row in enumerate(lay.output_rows):
-            (cx, cy), radius = self.output_neuron(c)
-            fill = tuple(int(x) for x in RAMP_LUT[int(255 * np.sqrt(np.clip(probs[c], 0, 1)))])
-            pygame.draw.circle(surface, fill, (cx, cy), radius)
-            if c == pred:
-                pygame.draw.circle(surface, ring, (cx, cy), radius + 3, 2)
-            tall = row.height >= self.text.font(fs - 4).get_height() + self.text.font(fs - 2).get_height() + 2
-            if c == v.explained and v.explained != pred:          # another class is being explained
-                pygame.draw.circle(surface, ACCENT, (cx, cy), radius + 6, 1)
-                if tall:                                          # above the percentage, never over it
-                    self.text.blit(surface, "explained", (row.right, cy - row.height // 2), fs - 4, ACCENT, False,
-                                   "topright")
-            if c == v.contrast:                                   # explained rather than this class
-                pygame.draw.circle(surface, DIM, (cx, cy), radius + 6, 1)
-                if tall:
-                    self.text.blit(surface, "rather than", (row.right, cy - row.height // 2), fs - 4, DIM, False,
-                                   "topright")
-            self.text.blit(surface, scene.names[c], (cx + radius + 6, cy), fs, TEXT if c in (pred, true) else DIM,
-                           c == pred, "midleft")
-            bar_x = cx + radius + 12 + name_w
-            bar_w = max(10, row.right - bar_x - 40)
-            pygame.draw.rect(surface, GRID_BG, (bar_x, cy - 5, bar_w, 10))
-            pygame.draw.rect(surface, ring if c == pred else ACCENT,
-                             (bar_x, cy - 5, max(1, int(bar_w * np.clip(probs[c], 0, 1))), 10))
-            self.text.blit(surface, f"{100 * v.probs[c]:.0f}%", (row.right, cy), fs - 2, DIM, False, "midright")
-            if c == true:
-                pygame.draw.rect(surface, TEXT, (bar_x - 3, cy - 8, bar_w + 6, 16), 1)
-
+from mnist_live.window.regions.columns import GridRegion, InputColumn, OutputColumn
+from mnist_live.window.regions.palette import ACCENT, BG, DEAD, NEGATIVE, POSITIVE, TEXT, change_ramp, diverging, ramp
 
 
 class NetworkColumns(GridRegion):
@@ -238,6 +22,7 @@ class NetworkColumns(GridRegion):
         self.lines_seconds = 0.0                            # what the last redraw of the lines cost
         self.dirty = []                                     # rectangles the last draw changed
         self._drawn = None                                  # the part keys of the last draw
+        self.drawn_conns = ()                               # the lines drawn (per pair (src, dst, value))
 
     def place(self, layout):
         super().place(layout)
@@ -290,8 +75,9 @@ class NetworkColumns(GridRegion):
                           tuple(None if o is None else o.tobytes() for o in self.orders)),
                 "lines": scene.lines_stamp, "input": scene.view_key, "labels": scene.view_key,
                 "output": (scene.view_key, scene.shown["probs"].tobytes())}
+        learning = scene.view_key if scene.view.learn is not None else None      # its marks change with the view
         for i in range(len(self.lay.hidden)):
-            keys[("hidden", i)] = (id(scene.test_pass), scene.shown[("hidden", i)].tobytes())
+            keys[("hidden", i)] = (id(scene.test_pass), scene.shown[("hidden", i)].tobytes(), learning)
         return keys
 
     def part_rects(self):
@@ -328,6 +114,7 @@ class NetworkColumns(GridRegion):
         hovered = scene.hovered
         if hovered is None:                           # a hovered neuron shows only its own lines
             self.draw_lines(surface, "view", scene.view.conns, scene.lines_stamp)
+            self.drawn_conns = scene.view.conns                      # what a pointer over a line is over
         else:
             self.draw_lines(surface, "hover", hovered.connections, (hovered.layer, hovered.neuron, scene.lines_stamp),
                             width_scale=1.5)
@@ -373,8 +160,34 @@ class NetworkColumns(GridRegion):
             self.text.blit(surface, f"{100 * share:.0f} %", self.coverage_anchor(pair), self.fs - 2, POSITIVE,
                            False, "midbottom")
 
+    def draw_learning(self, surface, learn, layer, grid):
+        """A hidden grid in a view of learning: each neuron's error signal (warm raises the loss,
+        cool lowers it, dark 0), how far its incoming weights moved, or the forward wave's
+        activations; labelled with what its colour is."""
+        marks = learn.marks[layer]
+        if learn.marks_kind == "delta":
+            rgb = diverging(marks)
+            off = int(learn.off[layer].sum()) if learn.off else 0
+            second = (f"δ; {off} off (ReLU: δ = 0)", f"δ; {off} off", "δ")
+        elif learn.marks_kind == "change":
+            rgb = change_ramp(marks)
+            second = ("how far its inputs moved", "|Δw| into each", "|Δw|", "Δ")
+        else:
+            rgb = ramp(marks)
+            second = (f"{int((marks > 0).sum())} active", f"{int((marks > 0).sum())}", "on")
+        order = self.orders[layer]
+        if order is not None:
+            rgb = rgb[order]
+        surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
+        self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", second,
+                   (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
+
     def draw_hidden(self, surface, scene, layer, grid):
         a = scene.view.acts[layer + 1]
+        learn = scene.view.learn
+        if learn is not None and learn.marks:
+            self.draw_learning(surface, learn, layer, grid)
+            return
         if scene.state.atlas and scene.test_pass is not None and scene.test_pass.stats is not None:
             surface.blit(self.atlas_surface(scene.test_pass.stats, layer, grid), grid.rect)
             self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})",
@@ -437,6 +250,24 @@ class NetworkColumns(GridRegion):
                                                                       width_scale)
             self.lines_seconds = time.perf_counter() - t0
         surface.blit(layer, net.topleft)
+
+    def edge_at(self, pos, reach=3.0):
+        """(layer pair, source, target) of the drawn line nearest pos within `reach` pixels
+        (the strongest where lines cross), or None."""
+        best, p = None, np.array(pos, np.float32)
+        for pair, (src, dst, val) in enumerate(self.drawn_conns):
+            if not len(val):
+                continue
+            a, b = self.centers[pair][src], self.centers[pair + 1][dst]             # (n, 2) each
+            ab = b - a
+            t = np.clip(((p - a) * ab).sum(1) / np.maximum((ab * ab).sum(1), 1e-9), 0, 1)
+            d = np.hypot(*(a + t[:, None] * ab - p).T)                             # (n,)
+            near = np.flatnonzero(d <= reach)
+            if len(near):
+                i = near[-1]                                                       # weakest first: the last
+                if best is None or abs(val[i]) > best[0]:
+                    best = (abs(float(val[i])), (pair, int(src[i]), int(dst[i])))
+        return None if best is None else best[1]
 
     def lines_drawn(self, name="view"):
         return self.cache.get(("lines_count", name), 0)

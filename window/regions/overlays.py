@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pygame
 
-from mnist_live.window.captions import IDEAS
+from mnist_live.window.captions import IDEAS, LEARNING_IDEAS
 from mnist_live.window.regions.base import MODAL, OVERLAY, Region
 from mnist_live.window.regions.palette import (
     ACCENT,
@@ -210,7 +210,7 @@ class HelpOverlay(Region):
     def blocks(self, scene):
         noun = scene.noun
         keys = [(k.label.replace("digit", noun), k.help.replace("digit", noun)) for k in scene.keys]
-        return ([(None, "What the window shows")] + [(a, b.replace("{noun}", noun)) for a, b in IDEAS]
+        return ([(None, "What the window shows")] + [(a, b.replace("{noun}", noun)) for a, b in IDEAS + LEARNING_IDEAS]
                 + [(None, "Keys and mouse (H, F1 or Esc closes)")] + keys)
 
     def arrange(self, blocks, fs, width, height, force=False):

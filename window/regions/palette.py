@@ -24,6 +24,8 @@ COMPARE_COLORS = ((213, 94, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), 
 TRIAL_COLORS = {"finished": (120, 200, 160), "pruned": (150, 90, 110),      # a watched sweep's trials (--watch),
                 "running": (250, 220, 120)}                                # by status; others TRIAL_OTHER
 TRIAL_OTHER = (110, 112, 125)     # a watched trial that failed, diverged or was interrupted
+CHANGED = (200, 150, 255)         # how far a neuron's incoming weights moved in a step (Y, step mode)
+HEALTH_BAND = (52, 70, 58)        # the health view's usual range of the update ratio, shaded
 CLASS_COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                 (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))   # map only
 
@@ -45,6 +47,13 @@ RAMP_LUT = _ramp_table()          # (256, 3): a table lookup per frame instead o
 def ramp(values):
     """values (...,) in [0, 1] -> uint8 RGB (..., 3) along the activation ramp."""
     return RAMP_LUT[(np.clip(values, 0, 1) * 255).astype(np.uint8)]
+
+
+def change_ramp(values):
+    """values (...,) in [0, 1] -> uint8 RGB (..., 3): dark (unchanged) to CHANGED (moved most)."""
+    v = np.clip(values, 0, 1)[..., None]
+    base = np.array(GRID_BG, np.float32)
+    return (base + (np.array(CHANGED, np.float32) - base) * v).astype(np.uint8)
 
 
 def diverging(values):
