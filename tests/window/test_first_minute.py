@@ -100,9 +100,13 @@ def test_header_bars_and_strip_agree_in_the_first_seconds_of_training(sample, mo
         pygame.display.quit()
 
 
-def test_grouped_grids_have_a_line_between_bands_and_labels_clear_of_the_lines(sample):
+@pytest.mark.parametrize("view", ["relevance", "backward"])
+def test_grouped_grids_have_a_line_between_bands_and_labels_clear_of_the_lines(sample, view):
     """Item 2: with the grids in bands (O), a line runs where one class's band ends, and each
-    band's label sits on the background: no connection line drawn through it."""
+    band's label sits on the background: no connection line drawn through it; the same in the
+    backward view (J), whose grids keep the grouped order.
+    Catches: the bands not drawn in the backward view (its grids grouped, the toolbar's Group
+    lit, and no line or label to say where a class begins)."""
     from mnist_live.explain.neurons import order_by_class
     from mnist_live.window.regions.network import NetworkColumns
     from mnist_live.window.regions.palette import ACCENT, BG, TEXT
@@ -110,6 +114,9 @@ def test_grouped_grids_have_a_line_between_bands_and_labels_clear_of_the_lines(s
     app = open_app(sample, (1600, 900), connections=2000)
     key(pygame.K_o)
     run_until(app, lambda: app.region(NetworkColumns).orders[0] is not None)
+    if view == "backward":
+        key(pygame.K_j)
+        run_until(app, lambda: app.display.view.learn is not None and app.display.view.learn.mode == "backward")
     app.needs_draw = True
     app.frame()
     columns = app.region(NetworkColumns)

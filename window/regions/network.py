@@ -160,10 +160,11 @@ class NetworkColumns(GridRegion):
             self.text.blit(surface, f"{100 * share:.0f} %", self.coverage_anchor(pair), self.fs - 2, POSITIVE,
                            False, "midbottom")
 
-    def draw_learning(self, surface, learn, layer, grid):
+    def draw_learning(self, surface, scene, learn, layer, grid):
         """A hidden grid in a view of learning: each neuron's error signal (warm raises the loss,
         cool lowers it, dark 0), how far its incoming weights moved, or the forward wave's
-        activations; labelled with what its colour is."""
+        activations; labelled with what its colour is; grouped by class with its bands, as
+        in the other views."""
         marks = learn.marks[layer]
         if learn.marks_kind == "delta":
             rgb = diverging(marks)
@@ -179,6 +180,8 @@ class NetworkColumns(GridRegion):
         if order is not None:
             rgb = rgb[order]
         surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
+        if order is not None:
+            self.draw_bands(surface, scene, layer, grid, order)
         self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", second,
                    (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
 
@@ -186,7 +189,7 @@ class NetworkColumns(GridRegion):
         a = scene.view.acts[layer + 1]
         learn = scene.view.learn
         if learn is not None and learn.marks:
-            self.draw_learning(surface, learn, layer, grid)
+            self.draw_learning(surface, scene, learn, layer, grid)
             return
         if scene.state.atlas and scene.test_pass is not None and scene.test_pass.stats is not None:
             surface.blit(self.atlas_surface(scene.test_pass.stats, layer, grid), grid.rect)
