@@ -37,6 +37,7 @@ import numpy as np
 from mnist_live.explain.backward import backward, gradient_edges
 from mnist_live.explain.edges import EMPTY
 from mnist_live.training.update_rule import edge_lines, neuron_lines, next_update
+from mnist_live.window.view_model import describe_position
 
 PHASES = (("forward", 0.8), ("loss", 0.9), ("backward", 1.0), ("update", 1.1))   # step mode: (phase, seconds)
 PLAY_S = sum(s for _, s in PHASES)
@@ -273,7 +274,7 @@ def maths_lines(net, view, target, at, inspection, trains):
         rule = ("the optimizer's next update: asking the training process..." if trains
                 else "no training in this session: no optimizer state to plug in",)
     else:
-        where = f"epoch {inspection.position[0]}, batch {inspection.position[1]}"
+        where = describe_position(*inspection.position)                 # as the panel counts: epoch 3, batch 1
         update = next_update(inspection.rule, g, inspection.value, inspection.lr, inspection.weight_decay)
         rule = (f"were this digit the batch, the next step ({inspection.rule.kind}, lr {inspection.lr:.3g}; the "
                 f"value now, {where}, is {inspection.value:.3g}):", *update.lines)

@@ -51,7 +51,8 @@ def test_n_while_paused_plays_the_step_just_trained_of_the_digit_on_screen(sampl
 @pytest.mark.slow
 def test_hovering_a_line_shows_its_weights_update_rule_only_with_the_answer_about_it(sample):
     """Catches: the answer about another weight shown (token or parameter not checked); the
-    weight's value not the training process's; the rule's numbers not plugged in."""
+    weight's value not the training process's; the rule's numbers not plugged in; the
+    epoch counted from 0 where the panel counts from 1."""
     app = paused_app(sample, optimizer="momentum", lr=0.05, weight_decay=0.01)
     try:
         net = app.region(NetworkColumns)
@@ -67,6 +68,9 @@ def test_hovering_a_line_shows_its_weights_update_rule_only_with_the_answer_abou
         ins = app.tele.inspection
         assert ins.at == at and ins.value == pytest.approx(float(app.display.net.weights[1][at[2], at[3]]), abs=1e-6)
         assert ins.rule.kind == "momentum"
+        epoch, batch = ins.position                               # counted as the panel counts: epoch 1 is the first
+        said = [t for t in app.frame_scene.maths if "the value now" in t][0]
+        assert (f"epoch {epoch + 1}, batch {batch}" if batch else f"after epoch {epoch}") in said, said
         bw = backward(app.display.net, app.display.view.x, int(app.y_test[app.state.index]))
         g = float(bw.acts[1][at[2]]) * float(bw.deltas[1][at[3]])          # this digit's gradient of the weight
         want = next_update(ins.rule, g, ins.value, ins.lr, ins.weight_decay).lines[-1]
