@@ -32,7 +32,7 @@ VIEWS = (  # file name, what it shows (printed), the keys pressed from the main 
     ("explain-class", "Shift+3: why the network would say 3 (or not)", ((pygame.K_3, pygame.KMOD_SHIFT),)),
     ("contrast", "Ctrl+1: why the prediction rather than 1", ((pygame.K_1, pygame.KMOD_CTRL),)),
     ("portrait", "hovering a hidden neuron: its portrait", ()),
-    ("sorted", "O: hidden grids ordered by the class each neuron supports", ((pygame.K_o, 0),)),
+    ("index-order", "O: hidden grids in index order (grouped by class is the default)", ((pygame.K_o, 0),)),
     ("atlas", "A: every hidden neuron drawn as its prototype", ((pygame.K_a, 0),)),
     ("map", "P: map of the last hidden layer's representations", ((pygame.K_p, 0),)),
     ("dream", "V: the network's dream of the explained class", ((pygame.K_v, 0),)),
@@ -70,13 +70,20 @@ def settled(app):
     return app.display.stamp is not None and not app.display.waiting and r is not None and r.stamp == app.display.stamp
 
 
+def grouped(app):
+    r = app.display.test_pass.result
+    return r is not None and r.preferred is not None and not app.needs_draw
+
+
 def main_view(app, index):
-    """Back to the main view of test digit `index` (no overlay, no hover, no mode)."""
+    """Back to the main view of test digit `index` (no overlay, no hover, no mode; the
+    hidden grids grouped by class, as a user's window shows them)."""
     st = app.state
     while st.overlay is not None:
         st.toggle_overlay(st.overlay)
     st.dream = None
-    st.sorted_grids = st.atlas = st.class_chart = False
+    st.atlas = st.class_chart = False
+    st.sorted_grids = True
     st.go(index)
     pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(1, 1), rel=(0, 0), buttons=(0, 0, 0)))
     frames_until(app, lambda: settled(app) and app.display.view is not None and st.hover is None)
@@ -124,7 +131,7 @@ def make(argv=None):
                 pos = app.region(NetworkColumns).neuron_rect(0, int(a.argmax())).center
                 pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=pos, rel=(0, 0), buttons=(0, 0, 0)))
                 frames_until(app, lambda: settled(app) and app.display.test_pass.result.stats is not None)
-            elif name in ("sorted", "atlas"):
+            elif name == "atlas":
                 frames_until(app, lambda: settled(app) and app.display.test_pass.result.stats is not None
                              and app.display.test_pass.result.preferred is not None)
             elif name == "map":
@@ -134,6 +141,8 @@ def make(argv=None):
                 frames_until(app, lambda: app.display.dreamer.step_no >= 60)
             else:
                 frames_until(app, lambda: settled(app))
+            if name != "index-order":                                   # the grids grouped by class
+                frames_until(app, lambda: grouped(app))
             path = out / f"{name}.png"
             shoot(app, path)
             print(f"{path}: {what}")
@@ -161,6 +170,8 @@ def learning_views(config, data, screen, out):
         frames_until(app, lambda: app.weights_seen and app.layout is not None)
         post_key(pygame.K_SPACE)
         frames_until(app, lambda: app.tele.paused and not app.display.waiting and settled(app))
+        app.state.sorted_grids = True                           # grouped by class, as in the other pictures
+        frames_until(app, lambda: settled(app) and grouped(app) and app.region(NetworkColumns).orders[0] is not None)
         app.state.next_mistake(1, app.display.predict)          # a digit it gets wrong: its error is large
         frames_until(app, lambda: app.link.watched == ("test", app.state.index))
         post_key(pygame.K_n)
