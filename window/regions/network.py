@@ -181,7 +181,7 @@ class NetworkColumns(GridRegion):
             rgb = rgb[order]
         surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
         if order is not None:
-            self.draw_bands(surface, scene, layer, grid, order)
+            draw_bands(surface, self.text, self.fs, scene, layer, grid, order)
         self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})", second,
                    (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
 
@@ -206,36 +206,11 @@ class NetworkColumns(GridRegion):
             rgb = rgb[order]                                 # position p shows neuron order[p]
         surface.blit(self.grid_surface(f"hidden{layer}", rgb, grid.rows, grid.cols, grid.cell), grid.rect)
         if order is not None:
-            self.draw_bands(surface, scene, layer, grid, order)
+            draw_bands(surface, self.text, self.fs, scene, layer, grid, order)
         active = int((a > 0).sum())
         self.label(surface, grid.rect, f"Hidden {layer + 1} ({grid.n})",
                    (f"{active} active", f"{active} on", f"{active}"),
                    (f"H{layer + 1} ({grid.n})", f"H{layer + 1}"))
-
-    def draw_bands(self, surface, scene, layer, grid, order):
-        """A grid ordered by preferred class: a line between one class's band and the next
-        (a step where a band ends inside a row) and each band's class left of the grid at
-        its first row, on the background so no connection line runs through it."""
-        preferred = scene.test_pass.preferred[layer][order] if scene.test_pass is not None and \
-            scene.test_pass.preferred is not None else None
-        if preferred is None:
-            return
-        cell, left, right, top = grid.cell, grid.rect.x, grid.rect.x + grid.cols * grid.cell - 1, grid.rect.y
-        for p in (np.flatnonzero(np.diff(preferred)) + 1).tolist():          # where a new band begins
-            r, c = divmod(p, grid.cols)
-            y, x = top + r * cell - 1, left + c * cell - 1
-            steps = [(right, y), (max(x, left), y)] + ([(x, y + cell), (left, y + cell)] if c else [])
-            pygame.draw.lines(surface, TEXT, False, steps, 1)
-        last_y = -10 ** 6
-        for c in range(10):
-            first = np.flatnonzero(preferred == c)
-            y = top + (first[0] // grid.cols + 0.5) * cell if len(first) else None
-            if y is not None and y - last_y >= self.fs - 3:
-                label = self.text.render(scene.short_names[c][:3], self.fs - 4, ACCENT)
-                box = label.get_rect(midright=(grid.rect.x - 4, y))
-                pygame.draw.rect(surface, BG, box.inflate(4, 2))
-                surface.blit(label, box)
-                last_y = y
 
     def draw_lines(self, surface, name, conns, stamp, width_scale=1.0):
         """Lines between the exact cells of each pair, on a translucent layer so the
@@ -300,3 +275,29 @@ def draw_connection_lines(layer, conns, centers, origin, width_scale=1.0):
             pygame.draw.line(layer, (r, g, b_, al), p0, p1, w)
             drawn += 1
     return drawn
+
+
+def draw_bands(surface, text, fs, scene, layer, grid, order):
+    """A grid ordered by preferred class: a line between one class's band and the next
+    (a step where a band ends inside a row) and each band's class left of the grid at
+    its first row, on the background so no connection line runs through it."""
+    preferred = scene.test_pass.preferred[layer][order] if scene.test_pass is not None and \
+        scene.test_pass.preferred is not None else None
+    if preferred is None:
+        return
+    cell, left, right, top = grid.cell, grid.rect.x, grid.rect.x + grid.cols * grid.cell - 1, grid.rect.y
+    for p in (np.flatnonzero(np.diff(preferred)) + 1).tolist():          # where a new band begins
+        r, c = divmod(p, grid.cols)
+        y, x = top + r * cell - 1, left + c * cell - 1
+        steps = [(right, y), (max(x, left), y)] + ([(x, y + cell), (left, y + cell)] if c else [])
+        pygame.draw.lines(surface, TEXT, False, steps, 1)
+    last_y = -10 ** 6
+    for c in range(10):
+        first = np.flatnonzero(preferred == c)
+        y = top + (first[0] // grid.cols + 0.5) * cell if len(first) else None
+        if y is not None and y - last_y >= fs - 3:
+            label = text.render(scene.short_names[c][:3], fs - 4, ACCENT)
+            box = label.get_rect(midright=(grid.rect.x - 4, y))
+            pygame.draw.rect(surface, BG, box.inflate(4, 2))
+            surface.blit(label, box)
+            last_y = y
