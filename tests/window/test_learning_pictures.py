@@ -275,3 +275,18 @@ def test_the_health_views_rows_are_not_each_others(sample):
     assert ACCENT in [pixel(app, (r0.centerx, y0 + d)) for d in (-1, 0, 1)]
     assert ACCENT in [pixel(app, (r1.centerx, y1 + d)) for d in (-1, 0, 1)]
     assert dataclasses.is_dataclass(app.tele.health[0])
+
+
+def test_step_modes_legend_names_the_phase_its_caption_names():
+    """The legend under a played step says what is on screen in the same phase as the
+    caption: the forward wave, then the batch's loss (both show the activations before the
+    step and no lines). Catches: the legend still saying "goes forward" while the caption
+    says "now the batch's loss" (seen in the 1600x900 picture of the loss phase)."""
+    from mnist_live.window.captions import step_caption
+    from mnist_live.window.learning import LearnView
+    from mnist_live.window.regions.header import learning_legend
+    for phase, word in (("forward", "goes forward"), ("loss", "loss")):
+        learn = LearnView(mode="step", marks=(np.zeros(4, np.float32),), marks_kind="activation", phase=phase)
+        _, phrasings = learning_legend(learn, 60)
+        assert word in phrasings[0] and word in step_caption("digit", 128, 0.125, phase)[0], (phase, phrasings)
+        assert "no lines" in phrasings[0]

@@ -218,10 +218,12 @@ def learning_legend(learn, k):
         return (((POSITIVE, "raises the loss"), (NEGATIVE, "lowers it"), (GRID_BG, "δ = 0 (off)")),
                 (f"lines: the {k} largest gradients a·δ per layer pair, % = their share (J)",
                  f"lines: {k} largest a·δ (J)", "a·δ (J)"))
-    if learn.marks_kind == "activation":               # step mode's forward wave: no lines yet
-        return (((tuple(int(c) for c in ramp(np.array([0.7]))[0]), "activation before the step"),),
+    if learn.marks_kind == "activation":               # step mode's forward wave and the batch's loss: no lines yet
+        said = (("step mode (N): the batch's loss, with the digit's activations before the step; no lines yet",
+                 "step mode (N): the batch's loss", "step mode (N)") if learn.phase == "loss" else
                 ("step mode (N): the digit goes forward through the weights before the step; no lines yet",
                  "step mode (N): forward, before the step", "step mode (N)"))
+        return (((tuple(int(c) for c in ramp(np.array([0.7]))[0]), "activation before the step"),), said)
     k = min(k, 60)
     return (((POSITIVE, "weight grew"), (NEGATIVE, "shrank"), (CHANGED, "inputs moved most")),
             (f"lines: the {k} largest Δw per layer pair, % = their share of |Δw| (Y)", f"lines: {k} largest Δw (Y)",
