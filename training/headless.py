@@ -7,7 +7,7 @@ import sys
 from collections import deque
 
 from mnist_live.training.health import HealthMonitor, health_warnings
-from mnist_live.training.loop import Observer, Outcome, Run, train
+from mnist_live.training.loop import Observer, Outcome, Run, StopOnSignals, train
 from mnist_live.training.progress import HeadlessProgress
 from mnist_live.training.trainer import DivergenceCheck, SaveAtEnd, Trainer, evaluate
 from mnist_live.utils import format_confusion, format_per_class
@@ -48,7 +48,7 @@ def run_headless(config, data, arrays=None, meta=None, observers=()):
         progress = HeadlessProgress(trainer, config)
         health = HealthMonitor(config.health_every, log=progress.say)
         run = Run(trainer, data.x_test, data.y_test,
-                  [DivergenceCheck(), health, progress, log, *save, *observers], val=val)
+                  [DivergenceCheck(), health, progress, log, *save, *observers, StopOnSignals()], val=val)
         outcome = train(run)
     if outcome.status == "diverged":
         print(f"error: {outcome.error}", file=sys.stderr)

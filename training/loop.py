@@ -16,6 +16,8 @@ data are handed in), so the observers' modules can import it without NumPy.
 """
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from dataclasses import dataclass
 
@@ -53,6 +55,39 @@ class Observer:
 
     def on_end(self, run, outcome):
         """Once, when the run ends however it ends (outcome: Outcome)."""
+
+
+class StopOnSignals(Observer):
+    """Ctrl+C and SIGTERM stop the run between two batches, as `interrupted` (evaluated and
+    saved like any end), instead of a KeyboardInterrupt raised wherever the main thread is:
+    inside a queue's put to the run library's writer thread, such an exception can lose the
+    writer's wake-up, and with it the run's last records. A second signal interrupts at
+    once; a signal ignored when the run starts (a background job's Ctrl+C) stays ignored.
+    Only in the main thread."""
+
+    def __init__(self):
+        self.asked, self.previous = [], {}
+
+    def on_start(self, run):
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) not in (signal.SIG_IGN, None):
+                self.previous[sig] = signal.signal(sig, self.ask)
+
+    def ask(self, signum, frame):
+        if self.asked:
+            raise KeyboardInterrupt
+        self.asked.append(signum)
+
+    def before_batch(self, run):
+        if self.asked:
+            raise StopTraining("interrupted")
+
+    def on_end(self, run, outcome):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 training process and a sweep trial drive the same loop (a spy observer sees the same events
 from each); how a run ends (finished, stopped by an observer, Ctrl+C, an exception)."""
 import functools
+import os
 import queue
+import signal
 import time
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from loop_spy import EventLog, events
 from mnist_live.training.config import Config
-from mnist_live.training.loop import Observer, Run, StopTraining, train
+from mnist_live.training.loop import Observer, Run, StopOnSignals, StopTraining, train
 from mnist_live.training.trainer import DivergenceCheck, Trainer
 
 SMALL = dict(hidden=(16,), epochs=2, batch_size=125, seed=3, lr_schedule="constant")   # 500 images: 4 batches an epoch
@@ -97,6 +99,61 @@ def test_ctrl_c_is_an_interrupted_run_and_an_exception_a_failed_one(sample):
     with pytest.raises(MemoryError):
         train(run)
     assert spy.seen[-1] == ("end", "failed") and run.outcome.error == "MemoryError: no room"
+
+
+class SignalAt(Observer):
+    """Sends this process `signals` (one per listed batch) after those batches."""
+    def __init__(self, at):
+        self.at, self.went_on = dict(at), []
+
+    def on_batch(self, run, stats):
+        sig = self.at.get((stats.epoch, stats.batch))
+        if sig is not None:
+            os.kill(os.getpid(), sig)
+            self.went_on.append(stats.batch)          # not reached when the signal raises here
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_stops_the_run_between_two_batches(sample, sig):
+    """StopOnSignals: the signal ends the run before the next batch as `interrupted`, with the
+    final evaluation and every observer's end, and the handlers are put back. Catches: the
+    signal raising KeyboardInterrupt mid-batch (then inside a queue's put, it could lose a
+    writer thread's wake-up); the run going on; the handler left installed."""
+    def like_ctrl_c(signum, frame):                      # main.py's SIGTERM: never the default (the end of pytest)
+        raise KeyboardInterrupt
+    x, y, xt, yt = small(sample)
+    first = signal.signal(signal.SIGTERM, like_ctrl_c)
+    try:
+        spy, before, sender = Recorder(), signal.getsignal(sig), SignalAt({(0, 2): sig})
+        run = Run(Trainer(Config(**SMALL), x, y), xt, yt, [spy, sender, StopOnSignals()])
+        outcome = train(run)
+        assert signal.getsignal(sig) is before
+    finally:
+        signal.signal(signal.SIGTERM, first)
+    assert sender.went_on == [2]                           # the batch's observers finished it
+    assert outcome.status == "interrupted" and outcome.final is not None
+    assert [e for e in spy.seen if e[0] == "batch"] == [("batch", 0, 1), ("batch", 0, 2)]
+    assert spy.seen[-1] == ("end", "interrupted")
+
+
+def test_a_second_ctrl_c_interrupts_at_once_and_an_ignored_one_stays_ignored(sample):
+    x, y, xt, yt = small(sample)
+    run = Run(Trainer(Config(**SMALL), x, y), xt, yt, [SignalAt({(0, 1): signal.SIGINT, (0, 2): signal.SIGINT}),
+                                                      StopOnSignals()])
+    with pytest.raises(KeyboardInterrupt):                   # both arrive before the next batch is asked
+        run.notify("on_start")
+        for _ in range(2):
+            run.train_batch()
+    run.notify("on_end", None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)           # a background job: Ctrl+C ignored
+    try:
+        stop = StopOnSignals()
+        stop.on_start(run)
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        stop.on_end(run, None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_a_blown_up_loss_ends_the_run_as_diverged_with_the_likely_cause(sample):
