@@ -494,8 +494,8 @@ def test_the_readme_views_are_made_by_the_app(tmp_path):
     assert proc.returncode == 0, proc.stderr
     import pygame
     names = sorted(p.stem for p in out.glob("*.png"))
-    assert names == sorted(["relevance", "explain-class", "contrast", "portrait", "sorted", "atlas", "map", "dream",
-                            "confusion", "class-chart", "backward", "health", "step-loss", "step-backward",
+    assert names == sorted(["relevance", "explain-class", "contrast", "portrait", "index-order", "atlas", "map",
+                            "dream", "confusion", "class-chart", "backward", "health", "step-loss", "step-backward",
                             "step-update", "updates", "maths"])
     first = pygame.image.load(str(out / "relevance.png"))
     assert first.get_size() == (1280, 720)

@@ -245,6 +245,7 @@ class _Worker(Observer):
         self.parent_alive = lambda: True
         self.sent_snapshots = None              # what the window was last told of the snapshots
         self.losses = []                        # (progress, loss) of the batches since the last report
+        self.last_stats = None                  # the last batch's stats (for the report of the losses left)
         self.last_publish = self.last_report = time.perf_counter()
 
     def log(self, line):
@@ -262,12 +263,12 @@ class _Worker(Observer):
         if stats.diverged:
             return
         self.losses.append((self.trainer.progress, float(stats.loss)))
+        self.last_stats = stats
         now, t = time.perf_counter(), self.trainer
         slow, end_of_epoch = self.delay > 0 or self.stepping, stats.batch == stats.n_batches
         if slow or end_of_epoch or now - self.last_report > 0.1:
-            self.messages.put(BatchReport(stats.epoch, stats.batch, stats.n_batches, tuple(self.losses),
-                                          stats.accuracy, stats.lr, run.samples, time.monotonic()))
-            self.losses, self.last_report = [], now
+            self.report_losses(run)
+            self.last_report = now
         if slow or end_of_epoch or now - self.last_publish > PUBLISH_SECONDS:
             self.publish()
             self.last_publish = now
@@ -285,7 +286,16 @@ class _Worker(Observer):
     def on_epoch_end(self, run, stats):
         self.send_snapshots()                    # the epoch's snapshot, once
 
+    def report_losses(self, run):
+        """The losses of the batches since the last report, with the last batch's position."""
+        stats = self.last_stats
+        if self.losses and stats is not None:
+            self.messages.put(BatchReport(stats.epoch, stats.batch, stats.n_batches, tuple(self.losses),
+                                          stats.accuracy, stats.lr, run.samples, time.monotonic()))
+        self.losses = []
+
     def on_end(self, run, outcome):
+        self.report_losses(run)                  # a run stopped within 0.1 s of a report keeps its last losses
         if outcome.status == "finished":
             if self.config.save:
                 self.save(self.config.save, "finished")
