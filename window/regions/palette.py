@@ -19,8 +19,10 @@ LOSS_COLOR = (230, 159, 0)        # training-loss curve (Okabe-Ito orange)
 SUBSET_COLOR = (105, 130, 150)    # test accuracy on the fixed 1,000-digit subset
 # Earlier runs overlaid on the charts (K, B, F2, --compare), one colour per run, never the live run's: the
 # Okabe-Ito colours (told apart with every common colour-vision deficiency) but orange and sky blue, which the
-# live run's loss and accuracy already mean, and a light grey for the sixth
-COMPARE_COLORS = ((213, 94, 0), (0, 158, 115), (204, 121, 167), (240, 228, 66), (0, 114, 178), (190, 190, 190))
+# live run's loss and accuracy already mean, and a light grey for the sixth; the first ones (the default
+# overlay, the first runs picked) those farthest from the live run's orange and blue: bluish green, reddish
+# purple, blue, then vermillion (next to the loss's orange) and yellow
+COMPARE_COLORS = ((0, 158, 115), (204, 121, 167), (0, 114, 178), (213, 94, 0), (240, 228, 66), (190, 190, 190))
 TRIAL_COLORS = {"finished": (120, 200, 160), "pruned": (150, 90, 110),      # a watched sweep's trials (--watch),
                 "running": (250, 220, 120)}                                # by status; others TRIAL_OTHER
 TRIAL_OTHER = (110, 112, 125)     # a watched trial that failed, diverged or was interrupted
