@@ -2,6 +2,7 @@
 not quite true."""
 import numpy as np
 import pygame
+import pytest
 
 from mnist_live.runs.comparison import Comparison, RunCurves
 from mnist_live.training.config import Config
@@ -111,3 +112,35 @@ def test_the_map_shows_how_far_its_projection_is(sample):
         if app.times.drawn_frames > drawn and region.redrew and app.display.map.busy:
             shown.add(int(100 * app.display.map.done))
     assert len(shown) >= 2, shown                     # "projecting... N %" followed the build
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 900)])
+def test_a_message_in_the_header_is_never_squeezed_below_a_readable_size(sample, size):
+    """A key's message (a toast) goes between the title and the accuracy when it fits there in
+    two lines near the header's size; else it takes the header while it shows. Catches: the
+    message squeezed into a long headline's gap in four lines of 9-pixel text (seen at
+    1600x900 with the backward view's message beside a subset figure)."""
+    import dataclasses
+
+    from mnist_live.window.regions.header import Header
+    app = open_app(sample, size)
+    app.frame()
+    header = app.region(Header)
+    message = "backward view: each neuron's error signal δ, the lines the largest gradients a·δ (J again: off)"
+    long = "test accuracy 98.61 % (full test set, after epoch 8) | 1,000-digit subset 98.00 % (epoch 9, batch 200)"
+    sizes, render = [], header.text.render
+
+    def spy(text, size, *args, **kwargs):
+        if text and text in message:
+            sizes.append(size)
+        return render(text, size, *args, **kwargs)
+    header.text.render = spy
+    try:
+        for accuracy in ("test accuracy 97.1 %", long):
+            app.state.say(message)
+            app.frame()                                    # the scene holds the message
+            sizes.clear()
+            header.draw(app.screen, dataclasses.replace(app.frame_scene, accuracy=accuracy))
+            assert sizes and min(sizes) >= header.fs - 4 and len(sizes) <= 2, (accuracy, sizes)
+    finally:
+        header.text.render = render

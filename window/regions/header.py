@@ -101,8 +101,19 @@ class Header(Region):
         toast = self.toast(st)
         if toast:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
-            if x1 - x0 > 80:
+            if x1 - x0 > 80 and self.readable(toast, x1 - x0):
                 self.draw_toast(surface, toast, x0, x1)
+            else:                                   # no readable room between them: the message takes the header
+                pygame.draw.rect(surface, PANEL_BG, r)
+                self.draw_toast(surface, toast, r.x + 8, r.right - 8)
+
+    def readable(self, toast, width):
+        """Whether the message fits `width` in at most two lines at a size near the header's."""
+        for size in range(self.fs - 2, self.fs - 5, -1):
+            lines = self.text.wrap(toast, size, width - 20)
+            if len(lines) <= 2 and len(lines) * self.text.font(size).get_height() <= self.rect.height - 10:
+                return True
+        return False
 
     def draw_toast(self, surface, toast, x0, x1):
         """The message in a box between x0 and x1: the largest size at which it fits in the
