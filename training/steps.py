@@ -95,9 +95,10 @@ def summarize(delta: WeightsCopy, norms_before, after, steps, k=TOP_K) -> Update
 
 
 def sample_losses(net, x, y):
-    """Each sample's cross-entropy (B,) float32 under net, no dropout."""
+    """Each sample's cross-entropy (B,) float32 under net, no dropout; never below 0 (a float32
+    softmax may give a sure class 1 + 1e-7, whose -log would be shown as -0.00)."""
     p = net.forward(x)[np.arange(len(y)), np.asarray(y, np.intp)]        # (B,)
-    return (-np.log(np.maximum(p, np.float32(1e-30)))).astype(np.float32)
+    return (np.float32(0) - np.log(np.clip(p, np.float32(1e-30), np.float32(1.0)))).astype(np.float32)   # 0, not -0
 
 
 class StepWatch(Observer):

@@ -215,3 +215,17 @@ def test_a_fast_network_is_sampled_by_time_too(sample):
     train(run)
     assert [m.update.after for m in sent if isinstance(m, StepRecord)] == [(0, 1)]
     assert not [m for m in sent if isinstance(m, UpdateSummary)]
+
+
+def test_a_sure_samples_loss_is_zero_never_negative():
+    """A float32 softmax can give the right class 1 + 1e-7; its loss is 0, not -1e-7 (which
+    the batch strip of step mode showed as -0.00)."""
+    from mnist_live.training.steps import sample_losses
+
+    class Sure:
+        def forward(self, x):
+            p = np.zeros((len(x), 10), np.float32)
+            p[:, 3] = np.nextafter(np.float32(1), np.float32(2))             # 1 + 1.2e-7
+            return p
+    losses = sample_losses(Sure(), np.zeros((4, 784), np.float32), [3, 3, 3, 3])
+    assert (losses == 0).all() and f"{float(losses[0]):.2f}" == "0.00"
