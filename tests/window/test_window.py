@@ -185,6 +185,7 @@ def test_m_lands_on_a_digit_the_screen_shows_as_wrong(sample):
 
 def test_header_shows_the_latest_evaluation_with_its_kind_and_the_data_source(sample):
     app = open_app(sample)
+    app.state.toast = ""          # no message beside it: a message shortens the headline to leave itself room
     app.tele.apply(full_eval(0.0845, 0))
     app.tele.apply(EvalRecord(0.3, "subset", 0.94, (0.94,) * 10, 0, 300, 1000, confusion=np.diag(np.full(10, 100))))
     app.needs_draw = True

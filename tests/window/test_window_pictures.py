@@ -279,6 +279,7 @@ def test_the_headers_accuracy_figure_and_its_label_are_of_one_evaluation(sample,
     """Catches: the figure of the last full evaluation under the label of the latest one
     (or the other way round); the subset's label on the full set's figure."""
     app = open_app(sample)
+    app.state.toast = ""          # no message beside it: a message shortens the headline to leave itself room
     show_reports(app, *order)
     h = app.region(Header)
     at = (h.rect.right - 12, h.rect.y + 4)
@@ -296,6 +297,7 @@ def test_the_header_and_the_bars_are_of_the_same_evaluation(sample):
     """Catches: the bars of the last full evaluation under the header's subset (the two
     regions disagreeing about which evaluation is on screen)."""
     app = open_app(sample)
+    app.state.toast = ""          # no message beside it: a message shortens the headline to leave itself room
     app.display.stamp = WeightsStamp(1, 1, 300)          # weights much newer than FULL_1: the subset leads
     per_class = np.linspace(0.5, 0.95, 10)
     subset = evaluation("subset", 0.8765, per_class, 1, 300)

@@ -94,18 +94,18 @@ class Header(Region):
         said = (scene.accuracy, scene.accuracy.split(" (")[0], scene.accuracy.split(" (")[0].replace(
             "test accuracy ", "")) if scene.accuracy else scene.headline.phrasings
         room = right_x - left - 24                        # never over the title: a shorter phrasing, or cut
-        acc = next((t for t in said if self.text.width(t, fs, True) <= room),
-                   self.text.fit(said[-1], fs, max(40, room), True))
+        toast = self.toast(st)
+        fits = [t for t in said if self.text.width(t, fs, True) <= room]
+        if toast and fits:                                 # a message shows: the longest phrasing that leaves it room
+            fits = [t for t in fits if self.readable(toast, min(hint_rect.x, right_x - self.text.width(t, fs, True))
+                                                     - left - 48)] or fits[:1]
+        acc = fits[0] if fits else self.text.fit(said[-1], fs, max(40, room), True)
         colour = ACCENT if scene.accuracy or scene.headline.current else LOSS_COLOR   # older weights: said so
         acc_rect = self.text.blit(surface, acc, (right_x, y1), fs, colour, True, "topright")
-        toast = self.toast(st)
         if toast:
             x0, x1 = left + 24, min(acc_rect.x, hint_rect.x) - 24
-            if x1 - x0 > 80 and self.readable(toast, x1 - x0):
+            if x1 - x0 > 80:
                 self.draw_toast(surface, toast, x0, x1)
-            else:                                   # no readable room between them: the message takes the header
-                pygame.draw.rect(surface, PANEL_BG, r)
-                self.draw_toast(surface, toast, r.x + 8, r.right - 8)
 
     def readable(self, toast, width):
         """Whether the message fits `width` in at most two lines at a size near the header's."""
