@@ -277,16 +277,35 @@ def test_the_health_views_rows_are_not_each_others(sample):
     assert dataclasses.is_dataclass(app.tele.health[0])
 
 
-def test_step_modes_legend_names_the_phase_its_caption_names():
+def test_step_modes_legend_names_the_phase_its_caption_names(sample):
     """The legend under a played step says what is on screen in the same phase as the
     caption: the forward wave, then the batch's loss (both show the activations before the
     step and no lines). Catches: the legend still saying "goes forward" while the caption
-    says "now the batch's loss" (seen in the 1600x900 picture of the loss phase)."""
+    says "now the batch's loss" (seen in the 1600x900 picture of the loss phase: the
+    legend's phrasing, and the legend not drawn again when only the phase changed)."""
     from mnist_live.window.captions import step_caption
-    from mnist_live.window.learning import LearnView
-    from mnist_live.window.regions.header import learning_legend
-    for phase, word in (("forward", "goes forward"), ("loss", "loss")):
-        learn = LearnView(mode="step", marks=(np.zeros(4, np.float32),), marks_kind="activation", phase=phase)
-        _, phrasings = learning_legend(learn, 60)
-        assert word in phrasings[0] and word in step_caption("digit", 128, 0.125, phase)[0], (phase, phrasings)
-        assert "no lines" in phrasings[0]
+    from mnist_live.window.regions.header import Legend, learning_legend
+    app = training_window(sample)
+    app.state.pause_requested = True
+    app.tele.step = record(app, (0, 5), neuron=11, seq=3, detailed=True)
+    legend = app.region(Legend)
+    said, blit = [], legend.text.blit
+
+    def spy(surface, text, *args, **kwargs):
+        said.append(text)
+        return blit(surface, text, *args, **kwargs)
+    legend.text.blit = spy
+    try:
+        for phase, word, back in (("forward", "goes forward", 0.0), ("loss", "loss", 0.8 + 0.45)):
+            said.clear()
+            if back:
+                app.display.play.started -= back
+            for _ in range(3):
+                app.frame()
+            learn = app.display.view.learn
+            assert learn.phase == phase
+            phrasings = learning_legend(learn, app.state.k)[1]
+            assert word in phrasings[0] and word in step_caption("digit", 8, 2.3, phase)[0], (phase, phrasings)
+            assert any(t in phrasings for t in said), (phase, said)                 # drawn again, in its words
+    finally:
+        legend.text.blit = blit

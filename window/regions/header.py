@@ -148,7 +148,7 @@ class Legend(Region):
 
     def key(self, scene):
         st, v = scene.state, scene.view
-        learn = v.learn and (v.learn.mode, v.learn.marks_kind, bool(v.learn.marks))
+        learn = v.learn and (v.learn.mode, v.learn.marks_kind, v.learn.phase, bool(v.learn.marks))
         return st.k, st.rank_mode, v.explained, v.contrast, v.relevance is None, self.rect.size, scene.legend, learn
 
     def draw(self, surface, scene):
