@@ -22,6 +22,7 @@ shared memory (`use_native_framebuffer`).
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import signal
 import sys
@@ -365,7 +366,7 @@ def open_library(config, state, link, data=None):
     path = library_path(config)
     compare = Comparison(path, config, live_pid=link.process.process.pid if link is not None else None, data=data)
     message = compare.load()
-    if message:
+    if message and (config.compare or os.path.exists(path)):      # a first launch's missing library is no news
         state.say(message, 6)
     watch = None
     if config.watch:

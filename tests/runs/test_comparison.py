@@ -308,3 +308,14 @@ def test_the_board_and_the_default_overlay_hold_only_runs_on_the_same_data(sampl
     title = f"Best runs on the same data: {app.compare.data_label()}"
     assert "sample" in title and text_drawn_at(app, title, board.fs, (225, 230, 240), True, "topleft",
                                                 (board.rect.x + 20, board.rect.y + 12))
+
+
+def test_a_first_launch_without_a_library_says_nothing_about_overlays(sample, tmp_path):
+    """No library yet (a first launch): no message over the header for the first seconds;
+    asked for with --compare, the same absence is said. Catches: every first launch opening
+    on 'no earlier runs to overlay: runs library ...: no runs recorded yet'."""
+    absent = tmp_path / "absent.sqlite3"
+    app = open_app(sample, epochs=4, runs=str(absent))
+    assert app.compare.runs == [] and "overlay" not in app.state.toast
+    app = open_app(sample, epochs=4, runs=str(absent), compare=(1,))
+    assert app.state.toast.startswith("no earlier runs to overlay: ")
