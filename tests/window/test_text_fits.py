@@ -148,3 +148,25 @@ def test_the_views_of_learning_have_no_overlapping_or_cut_text(sample, size, vie
     outside = [(t, r) for t, r in texts if not pygame.Rect((0, 0), size).contains(r)
                and (size != (640, 480) or r.x < app.layout.panel.x)]
     assert not outside, outside
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_no_training_is_said_on_the_background_over_a_loaded_runs_curves(sample, size):
+    """A --no-train window on a loaded model: "no training in this session" sits on the
+    chart's background, no loss curve through it. Catches: the words drawn over the curve
+    (every README picture of a loaded model showed the loss line through them)."""
+    from mnist_live.window.regions.charts import NO_TRAINING
+    from mnist_live.window.regions.palette import BG, DIM
+    app = open_app(sample, size)
+    chart = app.region(Panel).chart
+    app.tele.loss_curve = [(float(q), float(2.3 - q)) for q in np.linspace(0.0, 2.0, 400)]   # across the middle
+    app.needs_draw = True
+    app.frame()
+    app.needs_draw = True
+    app.frame()
+    label = app.text.render(NO_TRAINING, chart.fs + 2, DIM)
+    r = label.get_rect(center=chart.plot_rect().center)
+    want = pygame.Surface(r.size)
+    want.fill(BG)
+    want.blit(label, (0, 0))
+    assert np.array_equal(pygame.surfarray.array3d(want), pygame.surfarray.array3d(app.screen.subsurface(r)))
