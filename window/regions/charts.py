@@ -111,9 +111,8 @@ class Chart(Region):
         self.text.blit(surface, first, (p.x, p.bottom + 2), fs, DIM)
         self.text.blit(surface, last, (p.right, p.bottom + 2), fs, DIM, False, "topright")
         self.draw_run_legend(surface, scene, runs, p.bottom + 2 + self.text.font(fs).get_height() + 1)
-        if not tele.trained_here and scene.config.no_train and not runs:          # on the background: a loaded
-            box = self.text.render(NO_TRAINING, fs + 2, DIM).get_rect(center=p.center)    # run's curves pass under it
-            pygame.draw.rect(surface, BG, box.inflate(6, 2))
+        if not tele.trained_here and scene.config.no_train and not runs and not tele.loss_curve \
+                and not tele.acc_curve:                      # why the chart is empty (a loaded run's curves are not)
             self.text.blit(surface, NO_TRAINING, p.center, fs + 2, DIM, False, "center")
 
     def draw_scale(self, surface, lo, span):
