@@ -175,3 +175,33 @@ def test_no_training_explains_an_empty_chart_and_never_lies_over_a_loaded_runs_c
             assert drawn == 0                                       # over a loaded run's curves: not a letter of it
         else:
             assert drawn >= 0.9 * letters                           # an empty chart says why
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("where", [(0, 5), (0, 1000), (1, 3), (1, 500)])
+def test_the_maths_of_a_hovered_neuron_never_covers_its_portrait(sample, size, where):
+    """Hovering a hidden neuron shows its portrait and its maths: the two boxes apart, and
+    neither on the pointer, the portrait inside the window. Catches: the maths box drawn over
+    the portrait's input weights, prototype and top digits (seen at 1280x720 and 1600x900);
+    the portrait 124 px off the window's left edge at 640x480."""
+    from test_learning_pictures import training_window
+
+    from mnist_live.window.regions.maths_view import MathsTip
+    from mnist_live.window.regions.network import NetworkColumns
+    from mnist_live.window.regions.portrait import Tooltip
+    from window_driver import move
+    app = training_window(sample)
+    app.layout = None
+    app.screen = pygame.display.set_mode(size)
+    app.frame()
+    layer, j = where
+    point = app.region(NetworkColumns).neuron_rect(layer, j).center
+    move(point)
+    for _ in range(3):
+        app.frame()
+    assert app.state.hover == (layer, j) and app.frame_scene.maths
+    portrait, maths = app.region(Tooltip).box, app.region(MathsTip).box
+    assert portrait is not None and maths is not None
+    assert pygame.Rect((0, 0), size).contains(portrait), (size, portrait)       # at 640x480 it ran off the left
+    assert not maths.colliderect(portrait), (size, where, maths, portrait)
+    assert not maths.collidepoint(point)

@@ -8,6 +8,7 @@ import pygame
 
 from mnist_live.window.regions.base import Region
 from mnist_live.window.regions.palette import DIM, PANEL_BG, TEXT
+from mnist_live.window.regions.portrait import portrait_box
 
 
 class MathsTip(Region):
@@ -33,12 +34,8 @@ class MathsTip(Region):
         lines = [part for line in scene.maths for part in wrap(self.text, readable(line), fs, r.width - 36)]
         height = len(lines) * (self.text.font(fs).get_height() + 2) + 12
         width = min(r.width - 16, max(self.text.width(t, fs) for t in lines) + 20)
-        box = pygame.Rect(0, 0, width, height)
-        pointer = scene.state.pointer or r.center
-        if pointer[0] < r.centerx:
-            box.bottomright = (r.right - 8, r.bottom - 8)
-        else:
-            box.bottomleft = (r.x + 8, r.bottom - 8)
+        box = place_box(pygame.Rect(0, 0, width, height), r, scene.state.pointer or r.center,
+                        portrait_box(self.lay, self.fs, scene.hovered.cell) if scene.hovered is not None else None)
         pygame.draw.rect(surface, PANEL_BG, box)
         pygame.draw.rect(surface, DIM, box, 1)
         y = box.y + 6
@@ -46,6 +43,23 @@ class MathsTip(Region):
             self.text.blit(surface, self.text.fit(line, fs, width - 20), (box.x + 10, y), fs, TEXT if i else DIM)
             y += self.text.font(fs).get_height() + 2
         self.box, self.shown = box, (box, scene.maths)
+
+
+def place_box(box, area, pointer, portrait=None):
+    """`box` moved to a corner of `area` (8 px in): a bottom corner on the side away from the
+    pointer, else the other bottom corner, else a top corner, the first that covers neither
+    the hovered neuron's portrait (`portrait`, None when no neuron is hovered) nor the pointer."""
+    left, right = (area.x + 8, area.right - 8)
+    bottom, top = area.bottom - 8, area.y + 8
+    away = [("bottomright", (right, bottom)), ("bottomleft", (left, bottom))]
+    if pointer[0] >= area.centerx:
+        away.reverse()
+    for corner, at in away + [("topright", (right, top)), ("topleft", (left, top))]:
+        setattr(box, corner, at)
+        if (portrait is None or not box.colliderect(portrait)) and not box.collidepoint(pointer):
+            return box
+    setattr(box, *away[0])
+    return box
 
 
 GLYPHS = {"←": ":=", "\u0302": "^"}   # what the window's font has no glyph for: "m ← ..." as "m := ...", m̂ as m^

@@ -20,6 +20,34 @@ from mnist_live.window.regions.palette import (
 HOVER_PX = 6                      # receptive-field pixels per input pixel in the tooltip
 
 
+def portrait_area(lay):
+    """Where a portrait may go: the network view left of the output column."""
+    return pygame.Rect(lay.network.x, lay.network.y, lay.output.x - 12 - lay.network.x, lay.network.height)
+
+
+def portrait_px(lay):
+    """Screen pixels per image pixel of a portrait's three pictures: 6 in a wide window, 5,
+    and less where three of them would not fit beside each other (640x480)."""
+    fits = (portrait_area(lay).width - 40) // (3 * 28)
+    return max(2, min(HOVER_PX if lay.size[0] >= 1500 else HOVER_PX - 1, fits))
+
+
+def portrait_box(lay, fs, cell):
+    """The rectangle of the portrait of the neuron whose cell is `cell` (layout `lay`, the
+    region's font size `fs`): beside the cell, never on it, never over the output column."""
+    fs, side = fs - 1, 28 * portrait_px(lay)
+    box = pygame.Rect(0, 0, 3 * side + 40, side + 3 * fs + 44)
+    cell = pygame.Rect(cell).inflate(4, 4)
+    area = portrait_area(lay)
+    for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
+                       ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
+        setattr(box, corner, (at[0] + (12 if "left" in corner else -12), at[1] + (12 if "top" in corner else -12)))
+        box.clamp_ip(area)
+        if not box.colliderect(cell):
+            break
+    return box
+
+
 class Tooltip(Region):
     """The hovered neuron's portrait, beside the neuron (never on it, never over the output
     column): activation, share of the relevance, the class it supports most, its receptive
@@ -33,26 +61,13 @@ class Tooltip(Region):
         self.dirty, self._drawn = [], None        # what the last draw changed; what that draw showed
 
     def pixel_size(self):
-        """Screen pixels per image pixel of the portrait's pictures."""
-        return HOVER_PX if self.lay.size[0] >= 1500 else HOVER_PX - 1
+        """Screen pixels per image pixel of the portrait's pictures (as portrait_box sizes them)."""
+        return portrait_px(self.lay)
 
     def update(self, scene):
         """Where the portrait goes: beside the hovered neuron's cell (`scene.hovered`), never
         on it, never over the output column."""
-        self.box = None
-        if scene.hovered is None:
-            return
-        lay, fs, side = self.lay, self.fs - 1, 28 * self.pixel_size()
-        box = pygame.Rect(0, 0, 3 * side + 40, side + 3 * fs + 44)
-        cell = pygame.Rect(scene.hovered.cell).inflate(4, 4)
-        area = pygame.Rect(lay.network.x, lay.network.y, lay.output.x - 12 - lay.network.x, lay.network.height)
-        for corner, at in (("topleft", cell.bottomright), ("topright", cell.bottomleft),
-                           ("bottomleft", cell.topright), ("bottomright", cell.topleft)):
-            setattr(box, corner, (at[0] + (12 if "left" in corner else -12), at[1] + (12 if "top" in corner else -12)))
-            box.clamp_ip(area)
-            if not box.colliderect(cell):
-                break
-        self.box = box
+        self.box = None if scene.hovered is None else portrait_box(self.lay, self.fs, scene.hovered.cell)
 
     def picture(self, key, make):
         return self.cache.made(key, make)
