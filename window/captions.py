@@ -151,16 +151,27 @@ def backward_caption(noun, target, labelled, k):
             "backward: error signals")
 
 
-def updates_caption(noun, steps, k):
-    """The view of what the steps changed, over the last batch (steps == 1) or the last
-    `steps` batches."""
-    span = "the last batch" if steps == 1 else f"the last {steps} batches"
+def updates_caption(noun, steps, k, scores=True):
+    """The view of what the steps changed, over the last batch (steps == 1), the last `steps`
+    batches, or the last batches (steps == 0: none recorded yet); `scores`: whether this
+    {noun}'s scores before and after the step are shown."""
+    span = "the last batch" if steps == 1 else f"the last {steps} batches" if steps else "the last batches"
+    with_scores = (f"; this {noun}'s scores before and after", "; scores before and after") if scores else ("", "")
     return (f"what the steps changed: the lines are the {k} weights the optimizer moved most over {span} (Δw as "
-            f"applied, not just learning rate x gradient); a neuron's mark is how far its incoming weights moved; "
-            f"this {noun}'s scores before and after",
-            f"Δw over {span}: the {k} weights that moved most; scores before and after",
+            f"applied, not just learning rate x gradient); a neuron's mark is how far its incoming weights moved"
+            f"{with_scores[0]}",
+            f"Δw over {span}: the {k} weights that moved most{with_scores[1]}",
             f"Δw: what {span} changed" if steps == 1 else f"Δw over {span}",
             "Δw: what the steps changed")
+
+
+def elsewhere_note(end, now):
+    """Y's second line when the change shown ends at other weights than those on screen (a
+    step is recorded every few batches): where each is ('epoch 3, batch 40')."""
+    return (f"the change shown ends at {end}; the weights on screen are at {now} (pause with Space and press N "
+            f"for a step of the weights on screen)",
+            f"the change ends at {end}; the weights on screen: {now}",
+            f"ends at {end}")
 
 
 def step_caption(noun, batch_size, loss, phase):
@@ -194,5 +205,8 @@ def learn_caption(learn, noun, k, names):
     if learn.mode == "step":
         size = len(learn.batch[0]) if learn.batch else 0
         return (step_caption(noun, size, learn.loss, learn.phase),)
-    first = updates_caption(noun, max(1, learn.steps), min(k, 60))
-    return (first, (learn.awaited,)) if learn.awaited else (first,)
+    first = updates_caption(noun, learn.steps if learn.steps or learn.over_span else 1, min(k, 60),
+                            learn.before is not None)
+    if learn.awaited:
+        return first, (learn.awaited,)
+    return (first, elsewhere_note(*learn.elsewhere)) if learn.elsewhere else (first,)

@@ -54,9 +54,9 @@ KEYS = [
     Key("J", "backward view: the error at the output flowing back; each hidden neuron coloured by its error signal "
         "δ (0 where the ReLU is off), lines = the largest gradients a·δ for this digit, % = their share",
         act.backward_view, {pygame.K_j: None}),
-    Key("Y", "what the steps changed: lines = the weights the last step moved most (Δw as applied), each neuron's "
-        "mark = how far its incoming weights moved, the digit's scores before -> after; again: over the last "
-        "batches; again: off", act.updates, {pygame.K_y: None}),
+    Key("Y", "what the steps changed: lines = the weights the last recorded step moved most (Δw as applied), each "
+        "neuron's mark = how far its incoming weights moved, the digit's scores before -> after (a step of the "
+        "weights on screen); again: over the last batches; again: off", act.updates, {pygame.K_y: None}),
     Key("F4", "training health per layer over time: gradient size, update ratio (log scale, the usual range "
         "shaded), ReLUs off, weight and activation spreads, with warnings in plain words", act.overlay,
         {pygame.K_F4: "health"}),

@@ -63,6 +63,9 @@ class LearnView:
     batch: tuple = ()            # step mode: (training indices (B,), labels (B,), losses (B,))
     images: object = None        # step mode: (n, 784) uint8, the batch's first training images
     seq: int = 0                 # the StepRecord shown (0: none)
+    over_span: bool = False      # Y's second mode: the change over the last batches
+    elsewhere: tuple = ()        # where the change ends and where the weights on screen are ("epoch 3, batch 40",
+                                 # ...) when it is of other weights
 
 
 def position(stamp):
@@ -115,17 +118,20 @@ def update_view(step, span, stamp, token, over_span, k, n_layers, live):
     if stamp is not None and stamp.version < 0:
         return None, None, LearnView("updates", awaited="rewound: the steps are of live training (. returns)")
     summary = span if over_span else (step.update if step is not None else None)
-    if summary is None or not fresh(summary, stamp):
-        awaited = ("waiting for the change over the next batches of the weights on screen" if over_span else
-                   "waiting for a step of the weights on screen: slow down ([) or pause (Space) and press N")
-        return None, None, LearnView("updates", awaited=awaited, steps=0)
+    if summary is None or stamp is None:
+        awaited = ("waiting for the change over the next batches" if over_span else
+                   "waiting for a recorded step (one every few batches; or pause with Space and press N)")
+        return None, None, LearnView("updates", awaited=awaited, steps=0, over_span=over_span)
     edges = [_weakest_first(e, k) for e in summary.edges]
     before = after = None
     if not over_span and digit_fresh(step, stamp, token):
         before, after = step.digit.probs_before, step.digit.probs_after
     marks = per_layer(summary.neuron_in, n_layers - 1, False)
+    elsewhere = () if fresh(summary, stamp) else (describe_position(*summary.after),     # the newest recorded one
+                                                  describe_position(*position(stamp)))
     learn = LearnView("updates", marks, "change", before=before, after=after, steps=summary.steps,
-                      seq=step.seq if step is not None and not over_span else 0)
+                      seq=step.seq if step is not None and not over_span else 0, over_span=over_span,
+                      elsewhere=elsewhere)
     return edges, list(summary.shares), learn
 
 

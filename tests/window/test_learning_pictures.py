@@ -141,24 +141,31 @@ def moved(app, layer, j):
     return pixel(app, app.region(NetworkColumns).neuron_rect(layer, j).center) == CHANGED
 
 
-def test_the_change_view_shows_only_the_step_of_the_weights_on_screen(sample):
-    """Y shows the last step's change when the step ends at the weights on screen, the change
-    over the last batches on Y again, and neither when they end elsewhere (it says what it
-    waits for); the digit's scores before and after the step sit on the output rows.
-    Catches: a step of other weights shown (the staleness rule dropped); the span's change
-    shown for the last step (or the reverse); the scores before and after swapped."""
+def test_the_change_view_says_whose_step_it_shows(sample):
+    """Y shows the last recorded step's change, the change over the last batches on Y again;
+    when the step ends at the weights on screen the digit's scores before and after sit on
+    the output rows; when it ends elsewhere (a step is recorded every few batches) it is
+    still shown, the second caption line says where it ends and where the weights on screen
+    are, and no scores are written. With no step recorded yet it says what it waits for.
+    Catches: a step of other weights shown as theirs (no note) or with the digit's scores;
+    the span's change shown for the last step (or the reverse); the scores before and after
+    swapped; Y showing nothing at full speed (only an exactly matching step was shown)."""
     app = training_window(sample)
-    app.tele.step = record(app, (0, 5), neuron=11)                    # the step to the weights on screen
-    app.tele.span = summary((0, 5), 22, steps=50)                     # the change over the last 50
     key(pygame.K_y)
     app.frame()
     app.frame()
-    assert moved(app, 0, 11) and not moved(app, 0, 22)
+    assert "waiting for a recorded step" in app.scene().caption[1][0]
+    app.tele.step = record(app, (0, 5), neuron=11)                    # the step to the weights on screen
+    app.tele.span = summary((0, 5), 22, steps=50)                     # the change over the last 50
+    app.tele.version += 1
+    app.frame()
+    app.frame()
+    assert moved(app, 0, 11) and not moved(app, 0, 22) and len(app.scene().caption) == 1
     out = app.region(NetworkColumns).output
     before, after = app.tele.step.digit.probs_before, app.tele.step.digit.probs_after
     row = app.layout.output_rows[7]
-    assert text_drawn_at(app, f"{100 * before[7]:.0f}->{100 * after[7]:.0f}%", out.fs - 2, (140, 148, 165), False,
-                         "midright", (row.right, row.centery))
+    scores = f"{100 * before[7]:.0f}->{100 * after[7]:.0f}%"
+    assert text_drawn_at(app, scores, out.fs - 2, (140, 148, 165), False, "midright", (row.right, row.centery))
     key(pygame.K_y)                                                   # over the last batches
     app.frame()
     app.frame()
@@ -167,13 +174,18 @@ def test_the_change_view_shows_only_the_step_of_the_weights_on_screen(sample):
     app.tele.version += 1
     app.frame()
     app.frame()
-    assert not moved(app, 0, 22) and "waiting" in app.scene().caption[1][0]
+    note = app.scene().caption[1][0]
+    assert moved(app, 0, 22) and "ends at epoch 1, batch 4" in note and "epoch 1, batch 5" in note
     key(pygame.K_y)                                                   # off, then the last step of other weights
     key(pygame.K_y)
     app.tele.step = record(app, (0, 6), neuron=11, seq=2)
+    app.tele.version += 1
     app.frame()
     app.frame()
-    assert not moved(app, 0, 11) and "waiting for a step" in app.scene().caption[1][0]
+    note = app.scene().caption[1][0]
+    assert moved(app, 0, 11) and "ends at epoch 1, batch 6" in note
+    assert "scores" not in app.scene().caption[0][0]
+    assert not text_drawn_at(app, scores, out.fs - 2, (140, 148, 165), False, "midright", (row.right, row.centery))
 
 
 # ------------------------------------------------------------------ step mode
