@@ -174,15 +174,17 @@ def elsewhere_note(end, now):
             f"ends at {end}")
 
 
-def step_caption(noun, batch_size, loss, phase):
+def step_caption(noun, batch_size, loss, phase, paused=True):
     """Step mode, at `phase` (forward, loss, backward or update) of a step of `batch_size`
-    {noun}s whose mean loss was `loss`."""
+    {noun}s whose mean loss was `loss`, trained while paused (N) or in slow motion."""
     says = {"forward": f"the {noun} goes forward through the weights before the step",
             "loss": f"the batch's loss: {loss:.3g} on average over its {batch_size} {noun}s",
             "backward": "the error flows back: each neuron's error signal, the largest gradients",
             "update": "the optimizer changes the weights: the lines are the largest changes, the scores move"}[phase]
-    return (f"step mode (N): one batch of {batch_size} {noun}s trained while paused, played with that step's real "
-            f"numbers; now {says}",
+    how = (f"step mode (N): one batch of {batch_size} {noun}s trained while paused" if paused else
+           f"slow motion: each batch of {batch_size} {noun}s played within its pause")
+    return (f"{how}, played with that step's real numbers; now {says}" if paused else
+            f"{how}, with that step's real numbers; now {says}",
             f"one step, its real numbers: {says}",
             f"step: {phase}")
 
@@ -204,7 +206,7 @@ def learn_caption(learn, noun, k, names):
         return (backward_caption(noun, names[learn.target], learn.labelled, k),)
     if learn.mode == "step":
         size = len(learn.batch[0]) if learn.batch else 0
-        return (step_caption(noun, size, learn.loss, learn.phase),)
+        return (step_caption(noun, size, learn.loss, learn.phase, learn.paused),)
     first = updates_caption(noun, learn.steps if learn.steps or learn.over_span else 1, min(k, 60),
                             learn.before is not None)
     if learn.awaited:

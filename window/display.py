@@ -113,7 +113,7 @@ class Display:
         if record is not None and record.seq != self.played and (state.pause_requested or slow) \
                 and playable(record, self.stamp, self.watch_token):
             scale = 1.0 if state.pause_requested else 0.8 * SPEEDS[state.speed] / PLAY_S   # fits the batch's pause
-            self.play, self.played = StepPlay(record, scale=scale), record.seq
+            self.play, self.played = StepPlay(record, scale=scale, paused=state.pause_requested), record.seq
         if self.play is not None and (self.play.phase() is None or state.dream is not None
                                       or not playable(self.play.record, self.stamp, self.watch_token)):
             self.play = None
@@ -138,7 +138,7 @@ class Display:
             rec = self.play.record
             images = self.x_train[rec.indices[:BATCH_SHOWN]] if self.x_train is not None and rec.indices is not None \
                 else None
-            conns, shares, learn, probs = step_view(rec, phase, fraction, state.k, n_layers, images)
+            conns, shares, learn, probs = step_view(rec, phase, fraction, state.k, n_layers, images, self.play.paused)
             return with_learning(view, conns, shares, learn, probs)
         if state.learn == "backward":
             target = None if state.drawing or state.dream is not None else int(self.y_test[state.index])

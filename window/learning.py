@@ -64,6 +64,7 @@ class LearnView:
     images: object = None        # step mode: (n, 784) uint8, the batch's first training images
     seq: int = 0                 # the StepRecord shown (0: none)
     over_span: bool = False      # Y's second mode: the change over the last batches
+    paused: bool = True          # step mode: a step played while paused (N), else in slow motion
     elsewhere: tuple = ()        # where the change ends and where the weights on screen are ("epoch 3, batch 40",
                                  # ...) when it is of other weights
 
@@ -146,8 +147,9 @@ class StepPlay:
     """One detailed step played in phases (module docstring); `scale` shortens it (slow
     motion fits a play into its pause per batch)."""
 
-    def __init__(self, record, now=None, scale=1.0):
+    def __init__(self, record, now=None, scale=1.0, paused=True):
         self.record, self.started, self.scale = record, time.monotonic() if now is None else now, float(scale)
+        self.paused = paused                     # N while paused (else slow motion plays it in its pause)
 
     def phase(self, now=None):
         """(phase, fraction of it done in [0, 1]), or None once the play is over."""
@@ -172,7 +174,7 @@ def reveal(n, fraction):
     return min(n, got)
 
 
-def step_view(record, phase, fraction, k, n_layers, images=None):
+def step_view(record, phase, fraction, k, n_layers, images=None, paused=True):
     """The network view at `phase` of a played step: (lines, shares, LearnView, acts or None,
     probs shown). The forward wave lights the hidden layers one by one with the digit's
     activations before the step (`images`: the batch's first training images to show); the
@@ -183,7 +185,7 @@ def step_view(record, phase, fraction, k, n_layers, images=None):
     base = dict(mode="step", phase=phase, loss=record.loss, target=bw.target, labelled=bw.labelled,
                 before=record.digit.probs_before, after=record.digit.probs_after, seq=record.seq,
                 batch=(record.indices, record.labels, record.losses) if record.indices is not None else (),
-                images=images)
+                images=images, paused=paused)
     if phase in ("forward", "loss"):
         lit = reveal(n_hidden, 1.0 if phase == "loss" else fraction)
         acts = per_layer([np.clip(a, 0, None) for a in bw.acts[1:-1]], n_hidden, False)

@@ -321,3 +321,20 @@ def test_step_modes_legend_names_the_phase_its_caption_names(sample):
             assert any(t in phrasings for t in said), (phase, said)                 # drawn again, in its words
     finally:
         legend.text.blit = blit
+
+
+def test_a_step_played_in_slow_motion_is_not_said_to_be_trained_while_paused():
+    """Slow motion plays each batch in its pause without pausing: its caption and legend say
+    slow motion; N while paused says step mode. Catches: "one batch trained while paused"
+    written over every batch of slow motion (seen at 1 s a batch)."""
+    from mnist_live.window.captions import step_caption
+    from mnist_live.window.learning import LearnView
+    from mnist_live.window.regions.header import learning_legend
+    for paused, says, never in ((True, "trained while paused", "slow motion"),
+                                (False, "slow motion", "while paused")):
+        for phase in ("forward", "loss", "backward", "update"):
+            caption = step_caption("digit", 128, 0.5, phase, paused)[0]
+            assert says in caption and never not in caption, (paused, phase, caption)
+        learn = LearnView(mode="step", marks=(np.zeros(4, np.float32),), marks_kind="activation", phase="loss",
+                          paused=paused)
+        assert learning_legend(learn, 60)[1][0].startswith("step mode (N)" if paused else "slow motion")

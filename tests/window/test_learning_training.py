@@ -103,6 +103,7 @@ def test_slow_motion_plays_each_step_within_its_pause(sample):
             learn = app.display.view.learn
             if learn is not None and learn.mode == "step":
                 phases.setdefault(learn.seq, set()).add(learn.phase)
+                assert not learn.paused and "slow motion" in app.scene().caption[0][0]       # never "while paused"
             return len(phases) >= 3
         run_until(app, seen, timeout=15)
         whole = [seq for seq, got in phases.items() if got == {"forward", "loss", "backward", "update"}]

@@ -230,10 +230,11 @@ def learning_legend(learn, k):
                 (f"lines: the {k} largest gradients a·δ per layer pair, % = their share (J)",
                  f"lines: {k} largest a·δ (J)", "a·δ (J)"))
     if learn.marks_kind == "activation":               # step mode's forward wave and the batch's loss: no lines yet
-        said = (("step mode (N): the batch's loss, with the digit's activations before the step; no lines yet",
-                 "step mode (N): the batch's loss", "step mode (N)") if learn.phase == "loss" else
-                ("step mode (N): the digit goes forward through the weights before the step; no lines yet",
-                 "step mode (N): forward, before the step", "step mode (N)"))
+        mode = "step mode (N)" if learn.paused else "slow motion"
+        said = ((f"{mode}: the batch's loss, with the digit's activations before the step; no lines yet",
+                 f"{mode}: the batch's loss", mode) if learn.phase == "loss" else
+                (f"{mode}: the digit goes forward through the weights before the step; no lines yet",
+                 f"{mode}: forward, before the step", mode))
         return (((tuple(int(c) for c in ramp(np.array([0.7]))[0]), "activation before the step"),), said)
     k = min(k, 60)
     return (((POSITIVE, "weight grew"), (NEGATIVE, "shrank"), (CHANGED, "inputs moved most")),
