@@ -204,6 +204,21 @@ def keyed_warnings(records, names=None):
     return out
 
 
+def all_is_well(records):
+    """What the health view says when there is no warning, in words true of the newest record:
+    its update ratios inside the shaded band, or, when some fell under it only because the
+    learning rate is below half its peak (a schedule's tail), that."""
+    rec = records[-1]
+    ratios = [layer.update_ratio for layer in rec.layers if layer.update_ratio > 0]
+    if all(USUAL_RATIO[0] <= r <= USUAL_RATIO[1] for r in ratios):
+        return "no warnings: the figures are within their usual ranges"
+    peak_lr = max(r.lr for r in records)
+    if any(r < USUAL_RATIO[0] for r in ratios) and rec.lr < 0.5 * peak_lr:
+        return (f"no warnings: the update ratio is under the shaded band because the learning rate is "
+                f"{100 * rec.lr / peak_lr:.0f} % of its peak (the schedule lowers it)")
+    return "no warnings"
+
+
 def health_warnings(records, names=None):
     """Plain-words warnings about the newest of `records` (history.HealthRecord, oldest
     first; the earlier ones give the context), at most one per kind and layer; [] when all

@@ -277,3 +277,19 @@ def test_the_writer_applies_health_records_and_hand_off_files_from_before_them(t
         writer.apply(lib, {**later, "health": [0, [(0.5, 0, 1, rec), (0.6, 0, 2, rec)]]})
         writer.apply(lib, {**later, "health": [1, [(0.6, 0, 2, rec)]]})         # the same again: no duplicate
         assert lib.run(rid)["health"] == [json.loads(json.dumps(rec))] * 2
+
+
+def test_no_warning_is_said_in_words_true_of_the_newest_record():
+    """Catches: "the figures are within their usual ranges" written while the plot shows the
+    update ratio under the shaded band at a schedule's tail (seen in F4 after a full run)."""
+    from mnist_live.training.health import USUAL_RATIO, all_is_well
+
+    def record(ratio, lr):
+        layers = tuple(LayerHealth(0.5, ratio, 0.2, 0.0, (0.0,) * 9, (0.0,) * 9) for _ in range(3))
+        return HealthRecord(1.0, 1, 0, lr, layers)
+    inside = record(1e-3, 1e-3)
+    assert all_is_well([inside]) == "no warnings: the figures are within their usual ranges"
+    tail = record(USUAL_RATIO[0] / 10, 1e-5)
+    said = all_is_well([inside, tail])
+    assert "under the shaded band" in said and "1 % of its peak" in said
+    assert "within their usual ranges" not in all_is_well([inside, record(USUAL_RATIO[1] * 2, 1e-3)])

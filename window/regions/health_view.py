@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pygame
 
-from mnist_live.training.health import USUAL_RATIO, health_warnings, layer_names, series
+from mnist_live.training.health import USUAL_RATIO, all_is_well, health_warnings, layer_names, series
 from mnist_live.window.captions import health_caption
 from mnist_live.window.regions.base import OVERLAY, Region
 from mnist_live.window.regions.palette import ACCENT, BG, DIM, GRID_BG, HEALTH_BAND, TEXT, WRONG
@@ -112,7 +112,7 @@ class HealthOverlay(Region):
         names = layer_names(n_layers)
         warnings = health_warnings(list(records), names)
         y = r.y + 12 + fs + 6
-        for line in (warnings or ["no warnings: the figures are within their usual ranges"])[:3]:
+        for line in (warnings or [all_is_well(records)])[:3]:
             self.text.blit(surface, self.text.fit(line, fs - 1, r.width - 40), (r.x + 20, y), fs - 1,
                            WRONG if warnings else DIM)
             y += fs + 2
