@@ -64,7 +64,7 @@ def rule_state(opt: Optimizer, k, index) -> RuleState:
 
 def _n(x):
     """A number for a tooltip: 3 significant digits, a minus sign that reads as one."""
-    return f"{x:.3g}".replace("-", "−")
+    return f"{x + 0.0:.3g}".replace("-", "−")          # + 0.0: -0.0 reads as 0
 
 
 def _gradient(g, w, weight_decay):

@@ -78,8 +78,8 @@ def test_the_backward_view_colours_each_neuron_by_its_error_signal_and_writes_th
     for c, row in enumerate(app.layout.output_rows):
         e = float(acts[-1][c] - (c == target))
         colour = POSITIVE if e > 0.005 else NEGATIVE if e < -0.005 else (140, 148, 165)
-        assert text_drawn_at(app, f"{e:+.2f}".replace("-", "−"), fs, colour, False, "midright",
-                             (row.right, row.centery)), c
+        said = f"{e:+.2f}".replace("-", "−") if abs(e) >= 0.005 else "0.00"          # never −0.00 or +0.00
+        assert text_drawn_at(app, said, fs, colour, False, "midright", (row.right, row.centery)), c
     for pair in range(len(deltas)):
         g = np.abs(np.outer(acts[pair], deltas[pair]))
         share = np.sort(g.ravel())[-40:].sum() / g.sum()

@@ -225,7 +225,7 @@ class OutputColumn(GridRegion):
         error = learn.error if learn is not None else None
         moved = learn is not None and learn.before is not None and learn.mode in ("updates", "step") \
             and learn.phase in ("", "update")
-        second = (("error = probability − right answer", "error p − y", "error") if error is not None else
+        second = (("bars: probability p; error p − y", "bars p; error p − y", "p; p − y") if error is not None else
                   ("probability before -> after the step", "before -> after", "->") if moved else
                   ("softmax probability", "probability", "softmax"))
         self.label(surface, lay.output, "Output (10)", second, ("Output", "Out"))
@@ -257,7 +257,8 @@ class OutputColumn(GridRegion):
                              (bar_x, cy - 5, max(1, int(bar_w * np.clip(probs[c], 0, 1))), 10))
             if error is not None:                                 # backward: the error this class sends back
                 e = float(error[c])
-                self.text.blit(surface, f"{e:+.2f}".replace("-", "−"), (row.right, cy), fs - 2,
+                said = f"{e:+.2f}".replace("-", "−") if abs(e) >= 0.005 else "0.00"     # never −0.00
+                self.text.blit(surface, said, (row.right, cy), fs - 2,
                                POSITIVE if e > 0.005 else NEGATIVE if e < -0.005 else DIM, False, "midright")
             elif moved:                                           # the step: where the score was, where it is
                 before = float(np.clip(learn.before[c], 0, 1))
