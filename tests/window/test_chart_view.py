@@ -70,6 +70,13 @@ def test_a_click_on_the_panels_chart_opens_the_large_chart(sample):
     big = app.region(ChartOverlay)
     small = app.region(Panel).chart.rect
     assert big.chart.rect.width * big.chart.rect.height > 8 * small.width * small.height
+    from mnist_live.window.regions.palette import TEXT
+    from window_driver import text_drawn_at
+    title = (big.rect.x + 20, big.rect.y + 10)                # no earlier run: the title does not say one is overlaid
+    assert app.compare.runs == [] and text_drawn_at(app, "Loss and test accuracy", big.fs + 1, TEXT, True, "topleft",
+                                                    title)
+    assert not text_drawn_at(app, "Loss and test accuracy, earlier runs overlaid: did it help?", big.fs + 1, TEXT,
+                             True, "topleft", title)
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_z, mod=0, unicode="z", scancode=0))
     app.frame()
     assert app.state.overlay is None

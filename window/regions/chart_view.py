@@ -104,8 +104,9 @@ class ChartOverlay(Region):
     def draw(self, surface, scene):
         r, fs = self.rect, self.fs
         pygame.draw.rect(surface, BG, r)
-        title = next((t for t in ("Loss and test accuracy, earlier runs overlaid: did it help?", "Did it help?")
-                      if self.text.width(t, fs + 1, True) <= r.width - 40), "Did it help?")
+        titles = (("Loss and test accuracy, earlier runs overlaid: did it help?", "Did it help?")
+                  if self.chart.overlays(scene) else ("Loss and test accuracy", "Loss and accuracy"))
+        title = next((t for t in titles if self.text.width(t, fs + 1, True) <= r.width - 40), titles[-1])
         self.text.blit(surface, title, (r.x + 20, r.y + 10), fs + 1, TEXT, True)
         self.chart.draw(surface, scene)
         y = self.chart.rect.bottom + 10
