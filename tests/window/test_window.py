@@ -18,7 +18,7 @@ from mnist_live.window.regions.header import Header
 from mnist_live.window.regions.layout import MIN_SIZE, compute_layout
 from mnist_live.window.regions.network import NetworkColumns
 from mnist_live.window.regions.overlays import ConfusionOverlay, HelpOverlay, MapOverlay
-from mnist_live.window.regions.palette import ACCENT, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
+from mnist_live.window.regions.palette import ACCENT, BG, DEAD, DIM, RIGHT, TEXT, WRONG, confusion_color, diverging
 from mnist_live.window.regions.panel import Panel, history_caption, snapshot_namer
 from mnist_live.window.regions.portrait import FilmStrip, Tooltip
 from mnist_live.window.state import K_STEPS
@@ -387,6 +387,9 @@ def test_help_overlay_lists_every_row_of_the_key_table(sample):
     assert app.state.overlay == "help"
     drawn = pixels(app, app.region(HelpOverlay).rect)
     assert (drawn == ACCENT).all(axis=2).any()
+    help_rect = app.region(HelpOverlay).rect                # its margin is plain: no toolbar cut by its border
+    margin = pixels(app, pygame.Rect(help_rect.x, help_rect.y, help_rect.width, 10)).reshape(-1, 3)
+    assert (margin == BG).all(axis=1).all()
     for k in KEYS:
         surf = app.text.render(k.label, app.region(HelpOverlay).fs, TEXT, True)
         assert any(s is surf for s in app.text.surfs.values())

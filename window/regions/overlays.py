@@ -259,6 +259,7 @@ class HelpOverlay(Region):
             got = self.arrange(keys_only, 8, area.width - 48, area.height - 40, force=True)
         placed, col_w, key_w, lh = got
         box = area.copy()
+        pygame.draw.rect(surface, BG, self.rect)             # the margin too: no toolbar button cut by the border
         pygame.draw.rect(surface, PANEL_BG, box)
         pygame.draw.rect(surface, ACCENT, box, 2)
         for col, label, lines, y in placed:
