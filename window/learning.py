@@ -65,6 +65,7 @@ class LearnView:
     seq: int = 0                 # the StepRecord shown (0: none)
     over_span: bool = False      # Y's second mode: the change over the last batches
     paused: bool = True          # step mode: a step played while paused (N), else in slow motion
+    reached: tuple = ()          # step mode's waves: per hidden layer, whether the wave has reached it yet
     elsewhere: tuple = ()        # where the change ends and where the weights on screen are ("epoch 3, batch 40",
                                  # ...) when it is of other weights
 
@@ -190,7 +191,9 @@ def step_view(record, phase, fraction, k, n_layers, images=None, paused=True):
         lit = reveal(n_hidden, 1.0 if phase == "loss" else fraction)
         acts = per_layer([np.clip(a, 0, None) for a in bw.acts[1:-1]], n_hidden, False)
         marks = tuple(np.sqrt(a) if i < lit else np.zeros_like(a) for i, a in enumerate(acts))
-        return empty, None, LearnView(marks=marks, marks_kind="activation", **base), bw.probs
+        return empty, None, LearnView(marks=marks, marks_kind="activation", reached=tuple(i < lit for i in
+                                                                                       range(n_hidden)), **base), \
+            bw.probs
     if phase == "backward":
         lit = reveal(n_hidden, fraction)                 # from the output back: the last layers first
         deltas = per_layer(bw.deltas, n_hidden, True)
@@ -198,7 +201,7 @@ def step_view(record, phase, fraction, k, n_layers, images=None, paused=True):
         edges, shares = gradient_edges(bw, k) if k > 0 else (empty, [0.0] * n_layers)
         edges = [e if pair >= n_layers - 1 - lit else EMPTY for pair, e in enumerate(edges)]
         return edges, None, LearnView(marks=marks, marks_kind="delta", off=tuple(bw.off), error=bw.error.copy(),
-                                      **base), bw.probs
+                                      reached=tuple(i >= n_hidden - lit for i in range(n_hidden)), **base), bw.probs
     up = record.update
     marks = per_layer(up.neuron_in, n_hidden, False)
     edges = [_weakest_first(e, k) for e in up.edges]

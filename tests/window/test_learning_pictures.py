@@ -338,3 +338,32 @@ def test_a_step_played_in_slow_motion_is_not_said_to_be_trained_while_paused():
         learn = LearnView(mode="step", marks=(np.zeros(4, np.float32),), marks_kind="activation", phase="loss",
                           paused=paused)
         assert learning_legend(learn, 60)[1][0].startswith("step mode (N)" if paused else "slow motion")
+
+
+def test_a_wave_not_yet_at_a_layer_does_not_count_its_neurons(sample):
+    """Step mode's waves light the layers one by one: a layer the wave has not reached says
+    so instead of "0 active". Catches: "Hidden 2: 0 active" under a dark grid while the
+    output already showed 100 % (seen at 1280x720)."""
+    from mnist_live.window.learning import step_view
+    app = training_window(sample)
+    rec = record(app, (0, 5), neuron=11, detailed=True)
+    assert step_view(rec, "forward", 0.0, 60, 3)[2].reached == (False, False)
+    assert step_view(rec, "forward", 0.6, 60, 3)[2].reached == (True, False)
+    assert step_view(rec, "loss", 0.0, 60, 3)[2].reached == (True, True)
+    assert step_view(rec, "backward", 0.4, 60, 3)[2].reached == (False, True)        # from the output back
+    net = app.region(NetworkColumns)
+    said, blit = [], net.text.blit
+
+    def spy(surface, text, *args, **kwargs):
+        said.append(text)
+        return blit(surface, text, *args, **kwargs)
+    app.state.pause_requested = True
+    app.tele.step = rec
+    net.text.blit = spy
+    try:
+        app.frame()
+        app.frame()
+        assert app.display.view.learn.phase == "forward"
+        assert any("not reached" in t for t in said) and not any(t == "0 active" for t in said), said
+    finally:
+        net.text.blit = blit

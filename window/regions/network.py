@@ -176,6 +176,8 @@ class NetworkColumns(GridRegion):
         else:
             rgb = ramp(marks)
             second = (f"{int((marks > 0).sum())} active", f"{int((marks > 0).sum())}", "on")
+        if learn.reached and not learn.reached[layer]:      # a wave that has not come here yet: nothing to count
+            second = ("the wave has not reached it yet", "not reached yet", "...")
         order = self.orders[layer]
         if order is not None:
             rgb = rgb[order]
