@@ -144,3 +144,28 @@ def test_a_message_in_the_header_is_never_squeezed_below_a_readable_size(sample,
             assert sizes and min(sizes) >= header.fs - 4 and len(sizes) <= 2, (accuracy, sizes)
     finally:
         header.text.render = render
+
+
+def test_a_finished_run_is_not_said_to_be_at_batch_0(sample):
+    """Catches: "epoch 2/2   batch 0/469   finished" in the panel of a finished run."""
+    from mnist_live.window.regions.panel import Panel
+    app = open_app(sample, (1280, 720), no_train=False, epochs=2)
+    tele = app.tele
+    tele.finished, tele.epoch, tele.batch, tele.n_batches = True, 2, 0, 40
+    tele.version += 1
+    panel = app.region(Panel)
+    said, blit = [], panel.text.blit
+
+    def spy(surface, text, *args, **kwargs):
+        said.append(text)
+        return blit(surface, text, *args, **kwargs)
+    panel.text.blit = spy
+    try:
+        app.needs_draw = True
+        run_until(app, lambda: app.panel.seen[0] == tele.version)
+        app.needs_draw = True
+        app.frame()
+    finally:
+        panel.text.blit = blit
+    line = [t for t in said if t.startswith("epoch ")]
+    assert line and "batch 0/" not in line[0] and line[0].startswith("epoch 2/2"), said

@@ -141,9 +141,10 @@ class Panel(Region):
         if tele.trained_here or not cfg.no_train:
             epoch, rate = f"{min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}", \
                 rate_text(tele, scene.state)
-            said = (f"epoch {epoch}   batch {tele.batch}/{tele.n_batches}   {rate}",
-                    f"epoch {epoch}  batch {tele.batch}/{tele.n_batches}  {rate.replace(' samples/s', '/s')}",
-                    f"ep {epoch}  {tele.batch}/{tele.n_batches}  {rate.replace(' samples/s', '/s')}")
+            at = "" if tele.finished and tele.batch == 0 else f"batch {tele.batch}/{tele.n_batches}"   # not 0/469
+            said = (f"epoch {epoch}   {at}   {rate}".replace("      ", "   "),
+                    f"epoch {epoch}  {at}  {rate.replace(' samples/s', '/s')}".replace("    ", "  "),
+                    f"ep {epoch}  {at.replace('batch ', '')}  {rate.replace(' samples/s', '/s')}".replace("    ", "  "))
             out.line(next((t for t in said if self.text.width(t, fs) <= out.w), said[-1]), fs, DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
