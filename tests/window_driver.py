@@ -1,5 +1,6 @@
 """Drive the real window like a user: open it (dummy video driver), post pygame events,
 run frames, read pixels from the rectangles the layout gave each region."""
+import contextlib
 import os
 import tempfile
 import time
@@ -97,3 +98,18 @@ def draw_region(app, region):
     scene = app.scene()
     region.update(scene)
     region.draw(app.screen, scene)
+
+
+@contextlib.contextmanager
+def texts_blitted(text):
+    """The strings `text` (a region's text cache) blits while the block runs, in order."""
+    said, blit = [], text.blit
+
+    def spy(surface, string, *args, **kwargs):
+        said.append(string)
+        return blit(surface, string, *args, **kwargs)
+    text.blit = spy
+    try:
+        yield said
+    finally:
+        del text.blit

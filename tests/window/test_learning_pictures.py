@@ -17,7 +17,7 @@ from mnist_live.window.regions.health_view import HealthOverlay
 from mnist_live.window.regions.network import NetworkColumns
 from mnist_live.window.regions.palette import ACCENT, CHANGED, GRID_BG, NEGATIVE, POSITIVE
 from mnist_live.window.view_model import WeightsStamp
-from window_driver import key, open_app, pixel, text_drawn_at
+from window_driver import key, open_app, pixel, text_drawn_at, texts_blitted
 
 
 def deltas64(net, x, target):
@@ -301,13 +301,7 @@ def test_step_modes_legend_names_the_phase_its_caption_names(sample):
     app.state.pause_requested = True
     app.tele.step = record(app, (0, 5), neuron=11, seq=3, detailed=True)
     legend = app.region(Legend)
-    said, blit = [], legend.text.blit
-
-    def spy(surface, text, *args, **kwargs):
-        said.append(text)
-        return blit(surface, text, *args, **kwargs)
-    legend.text.blit = spy
-    try:
+    with texts_blitted(legend.text) as said:
         for phase, word, back in (("forward", "goes forward", 0.0), ("loss", "loss", 0.8 + 0.45)):
             said.clear()
             if back:
@@ -319,8 +313,6 @@ def test_step_modes_legend_names_the_phase_its_caption_names(sample):
             phrasings = learning_legend(learn, app.state.k)[1]
             assert word in phrasings[0] and word in step_caption("digit", 8, 2.3, phase)[0], (phase, phrasings)
             assert any(t in phrasings for t in said), (phase, said)                 # drawn again, in its words
-    finally:
-        legend.text.blit = blit
 
 
 def test_a_step_played_in_slow_motion_is_not_said_to_be_trained_while_paused():
@@ -351,19 +343,10 @@ def test_a_wave_not_yet_at_a_layer_does_not_count_its_neurons(sample):
     assert step_view(rec, "forward", 0.6, 60, 3)[2].reached == (True, False)
     assert step_view(rec, "loss", 0.0, 60, 3)[2].reached == (True, True)
     assert step_view(rec, "backward", 0.4, 60, 3)[2].reached == (False, True)        # from the output back
-    net = app.region(NetworkColumns)
-    said, blit = [], net.text.blit
-
-    def spy(surface, text, *args, **kwargs):
-        said.append(text)
-        return blit(surface, text, *args, **kwargs)
     app.state.pause_requested = True
     app.tele.step = rec
-    net.text.blit = spy
-    try:
+    with texts_blitted(app.region(NetworkColumns).text) as said:
         app.frame()
         app.frame()
-        assert app.display.view.learn.phase == "forward"
-        assert any("not reached" in t for t in said) and not any(t == "0 active" for t in said), said
-    finally:
-        net.text.blit = blit
+    assert app.display.view.learn.phase == "forward"
+    assert any("not reached" in t for t in said) and not any(t == "0 active" for t in said), said

@@ -12,7 +12,7 @@ from mnist_live.window.regions.palette import LOSS_COLOR
 from mnist_live.window.regions.panel import Panel
 from mnist_live.window.regions.portrait import Tooltip
 from test_newcomer import evaluation
-from window_driver import NO_LIBRARY, key, open_app, run_until
+from window_driver import NO_LIBRARY, key, open_app, run_until, texts_blitted
 
 
 def test_the_class_chart_draws_one_kind_of_evaluation_on_an_axis_fitted_to_it(sample):
@@ -153,19 +153,10 @@ def test_a_finished_run_is_not_said_to_be_at_batch_0(sample):
     tele = app.tele
     tele.finished, tele.epoch, tele.batch, tele.n_batches = True, 2, 0, 40
     tele.version += 1
-    panel = app.region(Panel)
-    said, blit = [], panel.text.blit
-
-    def spy(surface, text, *args, **kwargs):
-        said.append(text)
-        return blit(surface, text, *args, **kwargs)
-    panel.text.blit = spy
-    try:
+    with texts_blitted(app.region(Panel).text) as said:
         app.needs_draw = True
         run_until(app, lambda: app.panel.seen[0] == tele.version)
         app.needs_draw = True
         app.frame()
-    finally:
-        panel.text.blit = blit
     line = [t for t in said if t.startswith("epoch ")]
     assert line and "batch 0/" not in line[0] and line[0].startswith("epoch 2/2"), said
