@@ -182,6 +182,7 @@ class Telemetry:
             self.snapshots = [tuple(s) for s in msg.snapshots]
         elif isinstance(msg, LrChange):
             self.lr_changes.append((msg.progress, msg.lr))
+            self.lr = msg.lr                                  # the panel's "now" at once, also while paused
         elif isinstance(msg, DigitHistory):
             self.digit_histories.pop(msg.index, None)
             self.digit_histories[msg.index] = (len(self.snapshots), msg.rows)

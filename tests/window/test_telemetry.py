@@ -80,3 +80,13 @@ def test_the_loss_curve_is_the_trainers_point_for_point():
     assert curve == trainer_side.loss and len(curve) <= MAX_LOSS_POINTS
     assert curve[-100:] == reported[-100:]                              # the newest at full resolution
     assert curve[0][0] < 0.01 * curve[-1][0] and len(curve) > MAX_LOSS_POINTS // 2   # the start, merged
+
+
+def test_a_learning_rate_changed_while_paused_is_the_panels_at_once():
+    """L while paused: the panel's "now" is the new rate at once, not when training resumes.
+    Catches: the message saying 4.81e-05 while the panel still read 2.4e-05."""
+    from mnist_live.training.messages import LrChange
+    tele = Telemetry()
+    tele.lr = 2.4e-5
+    tele.apply(LrChange(2.5, 4.81e-5))
+    assert tele.lr == 4.81e-5 and tele.lr_changes == [(2.5, 4.81e-5)]
