@@ -278,7 +278,8 @@ class Comparison:
         self.on = not self.on
         self._touch()
         if not self.on:
-            return "earlier runs hidden (K shows them)"
+            return "earlier runs hidden (K shows them)" if self.runs else \
+                "overlay off: there were no earlier runs on the charts (K reads the library again)"
         return self.load() or "overlaid: " + "; ".join(f"run {r.id} ({self.label(r)})" for r in self.runs)
 
     def toggle_axis(self):

@@ -319,3 +319,11 @@ def test_a_first_launch_without_a_library_says_nothing_about_overlays(sample, tm
     assert app.compare.runs == [] and "overlay" not in app.state.toast
     app = open_app(sample, epochs=4, runs=str(absent), compare=(1,))
     assert app.state.toast.startswith("no earlier runs to overlay: ")
+
+
+def test_k_with_no_earlier_run_does_not_say_it_hid_some(sample, tmp_path):
+    """Catches: the first K of a window with nothing overlaid saying "earlier runs hidden"."""
+    app = open_app(sample, epochs=4, runs=str(tmp_path / "absent.sqlite3"))
+    assert app.compare.runs == []
+    said = app.compare.toggle()
+    assert "hidden" not in said and "no earlier runs" in said
