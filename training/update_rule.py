@@ -75,11 +75,24 @@ def _gradient(g, w, weight_decay):
     return gt, (f"g = {_n(g)} + wd·w = {_n(g)} + {_n(weight_decay)}×{_n(w)} = {_n(gt)}",)
 
 
-def next_update(state: RuleState, g, w, lr, weight_decay=0.0) -> Update:
+def next_update(state: RuleState, g, w, lr, weight_decay=0.0, name="w") -> Update:
     """The optimizer's next update of a parameter w with gradient g (its data part: the
-    weight-decay term wd*w is added here) at learning rate lr, and its lines."""
+    weight-decay term wd*w is added here) at learning rate lr, and its lines, which call the
+    parameter `name` (w for a weight, b for a bias)."""
     g, w, lr, wd = float(g), float(w), float(lr), float(weight_decay)
     g, lines = _gradient(g, w, wd)
+    return _named(_next(state, g, lr, lines), name)
+
+
+def _named(update, name):
+    """The lines of `update` with the parameter called `name` (Δb for a bias)."""
+    if name == "w":
+        return update
+    return Update(update.dw, update.m, update.v, tuple(t.replace("Δw", f"Δ{name}") for t in update.lines))
+
+
+def _next(state, g, lr, lines):
+    """next_update's rule: (the update, its lines) for the gradient g with its decay term."""
     if state.kind == "sgd":
         dw = -lr * g
         return Update(dw, 0.0, 0.0, lines + (f"SGD: Δw = −lr·g = −{_n(lr)}×{_n(g)} = {_n(dw)}",))

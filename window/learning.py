@@ -286,7 +286,8 @@ def maths_lines(net, view, target, at, inspection, trains):
                 else "no training in this session: no optimizer state to plug in",)
     else:
         where = describe_position(*inspection.position)                 # as the panel counts: epoch 3, batch 1
-        update = next_update(inspection.rule, g, inspection.value, inspection.lr, inspection.weight_decay)
+        update = next_update(inspection.rule, g, inspection.value, inspection.lr, inspection.weight_decay,
+                             "b" if kind == "bias" else "w")
         rule = (f"were this digit the batch, the next step ({inspection.rule.kind}, lr {inspection.lr:.3g}; the "
                 f"value now, {where}, is {inspection.value:.3g}):", *update.lines)
     return head + tuple(lines) + rule

@@ -92,3 +92,11 @@ def test_the_lines_show_the_numbers():
     assert any("m̂" in line for line in adam.lines) and "step 4" in adam.lines[1]
     assert edge_lines(0.5, -0.2, 0.1, last_dw=-1e-4)[1].endswith("0.05")
     assert "off" in neuron_lines(0.0, -0.3, 0.1, 0.0, True)[1]
+
+
+def test_a_bias_update_is_called_delta_b():
+    """Catches: the maths box of a hovered neuron (its bias) writing the rule as Δw = ..."""
+    state = rule_state(_trained("adam", False, 1e-3, 0.0)[1], 1, (2,))
+    bias, weight = next_update(state, 0.02, 0.1, 1e-3, name="b"), next_update(state, 0.02, 0.1, 1e-3)
+    assert bias.dw == weight.dw and any("Δb = " in t for t in bias.lines)
+    assert not any("Δw" in t for t in bias.lines) and any("Δw = " in t for t in weight.lines)
