@@ -24,9 +24,7 @@ from __future__ import annotations
 import functools
 import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from types import MappingProxyType
 
@@ -36,6 +34,7 @@ import pygame
 from mnist_live.runs.comparison import MAX_OVERLAID, Comparison, SweepWatch, board_table, library_path
 from mnist_live.runs.recorder import Recording
 from mnist_live.training.config import DATASET_NAMES
+from mnist_live.training.loop import StopOnSignals
 from mnist_live.training.process import TrainingProcess
 from mnist_live.window import actions as act
 from mnist_live.window import keys
@@ -384,28 +383,6 @@ def run_recording(config, data, command=None):
     return (functools.partial(Recording, library_path(config), config, data.summary(), command),)
 
 
-def stop_on_signals():
-    """Ctrl+C and SIGTERM end the window's frame loop between two frames: they append to the
-    returned list, which the loop checks. (A KeyboardInterrupt raised at any point of a frame
-    could land inside a queue's put to the training process and lose the wake-up of its
-    feeder thread: the order to save and stop never left, and the model was not saved.) A
-    second one while the first is being answered interrupts at once. A signal ignored when
-    the window opened (a background job's Ctrl+C) stays ignored. Returns (the list, the
-    handlers to put back)."""
-    asked = []
-
-    def ask(signum, frame):
-        if asked:
-            raise KeyboardInterrupt
-        asked.append(signum)
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            if signal.getsignal(sig) not in (signal.SIG_IGN, None):
-                previous[sig] = signal.signal(sig, ask)
-    return asked, previous
-
-
 def distinct_rects(rects):
     """`rects` without those inside another (each pushed rectangle costs its pixels)."""
     kept = []
@@ -453,9 +430,13 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     app = App(config, data, screen, full=FullData(fetch, prepare) if fetch is not None else None, command=command,
               view=view)
     ending, first_frame_s = Ending(config), None
-    asked, previous = stop_on_signals()
+    # Ctrl+C and SIGTERM end the frame loop between two frames: a KeyboardInterrupt raised at any
+    # point of a frame could land inside a queue's put to the training process and lose the wake-up
+    # of its feeder thread (the order to save and stop never left, and the model was not saved)
+    signals = StopOnSignals()
+    signals.install()
     try:
-        while not asked:
+        while not signals.asked:
             app.frame()
             if first_frame_s is None and app.times.drawn_frames:
                 first_frame_s = time.perf_counter() - start_time
@@ -471,8 +452,7 @@ def run_app(config, data, start_time=None, fetch=None, prepare=lambda data: data
     except KeyboardInterrupt:                      # a second Ctrl+C while the window was busy
         pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        signals.restore()
         if view_path is not None:
             view_settings.remember(view_path, view_settings.of_window(app.state, app.screen.get_size()))
         app.close()

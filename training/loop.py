@@ -63,31 +63,40 @@ class StopOnSignals(Observer):
     inside a queue's put to the run library's writer thread, such an exception can lose the
     writer's wake-up, and with it the run's last records. A second signal interrupts at
     once; a signal ignored when the run starts (a background job's Ctrl+C) stays ignored.
-    Only in the main thread."""
+    Only in the main thread. The window's frame loop uses it too: install(), check `asked`
+    between frames, restore()."""
 
     def __init__(self):
         self.asked, self.previous = [], {}
 
-    def on_start(self, run):
+    def install(self):
+        """Catch the signals (those not ignored) from now on, in the main thread."""
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(sig) not in (signal.SIG_IGN, None):
                 self.previous[sig] = signal.signal(sig, self.ask)
 
+    def restore(self):
+        """Put back the handlers install() replaced."""
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+        self.previous = {}
+
     def ask(self, signum, frame):
         if self.asked:
             raise KeyboardInterrupt
         self.asked.append(signum)
+
+    def on_start(self, run):
+        self.install()
 
     def before_batch(self, run):
         if self.asked:
             raise StopTraining("interrupted")
 
     def on_end(self, run, outcome):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-        self.previous = {}
+        self.restore()
 
 
 @dataclass(frozen=True)
