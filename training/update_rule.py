@@ -81,30 +81,19 @@ def next_update(state: RuleState, g, w, lr, weight_decay=0.0, name="w") -> Updat
     parameter `name` (w for a weight, b for a bias)."""
     g, w, lr, wd = float(g), float(w), float(lr), float(weight_decay)
     g, lines = _gradient(g, w, wd)
-    return _named(_next(state, g, lr, lines), name)
-
-
-def _named(update, name):
-    """The lines of `update` with the parameter called `name` (Δb for a bias)."""
-    if name == "w":
-        return update
-    return Update(update.dw, update.m, update.v, tuple(t.replace("Δw", f"Δ{name}") for t in update.lines))
-
-
-def _next(state, g, lr, lines):
-    """next_update's rule: (the update, its lines) for the gradient g with its decay term."""
+    d = f"Δ{name}"
     if state.kind == "sgd":
         dw = -lr * g
-        return Update(dw, 0.0, 0.0, lines + (f"SGD: Δw = −lr·g = −{_n(lr)}×{_n(g)} = {_n(dw)}",))
+        return Update(dw, 0.0, 0.0, lines + (f"SGD: {d} = −lr·g = −{_n(lr)}×{_n(g)} = {_n(dw)}",))
     if state.kind == "momentum":
         mu = state.momentum
         m = mu * state.m - lr * g
         lines += (f"momentum: m ← μm − lr·g = {_n(mu)}×{_n(state.m)} − {_n(lr)}×{_n(g)} = {_n(m)}",)
         if state.nesterov:
             dw = mu * m - lr * g
-            return Update(dw, m, 0.0, lines + (f"Nesterov: Δw = μm − lr·g = {_n(mu)}×{_n(m)} − {_n(lr)}×{_n(g)}"
+            return Update(dw, m, 0.0, lines + (f"Nesterov: {d} = μm − lr·g = {_n(mu)}×{_n(m)} − {_n(lr)}×{_n(g)}"
                                                f" = {_n(dw)}",))
-        return Update(m, m, 0.0, lines + (f"Δw = m = {_n(m)}",))
+        return Update(m, m, 0.0, lines + (f"{d} = m = {_n(m)}",))
     b1, b2, t = state.momentum, state.beta2, state.t + 1
     m = b1 * state.m + (1 - b1) * g
     v = b2 * state.v + (1 - b2) * g * g
@@ -114,7 +103,7 @@ def _next(state, g, lr, lines):
     lines += (f"Adam step {t}: m ← β1·m + (1−β1)·g = {_n(b1)}×{_n(state.m)} + {_n(1 - b1)}×{_n(g)} = {_n(m)}",
               f"v ← β2·v + (1−β2)·g² = {_n(b2)}×{_n(state.v)} + {_n(1 - b2)}×{_n(g * g)} = {_n(v)}",
               f"m̂ = m/(1−β1^{t}) = {_n(m_hat)},  v̂ = v/(1−β2^{t}) = {_n(v_hat)}",
-              f"Δw = −lr·m̂/(√v̂ + ε) = −{_n(lr)}×{_n(m_hat)}/({_n(math.sqrt(v_hat))} + {_n(eps_hat)}) = {_n(dw)}")
+              f"{d} = −lr·m̂/(√v̂ + ε) = −{_n(lr)}×{_n(m_hat)}/({_n(math.sqrt(v_hat))} + {_n(eps_hat)}) = {_n(dw)}")
     return Update(dw, m, v, lines)
 
 
