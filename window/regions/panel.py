@@ -141,10 +141,11 @@ class Panel(Region):
         if tele.trained_here or not cfg.no_train:
             epoch, rate = f"{min(tele.epoch + (0 if tele.finished else 1), cfg.epochs)}/{cfg.epochs}", \
                 rate_text(tele, scene.state)
-            at = "" if tele.finished and tele.batch == 0 else f"batch {tele.batch}/{tele.n_batches}"   # not 0/469
-            said = (f"epoch {epoch}   {at}   {rate}".replace("      ", "   "),
-                    f"epoch {epoch}  {at}  {rate.replace(' samples/s', '/s')}".replace("    ", "  "),
-                    f"ep {epoch}  {at.replace('batch ', '')}  {rate.replace(' samples/s', '/s')}".replace("    ", "  "))
+            at = () if tele.finished and tele.batch == 0 else (f"{tele.batch}/{tele.n_batches}",)   # not 0/469
+            short = rate.replace(' samples/s', '/s')
+            said = ("   ".join([f"epoch {epoch}", *(f"batch {b}" for b in at), rate]),
+                    "  ".join([f"epoch {epoch}", *(f"batch {b}" for b in at), short]),
+                    "  ".join([f"ep {epoch}", *at, short]))
             out.line(next((t for t in said if self.text.width(t, fs) <= out.w), said[-1]), fs, DIM, one=True)
         else:
             model = os.path.basename(cfg.load) if cfg.load else "untrained"
